@@ -1,0 +1,208 @@
+//! The `gatehouse` command line: `serve` (default), `migrate`, `create-admin`, `openapi`,
+//! `gen-secret` and `config`.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gatehouse_domain::Role;
+use gatehouse_domain::auth::{RegisterError, Registration};
+use gatehouse_persistence::Database;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::settings::Settings;
+use crate::startup::{self, Application, StartupError};
+use crate::state::AppState;
+use crate::{openapi, telemetry};
+
+#[derive(Parser)]
+#[command(name = "gatehouse", version, about = "Authentication and user service")]
+struct Cli {
+    /// TOML configuration file (also GATEHOUSE_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Apply, roll back or list database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Create an administrator account. The password is read from a prompt, or from the
+    /// first line of standard input when it is not a terminal.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        full_name: Option<String>,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Print a new random secret for GATEHOUSE__JWT__SECRET.
+    GenSecret,
+    /// Print the effective settings, secrets redacted.
+    Config,
+}
+
+#[derive(Subcommand)]
+enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back the last migrations.
+    Down {
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    match command {
+        Command::Openapi => {
+            let json = openapi::document()
+                .to_pretty_json()
+                .map_err(|e| e.to_string())?;
+            println!("{json}");
+            return Ok(());
+        }
+        Command::GenSecret => {
+            println!("{}", startup::generate_secret().expose_secret());
+            return Ok(());
+        }
+        _ => {}
+    }
+    let settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    telemetry::init(settings.log.format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        match command {
+            Command::Serve => serve(settings).await,
+            Command::Migrate { action } => migrate(&settings, action).await,
+            Command::CreateAdmin { email, full_name } => {
+                create_admin(&settings, email, full_name).await
+            }
+            Command::Config => {
+                print!("{}", settings.redacted_toml());
+                Ok(())
+            }
+            Command::Openapi | Command::GenSecret => unreachable!("handled above"),
+        }
+    })
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let application = Application::build(settings.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(
+        address = %format!("http://{}:{}", settings.server.host, application.port()),
+        swagger_ui = %format!("http://{}:{}/swagger-ui/", settings.server.host, application.port()),
+        "gatehouse is listening"
+    );
+    application
+        .run_until_stopped()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn migrate(settings: &Settings, action: MigrateAction) -> Result<(), String> {
+    let database = Database::connect(&settings.database.url)
+        .await
+        .map_err(|e| e.to_string())?;
+    match action {
+        MigrateAction::Up => database.migrate_up().await.map_err(|e| e.to_string())?,
+        MigrateAction::Down { steps } => database
+            .migrate_down(steps)
+            .await
+            .map_err(|e| e.to_string())?,
+        MigrateAction::Status => {}
+    }
+    for migration in database
+        .migration_status()
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        let state = if migration.applied { "applied" } else { "pending" };
+        println!("{state:8} {}", migration.name);
+    }
+    Ok(())
+}
+
+async fn create_admin(
+    settings: &Settings,
+    email: String,
+    full_name: Option<String>,
+) -> Result<(), String> {
+    let password = read_password()?;
+    let error = |e: StartupError| e.to_string();
+    let secret = startup::resolve_jwt_secret(settings).map_err(error)?;
+    let database = Database::connect(&settings.database.url)
+        .await
+        .map_err(|e| e.to_string())?;
+    database.migrate_up().await.map_err(|e| e.to_string())?;
+    let state = AppState::build(settings, &database, secret).map_err(error)?;
+    let registration = Registration {
+        email,
+        password,
+        full_name,
+    };
+    match state
+        .auth
+        .register_with_role(registration, Role::Admin)
+        .await
+    {
+        Ok(user) => {
+            println!("created admin {} ({})", user.email, user.id);
+            Ok(())
+        }
+        Err(RegisterError::Invalid(errors)) => Err(errors
+            .violations()
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.message))
+            .collect::<Vec<_>>()
+            .join("; ")),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+fn read_password() -> Result<SecretString, String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+        let second = rpassword::prompt_password("Repeat: ").map_err(|e| e.to_string())?;
+        if first != second {
+            return Err("the passwords differ".into());
+        }
+        return Ok(SecretString::from(first));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    Ok(SecretString::from(
+        line.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
+}

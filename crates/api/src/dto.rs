@@ -1,0 +1,100 @@
+//! Request and response bodies, with their OpenAPI schemas. Domain types never derive
+//! serde or utoipa traits; conversion happens here, at the edge.
+
+use chrono::{DateTime, Utc};
+use gatehouse_domain::User;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A new account.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple", "full_name": "Ada Lovelace"}))]
+pub struct RegisterRequest {
+    /// Normalized to lower case; must be unique.
+    #[schema(format = Email, max_length = 254)]
+    pub email: String,
+    /// 8–128 characters; not a common password and not the email address.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
+    pub password: SecretString,
+    #[schema(max_length = 200)]
+    pub full_name: Option<String>,
+}
+
+/// An account, as anyone allowed to see it sees it. Never carries a password hash.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "019a4d3e-7b6f-7c52-9d7e-2f1a3b4c5d6e",
+    "email": "ada@example.com",
+    "full_name": "Ada Lovelace",
+    "role": "user",
+    "is_active": true,
+    "is_verified": false,
+    "created_at": "2026-11-23T10:00:00Z"
+}))]
+pub struct UserResponse {
+    pub id: Uuid,
+    pub email: String,
+    pub full_name: Option<String>,
+    /// `user` or `admin`.
+    pub role: String,
+    pub is_active: bool,
+    pub is_verified: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&User> for UserResponse {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.as_uuid(),
+            email: user.email.as_str().to_owned(),
+            full_name: user.full_name.as_ref().map(|n| n.as_str().to_owned()),
+            role: user.role.as_str().to_owned(),
+            is_active: user.is_active,
+            is_verified: user.is_verified,
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// The form of `POST /api/v1/auth/token` (OAuth2 password grant, RFC 6749 §4.3).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TokenRequest {
+    /// `password`.
+    pub grant_type: String,
+    /// The account's email.
+    pub username: String,
+    #[schema(format = Password)]
+    pub password: String,
+    /// Space-separated scopes; all the account's role allows when absent.
+    pub scope: Option<String>,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl",
+    "token_type": "bearer",
+    "expires_in": 900,
+    "scope": "me todos:read todos:write"
+}))]
+pub struct TokenResponse {
+    /// A JWT (`typ: at+jwt`) to send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The scopes granted, space-separated.
+    pub scope: String,
+}
+
+/// Health of the service.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct HealthResponse {
+    pub status: &'static str,
+}

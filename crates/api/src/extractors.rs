@@ -1,0 +1,161 @@
+//! Authentication extractors. A handler states what it needs in its signature:
+//! `CurrentUser<scopes::Me>` is a verified bearer token carrying scope `me`, for an account
+//! that still exists and is active, re-read from the database on every request.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use gatehouse_domain::auth::CurrentUserError;
+use gatehouse_domain::ports::AccessClaims;
+use gatehouse_domain::{Scope, User};
+
+use crate::problem::{ApiError, ProblemDetails, problem_response};
+use crate::state::AppState;
+
+/// The realm of our `WWW-Authenticate` challenges.
+pub const REALM: &str = "gatehouse";
+
+/// A scope an endpoint requires, as a type.
+pub trait RequiredScope: 'static {
+    const SCOPE: Scope;
+}
+
+/// Marker types for [`CurrentUser`], one per scope.
+pub mod scopes {
+    use super::{RequiredScope, Scope};
+
+    macro_rules! scope_marker {
+        ($($(#[$doc:meta])* $name:ident => $scope:expr;)*) => {$(
+            $(#[$doc])*
+            pub struct $name;
+            impl RequiredScope for $name {
+                const SCOPE: Scope = $scope;
+            }
+        )*};
+    }
+
+    scope_marker! {
+        /// `me`: the caller's own account.
+        Me => Scope::Me;
+        /// `todos:read`.
+        TodosRead => Scope::TodosRead;
+        /// `todos:write`.
+        TodosWrite => Scope::TodosWrite;
+        /// `users:read` (admins).
+        UsersRead => Scope::UsersRead;
+        /// `users:write` (admins).
+        UsersWrite => Scope::UsersWrite;
+    }
+}
+
+/// The authenticated caller, holding a token with scope `S`.
+pub struct CurrentUser<S: RequiredScope> {
+    pub user: User,
+    pub claims: AccessClaims,
+    _scope: PhantomData<S>,
+}
+
+/// Why a request was not authenticated (RFC 6750 §3).
+#[derive(Debug, thiserror::Error)]
+pub enum BearerError {
+    /// 401 with a bare challenge: no bearer token was sent.
+    #[error("no bearer token")]
+    Missing,
+    /// 401 `invalid_token`: expired, malformed, forged or revoked token, or a gone account.
+    #[error("invalid bearer token")]
+    Invalid,
+    /// 403 `insufficient_scope`: the token lacks the scope the endpoint requires.
+    #[error("token lacks scope {0}")]
+    InsufficientScope(Scope),
+    /// Anything else (the database is down): a problem response of its own.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl ResponseError for BearerError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            BearerError::Missing | BearerError::Invalid => StatusCode::UNAUTHORIZED,
+            BearerError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            BearerError::Api(error) => error.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, detail, challenge) = match self {
+            BearerError::Missing => (
+                "unauthorized",
+                "This endpoint needs a bearer token.".to_owned(),
+                format!(r#"Bearer realm="{REALM}""#),
+            ),
+            BearerError::Invalid => (
+                "invalid_token",
+                "The access token is invalid or has expired.".to_owned(),
+                format!(
+                    r#"Bearer realm="{REALM}", error="invalid_token", error_description="The access token is invalid or has expired""#
+                ),
+            ),
+            BearerError::InsufficientScope(scope) => (
+                "insufficient_scope",
+                format!("This endpoint needs a token with scope `{scope}`."),
+                format!(
+                    r#"Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}""#
+                ),
+            ),
+            BearerError::Api(error) => return error.error_response(),
+        };
+        let status = self.status_code();
+        let mut builder = problem_response(status);
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            builder.insert_header((header::WWW_AUTHENTICATE, value));
+        }
+        builder.json(ProblemDetails::new(status, code, detail))
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+impl<S: RequiredScope> FromRequest for CurrentUser<S> {
+    type Error = BearerError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let token = token.ok_or(BearerError::Missing)?;
+            let state = state.ok_or_else(|| {
+                BearerError::Api(ApiError::Internal("application state missing".into()))
+            })?;
+            let (user, claims) = match state.auth.resolve_current_user(&token).await {
+                Ok(found) => found,
+                Err(CurrentUserError::InvalidToken(reason)) => {
+                    tracing::info!(%reason, "bearer token refused");
+                    return Err(BearerError::Invalid);
+                }
+                Err(CurrentUserError::Repository(error)) => return Err(ApiError::from(error).into()),
+            };
+            if !claims.scopes.contains(S::SCOPE) {
+                return Err(BearerError::InsufficientScope(S::SCOPE));
+            }
+            tracing::Span::current().record("user_id", tracing::field::display(user.id));
+            Ok(CurrentUser {
+                user,
+                claims,
+                _scope: PhantomData,
+            })
+        })
+    }
+}

@@ -1,0 +1,16 @@
+//! The gatehouse HTTP service: actix-web routes, extractors, error mapping, OpenAPI,
+//! configuration and the command line. The only crate that knows HTTP and JSON.
+
+pub mod cli;
+pub mod dto;
+pub mod extractors;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -1,0 +1,146 @@
+//! The OpenAPI 3.1 document: every operation, its schemas, its error responses with
+//! examples, and the OAuth2 password-flow scheme that powers Swagger UI's Authorize button.
+
+use gatehouse_domain::Scope;
+use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::dto;
+use crate::problem::{FieldError, OAuthErrorBody, ProblemDetails};
+use crate::routes::{auth, health, users};
+
+/// Where Swagger UI and clients get a token.
+pub const TOKEN_URL: &str = "/api/v1/auth/token";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "gatehouse",
+        description = "Authentication and user service: sign-up, OAuth2 password login with JWT access tokens, and per-user resources.\n\nPress **Authorize**, enter your email as the username and your password, then call any endpoint.",
+        license(name = "MIT OR Apache-2.0"),
+    ),
+    paths(auth::register, auth::token, users::me, health::live, health::ready),
+    components(
+        schemas(
+            dto::RegisterRequest, dto::UserResponse, dto::TokenRequest, dto::TokenResponse,
+            dto::HealthResponse, ProblemDetails, FieldError, OAuthErrorBody,
+        ),
+        responses(
+            responses::BadRequest, responses::Unauthorized, responses::Forbidden,
+            responses::EmailTaken, responses::PayloadTooLarge, responses::ValidationFailed,
+            responses::Overloaded, responses::TokenError,
+        ),
+    ),
+    modifiers(&OAuth2Addon),
+    tags(
+        (name = "auth", description = "Sign-up and tokens"),
+        (name = "users", description = "Accounts"),
+        (name = "health", description = "Probes for orchestrators"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Adds the `oauth2` password-flow scheme to the generated components. It extends the
+/// components rather than replacing them, which would drop every schema.
+struct OAuth2Addon;
+
+impl Modify for OAuth2Addon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scopes = Scopes::from_iter(
+            Scope::ALL
+                .into_iter()
+                .map(|scope| (scope.as_str(), scope.description())),
+        );
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::Password(Password::new(TOKEN_URL, scopes))],
+                "Email as username, and your password.",
+            )),
+        );
+    }
+}
+
+/// The document, as served and as printed by `gatehouse openapi`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Reusable error responses, each with an example. The types exist only to describe
+/// responses in the document; the bodies themselves are built in `crate::problem`.
+#[allow(dead_code)]
+pub mod responses {
+    use utoipa::ToResponse;
+
+    use crate::problem::{OAuthErrorBody, ProblemDetails};
+
+    /// The body is not valid JSON.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:malformed_json", "title": "Bad Request", "status": 400,
+        "detail": "The body is not valid JSON: expected value at line 1 column 1.", "code": "malformed_json"}))]
+    pub struct BadRequest(ProblemDetails);
+
+    /// No bearer token, or an expired, malformed, forged or revoked one. The
+    /// `WWW-Authenticate` header carries the RFC 6750 challenge.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "Bearer realm=\"gatehouse\", error=\"invalid_token\"")),
+        example = json!({"type": "urn:gatehouse:problem:invalid_token", "title": "Unauthorized", "status": 401,
+            "detail": "The access token is invalid or has expired.", "code": "invalid_token"}))]
+    pub struct Unauthorized(ProblemDetails);
+
+    /// The token lacks the scope this operation requires.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"me\"")),
+        example = json!({"type": "urn:gatehouse:problem:insufficient_scope", "title": "Forbidden", "status": 403,
+            "detail": "This endpoint needs a token with scope `me`.", "code": "insufficient_scope"}))]
+    pub struct Forbidden(ProblemDetails);
+
+    /// An account with this email already exists.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:email_taken", "title": "Conflict", "status": 409,
+        "detail": "An account with this email already exists.", "code": "email_taken"}))]
+    pub struct EmailTaken(ProblemDetails);
+
+    /// The body is larger than 64 KiB.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:payload_too_large", "title": "Payload Too Large", "status": 413,
+        "detail": "The request body is larger than 64 KiB.", "code": "payload_too_large"}))]
+    pub struct PayloadTooLarge(ProblemDetails);
+
+    /// Some fields are invalid; `errors` lists each one.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:validation_failed", "title": "Unprocessable Entity", "status": 422,
+        "detail": "The request has invalid fields.", "code": "validation_failed",
+        "errors": [{"field": "password", "message": "password is too common"}]}))]
+    pub struct ValidationFailed(ProblemDetails);
+
+    /// Password hashing is saturated; retry after `Retry-After` seconds.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait")),
+        example = json!({"type": "urn:gatehouse:problem:overloaded", "title": "Service Unavailable", "status": 503,
+            "detail": "The server is busy hashing passwords; try again shortly.", "code": "overloaded"}))]
+    pub struct Overloaded(ProblemDetails);
+
+    /// An RFC 6749 §5.2 error: `invalid_request` (missing, empty or repeated parameter, or
+    /// not a form), `invalid_grant` (wrong email or password), `unsupported_grant_type`,
+    /// `invalid_scope`.
+    #[derive(ToResponse)]
+    #[response(examples(
+        ("invalid_grant" = (value = json!({"error": "invalid_grant", "error_description": "Invalid username or password."}))),
+        ("invalid_request" = (value = json!({"error": "invalid_request", "error_description": "Parameter `password` is missing."}))),
+        ("unsupported_grant_type" = (value = json!({"error": "unsupported_grant_type", "error_description": "Grant type `client_credentials` is not supported; use `password`."}))),
+        ("invalid_scope" = (value = json!({"error": "invalid_scope", "error_description": "Scope `users:read` is not allowed for this account."}))),
+    ))]
+    pub struct TokenError(OAuthErrorBody);
+}

@@ -1,0 +1,310 @@
+//! Errors as HTTP: RFC 9457 problem details for the API, RFC 6749 §5.2 errors for the token
+//! endpoint, RFC 6750 challenges for bearer authentication.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
+use gatehouse_domain::ValidationErrors;
+use gatehouse_domain::ports::HashingError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document. `code` is stable and machine-readable; `detail` is for people.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:gatehouse:problem:email_taken",
+    "title": "Conflict",
+    "status": 409,
+    "detail": "An account with this email already exists.",
+    "code": "email_taken"
+}))]
+pub struct ProblemDetails {
+    /// A URI naming the kind of problem: `urn:gatehouse:problem:<code>`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// The HTTP reason phrase of `status`.
+    pub title: String,
+    pub status: u16,
+    /// What went wrong, for a person.
+    pub detail: String,
+    /// Stable machine-readable error code.
+    pub code: String,
+    /// Per-field messages, present on 422 responses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ProblemDetails {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            problem_type: format!("urn:gatehouse:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_owned(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn respond(&self) -> HttpResponse {
+        problem_response(
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        )
+        .json(self)
+    }
+}
+
+/// A response builder for a problem: the content type and `Cache-Control: no-store`, since
+/// errors of an auth service may describe an account.
+pub fn problem_response(status: StatusCode) -> HttpResponseBuilder {
+    let mut builder = HttpResponse::build(status);
+    builder
+        .content_type(PROBLEM_JSON)
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    builder
+}
+
+/// Errors of the JSON API. Each variant's doc says the status and `code` it becomes.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 422 `validation_failed`, with one entry per invalid field.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// 409 `email_taken`.
+    #[error("email is already registered")]
+    EmailTaken,
+    /// 400 with the given code: a body that is not the JSON it should be.
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    /// 413 `payload_too_large`.
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    /// 415 `unsupported_media_type`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 404 `not_found`.
+    #[error("not found")]
+    NotFound,
+    /// 503 `overloaded` with `Retry-After`: the password hashing pool is saturated.
+    #[error("password hashing is saturated")]
+    Overloaded { retry_after: Duration },
+    /// 503 `database_unavailable`: the readiness check failed.
+    #[error("database unavailable")]
+    DatabaseUnavailable,
+    /// 500 `internal_error`. The cause is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(error))
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::EmailTaken => "email_taken",
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::NotFound => "not_found",
+            ApiError::Overloaded { .. } => "overloaded",
+            ApiError::DatabaseUnavailable => "database_unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Validation(_) => "The request has invalid fields.".into(),
+            ApiError::EmailTaken => "An account with this email already exists.".into(),
+            ApiError::BadRequest { detail, .. } => detail.clone(),
+            ApiError::PayloadTooLarge => "The request body is larger than 64 KiB.".into(),
+            ApiError::UnsupportedMediaType(detail) => detail.clone(),
+            ApiError::NotFound => "There is nothing at this address.".into(),
+            ApiError::Overloaded { .. } => {
+                "The server is busy hashing passwords; try again shortly.".into()
+            }
+            ApiError::DatabaseUnavailable => "The database is not answering.".into(),
+            ApiError::Internal(_) => "Something went wrong on our side.".into(),
+        }
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        ApiError::Validation(
+            errors
+                .violations()
+                .iter()
+                .map(|v| FieldError {
+                    field: v.field.to_owned(),
+                    message: v.message.clone(),
+                })
+                .collect(),
+        )
+    }
+}
+
+impl From<HashingError> for ApiError {
+    fn from(error: HashingError) -> Self {
+        match error {
+            HashingError::Overloaded { retry_after } => ApiError::Overloaded { retry_after },
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<gatehouse_domain::RepositoryError> for ApiError {
+    fn from(error: gatehouse_domain::RepositoryError) -> Self {
+        ApiError::internal(error)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::EmailTaken => StatusCode::CONFLICT,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Overloaded { .. } | ApiError::DatabaseUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(error = %cause, source = ?cause.source(), "request failed");
+        }
+        let status = self.status_code();
+        let mut problem = ProblemDetails::new(status, self.code(), self.detail());
+        if let ApiError::Validation(errors) = self {
+            problem.errors = errors
+                .iter()
+                .map(|e| FieldError {
+                    field: e.field.clone(),
+                    message: e.message.clone(),
+                })
+                .collect();
+        }
+        let mut builder = problem_response(status);
+        if let ApiError::Overloaded { retry_after } = self {
+            builder.insert_header((header::RETRY_AFTER, retry_after_secs(*retry_after)));
+        }
+        builder.json(problem)
+    }
+}
+
+pub fn retry_after_secs(duration: Duration) -> HeaderValue {
+    HeaderValue::from(duration.as_secs().max(1))
+}
+
+/// An RFC 6749 §5.2 error body of the token endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": "invalid_grant", "error_description": "Invalid username or password."}))]
+pub struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope`,
+    /// `temporarily_unavailable` or `server_error`.
+    pub error: &'static str,
+    pub error_description: String,
+}
+
+/// An error of the token endpoint.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}: {description}")]
+pub struct OAuthError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub description: String,
+    pub retry_after: Option<Duration>,
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            description: description.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
+    }
+
+    pub fn invalid_scope(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
+    }
+
+    pub fn unsupported_grant_type(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description)
+    }
+
+    pub fn temporarily_unavailable(retry_after: Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "The server is busy; try again shortly.",
+            )
+        }
+    }
+
+    /// Logs `cause` and answers 500 `server_error` without it.
+    pub fn server_error(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "token request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "Something went wrong on our side.",
+        )
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut builder = HttpResponse::build(self.status);
+        builder
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"));
+        if let Some(retry_after) = self.retry_after {
+            builder.insert_header((header::RETRY_AFTER, retry_after_secs(retry_after)));
+        }
+        builder.json(OAuthErrorBody {
+            error: self.error,
+            error_description: self.description.clone(),
+        })
+    }
+}

@@ -1,0 +1,179 @@
+//! Sign-up and the OAuth2 token endpoint.
+
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use gatehouse_domain::auth::{
+    AuthenticateError, PasswordGrantError, RegisterError, Registration,
+};
+use gatehouse_domain::ports::HashingError;
+use gatehouse_domain::ScopeError;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::dto::{RegisterRequest, TokenRequest, TokenResponse, UserResponse};
+use crate::openapi::responses::{
+    BadRequest, EmailTaken, Overloaded, PayloadTooLarge, TokenError, ValidationFailed,
+};
+use crate::problem::{ApiError, OAuthError};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(register).service(token);
+}
+
+/// Create an account.
+///
+/// The email is normalized (trimmed, lower-cased). The password must be 8–128 characters,
+/// not a common password and not the email itself. New accounts have role `user`.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = UserResponse),
+        (status = 400, response = BadRequest),
+        (status = 409, response = EmailTaken),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Overloaded),
+    )
+)]
+#[post("/auth/register")]
+pub async fn register(
+    state: web::Data<AppState>,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let registration = Registration {
+        email: body.email,
+        password: body.password,
+        full_name: body.full_name,
+    };
+    match state.auth.register(registration).await {
+        Ok(user) => Ok(HttpResponse::Created().json(UserResponse::from(&user))),
+        Err(RegisterError::Invalid(errors)) => Err(errors.into()),
+        Err(RegisterError::EmailTaken) => Err(ApiError::EmailTaken),
+        Err(RegisterError::Hashing(error)) => Err(error.into()),
+        Err(RegisterError::Repository(error)) => Err(error.into()),
+    }
+}
+
+/// The one wrong-credentials answer, byte for byte, whether or not the account exists.
+const INVALID_CREDENTIALS: &str = "Invalid username or password.";
+
+/// Get an access token (OAuth2 password grant).
+///
+/// Send `application/x-www-form-urlencoded` with `grant_type=password`, `username` (the
+/// email), `password` and optionally `scope` (space-separated). Errors follow RFC 6749 §5.2.
+#[utoipa::path(
+    tag = "auth",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Access token issued", body = TokenResponse,
+            headers(("Cache-Control" = String, description = "no-store"), ("Pragma" = String, description = "no-cache"))),
+        (status = 400, response = TokenError),
+        (status = 413, response = PayloadTooLarge),
+        (status = 503, response = Overloaded),
+    )
+)]
+#[post("/auth/token")]
+pub async fn token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    let form = parse_form(&req, &body)?;
+    let grant_type = required(&form, "grant_type")?;
+    if grant_type != "password" {
+        return Err(OAuthError::unsupported_grant_type(format!(
+            "Grant type `{grant_type}` is not supported; use `password`."
+        )));
+    }
+    let username = required(&form, "username")?;
+    let password = SecretString::from(required(&form, "password")?);
+    let scope = form.get("scope").map(String::as_str);
+
+    let access = match state
+        .auth
+        .password_grant(username, &password, scope)
+        .await
+    {
+        Ok(access) => access,
+        Err(error) => return Err(grant_error(error)),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(TokenResponse {
+            access_token: access.token.expose_secret().to_owned(),
+            token_type: "bearer",
+            expires_in: access.lifetime_secs(),
+            scope: access.claims.scopes.to_string(),
+        }))
+}
+
+fn grant_error(error: PasswordGrantError) -> OAuthError {
+    match error {
+        PasswordGrantError::Authenticate(AuthenticateError::InvalidCredentials) => {
+            OAuthError::invalid_grant(INVALID_CREDENTIALS)
+        }
+        PasswordGrantError::Authenticate(AuthenticateError::AccountDisabled) => {
+            OAuthError::invalid_grant("Account is disabled")
+        }
+        PasswordGrantError::Authenticate(AuthenticateError::Hashing(
+            HashingError::Overloaded { retry_after },
+        )) => OAuthError::temporarily_unavailable(retry_after),
+        PasswordGrantError::Scope(error @ (ScopeError::Unknown(_) | ScopeError::NotAllowed(_))) => {
+            OAuthError::invalid_scope(capitalize(&error.to_string()))
+        }
+        other => OAuthError::server_error(other),
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect::<String>() + "."
+    })
+}
+
+/// Parses an `application/x-www-form-urlencoded` body. RFC 6749 §3.2 forbids repeated
+/// parameters, so a repeat is an `invalid_request`, never a silent pick.
+fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "The token endpoint takes an application/x-www-form-urlencoded body.",
+        ));
+    }
+    let mut form = HashMap::new();
+    for (key, value) in form_urlencoded::parse(body) {
+        if form.insert(key.to_string(), value.into_owned()).is_some() {
+            return Err(OAuthError::invalid_request(format!(
+                "Parameter `{key}` is repeated."
+            )));
+        }
+    }
+    Ok(form)
+}
+
+fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, OAuthError> {
+    match form.get(name).map(String::as_str) {
+        Some(value) if !value.is_empty() => Ok(value),
+        Some(_) => Err(OAuthError::invalid_request(format!(
+            "Parameter `{name}` is empty."
+        ))),
+        None => Err(OAuthError::invalid_request(format!(
+            "Parameter `{name}` is missing."
+        ))),
+    }
+}

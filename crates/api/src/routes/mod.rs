@@ -1,0 +1,16 @@
+//! HTTP routes, one module per area; each registers itself through `configure`.
+
+pub mod auth;
+pub mod health;
+pub mod users;
+
+use actix_web::web;
+
+/// Every route of the service.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(health::configure).service(
+        web::scope("/api/v1")
+            .configure(auth::configure)
+            .configure(users::configure),
+    );
+}

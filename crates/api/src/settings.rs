@@ -1,0 +1,206 @@
+//! Configuration: built-in defaults, then an optional TOML file (`--config FILE` or
+//! `GATEHOUSE_CONFIG`), then environment variables `GATEHOUSE__SECTION__KEY`.
+
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Generates a JWT secret under `data_dir` when none is configured.
+    Development,
+    /// Refuses to start without a strong, explicitly configured secret.
+    Production,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Development => "development",
+            Profile::Production => "production",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub profile: Profile,
+    /// Where the SQLite database, the development secret and the mail outbox live.
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub jwt: JwtSettings,
+    pub password: PasswordSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    /// 0 picks a free port (tests use it).
+    pub port: u16,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// The URL users reach the service at, for links in emails. Never taken from `Host`.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JwtSettings {
+    /// HS256 key: the UTF-8 bytes of this string, at least 32 bytes.
+    pub secret: Option<SecretString>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_secs: u32,
+    pub leeway_secs: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PasswordSettings {
+    /// argon2id memory cost in KiB.
+    pub memory_kib: u32,
+    /// argon2id passes.
+    pub iterations: u32,
+    /// argon2id lanes.
+    pub parallelism: u32,
+    /// Concurrent hashes; 0 means one per core.
+    pub hashing_workers: usize,
+    /// Hash requests that may wait for a worker before new ones get 503.
+    pub hashing_queue: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            profile: Profile::Development,
+            data_dir: PathBuf::from("data"),
+            server: ServerSettings {
+                host: "127.0.0.1".into(),
+                port: 8000,
+                workers: 0,
+                public_url: "http://127.0.0.1:8000".into(),
+            },
+            database: DatabaseSettings {
+                url: "sqlite://data/gatehouse.db".into(),
+            },
+            jwt: JwtSettings {
+                secret: None,
+                issuer: "gatehouse".into(),
+                audience: "gatehouse".into(),
+                access_token_ttl_secs: 15 * 60,
+                leeway_secs: 30,
+            },
+            password: PasswordSettings {
+                memory_kib: 19_456,
+                iterations: 2,
+                parallelism: 1,
+                hashing_workers: 0,
+                hashing_queue: 64,
+            },
+            log: LogSettings {
+                format: LogFormat::Pretty,
+            },
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] config::ConfigError),
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (or `GATEHOUSE_CONFIG`), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("GATEHOUSE_CONFIG").map(PathBuf::from));
+        let d = Settings::default();
+        let mut builder = Config::builder()
+            .set_default("profile", d.profile.as_str())?
+            .set_default("data_dir", d.data_dir.to_string_lossy().as_ref())?
+            .set_default("server.host", d.server.host)?
+            .set_default("server.port", d.server.port)?
+            .set_default("server.workers", d.server.workers as u64)?
+            .set_default("server.public_url", d.server.public_url)?
+            .set_default("database.url", d.database.url)?
+            .set_default("jwt.issuer", d.jwt.issuer)?
+            .set_default("jwt.audience", d.jwt.audience)?
+            .set_default("jwt.access_token_ttl_secs", d.jwt.access_token_ttl_secs)?
+            .set_default("jwt.leeway_secs", d.jwt.leeway_secs)?
+            .set_default("password.memory_kib", d.password.memory_kib)?
+            .set_default("password.iterations", d.password.iterations)?
+            .set_default("password.parallelism", d.password.parallelism)?
+            .set_default("password.hashing_workers", d.password.hashing_workers as u64)?
+            .set_default("password.hashing_queue", d.password.hashing_queue as u64)?
+            .set_default("log.format", "pretty")?;
+        if let Some(file) = file {
+            builder = builder.add_source(File::from(file).required(true));
+        }
+        builder = builder.add_source(
+            Environment::with_prefix("GATEHOUSE")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        Ok(builder.build()?.try_deserialize()?)
+    }
+
+    /// The effective settings as TOML, with every secret replaced by `[REDACTED]`.
+    pub fn redacted_toml(&self) -> String {
+        let secret = if self.jwt.secret.is_some() {
+            "[REDACTED]"
+        } else {
+            "(not set: generated under data_dir in development)"
+        };
+        let view = serde_json::json!({
+            "profile": self.profile.as_str(),
+            "data_dir": self.data_dir.to_string_lossy(),
+            "server": {
+                "host": self.server.host,
+                "port": self.server.port,
+                "workers": self.server.workers,
+                "public_url": self.server.public_url,
+            },
+            "database": { "url": gatehouse_persistence::database::redact(&self.database.url) },
+            "jwt": {
+                "secret": secret,
+                "issuer": self.jwt.issuer,
+                "audience": self.jwt.audience,
+                "access_token_ttl_secs": self.jwt.access_token_ttl_secs,
+                "leeway_secs": self.jwt.leeway_secs,
+            },
+            "password": {
+                "memory_kib": self.password.memory_kib,
+                "iterations": self.password.iterations,
+                "parallelism": self.password.parallelism,
+                "hashing_workers": self.password.hashing_workers,
+                "hashing_queue": self.password.hashing_queue,
+            },
+            "log": { "format": match self.log.format { LogFormat::Pretty => "pretty", LogFormat::Json => "json" } },
+        });
+        toml::to_string(&view).unwrap_or_else(|error| format!("# could not render settings: {error}\n"))
+    }
+}

@@ -1,0 +1,293 @@
+//! Building the application: resolve the signing secret, connect and migrate the database,
+//! wire the adapters, bind the listener (port 0 picks a free one) and assemble the middleware.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Instant;
+
+use actix_web::dev::{Server, Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use gatehouse_persistence::{Database, DatabaseError};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use tracing::Instrument;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::openapi;
+use crate::problem::{ApiError, ProblemDetails, problem_response};
+use crate::routes;
+use crate::settings::{Profile, Settings};
+use crate::state::AppState;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Shortest accepted JWT secret, in bytes.
+pub const MIN_SECRET_BYTES: usize = gatehouse_security::jwt::MIN_SECRET_BYTES;
+const SECRET_FILE: &str = "jwt-secret";
+
+/// Secrets from tutorials and examples that must never sign production tokens.
+const WELL_KNOWN_SECRETS: &[&str] = &[
+    "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
+    "your-256-bit-secret",
+    "a-string-secret-at-least-256-bits-long",
+    "change-me-to-a-long-random-secret-of-at-least-32-bytes",
+    "changemechangemechangemechangeme",
+    "secretsecretsecretsecretsecretsecret",
+    "your-secret-key-here-must-be-at-least-32-bytes",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A built, bound, not yet awaited server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Connects, migrates, wires and binds, per `settings`.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let secret = resolve_jwt_secret(&settings)?;
+        let database = Database::connect(&settings.database.url).await?;
+        database.migrate_up().await?;
+        let state = AppState::build(&settings, &database, secret)?;
+        Self::build_with_state(&settings, state)
+    }
+
+    /// Binds and assembles the server around already wired state.
+    pub fn build_with_state(settings: &Settings, state: AppState) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(state);
+        let openapi = openapi::document();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(MAX_BODY_BYTES)
+                        .error_handler(|error, _| json_error(error).into()),
+                )
+                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .configure(routes::configure)
+                .service(
+                    SwaggerUi::new("/swagger-ui/{_:.*}")
+                        .url("/api-docs/openapi.json", openapi.clone()),
+                )
+                .default_service(web::to(|| async { ApiError::NotFound.error_response_owned() }))
+                .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                        .add((header::REFERRER_POLICY, "no-referrer")),
+                )
+                .wrap_fn(|req, srv| {
+                    let request_id = uuid::Uuid::now_v7();
+                    let span = tracing::info_span!(
+                        "http_request",
+                        %request_id,
+                        method = %req.method(),
+                        path = %req.path(),
+                        user_id = tracing::field::Empty,
+                    );
+                    let started = Instant::now();
+                    let response = span.in_scope(|| srv.call(req));
+                    async move {
+                        let mut response = response.await?;
+                        if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
+                            response
+                                .headers_mut()
+                                .insert(HeaderName::from_static("x-request-id"), value);
+                        }
+                        tracing::info!(
+                            status = response.status().as_u16(),
+                            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                            "request completed"
+                        );
+                        Ok(response)
+                    }
+                    .instrument(span)
+                })
+        })
+        .listen(listener)?;
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        Ok(Self {
+            port,
+            server: server.shutdown_timeout(5).run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+impl ApiError {
+    fn error_response_owned(&self) -> HttpResponse {
+        actix_web::ResponseError::error_response(self)
+    }
+}
+
+/// Maps the JSON extractor's failures to problems: 413, 415, 422 for well-formed JSON of the
+/// wrong shape (with the field when serde names it), 400 for anything unparsable.
+fn json_error(error: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match error {
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
+        E::ContentType => {
+            ApiError::UnsupportedMediaType("This endpoint takes an application/json body.".into())
+        }
+        E::Deserialize(error) if error.is_data() => {
+            let message = error.to_string();
+            let field = message
+                .split('`')
+                .nth(1)
+                .filter(|_| message.contains("field"))
+                .unwrap_or("body")
+                .to_owned();
+            // serde's message ends with the position; keep the part a person can act on.
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_owned();
+            ApiError::Validation(vec![crate::problem::FieldError { field, message }])
+        }
+        E::Deserialize(error) => ApiError::BadRequest {
+            code: "malformed_json",
+            detail: format!("The body is not valid JSON: {error}."),
+        },
+        other => ApiError::BadRequest {
+            code: "bad_request",
+            detail: format!("The body could not be read: {other}."),
+        },
+    }
+}
+
+/// Gives error responses that actix-web produced without a JSON body (unknown routes,
+/// wrong methods, oversized payloads) the same problem+json shape as ours.
+fn problem_for_bare_errors<B>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+    }
+    let status = response.status();
+    let (code, detail) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "There is nothing at this address."),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "This address does not accept this method.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("payload_too_large", "The request body is larger than 64 KiB.")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "The body's content type is not accepted here.",
+        ),
+        status if status.is_server_error() => {
+            ("internal_error", "Something went wrong on our side.")
+        }
+        _ => ("bad_request", "The request could not be understood."),
+    };
+    let (request, original) = response.into_parts();
+    let mut replacement = problem_response(status).json(ProblemDetails::new(status, code, detail));
+    for (name, value) in original.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replacement.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, replacement).map_into_right_body::<B>(),
+    ))
+}
+
+/// The HS256 secret: the configured one, checked; in development without one, a random
+/// secret generated once into `data_dir` (mode 0600).
+pub fn resolve_jwt_secret(settings: &Settings) -> Result<SecretString, StartupError> {
+    const HOW: &str = "set GATEHOUSE__JWT__SECRET (or `jwt.secret` in the config file) to at least 32 random bytes, for example the output of `gatehouse gen-secret`";
+    match &settings.jwt.secret {
+        Some(secret) => {
+            let value = secret.expose_secret();
+            if value.len() < MIN_SECRET_BYTES {
+                return Err(StartupError::Config(format!(
+                    "the JWT secret is {} bytes, shorter than the {MIN_SECRET_BYTES} HS256 needs: {HOW}",
+                    value.len()
+                )));
+            }
+            let well_known = WELL_KNOWN_SECRETS.contains(&value)
+                || value.chars().all(|c| Some(c) == value.chars().next());
+            if well_known {
+                if settings.profile == Profile::Production {
+                    return Err(StartupError::Config(format!(
+                        "the JWT secret is a well-known example value, so anyone could forge tokens: {HOW}"
+                    )));
+                }
+                tracing::warn!("the JWT secret is a well-known example value; never use it in production");
+            }
+            Ok(secret.clone())
+        }
+        None if settings.profile == Profile::Production => Err(StartupError::Config(format!(
+            "no JWT secret is configured and the profile is production: {HOW}"
+        ))),
+        None => development_secret(&settings.data_dir),
+    }
+}
+
+fn development_secret(data_dir: &Path) -> Result<SecretString, StartupError> {
+    let path = data_dir.join(SECRET_FILE);
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_owned();
+        if existing.len() >= MIN_SECRET_BYTES {
+            return Ok(SecretString::from(existing));
+        }
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let secret = generate_secret();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&path)?;
+    file.write_all(secret.expose_secret().as_bytes())?;
+    tracing::warn!(
+        path = %path.display(),
+        "no JWT secret configured: generated a development secret; set GATEHOUSE__JWT__SECRET in production"
+    );
+    Ok(secret)
+}
+
+/// 32 random bytes from a CSPRNG seeded by the OS, hex-encoded (64 characters).
+pub fn generate_secret() -> SecretString {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    SecretString::from(hex)
+}

@@ -1,0 +1,57 @@
+//! What every handler can reach: the use cases, wired to their adapters.
+
+use std::sync::Arc;
+
+use gatehouse_domain::{AuthService, SystemClock};
+use gatehouse_persistence::{Database, SeaUserRepository};
+use gatehouse_security::{Argon2Config, Argon2Hasher, HashingPool, JwtConfig, JwtService};
+use secrecy::SecretString;
+
+use crate::settings::Settings;
+use crate::startup::StartupError;
+
+/// Shared, cheaply cloned application state.
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: AuthService,
+}
+
+impl AppState {
+    /// Wires the adapters: the given database, an argon2id hasher on a bounded pool and a
+    /// JWT service with `secret`.
+    pub fn build(
+        settings: &Settings,
+        database: &Database,
+        secret: SecretString,
+    ) -> Result<Self, StartupError> {
+        let pool = match settings.password.hashing_workers {
+            0 => HashingPool::per_core(settings.password.hashing_queue),
+            workers => HashingPool::new(workers, settings.password.hashing_queue),
+        };
+        let hasher = Argon2Hasher::new(
+            Argon2Config {
+                memory_kib: settings.password.memory_kib,
+                iterations: settings.password.iterations,
+                parallelism: settings.password.parallelism,
+            },
+            Arc::new(pool),
+        )
+        .map_err(|error| StartupError::Config(error.to_string()))?;
+        let tokens = JwtService::new(JwtConfig {
+            secret,
+            issuer: settings.jwt.issuer.clone(),
+            audience: settings.jwt.audience.clone(),
+            access_token_ttl: chrono::Duration::seconds(settings.jwt.access_token_ttl_secs.into()),
+            leeway: chrono::Duration::seconds(settings.jwt.leeway_secs.into()),
+        })
+        .map_err(|error| StartupError::Config(error.to_string()))?;
+        Ok(Self {
+            auth: AuthService::new(
+                Arc::new(SeaUserRepository::new(database)),
+                Arc::new(hasher),
+                Arc::new(tokens),
+                Arc::new(SystemClock),
+            ),
+        })
+    }
+}

@@ -1,0 +1,248 @@
+//! Use cases of sign-up and sign-in: `register`, `authenticate`, `password_grant` and
+//! `resolve_current_user`.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::clock::Clock;
+use crate::email::Email;
+use crate::error::{RepositoryError, ValidationErrors};
+use crate::password::{self, Password};
+use crate::ports::{
+    AccessClaims, AccessToken, AccessTokenService, HashingError, InsertUserError,
+    PasswordHasher, TokenError, UserRepository, Verification,
+};
+use crate::scope::{ScopeError, ScopeSet};
+use crate::user::{FullName, Role, User};
+
+/// What a new account is made from, as typed by a person.
+pub struct Registration {
+    pub email: String,
+    pub password: SecretString,
+    pub full_name: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// One or more fields broke the rules; nothing was stored.
+    #[error(transparent)]
+    Invalid(ValidationErrors),
+    #[error("email is already registered")]
+    EmailTaken,
+    #[error(transparent)]
+    Hashing(#[from] HashingError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticateError {
+    /// Unknown email or wrong password: deliberately one case.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The password was right but the account is deactivated.
+    #[error("account is disabled")]
+    AccountDisabled,
+    #[error(transparent)]
+    Hashing(#[from] HashingError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordGrantError {
+    #[error(transparent)]
+    Authenticate(#[from] AuthenticateError),
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CurrentUserError {
+    /// The token is bad, or no longer speaks for a usable account. The reason is for logs.
+    #[error("invalid access token: {0}")]
+    InvalidToken(String),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// The authentication use cases, over whatever adapters the application wires in.
+#[derive(Clone)]
+pub struct AuthService {
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    tokens: Arc<dyn AccessTokenService>,
+    clock: Arc<dyn Clock>,
+}
+
+impl AuthService {
+    pub fn new(
+        users: Arc<dyn UserRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        tokens: Arc<dyn AccessTokenService>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            users,
+            hasher,
+            tokens,
+            clock,
+        }
+    }
+
+    /// Creates an account with role `user`. Every field is validated before the password
+    /// is hashed, so bad input costs nothing and stores nothing.
+    #[tracing::instrument(skip_all)]
+    pub async fn register(&self, input: Registration) -> Result<User, RegisterError> {
+        self.register_with_role(input, Role::User).await
+    }
+
+    /// Creates an account with the given role (the `create-admin` command uses `Admin`).
+    #[tracing::instrument(skip_all, fields(role = %role))]
+    pub async fn register_with_role(
+        &self,
+        input: Registration,
+        role: Role,
+    ) -> Result<User, RegisterError> {
+        let mut errors = ValidationErrors::new();
+        let email = errors.check("email", Email::parse(&input.email));
+        let full_name = errors.check(
+            "full_name",
+            FullName::parse_optional(input.full_name.as_deref()),
+        );
+        let password = errors.check("password", Password::parse(input.password, email.as_ref()));
+        let (Some(email), Some(full_name), Some(password)) = (email, full_name, password) else {
+            return Err(RegisterError::Invalid(errors));
+        };
+
+        let hash = self.hasher.hash(password.secret()).await?;
+        let user = User::new(email, full_name, role, hash, self.clock.now());
+        match self.users.insert(&user).await {
+            Ok(()) => {
+                tracing::info!(user_id = %user.id, "user registered");
+                Ok(user)
+            }
+            Err(InsertUserError::EmailTaken) => Err(RegisterError::EmailTaken),
+            Err(InsertUserError::Repository(error)) => Err(error.into()),
+        }
+    }
+
+    /// Checks an email and password. Unknown emails are verified against a dummy hash so
+    /// they take as long as wrong passwords; both give [`AuthenticateError::InvalidCredentials`].
+    /// A right password whose stored hash is weaker than the current settings is re-hashed.
+    #[tracing::instrument(skip_all)]
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &SecretString,
+    ) -> Result<User, AuthenticateError> {
+        // Longer than any password we accept: refuse before spending a hash on it. This
+        // reveals nothing, since it is refused the same way whether the account exists or not.
+        if password
+            .expose_secret()
+            .chars()
+            .take(password::MAX_LEN + 1)
+            .count()
+            > password::MAX_LEN
+        {
+            return Err(AuthenticateError::InvalidCredentials);
+        }
+        let user = match Email::parse(username) {
+            Ok(email) => self.users.find_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let stored = user
+            .as_ref()
+            .map_or_else(|| self.hasher.dummy_hash(), |user| &user.password_hash);
+        let verification = self.hasher.verify(password, stored).await?;
+
+        let (Some(user), Verification::Match { needs_rehash }) = (user, verification) else {
+            tracing::info!(event = "login_failed", "login failed");
+            return Err(AuthenticateError::InvalidCredentials);
+        };
+        if !user.is_active {
+            tracing::info!(event = "login_failed", user_id = %user.id, "login refused: account disabled");
+            return Err(AuthenticateError::AccountDisabled);
+        }
+        if needs_rehash {
+            self.upgrade_hash(&user, password).await;
+        }
+        tracing::info!(event = "login_succeeded", user_id = %user.id, "login succeeded");
+        Ok(user)
+    }
+
+    /// A failed upgrade is logged and otherwise ignored: the old hash still works.
+    async fn upgrade_hash(&self, user: &User, password: &SecretString) {
+        let new_hash = match self.hasher.hash(password).await {
+            Ok(hash) => hash,
+            Err(error) => {
+                tracing::warn!(user_id = %user.id, %error, "password hash upgrade postponed");
+                return;
+            }
+        };
+        match self
+            .users
+            .upgrade_password_hash(user.id, &user.password_hash, &new_hash)
+            .await
+        {
+            Ok(true) => tracing::info!(user_id = %user.id, "password hash upgraded"),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(user_id = %user.id, %error, "password hash upgrade failed"),
+        }
+    }
+
+    /// The OAuth2 password grant: authenticate, decide the scopes, sign an access token.
+    /// Unknown scope names are refused before any hashing; scopes the role does not allow
+    /// are refused after authentication.
+    #[tracing::instrument(skip_all)]
+    pub async fn password_grant(
+        &self,
+        username: &str,
+        password: &SecretString,
+        scope: Option<&str>,
+    ) -> Result<AccessToken, PasswordGrantError> {
+        if let Some(raw) = scope {
+            ScopeSet::parse(raw)?;
+        }
+        let user = self.authenticate(username, password).await?;
+        let scopes = ScopeSet::grant(scope, user.role)?;
+        Ok(self.tokens.issue(&user, scopes, self.clock.now())?)
+    }
+
+    /// The account behind a bearer token, re-read from storage so that a deleted or
+    /// deactivated account, or a changed password, takes effect on the next request.
+    #[tracing::instrument(skip_all)]
+    pub async fn resolve_current_user(
+        &self,
+        token: &str,
+    ) -> Result<(User, AccessClaims), CurrentUserError> {
+        let claims = self
+            .tokens
+            .verify(token, self.clock.now())
+            .map_err(|error| CurrentUserError::InvalidToken(error.to_string()))?;
+        let Some(user) = self.users.find_by_id(claims.user_id).await? else {
+            return Err(CurrentUserError::InvalidToken("user no longer exists".into()));
+        };
+        if !user.is_active {
+            return Err(CurrentUserError::InvalidToken("account is disabled".into()));
+        }
+        // `iat` has whole-second precision.
+        if claims.issued_at.timestamp() < user.password_changed_at.timestamp() {
+            return Err(CurrentUserError::InvalidToken(
+                "issued before the last password change".into(),
+            ));
+        }
+        Ok((user, claims))
+    }
+
+    /// Whether the user storage answers.
+    pub async fn ready(&self) -> Result<(), RepositoryError> {
+        self.users.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests;

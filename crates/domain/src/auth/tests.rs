@@ -1,0 +1,371 @@
+//! Use-case tests over in-memory fakes of the ports.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use super::*;
+use crate::password::PasswordHash;
+use crate::ports::AccessClaims;
+use crate::user::UserId;
+
+#[derive(Default)]
+struct InMemoryUsers(Mutex<Vec<User>>);
+
+#[async_trait]
+impl UserRepository for InMemoryUsers {
+    async fn insert(&self, user: &User) -> Result<(), InsertUserError> {
+        let mut users = self.0.lock().unwrap();
+        if users.iter().any(|u| u.email == user.email) {
+            return Err(InsertUserError::EmailTaken);
+        }
+        users.push(user.clone());
+        Ok(())
+    }
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
+        Ok(self.0.lock().unwrap().iter().find(|u| u.id == id).cloned())
+    }
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepositoryError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|u| &u.email == email)
+            .cloned())
+    }
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, RepositoryError> {
+        let mut users = self.0.lock().unwrap();
+        let user = users.iter_mut().find(|u| u.id == id).unwrap();
+        if &user.password_hash != expected {
+            return Ok(false);
+        }
+        user.password_hash = new.clone();
+        Ok(true)
+    }
+    async fn ping(&self) -> Result<(), RepositoryError> {
+        Ok(())
+    }
+}
+
+/// "Hashes" as `v2:<password>`; `v1:` hashes verify but ask for a re-hash.
+struct FakeHasher {
+    dummy: PasswordHash,
+    hashes: AtomicUsize,
+    verifications: AtomicUsize,
+}
+
+impl Default for FakeHasher {
+    fn default() -> Self {
+        Self {
+            dummy: PasswordHash::new("v2:\u{0}unguessable"),
+            hashes: AtomicUsize::new(0),
+            verifications: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl PasswordHasher for FakeHasher {
+    async fn hash(&self, password: &SecretString) -> Result<PasswordHash, HashingError> {
+        self.hashes.fetch_add(1, Ordering::SeqCst);
+        Ok(PasswordHash::new(format!("v2:{}", password.expose_secret())))
+    }
+    async fn verify(
+        &self,
+        password: &SecretString,
+        hash: &PasswordHash,
+    ) -> Result<Verification, HashingError> {
+        self.verifications.fetch_add(1, Ordering::SeqCst);
+        let (version, stored) = hash.as_str().split_once(':').unwrap();
+        Ok(if stored == password.expose_secret() {
+            Verification::Match {
+                needs_rehash: version != "v2",
+            }
+        } else {
+            Verification::Mismatch
+        })
+    }
+    fn dummy_hash(&self) -> &PasswordHash {
+        &self.dummy
+    }
+}
+
+struct FakeTokens;
+
+impl AccessTokenService for FakeTokens {
+    fn issue(
+        &self,
+        user: &User,
+        scopes: ScopeSet,
+        now: DateTime<Utc>,
+    ) -> Result<AccessToken, TokenError> {
+        Ok(AccessToken {
+            token: SecretString::from(user.id.to_string()),
+            claims: AccessClaims {
+                user_id: user.id,
+                token_id: uuid::Uuid::now_v7(),
+                issued_at: now,
+                expires_at: now + Duration::minutes(15),
+                scopes,
+                role: user.role,
+            },
+        })
+    }
+    fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError> {
+        let id = token.parse().map_err(|_| TokenError::Invalid("garbage"))?;
+        Ok(AccessClaims {
+            user_id: UserId::from_uuid(id),
+            token_id: uuid::Uuid::now_v7(),
+            issued_at: now,
+            expires_at: now + Duration::minutes(15),
+            scopes: ScopeSet::all_for(Role::User),
+            role: Role::User,
+        })
+    }
+}
+
+struct FixedClock(DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+struct Harness {
+    users: Arc<InMemoryUsers>,
+    hasher: Arc<FakeHasher>,
+    service: AuthService,
+}
+
+fn harness() -> Harness {
+    let users = Arc::new(InMemoryUsers::default());
+    let hasher = Arc::new(FakeHasher::default());
+    let service = AuthService::new(
+        users.clone(),
+        hasher.clone(),
+        Arc::new(FakeTokens),
+        Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap())),
+    );
+    Harness {
+        users,
+        hasher,
+        service,
+    }
+}
+
+fn registration(email: &str, password: &str) -> Registration {
+    Registration {
+        email: email.into(),
+        password: SecretString::from(password.to_owned()),
+        full_name: Some("  Ada  ".into()),
+    }
+}
+
+fn secret(s: &str) -> SecretString {
+    SecretString::from(s.to_owned())
+}
+
+#[tokio::test]
+async fn register_normalizes_and_stores_a_hash() {
+    let h = harness();
+    let user = h
+        .service
+        .register(registration(" Ada@Example.com ", "correct horse battery"))
+        .await
+        .unwrap();
+    assert_eq!(user.email.as_str(), "ada@example.com");
+    assert_eq!(user.full_name.unwrap().as_str(), "Ada");
+    assert_eq!(user.role, Role::User);
+    assert_eq!(
+        h.users.0.lock().unwrap()[0].password_hash.as_str(),
+        "v2:correct horse battery"
+    );
+}
+
+#[tokio::test]
+async fn invalid_registration_reports_every_field_and_never_hashes() {
+    let h = harness();
+    let error = h
+        .service
+        .register(Registration {
+            email: "not-an-email".into(),
+            password: secret("short"),
+            full_name: Some("x".repeat(300)),
+        })
+        .await
+        .unwrap_err();
+    let RegisterError::Invalid(errors) = error else {
+        panic!("expected validation errors, got {error:?}");
+    };
+    let fields: Vec<_> = errors.violations().iter().map(|v| v.field).collect();
+    assert_eq!(fields, ["email", "full_name", "password"]);
+    assert_eq!(h.hasher.hashes.load(Ordering::SeqCst), 0);
+    assert!(h.users.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn duplicate_email_is_taken() {
+    let h = harness();
+    h.service
+        .register(registration("ada@example.com", "correct horse battery"))
+        .await
+        .unwrap();
+    let error = h
+        .service
+        .register(registration("ADA@example.com", "another fine secret"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RegisterError::EmailTaken));
+}
+
+#[tokio::test]
+async fn unknown_email_costs_one_verification_like_a_wrong_password() {
+    let h = harness();
+    h.service
+        .register(registration("ada@example.com", "correct horse battery"))
+        .await
+        .unwrap();
+
+    let unknown = h
+        .service
+        .authenticate("bob@example.com", &secret("correct horse battery"))
+        .await
+        .unwrap_err();
+    assert_eq!(h.hasher.verifications.load(Ordering::SeqCst), 1);
+    let wrong = h
+        .service
+        .authenticate("ada@example.com", &secret("wrong horse battery"))
+        .await
+        .unwrap_err();
+    assert_eq!(h.hasher.verifications.load(Ordering::SeqCst), 2);
+    assert!(matches!(unknown, AuthenticateError::InvalidCredentials));
+    assert!(matches!(wrong, AuthenticateError::InvalidCredentials));
+}
+
+#[tokio::test]
+async fn a_weaker_hash_is_upgraded_only_after_a_successful_login() {
+    let h = harness();
+    let user = h
+        .service
+        .register(registration("ada@example.com", "correct horse battery"))
+        .await
+        .unwrap();
+    h.users.0.lock().unwrap()[0].password_hash = PasswordHash::new("v1:correct horse battery");
+
+    h.service
+        .authenticate("ada@example.com", &secret("wrong"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        h.users.0.lock().unwrap()[0].password_hash.as_str(),
+        "v1:correct horse battery"
+    );
+
+    let logged_in = h
+        .service
+        .authenticate("ada@example.com", &secret("correct horse battery"))
+        .await
+        .unwrap();
+    assert_eq!(logged_in.id, user.id);
+    assert_eq!(
+        h.users.0.lock().unwrap()[0].password_hash.as_str(),
+        "v2:correct horse battery"
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_refused_only_with_the_right_password() {
+    let h = harness();
+    h.service
+        .register(registration("ada@example.com", "correct horse battery"))
+        .await
+        .unwrap();
+    h.users.0.lock().unwrap()[0].is_active = false;
+    let wrong = h
+        .service
+        .authenticate("ada@example.com", &secret("wrong horse battery"))
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, AuthenticateError::InvalidCredentials));
+    let right = h
+        .service
+        .authenticate("ada@example.com", &secret("correct horse battery"))
+        .await
+        .unwrap_err();
+    assert!(matches!(right, AuthenticateError::AccountDisabled));
+}
+
+#[tokio::test]
+async fn password_grant_refuses_admin_scopes_to_users() {
+    let h = harness();
+    h.service
+        .register(registration("ada@example.com", "correct horse battery"))
+        .await
+        .unwrap();
+    let error = h
+        .service
+        .password_grant(
+            "ada@example.com",
+            &secret("correct horse battery"),
+            Some("me users:read"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        PasswordGrantError::Scope(ScopeError::NotAllowed(_))
+    ));
+    let token = h
+        .service
+        .password_grant("ada@example.com", &secret("correct horse battery"), None)
+        .await
+        .unwrap();
+    assert_eq!(token.claims.scopes.to_string(), "me todos:read todos:write");
+}
+
+#[tokio::test]
+async fn unknown_scope_names_are_refused_before_hashing() {
+    let h = harness();
+    let error = h
+        .service
+        .password_grant("ada@example.com", &secret("whatever123"), Some("root"))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        PasswordGrantError::Scope(ScopeError::Unknown(_))
+    ));
+    assert_eq!(h.hasher.verifications.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_deleted_users_token_resolves_to_nobody() {
+    let h = harness();
+    let user = h
+        .service
+        .register(registration("ada@example.com", "correct horse battery"))
+        .await
+        .unwrap();
+    let (current, _) = h
+        .service
+        .resolve_current_user(&user.id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(current.id, user.id);
+    h.users.0.lock().unwrap().clear();
+    let error = h
+        .service
+        .resolve_current_user(&user.id.to_string())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, CurrentUserError::InvalidToken(_)));
+}

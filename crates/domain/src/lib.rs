@@ -1,0 +1,21 @@
+//! The heart of gatehouse: entities, value objects, ports and use cases.
+//!
+//! This crate knows nothing about HTTP, SQL, JSON, argon2 or JWT. Adapters in the outer
+//! crates implement the [`ports`] and the api crate drives the use cases in [`auth`].
+
+pub mod auth;
+pub mod clock;
+pub mod email;
+pub mod error;
+pub mod password;
+pub mod ports;
+pub mod scope;
+pub mod user;
+
+pub use auth::AuthService;
+pub use clock::{Clock, SystemClock};
+pub use email::{Email, EmailError};
+pub use error::{FieldViolation, RepositoryError, ValidationErrors};
+pub use password::{Password, PasswordError, PasswordHash};
+pub use scope::{Scope, ScopeError, ScopeSet};
+pub use user::{FullName, FullNameError, Role, RoleError, User, UserId};

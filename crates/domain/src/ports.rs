@@ -1,0 +1,148 @@
+//! Ports: what the use cases need from the outside world. Adapters in `gatehouse-security`
+//! and `gatehouse-persistence` implement them; each method's doc states its error contract.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use crate::email::Email;
+use crate::error::RepositoryError;
+use crate::password::PasswordHash;
+use crate::scope::ScopeSet;
+use crate::user::{Role, User, UserId};
+
+/// Why a new user could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertUserError {
+    /// Another user already has this normalized email. Adapters must detect this through
+    /// the storage's unique constraint, so that concurrent inserts race safely.
+    #[error("email is already registered")]
+    EmailTaken,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Storage of user accounts.
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Stores a new user. Returns [`InsertUserError::EmailTaken`] when the email is taken,
+    /// including when another insert of the same email wins a race.
+    async fn insert(&self, user: &User) -> Result<(), InsertUserError>;
+
+    /// The user with this id, or `None`. Errors only when storage fails.
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError>;
+
+    /// The user with this normalized email, or `None`. Errors only when storage fails.
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepositoryError>;
+
+    /// Replaces the password hash of `id` with `new` only while it still equals `expected`,
+    /// so an upgrade of the hash after login never overwrites a concurrent password change.
+    /// Returns whether the hash was replaced.
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, RepositoryError>;
+
+    /// Succeeds when the storage answers a trivial query.
+    async fn ping(&self) -> Result<(), RepositoryError>;
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// The password is right. `needs_rehash` says the stored hash uses an older algorithm or
+    /// weaker parameters than the hasher is configured with.
+    Match { needs_rehash: bool },
+    Mismatch,
+}
+
+/// Why hashing could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum HashingError {
+    /// Every hashing worker is busy and the wait queue is full: try again later.
+    #[error("password hashing is saturated")]
+    Overloaded { retry_after: Duration },
+    /// The hashing backend failed (bad configuration, a panicked worker).
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+/// Slow, salted password hashing. Implementations run the work off the async executor.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes `password` with the configured algorithm and parameters.
+    /// Returns [`HashingError::Overloaded`] when the worker pool is saturated.
+    async fn hash(&self, password: &SecretString) -> Result<PasswordHash, HashingError>;
+
+    /// Checks `password` against `hash`. A hash this hasher cannot parse is a
+    /// [`Verification::Mismatch`], never an error: stored data must not turn a login into a 500.
+    /// Returns [`HashingError::Overloaded`] when the worker pool is saturated.
+    async fn verify(
+        &self,
+        password: &SecretString,
+        hash: &PasswordHash,
+    ) -> Result<Verification, HashingError>;
+
+    /// A hash of an unguessable password with the configured parameters. Logins for unknown
+    /// accounts verify against it so that they cost as much as logins for known ones.
+    fn dummy_hash(&self) -> &PasswordHash;
+}
+
+/// What an access token asserts about its bearer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub user_id: UserId,
+    pub token_id: Uuid,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub scopes: ScopeSet,
+    pub role: Role,
+}
+
+/// A signed access token and what it says.
+#[derive(Debug)]
+pub struct AccessToken {
+    pub token: SecretString,
+    pub claims: AccessClaims,
+}
+
+impl AccessToken {
+    /// Seconds from issue to expiry, for the `expires_in` of a token response.
+    pub fn lifetime_secs(&self) -> i64 {
+        (self.claims.expires_at - self.claims.issued_at).num_seconds()
+    }
+}
+
+/// Why an access token was refused or could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Malformed, forged, of the wrong type, for another audience or issuer, or not yet valid.
+    /// The reason is for logs only; clients get one uniform answer.
+    #[error("invalid access token: {0}")]
+    Invalid(&'static str),
+    #[error("access token has expired")]
+    Expired,
+    /// Signing failed: a configuration problem, never the client's fault.
+    #[error("could not sign access token: {0}")]
+    Signing(String),
+}
+
+/// Issues and verifies self-contained access tokens.
+pub trait AccessTokenService: Send + Sync {
+    /// Signs a token for `user` carrying `scopes`, valid from `now` for the configured lifetime.
+    fn issue(
+        &self,
+        user: &User,
+        scopes: ScopeSet,
+        now: DateTime<Utc>,
+    ) -> Result<AccessToken, TokenError>;
+
+    /// Checks signature, algorithm, type and every claim against `now`.
+    /// Returns [`TokenError::Expired`] or [`TokenError::Invalid`] for any bad token.
+    fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError>;
+}

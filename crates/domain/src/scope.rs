@@ -1,0 +1,169 @@
+//! OAuth2 scopes and the scopes each role may be granted.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use crate::user::Role;
+
+/// One permission an access token can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    Me,
+    TodosRead,
+    TodosWrite,
+    UsersRead,
+    UsersWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 5] = [
+        Scope::Me,
+        Scope::TodosRead,
+        Scope::TodosWrite,
+        Scope::UsersRead,
+        Scope::UsersWrite,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Me => "me",
+            Scope::TodosRead => "todos:read",
+            Scope::TodosWrite => "todos:write",
+            Scope::UsersRead => "users:read",
+            Scope::UsersWrite => "users:write",
+        }
+    }
+
+    /// What the scope allows, for documentation (the OpenAPI security scheme).
+    pub fn description(self) -> &'static str {
+        match self {
+            Scope::Me => "Read and manage your own account",
+            Scope::TodosRead => "Read your todos",
+            Scope::TodosWrite => "Create, change and delete your todos",
+            Scope::UsersRead => "Read all users (admin)",
+            Scope::UsersWrite => "Change and delete users (admin)",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ScopeError> {
+        Self::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == raw)
+            .ok_or_else(|| ScopeError::Unknown(raw.to_owned()))
+    }
+
+    /// Whether a user with `role` may hold this scope.
+    pub fn allowed_for(self, role: Role) -> bool {
+        match self {
+            Scope::Me | Scope::TodosRead | Scope::TodosWrite => true,
+            Scope::UsersRead | Scope::UsersWrite => role == Role::Admin,
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    #[error("unknown scope `{0}`")]
+    Unknown(String),
+    #[error("scope `{0}` is not allowed for this account")]
+    NotAllowed(Scope),
+}
+
+/// A set of scopes, written on the wire as a space-separated list (RFC 6749 §3.3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeSet(BTreeSet<Scope>);
+
+impl ScopeSet {
+    /// Parses a space-separated list; unknown names are errors, repeats are harmless.
+    pub fn parse(raw: &str) -> Result<Self, ScopeError> {
+        raw.split_ascii_whitespace()
+            .map(Scope::parse)
+            .collect::<Result<BTreeSet<_>, _>>()
+            .map(Self)
+    }
+
+    /// Every scope `role` may hold.
+    pub fn all_for(role: Role) -> Self {
+        Self(
+            Scope::ALL
+                .into_iter()
+                .filter(|scope| scope.allowed_for(role))
+                .collect(),
+        )
+    }
+
+    /// The scopes to grant for a request: all the role allows when none were asked for,
+    /// otherwise exactly those asked for, provided the role allows each one.
+    pub fn grant(requested: Option<&str>, role: Role) -> Result<Self, ScopeError> {
+        let requested = match requested.map(str::trim) {
+            None | Some("") => return Ok(Self::all_for(role)),
+            Some(raw) => Self::parse(raw)?,
+        };
+        match requested.0.iter().find(|scope| !scope.allowed_for(role)) {
+            Some(scope) => Err(ScopeError::NotAllowed(*scope)),
+            None => Ok(requested),
+        }
+    }
+
+    pub fn contains(&self, scope: Scope) -> bool {
+        self.0.contains(&scope)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+impl fmt::Display for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<_> = self.0.iter().map(|scope| scope.as_str()).collect();
+        f.write_str(&names.join(" "))
+    }
+}
+
+impl FromIterator<Scope> for ScopeSet {
+    fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_request_grants_everything_the_role_allows() {
+        assert_eq!(
+            ScopeSet::grant(None, Role::User).unwrap().to_string(),
+            "me todos:read todos:write"
+        );
+        assert_eq!(
+            ScopeSet::grant(Some(" "), Role::Admin).unwrap().to_string(),
+            "me todos:read todos:write users:read users:write"
+        );
+    }
+
+    #[test]
+    fn a_request_is_granted_exactly() {
+        let granted = ScopeSet::grant(Some("todos:read me me"), Role::User).unwrap();
+        assert_eq!(granted.to_string(), "me todos:read");
+    }
+
+    #[test]
+    fn admin_scopes_are_refused_to_users() {
+        assert_eq!(
+            ScopeSet::grant(Some("me users:read"), Role::User),
+            Err(ScopeError::NotAllowed(Scope::UsersRead))
+        );
+        assert!(matches!(
+            ScopeSet::grant(Some("me root"), Role::Admin),
+            Err(ScopeError::Unknown(name)) if name == "root"
+        ));
+    }
+}

@@ -1,0 +1,174 @@
+//! The `User` entity and its value objects.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::email::Email;
+use crate::password::PasswordHash;
+
+/// A user's identifier: a UUIDv7, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(Uuid);
+
+impl UserId {
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a user may do beyond their own data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    User,
+    Admin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role `{0}`; expected `user` or `admin`")]
+pub struct RoleError(pub String);
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, RoleError> {
+        match raw {
+            "user" => Ok(Role::User),
+            "admin" => Ok(Role::Admin),
+            other => Err(RoleError(other.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+const FULL_NAME_MAX: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FullNameError {
+    #[error("full name must be at most {FULL_NAME_MAX} characters")]
+    TooLong,
+    #[error("full name must not contain control characters")]
+    ControlCharacters,
+}
+
+/// A display name: trimmed, 1–200 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullName(String);
+
+impl FullName {
+    /// Parses an optional name; blank means no name.
+    pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, FullNameError> {
+        let Some(trimmed) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        if trimmed.chars().count() > FULL_NAME_MAX {
+            return Err(FullNameError::TooLong);
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(FullNameError::ControlCharacters);
+        }
+        Ok(Some(Self(trimmed.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A registered account.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    pub full_name: Option<FullName>,
+    pub role: Role,
+    pub is_active: bool,
+    pub is_verified: bool,
+    pub password_hash: PasswordHash,
+    /// Access tokens issued before this instant are refused.
+    pub password_changed_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl User {
+    /// A new, active, unverified account created at `now`.
+    pub fn new(
+        email: Email,
+        full_name: Option<FullName>,
+        role: Role,
+        password_hash: PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: UserId::generate(),
+            email,
+            full_name,
+            role,
+            is_active: true,
+            is_verified: false,
+            password_hash,
+            password_changed_at: now,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_name_is_trimmed_and_blank_means_none() {
+        assert_eq!(FullName::parse_optional(Some("   ")), Ok(None));
+        assert_eq!(FullName::parse_optional(None), Ok(None));
+        let name = FullName::parse_optional(Some("  Ada Lovelace ")).unwrap();
+        assert_eq!(name.unwrap().as_str(), "Ada Lovelace");
+    }
+
+    #[test]
+    fn full_name_limits() {
+        assert_eq!(
+            FullName::parse_optional(Some(&"x".repeat(201))),
+            Err(FullNameError::TooLong)
+        );
+        assert_eq!(
+            FullName::parse_optional(Some("Ada\u{0}")),
+            Err(FullNameError::ControlCharacters)
+        );
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        for role in [Role::User, Role::Admin] {
+            assert_eq!(Role::parse(role.as_str()), Ok(role));
+        }
+        assert!(Role::parse("root").is_err());
+    }
+}

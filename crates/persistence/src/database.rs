@@ -1,0 +1,149 @@
+//! Connecting to the database and applying migrations.
+
+use std::path::Path;
+use std::time::Duration;
+
+use gatehouse_migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, DatabaseConnection, DbErr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("unsupported database URL `{0}`: expected sqlite:// or postgres://")]
+    UnsupportedUrl(String),
+    #[error("could not create the database directory {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// A migration and whether it has been applied.
+#[derive(Debug, Clone)]
+pub struct MigrationStatus {
+    pub name: String,
+    pub applied: bool,
+}
+
+/// A pooled connection to the configured database.
+#[derive(Debug, Clone)]
+pub struct Database {
+    connection: DatabaseConnection,
+}
+
+impl Database {
+    /// Connects to `url`. For SQLite the file and its directory are created when missing.
+    pub async fn connect(url: &str) -> Result<Self, DatabaseError> {
+        let url = prepare_url(url)?;
+        let mut options = ConnectOptions::new(url);
+        options
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5))
+            // SQL is traced by our own spans; sqlx's statement log is noise at info level.
+            .sqlx_logging(false);
+        let connection = sea_orm::Database::connect(options).await?;
+        Ok(Self { connection })
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.connection
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate_up(&self) -> Result<(), DatabaseError> {
+        Ok(Migrator::up(&self.connection, None).await?)
+    }
+
+    /// Rolls back the last `steps` migrations.
+    pub async fn migrate_down(&self, steps: u32) -> Result<(), DatabaseError> {
+        Ok(Migrator::down(&self.connection, Some(steps)).await?)
+    }
+
+    pub async fn migration_status(&self) -> Result<Vec<MigrationStatus>, DatabaseError> {
+        let applied: Vec<String> = Migrator::get_applied_migrations(&self.connection)
+            .await?
+            .iter()
+            .map(|migration| migration.name().to_owned())
+            .collect();
+        Ok(Migrator::migrations()
+            .iter()
+            .map(|migration| {
+                let name = migration.name().to_owned();
+                MigrationStatus {
+                    applied: applied.contains(&name),
+                    name,
+                }
+            })
+            .collect())
+    }
+}
+
+fn prepare_url(url: &str) -> Result<String, DatabaseError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(url.to_owned());
+    }
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Err(DatabaseError::UnsupportedUrl(redact(url)));
+    };
+    let rest = rest.trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:" && !path.is_empty() {
+        if let Some(dir) = Path::new(path).parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| DatabaseError::Directory {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+    }
+    // Create the file on first start unless the URL says otherwise.
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// A URL with any password replaced, safe for error messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_create_the_file() {
+        assert_eq!(
+            prepare_url("sqlite::memory:").unwrap(),
+            "sqlite://:memory:?mode=rwc"
+        );
+        assert_eq!(
+            prepare_url("sqlite://target/test-db/x.db?mode=ro").unwrap(),
+            "sqlite://target/test-db/x.db?mode=ro"
+        );
+        assert!(prepare_url("mysql://x").is_err());
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://app:hunter2@db:5432/gh"),
+            "postgres://app:***@db:5432/gh"
+        );
+        assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

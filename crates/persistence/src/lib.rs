@@ -1,0 +1,9 @@
+//! Storage adapters of gatehouse: SeaORM entities and repositories implementing the
+//! domain's ports, on SQLite (default) or PostgreSQL.
+
+pub mod database;
+pub mod entity;
+pub mod users;
+
+pub use database::{Database, DatabaseError, MigrationStatus};
+pub use users::SeaUserRepository;

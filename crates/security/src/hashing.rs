@@ -1,0 +1,243 @@
+//! argon2id password hashing (the domain's `PasswordHasher` port).
+
+use std::sync::Arc;
+
+use argon2::password_hash::phc;
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use async_trait::async_trait;
+use gatehouse_domain::PasswordHash;
+use gatehouse_domain::ports::{HashingError, PasswordHasher, Verification};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::pool::HashingPool;
+
+/// Stored hashes asking for more memory than this are refused rather than computed: a
+/// tampered or imported hash must not be able to exhaust the server's memory.
+const MAX_VERIFY_M_COST_KIB: u32 = 1024 * 1024;
+
+/// argon2id cost parameters. The defaults are OWASP's: 19 MiB, 2 passes, 1 lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Config {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        Self {
+            memory_kib: Params::DEFAULT_M_COST,
+            iterations: Params::DEFAULT_T_COST,
+            parallelism: Params::DEFAULT_P_COST,
+        }
+    }
+}
+
+impl Argon2Config {
+    fn params(&self) -> Result<Params, HashingError> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|error| HashingError::Failed(format!("invalid argon2 parameters: {error}")))
+    }
+}
+
+/// Hashes with argon2id v1.3 on a [`HashingPool`].
+pub struct Argon2Hasher {
+    params: Params,
+    pool: Arc<HashingPool>,
+    dummy: PasswordHash,
+}
+
+impl std::fmt::Debug for Argon2Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Argon2Hasher")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Argon2Hasher {
+    /// Validates the parameters and computes the dummy hash (one hash, on this thread).
+    pub fn new(config: Argon2Config, pool: Arc<HashingPool>) -> Result<Self, HashingError> {
+        let params = config.params()?;
+        let mut unguessable = [0u8; 32];
+        rand::rng().fill_bytes(&mut unguessable);
+        let dummy = hash_with(&params, &unguessable)?;
+        Ok(Self {
+            params,
+            pool,
+            dummy,
+        })
+    }
+}
+
+fn argon2id(params: Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+fn hash_with(params: &Params, password: &[u8]) -> Result<PasswordHash, HashingError> {
+    argon2id(params.clone())
+        .hash_password(password)
+        .map(|hash| PasswordHash::new(hash.to_string()))
+        .map_err(|error| HashingError::Failed(error.to_string()))
+}
+
+fn verify_with(configured: &Params, password: &[u8], stored: &str) -> Verification {
+    let Ok(parsed) = phc::PasswordHash::new(stored) else {
+        tracing::warn!("stored password hash is not a PHC string");
+        return Verification::Mismatch;
+    };
+    let Ok(stored_params) = Params::try_from(&parsed) else {
+        tracing::warn!("stored password hash has unreadable argon2 parameters");
+        return Verification::Mismatch;
+    };
+    if stored_params.m_cost() > MAX_VERIFY_M_COST_KIB {
+        tracing::warn!(
+            m_cost = stored_params.m_cost(),
+            "stored password hash asks for too much memory"
+        );
+        return Verification::Mismatch;
+    }
+    // Verification follows the algorithm, version and parameters written in the hash.
+    if argon2id(configured.clone())
+        .verify_password(password, &parsed)
+        .is_err()
+    {
+        return Verification::Mismatch;
+    }
+    let needs_rehash = parsed.algorithm.as_str() != argon2::ARGON2ID_IDENT.as_str()
+        || parsed.version != Some(Version::V0x13.into())
+        || stored_params.m_cost() < configured.m_cost()
+        || stored_params.t_cost() < configured.t_cost()
+        || stored_params.p_cost() < configured.p_cost();
+    Verification::Match { needs_rehash }
+}
+
+#[async_trait]
+impl PasswordHasher for Argon2Hasher {
+    #[tracing::instrument(skip_all)]
+    async fn hash(&self, password: &SecretString) -> Result<PasswordHash, HashingError> {
+        let params = self.params.clone();
+        let password = password.clone();
+        self.pool
+            .run(move || hash_with(&params, password.expose_secret().as_bytes()))
+            .await?
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn verify(
+        &self,
+        password: &SecretString,
+        hash: &PasswordHash,
+    ) -> Result<Verification, HashingError> {
+        let params = self.params.clone();
+        let password = password.clone();
+        let stored = hash.clone();
+        self.pool
+            .run(move || verify_with(&params, password.expose_secret().as_bytes(), stored.as_str()))
+            .await
+    }
+
+    fn dummy_hash(&self) -> &PasswordHash {
+        &self.dummy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher(config: Argon2Config) -> Argon2Hasher {
+        Argon2Hasher::new(config, Arc::new(HashingPool::new(2, 8))).unwrap()
+    }
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s)
+    }
+
+    const WEAK: Argon2Config = Argon2Config {
+        memory_kib: 1024,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    #[tokio::test]
+    async fn hashes_with_owasp_argon2id_by_default() {
+        let hasher = hasher(Argon2Config::default());
+        let hash = hasher.hash(&secret("correct horse battery")).await.unwrap();
+        assert!(
+            hash.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            hash.as_str()
+        );
+        assert_eq!(
+            hasher
+                .verify(&secret("correct horse battery"), &hash)
+                .await
+                .unwrap(),
+            Verification::Match {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            hasher
+                .verify(&secret("correct horse batterY"), &hash)
+                .await
+                .unwrap(),
+            Verification::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn weaker_stored_parameters_ask_for_a_rehash() {
+        let weak = hasher(WEAK).hash(&secret("pw-for-test")).await.unwrap();
+        let strong = hasher(Argon2Config::default());
+        assert_eq!(
+            strong.verify(&secret("pw-for-test"), &weak).await.unwrap(),
+            Verification::Match { needs_rehash: true }
+        );
+    }
+
+    #[tokio::test]
+    async fn argon2i_hashes_verify_and_ask_for_a_rehash() {
+        let params = Params::new(1024, 2, 1, None).unwrap();
+        let hash = Argon2::new(Algorithm::Argon2i, Version::V0x13, params)
+            .hash_password(b"pw-for-test")
+            .unwrap()
+            .to_string();
+        let verification = hasher(WEAK)
+            .verify(&secret("pw-for-test"), &PasswordHash::new(hash))
+            .await
+            .unwrap();
+        assert_eq!(verification, Verification::Match { needs_rehash: true });
+    }
+
+    #[tokio::test]
+    async fn garbage_hashes_are_mismatches_not_errors() {
+        let hasher = hasher(WEAK);
+        for stored in ["", "plain text", "$argon2id$v=19$m=99999999999,t=1,p=1$c2FsdHNhbHQ$aGFzaA"] {
+            assert_eq!(
+                hasher
+                    .verify(&secret("whatever"), &PasswordHash::new(stored))
+                    .await
+                    .unwrap(),
+                Verification::Mismatch
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_dummy_hash_uses_the_configured_parameters() {
+        let hasher = hasher(Argon2Config::default());
+        assert!(hasher.dummy_hash().as_str().contains("m=19456,t=2,p=1"));
+    }
+
+    #[test]
+    fn invalid_parameters_are_refused() {
+        let config = Argon2Config {
+            memory_kib: 1,
+            ..Argon2Config::default()
+        };
+        assert!(Argon2Hasher::new(config, Arc::new(HashingPool::new(1, 1))).is_err());
+    }
+}

@@ -1,0 +1,122 @@
+//! A bounded pool for CPU-heavy work (password hashing).
+//!
+//! At most `workers` jobs run at once, on tokio's blocking threads so the async workers stay
+//! free for other requests; at most `queue` more wait for a turn. Anything beyond that is
+//! refused at once with [`HashingError::Overloaded`], so a login flood can neither starve
+//! other requests nor pile up memory.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use gatehouse_domain::ports::HashingError;
+use tokio::sync::Semaphore;
+
+#[derive(Debug)]
+pub struct HashingPool {
+    permits: Arc<Semaphore>,
+    workers: usize,
+    queue: usize,
+    admitted: AtomicUsize,
+    retry_after: Duration,
+}
+
+/// Gives back an admission slot when the caller finishes or gives up.
+struct Admission<'a>(&'a AtomicUsize);
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl HashingPool {
+    /// `workers` concurrent jobs (at least one) and room for `queue` waiting ones.
+    pub fn new(workers: usize, queue: usize) -> Self {
+        let workers = workers.max(1);
+        Self {
+            permits: Arc::new(Semaphore::new(workers)),
+            workers,
+            queue,
+            admitted: AtomicUsize::new(0),
+            retry_after: Duration::from_secs(1),
+        }
+    }
+
+    /// One worker per available core.
+    pub fn per_core(queue: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self::new(cores, queue)
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Runs `job` on a blocking thread once a worker is free.
+    /// Returns [`HashingError::Overloaded`] without waiting when the queue is full.
+    pub async fn run<T, F>(&self, job: F) -> Result<T, HashingError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let before = self.admitted.fetch_add(1, Ordering::AcqRel);
+        let _admission = Admission(&self.admitted);
+        if before >= self.workers + self.queue {
+            return Err(HashingError::Overloaded {
+                retry_after: self.retry_after,
+            });
+        }
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| HashingError::Failed("hashing pool closed".into()))?;
+        // The permit moves into the job, so a caller that gives up mid-hash still holds its
+        // worker until the hash ends: never more than `workers` hashes run at once.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job()
+        })
+        .await
+        .map_err(|error| HashingError::Failed(error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refuses_work_beyond_workers_plus_queue() {
+        let pool = Arc::new(HashingPool::new(1, 1));
+        let (release, gate) = mpsc::channel::<()>();
+        let gate = Arc::new(std::sync::Mutex::new(gate));
+
+        let running = {
+            let pool = pool.clone();
+            let gate = gate.clone();
+            tokio::spawn(async move {
+                pool.run(move || gate.lock().unwrap().recv().unwrap())
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let queued = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(|| 7).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        let refused = pool.run(|| 1).await;
+        assert!(matches!(refused, Err(HashingError::Overloaded { .. })));
+
+        release.send(()).unwrap();
+        running.await.unwrap().unwrap();
+        assert_eq!(queued.await.unwrap().unwrap(), 7);
+        // Slots are given back: the pool accepts work again.
+        assert_eq!(pool.run(|| 3).await.unwrap(), 3);
+    }
+}

@@ -1,0 +1,15 @@
+//! Schema migrations of gatehouse. Written against sea-query's schema builder so one set of
+//! migrations serves SQLite and PostgreSQL; independent of the persistence crate's entities.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_users;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_create_users::Migration)]
+    }
+}
