@@ -1,1 +1,246 @@
-//! placeholder
+//! Test harness: start the real gatehouse application on port 0 with a fresh database
+//! (SQLite in a temporary directory, or a new PostgreSQL database when `TEST_DATABASE_URL`
+//! is set) and talk HTTP to it.
+
+use std::time::Duration;
+
+use gatehouse_api::{Application, Settings};
+use reqwest::{Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use serde_json::Value;
+
+/// The HS256 secret test apps sign with, so tests can forge tokens.
+pub const TEST_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
+/// A password that passes the policy.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub database_url: String,
+    pub settings: Settings,
+    _data_dir: tempfile::TempDir,
+}
+
+/// Starts an app with default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts an app after `customize` has adjusted its settings.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let mut settings = Settings::default();
+    settings.data_dir = data_dir.path().to_path_buf();
+    settings.server.port = 0;
+    settings.server.workers = 2;
+    settings.jwt.secret = Some(TEST_SECRET.into());
+    settings.database.url = match std::env::var("TEST_DATABASE_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => fresh_postgres_database(&admin_url).await,
+        _ => format!("sqlite://{}/gatehouse.db", data_dir.path().display()),
+    };
+    customize(&mut settings);
+
+    let application = Application::build(settings.clone())
+        .await
+        .expect("the application builds");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    tokio::spawn(application.run_until_stopped());
+
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("HTTP client"),
+        database_url: settings.database.url.clone(),
+        settings,
+        _data_dir: data_dir,
+    }
+}
+
+/// Creates an empty database on the server behind `admin_url` and returns its URL.
+async fn fresh_postgres_database(admin_url: &str) -> String {
+    let name = format!("gatehouse_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(admin_url)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
+    admin
+        .execute_unprepared(&format!(r#"CREATE DATABASE "{name}""#))
+        .await
+        .expect("create a test database");
+    admin.close().await.ok();
+    let base = admin_url.split('?').next().unwrap_or(admin_url);
+    let (server, _) = base.rsplit_once('/').expect("database URL with a path");
+    format!("{server}/{name}")
+}
+
+/// Whether the suite runs against PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty())
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/register",
+            &serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers an account that must succeed, and returns its JSON.
+    pub async fn register_ok(&self, email: &str) -> Value {
+        let response = self.register(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.expect("user JSON")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `POST /api/v1/auth/token` with a form.
+    pub async fn token(&self, form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url("/api/v1/auth/token"))
+            .form(form)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn login_response(&self, email: &str, password: &str) -> Response {
+        self.token(&[
+            ("grant_type", "password"),
+            ("username", email),
+            ("password", password),
+        ])
+        .await
+    }
+
+    /// Logs in with [`PASSWORD`], asking for `scope`.
+    pub async fn login_with_scope(&self, email: &str, scope: &str) -> Response {
+        self.token(&[
+            ("grant_type", "password"),
+            ("username", email),
+            ("password", PASSWORD),
+            ("scope", scope),
+        ])
+        .await
+    }
+
+    /// Logs in with [`PASSWORD`] and returns the access token.
+    pub async fn login(&self, email: &str) -> String {
+        let response = self.login_response(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.expect("token JSON");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    pub async fn bearer_get(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A direct connection to the app's database, to arrange or inspect stored state.
+    pub async fn db(&self) -> DatabaseConnection {
+        let url = if self.database_url.starts_with("sqlite") {
+            format!("{}?mode=rw", self.database_url)
+        } else {
+            self.database_url.clone()
+        };
+        Database::connect(url)
+            .await
+            .expect("connect to the app database")
+    }
+
+    /// Runs a statement written with `$1`-style placeholders on either database.
+    pub async fn execute(&self, sql: &str, values: Vec<sea_orm::Value>) -> u64 {
+        let db = self.db().await;
+        let backend = db.get_database_backend();
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            placeholders(sql, backend),
+            values,
+        ))
+        .await
+        .expect("statement runs")
+        .rows_affected()
+    }
+
+    /// The first column of the first row of a query, as a string.
+    pub async fn query_string(&self, sql: &str, values: Vec<sea_orm::Value>) -> Option<String> {
+        let db = self.db().await;
+        let backend = db.get_database_backend();
+        let row = db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                placeholders(sql, backend),
+                values,
+            ))
+            .await
+            .expect("query runs")?;
+        row.try_get_by_index::<String>(0).ok()
+    }
+
+    /// How many rows a `SELECT COUNT(*)` query counts.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let db = self.db().await;
+        let backend = db.get_database_backend();
+        let row = db
+            .query_one_raw(Statement::from_string(backend, sql.to_owned()))
+            .await
+            .expect("query runs")
+            .expect("one row");
+        row.try_get_by_index::<i64>(0).expect("a count")
+    }
+}
+
+fn placeholders(sql: &str, backend: sea_orm::DatabaseBackend) -> String {
+    match backend {
+        sea_orm::DatabaseBackend::Postgres => sql.to_owned(),
+        _ => {
+            let mut out = sql.to_owned();
+            for n in (1..=9).rev() {
+                out = out.replace(&format!("${n}"), "?");
+            }
+            out
+        }
+    }
+}
+
+/// The stored email is normalized; look a user's hash up by it.
+pub async fn stored_hash(app: &TestApp, email: &str) -> String {
+    app.query_string(
+        "SELECT password_hash FROM users WHERE email = $1",
+        vec![email.into()],
+    )
+    .await
+    .expect("user exists")
+}

@@ -145,7 +145,11 @@ async fn migrate(settings: &Settings, action: MigrateAction) -> Result<(), Strin
         .await
         .map_err(|e| e.to_string())?
     {
-        let state = if migration.applied { "applied" } else { "pending" };
+        let state = if migration.applied {
+            "applied"
+        } else {
+            "pending"
+        };
         println!("{state:8} {}", migration.name);
     }
     Ok(())

@@ -103,9 +103,7 @@ impl ResponseError for BearerError {
             BearerError::InsufficientScope(scope) => (
                 "insufficient_scope",
                 format!("This endpoint needs a token with scope `{scope}`."),
-                format!(
-                    r#"Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}""#
-                ),
+                format!(r#"Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}""#),
             ),
             BearerError::Api(error) => return error.error_response(),
         };
@@ -145,7 +143,9 @@ impl<S: RequiredScope> FromRequest for CurrentUser<S> {
                     tracing::info!(%reason, "bearer token refused");
                     return Err(BearerError::Invalid);
                 }
-                Err(CurrentUserError::Repository(error)) => return Err(ApiError::from(error).into()),
+                Err(CurrentUserError::Repository(error)) => {
+                    return Err(ApiError::from(error).into());
+                }
             };
             if !claims.scopes.contains(S::SCOPE) {
                 return Err(BearerError::InsufficientScope(S::SCOPE));

@@ -264,7 +264,11 @@ impl OAuthError {
     }
 
     pub fn unsupported_grant_type(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            description,
+        )
     }
 
     pub fn temporarily_unavailable(retry_after: Duration) -> Self {

@@ -153,7 +153,10 @@ impl Settings {
             .set_default("password.memory_kib", d.password.memory_kib)?
             .set_default("password.iterations", d.password.iterations)?
             .set_default("password.parallelism", d.password.parallelism)?
-            .set_default("password.hashing_workers", d.password.hashing_workers as u64)?
+            .set_default(
+                "password.hashing_workers",
+                d.password.hashing_workers as u64,
+            )?
             .set_default("password.hashing_queue", d.password.hashing_queue as u64)?
             .set_default("log.format", "pretty")?;
         if let Some(file) = file {
@@ -201,6 +204,7 @@ impl Settings {
             },
             "log": { "format": match self.log.format { LogFormat::Pretty => "pretty", LogFormat::Json => "json" } },
         });
-        toml::to_string(&view).unwrap_or_else(|error| format!("# could not render settings: {error}\n"))
+        toml::to_string(&view)
+            .unwrap_or_else(|error| format!("# could not render settings: {error}\n"))
     }
 }

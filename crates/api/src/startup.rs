@@ -86,7 +86,9 @@ impl Application {
                     SwaggerUi::new("/swagger-ui/{_:.*}")
                         .url("/api-docs/openapi.json", openapi.clone()),
                 )
-                .default_service(web::to(|| async { ApiError::NotFound.error_response_owned() }))
+                .default_service(web::to(|| async {
+                    ApiError::NotFound.error_response_owned()
+                }))
                 .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
                 .wrap(
                     DefaultHeaders::new()
@@ -193,7 +195,9 @@ fn problem_for_bare_errors<B>(
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.contains("json"));
     if is_json {
-        return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
     }
     let status = response.status();
     let (code, detail) = match status {
@@ -202,9 +206,10 @@ fn problem_for_bare_errors<B>(
             "method_not_allowed",
             "This address does not accept this method.",
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ("payload_too_large", "The request body is larger than 64 KiB.")
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "The request body is larger than 64 KiB.",
+        ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
             "unsupported_media_type",
             "The body's content type is not accepted here.",
@@ -218,7 +223,9 @@ fn problem_for_bare_errors<B>(
     let mut replacement = problem_response(status).json(ProblemDetails::new(status, code, detail));
     for (name, value) in original.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            replacement.headers_mut().insert(name.clone(), value.clone());
+            replacement
+                .headers_mut()
+                .insert(name.clone(), value.clone());
         }
     }
     Ok(ErrorHandlerResponse::Response(
@@ -247,7 +254,9 @@ pub fn resolve_jwt_secret(settings: &Settings) -> Result<SecretString, StartupEr
                         "the JWT secret is a well-known example value, so anyone could forge tokens: {HOW}"
                     )));
                 }
-                tracing::warn!("the JWT secret is a well-known example value; never use it in production");
+                tracing::warn!(
+                    "the JWT secret is a well-known example value; never use it in production"
+                );
             }
             Ok(secret.clone())
         }

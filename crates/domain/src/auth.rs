@@ -10,8 +10,8 @@ use crate::email::Email;
 use crate::error::{RepositoryError, ValidationErrors};
 use crate::password::{self, Password};
 use crate::ports::{
-    AccessClaims, AccessToken, AccessTokenService, HashingError, InsertUserError,
-    PasswordHasher, TokenError, UserRepository, Verification,
+    AccessClaims, AccessToken, AccessTokenService, HashingError, InsertUserError, PasswordHasher,
+    TokenError, UserRepository, Verification,
 };
 use crate::scope::{ScopeError, ScopeSet};
 use crate::user::{FullName, Role, User};
@@ -190,7 +190,9 @@ impl AuthService {
         {
             Ok(true) => tracing::info!(user_id = %user.id, "password hash upgraded"),
             Ok(false) => {}
-            Err(error) => tracing::warn!(user_id = %user.id, %error, "password hash upgrade failed"),
+            Err(error) => {
+                tracing::warn!(user_id = %user.id, %error, "password hash upgrade failed")
+            }
         }
     }
 
@@ -224,7 +226,9 @@ impl AuthService {
             .verify(token, self.clock.now())
             .map_err(|error| CurrentUserError::InvalidToken(error.to_string()))?;
         let Some(user) = self.users.find_by_id(claims.user_id).await? else {
-            return Err(CurrentUserError::InvalidToken("user no longer exists".into()));
+            return Err(CurrentUserError::InvalidToken(
+                "user no longer exists".into(),
+            ));
         };
         if !user.is_active {
             return Err(CurrentUserError::InvalidToken("account is disabled".into()));

@@ -57,7 +57,9 @@ pub trait UserRepository: Send + Sync {
 pub enum Verification {
     /// The password is right. `needs_rehash` says the stored hash uses an older algorithm or
     /// weaker parameters than the hasher is configured with.
-    Match { needs_rehash: bool },
+    Match {
+        needs_rehash: bool,
+    },
     Mismatch,
 }
 

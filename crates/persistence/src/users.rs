@@ -3,9 +3,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use gatehouse_domain::ports::{InsertUserError, UserRepository};
-use gatehouse_domain::{
-    Email, FullName, PasswordHash, RepositoryError, Role, User, UserId,
-};
+use gatehouse_domain::{Email, FullName, PasswordHash, RepositoryError, Role, User, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
@@ -37,7 +35,12 @@ struct CorruptRow {
 }
 
 fn to_domain(model: users::Model) -> Result<User, RepositoryError> {
-    let corrupt = |reason: String| RepositoryError::new(CorruptRow { id: model.id, reason });
+    let corrupt = |reason: String| {
+        RepositoryError::new(CorruptRow {
+            id: model.id,
+            reason,
+        })
+    };
     Ok(User {
         id: UserId::from_uuid(model.id),
         email: Email::parse(&model.email).map_err(|e| corrupt(e.to_string()))?,

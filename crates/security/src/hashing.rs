@@ -134,7 +134,13 @@ impl PasswordHasher for Argon2Hasher {
         let password = password.clone();
         let stored = hash.clone();
         self.pool
-            .run(move || verify_with(&params, password.expose_secret().as_bytes(), stored.as_str()))
+            .run(move || {
+                verify_with(
+                    &params,
+                    password.expose_secret().as_bytes(),
+                    stored.as_str(),
+                )
+            })
             .await
     }
 
@@ -215,7 +221,11 @@ mod tests {
     #[tokio::test]
     async fn garbage_hashes_are_mismatches_not_errors() {
         let hasher = hasher(WEAK);
-        for stored in ["", "plain text", "$argon2id$v=19$m=99999999999,t=1,p=1$c2FsdHNhbHQ$aGFzaA"] {
+        for stored in [
+            "",
+            "plain text",
+            "$argon2id$v=19$m=99999999999,t=1,p=1$c2FsdHNhbHQ$aGFzaA",
+        ] {
             assert_eq!(
                 hasher
                     .verify(&secret("whatever"), &PasswordHash::new(stored))

@@ -167,9 +167,11 @@ impl AccessTokenService for JwtService {
             .map(UserId::from_uuid)
             .map_err(|_| TokenError::Invalid("bad subject"))?;
         let token_id = Uuid::parse_str(&claims.jti).map_err(|_| TokenError::Invalid("bad jti"))?;
-        let scopes = ScopeSet::parse(&claims.scope).map_err(|_| TokenError::Invalid("bad scope"))?;
+        let scopes =
+            ScopeSet::parse(&claims.scope).map_err(|_| TokenError::Invalid("bad scope"))?;
         let role = Role::parse(&claims.role).map_err(|_| TokenError::Invalid("bad role"))?;
-        let to_time = |secs| DateTime::from_timestamp(secs, 0).ok_or(TokenError::Invalid("bad time"));
+        let to_time =
+            |secs| DateTime::from_timestamp(secs, 0).ok_or(TokenError::Invalid("bad time"));
         Ok(AccessClaims {
             user_id,
             token_id,
@@ -210,12 +212,7 @@ mod tests {
     }
 
     fn sign(header: &Header, claims: &serde_json::Value, secret: &str) -> String {
-        jsonwebtoken::encode(
-            header,
-            claims,
-            &EncodingKey::from_secret(secret.as_bytes()),
-        )
-        .unwrap()
+        jsonwebtoken::encode(header, claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
     }
 
     fn at_header() -> Header {
@@ -275,7 +272,14 @@ mod tests {
         let mut wrong_typ = at_header();
         wrong_typ.typ = Some("JWT".into());
         let mut cases = vec![
-            ("wrong secret", sign(&at_header(), &claims(now), "another-secret-of-32-bytes-long!!")),
+            (
+                "wrong secret",
+                sign(
+                    &at_header(),
+                    &claims(now),
+                    "another-secret-of-32-bytes-long!!",
+                ),
+            ),
             ("wrong typ", sign(&wrong_typ, &claims(now), SECRET)),
             ("HS512", {
                 let mut header = at_header();
@@ -295,13 +299,18 @@ mod tests {
             body[claim] = value;
             cases.push((claim, sign(&at_header(), &body, SECRET)));
         }
-        for claim in ["iss", "aud", "sub", "exp", "iat", "nbf", "jti", "scope", "role"] {
+        for claim in [
+            "iss", "aud", "sub", "exp", "iat", "nbf", "jti", "scope", "role",
+        ] {
             let mut body = claims(now);
             body.as_object_mut().unwrap().remove(claim);
             cases.push((claim, sign(&at_header(), &body, SECRET)));
         }
         for (name, token) in cases {
-            assert!(service.verify(&token, Utc::now()).is_err(), "{name} was accepted");
+            assert!(
+                service.verify(&token, Utc::now()).is_err(),
+                "{name} was accepted"
+            );
         }
     }
 

@@ -98,10 +98,9 @@ mod tests {
         let running = {
             let pool = pool.clone();
             let gate = gate.clone();
-            tokio::spawn(async move {
-                pool.run(move || gate.lock().unwrap().recv().unwrap())
-                    .await
-            })
+            tokio::spawn(
+                async move { pool.run(move || gate.lock().unwrap().recv().unwrap()).await },
+            )
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         let queued = {

@@ -4,11 +4,9 @@ use std::collections::HashMap;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use gatehouse_domain::auth::{
-    AuthenticateError, PasswordGrantError, RegisterError, Registration,
-};
-use gatehouse_domain::ports::HashingError;
 use gatehouse_domain::ScopeError;
+use gatehouse_domain::auth::{AuthenticateError, PasswordGrantError, RegisterError, Registration};
+use gatehouse_domain::ports::HashingError;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::dto::{RegisterRequest, TokenRequest, TokenResponse, UserResponse};
@@ -27,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The email is normalized (trimmed, lower-cased). The password must be 8–128 characters,
 /// not a common password and not the email itself. New accounts have role `user`.
 #[utoipa::path(
+    context_path = "/api/v1",
     tag = "auth",
     request_body = RegisterRequest,
     responses(
@@ -66,6 +65,7 @@ const INVALID_CREDENTIALS: &str = "Invalid username or password.";
 /// Send `application/x-www-form-urlencoded` with `grant_type=password`, `username` (the
 /// email), `password` and optionally `scope` (space-separated). Errors follow RFC 6749 §5.2.
 #[utoipa::path(
+    context_path = "/api/v1",
     tag = "auth",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -93,11 +93,7 @@ pub async fn token(
     let password = SecretString::from(required(&form, "password")?);
     let scope = form.get("scope").map(String::as_str);
 
-    let access = match state
-        .auth
-        .password_grant(username, &password, scope)
-        .await
-    {
+    let access = match state.auth.password_grant(username, &password, scope).await {
         Ok(access) => access,
         Err(error) => return Err(grant_error(error)),
     };

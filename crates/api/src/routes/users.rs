@@ -12,6 +12,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The account the bearer token belongs to.
 #[utoipa::path(
+    context_path = "/api/v1",
     tag = "users",
     security(("oauth2" = ["me"])),
     responses(

@@ -76,7 +76,10 @@ impl Default for FakeHasher {
 impl PasswordHasher for FakeHasher {
     async fn hash(&self, password: &SecretString) -> Result<PasswordHash, HashingError> {
         self.hashes.fetch_add(1, Ordering::SeqCst);
-        Ok(PasswordHash::new(format!("v2:{}", password.expose_secret())))
+        Ok(PasswordHash::new(format!(
+            "v2:{}",
+            password.expose_secret()
+        )))
     }
     async fn verify(
         &self,
@@ -153,7 +156,9 @@ fn harness() -> Harness {
         users.clone(),
         hasher.clone(),
         Arc::new(FakeTokens),
-        Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap())),
+        Arc::new(FixedClock(
+            Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
+        )),
     );
     Harness {
         users,

@@ -1,0 +1,159 @@
+//! Dependencies point inward only. Reads `cargo metadata` and fails when a crate gains a
+//! dependency its layer must not have.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// What each workspace crate may depend on among its siblings.
+const INTERNAL: &[(&str, &[&str])] = &[
+    ("gatehouse-domain", &[]),
+    ("gatehouse-migration", &[]),
+    ("gatehouse-security", &["gatehouse-domain"]),
+    (
+        "gatehouse-persistence",
+        &["gatehouse-domain", "gatehouse-migration"],
+    ),
+];
+
+/// The only external crates the domain may use: none of them knows HTTP, SQL, JSON,
+/// hashing or tokens.
+const DOMAIN_EXTERNAL: &[&str] = &[
+    "async-trait",
+    "chrono",
+    "email_address",
+    "secrecy",
+    "thiserror",
+    "tracing",
+    "uuid",
+];
+
+/// Frameworks the inner adapters must not reach for.
+const FRAMEWORKS: &[&str] = &[
+    "actix-web",
+    "axum",
+    "hyper",
+    "http",
+    "utoipa",
+    "utoipa-swagger-ui",
+    "reqwest",
+    "config",
+    "clap",
+];
+
+/// Normal (non-dev) dependencies of every workspace member.
+fn dependencies(metadata: &Value) -> BTreeMap<String, Vec<String>> {
+    metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| {
+            let deps = package["dependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|dep| dep["kind"].is_null())
+                .map(|dep| dep["name"].as_str().unwrap().to_owned())
+                .collect();
+            (package["name"].as_str().unwrap().to_owned(), deps)
+        })
+        .collect()
+}
+
+fn violations(metadata: &Value) -> Vec<String> {
+    let deps = dependencies(metadata);
+    let mut found = Vec::new();
+    for (krate, allowed) in INTERNAL {
+        let Some(krate_deps) = deps.get(*krate) else {
+            found.push(format!("{krate} is missing from the workspace"));
+            continue;
+        };
+        for dep in krate_deps {
+            if dep.starts_with("gatehouse-") && !allowed.contains(&dep.as_str()) {
+                found.push(format!("{krate} must not depend on {dep}"));
+            }
+            if FRAMEWORKS.contains(&dep.as_str()) {
+                found.push(format!("{krate} must not depend on the framework {dep}"));
+            }
+        }
+    }
+    for dep in deps.get("gatehouse-domain").into_iter().flatten() {
+        if !DOMAIN_EXTERNAL.contains(&dep.as_str()) {
+            found.push(format!("gatehouse-domain must not depend on {dep}"));
+        }
+    }
+    for dep in deps.get("gatehouse-persistence").into_iter().flatten() {
+        if ["argon2", "jsonwebtoken", "serde_json"].contains(&dep.as_str()) {
+            found.push(format!("gatehouse-persistence must not depend on {dep}"));
+        }
+    }
+    for dep in deps.get("gatehouse-security").into_iter().flatten() {
+        if dep.starts_with("sea-") || dep.starts_with("sqlx") {
+            found.push(format!("gatehouse-security must not depend on {dep}"));
+        }
+    }
+    found
+}
+
+fn workspace_metadata() -> Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn dependencies_point_inward_only() {
+    let metadata = workspace_metadata();
+    let found = violations(&metadata);
+    assert!(
+        found.is_empty(),
+        "layering violations:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_check_catches_an_outward_dependency() {
+    let mut metadata = workspace_metadata();
+    for package in metadata["packages"].as_array_mut().unwrap() {
+        let extra = match package["name"].as_str().unwrap() {
+            "gatehouse-domain" => "sea-orm",
+            "gatehouse-security" => "gatehouse-persistence",
+            "gatehouse-persistence" => "actix-web",
+            _ => continue,
+        };
+        package["dependencies"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": extra, "kind": null}));
+    }
+    let found = violations(&metadata);
+    assert!(
+        found
+            .iter()
+            .any(|v| v == "gatehouse-domain must not depend on sea-orm"),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|v| v == "gatehouse-security must not depend on gatehouse-persistence"),
+        "{found:?}"
+    );
+    assert!(found.iter().any(|v| v.contains("gatehouse-persistence must not depend on the framework actix-web")), "{found:?}");
+}

@@ -1,0 +1,9 @@
+//! Black-box tests of the HTTP API: each starts the real app on port 0 with a fresh database.
+
+mod architecture;
+mod errors;
+mod health;
+mod openapi;
+mod register;
+mod token;
+mod users_me;

@@ -1,0 +1,94 @@
+//! The OpenAPI document and Swagger UI.
+
+use gatehouse_tests::spawn_app;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+async fn document() -> Value {
+    let app = spawn_app().await;
+    let response = app.get("/api-docs/openapi.json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_served_document_is_openapi_3_1_and_equals_the_cli_output() {
+    let doc = document().await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let printed = serde_json::to_value(gatehouse_api::openapi::document()).unwrap();
+    assert_eq!(doc, printed);
+}
+
+#[tokio::test]
+async fn the_password_flow_is_declared_with_every_scope() {
+    let doc = document().await;
+    let flow = &doc["components"]["securitySchemes"]["oauth2"]["flows"]["password"];
+    assert_eq!(flow["tokenUrl"], "/api/v1/auth/token");
+    for scope in [
+        "me",
+        "todos:read",
+        "todos:write",
+        "users:read",
+        "users:write",
+    ] {
+        assert!(flow["scopes"].get(scope).is_some(), "scope {scope} missing");
+    }
+}
+
+#[tokio::test]
+async fn users_me_requires_the_oauth2_scheme_with_scope_me() {
+    let doc = document().await;
+    let security = &doc["paths"]["/api/v1/users/me"]["get"]["security"];
+    assert_eq!(security, &serde_json::json!([{"oauth2": ["me"]}]));
+}
+
+#[tokio::test]
+async fn every_operation_is_documented_with_examples_for_its_errors() {
+    let doc = document().await;
+    let expected = [
+        ("/api/v1/auth/register", "post"),
+        ("/api/v1/auth/token", "post"),
+        ("/api/v1/users/me", "get"),
+        ("/health/live", "get"),
+        ("/health/ready", "get"),
+    ];
+    for (path, method) in expected {
+        let operation = &doc["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} is not documented");
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            if !status.starts_with('4') && !status.starts_with('5') {
+                continue;
+            }
+            let response = match response.get("$ref").and_then(Value::as_str) {
+                Some(reference) => {
+                    let name = reference.rsplit('/').next().unwrap();
+                    &doc["components"]["responses"][name]
+                }
+                None => response,
+            };
+            let content = response["content"].as_object().expect("error content");
+            let has_example = content
+                .values()
+                .all(|media| media.get("example").is_some() || media.get("examples").is_some());
+            assert!(has_example, "{method} {path} {status} has no example");
+        }
+    }
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served() {
+    let app = spawn_app().await;
+    let response = app.get("/swagger-ui/").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("swagger-ui"));
+    let config = app.get("/swagger-ui/swagger-initializer.js").await;
+    assert_eq!(config.status(), StatusCode::OK);
+    assert!(
+        config
+            .text()
+            .await
+            .unwrap()
+            .contains("/api-docs/openapi.json")
+    );
+}
