@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
 use crate::email::Email;
@@ -125,6 +125,8 @@ impl User {
         password_hash: PasswordHash,
         now: DateTime<Utc>,
     ) -> Self {
+        // Storage keeps microseconds (PostgreSQL); round now so a user reads back unchanged.
+        let now = now.trunc_subsecs(6);
         Self {
             id: UserId::generate(),
             email,

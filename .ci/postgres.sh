@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Starts a throwaway PostgreSQL 15 cluster on 127.0.0.1 and prints the URL of its
+# `postgres` database. Usage: eval "$(bash .ci/postgres.sh)"  (exports TEST_DATABASE_URL
+# and GATEHOUSE_PGDATA; stop with: pg_ctl -D "$GATEHOUSE_PGDATA" stop).
+set -euo pipefail
+
+PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
+PORT=${GATEHOUSE_PG_PORT:-55432}
+DATA=$(mktemp -d /tmp/gatehouse-pg.XXXXXX)
+
+# PostgreSQL refuses to run as root: run it as the `postgres` user when we are root.
+if [ "$(id -u)" = 0 ]; then
+  chown postgres: "$DATA"
+  as_pg() { runuser -u postgres -- "$@"; }
+else
+  as_pg() { "$@"; }
+fi
+
+as_pg "$PGBIN/initdb" -D "$DATA" -A trust -U postgres >/dev/null
+as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -o \
+  "-p $PORT -k $DATA -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=1000" \
+  start >/dev/null
+
+echo "export TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PORT/postgres"
+echo "export GATEHOUSE_PGDATA=$DATA"

@@ -1,0 +1,80 @@
+//! No password, token, secret or hash ever reaches the logs, even at TRACE level.
+//! A binary of its own, since it installs the process-wide subscriber.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use gatehouse_tests::{PASSWORD, TEST_SECRET, spawn_app, stored_hash};
+use reqwest::StatusCode;
+use tracing_subscriber::fmt::MakeWriter;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn register_login_and_me_log_no_secret() {
+    let captured = Captured::default();
+    tracing_subscriber::fmt()
+        .with_env_filter("trace")
+        .with_ansi(false)
+        .with_writer(captured.clone())
+        .init();
+
+    let app = spawn_app().await;
+    app.register_ok("ada@example.com").await;
+    let wrong = app
+        .login_response("ada@example.com", "wrong horse battery")
+        .await;
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+    let token = app.login("ada@example.com").await;
+    let me = app.bearer_get("/api/v1/users/me", &token).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let forged = format!("{token}x");
+    let refused = app.bearer_get("/api/v1/users/me", &forged).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let hash = stored_hash(&app, "ada@example.com").await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    // The capture works: the events we expect are there.
+    for expected in [
+        "user registered",
+        "login failed",
+        "login succeeded",
+        "request completed",
+        "bearer token refused",
+    ] {
+        assert!(logs.contains(expected), "no `{expected}` in the logs");
+    }
+    let signature = token.rsplit('.').next().unwrap();
+    let hash_output = hash.rsplit('$').next().unwrap();
+    let hash_salt = hash.rsplit('$').nth(1).unwrap();
+    for (what, secret) in [
+        ("password", PASSWORD),
+        ("wrong password", "wrong horse battery"),
+        ("access token", token.as_str()),
+        ("token signature", signature),
+        ("password hash", hash.as_str()),
+        ("hash output", hash_output),
+        ("hash salt", hash_salt),
+        ("JWT secret", TEST_SECRET),
+    ] {
+        assert!(!logs.contains(secret), "the {what} appears in the logs");
+    }
+}
