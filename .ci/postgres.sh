@@ -6,6 +6,8 @@ set -euo pipefail
 
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
 PORT=${GATEHOUSE_PG_PORT:-55432}
+# Skip ports something else already listens on (another cluster, a second run).
+while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
 DATA=$(mktemp -d /tmp/gatehouse-pg.XXXXXX)
 
 # PostgreSQL refuses to run as root: run it as the `postgres` user when we are root.

@@ -30,8 +30,10 @@ pub async fn spawn_app() -> TestApp {
 /// Starts an app after `customize` has adjusted its settings.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary directory");
-    let mut settings = Settings::default();
-    settings.data_dir = data_dir.path().to_path_buf();
+    let mut settings = Settings {
+        data_dir: data_dir.path().to_path_buf(),
+        ..Settings::default()
+    };
     settings.server.port = 0;
     settings.server.workers = 2;
     settings.jwt.secret = Some(TEST_SECRET.into());

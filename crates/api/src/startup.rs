@@ -246,8 +246,8 @@ pub fn resolve_jwt_secret(settings: &Settings) -> Result<SecretString, StartupEr
                     value.len()
                 )));
             }
-            let well_known = WELL_KNOWN_SECRETS.contains(&value)
-                || value.chars().all(|c| Some(c) == value.chars().next());
+            let well_known =
+                WELL_KNOWN_SECRETS.contains(&value) || value.chars().all(|c| value.starts_with(c));
             if well_known {
                 if settings.profile == Profile::Production {
                     return Err(StartupError::Config(format!(

@@ -88,16 +88,14 @@ fn prepare_url(url: &str) -> Result<String, DatabaseError> {
     };
     let rest = rest.trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path != ":memory:" && !path.is_empty() {
-        if let Some(dir) = Path::new(path)
-            .parent()
-            .filter(|dir| !dir.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).map_err(|source| DatabaseError::Directory {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
+    let directory = Path::new(path)
+        .parent()
+        .filter(|dir| path != ":memory:" && !dir.as_os_str().is_empty());
+    if let Some(dir) = directory {
+        std::fs::create_dir_all(dir).map_err(|source| DatabaseError::Directory {
+            path: dir.display().to_string(),
+            source,
+        })?;
     }
     // Create the file on first start unless the URL says otherwise.
     let query = if query.contains("mode=") {
