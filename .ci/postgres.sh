@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
-# Starts a throwaway PostgreSQL 15 cluster on 127.0.0.1 and prints the URL of its
-# `postgres` database. Usage: eval "$(bash .ci/postgres.sh)"  (exports TEST_DATABASE_URL
-# and GATEHOUSE_PGDATA; stop with: pg_ctl -D "$GATEHOUSE_PGDATA" stop).
+# A throwaway PostgreSQL cluster on 127.0.0.1 for the test suite.
+#   eval "$(bash .ci/postgres.sh)"          starts one; exports TEST_DATABASE_URL and GATEHOUSE_PGDATA
+#   bash .ci/postgres.sh stop "$GATEHOUSE_PGDATA"   stops it and deletes its files
 set -euo pipefail
 
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
-PORT=${GATEHOUSE_PG_PORT:-55432}
-# Skip ports something else already listens on (another cluster, a second run).
-while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
-DATA=$(mktemp -d /tmp/gatehouse-pg.XXXXXX)
 
 # PostgreSQL refuses to run as root: run it as the `postgres` user when we are root.
 if [ "$(id -u)" = 0 ]; then
-  chown postgres: "$DATA"
   as_pg() { runuser -u postgres -- "$@"; }
 else
   as_pg() { "$@"; }
 fi
+
+if [ "${1:-}" = stop ]; then
+  as_pg "$PGBIN/pg_ctl" -D "$2" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$2"
+  exit 0
+fi
+
+PORT=${GATEHOUSE_PG_PORT:-55432}
+# Skip ports something else already listens on (another cluster, a second run).
+while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
+DATA=$(mktemp -d /tmp/gatehouse-pg.XXXXXX)
+if [ "$(id -u)" = 0 ]; then chown postgres: "$DATA"; fi
 
 as_pg "$PGBIN/initdb" -D "$DATA" -A trust -U postgres >/dev/null
 as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -o \
