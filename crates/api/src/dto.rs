@@ -98,3 +98,141 @@ pub struct TokenResponse {
 pub struct HealthResponse {
     pub status: &'static str,
 }
+
+/// Lets a JSON field tell "absent" (`None`) from "null" (`Some(None)`).
+fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A page of a list.
+#[derive(Serialize, ToSchema)]
+pub struct PageResponse<T: ToSchema> {
+    pub items: Vec<T>,
+    /// How many items match in all.
+    pub total: u64,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+impl<T: ToSchema> PageResponse<T> {
+    pub fn from_paged<D>(paged: gatehouse_domain::Paged<D>, map: impl Fn(&D) -> T) -> Self {
+        Self {
+            items: paged.items.iter().map(map).collect(),
+            total: paged.total,
+            limit: paged.page.limit(),
+            offset: paged.page.offset(),
+        }
+    }
+}
+
+/// A todo.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "019a4d3e-8c10-7d2e-8a4b-0c1d2e3f4a5b",
+    "title": "Buy milk",
+    "description": "Oat, 2 litres",
+    "done": false,
+    "created_at": "2026-11-23T10:00:00Z",
+    "updated_at": "2026-11-23T10:00:00Z"
+}))]
+pub struct TodoResponse {
+    pub id: Uuid,
+    pub title: String,
+    pub description: Option<String>,
+    pub done: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&gatehouse_domain::Todo> for TodoResponse {
+    fn from(todo: &gatehouse_domain::Todo) -> Self {
+        Self {
+            id: todo.id.as_uuid(),
+            title: todo.title.as_str().to_owned(),
+            description: todo.description.as_ref().map(|d| d.as_str().to_owned()),
+            done: todo.done,
+            created_at: todo.created_at,
+            updated_at: todo.updated_at,
+        }
+    }
+}
+
+/// A new todo.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"title": "Buy milk", "description": "Oat, 2 litres"}))]
+pub struct CreateTodoRequest {
+    /// 1–200 characters after trimming.
+    #[schema(min_length = 1, max_length = 200)]
+    pub title: String,
+    /// Up to 2,000 characters.
+    #[schema(max_length = 2000)]
+    pub description: Option<String>,
+    /// Defaults to `false`.
+    pub done: Option<bool>,
+}
+
+/// Changes to a todo; absent fields stay as they are, `"description": null` clears it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"done": true}))]
+pub struct UpdateTodoRequest {
+    #[schema(min_length = 1, max_length = 200)]
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 2000)]
+    pub description: Option<Option<String>>,
+    pub done: Option<bool>,
+}
+
+/// Changes to your own account. Changing `email` needs `current_password` and makes the
+/// account unverified; `"full_name": null` clears the name.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"full_name": "Ada King"}))]
+pub struct UpdateMeRequest {
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub full_name: Option<Option<String>>,
+    #[schema(format = Email)]
+    pub email: Option<String>,
+    #[schema(value_type = Option<String>, format = Password)]
+    pub current_password: Option<SecretString>,
+}
+
+/// A password change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    #[schema(value_type = String, format = Password)]
+    pub current_password: SecretString,
+    /// 8–128 characters; not a common password and not your email.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
+    pub new_password: SecretString,
+}
+
+/// Confirms the deletion of your account.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccountRequest {
+    #[schema(value_type = String, format = Password)]
+    pub current_password: SecretString,
+}
+
+/// What an admin may change about a user; absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "admin"}))]
+pub struct AdminUpdateUserRequest {
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub full_name: Option<Option<String>>,
+    /// `user` or `admin`.
+    pub role: Option<String>,
+    pub is_active: Option<bool>,
+    pub is_verified: Option<bool>,
+}

@@ -147,7 +147,9 @@ impl<S: RequiredScope> FromRequest for CurrentUser<S> {
                     return Err(ApiError::from(error).into());
                 }
             };
-            if !claims.scopes.contains(S::SCOPE) {
+            // The role is read from the database on every request, so a demoted admin's
+            // token stops opening admin endpoints at once.
+            if !claims.scopes.contains(S::SCOPE) || !S::SCOPE.allowed_for(user.role) {
                 return Err(BearerError::InsufficientScope(S::SCOPE));
             }
             tracing::Span::current().record("user_id", tracing::field::display(user.id));

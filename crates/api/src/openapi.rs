@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto;
 use crate::problem::{FieldError, OAuthErrorBody, ProblemDetails};
-use crate::routes::{auth, health, users};
+use crate::routes::{auth, health, todos, users};
 
 /// Where Swagger UI and clients get a token.
 pub const TOKEN_URL: &str = "/api/v1/auth/token";
@@ -19,22 +19,35 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         description = "Authentication and user service: sign-up, OAuth2 password login with JWT access tokens, and per-user resources.\n\nPress **Authorize**, enter your email as the username and your password, then call any endpoint.",
         license(name = "MIT OR Apache-2.0"),
     ),
-    paths(auth::register, auth::token, users::me, health::live, health::ready),
+    paths(
+        auth::register, auth::token,
+        users::me, users::update_me, users::change_password, users::delete_me,
+        todos::list, todos::create, todos::get_one, todos::update, todos::remove,
+        users::list, users::get_user, users::update_user, users::delete_user,
+        health::live, health::ready,
+    ),
     components(
         schemas(
             dto::RegisterRequest, dto::UserResponse, dto::TokenRequest, dto::TokenResponse,
-            dto::HealthResponse, ProblemDetails, FieldError, OAuthErrorBody,
+            dto::HealthResponse, dto::TodoResponse, dto::CreateTodoRequest,
+            dto::UpdateTodoRequest, dto::UpdateMeRequest, dto::ChangePasswordRequest,
+            dto::DeleteAccountRequest, dto::AdminUpdateUserRequest,
+            ProblemDetails, FieldError, OAuthErrorBody,
         ),
         responses(
             responses::BadRequest, responses::Unauthorized, responses::Forbidden,
             responses::EmailTaken, responses::PayloadTooLarge, responses::ValidationFailed,
+            responses::InvalidInput, responses::TodoNotFound, responses::UserNotFound,
+            responses::LastAdmin, responses::WrongPassword,
             responses::Overloaded, responses::TokenError,
         ),
     ),
     modifiers(&OAuth2Addon),
     tags(
         (name = "auth", description = "Sign-up and tokens"),
-        (name = "users", description = "Accounts"),
+        (name = "users", description = "Your account"),
+        (name = "todos", description = "Your todos: the example per-user resource"),
+        (name = "admin", description = "User management, for admins"),
         (name = "health", description = "Probes for orchestrators"),
     )
 )]
@@ -122,6 +135,42 @@ pub mod responses {
         "detail": "The request has invalid fields.", "code": "validation_failed",
         "errors": [{"field": "password", "message": "password is too common"}]}))]
     pub struct ValidationFailed(ProblemDetails);
+
+    /// A path or query parameter is invalid; `errors` names it.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:validation_failed", "title": "Unprocessable Entity", "status": 422,
+        "detail": "The request has invalid fields.", "code": "validation_failed",
+        "errors": [{"field": "limit", "message": "limit must be between 1 and 100"}]}))]
+    pub struct InvalidInput(ProblemDetails);
+
+    /// You have no todo with this id (it may exist, and belong to someone else).
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:todo_not_found", "title": "Not Found", "status": 404,
+        "detail": "No todo with this id exists.", "code": "todo_not_found"}))]
+    pub struct TodoNotFound(ProblemDetails);
+
+    /// No user has this id.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:user_not_found", "title": "Not Found", "status": 404,
+        "detail": "No user with this id exists.", "code": "user_not_found"}))]
+    pub struct UserNotFound(ProblemDetails);
+
+    /// The change would leave no active admin.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:last_admin", "title": "Conflict", "status": 409,
+        "detail": "This is the last active admin: promote another user first.", "code": "last_admin"}))]
+    pub struct LastAdmin(ProblemDetails);
+
+    /// `current_password` is wrong.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:wrong_password", "title": "Forbidden", "status": 403,
+        "detail": "The current password is wrong.", "code": "wrong_password"}))]
+    pub struct WrongPassword(ProblemDetails);
 
     /// Password hashing is saturated; retry after `Retry-After` seconds.
     #[derive(ToResponse)]

@@ -101,6 +101,15 @@ pub enum ApiError {
     /// 404 `not_found`.
     #[error("not found")]
     NotFound,
+    /// 404 with a resource-specific code (`todo_not_found`, `user_not_found`).
+    #[error("{0} not found")]
+    ResourceNotFound(&'static str),
+    /// 409 `last_admin`: the change would leave no active admin.
+    #[error("last active admin")]
+    LastAdmin,
+    /// 403 `wrong_password`: the `current_password` confirming a change is wrong.
+    #[error("wrong current password")]
+    WrongPassword,
     /// 503 `overloaded` with `Retry-After`: the password hashing pool is saturated.
     #[error("password hashing is saturated")]
     Overloaded { retry_after: Duration },
@@ -125,6 +134,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::NotFound => "not_found",
+            ApiError::ResourceNotFound("todo") => "todo_not_found",
+            ApiError::ResourceNotFound(_) => "user_not_found",
+            ApiError::LastAdmin => "last_admin",
+            ApiError::WrongPassword => "wrong_password",
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::DatabaseUnavailable => "database_unavailable",
             ApiError::Internal(_) => "internal_error",
@@ -139,6 +152,11 @@ impl ApiError {
             ApiError::PayloadTooLarge => "The request body is larger than 64 KiB.".into(),
             ApiError::UnsupportedMediaType(detail) => detail.clone(),
             ApiError::NotFound => "There is nothing at this address.".into(),
+            ApiError::ResourceNotFound(what) => format!("No {what} with this id exists."),
+            ApiError::LastAdmin => {
+                "This is the last active admin: promote another user first.".into()
+            }
+            ApiError::WrongPassword => "The current password is wrong.".into(),
             ApiError::Overloaded { .. } => {
                 "The server is busy hashing passwords; try again shortly.".into()
             }
@@ -160,6 +178,32 @@ impl From<ValidationErrors> for ApiError {
                 })
                 .collect(),
         )
+    }
+}
+
+impl From<gatehouse_domain::todo::TodoError> for ApiError {
+    fn from(error: gatehouse_domain::todo::TodoError) -> Self {
+        use gatehouse_domain::todo::TodoError;
+        match error {
+            TodoError::Invalid(errors) => errors.into(),
+            TodoError::NotFound => ApiError::ResourceNotFound("todo"),
+            TodoError::Repository(error) => error.into(),
+        }
+    }
+}
+
+impl From<gatehouse_domain::users::ManageUserError> for ApiError {
+    fn from(error: gatehouse_domain::users::ManageUserError) -> Self {
+        use gatehouse_domain::users::ManageUserError as E;
+        match error {
+            E::Invalid(errors) => errors.into(),
+            E::NotFound => ApiError::ResourceNotFound("user"),
+            E::EmailTaken => ApiError::EmailTaken,
+            E::LastAdmin => ApiError::LastAdmin,
+            E::WrongPassword => ApiError::WrongPassword,
+            E::Hashing(error) => error.into(),
+            E::Repository(error) => error.into(),
+        }
     }
 }
 
@@ -186,7 +230,9 @@ impl ResponseError for ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::ResourceNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::LastAdmin => StatusCode::CONFLICT,
+            ApiError::WrongPassword => StatusCode::FORBIDDEN,
             ApiError::Overloaded { .. } | ApiError::DatabaseUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -81,6 +81,20 @@ impl Application {
                         .error_handler(|error, _| json_error(error).into()),
                 )
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .app_data(web::PathConfig::default().error_handler(|error, _| {
+                    ApiError::Validation(vec![crate::problem::FieldError {
+                        field: "id".into(),
+                        message: format!("not a valid UUID: {error}"),
+                    }])
+                    .into()
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                    ApiError::BadRequest {
+                        code: "bad_query",
+                        detail: format!("The query string could not be read: {error}."),
+                    }
+                    .into()
+                }))
                 .configure(routes::configure)
                 .service(
                     SwaggerUi::new("/swagger-ui/{_:.*}")

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use gatehouse_domain::{AuthService, SystemClock};
-use gatehouse_persistence::{Database, SeaUserRepository};
+use gatehouse_domain::{AuthService, SystemClock, TodoService, UserService};
+use gatehouse_persistence::{Database, SeaTodoRepository, SeaUserRepository};
 use gatehouse_security::{Argon2Config, Argon2Hasher, HashingPool, JwtConfig, JwtService};
 use secrecy::SecretString;
 
@@ -14,6 +14,8 @@ use crate::startup::StartupError;
 #[derive(Clone)]
 pub struct AppState {
     pub auth: AuthService,
+    pub users: UserService,
+    pub todos: TodoService,
 }
 
 impl AppState {
@@ -45,13 +47,18 @@ impl AppState {
             leeway: chrono::Duration::seconds(settings.jwt.leeway_secs.into()),
         })
         .map_err(|error| StartupError::Config(error.to_string()))?;
+        let users = Arc::new(SeaUserRepository::new(database));
+        let hasher = Arc::new(hasher);
+        let clock = Arc::new(SystemClock);
         Ok(Self {
             auth: AuthService::new(
-                Arc::new(SeaUserRepository::new(database)),
-                Arc::new(hasher),
+                users.clone(),
+                hasher.clone(),
                 Arc::new(tokens),
-                Arc::new(SystemClock),
+                clock.clone(),
             ),
+            users: UserService::new(users, hasher, clock.clone()),
+            todos: TodoService::new(Arc::new(SeaTodoRepository::new(database)), clock),
         })
     }
 }

@@ -135,7 +135,14 @@ fn migrate_up_status_and_down() {
     let up = run(&mut gatehouse(dir.path(), &["migrate", "up"]));
     assert!(up.status.success(), "{}", text(&up.stderr));
     assert!(text(&up.stdout).contains("applied  m20261123_000001_create_users"));
+    assert!(text(&up.stdout).contains("applied  m20261123_000002_create_todos"));
     let down = run(&mut gatehouse(dir.path(), &["migrate", "down"]));
+    assert!(text(&down.stdout).contains("applied  m20261123_000001_create_users"));
+    assert!(text(&down.stdout).contains("pending  m20261123_000002_create_todos"));
+    let down = run(&mut gatehouse(
+        dir.path(),
+        &["migrate", "down", "--steps", "1"],
+    ));
     assert!(text(&down.stdout).contains("pending  m20261123_000001_create_users"));
     assert!(dir.path().join("data/gatehouse.db").exists());
 }

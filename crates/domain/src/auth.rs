@@ -233,8 +233,7 @@ impl AuthService {
         if !user.is_active {
             return Err(CurrentUserError::InvalidToken("account is disabled".into()));
         }
-        // `iat` has whole-second precision.
-        if claims.issued_at.timestamp() < user.password_changed_at.timestamp() {
+        if claims.issued_at < user.password_changed_at {
             return Err(CurrentUserError::InvalidToken(
                 "issued before the last password change".into(),
             ));

@@ -10,9 +10,11 @@ use uuid::Uuid;
 
 use crate::email::Email;
 use crate::error::RepositoryError;
+use crate::pagination::Page;
 use crate::password::PasswordHash;
 use crate::scope::ScopeSet;
-use crate::user::{Role, User, UserId};
+use crate::todo::{Todo, TodoFilter, TodoId};
+use crate::user::{Role, User, UserFilter, UserId};
 
 /// Why a new user could not be stored.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,62 @@ pub trait UserRepository: Send + Sync {
 
     /// Succeeds when the storage answers a trivial query.
     async fn ping(&self) -> Result<(), RepositoryError>;
+
+    /// One page of the users matching `filter`, oldest first, and how many match in all.
+    async fn list(
+        &self,
+        filter: &UserFilter,
+        page: Page,
+    ) -> Result<(Vec<User>, u64), RepositoryError>;
+
+    /// Stores every field of `user` over the row with its id.
+    /// Returns [`SaveUserError::NotFound`] when no such row exists,
+    /// [`SaveUserError::EmailTaken`] when the new email belongs to someone else, and
+    /// [`SaveUserError::LastAdmin`] when the change would leave no active admin — decided
+    /// atomically, so two concurrent demotions cannot both pass.
+    async fn update(&self, user: &User) -> Result<(), SaveUserError>;
+
+    /// Deletes the user and everything they own (their todos).
+    /// Returns [`SaveUserError::NotFound`] when no such user exists and
+    /// [`SaveUserError::LastAdmin`] when they are the last active admin.
+    async fn delete(&self, id: UserId) -> Result<(), SaveUserError>;
+}
+
+/// Why a change to an existing user could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveUserError {
+    #[error("user not found")]
+    NotFound,
+    #[error("email is already registered")]
+    EmailTaken,
+    #[error("the last active admin cannot be demoted, deactivated or deleted")]
+    LastAdmin,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Storage of todos. Every read and write names the owner, so one user can never reach
+/// another's todo through this port.
+#[async_trait]
+pub trait TodoRepository: Send + Sync {
+    async fn insert(&self, todo: &Todo) -> Result<(), RepositoryError>;
+
+    /// The owner's todo with this id, or `None` (also when it belongs to someone else).
+    async fn find(&self, owner: UserId, id: TodoId) -> Result<Option<Todo>, RepositoryError>;
+
+    /// One page of the owner's todos matching `filter`, newest first, and the total.
+    async fn list(
+        &self,
+        owner: UserId,
+        filter: TodoFilter,
+        page: Page,
+    ) -> Result<(Vec<Todo>, u64), RepositoryError>;
+
+    /// Stores `todo` over the owner's row with its id; returns whether there was one.
+    async fn update(&self, todo: &Todo) -> Result<bool, RepositoryError>;
+
+    /// Deletes the owner's todo; returns whether there was one.
+    async fn delete(&self, owner: UserId, id: TodoId) -> Result<bool, RepositoryError>;
 }
 
 /// The outcome of checking a password against a stored hash.
@@ -100,6 +158,8 @@ pub trait PasswordHasher: Send + Sync {
 pub struct AccessClaims {
     pub user_id: UserId,
     pub token_id: Uuid,
+    /// When the token was issued, to the millisecond, so that a token issued just before a
+    /// password change can be told from one issued just after it.
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub scopes: ScopeSet,
@@ -116,7 +176,7 @@ pub struct AccessToken {
 impl AccessToken {
     /// Seconds from issue to expiry, for the `expires_in` of a token response.
     pub fn lifetime_secs(&self) -> i64 {
-        (self.claims.expires_at - self.claims.issued_at).num_seconds()
+        self.claims.expires_at.timestamp() - self.claims.issued_at.timestamp()
     }
 }
 

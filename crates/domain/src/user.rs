@@ -100,6 +100,15 @@ impl FullName {
     }
 }
 
+/// Which users an admin listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Case-insensitive substring of the email or the full name.
+    pub query: Option<String>,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+}
+
 /// A registered account.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -135,7 +144,8 @@ impl User {
             is_active: true,
             is_verified: false,
             password_hash,
-            password_changed_at: now,
+            // Milliseconds: the precision access tokens record their issue time with.
+            password_changed_at: now.trunc_subsecs(3),
             created_at: now,
             updated_at: now,
         }

@@ -3,7 +3,9 @@
 
 pub mod database;
 pub mod entity;
+pub mod todos;
 pub mod users;
 
 pub use database::{Database, DatabaseError, MigrationStatus};
+pub use todos::SeaTodoRepository;
 pub use users::SeaUserRepository;

@@ -2,12 +2,15 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use gatehouse_domain::ports::{InsertUserError, UserRepository};
-use gatehouse_domain::{Email, FullName, PasswordHash, RepositoryError, Role, User, UserId};
-use sea_orm::sea_query::Expr;
+use gatehouse_domain::ports::{InsertUserError, SaveUserError, UserRepository};
+use gatehouse_domain::{
+    Email, FullName, Page, PasswordHash, RepositoryError, Role, User, UserFilter, UserId,
+};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, SqlErr,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    SqlErr, TransactionTrait,
 };
 
 use crate::database::Database;
@@ -28,15 +31,17 @@ impl SeaUserRepository {
 
 /// Stored data that the domain refuses: a bug or a hand-edited row, never client input.
 #[derive(Debug, thiserror::Error)]
-#[error("corrupt users row {id}: {reason}")]
-struct CorruptRow {
-    id: uuid::Uuid,
-    reason: String,
+#[error("corrupt {table} row {id}: {reason}")]
+pub(crate) struct CorruptRow {
+    pub table: &'static str,
+    pub id: uuid::Uuid,
+    pub reason: String,
 }
 
 fn to_domain(model: users::Model) -> Result<User, RepositoryError> {
     let corrupt = |reason: String| {
         RepositoryError::new(CorruptRow {
+            table: "users",
             id: model.id,
             reason,
         })
@@ -71,8 +76,55 @@ fn to_active_model(user: &User) -> users::ActiveModel {
     }
 }
 
-fn storage(error: DbErr) -> RepositoryError {
+pub(crate) fn storage(error: DbErr) -> RepositoryError {
     RepositoryError::new(error)
+}
+
+fn is_active_admin(role: &str, is_active: bool) -> bool {
+    role == Role::Admin.as_str() && is_active
+}
+
+/// Fails with `LastAdmin` unless an active admin other than `id` exists. On PostgreSQL the
+/// admin rows are locked until the transaction ends, so concurrent demotions serialize;
+/// SQLite serializes writers by itself.
+async fn ensure_another_active_admin(
+    txn: &DatabaseTransaction,
+    id: uuid::Uuid,
+) -> Result<(), SaveUserError> {
+    let others = Entity::find()
+        .filter(Column::Role.eq(Role::Admin.as_str()))
+        .filter(Column::IsActive.eq(true))
+        .filter(Column::Id.ne(id))
+        .lock_exclusive()
+        .all(txn)
+        .await
+        .map_err(storage)?;
+    if others.is_empty() {
+        return Err(SaveUserError::LastAdmin);
+    }
+    Ok(())
+}
+
+/// The row of `id`, locked for the rest of the transaction where the database can.
+async fn locked_row(
+    txn: &DatabaseTransaction,
+    id: uuid::Uuid,
+) -> Result<users::Model, SaveUserError> {
+    Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(txn)
+        .await
+        .map_err(storage)?
+        .ok_or(SaveUserError::NotFound)
+}
+
+/// `LIKE` pattern matching `text` anywhere, with the wildcards in `text` taken literally.
+fn contains_pattern(text: &str) -> LikeExpr {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    LikeExpr::new(format!("%{escaped}%")).escape('\\')
 }
 
 #[async_trait]
@@ -128,6 +180,86 @@ impl UserRepository for SeaUserRepository {
             .await
             .map_err(storage)?;
         Ok(result.rows_affected == 1)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list(
+        &self,
+        filter: &UserFilter,
+        page: Page,
+    ) -> Result<(Vec<User>, u64), RepositoryError> {
+        let mut query = Entity::find();
+        if let Some(text) = filter
+            .query
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+        {
+            let pattern = contains_pattern(&text.to_lowercase());
+            query = query.filter(
+                Condition::any()
+                    .add(Expr::col(Column::Email).like(pattern.clone()))
+                    .add(Func::lower(Expr::col(Column::FullName)).like(pattern)),
+            );
+        }
+        if let Some(role) = filter.role {
+            query = query.filter(Column::Role.eq(role.as_str()));
+        }
+        if let Some(is_active) = filter.is_active {
+            query = query.filter(Column::IsActive.eq(is_active));
+        }
+        let total = query.clone().count(&self.db).await.map_err(storage)?;
+        let rows = query
+            .order_by_asc(Column::CreatedAt)
+            .order_by_asc(Column::Id)
+            .limit(page.limit())
+            .offset(page.offset())
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        let users = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
+        Ok((users, total))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    async fn update(&self, user: &User) -> Result<(), SaveUserError> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        let current = locked_row(&txn, user.id.as_uuid()).await?;
+        if is_active_admin(&current.role, current.is_active)
+            && !is_active_admin(user.role.as_str(), user.is_active)
+        {
+            ensure_another_active_admin(&txn, current.id).await?;
+        }
+        if let Err(error) = Entity::update(to_active_model(user)).exec(&txn).await {
+            return Err(match error.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(_)) => SaveUserError::EmailTaken,
+                _ => storage(error).into(),
+            });
+        }
+        txn.commit().await.map_err(storage)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn delete(&self, id: UserId) -> Result<(), SaveUserError> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        let current = locked_row(&txn, id.as_uuid()).await?;
+        if is_active_admin(&current.role, current.is_active) {
+            ensure_another_active_admin(&txn, current.id).await?;
+        }
+        // The foreign key cascades too; deleting explicitly keeps this true on a database
+        // whose foreign keys are off.
+        crate::entity::todos::Entity::delete_many()
+            .filter(crate::entity::todos::Column::OwnerId.eq(id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        Entity::delete_by_id(id.as_uuid())
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {

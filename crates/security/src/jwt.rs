@@ -108,10 +108,16 @@ impl AccessTokenService for JwtService {
         scopes: ScopeSet,
         now: DateTime<Utc>,
     ) -> Result<AccessToken, TokenError> {
-        let token_id = Uuid::now_v7();
-        // JWT times have whole-second precision; round so the claims we return match the token.
-        let issued_at = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
-        let expires_at = issued_at + self.ttl;
+        // `iat` has whole seconds; the jti, a UUIDv7 stamped with `now`, carries the
+        // milliseconds, so a token issued just before a password change is still told apart.
+        let issued_at = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+        let token_id = Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            issued_at.timestamp() as u64,
+            issued_at.timestamp_subsec_nanos(),
+        ));
+        let expires_at =
+            DateTime::from_timestamp(issued_at.timestamp(), 0).unwrap_or(issued_at) + self.ttl;
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -175,12 +181,30 @@ impl AccessTokenService for JwtService {
         Ok(AccessClaims {
             user_id,
             token_id,
-            issued_at: to_time(claims.iat)?,
+            issued_at: precise_issue_time(claims.iat, token_id)?,
             expires_at: to_time(claims.exp)?,
             scopes,
             role,
         })
     }
+}
+
+/// `iat` refined by the millisecond timestamp of a UUIDv7 `jti` from the same second;
+/// plain `iat` for any other `jti`.
+fn precise_issue_time(iat: i64, token_id: Uuid) -> Result<DateTime<Utc>, TokenError> {
+    let millis = token_id
+        .get_timestamp()
+        .filter(|_| token_id.get_version_num() == 7)
+        .map(|timestamp| {
+            let (secs, nanos) = timestamp.to_unix();
+            secs as i64 * 1000 + i64::from(nanos / 1_000_000)
+        })
+        .filter(|millis| millis.div_euclid(1000) == iat);
+    match millis {
+        Some(millis) => DateTime::from_timestamp_millis(millis),
+        None => DateTime::from_timestamp(iat, 0),
+    }
+    .ok_or(TokenError::Invalid("bad time"))
 }
 
 #[cfg(test)]
@@ -237,6 +261,10 @@ mod tests {
         let scopes: ScopeSet = [Scope::Me, Scope::TodosRead].into_iter().collect();
         let issued = service.issue(&user, scopes.clone(), now).unwrap();
         assert_eq!(issued.lifetime_secs(), 900);
+        assert_eq!(
+            issued.claims.issued_at.timestamp_millis(),
+            now.timestamp_millis()
+        );
         let claims = service.verify(issued.token.expose_secret(), now).unwrap();
         assert_eq!(claims, issued.claims);
         assert_eq!(claims.scopes, scopes);

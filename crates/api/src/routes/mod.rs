@@ -2,6 +2,8 @@
 
 pub mod auth;
 pub mod health;
+mod query;
+pub mod todos;
 pub mod users;
 
 use actix_web::web;
@@ -11,6 +13,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::configure).service(
         web::scope("/api/v1")
             .configure(auth::configure)
-            .configure(users::configure),
+            .configure(users::configure)
+            .configure(todos::configure),
     );
 }

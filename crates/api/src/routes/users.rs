@@ -1,13 +1,36 @@
-//! The `/users` resource.
+//! `/api/v1/users`: your own account (`/users/me`, scope `me`) and, for admins, everyone's
+//! (scopes `users:read` / `users:write`, checked against the role stored now).
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, delete, get, patch, put, web};
+use gatehouse_domain::users::{AdminChanges, ProfileChanges};
+use gatehouse_domain::{Role, UserFilter, UserId, ValidationErrors};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
 
-use crate::dto::UserResponse;
+use crate::dto::{
+    AdminUpdateUserRequest, ChangePasswordRequest, DeleteAccountRequest, PageResponse,
+    UpdateMeRequest, UserResponse,
+};
 use crate::extractors::{CurrentUser, scopes};
-use crate::openapi::responses::{Forbidden, Unauthorized};
+use crate::openapi::responses::{
+    BadRequest, EmailTaken, Forbidden, InvalidInput, LastAdmin, Overloaded, Unauthorized,
+    UserNotFound, ValidationFailed, WrongPassword,
+};
+use crate::problem::ApiError;
+use crate::routes::query;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(me);
+    // `/users/me…` before `/users/{id}`: the first match wins.
+    cfg.service(me)
+        .service(update_me)
+        .service(delete_me)
+        .service(change_password)
+        .service(list)
+        .service(get_user)
+        .service(update_user)
+        .service(delete_user);
 }
 
 /// The account the bearer token belongs to.
@@ -24,4 +47,260 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[get("/users/me")]
 pub async fn me(current: CurrentUser<scopes::Me>) -> HttpResponse {
     HttpResponse::Ok().json(UserResponse::from(&current.user))
+}
+
+/// Change your name or email. A new email needs `current_password` and clears `is_verified`.
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "users",
+    request_body = UpdateMeRequest,
+    security(("oauth2" = ["me"])),
+    responses(
+        (status = 200, description = "Your updated account", body = UserResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = WrongPassword),
+        (status = 409, response = EmailTaken),
+        (status = 422, response = ValidationFailed),
+    )
+)]
+#[patch("/users/me")]
+pub async fn update_me(
+    current: CurrentUser<scopes::Me>,
+    state: web::Data<AppState>,
+    body: web::Json<UpdateMeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let user = state
+        .users
+        .update_profile(
+            &current.user,
+            ProfileChanges {
+                full_name: body.full_name,
+                email: body.email,
+                current_password: body.current_password,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
+}
+
+/// Change your password. Every access token issued before the change stops working.
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "users",
+    request_body = ChangePasswordRequest,
+    security(("oauth2" = ["me"])),
+    responses(
+        (status = 204, description = "Changed; log in again with the new password"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = WrongPassword),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Overloaded),
+    )
+)]
+#[put("/users/me/password")]
+pub async fn change_password(
+    current: CurrentUser<scopes::Me>,
+    state: web::Data<AppState>,
+    body: web::Json<ChangePasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    state
+        .users
+        .change_password(&current.user, &body.current_password, body.new_password)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Delete your account and everything in it.
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "users",
+    request_body = DeleteAccountRequest,
+    security(("oauth2" = ["me"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = WrongPassword),
+        (status = 409, response = LastAdmin),
+        (status = 422, response = ValidationFailed),
+    )
+)]
+#[delete("/users/me")]
+pub async fn delete_me(
+    current: CurrentUser<scopes::Me>,
+    state: web::Data<AppState>,
+    body: web::Json<DeleteAccountRequest>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .users
+        .delete_account(&current.user, &body.current_password)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Filters and paging of `GET /api/v1/users`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListQuery {
+    /// Page size, 1–100 (default 50).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// Items to skip (default 0).
+    #[param(value_type = Option<u64>, minimum = 0)]
+    offset: Option<String>,
+    /// Case-insensitive text to find in the email or the full name.
+    q: Option<String>,
+    /// `user` or `admin`.
+    role: Option<String>,
+    #[param(value_type = Option<bool>)]
+    is_active: Option<String>,
+}
+
+/// All users, oldest first (admins).
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "admin",
+    params(UserListQuery),
+    security(("oauth2" = ["users:read"])),
+    responses(
+        (status = 200, description = "A page of users", body = PageResponse<UserResponse>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = InvalidInput),
+    )
+)]
+#[get("/users")]
+pub async fn list(
+    _admin: CurrentUser<scopes::UsersRead>,
+    state: web::Data<AppState>,
+    params: web::Query<UserListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = ValidationErrors::new();
+    let role = errors.check("role", params.role.as_deref().map(Role::parse).transpose());
+    let is_active = query::parse_bool(&mut errors, "is_active", params.is_active.as_deref());
+    let page = query::parse_page(
+        &mut errors,
+        params.limit.as_deref(),
+        params.offset.as_deref(),
+    );
+    if params.q.as_ref().is_some_and(|q| q.chars().count() > 254) {
+        errors.add("q", "q must be at most 254 characters");
+    }
+    let (Some(role), Some(page)) = (role, page.filter(|_| errors.is_empty())) else {
+        return Err(errors.into());
+    };
+    let filter = UserFilter {
+        query: params.q.clone(),
+        role,
+        is_active,
+    };
+    let paged = state.users.list(filter, page).await?;
+    Ok(
+        HttpResponse::Ok().json(PageResponse::from_paged(paged, |user| {
+            UserResponse::from(user)
+        })),
+    )
+}
+
+/// One user (admins).
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "admin",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    security(("oauth2" = ["users:read"])),
+    responses(
+        (status = 200, description = "The user", body = UserResponse),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = UserNotFound),
+        (status = 422, response = InvalidInput),
+    )
+)]
+#[get("/users/{id}")]
+pub async fn get_user(
+    _admin: CurrentUser<scopes::UsersRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state.users.get(UserId::from_uuid(id.into_inner())).await?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
+}
+
+/// Change a user's name, role, active or verified flag (admins). A deactivated user can no
+/// longer log in, and their tokens stop working at once.
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "admin",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = AdminUpdateUserRequest,
+    security(("oauth2" = ["users:write"])),
+    responses(
+        (status = 200, description = "The changed user", body = UserResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = UserNotFound),
+        (status = 409, response = LastAdmin),
+        (status = 422, response = ValidationFailed),
+    )
+)]
+#[patch("/users/{id}")]
+pub async fn update_user(
+    admin: CurrentUser<scopes::UsersWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<AdminUpdateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut errors = ValidationErrors::new();
+    let role = errors.check("role", body.role.as_deref().map(Role::parse).transpose());
+    let Some(role) = role else {
+        return Err(errors.into());
+    };
+    let user = state
+        .users
+        .admin_update(
+            &admin.user,
+            UserId::from_uuid(id.into_inner()),
+            AdminChanges {
+                full_name: body.full_name,
+                role,
+                is_active: body.is_active,
+                is_verified: body.is_verified,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
+}
+
+/// Delete a user and their data (admins).
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "admin",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    security(("oauth2" = ["users:write"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = UserNotFound),
+        (status = 409, response = LastAdmin),
+        (status = 422, response = InvalidInput),
+    )
+)]
+#[delete("/users/{id}")]
+pub async fn delete_user(
+    admin: CurrentUser<scopes::UsersWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .users
+        .admin_delete(&admin.user, UserId::from_uuid(id.into_inner()))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::*;
+use crate::pagination::Page;
 use crate::password::PasswordHash;
-use crate::ports::AccessClaims;
-use crate::user::UserId;
+use crate::ports::{AccessClaims, SaveUserError};
+use crate::user::{UserFilter, UserId};
 
 #[derive(Default)]
 struct InMemoryUsers(Mutex<Vec<User>>);
@@ -51,6 +52,28 @@ impl UserRepository for InMemoryUsers {
         Ok(true)
     }
     async fn ping(&self) -> Result<(), RepositoryError> {
+        Ok(())
+    }
+    async fn list(
+        &self,
+        _filter: &UserFilter,
+        _page: Page,
+    ) -> Result<(Vec<User>, u64), RepositoryError> {
+        let users = self.0.lock().unwrap().clone();
+        let total = users.len() as u64;
+        Ok((users, total))
+    }
+    async fn update(&self, user: &User) -> Result<(), SaveUserError> {
+        let mut users = self.0.lock().unwrap();
+        let stored = users
+            .iter_mut()
+            .find(|u| u.id == user.id)
+            .ok_or(SaveUserError::NotFound)?;
+        *stored = user.clone();
+        Ok(())
+    }
+    async fn delete(&self, id: UserId) -> Result<(), SaveUserError> {
+        self.0.lock().unwrap().retain(|u| u.id != id);
         Ok(())
     }
 }

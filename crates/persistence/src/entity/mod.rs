@@ -1,4 +1,5 @@
 //! SeaORM entities: the storage shape of the domain's entities. Private to this crate's
 //! adapters; the rest of gatehouse sees domain types only.
 
+pub mod todos;
 pub mod users;

@@ -1,0 +1,57 @@
+//! Query-string parameters, parsed by hand so each bad value is reported with its name.
+
+use gatehouse_domain::{Page, ValidationErrors};
+
+/// Parses an optional non-negative integer parameter.
+pub fn parse_u64(
+    errors: &mut ValidationErrors,
+    field: &'static str,
+    raw: Option<&str>,
+) -> Option<u64> {
+    let raw = raw?;
+    match raw.parse::<u64>() {
+        Ok(value) => Some(value),
+        Err(_) => {
+            errors.add(field, format!("{field} must be a whole number ≥ 0"));
+            None
+        }
+    }
+}
+
+/// Parses an optional `true`/`false` parameter.
+pub fn parse_bool(
+    errors: &mut ValidationErrors,
+    field: &'static str,
+    raw: Option<&str>,
+) -> Option<bool> {
+    match raw? {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => {
+            errors.add(field, format!("{field} must be `true` or `false`"));
+            None
+        }
+    }
+}
+
+/// `limit` and `offset`, with the domain's bounds.
+pub fn parse_page(
+    errors: &mut ValidationErrors,
+    limit: Option<&str>,
+    offset: Option<&str>,
+) -> Option<Page> {
+    let limit = parse_u64(errors, "limit", limit);
+    let offset = parse_u64(errors, "offset", offset);
+    if !errors.is_empty() {
+        return None;
+    }
+    match Page::new(limit, offset) {
+        Ok(page) => Some(page),
+        Err(page_errors) => {
+            for violation in page_errors.violations() {
+                errors.add(violation.field, &violation.message);
+            }
+            None
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Account management: admins list, edit and delete users; users edit their profile, change
+//! their password and delete their account.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use secrecy::SecretString;
+
+use crate::clock::Clock;
+use crate::email::Email;
+use crate::error::{RepositoryError, ValidationErrors};
+use crate::pagination::{Page, Paged};
+use crate::password::Password;
+use crate::ports::{HashingError, PasswordHasher, SaveUserError, UserRepository, Verification};
+use crate::user::{FullName, Role, User, UserFilter, UserId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManageUserError {
+    #[error(transparent)]
+    Invalid(ValidationErrors),
+    #[error("user not found")]
+    NotFound,
+    #[error("email is already registered")]
+    EmailTaken,
+    /// The change would leave no active admin.
+    #[error("the last active admin cannot be demoted, deactivated or deleted")]
+    LastAdmin,
+    /// The `current_password` given to confirm a sensitive change is wrong.
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error(transparent)]
+    Hashing(#[from] HashingError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+impl From<SaveUserError> for ManageUserError {
+    fn from(error: SaveUserError) -> Self {
+        match error {
+            SaveUserError::NotFound => ManageUserError::NotFound,
+            SaveUserError::EmailTaken => ManageUserError::EmailTaken,
+            SaveUserError::LastAdmin => ManageUserError::LastAdmin,
+            SaveUserError::Repository(error) => ManageUserError::Repository(error),
+        }
+    }
+}
+
+/// What an admin may change about a user; `None` leaves a field alone and
+/// `full_name: Some(None)` clears the name.
+#[derive(Default)]
+pub struct AdminChanges {
+    pub full_name: Option<Option<String>>,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    pub is_verified: Option<bool>,
+}
+
+/// What users may change about themselves. Changing the email needs `current_password`.
+#[derive(Default)]
+pub struct ProfileChanges {
+    pub full_name: Option<Option<String>>,
+    pub email: Option<String>,
+    pub current_password: Option<SecretString>,
+}
+
+#[derive(Clone)]
+pub struct UserService {
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    clock: Arc<dyn Clock>,
+}
+
+impl UserService {
+    pub fn new(
+        users: Arc<dyn UserRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            users,
+            hasher,
+            clock,
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now().trunc_subsecs(6)
+    }
+
+    pub async fn list(
+        &self,
+        filter: UserFilter,
+        page: Page,
+    ) -> Result<Paged<User>, ManageUserError> {
+        let (items, total) = self.users.list(&filter, page).await?;
+        Ok(Paged { items, total, page })
+    }
+
+    pub async fn get(&self, id: UserId) -> Result<User, ManageUserError> {
+        self.users
+            .find_by_id(id)
+            .await?
+            .ok_or(ManageUserError::NotFound)
+    }
+
+    #[tracing::instrument(skip_all, fields(actor = %actor.id, user_id = %id))]
+    pub async fn admin_update(
+        &self,
+        actor: &User,
+        id: UserId,
+        changes: AdminChanges,
+    ) -> Result<User, ManageUserError> {
+        let mut errors = ValidationErrors::new();
+        let full_name = changes
+            .full_name
+            .as_ref()
+            .map(|name| FullName::parse_optional(name.as_deref()))
+            .transpose();
+        let full_name = errors.check("full_name", full_name);
+        let Some(full_name) = full_name else {
+            return Err(ManageUserError::Invalid(errors));
+        };
+
+        let mut user = self.get(id).await?;
+        let before = (user.role, user.is_active);
+        if let Some(full_name) = full_name {
+            user.full_name = full_name;
+        }
+        if let Some(role) = changes.role {
+            user.role = role;
+        }
+        if let Some(is_active) = changes.is_active {
+            user.is_active = is_active;
+        }
+        if let Some(is_verified) = changes.is_verified {
+            user.is_verified = is_verified;
+        }
+        user.updated_at = self.now();
+        self.users.update(&user).await?;
+        if before.0 != user.role {
+            tracing::info!(event = "role_changed", from = %before.0, to = %user.role, "role changed");
+        }
+        if before.1 != user.is_active {
+            tracing::info!(
+                event = "active_changed",
+                is_active = user.is_active,
+                "account activation changed"
+            );
+        }
+        Ok(user)
+    }
+
+    #[tracing::instrument(skip_all, fields(actor = %actor.id, user_id = %id))]
+    pub async fn admin_delete(&self, actor: &User, id: UserId) -> Result<(), ManageUserError> {
+        self.users.delete(id).await?;
+        tracing::info!(event = "account_deleted", "account deleted by an admin");
+        Ok(())
+    }
+
+    async fn confirm_password(
+        &self,
+        user: &User,
+        password: Option<&SecretString>,
+    ) -> Result<(), ManageUserError> {
+        let Some(password) = password else {
+            let mut errors = ValidationErrors::new();
+            errors.add("current_password", "current password is required");
+            return Err(ManageUserError::Invalid(errors));
+        };
+        match self.hasher.verify(password, &user.password_hash).await? {
+            Verification::Match { .. } => Ok(()),
+            Verification::Mismatch => Err(ManageUserError::WrongPassword),
+        }
+    }
+
+    /// Changes the caller's name and/or email. A new email needs the current password and
+    /// makes the account unverified again.
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    pub async fn update_profile(
+        &self,
+        user: &User,
+        changes: ProfileChanges,
+    ) -> Result<User, ManageUserError> {
+        let mut errors = ValidationErrors::new();
+        let full_name = changes
+            .full_name
+            .as_ref()
+            .map(|name| FullName::parse_optional(name.as_deref()))
+            .transpose();
+        let full_name = errors.check("full_name", full_name);
+        let email = errors.check(
+            "email",
+            changes.email.as_deref().map(Email::parse).transpose(),
+        );
+        let (Some(full_name), Some(email)) = (full_name, email) else {
+            return Err(ManageUserError::Invalid(errors));
+        };
+
+        let mut updated = user.clone();
+        if let Some(email) = email.filter(|email| *email != user.email) {
+            self.confirm_password(user, changes.current_password.as_ref())
+                .await?;
+            updated.email = email;
+            updated.is_verified = false;
+        }
+        if let Some(full_name) = full_name {
+            updated.full_name = full_name;
+        }
+        updated.updated_at = self.now();
+        self.users.update(&updated).await?;
+        if updated.email != user.email {
+            tracing::info!(event = "email_changed", "email changed");
+        }
+        Ok(updated)
+    }
+
+    /// Replaces the caller's password. Every access token issued before now stops working.
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    pub async fn change_password(
+        &self,
+        user: &User,
+        current: &SecretString,
+        new: SecretString,
+    ) -> Result<(), ManageUserError> {
+        let new = Password::parse(new, Some(&user.email)).map_err(|error| {
+            let mut errors = ValidationErrors::new();
+            errors.add("new_password", error);
+            ManageUserError::Invalid(errors)
+        })?;
+        self.confirm_password(user, Some(current)).await?;
+        let mut updated = user.clone();
+        updated.password_hash = self.hasher.hash(new.secret()).await?;
+        // Milliseconds: the precision access tokens record their issue time with.
+        updated.password_changed_at = self.clock.now().trunc_subsecs(3);
+        updated.updated_at = self.now();
+        self.users.update(&updated).await?;
+        tracing::info!(event = "password_changed", "password changed");
+        Ok(())
+    }
+
+    /// Deletes the caller's account and data, after checking their password.
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    pub async fn delete_account(
+        &self,
+        user: &User,
+        current: &SecretString,
+    ) -> Result<(), ManageUserError> {
+        self.confirm_password(user, Some(current)).await?;
+        self.users.delete(user.id).await?;
+        tracing::info!(event = "account_deleted", "account deleted by its owner");
+        Ok(())
+    }
+}

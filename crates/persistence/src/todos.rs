@@ -1,0 +1,129 @@
+//! The domain's `TodoRepository` on SeaORM. Every query filters on the owner.
+
+use async_trait::async_trait;
+use gatehouse_domain::ports::TodoRepository;
+use gatehouse_domain::todo::{Todo, TodoDescription, TodoFilter, TodoId, TodoTitle};
+use gatehouse_domain::{Page, RepositoryError, UserId};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use crate::database::Database;
+use crate::entity::todos::{self, Column, Entity};
+use crate::users::{CorruptRow, storage};
+
+#[derive(Debug, Clone)]
+pub struct SeaTodoRepository {
+    db: DatabaseConnection,
+}
+
+impl SeaTodoRepository {
+    pub fn new(database: &Database) -> Self {
+        Self {
+            db: database.connection().clone(),
+        }
+    }
+}
+
+fn to_domain(model: todos::Model) -> Result<Todo, RepositoryError> {
+    let corrupt = |reason: String| {
+        RepositoryError::new(CorruptRow {
+            table: "todos",
+            id: model.id,
+            reason,
+        })
+    };
+    Ok(Todo {
+        id: TodoId::from_uuid(model.id),
+        owner: UserId::from_uuid(model.owner_id),
+        title: TodoTitle::parse(&model.title).map_err(|e| corrupt(e.to_string()))?,
+        description: TodoDescription::parse_optional(model.description.as_deref())
+            .map_err(|e| corrupt(e.to_string()))?,
+        done: model.done,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    })
+}
+
+fn to_active_model(todo: &Todo) -> todos::ActiveModel {
+    todos::ActiveModel {
+        id: Set(todo.id.as_uuid()),
+        owner_id: Set(todo.owner.as_uuid()),
+        title: Set(todo.title.as_str().to_owned()),
+        description: Set(todo.description.as_ref().map(|d| d.as_str().to_owned())),
+        done: Set(todo.done),
+        created_at: Set(todo.created_at),
+        updated_at: Set(todo.updated_at),
+    }
+}
+
+#[async_trait]
+impl TodoRepository for SeaTodoRepository {
+    #[tracing::instrument(skip_all, fields(todo_id = %todo.id))]
+    async fn insert(&self, todo: &Todo) -> Result<(), RepositoryError> {
+        Entity::insert(to_active_model(todo))
+            .exec_without_returning(&self.db)
+            .await
+            .map(|_| ())
+            .map_err(storage)
+    }
+
+    #[tracing::instrument(skip_all, fields(todo_id = %id))]
+    async fn find(&self, owner: UserId, id: TodoId) -> Result<Option<Todo>, RepositoryError> {
+        Entity::find_by_id(id.as_uuid())
+            .filter(Column::OwnerId.eq(owner.as_uuid()))
+            .one(&self.db)
+            .await
+            .map_err(storage)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list(
+        &self,
+        owner: UserId,
+        filter: TodoFilter,
+        page: Page,
+    ) -> Result<(Vec<Todo>, u64), RepositoryError> {
+        let mut query = Entity::find().filter(Column::OwnerId.eq(owner.as_uuid()));
+        if let Some(done) = filter.done {
+            query = query.filter(Column::Done.eq(done));
+        }
+        let total = query.clone().count(&self.db).await.map_err(storage)?;
+        let rows = query
+            .order_by_desc(Column::CreatedAt)
+            .order_by_desc(Column::Id)
+            .limit(page.limit())
+            .offset(page.offset())
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        let items = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
+        Ok((items, total))
+    }
+
+    #[tracing::instrument(skip_all, fields(todo_id = %todo.id))]
+    async fn update(&self, todo: &Todo) -> Result<bool, RepositoryError> {
+        let result = Entity::update_many()
+            .set(to_active_model(todo))
+            .filter(Column::Id.eq(todo.id.as_uuid()))
+            .filter(Column::OwnerId.eq(todo.owner.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    #[tracing::instrument(skip_all, fields(todo_id = %id))]
+    async fn delete(&self, owner: UserId, id: TodoId) -> Result<bool, RepositoryError> {
+        let result = Entity::delete_many()
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(Column::OwnerId.eq(owner.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected == 1)
+    }
+}

@@ -1,0 +1,77 @@
+//! The `todos` table: each row belongs to a user and goes when its owner goes.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Todos::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(Todos::Id).uuid().not_null().primary_key())
+                    .col(ColumnDef::new(Todos::OwnerId).uuid().not_null())
+                    .col(ColumnDef::new(Todos::Title).string_len(200).not_null())
+                    .col(ColumnDef::new(Todos::Description).text().null())
+                    .col(ColumnDef::new(Todos::Done).boolean().not_null())
+                    .col(
+                        ColumnDef::new(Todos::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Todos::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_todos_owner")
+                            .from(Todos::Table, Todos::OwnerId)
+                            .to(Users::Table, Users::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // Listing is always per owner, newest first.
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_todos_owner_created")
+                    .table(Todos::Table)
+                    .col(Todos::OwnerId)
+                    .col(Todos::CreatedAt)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Todos::Table).to_owned())
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum Todos {
+    Table,
+    Id,
+    OwnerId,
+    Title,
+    Description,
+    Done,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Users {
+    Table,
+    Id,
+}
