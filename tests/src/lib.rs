@@ -162,6 +162,35 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// A request with a bearer token and, if given, a JSON body.
+    pub async fn bearer_send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Registers an account, makes it an admin in the database, and logs it in.
+    pub async fn admin_token(&self, email: &str) -> String {
+        self.register_ok(email).await;
+        self.execute(
+            "UPDATE users SET role = $1 WHERE email = $2",
+            vec!["admin".into(), email.into()],
+        )
+        .await;
+        self.login(email).await
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client
             .get(self.url(path))

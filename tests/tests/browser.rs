@@ -136,6 +136,25 @@ async fn swagger_ui_register_authorize_and_call_users_me() {
         .await
         .unwrap();
     screenshot(&client, "2-authorize-dialog").await;
+    // The dialog offers every scope of the document, each with its description.
+    let dialog = wait_for(&client, ".modal-ux-content")
+        .await
+        .text()
+        .await
+        .unwrap();
+    for scope in [
+        "me",
+        "todos:read",
+        "todos:write",
+        "users:read",
+        "users:write",
+    ] {
+        assert!(
+            dialog.contains(scope),
+            "scope {scope} is not offered: {dialog}"
+        );
+    }
+    assert!(dialog.contains("Read your todos"), "{dialog}");
     wait_for(&client, ".auth-btn-wrapper .btn.modal-btn.authorize")
         .await
         .click()

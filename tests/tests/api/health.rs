@@ -13,6 +13,7 @@ async fn live_and_ready_answer_200() {
 #[tokio::test]
 async fn ready_is_503_when_the_database_cannot_serve() {
     let app = spawn_app().await;
+    app.execute("DROP TABLE todos", vec![]).await;
     app.execute("DROP TABLE users", vec![]).await;
     let response = app.get("/health/ready").await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);

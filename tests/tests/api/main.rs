@@ -1,9 +1,12 @@
 //! Black-box tests of the HTTP API: each starts the real app on port 0 with a fresh database.
 
+mod admin;
 mod architecture;
 mod errors;
 mod health;
 mod openapi;
 mod register;
+mod self_service;
+mod todos;
 mod token;
 mod users_me;

@@ -49,29 +49,69 @@ async fn every_operation_is_documented_with_examples_for_its_errors() {
         ("/api/v1/auth/register", "post"),
         ("/api/v1/auth/token", "post"),
         ("/api/v1/users/me", "get"),
+        ("/api/v1/users/me", "patch"),
+        ("/api/v1/users/me", "delete"),
+        ("/api/v1/users/me/password", "put"),
+        ("/api/v1/todos", "get"),
+        ("/api/v1/todos", "post"),
+        ("/api/v1/todos/{id}", "get"),
+        ("/api/v1/todos/{id}", "patch"),
+        ("/api/v1/todos/{id}", "delete"),
+        ("/api/v1/users", "get"),
+        ("/api/v1/users/{id}", "get"),
+        ("/api/v1/users/{id}", "patch"),
+        ("/api/v1/users/{id}", "delete"),
         ("/health/live", "get"),
         ("/health/ready", "get"),
     ];
     for (path, method) in expected {
-        let operation = &doc["paths"][path][method];
-        assert!(operation.is_object(), "{method} {path} is not documented");
-        for (status, response) in operation["responses"].as_object().unwrap() {
-            if !status.starts_with('4') && !status.starts_with('5') {
-                continue;
-            }
-            let response = match response.get("$ref").and_then(Value::as_str) {
-                Some(reference) => {
-                    let name = reference.rsplit('/').next().unwrap();
-                    &doc["components"]["responses"][name]
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                if !status.starts_with('4') && !status.starts_with('5') {
+                    continue;
                 }
-                None => response,
-            };
-            let content = response["content"].as_object().expect("error content");
-            let has_example = content
-                .values()
-                .all(|media| media.get("example").is_some() || media.get("examples").is_some());
-            assert!(has_example, "{method} {path} {status} has no example");
+                let response = match response.get("$ref").and_then(Value::as_str) {
+                    Some(reference) => {
+                        let name = reference.rsplit('/').next().unwrap();
+                        &doc["components"]["responses"][name]
+                    }
+                    None => response,
+                };
+                let content = response["content"].as_object().expect("error content");
+                let has_example = content
+                    .values()
+                    .all(|media| media.get("example").is_some() || media.get("examples").is_some());
+                assert!(has_example, "{method} {path} {status} has no example");
+            }
         }
+    }
+}
+
+#[tokio::test]
+async fn each_protected_operation_declares_the_scope_it_requires() {
+    let doc = document().await;
+    let expected = [
+        ("/api/v1/users/me", "patch", "me"),
+        ("/api/v1/users/me/password", "put", "me"),
+        ("/api/v1/todos", "get", "todos:read"),
+        ("/api/v1/todos", "post", "todos:write"),
+        ("/api/v1/todos/{id}", "get", "todos:read"),
+        ("/api/v1/todos/{id}", "delete", "todos:write"),
+        ("/api/v1/users", "get", "users:read"),
+        ("/api/v1/users/{id}", "patch", "users:write"),
+    ];
+    for (path, method, scope) in expected {
+        assert_eq!(
+            doc["paths"][path][method]["security"],
+            serde_json::json!([{"oauth2": [scope]}]),
+            "{method} {path}"
+        );
     }
 }
 

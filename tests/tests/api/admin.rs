@@ -1,0 +1,332 @@
+//! Admin user management: every endpoint for admins and refused to users, roles read from
+//! the database on every request, and the last-admin rule.
+
+use gatehouse_tests::{PASSWORD, TestApp, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn user_id(app: &TestApp, token: &str) -> String {
+    let me: Value = app
+        .bearer_get("/api/v1/users/me", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    me["id"].as_str().unwrap().to_owned()
+}
+
+async fn code(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    (status, body["code"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn users_are_refused_every_admin_endpoint() {
+    let app = spawn_app().await;
+    app.register_ok("ada@example.com").await;
+    let token = app.login("ada@example.com").await;
+    let id = user_id(&app, &token).await;
+    let path = format!("/api/v1/users/{id}");
+    let cases = [
+        (Method::GET, "/api/v1/users".to_owned(), None, "users:read"),
+        (Method::GET, path.clone(), None, "users:read"),
+        (
+            Method::PATCH,
+            path.clone(),
+            Some(json!({"role": "admin"})),
+            "users:write",
+        ),
+        (Method::DELETE, path.clone(), None, "users:write"),
+    ];
+    for (method, path, body, scope) in cases {
+        let response = app
+            .bearer_send(method.clone(), &path, &token, body.as_ref())
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{method} {path}");
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            challenge.contains(&format!(r#"scope="{scope}""#)),
+            "{challenge}"
+        );
+    }
+    let me: Value = app
+        .bearer_get("/api/v1/users/me", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["role"], "user");
+}
+
+#[tokio::test]
+async fn admins_list_search_read_edit_and_delete_users() {
+    let app = spawn_app().await;
+    let admin = app.admin_token("root@example.com").await;
+    for (email, name) in [
+        ("ada@example.com", "Ada Lovelace"),
+        ("bob@example.com", "Bob 100%"),
+    ] {
+        let response = app
+            .post_json(
+                "/api/v1/auth/register",
+                &json!({"email": email, "password": PASSWORD, "full_name": name}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+
+    let all: Value = app
+        .bearer_get("/api/v1/users", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["total"], 3);
+    assert_eq!(all["items"][0]["email"], "root@example.com");
+    for (query, expected) in [
+        ("q=LOVELACE", vec!["ada@example.com"]),
+        ("q=bob%40", vec!["bob@example.com"]),
+        ("q=100%25", vec!["bob@example.com"]),
+        ("q=%25", vec!["bob@example.com"]),
+        ("role=admin", vec!["root@example.com"]),
+        ("role=user&limit=1&offset=1", vec!["bob@example.com"]),
+    ] {
+        let page: Value = app
+            .bearer_get(&format!("/api/v1/users?{query}"), &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let emails: Vec<_> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["email"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(emails, expected, "{query}");
+    }
+
+    let ada = app.login("ada@example.com").await;
+    let ada_id = user_id(&app, &ada).await;
+    let path = format!("/api/v1/users/{ada_id}");
+    let fetched: Value = app.bearer_get(&path, &admin).await.json().await.unwrap();
+    assert_eq!(fetched["full_name"], "Ada Lovelace");
+
+    let response = app
+        .bearer_send(
+            Method::PATCH,
+            &path,
+            &admin,
+            Some(&json!({"full_name": null, "is_verified": true, "role": "admin"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let changed: Value = response.json().await.unwrap();
+    assert_eq!(changed["full_name"], Value::Null);
+    assert_eq!(changed["is_verified"], true);
+    assert_eq!(changed["role"], "admin");
+
+    let response = app.bearer_send(Method::DELETE, &path, &admin, None).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        code(app.bearer_get(&path, &admin).await).await,
+        (StatusCode::NOT_FOUND, "user_not_found".into())
+    );
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", &ada).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn admin_input_is_validated() {
+    let app = spawn_app().await;
+    let admin = app.admin_token("root@example.com").await;
+    let id = user_id(&app, &admin).await;
+    for query in ["role=root", "is_active=yes", "limit=500", "offset=x"] {
+        let (status, code) = code(
+            app.bearer_get(&format!("/api/v1/users?{query}"), &admin)
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            "{query}"
+        );
+    }
+    let path = format!("/api/v1/users/{id}");
+    for body in [
+        json!({"role": "root"}),
+        json!({"is_active": "no"}),
+        json!({"password_hash": "x"}),
+        json!({"full_name": "x".repeat(201)}),
+    ] {
+        let response = app
+            .bearer_send(Method::PATCH, &path, &admin, Some(&body))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+    }
+    let response = app.bearer_get("/api/v1/users/12345", &admin).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let missing = format!("/api/v1/users/{}", uuid::Uuid::now_v7());
+    assert_eq!(
+        code(app.bearer_get(&missing, &admin).await).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let response = app
+        .bearer_send(
+            Method::PATCH,
+            &missing,
+            &admin,
+            Some(&json!({"is_active": false})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_demotion_takes_effect_on_the_next_request() {
+    let app = spawn_app().await;
+    let root = app.admin_token("root@example.com").await;
+    let other = app.admin_token("other@example.com").await;
+    assert_eq!(
+        app.bearer_get("/api/v1/users", &other).await.status(),
+        StatusCode::OK
+    );
+    let other_id = user_id(&app, &other).await;
+
+    let response = app
+        .bearer_send(
+            Method::PATCH,
+            &format!("/api/v1/users/{other_id}"),
+            &root,
+            Some(&json!({"role": "user"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // Same token, scopes users:read and users:write still inside it: refused now.
+    let response = app.bearer_get("/api/v1/users", &other).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", &other).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_deactivated_user_cannot_log_in_or_use_a_token() {
+    let app = spawn_app().await;
+    let root = app.admin_token("root@example.com").await;
+    app.register_ok("ada@example.com").await;
+    let ada = app.login("ada@example.com").await;
+    let ada_id = user_id(&app, &ada).await;
+
+    let response = app
+        .bearer_send(
+            Method::PATCH,
+            &format!("/api/v1/users/{ada_id}"),
+            &root,
+            Some(&json!({"is_active": false})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", &ada).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let login = app.login_response("ada@example.com", PASSWORD).await;
+    assert_eq!(login.status(), StatusCode::BAD_REQUEST);
+    let body: Value = login.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(body["error_description"], "Account is disabled");
+    // A wrong password still gets the generic answer: being disabled is no oracle.
+    let wrong: Value = app
+        .login_response("ada@example.com", "wrong horse battery")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(wrong["error_description"], "Invalid username or password.");
+    let list: Value = app
+        .bearer_get("/api/v1/users?is_active=false", &root)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 1);
+}
+
+#[tokio::test]
+async fn the_last_active_admin_cannot_be_demoted_deactivated_or_deleted() {
+    let app = spawn_app().await;
+    let root = app.admin_token("root@example.com").await;
+    let root_id = user_id(&app, &root).await;
+    let path = format!("/api/v1/users/{root_id}");
+
+    for body in [json!({"role": "user"}), json!({"is_active": false})] {
+        let response = app
+            .bearer_send(Method::PATCH, &path, &root, Some(&body))
+            .await;
+        assert_eq!(
+            code(response).await,
+            (StatusCode::CONFLICT, "last_admin".into()),
+            "{body}"
+        );
+    }
+    let response = app.bearer_send(Method::DELETE, &path, &root, None).await;
+    assert_eq!(
+        code(response).await,
+        (StatusCode::CONFLICT, "last_admin".into())
+    );
+    let response = app
+        .bearer_send(
+            Method::DELETE,
+            "/api/v1/users/me",
+            &root,
+            Some(&json!({"current_password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(
+        code(response).await,
+        (StatusCode::CONFLICT, "last_admin".into())
+    );
+    let me: Value = app
+        .bearer_get("/api/v1/users/me", &root)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (me["role"].as_str(), me["is_active"].as_bool()),
+        (Some("admin"), Some(true))
+    );
+
+    // With a second active admin, the first may step down.
+    let other = app.admin_token("other@example.com").await;
+    let response = app
+        .bearer_send(Method::PATCH, &path, &root, Some(&json!({"role": "user"})))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let other_id = user_id(&app, &other).await;
+    let response = app
+        .bearer_send(
+            Method::PATCH,
+            &format!("/api/v1/users/{other_id}"),
+            &other,
+            Some(&json!({"is_active": false})),
+        )
+        .await;
+    assert_eq!(
+        code(response).await,
+        (StatusCode::CONFLICT, "last_admin".into())
+    );
+}
