@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod dto;
 pub mod extractors;
+pub mod json;
 pub mod openapi;
 pub mod problem;
 pub mod routes;

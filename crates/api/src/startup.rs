@@ -75,11 +75,6 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(MAX_BODY_BYTES)
-                        .error_handler(|error, _| json_error(error).into()),
-                )
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(web::PathConfig::default().error_handler(|error, _| {
                     ApiError::Validation(vec![crate::problem::FieldError {
@@ -159,42 +154,6 @@ impl Application {
 impl ApiError {
     fn error_response_owned(&self) -> HttpResponse {
         actix_web::ResponseError::error_response(self)
-    }
-}
-
-/// Maps the JSON extractor's failures to problems: 413, 415, 422 for well-formed JSON of the
-/// wrong shape (with the field when serde names it), 400 for anything unparsable.
-fn json_error(error: actix_web::error::JsonPayloadError) -> ApiError {
-    use actix_web::error::JsonPayloadError as E;
-    match error {
-        E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
-        E::ContentType => {
-            ApiError::UnsupportedMediaType("This endpoint takes an application/json body.".into())
-        }
-        E::Deserialize(error) if error.is_data() => {
-            let message = error.to_string();
-            let field = message
-                .split('`')
-                .nth(1)
-                .filter(|_| message.contains("field"))
-                .unwrap_or("body")
-                .to_owned();
-            // serde's message ends with the position; keep the part a person can act on.
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(&message)
-                .to_owned();
-            ApiError::Validation(vec![crate::problem::FieldError { field, message }])
-        }
-        E::Deserialize(error) => ApiError::BadRequest {
-            code: "malformed_json",
-            detail: format!("The body is not valid JSON: {error}."),
-        },
-        other => ApiError::BadRequest {
-            code: "bad_request",
-            detail: format!("The body could not be read: {other}."),
-        },
     }
 }
 

@@ -201,7 +201,7 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_stored() {
     );
     assert_eq!(
         problem_fields(post(json!({"title": "ok", "done": "yes"})).await).await,
-        ["body"]
+        ["done"]
     );
     assert_eq!(problem_fields(post(json!({})).await).await, ["title"]);
     assert_eq!(app.count("SELECT COUNT(*) FROM todos").await, 0);

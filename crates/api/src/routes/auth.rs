@@ -10,6 +10,7 @@ use gatehouse_domain::ports::HashingError;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::dto::{RegisterRequest, TokenRequest, TokenResponse, UserResponse};
+use crate::json::Json;
 use crate::openapi::responses::{
     BadRequest, EmailTaken, Overloaded, PayloadTooLarge, TokenError, ValidationFailed,
 };
@@ -40,7 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[post("/auth/register")]
 pub async fn register(
     state: web::Data<AppState>,
-    body: web::Json<RegisterRequest>,
+    body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let registration = Registration {

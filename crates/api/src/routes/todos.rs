@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::dto::{CreateTodoRequest, PageResponse, TodoResponse, UpdateTodoRequest};
 use crate::extractors::{CurrentUser, scopes};
+use crate::json::Json;
 use crate::openapi::responses::{
     BadRequest, Forbidden, InvalidInput, TodoNotFound, Unauthorized, ValidationFailed,
 };
@@ -98,7 +99,7 @@ pub async fn list(
 pub async fn create(
     current: CurrentUser<scopes::TodosWrite>,
     state: web::Data<AppState>,
-    body: web::Json<CreateTodoRequest>,
+    body: Json<CreateTodoRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let todo = state
@@ -163,7 +164,7 @@ pub async fn update(
     current: CurrentUser<scopes::TodosWrite>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<UpdateTodoRequest>,
+    body: Json<UpdateTodoRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let todo = state

@@ -13,6 +13,7 @@ use crate::dto::{
     UpdateMeRequest, UserResponse,
 };
 use crate::extractors::{CurrentUser, scopes};
+use crate::json::Json;
 use crate::openapi::responses::{
     BadRequest, EmailTaken, Forbidden, InvalidInput, LastAdmin, Overloaded, Unauthorized,
     UserNotFound, ValidationFailed, WrongPassword,
@@ -68,7 +69,7 @@ pub async fn me(current: CurrentUser<scopes::Me>) -> HttpResponse {
 pub async fn update_me(
     current: CurrentUser<scopes::Me>,
     state: web::Data<AppState>,
-    body: web::Json<UpdateMeRequest>,
+    body: Json<UpdateMeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let user = state
@@ -104,7 +105,7 @@ pub async fn update_me(
 pub async fn change_password(
     current: CurrentUser<scopes::Me>,
     state: web::Data<AppState>,
-    body: web::Json<ChangePasswordRequest>,
+    body: Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     state
@@ -133,7 +134,7 @@ pub async fn change_password(
 pub async fn delete_me(
     current: CurrentUser<scopes::Me>,
     state: web::Data<AppState>,
-    body: web::Json<DeleteAccountRequest>,
+    body: Json<DeleteAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .users
@@ -253,7 +254,7 @@ pub async fn update_user(
     admin: CurrentUser<scopes::UsersWrite>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<AdminUpdateUserRequest>,
+    body: Json<AdminUpdateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut errors = ValidationErrors::new();
