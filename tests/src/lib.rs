@@ -2,9 +2,12 @@
 //! (SQLite in a temporary directory, or a new PostgreSQL database when `TEST_DATABASE_URL`
 //! is set) and talk HTTP to it.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use gatehouse_api::{Application, Settings};
+use gatehouse_domain::Clock;
 use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::Value;
@@ -13,6 +16,26 @@ use serde_json::Value;
 pub const TEST_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 /// A password that passes the policy.
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A clock that tests move by hand; it starts at the real time.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(Mutex::new(Utc::now())))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
 
 pub struct TestApp {
     pub address: String,
@@ -29,6 +52,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts an app after `customize` has adjusted its settings.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn(customize, None).await
+}
+
+/// Starts an app whose every time decision follows `clock`.
+pub async fn spawn_app_with_clock(clock: Arc<ManualClock>) -> TestApp {
+    spawn(|_| {}, Some(clock)).await
+}
+
+async fn spawn(customize: impl FnOnce(&mut Settings), clock: Option<Arc<ManualClock>>) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary directory");
     let mut settings = Settings {
         data_dir: data_dir.path().to_path_buf(),
@@ -43,9 +75,11 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     };
     customize(&mut settings);
 
-    let application = Application::build(settings.clone())
-        .await
-        .expect("the application builds");
+    let application = match clock {
+        Some(clock) => Application::build_with_clock(settings.clone(), clock).await,
+        None => Application::build(settings.clone()).await,
+    }
+    .expect("the application builds");
     let address = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
 
@@ -140,6 +174,25 @@ impl TestApp {
             ("scope", scope),
         ])
         .await
+    }
+
+    /// Logs in with [`PASSWORD`] and returns the whole token response.
+    pub async fn login_tokens(&self, email: &str) -> Value {
+        let response = self.login_response(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("token JSON")
+    }
+
+    /// `grant_type=refresh_token`, optionally narrowing the scope.
+    pub async fn refresh(&self, refresh_token: &str, scope: Option<&str>) -> Response {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        self.token(&form).await
     }
 
     /// Logs in with [`PASSWORD`] and returns the access token.

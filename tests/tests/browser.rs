@@ -142,19 +142,29 @@ async fn swagger_ui_register_authorize_and_call_users_me() {
         .text()
         .await
         .unwrap();
-    for scope in [
-        "me",
-        "todos:read",
-        "todos:write",
-        "users:read",
-        "users:write",
+    let checkboxes = client
+        .find_all(Locator::Css(
+            ".modal-ux-content .scopes input[type=checkbox]",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(checkboxes.len(), 5, "one checkbox per scope: {dialog}");
+    for (scope, description) in [
+        ("me", "Read and manage your own account"),
+        ("todos:read", "Read your todos"),
+        ("todos:write", "Create, change and delete your todos"),
+        ("users:read", "Read all users (admin)"),
+        ("users:write", "Change and delete users (admin)"),
     ] {
         assert!(
             dialog.contains(scope),
             "scope {scope} is not offered: {dialog}"
         );
+        assert!(
+            dialog.contains(description),
+            "{description:?} missing: {dialog}"
+        );
     }
-    assert!(dialog.contains("Read your todos"), "{dialog}");
     wait_for(&client, ".auth-btn-wrapper .btn.modal-btn.authorize")
         .await
         .click()

@@ -167,7 +167,13 @@ async fn create_admin(
         .await
         .map_err(|e| e.to_string())?;
     database.migrate_up().await.map_err(|e| e.to_string())?;
-    let state = AppState::build(settings, &database, secret).map_err(error)?;
+    let state = AppState::build(
+        settings,
+        &database,
+        secret,
+        std::sync::Arc::new(gatehouse_domain::SystemClock),
+    )
+    .map_err(error)?;
     let registration = Registration {
         email,
         password,

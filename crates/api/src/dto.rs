@@ -59,17 +59,22 @@ impl From<&User> for UserResponse {
     }
 }
 
-/// The form of `POST /api/v1/auth/token` (OAuth2 password grant, RFC 6749 §4.3).
+/// The form of `POST /api/v1/auth/token`: the password grant (RFC 6749 §4.3) or the
+/// refresh grant (§6).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct TokenRequest {
-    /// `password`.
+    /// `password` or `refresh_token`.
     pub grant_type: String,
-    /// The account's email.
-    pub username: String,
+    /// The account's email (password grant).
+    pub username: Option<String>,
+    /// The account's password (password grant).
     #[schema(format = Password)]
-    pub password: String,
-    /// Space-separated scopes; all the account's role allows when absent.
+    pub password: Option<String>,
+    /// The refresh token from the previous response (refresh grant).
+    pub refresh_token: Option<String>,
+    /// Space-separated scopes. Password grant: all the account's role allows when absent.
+    /// Refresh grant: the session's scopes when absent; may narrow them, never widen.
     pub scope: Option<String>,
 }
 
@@ -79,6 +84,7 @@ pub struct TokenRequest {
     "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl",
     "token_type": "bearer",
     "expires_in": 900,
+    "refresh_token": "kq3V0o7mJ0rL1nHTCZyN0n6V6Q2mQxw9-1s8YlZpG0c",
     "scope": "me todos:read todos:write"
 }))]
 pub struct TokenResponse {
@@ -88,6 +94,9 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// Single-use: exchange it at the token endpoint (`grant_type=refresh_token`) for a new
+    /// pair. Using it twice revokes the session.
+    pub refresh_token: String,
     /// The scopes granted, space-separated.
     pub scope: String,
 }
@@ -235,4 +244,38 @@ pub struct AdminUpdateUserRequest {
     pub role: Option<String>,
     pub is_active: Option<bool>,
     pub is_verified: Option<bool>,
+}
+
+/// One of your login sessions.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "019a4d3e-9d21-7e3f-9b5c-1d2e3f4a5b6c",
+    "created_at": "2026-11-23T10:00:00Z",
+    "last_used_at": "2026-11-23T12:00:00Z",
+    "user_agent": "Mozilla/5.0",
+    "ip": "203.0.113.7",
+    "current": true
+}))]
+pub struct SessionResponse {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// When a refresh token of this session was last exchanged.
+    pub last_used_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// Whether this is the session of the token making the request.
+    pub current: bool,
+}
+
+impl SessionResponse {
+    pub fn new(session: &gatehouse_domain::Session, current: gatehouse_domain::SessionId) -> Self {
+        Self {
+            id: session.id.as_uuid(),
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            user_agent: session.client.user_agent.clone(),
+            ip: session.client.ip.clone(),
+            current: session.id == current,
+        }
+    }
 }

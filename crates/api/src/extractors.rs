@@ -20,9 +20,9 @@ use crate::state::AppState;
 /// The realm of our `WWW-Authenticate` challenges.
 pub const REALM: &str = "gatehouse";
 
-/// A scope an endpoint requires, as a type.
+/// A scope an endpoint requires, as a type; `None` accepts any valid token.
 pub trait RequiredScope: 'static {
-    const SCOPE: Scope;
+    const SCOPE: Option<Scope>;
 }
 
 /// Marker types for [`CurrentUser`], one per scope.
@@ -34,22 +34,24 @@ pub mod scopes {
             $(#[$doc])*
             pub struct $name;
             impl RequiredScope for $name {
-                const SCOPE: Scope = $scope;
+                const SCOPE: Option<Scope> = $scope;
             }
         )*};
     }
 
     scope_marker! {
+        /// Any valid token, whatever its scopes (logout).
+        Any => None;
         /// `me`: the caller's own account.
-        Me => Scope::Me;
+        Me => Some(Scope::Me);
         /// `todos:read`.
-        TodosRead => Scope::TodosRead;
+        TodosRead => Some(Scope::TodosRead);
         /// `todos:write`.
-        TodosWrite => Scope::TodosWrite;
+        TodosWrite => Some(Scope::TodosWrite);
         /// `users:read` (admins).
-        UsersRead => Scope::UsersRead;
+        UsersRead => Some(Scope::UsersRead);
         /// `users:write` (admins).
-        UsersWrite => Scope::UsersWrite;
+        UsersWrite => Some(Scope::UsersWrite);
     }
 }
 
@@ -149,8 +151,10 @@ impl<S: RequiredScope> FromRequest for CurrentUser<S> {
             };
             // The role is read from the database on every request, so a demoted admin's
             // token stops opening admin endpoints at once.
-            if !claims.scopes.contains(S::SCOPE) || !S::SCOPE.allowed_for(user.role) {
-                return Err(BearerError::InsufficientScope(S::SCOPE));
+            if let Some(scope) = S::SCOPE
+                && (!claims.scopes.contains(scope) || !scope.allowed_for(user.role))
+            {
+                return Err(BearerError::InsufficientScope(scope));
             }
             tracing::Span::current().record("user_id", tracing::field::display(user.id));
             Ok(CurrentUser {

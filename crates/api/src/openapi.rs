@@ -20,8 +20,9 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         license(name = "MIT OR Apache-2.0"),
     ),
     paths(
-        auth::register, auth::token,
+        auth::register, auth::token, auth::logout,
         users::me, users::update_me, users::change_password, users::delete_me,
+        users::list_sessions, users::revoke_session, users::revoke_all_sessions,
         todos::list, todos::create, todos::get_one, todos::update, todos::remove,
         users::list, users::get_user, users::update_user, users::delete_user,
         health::live, health::ready,
@@ -31,15 +32,16 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
             dto::RegisterRequest, dto::UserResponse, dto::TokenRequest, dto::TokenResponse,
             dto::HealthResponse, dto::TodoResponse, dto::CreateTodoRequest,
             dto::UpdateTodoRequest, dto::UpdateMeRequest, dto::ChangePasswordRequest,
-            dto::DeleteAccountRequest, dto::AdminUpdateUserRequest,
+            dto::DeleteAccountRequest, dto::AdminUpdateUserRequest, dto::SessionResponse,
             ProblemDetails, FieldError, OAuthErrorBody,
         ),
         responses(
             responses::BadRequest, responses::Unauthorized, responses::Forbidden,
             responses::EmailTaken, responses::PayloadTooLarge, responses::ValidationFailed,
             responses::InvalidInput, responses::TodoNotFound, responses::UserNotFound,
+            responses::SessionNotFound,
             responses::LastAdmin, responses::WrongPassword,
-            responses::Overloaded, responses::TokenError,
+            responses::Overloaded, responses::TokenError, responses::TokenUnavailable,
         ),
     ),
     modifiers(&OAuth2Addon),
@@ -68,7 +70,9 @@ impl Modify for OAuth2Addon {
         components.add_security_scheme(
             "oauth2",
             SecurityScheme::OAuth2(OAuth2::with_description(
-                [Flow::Password(Password::new(TOKEN_URL, scopes))],
+                [Flow::Password(Password::with_refresh_url(
+                    TOKEN_URL, scopes, TOKEN_URL,
+                ))],
                 "Email as username, and your password.",
             )),
         );
@@ -151,6 +155,13 @@ pub mod responses {
         "detail": "No todo with this id exists.", "code": "todo_not_found"}))]
     pub struct TodoNotFound(ProblemDetails);
 
+    /// You have no live session with this id.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:session_not_found", "title": "Not Found", "status": 404,
+        "detail": "No session with this id exists.", "code": "session_not_found"}))]
+    pub struct SessionNotFound(ProblemDetails);
+
     /// No user has this id.
     #[derive(ToResponse)]
     #[response(content_type = "application/problem+json", example = json!({
@@ -181,12 +192,20 @@ pub mod responses {
             "detail": "The server is busy hashing passwords; try again shortly.", "code": "overloaded"}))]
     pub struct Overloaded(ProblemDetails);
 
+    /// Password hashing is saturated; retry after `Retry-After` seconds (RFC 6749 error body).
+    #[derive(ToResponse)]
+    #[response(
+        headers(("Retry-After" = u32, description = "Seconds to wait")),
+        example = json!({"error": "temporarily_unavailable", "error_description": "The server is busy; try again shortly."}))]
+    pub struct TokenUnavailable(OAuthErrorBody);
+
     /// An RFC 6749 §5.2 error: `invalid_request` (missing, empty or repeated parameter, or
     /// not a form), `invalid_grant` (wrong email or password), `unsupported_grant_type`,
     /// `invalid_scope`.
     #[derive(ToResponse)]
     #[response(examples(
         ("invalid_grant" = (value = json!({"error": "invalid_grant", "error_description": "Invalid username or password."}))),
+        ("reused_refresh_token" = (value = json!({"error": "invalid_grant", "error_description": "The refresh token was already used; its session has been revoked."}))),
         ("invalid_request" = (value = json!({"error": "invalid_request", "error_description": "Parameter `password` is missing."}))),
         ("unsupported_grant_type" = (value = json!({"error": "unsupported_grant_type", "error_description": "Grant type `client_credentials` is not supported; use `password`."}))),
         ("invalid_scope" = (value = json!({"error": "invalid_scope", "error_description": "Scope `users:read` is not allowed for this account."}))),

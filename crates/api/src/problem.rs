@@ -101,8 +101,8 @@ pub enum ApiError {
     /// 404 `not_found`.
     #[error("not found")]
     NotFound,
-    /// 404 with a resource-specific code (`todo_not_found`, `user_not_found`).
-    #[error("{0} not found")]
+    /// 404 with the resource-specific code it holds (`todo_not_found`, `user_not_found`).
+    #[error("{0}")]
     ResourceNotFound(&'static str),
     /// 409 `last_admin`: the change would leave no active admin.
     #[error("last active admin")]
@@ -134,8 +134,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::NotFound => "not_found",
-            ApiError::ResourceNotFound("todo") => "todo_not_found",
-            ApiError::ResourceNotFound(_) => "user_not_found",
+            ApiError::ResourceNotFound(code) => code,
             ApiError::LastAdmin => "last_admin",
             ApiError::WrongPassword => "wrong_password",
             ApiError::Overloaded { .. } => "overloaded",
@@ -152,7 +151,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => "The request body is larger than 64 KiB.".into(),
             ApiError::UnsupportedMediaType(detail) => detail.clone(),
             ApiError::NotFound => "There is nothing at this address.".into(),
-            ApiError::ResourceNotFound(what) => format!("No {what} with this id exists."),
+            ApiError::ResourceNotFound(code) => format!(
+                "No {} with this id exists.",
+                code.trim_end_matches("_not_found")
+            ),
             ApiError::LastAdmin => {
                 "This is the last active admin: promote another user first.".into()
             }
@@ -186,7 +188,7 @@ impl From<gatehouse_domain::todo::TodoError> for ApiError {
         use gatehouse_domain::todo::TodoError;
         match error {
             TodoError::Invalid(errors) => errors.into(),
-            TodoError::NotFound => ApiError::ResourceNotFound("todo"),
+            TodoError::NotFound => ApiError::ResourceNotFound("todo_not_found"),
             TodoError::Repository(error) => error.into(),
         }
     }
@@ -197,7 +199,8 @@ impl From<gatehouse_domain::users::ManageUserError> for ApiError {
         use gatehouse_domain::users::ManageUserError as E;
         match error {
             E::Invalid(errors) => errors.into(),
-            E::NotFound => ApiError::ResourceNotFound("user"),
+            E::NotFound => ApiError::ResourceNotFound("user_not_found"),
+            E::SessionNotFound => ApiError::ResourceNotFound("session_not_found"),
             E::EmailTaken => ApiError::EmailTaken,
             E::LastAdmin => ApiError::LastAdmin,
             E::WrongPassword => ApiError::WrongPassword,

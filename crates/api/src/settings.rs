@@ -34,7 +34,16 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub jwt: JwtSettings,
     pub password: PasswordSettings,
+    pub auth: AuthSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// A session not refreshed for this long expires (7 days).
+    pub session_idle_ttl_secs: u32,
+    /// No session outlives this (30 days).
+    pub session_absolute_ttl_secs: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +127,10 @@ impl Default for Settings {
                 hashing_workers: 0,
                 hashing_queue: 64,
             },
+            auth: AuthSettings {
+                session_idle_ttl_secs: 7 * 24 * 3600,
+                session_absolute_ttl_secs: 30 * 24 * 3600,
+            },
             log: LogSettings {
                 format: LogFormat::Pretty,
             },
@@ -158,6 +171,11 @@ impl Settings {
                 d.password.hashing_workers as u64,
             )?
             .set_default("password.hashing_queue", d.password.hashing_queue as u64)?
+            .set_default("auth.session_idle_ttl_secs", d.auth.session_idle_ttl_secs)?
+            .set_default(
+                "auth.session_absolute_ttl_secs",
+                d.auth.session_absolute_ttl_secs,
+            )?
             .set_default("log.format", "pretty")?;
         if let Some(file) = file {
             builder = builder.add_source(File::from(file).required(true));
@@ -168,7 +186,13 @@ impl Settings {
                 .separator("__")
                 .try_parsing(true),
         );
-        Ok(builder.build()?.try_deserialize()?)
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        // `try_parsing` would turn an all-digit secret into a number and back, changing it;
+        // the key must be exactly the configured string.
+        if let Ok(raw) = std::env::var("GATEHOUSE__JWT__SECRET") {
+            settings.jwt.secret = Some(raw.into());
+        }
+        Ok(settings)
     }
 
     /// The effective settings as TOML, with every secret replaced by `[REDACTED]`.
@@ -201,6 +225,10 @@ impl Settings {
                 "parallelism": self.password.parallelism,
                 "hashing_workers": self.password.hashing_workers,
                 "hashing_queue": self.password.hashing_queue,
+            },
+            "auth": {
+                "session_idle_ttl_secs": self.auth.session_idle_ttl_secs,
+                "session_absolute_ttl_secs": self.auth.session_absolute_ttl_secs,
             },
             "log": { "format": match self.log.format { LogFormat::Pretty => "pretty", LogFormat::Json => "json" } },
         });

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::{Server, Service, ServiceResponse};
@@ -11,6 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{App, HttpResponse, HttpServer, web};
+use gatehouse_domain::{Clock, SystemClock};
 use gatehouse_persistence::{Database, DatabaseError};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
@@ -59,10 +61,18 @@ pub struct Application {
 impl Application {
     /// Connects, migrates, wires and binds, per `settings`.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Application::build`], with the clock every expiry is judged by (tests move it).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
         let secret = resolve_jwt_secret(&settings)?;
         let database = Database::connect(&settings.database.url).await?;
         database.migrate_up().await?;
-        let state = AppState::build(&settings, &database, secret)?;
+        let state = AppState::build(&settings, &database, secret, clock)?;
         Self::build_with_state(&settings, state)
     }
 

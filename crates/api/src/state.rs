@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
-use gatehouse_domain::{AuthService, SystemClock, TodoService, UserService};
-use gatehouse_persistence::{Database, SeaTodoRepository, SeaUserRepository};
-use gatehouse_security::{Argon2Config, Argon2Hasher, HashingPool, JwtConfig, JwtService};
+use gatehouse_domain::auth::AuthPorts;
+use gatehouse_domain::{AuthService, Clock, SessionLifetimes, TodoService, UserService};
+use gatehouse_persistence::{Database, SeaSessionRepository, SeaTodoRepository, SeaUserRepository};
+use gatehouse_security::{
+    Argon2Config, Argon2Hasher, HashingPool, JwtConfig, JwtService, RandomTokens,
+};
 use secrecy::SecretString;
 
 use crate::settings::Settings;
@@ -19,12 +22,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Wires the adapters: the given database, an argon2id hasher on a bounded pool and a
-    /// JWT service with `secret`.
+    /// Wires the adapters: the given database, an argon2id hasher on a bounded pool, a JWT
+    /// service with `secret`, and `clock` for every time decision.
     pub fn build(
         settings: &Settings,
         database: &Database,
         secret: SecretString,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let pool = match settings.password.hashing_workers {
             0 => HashingPool::per_core(settings.password.hashing_queue),
@@ -48,16 +52,23 @@ impl AppState {
         })
         .map_err(|error| StartupError::Config(error.to_string()))?;
         let users = Arc::new(SeaUserRepository::new(database));
+        let sessions = Arc::new(SeaSessionRepository::new(database));
         let hasher = Arc::new(hasher);
-        let clock = Arc::new(SystemClock);
+        let lifetimes = SessionLifetimes {
+            idle: chrono::Duration::seconds(settings.auth.session_idle_ttl_secs.into()),
+            absolute: chrono::Duration::seconds(settings.auth.session_absolute_ttl_secs.into()),
+        };
+        let ports = AuthPorts {
+            users: users.clone(),
+            hasher: hasher.clone(),
+            tokens: Arc::new(tokens),
+            sessions: sessions.clone(),
+            opaque: Arc::new(RandomTokens),
+            clock: clock.clone(),
+        };
         Ok(Self {
-            auth: AuthService::new(
-                users.clone(),
-                hasher.clone(),
-                Arc::new(tokens),
-                clock.clone(),
-            ),
-            users: UserService::new(users, hasher, clock.clone()),
+            auth: AuthService::new(ports, lifetimes),
+            users: UserService::new(users, hasher, sessions, clock.clone()),
             todos: TodoService::new(Arc::new(SeaTodoRepository::new(database)), clock),
         })
     }

@@ -136,14 +136,16 @@ fn migrate_up_status_and_down() {
     assert!(up.status.success(), "{}", text(&up.stderr));
     assert!(text(&up.stdout).contains("applied  m20261123_000001_create_users"));
     assert!(text(&up.stdout).contains("applied  m20261123_000002_create_todos"));
+    assert!(text(&up.stdout).contains("applied  m20261123_000003_create_sessions"));
     let down = run(&mut gatehouse(dir.path(), &["migrate", "down"]));
-    assert!(text(&down.stdout).contains("applied  m20261123_000001_create_users"));
-    assert!(text(&down.stdout).contains("pending  m20261123_000002_create_todos"));
+    assert!(text(&down.stdout).contains("applied  m20261123_000002_create_todos"));
+    assert!(text(&down.stdout).contains("pending  m20261123_000003_create_sessions"));
     let down = run(&mut gatehouse(
         dir.path(),
-        &["migrate", "down", "--steps", "1"],
+        &["migrate", "down", "--steps", "2"],
     ));
     assert!(text(&down.stdout).contains("pending  m20261123_000001_create_users"));
+    assert!(text(&down.stdout).contains("pending  m20261123_000002_create_todos"));
     assert!(dir.path().join("data/gatehouse.db").exists());
 }
 

@@ -1,5 +1,5 @@
-//! Use cases of sign-up and sign-in: `register`, `authenticate`, `password_grant` and
-//! `resolve_current_user`.
+//! Use cases of sign-up and sign-in: `register`, `authenticate`, the password and refresh
+//! grants, `logout` and `resolve_current_user`.
 
 use std::sync::Arc;
 
@@ -10,10 +10,11 @@ use crate::email::Email;
 use crate::error::{RepositoryError, ValidationErrors};
 use crate::password::{self, Password};
 use crate::ports::{
-    AccessClaims, AccessToken, AccessTokenService, HashingError, InsertUserError, PasswordHasher,
-    TokenError, UserRepository, Verification,
+    AccessClaims, AccessToken, AccessTokenService, HashingError, InsertUserError, OpaqueTokens,
+    PasswordHasher, Rotation, SessionRepository, TokenError, UserRepository, Verification,
 };
 use crate::scope::{ScopeError, ScopeSet};
+use crate::session::{ClientInfo, Session, SessionLifetimes};
 use crate::user::{FullName, Role, User};
 
 /// What a new account is made from, as typed by a person.
@@ -58,6 +59,32 @@ pub enum PasswordGrantError {
     Scope(#[from] ScopeError),
     #[error(transparent)]
     Token(#[from] TokenError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshGrantError {
+    /// Unknown, expired or revoked refresh token, or its account is gone or disabled.
+    #[error("invalid refresh token")]
+    Invalid,
+    /// The token had already been used: its session is now revoked.
+    #[error("refresh token reused; session revoked")]
+    Reused,
+    /// A scope beyond the session's was asked for.
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// A freshly issued access token with the refresh token that continues its session.
+#[derive(Debug)]
+pub struct TokenGrant {
+    pub access: AccessToken,
+    pub refresh: SecretString,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,21 +102,33 @@ pub struct AuthService {
     users: Arc<dyn UserRepository>,
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn AccessTokenService>,
+    sessions: Arc<dyn SessionRepository>,
+    opaque: Arc<dyn OpaqueTokens>,
     clock: Arc<dyn Clock>,
+    lifetimes: SessionLifetimes,
+}
+
+/// The adapters the authentication use cases run on.
+#[derive(Clone)]
+pub struct AuthPorts {
+    pub users: Arc<dyn UserRepository>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub tokens: Arc<dyn AccessTokenService>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub opaque: Arc<dyn OpaqueTokens>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl AuthService {
-    pub fn new(
-        users: Arc<dyn UserRepository>,
-        hasher: Arc<dyn PasswordHasher>,
-        tokens: Arc<dyn AccessTokenService>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(ports: AuthPorts, lifetimes: SessionLifetimes) -> Self {
         Self {
-            users,
-            hasher,
-            tokens,
-            clock,
+            users: ports.users,
+            hasher: ports.hasher,
+            tokens: ports.tokens,
+            sessions: ports.sessions,
+            opaque: ports.opaque,
+            clock: ports.clock,
+            lifetimes,
         }
     }
 
@@ -196,22 +235,105 @@ impl AuthService {
         }
     }
 
-    /// The OAuth2 password grant: authenticate, decide the scopes, sign an access token.
-    /// Unknown scope names are refused before any hashing; scopes the role does not allow
-    /// are refused after authentication.
+    /// The OAuth2 password grant: authenticate, decide the scopes, start a session, and
+    /// issue its first access and refresh tokens. Unknown scope names are refused before any
+    /// hashing; scopes the role does not allow are refused after authentication.
     #[tracing::instrument(skip_all)]
     pub async fn password_grant(
         &self,
         username: &str,
         password: &SecretString,
         scope: Option<&str>,
-    ) -> Result<AccessToken, PasswordGrantError> {
+        client: ClientInfo,
+    ) -> Result<TokenGrant, PasswordGrantError> {
         if let Some(raw) = scope {
             ScopeSet::parse(raw)?;
         }
         let user = self.authenticate(username, password).await?;
         let scopes = ScopeSet::grant(scope, user.role)?;
-        Ok(self.tokens.issue(&user, scopes, self.clock.now())?)
+        let now = self.clock.now();
+        let session = Session::start(user.id, scopes.clone(), client, self.lifetimes, now);
+        let refresh = self.opaque.generate();
+        self.sessions
+            .create(&session, &self.opaque.digest(&refresh))
+            .await?;
+        let access = self.tokens.issue(&user, session.id, scopes, now)?;
+        tracing::info!(event = "session_started", user_id = %user.id, session_id = %session.id, "session started");
+        Ok(TokenGrant { access, refresh })
+    }
+
+    /// The OAuth2 refresh grant: rotate the refresh token and issue a new pair. `scope` may
+    /// narrow the session's scopes for the new access token, never widen them. A token that
+    /// was already used revokes its session.
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh_grant(
+        &self,
+        refresh: &SecretString,
+        scope: Option<&str>,
+    ) -> Result<TokenGrant, RefreshGrantError> {
+        let requested = scope
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(ScopeSet::parse)
+            .transpose()?;
+        let now = self.clock.now();
+        let old = self.opaque.digest(refresh);
+        let next = self.opaque.generate();
+        // Scopes are checked against the session before rotating, so a refused request
+        // leaves the client's refresh token usable.
+        if let Some(requested) = &requested {
+            let session = self.sessions.find_by_refresh(&old).await?;
+            let Some(session) = session.filter(|session| session.is_live(now)) else {
+                return Err(RefreshGrantError::Invalid);
+            };
+            if let Some(extra) = requested.iter().find(|s| !session.scopes.contains(*s)) {
+                return Err(ScopeError::NotAllowed(extra).into());
+            }
+        }
+        let rotation = self
+            .sessions
+            .rotate(&old, &self.opaque.digest(&next), now, self.lifetimes)
+            .await?;
+        let session = match rotation {
+            Rotation::Rotated(session) => session,
+            Rotation::Reused(session_id) => {
+                tracing::warn!(event = "refresh_token_reused", %session_id, "refresh token reused: session revoked");
+                return Err(RefreshGrantError::Reused);
+            }
+            Rotation::Lost | Rotation::Invalid => return Err(RefreshGrantError::Invalid),
+        };
+        let user = match self.users.find_by_id(session.user_id).await? {
+            Some(user) if user.is_active => user,
+            _ => {
+                self.sessions
+                    .revoke(session.user_id, session.id, now)
+                    .await?;
+                return Err(RefreshGrantError::Invalid);
+            }
+        };
+        // The role may have changed since login: never grant what it no longer allows.
+        let scopes: ScopeSet = requested
+            .unwrap_or_else(|| session.scopes.clone())
+            .iter()
+            .filter(|scope| scope.allowed_for(user.role))
+            .collect();
+        let access = self.tokens.issue(&user, session.id, scopes, now)?;
+        tracing::info!(event = "token_refreshed", user_id = %user.id, session_id = %session.id, "tokens refreshed");
+        Ok(TokenGrant {
+            access,
+            refresh: next,
+        })
+    }
+
+    /// Ends the session the caller's token belongs to: its refresh token and every access
+    /// token issued in it stop working at once.
+    #[tracing::instrument(skip_all)]
+    pub async fn logout(&self, claims: &AccessClaims) -> Result<(), RepositoryError> {
+        self.sessions
+            .revoke(claims.user_id, claims.session_id, self.clock.now())
+            .await?;
+        tracing::info!(event = "logout", user_id = %claims.user_id, session_id = %claims.session_id, "logged out");
+        Ok(())
     }
 
     /// The account behind a bearer token, re-read from storage so that a deleted or
@@ -225,6 +347,16 @@ impl AuthService {
             .tokens
             .verify(token, self.clock.now())
             .map_err(|error| CurrentUserError::InvalidToken(error.to_string()))?;
+        let Some(session) = self.sessions.find(claims.session_id).await? else {
+            return Err(CurrentUserError::InvalidToken(
+                "session no longer exists".into(),
+            ));
+        };
+        if session.user_id != claims.user_id || !session.is_live(self.clock.now()) {
+            return Err(CurrentUserError::InvalidToken(
+                "session revoked or expired".into(),
+            ));
+        }
         let Some(user) = self.users.find_by_id(claims.user_id).await? else {
             return Err(CurrentUserError::InvalidToken(
                 "user no longer exists".into(),

@@ -13,6 +13,7 @@ use crate::error::RepositoryError;
 use crate::pagination::Page;
 use crate::password::PasswordHash;
 use crate::scope::ScopeSet;
+use crate::session::{Session, SessionId, SessionLifetimes};
 use crate::todo::{Todo, TodoFilter, TodoId};
 use crate::user::{Role, User, UserFilter, UserId};
 
@@ -157,6 +158,8 @@ pub trait PasswordHasher: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessClaims {
     pub user_id: UserId,
+    /// The login session the token belongs to (`sid`).
+    pub session_id: SessionId,
     pub token_id: Uuid,
     /// When the token was issued, to the millisecond, so that a token issued just before a
     /// password change can be told from one issued just after it.
@@ -196,10 +199,12 @@ pub enum TokenError {
 
 /// Issues and verifies self-contained access tokens.
 pub trait AccessTokenService: Send + Sync {
-    /// Signs a token for `user` carrying `scopes`, valid from `now` for the configured lifetime.
+    /// Signs a token for `user` in `session` carrying `scopes`, valid from `now` for the
+    /// configured lifetime.
     fn issue(
         &self,
         user: &User,
+        session: SessionId,
         scopes: ScopeSet,
         now: DateTime<Utc>,
     ) -> Result<AccessToken, TokenError>;
@@ -207,4 +212,102 @@ pub trait AccessTokenService: Send + Sync {
     /// Checks signature, algorithm, type and every claim against `now`.
     /// Returns [`TokenError::Expired`] or [`TokenError::Invalid`] for any bad token.
     fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError>;
+}
+
+/// The SHA-256 digest of an opaque token, hex-encoded: all that is stored of it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TokenDigest(String);
+
+impl TokenDigest {
+    pub fn new(hex: impl Into<String>) -> Self {
+        Self(hex.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenDigest([REDACTED])")
+    }
+}
+
+/// Opaque bearer secrets (refresh, reset and verification tokens).
+pub trait OpaqueTokens: Send + Sync {
+    /// A new token of at least 256 bits from a CSPRNG, URL-safe.
+    fn generate(&self) -> SecretString;
+
+    /// The digest to store and look the token up by.
+    fn digest(&self, token: &SecretString) -> TokenDigest;
+}
+
+/// What became of a refresh attempt.
+#[derive(Debug)]
+pub enum Rotation {
+    /// The token was current and is now replaced by the new one.
+    Rotated(Session),
+    /// The token was already rotated once: a replay. The session has been revoked.
+    Reused(SessionId),
+    /// Another refresh with the same token won the race; nothing changed.
+    Lost,
+    /// No such token, or its session is revoked or expired.
+    Invalid,
+}
+
+/// Storage of sessions and their refresh tokens.
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// Stores a new session with its first refresh token.
+    async fn create(&self, session: &Session, refresh: &TokenDigest)
+    -> Result<(), RepositoryError>;
+
+    /// The session with this id, live or not.
+    async fn find(&self, id: SessionId) -> Result<Option<Session>, RepositoryError>;
+
+    /// The session whose current (not yet rotated) refresh token has this digest.
+    async fn find_by_refresh(
+        &self,
+        refresh: &TokenDigest,
+    ) -> Result<Option<Session>, RepositoryError>;
+
+    /// Replaces refresh token `old` by `new` with a compare-and-swap, so that of several
+    /// concurrent refreshes with one token exactly one rotates, and marks the session used
+    /// at `now` ([`Session::refreshed`]). A token that was already rotated revokes its whole
+    /// session ([`Rotation::Reused`]).
+    async fn rotate(
+        &self,
+        old: &TokenDigest,
+        new: &TokenDigest,
+        now: DateTime<Utc>,
+        lifetimes: SessionLifetimes,
+    ) -> Result<Rotation, RepositoryError>;
+
+    /// The user's live sessions at `now`, newest first.
+    async fn list_live(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, RepositoryError>;
+
+    /// Revokes the user's session `id`; returns whether a live one was revoked.
+    async fn revoke(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError>;
+
+    /// Revokes every live session of the user except `keep`; returns how many.
+    async fn revoke_all(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError>;
+
+    /// Deletes sessions (and their refresh tokens) that expired or were revoked before
+    /// `before`; returns how many.
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError>;
 }

@@ -74,8 +74,12 @@ impl TodoTitle {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("description must be at most {DESCRIPTION_MAX} characters")]
-pub struct TodoDescriptionError;
+pub enum TodoDescriptionError {
+    #[error("description must be at most {DESCRIPTION_MAX} characters")]
+    TooLong,
+    #[error("description must not contain control characters other than line breaks and tabs")]
+    ControlCharacters,
+}
 
 /// Free text of up to 2,000 characters; blank means none.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +91,13 @@ impl TodoDescription {
             return Ok(None);
         };
         if text.chars().count() > DESCRIPTION_MAX {
-            return Err(TodoDescriptionError);
+            return Err(TodoDescriptionError::TooLong);
+        }
+        if text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(TodoDescriptionError::ControlCharacters);
         }
         Ok(Some(Self(text.to_owned())))
     }
@@ -264,5 +274,10 @@ mod tests {
         assert_eq!(TodoDescription::parse_optional(Some("  ")), Ok(None));
         assert!(TodoDescription::parse_optional(Some(&"x".repeat(2_000))).is_ok());
         assert!(TodoDescription::parse_optional(Some(&"x".repeat(2_001))).is_err());
+        assert!(TodoDescription::parse_optional(Some("two\nlines\tand a tab")).is_ok());
+        assert_eq!(
+            TodoDescription::parse_optional(Some("nul\u{0}")),
+            Err(TodoDescriptionError::ControlCharacters)
+        );
     }
 }

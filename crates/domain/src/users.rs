@@ -11,7 +11,10 @@ use crate::email::Email;
 use crate::error::{RepositoryError, ValidationErrors};
 use crate::pagination::{Page, Paged};
 use crate::password::Password;
-use crate::ports::{HashingError, PasswordHasher, SaveUserError, UserRepository, Verification};
+use crate::ports::{
+    HashingError, PasswordHasher, SaveUserError, SessionRepository, UserRepository, Verification,
+};
+use crate::session::{Session, SessionId};
 use crate::user::{FullName, Role, User, UserFilter, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +23,9 @@ pub enum ManageUserError {
     Invalid(ValidationErrors),
     #[error("user not found")]
     NotFound,
+    /// The caller has no live session with this id.
+    #[error("session not found")]
+    SessionNotFound,
     #[error("email is already registered")]
     EmailTaken,
     /// The change would leave no active admin.
@@ -67,6 +73,7 @@ pub struct ProfileChanges {
 pub struct UserService {
     users: Arc<dyn UserRepository>,
     hasher: Arc<dyn PasswordHasher>,
+    sessions: Arc<dyn SessionRepository>,
     clock: Arc<dyn Clock>,
 }
 
@@ -74,11 +81,13 @@ impl UserService {
     pub fn new(
         users: Arc<dyn UserRepository>,
         hasher: Arc<dyn PasswordHasher>,
+        sessions: Arc<dyn SessionRepository>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             users,
             hasher,
+            sessions,
             clock,
         }
     }
@@ -147,6 +156,9 @@ impl UserService {
                 "account activation changed"
             );
         }
+        if !user.is_active {
+            self.sessions.revoke_all(user.id, None, self.now()).await?;
+        }
         Ok(user)
     }
 
@@ -214,11 +226,14 @@ impl UserService {
         Ok(updated)
     }
 
-    /// Replaces the caller's password. Every access token issued before now stops working.
+    /// Replaces the caller's password. Every access token issued before now stops working and
+    /// every other session is revoked; `session` (the caller's) continues through its
+    /// refresh token.
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     pub async fn change_password(
         &self,
         user: &User,
+        session: SessionId,
         current: &SecretString,
         new: SecretString,
     ) -> Result<(), ManageUserError> {
@@ -234,8 +249,39 @@ impl UserService {
         updated.password_changed_at = self.clock.now().trunc_subsecs(3);
         updated.updated_at = self.now();
         self.users.update(&updated).await?;
-        tracing::info!(event = "password_changed", "password changed");
+        let revoked = self
+            .sessions
+            .revoke_all(user.id, Some(session), self.now())
+            .await?;
+        tracing::info!(
+            event = "password_changed",
+            revoked_sessions = revoked,
+            "password changed"
+        );
         Ok(())
+    }
+
+    /// The caller's live sessions, newest first.
+    pub async fn sessions(&self, user: &User) -> Result<Vec<Session>, ManageUserError> {
+        Ok(self.sessions.list_live(user.id, self.now()).await?)
+    }
+
+    /// Revokes one of the caller's sessions.
+    #[tracing::instrument(skip_all, fields(user_id = %user.id, session_id = %id))]
+    pub async fn revoke_session(&self, user: &User, id: SessionId) -> Result<(), ManageUserError> {
+        if !self.sessions.revoke(user.id, id, self.now()).await? {
+            return Err(ManageUserError::SessionNotFound);
+        }
+        tracing::info!(event = "session_revoked", "session revoked");
+        Ok(())
+    }
+
+    /// Revokes every session of the caller ("log out everywhere").
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    pub async fn revoke_all_sessions(&self, user: &User) -> Result<u64, ManageUserError> {
+        let revoked = self.sessions.revoke_all(user.id, None, self.now()).await?;
+        tracing::info!(event = "sessions_revoked", revoked, "every session revoked");
+        Ok(revoked)
     }
 
     /// Deletes the caller's account and data, after checking their password.

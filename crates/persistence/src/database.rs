@@ -41,7 +41,14 @@ impl Database {
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(5))
             // SQL is traced by our own spans; sqlx's statement log is noise at info level.
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // WAL lets readers run beside the one writer; writers wait for each other
+            // rather than fail.
+            .map_sqlx_sqlite_opts(|options| {
+                options
+                    .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(10))
+            });
         let connection = sea_orm::Database::connect(options).await?;
         Ok(Self { connection })
     }

@@ -3,9 +3,11 @@
 
 pub mod database;
 pub mod entity;
+pub mod sessions;
 pub mod todos;
 pub mod users;
 
 pub use database::{Database, DatabaseError, MigrationStatus};
+pub use sessions::SeaSessionRepository;
 pub use todos::SeaTodoRepository;
 pub use users::SeaUserRepository;

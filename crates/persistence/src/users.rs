@@ -84,9 +84,36 @@ fn is_active_admin(role: &str, is_active: bool) -> bool {
     role == Role::Admin.as_str() && is_active
 }
 
-/// Fails with `LastAdmin` unless an active admin other than `id` exists. On PostgreSQL the
-/// admin rows are locked until the transaction ends, so concurrent demotions serialize;
-/// SQLite serializes writers by itself.
+/// Locks, as the transaction's first statement, the row of `id` and the rows of every
+/// active admin, with a no-op write: on PostgreSQL it row-locks them all in one statement
+/// (so two admins demoting each other cannot deadlock), on SQLite it takes the write lock
+/// before anything is read (so the transaction never has to upgrade a read lock). Then
+/// returns the row of `id`.
+async fn lock_for_change(
+    txn: &DatabaseTransaction,
+    id: uuid::Uuid,
+) -> Result<users::Model, SaveUserError> {
+    Entity::update_many()
+        .col_expr(Column::UpdatedAt, Expr::col(Column::UpdatedAt))
+        .filter(
+            Condition::any().add(Column::Id.eq(id)).add(
+                Condition::all()
+                    .add(Column::Role.eq(Role::Admin.as_str()))
+                    .add(Column::IsActive.eq(true)),
+            ),
+        )
+        .exec(txn)
+        .await
+        .map_err(storage)?;
+    Entity::find_by_id(id)
+        .one(txn)
+        .await
+        .map_err(storage)?
+        .ok_or(SaveUserError::NotFound)
+}
+
+/// Fails with `LastAdmin` unless an active admin other than `id` exists. The caller holds
+/// the locks taken by [`lock_for_change`].
 async fn ensure_another_active_admin(
     txn: &DatabaseTransaction,
     id: uuid::Uuid,
@@ -95,27 +122,13 @@ async fn ensure_another_active_admin(
         .filter(Column::Role.eq(Role::Admin.as_str()))
         .filter(Column::IsActive.eq(true))
         .filter(Column::Id.ne(id))
-        .lock_exclusive()
-        .all(txn)
+        .count(txn)
         .await
         .map_err(storage)?;
-    if others.is_empty() {
+    if others == 0 {
         return Err(SaveUserError::LastAdmin);
     }
     Ok(())
-}
-
-/// The row of `id`, locked for the rest of the transaction where the database can.
-async fn locked_row(
-    txn: &DatabaseTransaction,
-    id: uuid::Uuid,
-) -> Result<users::Model, SaveUserError> {
-    Entity::find_by_id(id)
-        .lock_exclusive()
-        .one(txn)
-        .await
-        .map_err(storage)?
-        .ok_or(SaveUserError::NotFound)
 }
 
 /// `LIKE` pattern matching `text` anywhere, with the wildcards in `text` taken literally.
@@ -224,7 +237,7 @@ impl UserRepository for SeaUserRepository {
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     async fn update(&self, user: &User) -> Result<(), SaveUserError> {
         let txn = self.db.begin().await.map_err(storage)?;
-        let current = locked_row(&txn, user.id.as_uuid()).await?;
+        let current = lock_for_change(&txn, user.id.as_uuid()).await?;
         if is_active_admin(&current.role, current.is_active)
             && !is_active_admin(user.role.as_str(), user.is_active)
         {
@@ -243,7 +256,7 @@ impl UserRepository for SeaUserRepository {
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn delete(&self, id: UserId) -> Result<(), SaveUserError> {
         let txn = self.db.begin().await.map_err(storage)?;
-        let current = locked_row(&txn, id.as_uuid()).await?;
+        let current = lock_for_change(&txn, id.as_uuid()).await?;
         if is_active_admin(&current.role, current.is_active) {
             ensure_another_active_admin(&txn, current.id).await?;
         }
@@ -251,6 +264,11 @@ impl UserRepository for SeaUserRepository {
         // whose foreign keys are off.
         crate::entity::todos::Entity::delete_many()
             .filter(crate::entity::todos::Column::OwnerId.eq(id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        crate::entity::sessions::Entity::delete_many()
+            .filter(crate::entity::sessions::Column::UserId.eq(id.as_uuid()))
             .exec(&txn)
             .await
             .map_err(storage)?;

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use gatehouse_domain::ports::{AccessClaims, AccessToken, AccessTokenService, TokenError};
-use gatehouse_domain::{Role, ScopeSet, User, UserId};
+use gatehouse_domain::{Role, ScopeSet, SessionId, User, UserId};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
@@ -40,6 +40,7 @@ struct Claims {
     iss: String,
     aud: String,
     sub: String,
+    sid: String,
     exp: i64,
     iat: i64,
     nbf: i64,
@@ -105,6 +106,7 @@ impl AccessTokenService for JwtService {
     fn issue(
         &self,
         user: &User,
+        session: SessionId,
         scopes: ScopeSet,
         now: DateTime<Utc>,
     ) -> Result<AccessToken, TokenError> {
@@ -122,6 +124,7 @@ impl AccessTokenService for JwtService {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             sub: user.id.to_string(),
+            sid: session.to_string(),
             exp: expires_at.timestamp(),
             iat: issued_at.timestamp(),
             nbf: issued_at.timestamp(),
@@ -137,6 +140,7 @@ impl AccessTokenService for JwtService {
             token: SecretString::from(token),
             claims: AccessClaims {
                 user_id: user.id,
+                session_id: session,
                 token_id,
                 issued_at,
                 expires_at,
@@ -173,6 +177,9 @@ impl AccessTokenService for JwtService {
             .map(UserId::from_uuid)
             .map_err(|_| TokenError::Invalid("bad subject"))?;
         let token_id = Uuid::parse_str(&claims.jti).map_err(|_| TokenError::Invalid("bad jti"))?;
+        let session_id = Uuid::parse_str(&claims.sid)
+            .map(SessionId::from_uuid)
+            .map_err(|_| TokenError::Invalid("bad sid"))?;
         let scopes =
             ScopeSet::parse(&claims.scope).map_err(|_| TokenError::Invalid("bad scope"))?;
         let role = Role::parse(&claims.role).map_err(|_| TokenError::Invalid("bad role"))?;
@@ -180,6 +187,7 @@ impl AccessTokenService for JwtService {
             |secs| DateTime::from_timestamp(secs, 0).ok_or(TokenError::Invalid("bad time"));
         Ok(AccessClaims {
             user_id,
+            session_id,
             token_id,
             issued_at: precise_issue_time(claims.iat, token_id)?,
             expires_at: to_time(claims.exp)?,
@@ -248,6 +256,7 @@ mod tests {
     fn claims(now: i64) -> serde_json::Value {
         serde_json::json!({
             "iss": "gatehouse", "aud": "gatehouse-api", "sub": Uuid::now_v7().to_string(),
+            "sid": Uuid::now_v7().to_string(),
             "exp": now + 60, "iat": now, "nbf": now, "jti": Uuid::now_v7().to_string(),
             "scope": "me", "role": "user"
         })
@@ -259,7 +268,9 @@ mod tests {
         let user = user();
         let now = Utc::now();
         let scopes: ScopeSet = [Scope::Me, Scope::TodosRead].into_iter().collect();
-        let issued = service.issue(&user, scopes.clone(), now).unwrap();
+        let issued = service
+            .issue(&user, SessionId::generate(), scopes.clone(), now)
+            .unwrap();
         assert_eq!(issued.lifetime_secs(), 900);
         assert_eq!(
             issued.claims.issued_at.timestamp_millis(),
@@ -278,7 +289,9 @@ mod tests {
     fn refuses_expired_and_future_tokens_by_the_given_clock() {
         let service = service();
         let now = Utc::now();
-        let issued = service.issue(&user(), ScopeSet::default(), now).unwrap();
+        let issued = service
+            .issue(&user(), SessionId::generate(), ScopeSet::default(), now)
+            .unwrap();
         let token = issued.token.expose_secret();
         assert!(matches!(
             service.verify(token, now + Duration::minutes(16)),

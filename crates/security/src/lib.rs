@@ -1,11 +1,13 @@
 //! Cryptography adapters of gatehouse: argon2id password hashing on a bounded worker pool,
-//! and signed JWT access tokens. Implements the domain's `PasswordHasher` and
+//! signed JWT access tokens, and opaque random tokens stored as digests. Implements the domain's `PasswordHasher` and
 //! `AccessTokenService` ports; knows nothing of HTTP or storage.
 
 pub mod hashing;
 pub mod jwt;
+pub mod opaque;
 pub mod pool;
 
 pub use hashing::{Argon2Config, Argon2Hasher};
 pub use jwt::{JwtConfig, JwtService};
+pub use opaque::RandomTokens;
 pub use pool::HashingPool;

@@ -63,6 +63,49 @@ async fn users_are_refused_every_admin_endpoint() {
 }
 
 #[tokio::test]
+async fn an_admin_token_without_the_users_scopes_is_refused() {
+    let app = spawn_app().await;
+    app.admin_token("root@example.com").await;
+    let narrow: Value = app
+        .login_with_scope("root@example.com", "me users:read")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = narrow["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.bearer_get("/api/v1/users", token).await.status(),
+        StatusCode::OK
+    );
+    let id = user_id(&app, token).await;
+    let response = app
+        .bearer_send(
+            Method::PATCH,
+            &format!("/api/v1/users/{id}"),
+            token,
+            Some(&json!({"full_name": "x"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains(r#"scope="users:write""#)
+    );
+    let me_only: Value = app
+        .login_with_scope("root@example.com", "me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let response = app
+        .bearer_get("/api/v1/users", me_only["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
 async fn admins_list_search_read_edit_and_delete_users() {
     let app = spawn_app().await;
     let admin = app.admin_token("root@example.com").await;
@@ -175,7 +218,18 @@ async fn admin_input_is_validated() {
             "{body}"
         );
     }
-    let response = app.bearer_get("/api/v1/users/12345", &admin).await;
+    for method in [Method::GET, Method::PATCH, Method::DELETE] {
+        let body = (method == Method::PATCH).then(|| json!({"is_active": true}));
+        let response = app
+            .bearer_send(method.clone(), "/api/v1/users/12345", &admin, body.as_ref())
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{method}"
+        );
+    }
+    let response = app.bearer_get("/api/v1/users?q=a%00b", &admin).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let missing = format!("/api/v1/users/{}", uuid::Uuid::now_v7());
     assert_eq!(

@@ -7,6 +7,7 @@ mod health;
 mod openapi;
 mod register;
 mod self_service;
+mod sessions;
 mod todos;
 mod token;
 mod users_me;

@@ -24,6 +24,7 @@ async fn the_password_flow_is_declared_with_every_scope() {
     let doc = document().await;
     let flow = &doc["components"]["securitySchemes"]["oauth2"]["flows"]["password"];
     assert_eq!(flow["tokenUrl"], "/api/v1/auth/token");
+    assert_eq!(flow["refreshUrl"], "/api/v1/auth/token");
     for scope in [
         "me",
         "todos:read",
@@ -84,6 +85,7 @@ async fn every_operation_is_documented_with_examples_for_its_errors() {
                     None => response,
                 };
                 let content = response["content"].as_object().expect("error content");
+                assert!(!content.is_empty(), "{method} {path} {status} has no body");
                 let has_example = content
                     .values()
                     .all(|media| media.get("example").is_some() || media.get("examples").is_some());
@@ -97,14 +99,22 @@ async fn every_operation_is_documented_with_examples_for_its_errors() {
 async fn each_protected_operation_declares_the_scope_it_requires() {
     let doc = document().await;
     let expected = [
+        ("/api/v1/users/me", "get", "me"),
         ("/api/v1/users/me", "patch", "me"),
+        ("/api/v1/users/me", "delete", "me"),
         ("/api/v1/users/me/password", "put", "me"),
+        ("/api/v1/users/me/sessions", "get", "me"),
+        ("/api/v1/users/me/sessions", "delete", "me"),
+        ("/api/v1/users/me/sessions/{id}", "delete", "me"),
         ("/api/v1/todos", "get", "todos:read"),
         ("/api/v1/todos", "post", "todos:write"),
         ("/api/v1/todos/{id}", "get", "todos:read"),
+        ("/api/v1/todos/{id}", "patch", "todos:write"),
         ("/api/v1/todos/{id}", "delete", "todos:write"),
         ("/api/v1/users", "get", "users:read"),
+        ("/api/v1/users/{id}", "get", "users:read"),
         ("/api/v1/users/{id}", "patch", "users:write"),
+        ("/api/v1/users/{id}", "delete", "users:write"),
     ];
     for (path, method, scope) in expected {
         assert_eq!(

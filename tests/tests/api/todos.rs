@@ -204,6 +204,10 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_stored() {
         ["done"]
     );
     assert_eq!(problem_fields(post(json!({})).await).await, ["title"]);
+    assert_eq!(
+        problem_fields(post(json!({"title": "ok", "description": "nul\u{0}byte"})).await).await,
+        ["description"]
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM todos").await, 0);
 
     for (query, field) in [
@@ -270,6 +274,15 @@ async fn each_scope_is_granted_and_refused() {
 
     let created = create(&app, &write_only, json!({"title": "x"})).await;
     let path = format!("/api/v1/todos/{}", created["id"].as_str().unwrap());
+    for (method, body) in [
+        (Method::PATCH, Some(json!({"done": true}))),
+        (Method::DELETE, None),
+    ] {
+        let response = app
+            .bearer_send(method.clone(), &path, &read_only, body.as_ref())
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{method}");
+    }
     assert_eq!(
         app.bearer_get(&path, &write_only).await.status(),
         StatusCode::FORBIDDEN

@@ -23,10 +23,21 @@ async fn assert_invalid_token(app: &TestApp, token: &str, case: &str) {
     assert_eq!(body["code"], "invalid_token", "{case}");
 }
 
-fn claims_for(user_id: &str) -> Value {
+/// The `sid` claim of a real access token.
+fn session_of(token: &str) -> String {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&bytes).unwrap();
+    claims["sid"].as_str().unwrap().to_owned()
+}
+
+fn claims_for(user_id: &str, session_id: &str) -> Value {
     let now = chrono::Utc::now().timestamp();
     json!({
-        "iss": "gatehouse", "aud": "gatehouse", "sub": user_id,
+        "iss": "gatehouse", "aud": "gatehouse", "sub": user_id, "sid": session_id,
         "exp": now + 600, "iat": now, "nbf": now,
         "jti": uuid::Uuid::now_v7().to_string(), "scope": "me", "role": "user"
     })
@@ -59,8 +70,9 @@ async fn a_hand_made_token_with_every_claim_right_is_accepted() {
     // Proves the forged-token cases below fail for their one defect, not for another.
     let app = spawn_app().await;
     let user = app.register_ok("ada@example.com").await;
+    let sid = session_of(&app.login("ada@example.com").await);
     let token = sign(
-        &claims_for(user["id"].as_str().unwrap()),
+        &claims_for(user["id"].as_str().unwrap(), &sid),
         Some("at+jwt"),
         TEST_SECRET,
     );
@@ -99,6 +111,8 @@ async fn bad_tokens_are_401_invalid_token() {
     let app = spawn_app().await;
     let user = app.register_ok("ada@example.com").await;
     let id = user["id"].as_str().unwrap();
+    let sid = session_of(&app.login("ada@example.com").await);
+    let claims_for = |user: &str| claims_for(user, &sid);
     let now = chrono::Utc::now().timestamp();
     let with = |key: &str, value: Value| {
         let mut claims = claims_for(id);

@@ -1,24 +1,29 @@
-//! Sign-up and the OAuth2 token endpoint.
+//! Sign-up, the OAuth2 token endpoint (password and refresh grants) and logout.
 
 use std::collections::HashMap;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use gatehouse_domain::ScopeError;
-use gatehouse_domain::auth::{AuthenticateError, PasswordGrantError, RegisterError, Registration};
+use gatehouse_domain::auth::{
+    AuthenticateError, PasswordGrantError, RefreshGrantError, RegisterError, Registration,
+    TokenGrant,
+};
 use gatehouse_domain::ports::HashingError;
+use gatehouse_domain::{ClientInfo, ScopeError};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::dto::{RegisterRequest, TokenRequest, TokenResponse, UserResponse};
+use crate::extractors::{CurrentUser, scopes};
 use crate::json::Json;
 use crate::openapi::responses::{
-    BadRequest, EmailTaken, Overloaded, PayloadTooLarge, TokenError, ValidationFailed,
+    BadRequest, EmailTaken, Overloaded, PayloadTooLarge, TokenError, TokenUnavailable,
+    Unauthorized, ValidationFailed,
 };
 use crate::problem::{ApiError, OAuthError};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(register).service(token);
+    cfg.service(register).service(token).service(logout);
 }
 
 /// Create an account.
@@ -61,20 +66,22 @@ pub async fn register(
 /// The one wrong-credentials answer, byte for byte, whether or not the account exists.
 const INVALID_CREDENTIALS: &str = "Invalid username or password.";
 
-/// Get an access token (OAuth2 password grant).
+/// Get tokens: log in (`grant_type=password`) or refresh (`grant_type=refresh_token`).
 ///
-/// Send `application/x-www-form-urlencoded` with `grant_type=password`, `username` (the
-/// email), `password` and optionally `scope` (space-separated). Errors follow RFC 6749 §5.2.
+/// Send `application/x-www-form-urlencoded`. Password grant: `username` (the email),
+/// `password`, optional `scope` (space-separated). Refresh grant: `refresh_token`, optional
+/// `scope` (may narrow, never widen). Each success returns a new access token and a new
+/// single-use refresh token. Errors follow RFC 6749 §5.2.
 #[utoipa::path(
     context_path = "/api/v1",
     tag = "auth",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Access token issued", body = TokenResponse,
+        (status = 200, description = "Tokens issued", body = TokenResponse,
             headers(("Cache-Control" = String, description = "no-store"), ("Pragma" = String, description = "no-cache"))),
         (status = 400, response = TokenError),
         (status = 413, response = PayloadTooLarge),
-        (status = 503, response = Overloaded),
+        (status = 503, response = TokenUnavailable),
     )
 )]
 #[post("/auth/token")]
@@ -85,31 +92,96 @@ pub async fn token(
 ) -> Result<HttpResponse, OAuthError> {
     let form = parse_form(&req, &body)?;
     let grant_type = required(&form, "grant_type")?;
-    if grant_type != "password" {
-        return Err(OAuthError::unsupported_grant_type(format!(
-            "Grant type `{grant_type}` is not supported; use `password`."
-        )));
-    }
-    let username = required(&form, "username")?;
-    let password = SecretString::from(required(&form, "password")?);
     let scope = form.get("scope").map(String::as_str);
-
-    let access = match state.auth.password_grant(username, &password, scope).await {
-        Ok(access) => access,
-        Err(error) => return Err(grant_error(error)),
+    let grant = match grant_type {
+        "password" => {
+            let username = required(&form, "username")?;
+            let password = SecretString::from(required(&form, "password")?);
+            state
+                .auth
+                .password_grant(username, &password, scope, client_info(&req))
+                .await
+                .map_err(password_grant_error)?
+        }
+        "refresh_token" => {
+            let refresh = SecretString::from(required(&form, "refresh_token")?);
+            state
+                .auth
+                .refresh_grant(&refresh, scope)
+                .await
+                .map_err(refresh_grant_error)?
+        }
+        other => {
+            return Err(OAuthError::unsupported_grant_type(format!(
+                "Grant type `{other}` is not supported; use `password` or `refresh_token`."
+            )));
+        }
     };
-    Ok(HttpResponse::Ok()
+    Ok(token_response(grant))
+}
+
+fn token_response(grant: TokenGrant) -> HttpResponse {
+    HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(TokenResponse {
-            access_token: access.token.expose_secret().to_owned(),
+            access_token: grant.access.token.expose_secret().to_owned(),
             token_type: "bearer",
-            expires_in: access.lifetime_secs(),
-            scope: access.claims.scopes.to_string(),
-        }))
+            expires_in: grant.access.lifetime_secs(),
+            refresh_token: grant.refresh.expose_secret().to_owned(),
+            scope: grant.access.claims.scopes.to_string(),
+        })
 }
 
-fn grant_error(error: PasswordGrantError) -> OAuthError {
+/// What the session list shows of where a login came from.
+fn client_info(req: &HttpRequest) -> ClientInfo {
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(|agent| agent.chars().take(512).collect());
+    ClientInfo {
+        user_agent,
+        ip: req.peer_addr().map(|addr| addr.ip().to_string()),
+    }
+}
+
+/// Log out: end the session of this token. Its refresh token and every access token issued
+/// in it stop working at once.
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "auth",
+    security(("oauth2" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, response = Unauthorized),
+    )
+)]
+#[post("/auth/logout")]
+pub async fn logout(
+    current: CurrentUser<scopes::Any>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.auth.logout(&current.claims).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn refresh_grant_error(error: RefreshGrantError) -> OAuthError {
+    match error {
+        RefreshGrantError::Invalid => {
+            OAuthError::invalid_grant("The refresh token is invalid, expired or revoked.")
+        }
+        RefreshGrantError::Reused => OAuthError::invalid_grant(
+            "The refresh token was already used; its session has been revoked.",
+        ),
+        RefreshGrantError::Scope(error) => {
+            OAuthError::invalid_scope(capitalize(&error.to_string()))
+        }
+        other => OAuthError::server_error(other),
+    }
+}
+
+fn password_grant_error(error: PasswordGrantError) -> OAuthError {
     match error {
         PasswordGrantError::Authenticate(AuthenticateError::InvalidCredentials) => {
             OAuthError::invalid_grant(INVALID_CREDENTIALS)

@@ -3,20 +3,20 @@
 
 use actix_web::{HttpResponse, delete, get, patch, put, web};
 use gatehouse_domain::users::{AdminChanges, ProfileChanges};
-use gatehouse_domain::{Role, UserFilter, UserId, ValidationErrors};
+use gatehouse_domain::{Role, SessionId, UserFilter, UserId, ValidationErrors};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::dto::{
     AdminUpdateUserRequest, ChangePasswordRequest, DeleteAccountRequest, PageResponse,
-    UpdateMeRequest, UserResponse,
+    SessionResponse, UpdateMeRequest, UserResponse,
 };
 use crate::extractors::{CurrentUser, scopes};
 use crate::json::Json;
 use crate::openapi::responses::{
-    BadRequest, EmailTaken, Forbidden, InvalidInput, LastAdmin, Overloaded, Unauthorized,
-    UserNotFound, ValidationFailed, WrongPassword,
+    BadRequest, EmailTaken, Forbidden, InvalidInput, LastAdmin, Overloaded, SessionNotFound,
+    Unauthorized, UserNotFound, ValidationFailed, WrongPassword,
 };
 use crate::problem::ApiError;
 use crate::routes::query;
@@ -28,6 +28,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(update_me)
         .service(delete_me)
         .service(change_password)
+        .service(list_sessions)
+        .service(revoke_all_sessions)
+        .service(revoke_session)
         .service(list)
         .service(get_user)
         .service(update_user)
@@ -110,7 +113,12 @@ pub async fn change_password(
     let body = body.into_inner();
     state
         .users
-        .change_password(&current.user, &body.current_password, body.new_password)
+        .change_password(
+            &current.user,
+            current.claims.session_id,
+            &body.current_password,
+            body.new_password,
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -140,6 +148,77 @@ pub async fn delete_me(
         .users
         .delete_account(&current.user, &body.current_password)
         .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Your live sessions, newest first; `current` marks the one this token belongs to.
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "users",
+    security(("oauth2" = ["me"])),
+    responses(
+        (status = 200, description = "Your sessions", body = Vec<SessionResponse>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
+#[get("/users/me/sessions")]
+pub async fn list_sessions(
+    current: CurrentUser<scopes::Me>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let sessions = state.users.sessions(&current.user).await?;
+    let body: Vec<_> = sessions
+        .iter()
+        .map(|session| SessionResponse::new(session, current.claims.session_id))
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Revoke one of your sessions: its refresh token and access tokens stop working at once.
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The session's id")),
+    security(("oauth2" = ["me"])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = SessionNotFound),
+        (status = 422, response = InvalidInput),
+    )
+)]
+#[delete("/users/me/sessions/{id}")]
+pub async fn revoke_session(
+    current: CurrentUser<scopes::Me>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .users
+        .revoke_session(&current.user, SessionId::from_uuid(id.into_inner()))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Log out everywhere: revoke every one of your sessions, this one included.
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "users",
+    security(("oauth2" = ["me"])),
+    responses(
+        (status = 204, description = "Every session revoked"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
+#[delete("/users/me/sessions")]
+pub async fn revoke_all_sessions(
+    current: CurrentUser<scopes::Me>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.users.revoke_all_sessions(&current.user).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -190,6 +269,13 @@ pub async fn list(
     );
     if params.q.as_ref().is_some_and(|q| q.chars().count() > 254) {
         errors.add("q", "q must be at most 254 characters");
+    }
+    if params
+        .q
+        .as_ref()
+        .is_some_and(|q| q.chars().any(char::is_control))
+    {
+        errors.add("q", "q must not contain control characters");
     }
     let (Some(role), Some(page)) = (role, page.filter(|_| errors.is_empty())) else {
         return Err(errors.into());

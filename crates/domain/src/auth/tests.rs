@@ -9,7 +9,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use super::*;
 use crate::pagination::Page;
 use crate::password::PasswordHash;
-use crate::ports::{AccessClaims, SaveUserError};
+use crate::ports::{AccessClaims, SaveUserError, TokenDigest};
+use crate::session::SessionId;
 use crate::user::{UserFilter, UserId};
 
 #[derive(Default)]
@@ -124,19 +125,95 @@ impl PasswordHasher for FakeHasher {
     }
 }
 
+/// Sessions in memory; rotation is not exercised here (the black-box tests do).
+#[derive(Default)]
+struct InMemorySessions(Mutex<Vec<Session>>);
+
+#[async_trait]
+impl SessionRepository for InMemorySessions {
+    async fn create(&self, session: &Session, _: &TokenDigest) -> Result<(), RepositoryError> {
+        self.0.lock().unwrap().push(session.clone());
+        Ok(())
+    }
+    async fn find(&self, id: SessionId) -> Result<Option<Session>, RepositoryError> {
+        Ok(self.0.lock().unwrap().iter().find(|s| s.id == id).cloned())
+    }
+    async fn find_by_refresh(&self, _: &TokenDigest) -> Result<Option<Session>, RepositoryError> {
+        Ok(None)
+    }
+    async fn rotate(
+        &self,
+        _: &TokenDigest,
+        _: &TokenDigest,
+        _: DateTime<Utc>,
+        _: SessionLifetimes,
+    ) -> Result<Rotation, RepositoryError> {
+        Ok(Rotation::Invalid)
+    }
+    async fn list_live(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, RepositoryError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.user_id == user && s.is_live(now))
+            .cloned()
+            .collect())
+    }
+    async fn revoke(
+        &self,
+        _: UserId,
+        id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut sessions = self.0.lock().unwrap();
+        let session = sessions.iter_mut().find(|s| s.id == id);
+        Ok(session.map(|s| s.revoked_at = Some(now)).is_some())
+    }
+    async fn revoke_all(
+        &self,
+        _: UserId,
+        _: Option<SessionId>,
+        _: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
+    async fn purge(&self, _: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
+}
+
+struct FakeOpaque;
+
+impl OpaqueTokens for FakeOpaque {
+    fn generate(&self) -> SecretString {
+        SecretString::from(uuid::Uuid::new_v4().to_string())
+    }
+    fn digest(&self, token: &SecretString) -> TokenDigest {
+        TokenDigest::new(format!("digest:{}", token.expose_secret()))
+    }
+}
+
+/// Tokens are `<user id> <session id>`.
 struct FakeTokens;
 
 impl AccessTokenService for FakeTokens {
     fn issue(
         &self,
         user: &User,
+        session: SessionId,
         scopes: ScopeSet,
         now: DateTime<Utc>,
     ) -> Result<AccessToken, TokenError> {
         Ok(AccessToken {
-            token: SecretString::from(user.id.to_string()),
+            token: SecretString::from(format!("{} {session}", user.id)),
             claims: AccessClaims {
                 user_id: user.id,
+                session_id: session,
                 token_id: uuid::Uuid::now_v7(),
                 issued_at: now,
                 expires_at: now + Duration::minutes(15),
@@ -146,9 +223,13 @@ impl AccessTokenService for FakeTokens {
         })
     }
     fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError> {
-        let id = token.parse().map_err(|_| TokenError::Invalid("garbage"))?;
+        let (user, session) = token
+            .split_once(' ')
+            .ok_or(TokenError::Invalid("garbage"))?;
+        let parse = |s: &str| s.parse().map_err(|_| TokenError::Invalid("garbage"));
         Ok(AccessClaims {
-            user_id: UserId::from_uuid(id),
+            user_id: UserId::from_uuid(parse(user)?),
+            session_id: SessionId::from_uuid(parse(session)?),
             token_id: uuid::Uuid::now_v7(),
             issued_at: now,
             expires_at: now + Duration::minutes(15),
@@ -176,12 +257,17 @@ fn harness() -> Harness {
     let users = Arc::new(InMemoryUsers::default());
     let hasher = Arc::new(FakeHasher::default());
     let service = AuthService::new(
-        users.clone(),
-        hasher.clone(),
-        Arc::new(FakeTokens),
-        Arc::new(FixedClock(
-            Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
-        )),
+        AuthPorts {
+            users: users.clone(),
+            hasher: hasher.clone(),
+            tokens: Arc::new(FakeTokens),
+            sessions: Arc::new(InMemorySessions::default()),
+            opaque: Arc::new(FakeOpaque),
+            clock: Arc::new(FixedClock(
+                Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
+            )),
+        },
+        SessionLifetimes::default(),
     );
     Harness {
         users,
@@ -345,6 +431,7 @@ async fn password_grant_refuses_admin_scopes_to_users() {
             "ada@example.com",
             &secret("correct horse battery"),
             Some("me users:read"),
+            ClientInfo::default(),
         )
         .await
         .unwrap_err();
@@ -354,10 +441,18 @@ async fn password_grant_refuses_admin_scopes_to_users() {
     ));
     let token = h
         .service
-        .password_grant("ada@example.com", &secret("correct horse battery"), None)
+        .password_grant(
+            "ada@example.com",
+            &secret("correct horse battery"),
+            None,
+            ClientInfo::default(),
+        )
         .await
         .unwrap();
-    assert_eq!(token.claims.scopes.to_string(), "me todos:read todos:write");
+    assert_eq!(
+        token.access.claims.scopes.to_string(),
+        "me todos:read todos:write"
+    );
 }
 
 #[tokio::test]
@@ -365,7 +460,12 @@ async fn unknown_scope_names_are_refused_before_hashing() {
     let h = harness();
     let error = h
         .service
-        .password_grant("ada@example.com", &secret("whatever123"), Some("root"))
+        .password_grant(
+            "ada@example.com",
+            &secret("whatever123"),
+            Some("root"),
+            ClientInfo::default(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(
@@ -376,24 +476,72 @@ async fn unknown_scope_names_are_refused_before_hashing() {
 }
 
 #[tokio::test]
-async fn a_deleted_users_token_resolves_to_nobody() {
+async fn a_token_resolves_only_while_its_user_and_session_live() {
     let h = harness();
-    let user = h
-        .service
+    h.service
         .register(registration("ada@example.com", "correct horse battery"))
         .await
         .unwrap();
-    let (current, _) = h
+    let grant = h
         .service
-        .resolve_current_user(&user.id.to_string())
+        .password_grant(
+            "ada@example.com",
+            &secret("correct horse battery"),
+            None,
+            ClientInfo::default(),
+        )
         .await
         .unwrap();
-    assert_eq!(current.id, user.id);
+    let token = grant.access.token.expose_secret().to_owned();
+    let (current, claims) = h.service.resolve_current_user(&token).await.unwrap();
+    assert_eq!(current.email.as_str(), "ada@example.com");
+
+    h.service.logout(&claims).await.unwrap();
+    let error = h.service.resolve_current_user(&token).await.unwrap_err();
+    assert!(matches!(error, CurrentUserError::InvalidToken(_)));
+}
+
+#[tokio::test]
+async fn a_deleted_users_token_resolves_to_nobody() {
+    let h = harness();
+    h.service
+        .register(registration("ada@example.com", "correct horse battery"))
+        .await
+        .unwrap();
+    let grant = h
+        .service
+        .password_grant(
+            "ada@example.com",
+            &secret("correct horse battery"),
+            None,
+            ClientInfo::default(),
+        )
+        .await
+        .unwrap();
     h.users.0.lock().unwrap().clear();
     let error = h
         .service
-        .resolve_current_user(&user.id.to_string())
+        .resolve_current_user(grant.access.token.expose_secret())
         .await
         .unwrap_err();
     assert!(matches!(error, CurrentUserError::InvalidToken(_)));
+}
+
+#[tokio::test]
+async fn an_overlong_password_is_refused_without_hashing() {
+    let h = harness();
+    let error = h
+        .service
+        .register(registration("ada@example.com", &"x".repeat(10_000)))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RegisterError::Invalid(_)));
+    let error = h
+        .service
+        .authenticate("ada@example.com", &secret(&"x".repeat(10_000)))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, AuthenticateError::InvalidCredentials));
+    assert_eq!(h.hasher.hashes.load(Ordering::SeqCst), 0);
+    assert_eq!(h.hasher.verifications.load(Ordering::SeqCst), 0);
 }

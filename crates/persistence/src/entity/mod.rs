@@ -1,5 +1,7 @@
 //! SeaORM entities: the storage shape of the domain's entities. Private to this crate's
 //! adapters; the rest of gatehouse sees domain types only.
 
+pub mod refresh_tokens;
+pub mod sessions;
 pub mod todos;
 pub mod users;

@@ -1,0 +1,140 @@
+//! Login sessions: one per successful password login, kept alive by refresh-token rotation,
+//! ended by logout, expiry or revocation. Access tokens name their session (`sid`), so ending
+//! a session ends its access tokens too, on every instance.
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::scope::ScopeSet;
+use crate::user::UserId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId(Uuid);
+
+impl SessionId {
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// How long sessions live without and with use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLifetimes {
+    /// A session unused (not refreshed) for this long expires.
+    pub idle: Duration,
+    /// No session outlives this, however often it is refreshed.
+    pub absolute: Duration,
+}
+
+impl Default for SessionLifetimes {
+    fn default() -> Self {
+        Self {
+            idle: Duration::days(7),
+            absolute: Duration::days(30),
+        }
+    }
+}
+
+/// Where a login came from, as reported by the client; for the user's session list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    /// The scopes granted at login; a refresh may narrow them, never widen.
+    pub scopes: ScopeSet,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub idle_expires_at: DateTime<Utc>,
+    pub absolute_expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub client: ClientInfo,
+}
+
+impl Session {
+    pub fn start(
+        user_id: UserId,
+        scopes: ScopeSet,
+        client: ClientInfo,
+        lifetimes: SessionLifetimes,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let absolute_expires_at = now + lifetimes.absolute;
+        Self {
+            id: SessionId::generate(),
+            user_id,
+            scopes,
+            created_at: now,
+            last_used_at: now,
+            idle_expires_at: (now + lifetimes.idle).min(absolute_expires_at),
+            absolute_expires_at,
+            revoked_at: None,
+            client,
+        }
+    }
+
+    /// Neither revoked nor expired at `now`.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && now < self.idle_expires_at && now < self.absolute_expires_at
+    }
+
+    /// The session after a refresh at `now`: used now, idle expiry pushed back, never past
+    /// the absolute expiry.
+    pub fn refreshed(&self, lifetimes: SessionLifetimes, now: DateTime<Utc>) -> Self {
+        Self {
+            last_used_at: now,
+            idle_expires_at: (now + lifetimes.idle).min(self.absolute_expires_at),
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::user::Role;
+
+    #[test]
+    fn sessions_expire_when_idle_and_at_their_absolute_limit() {
+        let now = Utc::now();
+        let lifetimes = SessionLifetimes::default();
+        let session = Session::start(
+            UserId::generate(),
+            ScopeSet::all_for(Role::User),
+            ClientInfo::default(),
+            lifetimes,
+            now,
+        );
+        assert!(session.is_live(now + Duration::days(6)));
+        assert!(!session.is_live(now + Duration::days(7)));
+
+        let mut kept_alive = session.clone();
+        for day in (6..30).step_by(6) {
+            assert!(kept_alive.is_live(now + Duration::days(day)), "day {day}");
+            kept_alive = kept_alive.refreshed(lifetimes, now + Duration::days(day));
+        }
+        assert_eq!(kept_alive.idle_expires_at, session.absolute_expires_at);
+        assert!(!kept_alive.is_live(now + Duration::days(30)));
+    }
+}

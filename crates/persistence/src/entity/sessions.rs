@@ -1,0 +1,24 @@
+//! A row of the `sessions` table.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sessions")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub scope: String,
+    pub created_at: DateTimeUtc,
+    pub last_used_at: DateTimeUtc,
+    pub idle_expires_at: DateTimeUtc,
+    pub absolute_expires_at: DateTimeUtc,
+    pub revoked_at: Option<DateTimeUtc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

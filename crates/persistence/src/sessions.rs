@@ -1,0 +1,305 @@
+//! The domain's `SessionRepository` on SeaORM: sessions and the digests of their refresh
+//! tokens, with rotation as a compare-and-swap.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gatehouse_domain::ports::{Rotation, SessionRepository, TokenDigest};
+use gatehouse_domain::{
+    ClientInfo, RepositoryError, ScopeSet, Session, SessionId, SessionLifetimes, UserId,
+};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
+
+use crate::database::Database;
+use crate::entity::refresh_tokens;
+use crate::entity::sessions::{self, Column, Entity};
+use crate::users::{CorruptRow, storage};
+
+#[derive(Debug, Clone)]
+pub struct SeaSessionRepository {
+    db: DatabaseConnection,
+}
+
+impl SeaSessionRepository {
+    pub fn new(database: &Database) -> Self {
+        Self {
+            db: database.connection().clone(),
+        }
+    }
+}
+
+fn to_domain(model: sessions::Model) -> Result<Session, RepositoryError> {
+    let scopes = ScopeSet::parse(&model.scope).map_err(|error| {
+        RepositoryError::new(CorruptRow {
+            table: "sessions",
+            id: model.id,
+            reason: error.to_string(),
+        })
+    })?;
+    Ok(Session {
+        id: SessionId::from_uuid(model.id),
+        user_id: UserId::from_uuid(model.user_id),
+        scopes,
+        created_at: model.created_at,
+        last_used_at: model.last_used_at,
+        idle_expires_at: model.idle_expires_at,
+        absolute_expires_at: model.absolute_expires_at,
+        revoked_at: model.revoked_at,
+        client: ClientInfo {
+            user_agent: model.user_agent,
+            ip: model.ip,
+        },
+    })
+}
+
+fn to_active_model(session: &Session) -> sessions::ActiveModel {
+    sessions::ActiveModel {
+        id: Set(session.id.as_uuid()),
+        user_id: Set(session.user_id.as_uuid()),
+        scope: Set(session.scopes.to_string()),
+        created_at: Set(session.created_at),
+        last_used_at: Set(session.last_used_at),
+        idle_expires_at: Set(session.idle_expires_at),
+        absolute_expires_at: Set(session.absolute_expires_at),
+        revoked_at: Set(session.revoked_at),
+        user_agent: Set(session.client.user_agent.clone()),
+        ip: Set(session.client.ip.clone()),
+    }
+}
+
+fn new_token(
+    digest: &TokenDigest,
+    session: SessionId,
+    now: DateTime<Utc>,
+) -> refresh_tokens::ActiveModel {
+    refresh_tokens::ActiveModel {
+        token_hash: Set(digest.as_str().to_owned()),
+        session_id: Set(session.as_uuid()),
+        created_at: Set(now),
+        rotated_at: Set(None),
+    }
+}
+
+/// Sessions neither revoked nor expired at `now`.
+fn live_at(now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(Column::RevokedAt.is_null())
+        .add(Column::IdleExpiresAt.gt(now))
+        .add(Column::AbsoluteExpiresAt.gt(now))
+}
+
+#[async_trait]
+impl SessionRepository for SeaSessionRepository {
+    #[tracing::instrument(skip_all, fields(session_id = %session.id))]
+    async fn create(
+        &self,
+        session: &Session,
+        refresh: &TokenDigest,
+    ) -> Result<(), RepositoryError> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        Entity::insert(to_active_model(session))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(storage)?;
+        refresh_tokens::Entity::insert(new_token(refresh, session.id, session.created_at))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(storage)?;
+        txn.commit().await.map_err(storage)
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %id))]
+    async fn find(&self, id: SessionId) -> Result<Option<Session>, RepositoryError> {
+        Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(storage)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_by_refresh(
+        &self,
+        refresh: &TokenDigest,
+    ) -> Result<Option<Session>, RepositoryError> {
+        let token = refresh_tokens::Entity::find_by_id(refresh.as_str().to_owned())
+            .filter(refresh_tokens::Column::RotatedAt.is_null())
+            .one(&self.db)
+            .await
+            .map_err(storage)?;
+        match token {
+            Some(token) => self.find(SessionId::from_uuid(token.session_id)).await,
+            None => Ok(None),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn rotate(
+        &self,
+        old: &TokenDigest,
+        new: &TokenDigest,
+        now: DateTime<Utc>,
+        lifetimes: SessionLifetimes,
+    ) -> Result<Rotation, RepositoryError> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        // The compare-and-swap comes first: as the transaction's first statement it takes
+        // the write lock (SQLite) or the row lock (PostgreSQL) before anything is read, so
+        // concurrent refreshes queue here and exactly one sees its token unrotated.
+        let swapped = refresh_tokens::Entity::update_many()
+            .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(now))
+            .filter(refresh_tokens::Column::TokenHash.eq(old.as_str()))
+            .filter(refresh_tokens::Column::RotatedAt.is_null())
+            .exec(&txn)
+            .await
+            .map_err(storage)?
+            .rows_affected
+            == 1;
+        if !swapped {
+            txn.rollback().await.map_err(storage)?;
+            return self.on_stale_token(old, now).await;
+        }
+        let token = refresh_tokens::Entity::find_by_id(old.as_str().to_owned())
+            .one(&txn)
+            .await
+            .map_err(storage)?;
+        let session = match token {
+            Some(token) => Entity::find_by_id(token.session_id)
+                .one(&txn)
+                .await
+                .map_err(storage)?
+                .map(to_domain)
+                .transpose()?,
+            None => None,
+        };
+        let Some(session) = session.filter(|session| session.is_live(now)) else {
+            txn.rollback().await.map_err(storage)?;
+            return Ok(Rotation::Invalid);
+        };
+        let session = session.refreshed(lifetimes, now);
+        refresh_tokens::Entity::insert(new_token(new, session.id, now))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(storage)?;
+        Entity::update(to_active_model(&session))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        Ok(Rotation::Rotated(session))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_live(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, RepositoryError> {
+        Entity::find()
+            .filter(Column::UserId.eq(user.as_uuid()))
+            .filter(live_at(now))
+            .order_by_desc(Column::CreatedAt)
+            .order_by_desc(Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %id))]
+    async fn revoke(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let result = Entity::update_many()
+            .col_expr(Column::RevokedAt, Expr::value(now))
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(Column::UserId.eq(user.as_uuid()))
+            .filter(live_at(now))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn revoke_all(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
+        let mut query = Entity::update_many()
+            .col_expr(Column::RevokedAt, Expr::value(now))
+            .filter(Column::UserId.eq(user.as_uuid()))
+            .filter(Column::RevokedAt.is_null());
+        if let Some(keep) = keep {
+            query = query.filter(Column::Id.ne(keep.as_uuid()));
+        }
+        Ok(query.exec(&self.db).await.map_err(storage)?.rows_affected)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        let dead = Condition::any()
+            .add(Column::RevokedAt.lt(before))
+            .add(Column::IdleExpiresAt.lt(before))
+            .add(Column::AbsoluteExpiresAt.lt(before));
+        let txn = self.db.begin().await.map_err(storage)?;
+        refresh_tokens::Entity::delete_many()
+            .filter(
+                refresh_tokens::Column::SessionId.in_subquery(
+                    Query::select()
+                        .column(Column::Id)
+                        .from(Entity)
+                        .cond_where(dead.clone())
+                        .to_owned(),
+                ),
+            )
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        let removed = Entity::delete_many()
+            .filter(dead)
+            .exec(&txn)
+            .await
+            .map_err(storage)?
+            .rows_affected;
+        txn.commit().await.map_err(storage)?;
+        Ok(removed)
+    }
+}
+
+impl SeaSessionRepository {
+    /// A refresh token that failed the compare-and-swap: unknown, or already rotated — a
+    /// replay, by a thief or by a client racing itself; either way the session is revoked,
+    /// as OAuth 2.0 Security BCP §4.14 advises.
+    async fn on_stale_token(
+        &self,
+        old: &TokenDigest,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, RepositoryError> {
+        let token = refresh_tokens::Entity::find_by_id(old.as_str().to_owned())
+            .one(&self.db)
+            .await
+            .map_err(storage)?;
+        let Some(token) = token.filter(|token| token.rotated_at.is_some()) else {
+            return Ok(Rotation::Invalid);
+        };
+        Entity::update_many()
+            .col_expr(Column::RevokedAt, Expr::value(now))
+            .filter(Column::Id.eq(token.session_id))
+            .filter(Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(Rotation::Reused(SessionId::from_uuid(token.session_id)))
+    }
+}
