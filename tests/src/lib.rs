@@ -60,6 +60,14 @@ pub async fn spawn_app_with_clock(clock: Arc<ManualClock>) -> TestApp {
     spawn(|_| {}, Some(clock)).await
 }
 
+/// Both: adjusted settings and a hand-moved clock.
+pub async fn spawn_app_with_settings_and_clock(
+    customize: impl FnOnce(&mut Settings),
+    clock: Arc<ManualClock>,
+) -> TestApp {
+    spawn(customize, Some(clock)).await
+}
+
 async fn spawn(customize: impl FnOnce(&mut Settings), clock: Option<Arc<ManualClock>>) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary directory");
     let mut settings = Settings {
@@ -317,6 +325,53 @@ fn placeholders(sql: &str, backend: sea_orm::DatabaseBackend) -> String {
             out
         }
     }
+}
+
+/// The messages in the file outbox, oldest first, with quoted-printable soft breaks undone.
+pub fn outbox(app: &TestApp) -> Vec<String> {
+    let dir = app.settings.outbox_dir();
+    let mut files: Vec<_> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).collect(),
+        Err(_) => return Vec::new(),
+    };
+    files.sort();
+    files
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|raw| unfold_mail(&raw))
+        .collect()
+}
+
+/// Undoes quoted-printable soft line breaks and `=3D`, enough to read links.
+pub fn unfold_mail(raw: &str) -> String {
+    raw.replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=")
+}
+
+/// Waits (at most 10 s) until the outbox holds `count` messages, and returns them.
+pub async fn wait_for_mail(app: &TestApp, count: usize) -> Vec<String> {
+    for _ in 0..100 {
+        let mails = outbox(app);
+        if mails.len() >= count {
+            return mails;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("expected {count} mails, found {}", outbox(app).len());
+}
+
+/// The token of the first link to `path` in `mail`.
+pub fn token_in(mail: &str, path: &str) -> String {
+    let marker = format!("{path}?token=");
+    let start = mail
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {path} link in {mail}"))
+        + marker.len();
+    mail[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
 }
 
 /// The stored email is normalized; look a user's hash up by it.

@@ -279,3 +279,40 @@ impl SessionResponse {
         }
     }
 }
+
+/// Asks for a password-reset email.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com"}))]
+pub struct PasswordResetRequest {
+    #[schema(format = Email)]
+    pub email: String,
+}
+
+/// Sets a new password with the token from a reset email.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetConfirm {
+    /// The `token` parameter of the emailed link.
+    #[schema(value_type = String)]
+    pub token: SecretString,
+    /// 8–128 characters; not a common password and not your email.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
+    pub new_password: SecretString,
+}
+
+/// Confirms an email address with the token from a verification email.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailConfirm {
+    /// The `token` parameter of the emailed link.
+    #[schema(value_type = String)]
+    pub token: SecretString,
+}
+
+/// A request was accepted; what follows happens by email.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"detail": "If an account exists for this address, an email with a reset link is on its way."}))]
+pub struct AcceptedResponse {
+    pub detail: &'static str,
+}

@@ -21,6 +21,8 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
     ),
     paths(
         auth::register, auth::token, auth::logout,
+        auth::request_password_reset, auth::confirm_password_reset,
+        auth::request_email_verification, auth::confirm_email_verification,
         users::me, users::update_me, users::change_password, users::delete_me,
         users::list_sessions, users::revoke_session, users::revoke_all_sessions,
         todos::list, todos::create, todos::get_one, todos::update, todos::remove,
@@ -33,13 +35,15 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
             dto::HealthResponse, dto::TodoResponse, dto::CreateTodoRequest,
             dto::UpdateTodoRequest, dto::UpdateMeRequest, dto::ChangePasswordRequest,
             dto::DeleteAccountRequest, dto::AdminUpdateUserRequest, dto::SessionResponse,
+            dto::PasswordResetRequest, dto::PasswordResetConfirm, dto::VerifyEmailConfirm,
+            dto::AcceptedResponse,
             ProblemDetails, FieldError, OAuthErrorBody,
         ),
         responses(
             responses::BadRequest, responses::Unauthorized, responses::Forbidden,
             responses::EmailTaken, responses::PayloadTooLarge, responses::ValidationFailed,
             responses::InvalidInput, responses::TodoNotFound, responses::UserNotFound,
-            responses::SessionNotFound,
+            responses::SessionNotFound, responses::EmailedTokenInvalid,
             responses::LastAdmin, responses::WrongPassword,
             responses::Overloaded, responses::TokenError, responses::TokenUnavailable,
         ),
@@ -154,6 +158,13 @@ pub mod responses {
         "type": "urn:gatehouse:problem:todo_not_found", "title": "Not Found", "status": 404,
         "detail": "No todo with this id exists.", "code": "todo_not_found"}))]
     pub struct TodoNotFound(ProblemDetails);
+
+    /// The emailed token is unknown, expired, already used, or meant for something else.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:token_invalid", "title": "Bad Request", "status": 400,
+        "detail": "The link is invalid, expired or already used; ask for a new one.", "code": "token_invalid"}))]
+    pub struct EmailedTokenInvalid(ProblemDetails);
 
     /// You have no live session with this id.
     #[derive(ToResponse)]

@@ -107,6 +107,10 @@ pub enum ApiError {
     /// 409 `last_admin`: the change would leave no active admin.
     #[error("last active admin")]
     LastAdmin,
+    /// 400 `token_invalid`: a reset or verification token that is unknown, expired, used,
+    /// or meant for the other purpose.
+    #[error("invalid emailed token")]
+    EmailedTokenInvalid,
     /// 403 `wrong_password`: the `current_password` confirming a change is wrong.
     #[error("wrong current password")]
     WrongPassword,
@@ -136,6 +140,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::ResourceNotFound(code) => code,
             ApiError::LastAdmin => "last_admin",
+            ApiError::EmailedTokenInvalid => "token_invalid",
             ApiError::WrongPassword => "wrong_password",
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::DatabaseUnavailable => "database_unavailable",
@@ -159,6 +164,9 @@ impl ApiError {
                 "This is the last active admin: promote another user first.".into()
             }
             ApiError::WrongPassword => "The current password is wrong.".into(),
+            ApiError::EmailedTokenInvalid => {
+                "The link is invalid, expired or already used; ask for a new one.".into()
+            }
             ApiError::Overloaded { .. } => {
                 "The server is busy hashing passwords; try again shortly.".into()
             }
@@ -210,6 +218,18 @@ impl From<gatehouse_domain::users::ManageUserError> for ApiError {
     }
 }
 
+impl From<gatehouse_domain::recovery::RecoveryError> for ApiError {
+    fn from(error: gatehouse_domain::recovery::RecoveryError) -> Self {
+        use gatehouse_domain::recovery::RecoveryError as E;
+        match error {
+            E::Invalid(errors) => errors.into(),
+            E::InvalidToken => ApiError::EmailedTokenInvalid,
+            E::Hashing(error) => error.into(),
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
 impl From<HashingError> for ApiError {
     fn from(error: HashingError) -> Self {
         match error {
@@ -230,7 +250,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::EmailTaken => StatusCode::CONFLICT,
-            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest { .. } | ApiError::EmailedTokenInvalid => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound | ApiError::ResourceNotFound(_) => StatusCode::NOT_FOUND,

@@ -35,6 +35,7 @@ pub struct Settings {
     pub jwt: JwtSettings,
     pub password: PasswordSettings,
     pub auth: AuthSettings,
+    pub mail: MailSettings,
     pub log: LogSettings,
 }
 
@@ -44,6 +45,40 @@ pub struct AuthSettings {
     pub session_idle_ttl_secs: u32,
     /// No session outlives this (30 days).
     pub session_absolute_ttl_secs: u32,
+    /// Refuse logins of accounts whose email is not verified.
+    pub require_verified_email: bool,
+    /// How often expired sessions and tokens are deleted.
+    pub housekeeping_interval_secs: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// One `.eml` file per message under `mail.outbox_dir`.
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTlsMode {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    /// The sender, e.g. `gatehouse <no-reply@example.com>`.
+    pub from: String,
+    /// Where the file transport writes; `data_dir/outbox` when empty.
+    pub outbox_dir: Option<PathBuf>,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTlsMode,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +165,18 @@ impl Default for Settings {
             auth: AuthSettings {
                 session_idle_ttl_secs: 7 * 24 * 3600,
                 session_absolute_ttl_secs: 30 * 24 * 3600,
+                require_verified_email: false,
+                housekeeping_interval_secs: 3600,
+            },
+            mail: MailSettings {
+                transport: MailTransport::File,
+                from: "gatehouse <no-reply@localhost>".into(),
+                outbox_dir: None,
+                smtp_host: "localhost".into(),
+                smtp_port: 587,
+                smtp_tls: SmtpTlsMode::Starttls,
+                smtp_username: None,
+                smtp_password: None,
             },
             log: LogSettings {
                 format: LogFormat::Pretty,
@@ -176,6 +223,16 @@ impl Settings {
                 "auth.session_absolute_ttl_secs",
                 d.auth.session_absolute_ttl_secs,
             )?
+            .set_default("auth.require_verified_email", d.auth.require_verified_email)?
+            .set_default(
+                "auth.housekeeping_interval_secs",
+                d.auth.housekeeping_interval_secs,
+            )?
+            .set_default("mail.transport", "file")?
+            .set_default("mail.from", d.mail.from)?
+            .set_default("mail.smtp_host", d.mail.smtp_host)?
+            .set_default("mail.smtp_port", d.mail.smtp_port)?
+            .set_default("mail.smtp_tls", "starttls")?
             .set_default("log.format", "pretty")?;
         if let Some(file) = file {
             builder = builder.add_source(File::from(file).required(true));
@@ -192,7 +249,18 @@ impl Settings {
         if let Ok(raw) = std::env::var("GATEHOUSE__JWT__SECRET") {
             settings.jwt.secret = Some(raw.into());
         }
+        if let Ok(raw) = std::env::var("GATEHOUSE__MAIL__SMTP_PASSWORD") {
+            settings.mail.smtp_password = Some(raw.into());
+        }
         Ok(settings)
+    }
+
+    /// Where the file mail transport writes.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.mail
+            .outbox_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("outbox"))
     }
 
     /// The effective settings as TOML, with every secret replaced by `[REDACTED]`.
@@ -229,6 +297,18 @@ impl Settings {
             "auth": {
                 "session_idle_ttl_secs": self.auth.session_idle_ttl_secs,
                 "session_absolute_ttl_secs": self.auth.session_absolute_ttl_secs,
+                "require_verified_email": self.auth.require_verified_email,
+                "housekeeping_interval_secs": self.auth.housekeeping_interval_secs,
+            },
+            "mail": {
+                "transport": match self.mail.transport { MailTransport::File => "file", MailTransport::Smtp => "smtp" },
+                "from": self.mail.from,
+                "outbox_dir": self.outbox_dir().to_string_lossy(),
+                "smtp_host": self.mail.smtp_host,
+                "smtp_port": self.mail.smtp_port,
+                "smtp_tls": match self.mail.smtp_tls { SmtpTlsMode::None => "none", SmtpTlsMode::Starttls => "starttls", SmtpTlsMode::Tls => "tls" },
+                "smtp_username": self.mail.smtp_username.clone().unwrap_or_default(),
+                "smtp_password": if self.mail.smtp_password.is_some() { "[REDACTED]" } else { "" },
             },
             "log": { "format": match self.log.format { LogFormat::Pretty => "pretty", LogFormat::Json => "json" } },
         });

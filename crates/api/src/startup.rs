@@ -72,7 +72,12 @@ impl Application {
         let secret = resolve_jwt_secret(&settings)?;
         let database = Database::connect(&settings.database.url).await?;
         database.migrate_up().await?;
-        let state = AppState::build(&settings, &database, secret, clock)?;
+        let state = AppState::build(&settings, &database, secret, clock.clone())?;
+        spawn_housekeeping(
+            state.clone(),
+            clock,
+            std::time::Duration::from_secs(settings.auth.housekeeping_interval_secs.max(1).into()),
+        );
         Self::build_with_state(&settings, state)
     }
 
@@ -165,6 +170,29 @@ impl ApiError {
     fn error_response_owned(&self) -> HttpResponse {
         actix_web::ResponseError::error_response(self)
     }
+}
+
+/// Deletes expired and revoked sessions and used or expired emailed tokens every `every`,
+/// on its own task so requests never wait for it. Every instance may run it: the deletes are
+/// idempotent.
+fn spawn_housekeeping(state: AppState, clock: Arc<dyn Clock>, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match state.auth.purge_sessions().await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "expired sessions purged"),
+                Err(error) => tracing::warn!(%error, "session purge failed"),
+            }
+            match state.recovery.purge(clock.now()).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "used or expired emailed tokens purged"),
+                Err(error) => tracing::warn!(%error, "token purge failed"),
+            }
+        }
+    });
 }
 
 /// Gives error responses that actix-web produced without a JSON body (unknown routes,

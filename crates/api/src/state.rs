@@ -2,15 +2,20 @@
 
 use std::sync::Arc;
 
-use gatehouse_domain::auth::AuthPorts;
+use gatehouse_domain::auth::{AuthPolicy, AuthPorts};
+use gatehouse_domain::mail::Mailer;
+use gatehouse_domain::recovery::{Links, RecoveryPorts, RecoveryService};
 use gatehouse_domain::{AuthService, Clock, SessionLifetimes, TodoService, UserService};
-use gatehouse_persistence::{Database, SeaSessionRepository, SeaTodoRepository, SeaUserRepository};
+use gatehouse_mail::{FileOutbox, SmtpMailer, SmtpSettings, SmtpTls, parse_sender};
+use gatehouse_persistence::{
+    Database, SeaActionTokenRepository, SeaSessionRepository, SeaTodoRepository, SeaUserRepository,
+};
 use gatehouse_security::{
     Argon2Config, Argon2Hasher, HashingPool, JwtConfig, JwtService, RandomTokens,
 };
 use secrecy::SecretString;
 
-use crate::settings::Settings;
+use crate::settings::{MailTransport, Settings, SmtpTlsMode};
 use crate::startup::StartupError;
 
 /// Shared, cheaply cloned application state.
@@ -19,6 +24,31 @@ pub struct AppState {
     pub auth: AuthService,
     pub users: UserService,
     pub todos: TodoService,
+    pub recovery: RecoveryService,
+}
+
+/// The configured mail transport.
+fn mailer(settings: &Settings) -> Result<Arc<dyn Mailer>, StartupError> {
+    let config = |error: gatehouse_domain::mail::MailError| StartupError::Config(error.to_string());
+    let from = parse_sender(&settings.mail.from).map_err(config)?;
+    Ok(match settings.mail.transport {
+        MailTransport::File => Arc::new(FileOutbox::new(settings.outbox_dir(), from)),
+        MailTransport::Smtp => Arc::new(
+            SmtpMailer::new(SmtpSettings {
+                host: settings.mail.smtp_host.clone(),
+                port: settings.mail.smtp_port,
+                tls: match settings.mail.smtp_tls {
+                    SmtpTlsMode::None => SmtpTls::None,
+                    SmtpTlsMode::Starttls => SmtpTls::StartTls,
+                    SmtpTlsMode::Tls => SmtpTls::Tls,
+                },
+                username: settings.mail.smtp_username.clone(),
+                password: settings.mail.smtp_password.clone(),
+                from,
+            })
+            .map_err(config)?,
+        ),
+    })
 }
 
 impl AppState {
@@ -66,10 +96,27 @@ impl AppState {
             opaque: Arc::new(RandomTokens),
             clock: clock.clone(),
         };
+        let policy = AuthPolicy {
+            sessions: lifetimes,
+            require_verified_email: settings.auth.require_verified_email,
+        };
+        let recovery = RecoveryService::new(
+            RecoveryPorts {
+                users: users.clone(),
+                hasher: hasher.clone(),
+                sessions: sessions.clone(),
+                tokens: Arc::new(SeaActionTokenRepository::new(database)),
+                opaque: Arc::new(RandomTokens),
+                mailer: mailer(settings)?,
+                clock: clock.clone(),
+            },
+            Links::new(&settings.server.public_url),
+        );
         Ok(Self {
-            auth: AuthService::new(ports, lifetimes),
+            auth: AuthService::new(ports, policy),
             users: UserService::new(users, hasher, sessions, clock.clone()),
             todos: TodoService::new(Arc::new(SeaTodoRepository::new(database)), clock),
+            recovery,
         })
     }
 }

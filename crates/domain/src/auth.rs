@@ -45,6 +45,9 @@ pub enum AuthenticateError {
     /// The password was right but the account is deactivated.
     #[error("account is disabled")]
     AccountDisabled,
+    /// The password was right but the address is unverified and the policy requires it.
+    #[error("email not verified")]
+    EmailNotVerified,
     #[error(transparent)]
     Hashing(#[from] HashingError),
     #[error(transparent)]
@@ -105,7 +108,15 @@ pub struct AuthService {
     sessions: Arc<dyn SessionRepository>,
     opaque: Arc<dyn OpaqueTokens>,
     clock: Arc<dyn Clock>,
-    lifetimes: SessionLifetimes,
+    policy: AuthPolicy,
+}
+
+/// Rules of authentication that deployments choose.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuthPolicy {
+    pub sessions: SessionLifetimes,
+    /// Refuse logins of accounts whose email is not verified.
+    pub require_verified_email: bool,
 }
 
 /// The adapters the authentication use cases run on.
@@ -120,7 +131,7 @@ pub struct AuthPorts {
 }
 
 impl AuthService {
-    pub fn new(ports: AuthPorts, lifetimes: SessionLifetimes) -> Self {
+    pub fn new(ports: AuthPorts, policy: AuthPolicy) -> Self {
         Self {
             users: ports.users,
             hasher: ports.hasher,
@@ -128,7 +139,7 @@ impl AuthService {
             sessions: ports.sessions,
             opaque: ports.opaque,
             clock: ports.clock,
-            lifetimes,
+            policy,
         }
     }
 
@@ -206,6 +217,10 @@ impl AuthService {
             tracing::info!(event = "login_failed", user_id = %user.id, "login refused: account disabled");
             return Err(AuthenticateError::AccountDisabled);
         }
+        if self.policy.require_verified_email && !user.is_verified {
+            tracing::info!(event = "login_failed", user_id = %user.id, "login refused: email not verified");
+            return Err(AuthenticateError::EmailNotVerified);
+        }
         if needs_rehash {
             self.upgrade_hash(&user, password).await;
         }
@@ -252,7 +267,7 @@ impl AuthService {
         let user = self.authenticate(username, password).await?;
         let scopes = ScopeSet::grant(scope, user.role)?;
         let now = self.clock.now();
-        let session = Session::start(user.id, scopes.clone(), client, self.lifetimes, now);
+        let session = Session::start(user.id, scopes.clone(), client, self.policy.sessions, now);
         let refresh = self.opaque.generate();
         self.sessions
             .create(&session, &self.opaque.digest(&refresh))
@@ -292,7 +307,7 @@ impl AuthService {
         }
         let rotation = self
             .sessions
-            .rotate(&old, &self.opaque.digest(&next), now, self.lifetimes)
+            .rotate(&old, &self.opaque.digest(&next), now, self.policy.sessions)
             .await?;
         let session = match rotation {
             Rotation::Rotated(session) => session,
@@ -371,6 +386,12 @@ impl AuthService {
             ));
         }
         Ok((user, claims))
+    }
+
+    /// Deletes sessions that expired or were revoked, with their refresh tokens; the
+    /// housekeeping task calls it. Returns how many sessions went.
+    pub async fn purge_sessions(&self) -> Result<u64, RepositoryError> {
+        self.sessions.purge(self.clock.now()).await
     }
 
     /// Whether the user storage answers.

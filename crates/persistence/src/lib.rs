@@ -1,12 +1,14 @@
 //! Storage adapters of gatehouse: SeaORM entities and repositories implementing the
 //! domain's ports, on SQLite (default) or PostgreSQL.
 
+pub mod action_tokens;
 pub mod database;
 pub mod entity;
 pub mod sessions;
 pub mod todos;
 pub mod users;
 
+pub use action_tokens::SeaActionTokenRepository;
 pub use database::{Database, DatabaseError, MigrationStatus};
 pub use sessions::SeaSessionRepository;
 pub use todos::SeaTodoRepository;

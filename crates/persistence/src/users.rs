@@ -267,6 +267,11 @@ impl UserRepository for SeaUserRepository {
             .exec(&txn)
             .await
             .map_err(storage)?;
+        crate::entity::action_tokens::Entity::delete_many()
+            .filter(crate::entity::action_tokens::Column::UserId.eq(id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
         crate::entity::sessions::Entity::delete_many()
             .filter(crate::entity::sessions::Column::UserId.eq(id.as_uuid()))
             .exec(&txn)

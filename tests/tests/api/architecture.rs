@@ -14,6 +14,7 @@ const INTERNAL: &[(&str, &[&str])] = &[
         "gatehouse-persistence",
         &["gatehouse-domain", "gatehouse-migration"],
     ),
+    ("gatehouse-mail", &["gatehouse-domain"]),
 ];
 
 /// The only external crates the domain may use: none of them knows HTTP, SQL, JSON,
@@ -135,6 +136,7 @@ fn the_check_catches_an_outward_dependency() {
             "gatehouse-domain" => "sea-orm",
             "gatehouse-security" => "gatehouse-persistence",
             "gatehouse-persistence" => "actix-web",
+            "gatehouse-mail" => "gatehouse-security",
             _ => continue,
         };
         package["dependencies"]
@@ -156,4 +158,10 @@ fn the_check_catches_an_outward_dependency() {
         "{found:?}"
     );
     assert!(found.iter().any(|v| v.contains("gatehouse-persistence must not depend on the framework actix-web")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|v| v == "gatehouse-mail must not depend on gatehouse-security"),
+        "{found:?}"
+    );
 }

@@ -5,6 +5,7 @@ mod architecture;
 mod errors;
 mod health;
 mod openapi;
+mod recovery;
 mod register;
 mod self_service;
 mod sessions;

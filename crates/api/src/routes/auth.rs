@@ -12,18 +12,27 @@ use gatehouse_domain::ports::HashingError;
 use gatehouse_domain::{ClientInfo, ScopeError};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::dto::{RegisterRequest, TokenRequest, TokenResponse, UserResponse};
+use crate::dto::{
+    AcceptedResponse, PasswordResetConfirm, PasswordResetRequest, RegisterRequest, TokenRequest,
+    TokenResponse, UserResponse, VerifyEmailConfirm,
+};
 use crate::extractors::{CurrentUser, scopes};
 use crate::json::Json;
 use crate::openapi::responses::{
-    BadRequest, EmailTaken, Overloaded, PayloadTooLarge, TokenError, TokenUnavailable,
-    Unauthorized, ValidationFailed,
+    BadRequest, EmailTaken, EmailedTokenInvalid, Forbidden, Overloaded, PayloadTooLarge,
+    TokenError, TokenUnavailable, Unauthorized, ValidationFailed,
 };
 use crate::problem::{ApiError, OAuthError};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(register).service(token).service(logout);
+    cfg.service(register)
+        .service(token)
+        .service(logout)
+        .service(request_password_reset)
+        .service(confirm_password_reset)
+        .service(request_email_verification)
+        .service(confirm_email_verification);
 }
 
 /// Create an account.
@@ -189,6 +198,9 @@ fn password_grant_error(error: PasswordGrantError) -> OAuthError {
         PasswordGrantError::Authenticate(AuthenticateError::AccountDisabled) => {
             OAuthError::invalid_grant("Account is disabled")
         }
+        PasswordGrantError::Authenticate(AuthenticateError::EmailNotVerified) => {
+            OAuthError::invalid_grant("Email not verified")
+        }
         PasswordGrantError::Authenticate(AuthenticateError::Hashing(
             HashingError::Overloaded { retry_after },
         )) => OAuthError::temporarily_unavailable(retry_after),
@@ -245,4 +257,113 @@ fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str
             "Parameter `{name}` is missing."
         ))),
     }
+}
+
+/// Ask for a password-reset email.
+///
+/// Always 202 with the same body, whether or not the address has an account: the work and
+/// the email happen after the response. The emailed link is valid for 30 minutes, once.
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "auth",
+    request_body = PasswordResetRequest,
+    responses(
+        (status = 202, description = "Accepted", body = AcceptedResponse),
+        (status = 400, response = BadRequest),
+        (status = 422, response = ValidationFailed),
+    )
+)]
+#[post("/auth/password-reset")]
+pub async fn request_password_reset(
+    state: web::Data<AppState>,
+    body: Json<PasswordResetRequest>,
+) -> HttpResponse {
+    let recovery = state.recovery.clone();
+    let email = body.into_inner().email;
+    actix_web::rt::spawn(async move {
+        if let Err(error) = recovery.request_password_reset(&email).await {
+            tracing::error!(%error, "password reset request failed");
+        }
+    });
+    HttpResponse::Accepted().json(AcceptedResponse {
+        detail: "If an account exists for this address, an email with a reset link is on its way.",
+    })
+}
+
+/// Set a new password with the token from a reset email.
+///
+/// Every session of the account is revoked and a notice is emailed. This does not log in.
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "auth",
+    request_body = PasswordResetConfirm,
+    responses(
+        (status = 204, description = "Password changed; log in with it"),
+        (status = 400, response = EmailedTokenInvalid),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Overloaded),
+    )
+)]
+#[post("/auth/password-reset/confirm")]
+pub async fn confirm_password_reset(
+    state: web::Data<AppState>,
+    body: Json<PasswordResetConfirm>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    state
+        .recovery
+        .confirm_password_reset(&body.token, body.new_password)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Email yourself a link that confirms your address (valid 24 hours, once).
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "auth",
+    security(("oauth2" = ["me"])),
+    responses(
+        (status = 202, description = "Accepted", body = AcceptedResponse),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
+#[post("/auth/verify-email")]
+pub async fn request_email_verification(
+    current: CurrentUser<scopes::Me>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let recovery = state.recovery.clone();
+    let user = current.user;
+    actix_web::rt::spawn(async move {
+        if let Err(error) = recovery.request_email_verification(&user).await {
+            tracing::error!(%error, "verification request failed");
+        }
+    });
+    HttpResponse::Accepted().json(AcceptedResponse {
+        detail: "A verification link is on its way to your address.",
+    })
+}
+
+/// Confirm your email address with the token from a verification email.
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "auth",
+    request_body = VerifyEmailConfirm,
+    responses(
+        (status = 204, description = "Address verified"),
+        (status = 400, response = EmailedTokenInvalid),
+        (status = 422, response = ValidationFailed),
+    )
+)]
+#[post("/auth/verify-email/confirm")]
+pub async fn confirm_email_verification(
+    state: web::Data<AppState>,
+    body: Json<VerifyEmailConfirm>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .recovery
+        .confirm_email_verification(&body.token)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -267,7 +267,7 @@ fn harness() -> Harness {
                 Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
             )),
         },
-        SessionLifetimes::default(),
+        AuthPolicy::default(),
     );
     Harness {
         users,

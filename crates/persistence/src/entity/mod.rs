@@ -1,6 +1,7 @@
 //! SeaORM entities: the storage shape of the domain's entities. Private to this crate's
 //! adapters; the rest of gatehouse sees domain types only.
 
+pub mod action_tokens;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod todos;

@@ -1,0 +1,363 @@
+//! Account recovery and email verification: single-use emailed tokens (256 bits, stored as
+//! digests) that reset a password (30 minutes) or confirm an address (24 hours).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::clock::Clock;
+use crate::email::Email;
+use crate::error::{RepositoryError, ValidationErrors};
+use crate::mail::{MailMessage, Mailer, html_escape};
+use crate::password::Password;
+use crate::ports::{
+    HashingError, OpaqueTokens, PasswordHasher, SessionRepository, TokenDigest, UserRepository,
+};
+use crate::user::{User, UserId};
+
+pub const RESET_LIFETIME_MINUTES: i64 = 30;
+pub const VERIFICATION_LIFETIME_HOURS: i64 = 24;
+
+/// What a single-use token is good for; a token of one purpose is useless for the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    PasswordReset,
+    EmailVerification,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::PasswordReset => "password_reset",
+            TokenPurpose::EmailVerification => "email_verification",
+        }
+    }
+}
+
+/// A stored single-use token.
+#[derive(Debug, Clone)]
+pub struct ActionToken {
+    pub digest: TokenDigest,
+    pub user_id: UserId,
+    pub purpose: TokenPurpose,
+    /// The address the token was sent to: verification confirms exactly this address.
+    pub email: Email,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Storage of single-use tokens.
+#[async_trait::async_trait]
+pub trait ActionTokenRepository: Send + Sync {
+    async fn insert(&self, token: &ActionToken) -> Result<(), RepositoryError>;
+
+    /// The unused, unexpired token with this digest and purpose.
+    async fn find_usable(
+        &self,
+        digest: &TokenDigest,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ActionToken>, RepositoryError>;
+
+    /// Marks the token used, if it still is usable; returns whether this call used it, so
+    /// that of two concurrent uses exactly one succeeds.
+    async fn consume(
+        &self,
+        digest: &TokenDigest,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError>;
+
+    /// Deletes tokens that expired or were used before `before`; returns how many.
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error(transparent)]
+    Invalid(ValidationErrors),
+    /// Unknown, expired, used, or of the other purpose.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    #[error(transparent)]
+    Hashing(#[from] HashingError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Builds the links in emails from the configured public URL, never from a request.
+#[derive(Debug, Clone)]
+pub struct Links {
+    base: String,
+}
+
+impl Links {
+    pub fn new(public_url: &str) -> Self {
+        Self {
+            base: public_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn reset(&self, token: &SecretString) -> String {
+        format!(
+            "{}/reset-password?token={}",
+            self.base,
+            token.expose_secret()
+        )
+    }
+
+    fn verification(&self, token: &SecretString) -> String {
+        format!("{}/verify-email?token={}", self.base, token.expose_secret())
+    }
+}
+
+pub struct RecoveryPorts {
+    pub users: Arc<dyn UserRepository>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub tokens: Arc<dyn ActionTokenRepository>,
+    pub opaque: Arc<dyn OpaqueTokens>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Clone)]
+pub struct RecoveryService {
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    sessions: Arc<dyn SessionRepository>,
+    tokens: Arc<dyn ActionTokenRepository>,
+    opaque: Arc<dyn OpaqueTokens>,
+    mailer: Arc<dyn Mailer>,
+    clock: Arc<dyn Clock>,
+    links: Links,
+}
+
+fn message(to: &Email, subject: &str, lines: &[&str], link: Option<&str>) -> MailMessage {
+    let mut text = lines.join("\n\n");
+    let mut html = lines
+        .iter()
+        .map(|line| format!("<p>{}</p>", html_escape(line)))
+        .collect::<String>();
+    if let Some(link) = link {
+        text.push_str(&format!("\n\n{link}\n"));
+        let link = html_escape(link);
+        html.push_str(&format!("<p><a href=\"{link}\">{link}</a></p>"));
+    }
+    MailMessage {
+        to: to.clone(),
+        subject: subject.to_owned(),
+        text,
+        html: format!("<!doctype html><html><body>{html}</body></html>"),
+    }
+}
+
+impl RecoveryService {
+    pub fn new(ports: RecoveryPorts, links: Links) -> Self {
+        Self {
+            users: ports.users,
+            hasher: ports.hasher,
+            sessions: ports.sessions,
+            tokens: ports.tokens,
+            opaque: ports.opaque,
+            mailer: ports.mailer,
+            clock: ports.clock,
+            links,
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now().trunc_subsecs(6)
+    }
+
+    async fn issue(
+        &self,
+        user: &User,
+        purpose: TokenPurpose,
+        lifetime: Duration,
+    ) -> Result<SecretString, RecoveryError> {
+        let token = self.opaque.generate();
+        let now = self.now();
+        self.tokens
+            .insert(&ActionToken {
+                digest: self.opaque.digest(&token),
+                user_id: user.id,
+                purpose,
+                email: user.email.clone(),
+                created_at: now,
+                expires_at: now + lifetime,
+            })
+            .await?;
+        Ok(token)
+    }
+
+    async fn send(&self, message: MailMessage) {
+        if let Err(error) = self.mailer.send(&message).await {
+            tracing::error!(%error, "could not send mail");
+        }
+    }
+
+    /// Emails a reset link if `email` belongs to an active account; does nothing otherwise.
+    /// Callers answer the same whatever happens here, so run it off the request path.
+    #[tracing::instrument(skip_all)]
+    pub async fn request_password_reset(&self, email: &str) -> Result<(), RecoveryError> {
+        let Ok(email) = Email::parse(email) else {
+            return Ok(());
+        };
+        let Some(user) = self.users.find_by_email(&email).await? else {
+            tracing::info!(
+                event = "password_reset_requested",
+                known = false,
+                "password reset requested"
+            );
+            return Ok(());
+        };
+        if !user.is_active {
+            return Ok(());
+        }
+        let token = self
+            .issue(
+                &user,
+                TokenPurpose::PasswordReset,
+                Duration::minutes(RESET_LIFETIME_MINUTES),
+            )
+            .await?;
+        tracing::info!(event = "password_reset_requested", user_id = %user.id, "password reset requested");
+        self.send(message(
+            &user.email,
+            "Reset your password",
+            &[
+                "Someone asked to reset the password of your account.",
+                "Open this link within 30 minutes to choose a new password. If it was not you, ignore this email: your password stays as it is.",
+            ],
+            Some(&self.links.reset(&token)),
+        ))
+        .await;
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token: the token is used up, every session is
+    /// revoked, and a notice is emailed. It does not log in.
+    #[tracing::instrument(skip_all)]
+    pub async fn confirm_password_reset(
+        &self,
+        token: &SecretString,
+        new_password: SecretString,
+    ) -> Result<(), RecoveryError> {
+        let digest = self.opaque.digest(token);
+        let now = self.now();
+        let found = self
+            .tokens
+            .find_usable(&digest, TokenPurpose::PasswordReset, now)
+            .await?
+            .ok_or(RecoveryError::InvalidToken)?;
+        let Some(mut user) = self.users.find_by_id(found.user_id).await? else {
+            return Err(RecoveryError::InvalidToken);
+        };
+        let password = Password::parse(new_password, Some(&user.email)).map_err(|error| {
+            let mut errors = ValidationErrors::new();
+            errors.add("new_password", error);
+            RecoveryError::Invalid(errors)
+        })?;
+        let hash = self.hasher.hash(password.secret()).await?;
+        if !self
+            .tokens
+            .consume(&digest, TokenPurpose::PasswordReset, now)
+            .await?
+        {
+            return Err(RecoveryError::InvalidToken);
+        }
+        user.password_hash = hash;
+        user.password_changed_at = self.clock.now().trunc_subsecs(3);
+        user.updated_at = now;
+        self.users
+            .update(&user)
+            .await
+            .map_err(|error| match error {
+                crate::ports::SaveUserError::Repository(error) => RecoveryError::Repository(error),
+                _ => RecoveryError::InvalidToken,
+            })?;
+        let revoked = self.sessions.revoke_all(user.id, None, now).await?;
+        tracing::info!(event = "password_reset", user_id = %user.id, revoked_sessions = revoked, "password reset");
+        self.send(message(
+            &user.email,
+            "Your password was changed",
+            &[
+                "The password of your account was just reset, and every device was signed out.",
+                "If this was not you, reset your password again right away and contact support.",
+            ],
+            None,
+        ))
+        .await;
+        Ok(())
+    }
+
+    /// Emails a verification link for the user's current address.
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    pub async fn request_email_verification(&self, user: &User) -> Result<(), RecoveryError> {
+        if user.is_verified {
+            return Ok(());
+        }
+        let token = self
+            .issue(
+                user,
+                TokenPurpose::EmailVerification,
+                Duration::hours(VERIFICATION_LIFETIME_HOURS),
+            )
+            .await?;
+        self.send(message(
+            &user.email,
+            "Confirm your email address",
+            &["Open this link within 24 hours to confirm that this address is yours."],
+            Some(&self.links.verification(&token)),
+        ))
+        .await;
+        Ok(())
+    }
+
+    /// Marks the address the token was sent to as verified, if it is still the account's.
+    #[tracing::instrument(skip_all)]
+    pub async fn confirm_email_verification(
+        &self,
+        token: &SecretString,
+    ) -> Result<(), RecoveryError> {
+        let digest = self.opaque.digest(token);
+        let now = self.now();
+        let found = self
+            .tokens
+            .find_usable(&digest, TokenPurpose::EmailVerification, now)
+            .await?
+            .ok_or(RecoveryError::InvalidToken)?;
+        let Some(mut user) = self.users.find_by_id(found.user_id).await? else {
+            return Err(RecoveryError::InvalidToken);
+        };
+        // The address changed since the link was sent: the link no longer proves anything.
+        if user.email != found.email {
+            return Err(RecoveryError::InvalidToken);
+        }
+        if !self
+            .tokens
+            .consume(&digest, TokenPurpose::EmailVerification, now)
+            .await?
+        {
+            return Err(RecoveryError::InvalidToken);
+        }
+        user.is_verified = true;
+        user.updated_at = now;
+        self.users
+            .update(&user)
+            .await
+            .map_err(|error| match error {
+                crate::ports::SaveUserError::Repository(error) => RecoveryError::Repository(error),
+                _ => RecoveryError::InvalidToken,
+            })?;
+        tracing::info!(event = "email_verified", user_id = %user.id, "email verified");
+        Ok(())
+    }
+
+    /// Deletes expired and used tokens; the housekeeping task calls it.
+    pub async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        self.tokens.purge(before).await
+    }
+}
