@@ -6,7 +6,7 @@
 //! `SMTP_TEST_PORT=2525 SMTP_TEST_MAILDIR=/tmp/maildir cargo test -p gatehouse-tests --test smtp
 //! -- --ignored` (`.ci/run` does this).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gatehouse_api::settings::{MailTransport, SmtpTlsMode};
@@ -14,7 +14,7 @@ use gatehouse_tests::{spawn_app_with, token_in, unfold_mail};
 use reqwest::StatusCode;
 use serde_json::json;
 
-fn received(maildir: &PathBuf) -> Vec<String> {
+fn received(maildir: &Path) -> Vec<String> {
     ["new", "cur"]
         .iter()
         .filter_map(|sub| std::fs::read_dir(maildir.join(sub)).ok())
