@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use gatehouse_domain::auth::{AuthPolicy, AuthPorts};
 use gatehouse_domain::mail::Mailer;
+use gatehouse_domain::ports::{PasswordHasher, SessionRepository, TodoRepository, UserRepository};
+use gatehouse_domain::recovery::ActionTokenRepository;
 use gatehouse_domain::recovery::{Links, RecoveryPorts, RecoveryService};
 use gatehouse_domain::{AuthService, Clock, SessionLifetimes, TodoService, UserService};
 use gatehouse_mail::{FileOutbox, SmtpMailer, SmtpSettings, SmtpTls, parse_sender};
@@ -51,12 +53,43 @@ fn mailer(settings: &Settings) -> Result<Arc<dyn Mailer>, StartupError> {
     })
 }
 
+/// The storage adapters, one per repository port.
+#[derive(Clone)]
+pub struct Storage {
+    pub users: Arc<dyn UserRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub todos: Arc<dyn TodoRepository>,
+    pub action_tokens: Arc<dyn ActionTokenRepository>,
+}
+
+impl Storage {
+    /// SeaORM repositories on `database`.
+    pub fn sea(database: &Database) -> Self {
+        Self {
+            users: Arc::new(SeaUserRepository::new(database)),
+            sessions: Arc::new(SeaSessionRepository::new(database)),
+            todos: Arc::new(SeaTodoRepository::new(database)),
+            action_tokens: Arc::new(SeaActionTokenRepository::new(database)),
+        }
+    }
+}
+
 impl AppState {
-    /// Wires the adapters: the given database, an argon2id hasher on a bounded pool, a JWT
-    /// service with `secret`, and `clock` for every time decision.
+    /// Wires the adapters: SeaORM storage on `database`, an argon2id hasher on a bounded
+    /// pool, a JWT service with `secret`, and `clock` for every time decision.
     pub fn build(
         settings: &Settings,
         database: &Database,
+        secret: SecretString,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        Self::assemble(settings, Storage::sea(database), secret, clock)
+    }
+
+    /// As [`AppState::build`], over any storage adapters (benchmarks swap one out).
+    pub fn assemble(
+        settings: &Settings,
+        storage: Storage,
         secret: SecretString,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
@@ -81,9 +114,13 @@ impl AppState {
             leeway: chrono::Duration::seconds(settings.jwt.leeway_secs.into()),
         })
         .map_err(|error| StartupError::Config(error.to_string()))?;
-        let users = Arc::new(SeaUserRepository::new(database));
-        let sessions = Arc::new(SeaSessionRepository::new(database));
-        let hasher = Arc::new(hasher);
+        let Storage {
+            users,
+            sessions,
+            todos,
+            action_tokens,
+        } = storage;
+        let hasher: Arc<dyn PasswordHasher> = Arc::new(hasher);
         let lifetimes = SessionLifetimes {
             idle: chrono::Duration::seconds(settings.auth.session_idle_ttl_secs.into()),
             absolute: chrono::Duration::seconds(settings.auth.session_absolute_ttl_secs.into()),
@@ -105,7 +142,7 @@ impl AppState {
                 users: users.clone(),
                 hasher: hasher.clone(),
                 sessions: sessions.clone(),
-                tokens: Arc::new(SeaActionTokenRepository::new(database)),
+                tokens: action_tokens,
                 opaque: Arc::new(RandomTokens),
                 mailer: mailer(settings)?,
                 clock: clock.clone(),
@@ -115,7 +152,7 @@ impl AppState {
         Ok(Self {
             auth: AuthService::new(ports, policy),
             users: UserService::new(users, hasher, sessions, clock.clone()),
-            todos: TodoService::new(Arc::new(SeaTodoRepository::new(database)), clock),
+            todos: TodoService::new(todos, clock),
             recovery,
         })
     }

@@ -362,9 +362,9 @@ impl AuthService {
             .tokens
             .verify(token, self.clock.now())
             .map_err(|error| CurrentUserError::InvalidToken(error.to_string()))?;
-        let Some(session) = self.sessions.find(claims.session_id).await? else {
+        let Some((session, user)) = self.sessions.find_with_user(claims.session_id).await? else {
             return Err(CurrentUserError::InvalidToken(
-                "session no longer exists".into(),
+                "session or user no longer exists".into(),
             ));
         };
         if session.user_id != claims.user_id || !session.is_live(self.clock.now()) {
@@ -372,11 +372,6 @@ impl AuthService {
                 "session revoked or expired".into(),
             ));
         }
-        let Some(user) = self.users.find_by_id(claims.user_id).await? else {
-            return Err(CurrentUserError::InvalidToken(
-                "user no longer exists".into(),
-            ));
-        };
         if !user.is_active {
             return Err(CurrentUserError::InvalidToken("account is disabled".into()));
         }

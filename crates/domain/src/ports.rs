@@ -266,6 +266,13 @@ pub trait SessionRepository: Send + Sync {
     /// The session with this id, live or not.
     async fn find(&self, id: SessionId) -> Result<Option<Session>, RepositoryError>;
 
+    /// The session with this id together with its user, in one round trip: what every
+    /// authenticated request needs.
+    async fn find_with_user(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(Session, User)>, RepositoryError>;
+
     /// The session whose current (not yet rotated) refresh token has this digest.
     async fn find_by_refresh(
         &self,

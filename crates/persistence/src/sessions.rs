@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_domain::ports::{Rotation, SessionRepository, TokenDigest};
 use gatehouse_domain::{
-    ClientInfo, RepositoryError, ScopeSet, Session, SessionId, SessionLifetimes, UserId,
+    ClientInfo, RepositoryError, ScopeSet, Session, SessionId, SessionLifetimes, User, UserId,
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
@@ -119,6 +119,24 @@ impl SessionRepository for SeaSessionRepository {
             .map_err(storage)?
             .map(to_domain)
             .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %id))]
+    async fn find_with_user(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(Session, User)>, RepositoryError> {
+        let row = Entity::find_by_id(id.as_uuid())
+            .find_also_related(crate::entity::users::Entity)
+            .one(&self.db)
+            .await
+            .map_err(storage)?;
+        match row {
+            Some((session, Some(user))) => {
+                Ok(Some((to_domain(session)?, crate::users::to_domain(user)?)))
+            }
+            _ => Ok(None),
+        }
     }
 
     #[tracing::instrument(skip_all)]

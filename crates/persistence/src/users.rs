@@ -38,7 +38,7 @@ pub(crate) struct CorruptRow {
     pub reason: String,
 }
 
-fn to_domain(model: users::Model) -> Result<User, RepositoryError> {
+pub(crate) fn to_domain(model: users::Model) -> Result<User, RepositoryError> {
     let corrupt = |reason: String| {
         RepositoryError::new(CorruptRow {
             table: "users",

@@ -126,8 +126,7 @@ impl PasswordHasher for FakeHasher {
 }
 
 /// Sessions in memory; rotation is not exercised here (the black-box tests do).
-#[derive(Default)]
-struct InMemorySessions(Mutex<Vec<Session>>);
+struct InMemorySessions(Mutex<Vec<Session>>, Arc<InMemoryUsers>);
 
 #[async_trait]
 impl SessionRepository for InMemorySessions {
@@ -137,6 +136,16 @@ impl SessionRepository for InMemorySessions {
     }
     async fn find(&self, id: SessionId) -> Result<Option<Session>, RepositoryError> {
         Ok(self.0.lock().unwrap().iter().find(|s| s.id == id).cloned())
+    }
+    async fn find_with_user(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(Session, User)>, RepositoryError> {
+        let Some(session) = self.find(id).await? else {
+            return Ok(None);
+        };
+        let user = self.1.find_by_id(session.user_id).await?;
+        Ok(user.map(|user| (session, user)))
     }
     async fn find_by_refresh(&self, _: &TokenDigest) -> Result<Option<Session>, RepositoryError> {
         Ok(None)
@@ -261,7 +270,7 @@ fn harness() -> Harness {
             users: users.clone(),
             hasher: hasher.clone(),
             tokens: Arc::new(FakeTokens),
-            sessions: Arc::new(InMemorySessions::default()),
+            sessions: Arc::new(InMemorySessions(Mutex::default(), users.clone())),
             opaque: Arc::new(FakeOpaque),
             clock: Arc::new(FixedClock(
                 Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
