@@ -7,6 +7,7 @@ pub mod auth;
 pub mod clock;
 pub mod email;
 pub mod error;
+mod id;
 pub mod mail;
 pub mod pagination;
 pub mod password;

@@ -198,6 +198,14 @@ impl RecoveryService {
         }
     }
 
+    /// Stores `user`; a user who vanished meanwhile makes the token moot.
+    async fn save(&self, user: &User) -> Result<(), RecoveryError> {
+        self.users.update(user).await.map_err(|error| match error {
+            crate::ports::SaveUserError::Repository(error) => RecoveryError::Repository(error),
+            _ => RecoveryError::InvalidToken,
+        })
+    }
+
     /// Emails a reset link if `email` belongs to an active account; does nothing otherwise.
     /// Callers answer the same whatever happens here, so run it off the request path.
     #[tracing::instrument(skip_all)]
@@ -271,13 +279,7 @@ impl RecoveryService {
         user.password_hash = hash;
         user.password_changed_at = self.clock.now().trunc_subsecs(3);
         user.updated_at = now;
-        self.users
-            .update(&user)
-            .await
-            .map_err(|error| match error {
-                crate::ports::SaveUserError::Repository(error) => RecoveryError::Repository(error),
-                _ => RecoveryError::InvalidToken,
-            })?;
+        self.save(&user).await?;
         let revoked = self.sessions.revoke_all(user.id, None, now).await?;
         tracing::info!(event = "password_reset", user_id = %user.id, revoked_sessions = revoked, "password reset");
         self.send(message(
@@ -345,13 +347,7 @@ impl RecoveryService {
         }
         user.is_verified = true;
         user.updated_at = now;
-        self.users
-            .update(&user)
-            .await
-            .map_err(|error| match error {
-                crate::ports::SaveUserError::Repository(error) => RecoveryError::Repository(error),
-                _ => RecoveryError::InvalidToken,
-            })?;
+        self.save(&user).await?;
         tracing::info!(event = "email_verified", user_id = %user.id, "email verified");
         Ok(())
     }

@@ -2,36 +2,15 @@
 //! ended by logout, expiry or revocation. Access tokens name their session (`sid`), so ending
 //! a session ends its access tokens too, on every instance.
 
-use std::fmt;
-
 use chrono::{DateTime, Duration, Utc};
-use uuid::Uuid;
 
 use crate::scope::ScopeSet;
 use crate::user::UserId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SessionId(Uuid);
-
-impl SessionId {
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::id::uuid_id!(
+    /// A login session's identifier.
+    SessionId
+);
 
 /// How long sessions live without and with use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

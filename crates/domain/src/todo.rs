@@ -1,11 +1,9 @@
 //! Todos: the worked example of a per-user resource. Every operation is scoped to an owner;
 //! another user's todo does not exist as far as the caller can tell.
 
-use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::error::{RepositoryError, ValidationErrors};
@@ -16,28 +14,10 @@ use crate::user::UserId;
 const TITLE_MAX: usize = 200;
 const DESCRIPTION_MAX: usize = 2_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TodoId(Uuid);
-
-impl TodoId {
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for TodoId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::id::uuid_id!(
+    /// A todo's identifier.
+    TodoId
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TodoTitleError {

@@ -3,34 +3,14 @@
 use std::fmt;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use uuid::Uuid;
 
 use crate::email::Email;
 use crate::password::PasswordHash;
 
-/// A user's identifier: a UUIDv7, so ids sort by creation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserId(Uuid);
-
-impl UserId {
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::id::uuid_id!(
+    /// A user's identifier.
+    UserId
+);
 
 /// What a user may do beyond their own data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

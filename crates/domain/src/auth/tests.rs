@@ -484,8 +484,8 @@ async fn unknown_scope_names_are_refused_before_hashing() {
     assert_eq!(h.hasher.verifications.load(Ordering::SeqCst), 0);
 }
 
-#[tokio::test]
-async fn a_token_resolves_only_while_its_user_and_session_live() {
+/// A harness with Ada registered and logged in.
+async fn registered_and_logged_in() -> (Harness, TokenGrant) {
     let h = harness();
     h.service
         .register(registration("ada@example.com", "correct horse battery"))
@@ -501,6 +501,12 @@ async fn a_token_resolves_only_while_its_user_and_session_live() {
         )
         .await
         .unwrap();
+    (h, grant)
+}
+
+#[tokio::test]
+async fn a_token_resolves_only_while_its_user_and_session_live() {
+    let (h, grant) = registered_and_logged_in().await;
     let token = grant.access.token.expose_secret().to_owned();
     let (current, claims) = h.service.resolve_current_user(&token).await.unwrap();
     assert_eq!(current.email.as_str(), "ada@example.com");
@@ -512,21 +518,7 @@ async fn a_token_resolves_only_while_its_user_and_session_live() {
 
 #[tokio::test]
 async fn a_deleted_users_token_resolves_to_nobody() {
-    let h = harness();
-    h.service
-        .register(registration("ada@example.com", "correct horse battery"))
-        .await
-        .unwrap();
-    let grant = h
-        .service
-        .password_grant(
-            "ada@example.com",
-            &secret("correct horse battery"),
-            None,
-            ClientInfo::default(),
-        )
-        .await
-        .unwrap();
+    let (h, grant) = registered_and_logged_in().await;
     h.users.0.lock().unwrap().clear();
     let error = h
         .service
