@@ -107,6 +107,9 @@ pub enum ApiError {
     /// 409 `last_admin`: the change would leave no active admin.
     #[error("last active admin")]
     LastAdmin,
+    /// 409 `conflict`: the resource changed while the request worked on it; retry.
+    #[error("concurrent change")]
+    Conflict,
     /// 400 `token_invalid`: a reset or verification token that is unknown, expired, used,
     /// or meant for the other purpose.
     #[error("invalid emailed token")]
@@ -140,6 +143,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::ResourceNotFound(code) => code,
             ApiError::LastAdmin => "last_admin",
+            ApiError::Conflict => "conflict",
             ApiError::EmailedTokenInvalid => "token_invalid",
             ApiError::WrongPassword => "wrong_password",
             ApiError::Overloaded { .. } => "overloaded",
@@ -164,6 +168,7 @@ impl ApiError {
                 "This is the last active admin: promote another user first.".into()
             }
             ApiError::WrongPassword => "The current password is wrong.".into(),
+            ApiError::Conflict => "The account changed while this request ran; try again.".into(),
             ApiError::EmailedTokenInvalid => {
                 "The link is invalid, expired or already used; ask for a new one.".into()
             }
@@ -211,6 +216,7 @@ impl From<gatehouse_domain::users::ManageUserError> for ApiError {
             E::SessionNotFound => ApiError::ResourceNotFound("session_not_found"),
             E::EmailTaken => ApiError::EmailTaken,
             E::LastAdmin => ApiError::LastAdmin,
+            E::Conflict => ApiError::Conflict,
             E::WrongPassword => ApiError::WrongPassword,
             E::Hashing(error) => error.into(),
             E::Repository(error) => error.into(),
@@ -254,7 +260,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound | ApiError::ResourceNotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::LastAdmin => StatusCode::CONFLICT,
+            ApiError::LastAdmin | ApiError::Conflict => StatusCode::CONFLICT,
             ApiError::WrongPassword => StatusCode::FORBIDDEN,
             ApiError::Overloaded { .. } | ApiError::DatabaseUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE

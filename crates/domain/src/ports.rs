@@ -61,12 +61,15 @@ pub trait UserRepository: Send + Sync {
         page: Page,
     ) -> Result<(Vec<User>, u64), RepositoryError>;
 
-    /// Stores every field of `user` over the row with its id.
+    /// Stores every field of `user` over the row with its id, provided the row is still the
+    /// version the change was made from (its `updated_at` equals `read_at`), so concurrent
+    /// changes never silently undo each other.
     /// Returns [`SaveUserError::NotFound`] when no such row exists,
+    /// [`SaveUserError::Conflict`] when the row changed since `read_at`,
     /// [`SaveUserError::EmailTaken`] when the new email belongs to someone else, and
     /// [`SaveUserError::LastAdmin`] when the change would leave no active admin — decided
     /// atomically, so two concurrent demotions cannot both pass.
-    async fn update(&self, user: &User) -> Result<(), SaveUserError>;
+    async fn update(&self, user: &User, read_at: DateTime<Utc>) -> Result<(), SaveUserError>;
 
     /// Deletes the user and everything they own (their todos).
     /// Returns [`SaveUserError::NotFound`] when no such user exists and
@@ -83,6 +86,8 @@ pub enum SaveUserError {
     EmailTaken,
     #[error("the last active admin cannot be demoted, deactivated or deleted")]
     LastAdmin,
+    #[error("the user changed meanwhile")]
+    Conflict,
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }

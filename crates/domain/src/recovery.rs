@@ -198,12 +198,16 @@ impl RecoveryService {
         }
     }
 
-    /// Stores `user`; a user who vanished meanwhile makes the token moot.
-    async fn save(&self, user: &User) -> Result<(), RecoveryError> {
-        self.users.update(user).await.map_err(|error| match error {
-            crate::ports::SaveUserError::Repository(error) => RecoveryError::Repository(error),
-            _ => RecoveryError::InvalidToken,
-        })
+    /// Stores `user`, read at `read_at`; a user who vanished or changed meanwhile makes the
+    /// token moot.
+    async fn save(&self, user: &User, read_at: DateTime<Utc>) -> Result<(), RecoveryError> {
+        self.users
+            .update(user, read_at)
+            .await
+            .map_err(|error| match error {
+                crate::ports::SaveUserError::Repository(error) => RecoveryError::Repository(error),
+                _ => RecoveryError::InvalidToken,
+            })
     }
 
     /// Emails a reset link if `email` belongs to an active account; does nothing otherwise.
@@ -263,6 +267,7 @@ impl RecoveryService {
         let Some(mut user) = self.users.find_by_id(found.user_id).await? else {
             return Err(RecoveryError::InvalidToken);
         };
+        let read_at = user.updated_at;
         let password = Password::parse(new_password, Some(&user.email)).map_err(|error| {
             let mut errors = ValidationErrors::new();
             errors.add("new_password", error);
@@ -279,7 +284,7 @@ impl RecoveryService {
         user.password_hash = hash;
         user.password_changed_at = self.clock.now().trunc_subsecs(3);
         user.updated_at = now;
-        self.save(&user).await?;
+        self.save(&user, read_at).await?;
         let revoked = self.sessions.revoke_all(user.id, None, now).await?;
         tracing::info!(event = "password_reset", user_id = %user.id, revoked_sessions = revoked, "password reset");
         self.send(message(
@@ -334,6 +339,7 @@ impl RecoveryService {
         let Some(mut user) = self.users.find_by_id(found.user_id).await? else {
             return Err(RecoveryError::InvalidToken);
         };
+        let read_at = user.updated_at;
         // The address changed since the link was sent: the link no longer proves anything.
         if user.email != found.email {
             return Err(RecoveryError::InvalidToken);
@@ -347,7 +353,7 @@ impl RecoveryService {
         }
         user.is_verified = true;
         user.updated_at = now;
-        self.save(&user).await?;
+        self.save(&user, read_at).await?;
         tracing::info!(event = "email_verified", user_id = %user.id, "email verified");
         Ok(())
     }

@@ -31,6 +31,9 @@ pub enum ManageUserError {
     /// The change would leave no active admin.
     #[error("the last active admin cannot be demoted, deactivated or deleted")]
     LastAdmin,
+    /// The account changed while this request worked on it; nothing was stored.
+    #[error("the account changed meanwhile")]
+    Conflict,
     /// The `current_password` given to confirm a sensitive change is wrong.
     #[error("the current password is wrong")]
     WrongPassword,
@@ -46,6 +49,7 @@ impl From<SaveUserError> for ManageUserError {
             SaveUserError::NotFound => ManageUserError::NotFound,
             SaveUserError::EmailTaken => ManageUserError::EmailTaken,
             SaveUserError::LastAdmin => ManageUserError::LastAdmin,
+            SaveUserError::Conflict => ManageUserError::Conflict,
             SaveUserError::Repository(error) => ManageUserError::Repository(error),
         }
     }
@@ -131,6 +135,7 @@ impl UserService {
         };
 
         let mut user = self.get(id).await?;
+        let read_at = user.updated_at;
         let before = (user.role, user.is_active);
         if let Some(full_name) = full_name {
             user.full_name = full_name;
@@ -145,7 +150,7 @@ impl UserService {
             user.is_verified = is_verified;
         }
         user.updated_at = self.now();
-        self.users.update(&user).await?;
+        self.users.update(&user, read_at).await?;
         if before.0 != user.role {
             tracing::info!(event = "role_changed", from = %before.0, to = %user.role, "role changed");
         }
@@ -219,7 +224,7 @@ impl UserService {
             updated.full_name = full_name;
         }
         updated.updated_at = self.now();
-        self.users.update(&updated).await?;
+        self.users.update(&updated, user.updated_at).await?;
         if updated.email != user.email {
             tracing::info!(event = "email_changed", "email changed");
         }
@@ -248,7 +253,7 @@ impl UserService {
         // Milliseconds: the precision access tokens record their issue time with.
         updated.password_changed_at = self.clock.now().trunc_subsecs(3);
         updated.updated_at = self.now();
-        self.users.update(&updated).await?;
+        self.users.update(&updated, user.updated_at).await?;
         let revoked = self
             .sessions
             .revoke_all(user.id, Some(session), self.now())

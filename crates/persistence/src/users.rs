@@ -1,7 +1,7 @@
 //! The domain's `UserRepository` on SeaORM.
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use gatehouse_domain::ports::{InsertUserError, SaveUserError, UserRepository};
 use gatehouse_domain::{
     Email, FullName, Page, PasswordHash, RepositoryError, Role, User, UserFilter, UserId,
@@ -235,9 +235,12 @@ impl UserRepository for SeaUserRepository {
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
-    async fn update(&self, user: &User) -> Result<(), SaveUserError> {
+    async fn update(&self, user: &User, read_at: DateTime<Utc>) -> Result<(), SaveUserError> {
         let txn = self.db.begin().await.map_err(storage)?;
         let current = lock_for_change(&txn, user.id.as_uuid()).await?;
+        if current.updated_at != read_at {
+            return Err(SaveUserError::Conflict);
+        }
         if is_active_admin(&current.role, current.is_active)
             && !is_active_admin(user.role.as_str(), user.is_active)
         {

@@ -64,7 +64,7 @@ impl UserRepository for InMemoryUsers {
         let total = users.len() as u64;
         Ok((users, total))
     }
-    async fn update(&self, user: &User) -> Result<(), SaveUserError> {
+    async fn update(&self, user: &User, _: DateTime<Utc>) -> Result<(), SaveUserError> {
         let mut users = self.0.lock().unwrap();
         let stored = users
             .iter_mut()
