@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Times logins against a release build: right password, wrong password and unknown email,
+# 30 sequential requests each (the three should cost about the same; the last two must).
+# Usage: bash tests/benches/login_timing.sh [path/to/gatehouse]   (default: target/release/gatehouse)
+set -euo pipefail
+BIN=$(realpath "${1:-target/release/gatehouse}")
+PORT=${PORT:-8766}
+DIR=$(mktemp -d)
+cd "$DIR"
+GATEHOUSE__SERVER__PORT=$PORT RUST_LOG=warn "$BIN" serve >server.log 2>&1 &
+PID=$!
+trap 'kill $PID; rm -rf "$DIR"' EXIT
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$PORT/health/live" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -s -o /dev/null "http://127.0.0.1:$PORT/api/v1/auth/register" -H 'content-type: application/json' \
+  -d '{"email":"timing@example.com","password":"correct horse battery staple"}'
+measure() { # label username password
+  local total=0 t
+  for _ in $(seq 1 30); do
+    t=$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$PORT/api/v1/auth/token" \
+      -d grant_type=password -d "username=$2" --data-urlencode "password=$3")
+    total=$(python3 -c "print($total + $t)")
+  done
+  python3 -c "print(f'{\"$1\":16} {($total / 30) * 1000:6.1f} ms mean of 30 sequential logins')"
+}
+measure "right password" timing@example.com 'correct horse battery staple'
+measure "wrong password" timing@example.com 'wrong horse battery staple'
+measure "unknown email" nobody@example.com 'correct horse battery staple'
