@@ -7,6 +7,7 @@ mod m20261123_000001_create_users;
 mod m20261123_000002_create_todos;
 mod m20261123_000003_create_sessions;
 mod m20261123_000004_create_action_tokens;
+mod m20261123_000005_create_throttle_events;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_todos::Migration),
             Box::new(m20261123_000003_create_sessions::Migration),
             Box::new(m20261123_000004_create_action_tokens::Migration),
+            Box::new(m20261123_000005_create_throttle_events::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! configuration and the command line. The only crate that knows HTTP and JSON.
 
 pub mod cli;
+pub mod client;
 pub mod dto;
 pub mod extractors;
 pub mod json;

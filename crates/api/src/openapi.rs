@@ -46,6 +46,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
             responses::SessionNotFound, responses::EmailedTokenInvalid,
             responses::LastAdmin, responses::WrongPassword,
             responses::Overloaded, responses::TokenError, responses::TokenUnavailable,
+            responses::TooManyRequests,
         ),
     ),
     modifiers(&OAuth2Addon),
@@ -202,6 +203,16 @@ pub mod responses {
         example = json!({"type": "urn:gatehouse:problem:overloaded", "title": "Service Unavailable", "status": 503,
             "detail": "The server is busy hashing passwords; try again shortly.", "code": "overloaded"}))]
     pub struct Overloaded(ProblemDetails);
+
+    /// Too many attempts (failed logins per account or IP, registrations or reset requests
+    /// per IP); retry after `Retry-After` seconds.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait")),
+        example = json!({"type": "urn:gatehouse:problem:too_many_requests", "title": "Too Many Requests", "status": 429,
+            "detail": "Too many attempts; wait for the time in Retry-After.", "code": "too_many_requests"}))]
+    pub struct TooManyRequests(ProblemDetails);
 
     /// Password hashing is saturated; retry after `Retry-After` seconds (RFC 6749 error body).
     #[derive(ToResponse)]

@@ -107,6 +107,9 @@ pub enum ApiError {
     /// 409 `last_admin`: the change would leave no active admin.
     #[error("last active admin")]
     LastAdmin,
+    /// 429 `too_many_requests` with `Retry-After`: a throttle's limit is used up.
+    #[error("throttled")]
+    Throttled { retry_after: Duration },
     /// 409 `conflict`: the resource changed while the request worked on it; retry.
     #[error("concurrent change")]
     Conflict,
@@ -144,6 +147,7 @@ impl ApiError {
             ApiError::ResourceNotFound(code) => code,
             ApiError::LastAdmin => "last_admin",
             ApiError::Conflict => "conflict",
+            ApiError::Throttled { .. } => "too_many_requests",
             ApiError::EmailedTokenInvalid => "token_invalid",
             ApiError::WrongPassword => "wrong_password",
             ApiError::Overloaded { .. } => "overloaded",
@@ -169,6 +173,9 @@ impl ApiError {
             }
             ApiError::WrongPassword => "The current password is wrong.".into(),
             ApiError::Conflict => "The account changed while this request ran; try again.".into(),
+            ApiError::Throttled { .. } => {
+                "Too many attempts; wait for the time in Retry-After.".into()
+            }
             ApiError::EmailedTokenInvalid => {
                 "The link is invalid, expired or already used; ask for a new one.".into()
             }
@@ -236,6 +243,16 @@ impl From<gatehouse_domain::recovery::RecoveryError> for ApiError {
     }
 }
 
+impl From<gatehouse_domain::throttle::ThrottleError> for ApiError {
+    fn from(error: gatehouse_domain::throttle::ThrottleError) -> Self {
+        use gatehouse_domain::throttle::ThrottleError as E;
+        match error {
+            E::Limited { retry_after } => ApiError::Throttled { retry_after },
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
 impl From<HashingError> for ApiError {
     fn from(error: HashingError) -> Self {
         match error {
@@ -261,6 +278,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound | ApiError::ResourceNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::LastAdmin | ApiError::Conflict => StatusCode::CONFLICT,
+            ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::WrongPassword => StatusCode::FORBIDDEN,
             ApiError::Overloaded { .. } | ApiError::DatabaseUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -285,7 +303,7 @@ impl ResponseError for ApiError {
                 .collect();
         }
         let mut builder = problem_response(status);
-        if let ApiError::Overloaded { retry_after } = self {
+        if let ApiError::Overloaded { retry_after } | ApiError::Throttled { retry_after } = self {
             builder.insert_header((header::RETRY_AFTER, retry_after_secs(*retry_after)));
         }
         builder.json(problem)

@@ -49,6 +49,16 @@ pub struct AuthSettings {
     pub require_verified_email: bool,
     /// How often expired sessions and tokens are deleted.
     pub housekeeping_interval_secs: u32,
+    /// Failed logins per account (normalized email) within `login_window_secs`.
+    pub login_failures_per_account: u32,
+    /// Failed logins per client IP within `login_window_secs`.
+    pub login_failures_per_ip: u32,
+    pub login_window_secs: u32,
+    /// Registrations per client IP within `ip_window_secs`.
+    pub registrations_per_ip: u32,
+    /// Password-reset requests per client IP within `ip_window_secs`.
+    pub password_resets_per_ip: u32,
+    pub ip_window_secs: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -90,6 +100,9 @@ pub struct ServerSettings {
     pub workers: usize,
     /// The URL users reach the service at, for links in emails. Never taken from `Host`.
     pub public_url: String,
+    /// Proxies whose `X-Forwarded-For` is believed (exact IP addresses). Empty: the peer
+    /// address is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +157,7 @@ impl Default for Settings {
                 port: 8000,
                 workers: 0,
                 public_url: "http://127.0.0.1:8000".into(),
+                trusted_proxies: Vec::new(),
             },
             database: DatabaseSettings {
                 url: "sqlite://data/gatehouse.db".into(),
@@ -167,6 +181,12 @@ impl Default for Settings {
                 session_absolute_ttl_secs: 30 * 24 * 3600,
                 require_verified_email: false,
                 housekeeping_interval_secs: 3600,
+                login_failures_per_account: 5,
+                login_failures_per_ip: 20,
+                login_window_secs: 15 * 60,
+                registrations_per_ip: 20,
+                password_resets_per_ip: 10,
+                ip_window_secs: 3600,
             },
             mail: MailSettings {
                 transport: MailTransport::File,
@@ -228,6 +248,16 @@ impl Settings {
                 "auth.housekeeping_interval_secs",
                 d.auth.housekeeping_interval_secs,
             )?
+            .set_default("server.trusted_proxies", Vec::<String>::new())?
+            .set_default(
+                "auth.login_failures_per_account",
+                d.auth.login_failures_per_account,
+            )?
+            .set_default("auth.login_failures_per_ip", d.auth.login_failures_per_ip)?
+            .set_default("auth.login_window_secs", d.auth.login_window_secs)?
+            .set_default("auth.registrations_per_ip", d.auth.registrations_per_ip)?
+            .set_default("auth.password_resets_per_ip", d.auth.password_resets_per_ip)?
+            .set_default("auth.ip_window_secs", d.auth.ip_window_secs)?
             .set_default("mail.transport", "file")?
             .set_default("mail.from", d.mail.from)?
             .set_default("mail.smtp_host", d.mail.smtp_host)?
@@ -241,7 +271,9 @@ impl Settings {
             Environment::with_prefix("GATEHOUSE")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("server.trusted_proxies"),
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         // `try_parsing` would turn an all-digit secret into a number and back, changing it;
@@ -253,6 +285,31 @@ impl Settings {
             settings.mail.smtp_password = Some(raw.into());
         }
         Ok(settings)
+    }
+
+    /// The throttling limits.
+    pub fn throttle_policy(&self) -> gatehouse_domain::throttle::ThrottlePolicy {
+        use gatehouse_domain::throttle::{Limit, ThrottlePolicy};
+        let login = chrono::Duration::seconds(self.auth.login_window_secs.into());
+        let ip = chrono::Duration::seconds(self.auth.ip_window_secs.into());
+        ThrottlePolicy {
+            login_account: Limit {
+                max: self.auth.login_failures_per_account,
+                window: login,
+            },
+            login_ip: Limit {
+                max: self.auth.login_failures_per_ip,
+                window: login,
+            },
+            register_ip: Limit {
+                max: self.auth.registrations_per_ip,
+                window: ip,
+            },
+            reset_ip: Limit {
+                max: self.auth.password_resets_per_ip,
+                window: ip,
+            },
+        }
     }
 
     /// Where the file mail transport writes.
@@ -278,6 +335,7 @@ impl Settings {
                 "port": self.server.port,
                 "workers": self.server.workers,
                 "public_url": self.server.public_url,
+                "trusted_proxies": self.server.trusted_proxies,
             },
             "database": { "url": gatehouse_persistence::database::redact(&self.database.url) },
             "jwt": {
@@ -299,6 +357,12 @@ impl Settings {
                 "session_absolute_ttl_secs": self.auth.session_absolute_ttl_secs,
                 "require_verified_email": self.auth.require_verified_email,
                 "housekeeping_interval_secs": self.auth.housekeeping_interval_secs,
+                "login_failures_per_account": self.auth.login_failures_per_account,
+                "login_failures_per_ip": self.auth.login_failures_per_ip,
+                "login_window_secs": self.auth.login_window_secs,
+                "registrations_per_ip": self.auth.registrations_per_ip,
+                "password_resets_per_ip": self.auth.password_resets_per_ip,
+                "ip_window_secs": self.auth.ip_window_secs,
             },
             "mail": {
                 "transport": match self.mail.transport { MailTransport::File => "file", MailTransport::Smtp => "smtp" },

@@ -186,6 +186,9 @@ fn spawn_housekeeping(state: AppState, clock: Arc<dyn Clock>, every: std::time::
                 Ok(purged) => tracing::info!(purged, "expired sessions purged"),
                 Err(error) => tracing::warn!(%error, "session purge failed"),
             }
+            if let Err(error) = state.throttle.purge().await {
+                tracing::warn!(%error, "throttle purge failed");
+            }
             match state.recovery.purge(clock.now()).await {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "used or expired emailed tokens purged"),

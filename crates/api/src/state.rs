@@ -7,10 +7,12 @@ use gatehouse_domain::mail::Mailer;
 use gatehouse_domain::ports::{PasswordHasher, SessionRepository, TodoRepository, UserRepository};
 use gatehouse_domain::recovery::ActionTokenRepository;
 use gatehouse_domain::recovery::{Links, RecoveryPorts, RecoveryService};
+use gatehouse_domain::throttle::{Throttle, ThrottleRepository};
 use gatehouse_domain::{AuthService, Clock, SessionLifetimes, TodoService, UserService};
 use gatehouse_mail::{FileOutbox, SmtpMailer, SmtpSettings, SmtpTls, parse_sender};
 use gatehouse_persistence::{
-    Database, SeaActionTokenRepository, SeaSessionRepository, SeaTodoRepository, SeaUserRepository,
+    Database, SeaActionTokenRepository, SeaSessionRepository, SeaThrottleRepository,
+    SeaTodoRepository, SeaUserRepository,
 };
 use gatehouse_security::{
     Argon2Config, Argon2Hasher, HashingPool, JwtConfig, JwtService, RandomTokens,
@@ -27,6 +29,9 @@ pub struct AppState {
     pub users: UserService,
     pub todos: TodoService,
     pub recovery: RecoveryService,
+    pub throttle: Throttle,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }
 
 /// The configured mail transport.
@@ -60,6 +65,7 @@ pub struct Storage {
     pub sessions: Arc<dyn SessionRepository>,
     pub todos: Arc<dyn TodoRepository>,
     pub action_tokens: Arc<dyn ActionTokenRepository>,
+    pub throttle: Arc<dyn ThrottleRepository>,
 }
 
 impl Storage {
@@ -70,6 +76,7 @@ impl Storage {
             sessions: Arc::new(SeaSessionRepository::new(database)),
             todos: Arc::new(SeaTodoRepository::new(database)),
             action_tokens: Arc::new(SeaActionTokenRepository::new(database)),
+            throttle: Arc::new(SeaThrottleRepository::new(database)),
         }
     }
 }
@@ -119,7 +126,21 @@ impl AppState {
             sessions,
             todos,
             action_tokens,
+            throttle,
         } = storage;
+        let throttle = Throttle::new(throttle, clock.clone(), settings.throttle_policy());
+        let trusted_proxies = settings
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|raw| {
+                raw.trim().parse().map_err(|_| {
+                    StartupError::Config(format!(
+                        "server.trusted_proxies: `{raw}` is not an IP address"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let hasher: Arc<dyn PasswordHasher> = Arc::new(hasher);
         let lifetimes = SessionLifetimes {
             idle: chrono::Duration::seconds(settings.auth.session_idle_ttl_secs.into()),
@@ -132,6 +153,7 @@ impl AppState {
             sessions: sessions.clone(),
             opaque: Arc::new(RandomTokens),
             clock: clock.clone(),
+            throttle: throttle.clone(),
         };
         let policy = AuthPolicy {
             sessions: lifetimes,
@@ -154,6 +176,8 @@ impl AppState {
             users: UserService::new(users, hasher, sessions, clock.clone()),
             todos: TodoService::new(todos, clock),
             recovery,
+            throttle,
+            trusted_proxies: Arc::new(trusted_proxies),
         })
     }
 }

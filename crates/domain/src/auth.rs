@@ -15,6 +15,7 @@ use crate::ports::{
 };
 use crate::scope::{ScopeError, ScopeSet};
 use crate::session::{ClientInfo, Session, SessionLifetimes};
+use crate::throttle::{Bucket, Throttle, ThrottleError};
 use crate::user::{FullName, Role, User};
 
 /// What a new account is made from, as typed by a person.
@@ -62,8 +63,20 @@ pub enum PasswordGrantError {
     Scope(#[from] ScopeError),
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// Too many failed logins for this account or from this client: wait `retry_after`.
+    #[error("too many failed logins")]
+    Throttled { retry_after: std::time::Duration },
     #[error(transparent)]
     Repository(#[from] RepositoryError),
+}
+
+impl From<ThrottleError> for PasswordGrantError {
+    fn from(error: ThrottleError) -> Self {
+        match error {
+            ThrottleError::Limited { retry_after } => Self::Throttled { retry_after },
+            ThrottleError::Repository(error) => Self::Repository(error),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +121,7 @@ pub struct AuthService {
     sessions: Arc<dyn SessionRepository>,
     opaque: Arc<dyn OpaqueTokens>,
     clock: Arc<dyn Clock>,
+    throttle: Throttle,
     policy: AuthPolicy,
 }
 
@@ -128,6 +142,7 @@ pub struct AuthPorts {
     pub sessions: Arc<dyn SessionRepository>,
     pub opaque: Arc<dyn OpaqueTokens>,
     pub clock: Arc<dyn Clock>,
+    pub throttle: Throttle,
 }
 
 impl AuthService {
@@ -139,6 +154,7 @@ impl AuthService {
             sessions: ports.sessions,
             opaque: ports.opaque,
             clock: ports.clock,
+            throttle: ports.throttle,
             policy,
         }
     }
@@ -264,7 +280,27 @@ impl AuthService {
         if let Some(raw) = scope {
             ScopeSet::parse(raw)?;
         }
-        let user = self.authenticate(username, password).await?;
+        // Counted per normalized email whether or not the account exists, so the answer
+        // tells nothing; refused before any hashing.
+        let account = Email::parse(username)
+            .map(|email| email.as_str().to_owned())
+            .unwrap_or_else(|_| username.trim().to_lowercase());
+        self.throttle.check(Bucket::LoginAccount, &account).await?;
+        if let Some(ip) = &client.ip {
+            self.throttle.check(Bucket::LoginIp, ip).await?;
+        }
+        let user = match self.authenticate(username, password).await {
+            Ok(user) => user,
+            Err(AuthenticateError::InvalidCredentials) => {
+                self.throttle.hit(Bucket::LoginAccount, &account).await?;
+                if let Some(ip) = &client.ip {
+                    self.throttle.hit(Bucket::LoginIp, ip).await?;
+                }
+                return Err(AuthenticateError::InvalidCredentials.into());
+            }
+            Err(other) => return Err(other.into()),
+        };
+        self.throttle.clear(Bucket::LoginAccount, &account).await?;
         let scopes = ScopeSet::grant(scope, user.role)?;
         let now = self.clock.now();
         let session = Session::start(user.id, scopes.clone(), client, self.policy.sessions, now);

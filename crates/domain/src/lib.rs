@@ -15,6 +15,7 @@ pub mod ports;
 pub mod recovery;
 pub mod scope;
 pub mod session;
+pub mod throttle;
 pub mod todo;
 pub mod user;
 pub mod users;

@@ -5,11 +5,13 @@ pub mod action_tokens;
 pub mod database;
 pub mod entity;
 pub mod sessions;
+pub mod throttle;
 pub mod todos;
 pub mod users;
 
 pub use action_tokens::SeaActionTokenRepository;
 pub use database::{Database, DatabaseError, MigrationStatus};
 pub use sessions::SeaSessionRepository;
+pub use throttle::SeaThrottleRepository;
 pub use todos::SeaTodoRepository;
 pub use users::SeaUserRepository;

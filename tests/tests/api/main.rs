@@ -9,6 +9,7 @@ mod recovery;
 mod register;
 mod self_service;
 mod sessions;
+mod throttling;
 mod todos;
 mod token;
 mod users_me;

@@ -3,15 +3,17 @@
 use std::collections::HashMap;
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, post, web};
 use gatehouse_domain::auth::{
     AuthenticateError, PasswordGrantError, RefreshGrantError, RegisterError, Registration,
     TokenGrant,
 };
 use gatehouse_domain::ports::HashingError;
+use gatehouse_domain::throttle::Bucket;
 use gatehouse_domain::{ClientInfo, ScopeError};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::client::client_ip;
 use crate::dto::{
     AcceptedResponse, PasswordResetConfirm, PasswordResetRequest, RegisterRequest, TokenRequest,
     TokenResponse, UserResponse, VerifyEmailConfirm,
@@ -20,7 +22,7 @@ use crate::extractors::{CurrentUser, scopes};
 use crate::json::Json;
 use crate::openapi::responses::{
     BadRequest, EmailTaken, EmailedTokenInvalid, Forbidden, Overloaded, PayloadTooLarge,
-    TokenError, TokenUnavailable, Unauthorized, ValidationFailed,
+    TokenError, TokenUnavailable, TooManyRequests, Unauthorized, ValidationFailed,
 };
 use crate::problem::{ApiError, OAuthError};
 use crate::state::AppState;
@@ -49,14 +51,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 409, response = EmailTaken),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Overloaded),
     )
 )]
 #[post("/auth/register")]
 pub async fn register(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(ip) = client_ip(&req, &state.trusted_proxies) {
+        state
+            .throttle
+            .admit(Bucket::RegisterIp, &ip.to_string())
+            .await?;
+    }
     let body = body.into_inner();
     let registration = Registration {
         email: body.email,
@@ -90,6 +100,7 @@ const INVALID_CREDENTIALS: &str = "Invalid username or password.";
             headers(("Cache-Control" = String, description = "no-store"), ("Pragma" = String, description = "no-cache"))),
         (status = 400, response = TokenError),
         (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = TokenUnavailable),
     )
 )]
@@ -106,11 +117,18 @@ pub async fn token(
         "password" => {
             let username = required(&form, "username")?;
             let password = SecretString::from(required(&form, "password")?);
-            state
+            match state
                 .auth
-                .password_grant(username, &password, scope, client_info(&req))
+                .password_grant(username, &password, scope, client_info(&req, &state))
                 .await
-                .map_err(password_grant_error)?
+            {
+                Ok(grant) => grant,
+                // Not an RFC 6749 error: a problem+json 429 with Retry-After.
+                Err(PasswordGrantError::Throttled { retry_after }) => {
+                    return Ok(ApiError::Throttled { retry_after }.error_response());
+                }
+                Err(error) => return Err(password_grant_error(error)),
+            }
         }
         "refresh_token" => {
             let refresh = SecretString::from(required(&form, "refresh_token")?);
@@ -143,7 +161,7 @@ fn token_response(grant: TokenGrant) -> HttpResponse {
 }
 
 /// What the session list shows of where a login came from.
-fn client_info(req: &HttpRequest) -> ClientInfo {
+fn client_info(req: &HttpRequest, state: &AppState) -> ClientInfo {
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
@@ -151,7 +169,7 @@ fn client_info(req: &HttpRequest) -> ClientInfo {
         .map(|agent| agent.chars().take(512).collect());
     ClientInfo {
         user_agent,
-        ip: req.peer_addr().map(|addr| addr.ip().to_string()),
+        ip: client_ip(req, &state.trusted_proxies).map(|ip| ip.to_string()),
     }
 }
 
@@ -271,13 +289,21 @@ fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str
         (status = 202, description = "Accepted", body = AcceptedResponse),
         (status = 400, response = BadRequest),
         (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
     )
 )]
 #[post("/auth/password-reset")]
 pub async fn request_password_reset(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: Json<PasswordResetRequest>,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiError> {
+    if let Some(ip) = client_ip(&req, &state.trusted_proxies) {
+        state
+            .throttle
+            .admit(Bucket::ResetIp, &ip.to_string())
+            .await?;
+    }
     let recovery = state.recovery.clone();
     let email = body.into_inner().email;
     actix_web::rt::spawn(async move {
@@ -285,9 +311,9 @@ pub async fn request_password_reset(
             tracing::error!(%error, "password reset request failed");
         }
     });
-    HttpResponse::Accepted().json(AcceptedResponse {
+    Ok(HttpResponse::Accepted().json(AcceptedResponse {
         detail: "If an account exists for this address, an email with a reset link is on its way.",
-    })
+    }))
 }
 
 /// Set a new password with the token from a reset email.

@@ -11,6 +11,7 @@ use crate::pagination::Page;
 use crate::password::PasswordHash;
 use crate::ports::{AccessClaims, SaveUserError, TokenDigest};
 use crate::session::SessionId;
+use crate::throttle::{Bucket, ThrottlePolicy, ThrottleRepository};
 use crate::user::{UserFilter, UserId};
 
 #[derive(Default)]
@@ -262,7 +263,34 @@ struct Harness {
     service: AuthService,
 }
 
+/// Counts nothing: the black-box tests exercise throttling against real storage.
+struct NoThrottle;
+
+#[async_trait]
+impl ThrottleRepository for NoThrottle {
+    async fn recent(
+        &self,
+        _: Bucket,
+        _: &str,
+        _: DateTime<Utc>,
+    ) -> Result<(u64, Option<DateTime<Utc>>), RepositoryError> {
+        Ok((0, None))
+    }
+    async fn record(&self, _: Bucket, _: &str, _: DateTime<Utc>) -> Result<(), RepositoryError> {
+        Ok(())
+    }
+    async fn clear(&self, _: Bucket, _: &str) -> Result<(), RepositoryError> {
+        Ok(())
+    }
+    async fn purge(&self, _: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
+}
+
 fn harness() -> Harness {
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock(
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
+    ));
     let users = Arc::new(InMemoryUsers::default());
     let hasher = Arc::new(FakeHasher::default());
     let service = AuthService::new(
@@ -272,9 +300,8 @@ fn harness() -> Harness {
             tokens: Arc::new(FakeTokens),
             sessions: Arc::new(InMemorySessions(Mutex::default(), users.clone())),
             opaque: Arc::new(FakeOpaque),
-            clock: Arc::new(FixedClock(
-                Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
-            )),
+            clock: clock.clone(),
+            throttle: Throttle::new(Arc::new(NoThrottle), clock, ThrottlePolicy::default()),
         },
         AuthPolicy::default(),
     );

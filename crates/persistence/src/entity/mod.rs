@@ -4,5 +4,6 @@
 pub mod action_tokens;
 pub mod refresh_tokens;
 pub mod sessions;
+pub mod throttle_events;
 pub mod todos;
 pub mod users;

@@ -1,0 +1,72 @@
+//! Who is calling: the client's IP address, believing `X-Forwarded-For` only from trusted
+//! proxies.
+
+use std::net::IpAddr;
+
+use actix_web::HttpRequest;
+
+/// The peer's address; when the peer is a trusted proxy, the nearest address in
+/// `X-Forwarded-For` (read right to left) that is not itself a trusted proxy.
+pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return Some(ip),
+            // A garbled chain: fall back to what we know for sure.
+            Err(_) => return Some(peer),
+        }
+    }
+    Some(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn request(peer: &str, forwarded: Option<&str>) -> HttpRequest {
+        let mut request = TestRequest::default().peer_addr(format!("{peer}:4000").parse().unwrap());
+        if let Some(forwarded) = forwarded {
+            request = request.insert_header(("x-forwarded-for", forwarded));
+        }
+        request.to_http_request()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(&request("203.0.113.9", Some("1.2.3.4")), &[proxy]),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(&request("10.0.0.1", Some("1.2.3.4")), &[proxy]),
+            ip("1.2.3.4")
+        );
+        // A client cannot push a fake address in front: the nearest untrusted hop wins.
+        assert_eq!(
+            client_ip(&request("10.0.0.1", Some("6.6.6.6, 1.2.3.4")), &[proxy]),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            client_ip(&request("10.0.0.1", Some("garbage")), &[proxy]),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            client_ip(&request("10.0.0.1", None), &[proxy]),
+            ip("10.0.0.1")
+        );
+    }
+}
