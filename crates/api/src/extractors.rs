@@ -118,13 +118,32 @@ impl ResponseError for BearerError {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header, if there is one.
-fn bearer_token(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+/// Longer than any token we issue by far; longer ones are refused before any parsing.
+const MAX_TOKEN_BYTES: usize = 4096;
+
+/// What the `Authorization` header holds.
+enum Presented {
+    None,
+    Bearer(String),
+    /// A bearer token too long to be ours: refused without parsing.
+    Oversized,
+}
+
+fn bearer_token(req: &HttpRequest) -> Presented {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Presented::None;
+    };
+    if value.len() > MAX_TOKEN_BYTES + "Bearer ".len() {
+        return Presented::Oversized;
+    }
+    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+        return Presented::None;
+    };
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Presented::Bearer(token.trim().to_owned())
+    } else {
+        Presented::None
+    }
 }
 
 impl<S: RequiredScope> FromRequest for CurrentUser<S> {
@@ -135,7 +154,11 @@ impl<S: RequiredScope> FromRequest for CurrentUser<S> {
         let token = bearer_token(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
-            let token = token.ok_or(BearerError::Missing)?;
+            let token = match token {
+                Presented::None => return Err(BearerError::Missing),
+                Presented::Oversized => return Err(BearerError::Invalid),
+                Presented::Bearer(token) => token,
+            };
             let state = state.ok_or_else(|| {
                 BearerError::Api(ApiError::Internal("application state missing".into()))
             })?;

@@ -103,6 +103,9 @@ pub struct ServerSettings {
     /// Proxies whose `X-Forwarded-For` is believed (exact IP addresses). Empty: the peer
     /// address is the client.
     pub trusted_proxies: Vec<String>,
+    /// Origins allowed to call the API from a browser (`https://app.example.com`); exact
+    /// matches only, never a reflected origin. Empty: no CORS headers at all.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,6 +161,7 @@ impl Default for Settings {
                 workers: 0,
                 public_url: "http://127.0.0.1:8000".into(),
                 trusted_proxies: Vec::new(),
+                cors_allowed_origins: Vec::new(),
             },
             database: DatabaseSettings {
                 url: "sqlite://data/gatehouse.db".into(),
@@ -249,6 +253,7 @@ impl Settings {
                 d.auth.housekeeping_interval_secs,
             )?
             .set_default("server.trusted_proxies", Vec::<String>::new())?
+            .set_default("server.cors_allowed_origins", Vec::<String>::new())?
             .set_default(
                 "auth.login_failures_per_account",
                 d.auth.login_failures_per_account,
@@ -273,7 +278,8 @@ impl Settings {
                 .separator("__")
                 .try_parsing(true)
                 .list_separator(",")
-                .with_list_parse_key("server.trusted_proxies"),
+                .with_list_parse_key("server.trusted_proxies")
+                .with_list_parse_key("server.cors_allowed_origins"),
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         // `try_parsing` would turn an all-digit secret into a number and back, changing it;
@@ -336,6 +342,7 @@ impl Settings {
                 "workers": self.server.workers,
                 "public_url": self.server.public_url,
                 "trusted_proxies": self.server.trusted_proxies,
+                "cors_allowed_origins": self.server.cors_allowed_origins,
             },
             "database": { "url": gatehouse_persistence::database::redact(&self.database.url) },
             "jwt": {

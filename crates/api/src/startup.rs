@@ -87,6 +87,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = web::Data::new(state);
         let openapi = openapi::document();
+        let cors_origins = settings.server.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -114,6 +115,7 @@ impl Application {
                     ApiError::NotFound.error_response_owned()
                 }))
                 .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
+                .wrap(cors(&cors_origins))
                 .wrap(
                     DefaultHeaders::new()
                         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -170,6 +172,20 @@ impl ApiError {
     fn error_response_owned(&self) -> HttpResponse {
         actix_web::ResponseError::error_response(self)
     }
+}
+
+/// CORS for the configured origins only: an origin is allowed when it equals one of them,
+/// never reflected otherwise. With none configured, no CORS headers are sent.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
+        .max_age(600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
 }
 
 /// Deletes expired and revoked sessions and used or expired emailed tokens every `every`,

@@ -3,6 +3,7 @@
 mod admin;
 mod architecture;
 mod errors;
+mod hardening;
 mod health;
 mod openapi;
 mod recovery;

@@ -12,6 +12,11 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::configure).service(
         web::scope("/api/v1")
+            // Every API answer is about an account: no cache may keep it.
+            .wrap(
+                actix_web::middleware::DefaultHeaders::new()
+                    .add((actix_web::http::header::CACHE_CONTROL, "no-store")),
+            )
             .configure(auth::configure)
             .configure(users::configure)
             .configure(todos::configure),

@@ -1,0 +1,89 @@
+//! HTTP hardening: security headers, no caching of API answers, CORS from an allowlist only,
+//! and oversized tokens refused cheaply.
+
+use gatehouse_tests::{spawn_app, spawn_app_with};
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn api_answers_and_errors_are_never_cached_and_carry_security_headers() {
+    let app = spawn_app().await;
+    let created = app
+        .register("ada@example.com", gatehouse_tests::PASSWORD)
+        .await;
+    let token = app.login("ada@example.com").await;
+    let me = app.bearer_get("/api/v1/users/me", &token).await;
+    let refused = app.get("/api/v1/users/me").await;
+    let missing = app.get("/api/v1/nope").await;
+    for response in [created, me, refused, missing] {
+        let headers = response.headers();
+        assert_eq!(headers["cache-control"], "no-store", "{}", response.url());
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+    }
+}
+
+#[tokio::test]
+async fn cors_allows_configured_origins_and_never_reflects_others() {
+    let app =
+        spawn_app_with(|s| s.server.cors_allowed_origins = vec!["https://app.example.com".into()])
+            .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/users/me"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let allowed = preflight("https://app.example.com").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let evil = preflight("https://evil.example.com").await.unwrap();
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+
+    let simple = app
+        .client
+        .get(app.url("/health/live"))
+        .header("origin", "https://evil.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        simple
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    let unconfigured = spawn_app().await;
+    let response = unconfigured
+        .client
+        .get(unconfigured.url("/health/live"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_bearer_token_is_refused_without_parsing() {
+    let app = spawn_app().await;
+    for size in [5_000, 64 * 1024] {
+        let token = "a".repeat(size);
+        let response = app.bearer_get("/api/v1/users/me", &token).await;
+        let status = response.status();
+        assert!(
+            status == StatusCode::UNAUTHORIZED
+                || status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "{size}: {status}"
+        );
+    }
+}
