@@ -8,6 +8,7 @@ mod m20261123_000002_create_todos;
 mod m20261123_000003_create_sessions;
 mod m20261123_000004_create_action_tokens;
 mod m20261123_000005_create_throttle_events;
+mod m20261123_000006_create_audit_events;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_sessions::Migration),
             Box::new(m20261123_000004_create_action_tokens::Migration),
             Box::new(m20261123_000005_create_throttle_events::Migration),
+            Box::new(m20261123_000006_create_audit_events::Migration),
         ]
     }
 }

@@ -316,3 +316,46 @@ pub struct VerifyEmailConfirm {
 pub struct AcceptedResponse {
     pub detail: &'static str,
 }
+
+/// One security event of the audit trail.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "019a4d3e-aa10-7b2c-8d3e-4f5a6b7c8d9e",
+    "type": "role_changed",
+    "user_id": "019a4d3e-7b6f-7c52-9d7e-2f1a3b4c5d6e",
+    "actor_id": "019a4d3e-1111-7c52-9d7e-2f1a3b4c5d6e",
+    "ip": null,
+    "user_agent": null,
+    "detail": "user -> admin",
+    "created_at": "2026-11-23T10:00:00Z"
+}))]
+pub struct AuditEventResponse {
+    pub id: Uuid,
+    /// `login_succeeded`, `login_failed`, `login_throttled`, `token_refreshed`,
+    /// `refresh_token_reused`, `logout`, `session_revoked`, `password_changed`,
+    /// `password_reset`, `email_verified`, `role_changed`, `active_changed`, `account_deleted`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub user_id: Option<Uuid>,
+    /// The admin who acted, when not the user.
+    pub actor_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&gatehouse_domain::audit::AuditEvent> for AuditEventResponse {
+    fn from(event: &gatehouse_domain::audit::AuditEvent) -> Self {
+        Self {
+            id: event.id.as_uuid(),
+            kind: event.kind.as_str(),
+            user_id: event.user_id.map(|id| id.as_uuid()),
+            actor_id: event.actor_id.map(|id| id.as_uuid()),
+            ip: event.client.ip.clone(),
+            user_agent: event.client.user_agent.clone(),
+            detail: event.detail.clone(),
+            created_at: event.at,
+        }
+    }
+}

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto;
 use crate::problem::{FieldError, OAuthErrorBody, ProblemDetails};
-use crate::routes::{auth, health, todos, users};
+use crate::routes::{audit, auth, health, todos, users};
 
 /// Where Swagger UI and clients get a token.
 pub const TOKEN_URL: &str = "/api/v1/auth/token";
@@ -27,6 +27,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         users::list_sessions, users::revoke_session, users::revoke_all_sessions,
         todos::list, todos::create, todos::get_one, todos::update, todos::remove,
         users::list, users::get_user, users::update_user, users::delete_user,
+        audit::list,
         health::live, health::ready,
     ),
     components(
@@ -36,7 +37,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
             dto::UpdateTodoRequest, dto::UpdateMeRequest, dto::ChangePasswordRequest,
             dto::DeleteAccountRequest, dto::AdminUpdateUserRequest, dto::SessionResponse,
             dto::PasswordResetRequest, dto::PasswordResetConfirm, dto::VerifyEmailConfirm,
-            dto::AcceptedResponse,
+            dto::AcceptedResponse, dto::AuditEventResponse,
             ProblemDetails, FieldError, OAuthErrorBody,
         ),
         responses(

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use gatehouse_domain::audit::{Audit, AuditLog};
 use gatehouse_domain::auth::{AuthPolicy, AuthPorts};
 use gatehouse_domain::mail::Mailer;
 use gatehouse_domain::ports::{PasswordHasher, SessionRepository, TodoRepository, UserRepository};
@@ -11,7 +12,7 @@ use gatehouse_domain::throttle::{Throttle, ThrottleRepository};
 use gatehouse_domain::{AuthService, Clock, SessionLifetimes, TodoService, UserService};
 use gatehouse_mail::{FileOutbox, SmtpMailer, SmtpSettings, SmtpTls, parse_sender};
 use gatehouse_persistence::{
-    Database, SeaActionTokenRepository, SeaSessionRepository, SeaThrottleRepository,
+    Database, SeaActionTokenRepository, SeaAuditLog, SeaSessionRepository, SeaThrottleRepository,
     SeaTodoRepository, SeaUserRepository,
 };
 use gatehouse_security::{
@@ -30,6 +31,7 @@ pub struct AppState {
     pub todos: TodoService,
     pub recovery: RecoveryService,
     pub throttle: Throttle,
+    pub audit: Audit,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }
@@ -66,6 +68,7 @@ pub struct Storage {
     pub todos: Arc<dyn TodoRepository>,
     pub action_tokens: Arc<dyn ActionTokenRepository>,
     pub throttle: Arc<dyn ThrottleRepository>,
+    pub audit: Arc<dyn AuditLog>,
 }
 
 impl Storage {
@@ -77,6 +80,7 @@ impl Storage {
             todos: Arc::new(SeaTodoRepository::new(database)),
             action_tokens: Arc::new(SeaActionTokenRepository::new(database)),
             throttle: Arc::new(SeaThrottleRepository::new(database)),
+            audit: Arc::new(SeaAuditLog::new(database)),
         }
     }
 }
@@ -127,7 +131,9 @@ impl AppState {
             todos,
             action_tokens,
             throttle,
+            audit,
         } = storage;
+        let audit = Audit::new(audit, clock.clone());
         let throttle = Throttle::new(throttle, clock.clone(), settings.throttle_policy());
         let trusted_proxies = settings
             .server
@@ -154,6 +160,7 @@ impl AppState {
             opaque: Arc::new(RandomTokens),
             clock: clock.clone(),
             throttle: throttle.clone(),
+            audit: audit.clone(),
         };
         let policy = AuthPolicy {
             sessions: lifetimes,
@@ -168,15 +175,17 @@ impl AppState {
                 opaque: Arc::new(RandomTokens),
                 mailer: mailer(settings)?,
                 clock: clock.clone(),
+                audit: audit.clone(),
             },
             Links::new(&settings.server.public_url),
         );
         Ok(Self {
             auth: AuthService::new(ports, policy),
-            users: UserService::new(users, hasher, sessions, clock.clone()),
+            users: UserService::new(users, hasher, sessions, clock.clone(), audit.clone()),
             todos: TodoService::new(todos, clock),
             recovery,
             throttle,
+            audit,
             trusted_proxies: Arc::new(trusted_proxies),
         })
     }

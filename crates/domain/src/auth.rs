@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::audit::{Audit, AuditKind};
 use crate::clock::Clock;
 use crate::email::Email;
 use crate::error::{RepositoryError, ValidationErrors};
@@ -122,6 +123,7 @@ pub struct AuthService {
     opaque: Arc<dyn OpaqueTokens>,
     clock: Arc<dyn Clock>,
     throttle: Throttle,
+    audit: Audit,
     policy: AuthPolicy,
 }
 
@@ -143,6 +145,7 @@ pub struct AuthPorts {
     pub opaque: Arc<dyn OpaqueTokens>,
     pub clock: Arc<dyn Clock>,
     pub throttle: Throttle,
+    pub audit: Audit,
 }
 
 impl AuthService {
@@ -155,6 +158,7 @@ impl AuthService {
             opaque: ports.opaque,
             clock: ports.clock,
             throttle: ports.throttle,
+            audit: ports.audit,
             policy,
         }
     }
@@ -285,13 +289,24 @@ impl AuthService {
         let account = Email::parse(username)
             .map(|email| email.as_str().to_owned())
             .unwrap_or_else(|_| username.trim().to_lowercase());
-        self.throttle.check(Bucket::LoginAccount, &account).await?;
+        let mut checks = vec![self.throttle.check(Bucket::LoginAccount, &account).await];
         if let Some(ip) = &client.ip {
-            self.throttle.check(Bucket::LoginIp, ip).await?;
+            checks.push(self.throttle.check(Bucket::LoginIp, ip).await);
+        }
+        if let Some(refused) = checks.into_iter().find_map(Result::err) {
+            if matches!(refused, ThrottleError::Limited { .. }) {
+                self.audit
+                    .record(AuditKind::LoginThrottled, None, None, &client, None)
+                    .await;
+            }
+            return Err(refused.into());
         }
         let user = match self.authenticate(username, password).await {
             Ok(user) => user,
             Err(AuthenticateError::InvalidCredentials) => {
+                self.audit
+                    .record(AuditKind::LoginFailed, None, None, &client, None)
+                    .await;
                 self.throttle.hit(Bucket::LoginAccount, &account).await?;
                 if let Some(ip) = &client.ip {
                     self.throttle.hit(Bucket::LoginIp, ip).await?;
@@ -309,6 +324,15 @@ impl AuthService {
             .create(&session, &self.opaque.digest(&refresh))
             .await?;
         let access = self.tokens.issue(&user, session.id, scopes, now)?;
+        self.audit
+            .record(
+                AuditKind::LoginSucceeded,
+                Some(user.id),
+                None,
+                &session.client,
+                None,
+            )
+            .await;
         tracing::info!(event = "session_started", user_id = %user.id, session_id = %session.id, "session started");
         Ok(TokenGrant { access, refresh })
     }
@@ -321,6 +345,7 @@ impl AuthService {
         &self,
         refresh: &SecretString,
         scope: Option<&str>,
+        client: ClientInfo,
     ) -> Result<TokenGrant, RefreshGrantError> {
         let requested = scope
             .map(str::trim)
@@ -348,6 +373,15 @@ impl AuthService {
         let session = match rotation {
             Rotation::Rotated(session) => session,
             Rotation::Reused(session_id) => {
+                self.audit
+                    .record(
+                        AuditKind::RefreshTokenReused,
+                        None,
+                        None,
+                        &client,
+                        Some(format!("session {session_id} revoked")),
+                    )
+                    .await;
                 tracing::warn!(event = "refresh_token_reused", %session_id, "refresh token reused: session revoked");
                 return Err(RefreshGrantError::Reused);
             }
@@ -369,6 +403,15 @@ impl AuthService {
             .filter(|scope| scope.allowed_for(user.role))
             .collect();
         let access = self.tokens.issue(&user, session.id, scopes, now)?;
+        self.audit
+            .record(
+                AuditKind::TokenRefreshed,
+                Some(user.id),
+                None,
+                &client,
+                None,
+            )
+            .await;
         tracing::info!(event = "token_refreshed", user_id = %user.id, session_id = %session.id, "tokens refreshed");
         Ok(TokenGrant {
             access,
@@ -379,10 +422,17 @@ impl AuthService {
     /// Ends the session the caller's token belongs to: its refresh token and every access
     /// token issued in it stop working at once.
     #[tracing::instrument(skip_all)]
-    pub async fn logout(&self, claims: &AccessClaims) -> Result<(), RepositoryError> {
+    pub async fn logout(
+        &self,
+        claims: &AccessClaims,
+        client: &ClientInfo,
+    ) -> Result<(), RepositoryError> {
         self.sessions
             .revoke(claims.user_id, claims.session_id, self.clock.now())
             .await?;
+        self.audit
+            .record(AuditKind::Logout, Some(claims.user_id), None, client, None)
+            .await;
         tracing::info!(event = "logout", user_id = %claims.user_id, session_id = %claims.session_id, "logged out");
         Ok(())
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::audit::{Audit, AuditKind};
 use crate::clock::Clock;
 use crate::email::Email;
 use crate::error::{RepositoryError, ValidationErrors};
@@ -14,6 +15,7 @@ use crate::password::Password;
 use crate::ports::{
     HashingError, OpaqueTokens, PasswordHasher, SessionRepository, TokenDigest, UserRepository,
 };
+use crate::session::ClientInfo;
 use crate::user::{User, UserId};
 
 pub const RESET_LIFETIME_MINUTES: i64 = 30;
@@ -120,6 +122,7 @@ pub struct RecoveryPorts {
     pub opaque: Arc<dyn OpaqueTokens>,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
+    pub audit: Audit,
 }
 
 #[derive(Clone)]
@@ -131,6 +134,7 @@ pub struct RecoveryService {
     opaque: Arc<dyn OpaqueTokens>,
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
+    audit: Audit,
     links: Links,
 }
 
@@ -163,6 +167,7 @@ impl RecoveryService {
             opaque: ports.opaque,
             mailer: ports.mailer,
             clock: ports.clock,
+            audit: ports.audit,
             links,
         }
     }
@@ -286,6 +291,15 @@ impl RecoveryService {
         user.updated_at = now;
         self.save(&user, read_at).await?;
         let revoked = self.sessions.revoke_all(user.id, None, now).await?;
+        self.audit
+            .record(
+                AuditKind::PasswordReset,
+                Some(user.id),
+                None,
+                &ClientInfo::default(),
+                None,
+            )
+            .await;
         tracing::info!(event = "password_reset", user_id = %user.id, revoked_sessions = revoked, "password reset");
         self.send(message(
             &user.email,
@@ -354,6 +368,15 @@ impl RecoveryService {
         user.is_verified = true;
         user.updated_at = now;
         self.save(&user, read_at).await?;
+        self.audit
+            .record(
+                AuditKind::EmailVerified,
+                Some(user.id),
+                None,
+                &ClientInfo::default(),
+                None,
+            )
+            .await;
         tracing::info!(event = "email_verified", user_id = %user.id, "email verified");
         Ok(())
     }

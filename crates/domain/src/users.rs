@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 use secrecy::SecretString;
 
+use crate::audit::{Audit, AuditKind};
 use crate::clock::Clock;
 use crate::email::Email;
 use crate::error::{RepositoryError, ValidationErrors};
@@ -14,7 +15,7 @@ use crate::password::Password;
 use crate::ports::{
     HashingError, PasswordHasher, SaveUserError, SessionRepository, UserRepository, Verification,
 };
-use crate::session::{Session, SessionId};
+use crate::session::{ClientInfo, Session, SessionId};
 use crate::user::{FullName, Role, User, UserFilter, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +80,7 @@ pub struct UserService {
     hasher: Arc<dyn PasswordHasher>,
     sessions: Arc<dyn SessionRepository>,
     clock: Arc<dyn Clock>,
+    audit: Audit,
 }
 
 impl UserService {
@@ -87,13 +89,27 @@ impl UserService {
         hasher: Arc<dyn PasswordHasher>,
         sessions: Arc<dyn SessionRepository>,
         clock: Arc<dyn Clock>,
+        audit: Audit,
     ) -> Self {
         Self {
             users,
             hasher,
             sessions,
             clock,
+            audit,
         }
+    }
+
+    async fn audit(
+        &self,
+        kind: AuditKind,
+        user: UserId,
+        actor: Option<UserId>,
+        detail: Option<String>,
+    ) {
+        self.audit
+            .record(kind, Some(user), actor, &ClientInfo::default(), detail)
+            .await;
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -152,6 +168,24 @@ impl UserService {
         user.updated_at = self.now();
         self.users.update(&user, read_at).await?;
         if before.0 != user.role {
+            self.audit(
+                AuditKind::RoleChanged,
+                user.id,
+                Some(actor.id),
+                Some(format!("{} -> {}", before.0, user.role)),
+            )
+            .await;
+        }
+        if before.1 != user.is_active {
+            self.audit(
+                AuditKind::ActiveChanged,
+                user.id,
+                Some(actor.id),
+                Some(format!("is_active={}", user.is_active)),
+            )
+            .await;
+        }
+        if before.0 != user.role {
             tracing::info!(event = "role_changed", from = %before.0, to = %user.role, "role changed");
         }
         if before.1 != user.is_active {
@@ -170,6 +204,8 @@ impl UserService {
     #[tracing::instrument(skip_all, fields(actor = %actor.id, user_id = %id))]
     pub async fn admin_delete(&self, actor: &User, id: UserId) -> Result<(), ManageUserError> {
         self.users.delete(id).await?;
+        self.audit(AuditKind::AccountDeleted, id, Some(actor.id), None)
+            .await;
         tracing::info!(event = "account_deleted", "account deleted by an admin");
         Ok(())
     }
@@ -258,6 +294,8 @@ impl UserService {
             .sessions
             .revoke_all(user.id, Some(session), self.now())
             .await?;
+        self.audit(AuditKind::PasswordChanged, user.id, None, None)
+            .await;
         tracing::info!(
             event = "password_changed",
             revoked_sessions = revoked,
@@ -277,6 +315,13 @@ impl UserService {
         if !self.sessions.revoke(user.id, id, self.now()).await? {
             return Err(ManageUserError::SessionNotFound);
         }
+        self.audit(
+            AuditKind::SessionRevoked,
+            user.id,
+            None,
+            Some(format!("session {id}")),
+        )
+        .await;
         tracing::info!(event = "session_revoked", "session revoked");
         Ok(())
     }
@@ -285,6 +330,13 @@ impl UserService {
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     pub async fn revoke_all_sessions(&self, user: &User) -> Result<u64, ManageUserError> {
         let revoked = self.sessions.revoke_all(user.id, None, self.now()).await?;
+        self.audit(
+            AuditKind::SessionRevoked,
+            user.id,
+            None,
+            Some("all sessions".into()),
+        )
+        .await;
         tracing::info!(event = "sessions_revoked", revoked, "every session revoked");
         Ok(revoked)
     }
@@ -298,6 +350,8 @@ impl UserService {
     ) -> Result<(), ManageUserError> {
         self.confirm_password(user, Some(current)).await?;
         self.users.delete(user.id).await?;
+        self.audit(AuditKind::AccountDeleted, user.id, None, None)
+            .await;
         tracing::info!(event = "account_deleted", "account deleted by its owner");
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! domain's ports, on SQLite (default) or PostgreSQL.
 
 pub mod action_tokens;
+pub mod audit;
 pub mod database;
 pub mod entity;
 pub mod sessions;
@@ -10,6 +11,7 @@ pub mod todos;
 pub mod users;
 
 pub use action_tokens::SeaActionTokenRepository;
+pub use audit::SeaAuditLog;
 pub use database::{Database, DatabaseError, MigrationStatus};
 pub use sessions::SeaSessionRepository;
 pub use throttle::SeaThrottleRepository;

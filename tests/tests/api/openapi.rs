@@ -115,6 +115,7 @@ async fn each_protected_operation_declares_the_scope_it_requires() {
         ("/api/v1/users/{id}", "get", "users:read"),
         ("/api/v1/users/{id}", "patch", "users:write"),
         ("/api/v1/users/{id}", "delete", "users:write"),
+        ("/api/v1/audit", "get", "users:read"),
     ];
     for (path, method, scope) in expected {
         assert_eq!(

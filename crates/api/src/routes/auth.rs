@@ -134,7 +134,7 @@ pub async fn token(
             let refresh = SecretString::from(required(&form, "refresh_token")?);
             state
                 .auth
-                .refresh_grant(&refresh, scope)
+                .refresh_grant(&refresh, scope, client_info(&req, &state))
                 .await
                 .map_err(refresh_grant_error)?
         }
@@ -186,10 +186,14 @@ fn client_info(req: &HttpRequest, state: &AppState) -> ClientInfo {
 )]
 #[post("/auth/logout")]
 pub async fn logout(
+    req: HttpRequest,
     current: CurrentUser<scopes::Any>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.auth.logout(&current.claims).await?;
+    state
+        .auth
+        .logout(&current.claims, &client_info(&req, &state))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,5 +1,6 @@
 //! HTTP routes, one module per area; each registers itself through `configure`.
 
+pub mod audit;
 pub mod auth;
 pub mod health;
 mod query;
@@ -19,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .configure(auth::configure)
             .configure(users::configure)
-            .configure(todos::configure),
+            .configure(todos::configure)
+            .configure(audit::configure),
     );
 }

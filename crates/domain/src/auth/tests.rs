@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::*;
+use crate::audit::{AuditEvent, AuditFilter, AuditLog};
 use crate::pagination::Page;
 use crate::password::PasswordHash;
 use crate::ports::{AccessClaims, SaveUserError, TokenDigest};
@@ -263,6 +264,23 @@ struct Harness {
     service: AuthService,
 }
 
+/// Keeps nothing: the black-box tests read the audit trail from real storage.
+struct NoAudit;
+
+#[async_trait]
+impl AuditLog for NoAudit {
+    async fn record(&self, _: &AuditEvent) -> Result<(), RepositoryError> {
+        Ok(())
+    }
+    async fn list(
+        &self,
+        _: &AuditFilter,
+        _: Page,
+    ) -> Result<(Vec<AuditEvent>, u64), RepositoryError> {
+        Ok((Vec::new(), 0))
+    }
+}
+
 /// Counts nothing: the black-box tests exercise throttling against real storage.
 struct NoThrottle;
 
@@ -301,7 +319,12 @@ fn harness() -> Harness {
             sessions: Arc::new(InMemorySessions(Mutex::default(), users.clone())),
             opaque: Arc::new(FakeOpaque),
             clock: clock.clone(),
-            throttle: Throttle::new(Arc::new(NoThrottle), clock, ThrottlePolicy::default()),
+            throttle: Throttle::new(
+                Arc::new(NoThrottle),
+                clock.clone(),
+                ThrottlePolicy::default(),
+            ),
+            audit: Audit::new(Arc::new(NoAudit), clock),
         },
         AuthPolicy::default(),
     );
@@ -538,7 +561,10 @@ async fn a_token_resolves_only_while_its_user_and_session_live() {
     let (current, claims) = h.service.resolve_current_user(&token).await.unwrap();
     assert_eq!(current.email.as_str(), "ada@example.com");
 
-    h.service.logout(&claims).await.unwrap();
+    h.service
+        .logout(&claims, &ClientInfo::default())
+        .await
+        .unwrap();
     let error = h.service.resolve_current_user(&token).await.unwrap_err();
     assert!(matches!(error, CurrentUserError::InvalidToken(_)));
 }

@@ -2,6 +2,7 @@
 //! adapters; the rest of gatehouse sees domain types only.
 
 pub mod action_tokens;
+pub mod audit_events;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod throttle_events;

@@ -1,0 +1,161 @@
+//! The audit trail: security events with who, from where and when — never a secret.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::error::RepositoryError;
+use crate::pagination::{Page, Paged};
+use crate::session::ClientInfo;
+use crate::user::UserId;
+
+crate::id::uuid_id!(
+    /// An audit event's identifier.
+    AuditEventId
+);
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    LoginSucceeded,
+    LoginFailed,
+    LoginThrottled,
+    TokenRefreshed,
+    RefreshTokenReused,
+    Logout,
+    SessionRevoked,
+    PasswordChanged,
+    PasswordReset,
+    EmailVerified,
+    RoleChanged,
+    ActiveChanged,
+    AccountDeleted,
+}
+
+impl AuditKind {
+    pub const ALL: [AuditKind; 13] = [
+        AuditKind::LoginSucceeded,
+        AuditKind::LoginFailed,
+        AuditKind::LoginThrottled,
+        AuditKind::TokenRefreshed,
+        AuditKind::RefreshTokenReused,
+        AuditKind::Logout,
+        AuditKind::SessionRevoked,
+        AuditKind::PasswordChanged,
+        AuditKind::PasswordReset,
+        AuditKind::EmailVerified,
+        AuditKind::RoleChanged,
+        AuditKind::ActiveChanged,
+        AuditKind::AccountDeleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::LoginSucceeded => "login_succeeded",
+            AuditKind::LoginFailed => "login_failed",
+            AuditKind::LoginThrottled => "login_throttled",
+            AuditKind::TokenRefreshed => "token_refreshed",
+            AuditKind::RefreshTokenReused => "refresh_token_reused",
+            AuditKind::Logout => "logout",
+            AuditKind::SessionRevoked => "session_revoked",
+            AuditKind::PasswordChanged => "password_changed",
+            AuditKind::PasswordReset => "password_reset",
+            AuditKind::EmailVerified => "email_verified",
+            AuditKind::RoleChanged => "role_changed",
+            AuditKind::ActiveChanged => "active_changed",
+            AuditKind::AccountDeleted => "account_deleted",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == raw)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub id: AuditEventId,
+    pub kind: AuditKind,
+    /// The account the event is about, when known.
+    pub user_id: Option<UserId>,
+    /// Who did it, when someone else than the user (an admin).
+    pub actor_id: Option<UserId>,
+    pub client: ClientInfo,
+    /// A short, secret-free remark (`user -> admin`).
+    pub detail: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<UserId>,
+    pub kind: Option<AuditKind>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Storage of audit events.
+#[async_trait::async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn record(&self, event: &AuditEvent) -> Result<(), RepositoryError>;
+
+    /// One page of the events matching `filter`, newest first, and the total.
+    async fn list(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> Result<(Vec<AuditEvent>, u64), RepositoryError>;
+}
+
+/// Records events; a failure to record is logged, never fails the action it describes.
+#[derive(Clone)]
+pub struct Audit {
+    log: Arc<dyn AuditLog>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Audit {
+    pub fn new(log: Arc<dyn AuditLog>, clock: Arc<dyn Clock>) -> Self {
+        Self { log, clock }
+    }
+
+    pub async fn record(
+        &self,
+        kind: AuditKind,
+        user_id: Option<UserId>,
+        actor_id: Option<UserId>,
+        client: &ClientInfo,
+        detail: Option<String>,
+    ) {
+        let event = AuditEvent {
+            id: AuditEventId::generate(),
+            kind,
+            user_id,
+            actor_id,
+            client: client.clone(),
+            detail,
+            at: self.clock.now(),
+        };
+        tracing::info!(
+            audit = kind.as_str(),
+            user_id = user_id.map(|id| id.to_string()),
+            actor_id = actor_id.map(|id| id.to_string()),
+            ip = client.ip.as_deref(),
+            "security event"
+        );
+        if let Err(error) = self.log.record(&event).await {
+            tracing::error!(%error, audit = kind.as_str(), "could not store an audit event");
+        }
+    }
+
+    pub async fn list(
+        &self,
+        filter: AuditFilter,
+        page: Page,
+    ) -> Result<Paged<AuditEvent>, RepositoryError> {
+        let (items, total) = self.log.list(&filter, page).await?;
+        Ok(Paged { items, total, page })
+    }
+}

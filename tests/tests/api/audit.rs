@@ -1,0 +1,125 @@
+//! The audit trail: security events recorded in the database and read by admins.
+
+use gatehouse_tests::{PASSWORD, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn security_events_are_recorded_and_admins_can_filter_them() {
+    let app = spawn_app().await;
+    let root = app.admin_token("root@example.com").await;
+    let ada = app.register_ok("ada@example.com").await;
+    let ada_id = ada["id"].as_str().unwrap();
+    app.login_response("ada@example.com", "wrong horse battery")
+        .await;
+    let tokens = app.login_tokens("ada@example.com").await;
+    let refreshed: Value = app
+        .refresh(tokens["refresh_token"].as_str().unwrap(), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.bearer_send(
+        Method::POST,
+        "/api/v1/auth/logout",
+        refreshed["access_token"].as_str().unwrap(),
+        None,
+    )
+    .await;
+    let response = app
+        .bearer_send(
+            Method::PATCH,
+            &format!("/api/v1/users/{ada_id}"),
+            &root,
+            Some(&json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let response = app
+        .bearer_get(&format!("/api/v1/audit?user_id={ada_id}&limit=100"), &root)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(!text.contains(PASSWORD) && !text.contains(tokens["refresh_token"].as_str().unwrap()));
+    let page: Value = serde_json::from_str(&text).unwrap();
+    let types: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    // Newest first.
+    assert_eq!(
+        types,
+        [
+            "role_changed",
+            "logout",
+            "token_refreshed",
+            "login_succeeded"
+        ],
+        "{page}"
+    );
+    let role = &page["items"][0];
+    assert_eq!(role["detail"], "user -> admin");
+    let root_me: Value = app
+        .bearer_get("/api/v1/users/me", &root)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(role["actor_id"], root_me["id"]);
+    let login = &page["items"][3];
+    assert_eq!(login["ip"], "127.0.0.1");
+
+    let failures: Value = app
+        .bearer_get("/api/v1/audit?type=login_failed", &root)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(failures["total"], 1);
+    assert_eq!(failures["items"][0]["ip"], "127.0.0.1");
+
+    let future: Value = app
+        .bearer_get("/api/v1/audit?since=2999-01-01T00:00:00Z", &root)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(future["total"], 0);
+}
+
+#[tokio::test]
+async fn only_admins_read_the_trail_and_bad_filters_are_named() {
+    let app = spawn_app().await;
+    let root = app.admin_token("root@example.com").await;
+    app.register_ok("ada@example.com").await;
+    let ada = app.login("ada@example.com").await;
+    assert_eq!(
+        app.bearer_get("/api/v1/audit", &ada).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("/api/v1/audit").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    for (query, field) in [
+        ("user_id=nope", "user_id"),
+        ("type=coffee_break", "type"),
+        ("since=yesterday", "since"),
+        ("until=2026-13-01", "until"),
+        ("limit=0", "limit"),
+    ] {
+        let response = app
+            .bearer_get(&format!("/api/v1/audit?{query}"), &root)
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["field"], field, "{query}");
+    }
+}
