@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use gatehouse_domain::Role;
 use gatehouse_domain::auth::{RegisterError, Registration};
+use gatehouse_domain::users::{ImportOutcome, ImportedUser};
 use gatehouse_persistence::Database;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -43,6 +44,11 @@ enum Command {
         #[arg(long)]
         full_name: Option<String>,
     },
+    /// Import users from a JSON-lines file, one `{email, hashed_password, full_name?, role?,
+    /// is_active?}` per line, keeping their argon2 or bcrypt hashes (upgraded at their first
+    /// login). Every line is checked first; if any is bad, nothing is imported. Emails that
+    /// already have an account are skipped, so a second run imports nothing twice.
+    ImportUsers { file: PathBuf },
     /// Print the OpenAPI document.
     Openapi,
     /// Print a new random secret for GATEHOUSE__JWT__SECRET.
@@ -104,6 +110,7 @@ fn run(cli: Cli) -> Result<(), String> {
             Command::CreateAdmin { email, full_name } => {
                 create_admin(&settings, email, full_name).await
             }
+            Command::ImportUsers { file } => import_users(&settings, &file).await,
             Command::Config => {
                 print!("{}", settings.redacted_toml());
                 Ok(())
@@ -155,25 +162,106 @@ async fn migrate(settings: &Settings, action: MigrateAction) -> Result<(), Strin
     Ok(())
 }
 
-async fn create_admin(
-    settings: &Settings,
-    email: String,
-    full_name: Option<String>,
-) -> Result<(), String> {
-    let password = read_password()?;
+/// The application's use cases on the configured, migrated database, for commands.
+async fn app_state(settings: &Settings) -> Result<AppState, String> {
     let error = |e: StartupError| e.to_string();
     let secret = startup::resolve_jwt_secret(settings).map_err(error)?;
     let database = Database::connect(&settings.database.url)
         .await
         .map_err(|e| e.to_string())?;
     database.migrate_up().await.map_err(|e| e.to_string())?;
-    let state = AppState::build(
+    AppState::build(
         settings,
         &database,
         secret,
         std::sync::Arc::new(gatehouse_domain::SystemClock),
     )
-    .map_err(error)?;
+    .map_err(error)
+}
+
+/// One line of an import file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportLine {
+    email: String,
+    hashed_password: String,
+    full_name: Option<String>,
+    role: Option<String>,
+    is_active: Option<bool>,
+}
+
+async fn import_users(settings: &Settings, file: &std::path::Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let state = app_state(settings).await?;
+    let mut valid = Vec::new();
+    let mut bad = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = match serde_json::from_str::<ImportLine>(line) {
+            Ok(record) => record,
+            Err(error) => {
+                bad.push(format!("line {number}: not a valid record: {error}"));
+                continue;
+            }
+        };
+        let checked = state.users.validate_import(ImportedUser {
+            email: record.email,
+            hashed_password: record.hashed_password,
+            full_name: record.full_name,
+            role: record.role,
+            is_active: record.is_active,
+        });
+        match checked {
+            Ok(user) if !seen.insert(user.email.clone()) => {
+                bad.push(format!(
+                    "line {number}: {} appears twice in the file",
+                    user.email
+                ));
+            }
+            Ok(user) => valid.push(user),
+            Err(errors) => bad.push(format!(
+                "line {number}: {}",
+                errors
+                    .violations()
+                    .iter()
+                    .map(|v| format!("{}: {}", v.field, v.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+        }
+    }
+    if !bad.is_empty() {
+        for line in &bad {
+            eprintln!("{line}");
+        }
+        return Err(format!(
+            "{} invalid line(s); nothing was imported",
+            bad.len()
+        ));
+    }
+    let (mut imported, mut existing) = (0, 0);
+    for user in &valid {
+        match state.users.import(user).await.map_err(|e| e.to_string())? {
+            ImportOutcome::Imported(_) => imported += 1,
+            ImportOutcome::AlreadyExists => existing += 1,
+        }
+    }
+    println!("imported {imported} user(s), skipped {existing} already present");
+    Ok(())
+}
+
+async fn create_admin(
+    settings: &Settings,
+    email: String,
+    full_name: Option<String>,
+) -> Result<(), String> {
+    let password = read_password()?;
+    let state = app_state(settings).await?;
     let registration = Registration {
         email,
         password,

@@ -170,6 +170,27 @@ fn migrate_up_status_and_down() {
     assert!(dir.path().join("data/gatehouse.db").exists());
 }
 
+/// The port a `serve` child reports in its JSON log once it listens; the rest of its log is
+/// drained on a thread.
+fn listening_port(server: &mut std::process::Child) -> u16 {
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        let line = lines.next().expect("server output").unwrap();
+        if line.contains("gatehouse is listening") {
+            let address = line.split("http://127.0.0.1:").nth(1).unwrap();
+            let digits: String = address.chars().take_while(char::is_ascii_digit).collect();
+            // Keep reading the log, so the server never writes to a closed pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return digits.parse::<u16>().unwrap();
+        }
+    }
+}
+
 fn http(port: u16, request: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.write_all(request.as_bytes()).unwrap();
@@ -220,20 +241,7 @@ fn create_admin_then_serve_and_log_in_as_admin() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let started = Instant::now();
-    let port = loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "server did not start"
-        );
-        let line = lines.next().expect("server output").unwrap();
-        if line.contains("gatehouse is listening") {
-            let address = line.split("http://127.0.0.1:").nth(1).unwrap();
-            let digits: String = address.chars().take_while(char::is_ascii_digit).collect();
-            break digits.parse::<u16>().unwrap();
-        }
-    };
+    let port = listening_port(&mut server);
     let body =
         "grant_type=password&username=root%40example.com&password=correct+horse+battery+staple";
     let response = http(
@@ -247,4 +255,89 @@ fn create_admin_then_serve_and_log_in_as_admin() {
     server.wait().ok();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("users:read users:write"), "{response}");
+}
+
+#[test]
+fn import_users_checks_every_line_then_imports_once_and_logins_upgrade_the_hashes() {
+    use argon2::PasswordHasher as _;
+    let dir = tempfile::tempdir().unwrap();
+    let bcrypt_hash = bcrypt::hash("bcrypt user password", 4).unwrap();
+    let argon2i_hash = argon2::Argon2::new(
+        argon2::Algorithm::Argon2i,
+        argon2::Version::V0x13,
+        argon2::Params::new(8192, 3, 1, None).unwrap(),
+    )
+    .hash_password(b"argon2i user password")
+    .unwrap()
+    .to_string();
+    let good_bcrypt = serde_json::json!({"email": "Old.Bcrypt@example.com", "hashed_password": bcrypt_hash, "full_name": "Old"});
+    let good_argon = serde_json::json!({"email": "argon@example.com", "hashed_password": argon2i_hash, "role": "admin", "is_active": true});
+    let bad = [
+        good_bcrypt.to_string(),
+        r#"{"email": "not-an-email", "hashed_password": "$2b$04$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234"}"#.to_owned(),
+        r#"{"email": "plain@example.com", "hashed_password": "hunter2"}"#.to_owned(),
+        "{not json".to_owned(),
+        good_argon.to_string(),
+    ];
+    std::fs::write(dir.path().join("bad.jsonl"), bad.join("\n")).unwrap();
+    let output = run(&mut gatehouse(dir.path(), &["import-users", "bad.jsonl"]));
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    for line in [
+        "line 2: email",
+        "line 3: hashed_password",
+        "line 4: not a valid record",
+    ] {
+        assert!(stderr.contains(line), "{line} missing: {stderr}");
+    }
+    assert!(!stderr.contains("hunter2"), "a hash was echoed: {stderr}");
+    assert!(stderr.contains("nothing was imported"));
+
+    let good = format!("{good_bcrypt}\n\n{good_argon}\n");
+    std::fs::write(dir.path().join("good.jsonl"), good).unwrap();
+    let first = run(&mut gatehouse(dir.path(), &["import-users", "good.jsonl"]));
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(text(&first.stdout).contains("imported 2 user(s), skipped 0"));
+    let second = run(&mut gatehouse(dir.path(), &["import-users", "good.jsonl"]));
+    assert!(text(&second.stdout).contains("imported 0 user(s), skipped 2"));
+
+    let mut server = gatehouse(dir.path(), &["serve"])
+        .env("GATEHOUSE__SERVER__PORT", "0")
+        .env("GATEHOUSE__LOG__FORMAT", "json")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let port = listening_port(&mut server);
+    let login = |email: &str, password: &str| {
+        let body = format!(
+            "grant_type=password&username={}&password={}",
+            email.replace('@', "%40"),
+            password.replace(' ', "+")
+        );
+        http(
+            port,
+            &format!(
+                "POST /api/v1/auth/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    let bcrypt_login = login("old.bcrypt@example.com", "bcrypt user password");
+    let bcrypt_again = login("old.bcrypt@example.com", "bcrypt user password");
+    let argon_login = login("argon@example.com", "argon2i user password");
+    let wrong = login("argon@example.com", "argon2i user passwordX");
+    server.kill().ok();
+    server.wait().ok();
+    assert!(bcrypt_login.starts_with("HTTP/1.1 200"), "{bcrypt_login}");
+    assert!(
+        bcrypt_again.starts_with("HTTP/1.1 200"),
+        "after the upgrade: {bcrypt_again}"
+    );
+    assert!(argon_login.starts_with("HTTP/1.1 200"), "{argon_login}");
+    assert!(
+        argon_login.contains("users:read"),
+        "the imported role holds: {argon_login}"
+    );
+    assert!(wrong.starts_with("HTTP/1.1 400"), "{wrong}");
 }

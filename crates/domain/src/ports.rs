@@ -157,6 +157,9 @@ pub trait PasswordHasher: Send + Sync {
     /// A hash of an unguessable password with the configured parameters. Logins for unknown
     /// accounts verify against it so that they cost as much as logins for known ones.
     fn dummy_hash(&self) -> &PasswordHash;
+
+    /// Whether `hash` is in a format this hasher verifies (for importing users).
+    fn supports(&self, hash: &PasswordHash) -> bool;
 }
 
 /// What an access token asserts about its bearer.

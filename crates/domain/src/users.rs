@@ -74,6 +74,23 @@ pub struct ProfileChanges {
     pub current_password: Option<SecretString>,
 }
 
+/// An account exported from another system, with the password hash it already has.
+pub struct ImportedUser {
+    pub email: String,
+    pub hashed_password: String,
+    pub full_name: Option<String>,
+    pub role: Option<String>,
+    pub is_active: Option<bool>,
+}
+
+/// What importing one account did.
+#[derive(Debug)]
+pub enum ImportOutcome {
+    Imported(User),
+    /// An account with this email exists already; it was left as it is.
+    AlreadyExists,
+}
+
 #[derive(Clone)]
 pub struct UserService {
     users: Arc<dyn UserRepository>,
@@ -302,6 +319,50 @@ impl UserService {
             "password changed"
         );
         Ok(())
+    }
+
+    /// Checks an imported account without storing it: every field, and that the hash is in
+    /// a format the hasher verifies (argon2 or bcrypt). The account keeps its hash until its
+    /// first login, which upgrades it.
+    pub fn validate_import(&self, record: ImportedUser) -> Result<User, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let email = errors.check("email", Email::parse(&record.email));
+        let full_name = errors.check(
+            "full_name",
+            FullName::parse_optional(record.full_name.as_deref()),
+        );
+        let role = errors.check("role", record.role.as_deref().map(Role::parse).transpose());
+        let hash = crate::password::PasswordHash::new(record.hashed_password);
+        if !self.hasher.supports(&hash) {
+            errors.add(
+                "hashed_password",
+                "not a supported hash (argon2i, argon2id or bcrypt $2a$/$2b$/$2y$)",
+            );
+        }
+        let (Some(email), Some(full_name), Some(role)) = (email, full_name, role) else {
+            return Err(errors);
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut user = User::new(
+            email,
+            full_name,
+            role.unwrap_or(Role::User),
+            hash,
+            self.now(),
+        );
+        user.is_active = record.is_active.unwrap_or(true);
+        Ok(user)
+    }
+
+    /// Stores a validated imported account unless its email is taken.
+    pub async fn import(&self, user: &User) -> Result<ImportOutcome, ManageUserError> {
+        match self.users.insert(user).await {
+            Ok(()) => Ok(ImportOutcome::Imported(user.clone())),
+            Err(crate::ports::InsertUserError::EmailTaken) => Ok(ImportOutcome::AlreadyExists),
+            Err(crate::ports::InsertUserError::Repository(error)) => Err(error.into()),
+        }
     }
 
     /// The caller's live sessions, newest first.

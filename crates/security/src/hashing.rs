@@ -82,7 +82,59 @@ fn hash_with(params: &Params, password: &[u8]) -> Result<PasswordHash, HashingEr
         .map_err(|error| HashingError::Failed(error.to_string()))
 }
 
+/// bcrypt costs above this are refused rather than computed (each step doubles the work).
+const MAX_BCRYPT_COST: u32 = 16;
+/// bcrypt reads at most 72 bytes of a password.
+const BCRYPT_MAX_BYTES: usize = 72;
+
+fn is_bcrypt(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|prefix| stored.starts_with(prefix))
+}
+
+/// Legacy bcrypt hashes (passlib, pwdlib): verified, then always due for a re-hash.
+/// A password longer than bcrypt's 72 bytes never matches: bcrypt would compare only its
+/// start, and we do not truncate silently.
+fn verify_bcrypt(password: &[u8], stored: &str) -> Verification {
+    let cost = stored
+        .get(4..6)
+        .and_then(|cost| cost.parse::<u32>().ok())
+        .unwrap_or(u32::MAX);
+    if cost > MAX_BCRYPT_COST {
+        tracing::warn!(cost, "stored bcrypt hash is too costly to verify");
+        return Verification::Mismatch;
+    }
+    if password.len() > BCRYPT_MAX_BYTES {
+        return Verification::Mismatch;
+    }
+    match bcrypt::verify(password, stored) {
+        Ok(true) => Verification::Match { needs_rehash: true },
+        Ok(false) => Verification::Mismatch,
+        Err(error) => {
+            tracing::warn!(%error, "stored bcrypt hash is malformed");
+            Verification::Mismatch
+        }
+    }
+}
+
+/// Whether `stored` is a hash this hasher can verify: argon2 (any variant and parameters
+/// within limits) or bcrypt.
+pub fn supports(stored: &str) -> bool {
+    if is_bcrypt(stored) {
+        return stored.len() == 60;
+    }
+    phc::PasswordHash::new(stored)
+        .ok()
+        .filter(|parsed| parsed.algorithm.as_str().starts_with("argon2"))
+        .and_then(|parsed| Params::try_from(&parsed).ok())
+        .is_some_and(|params| params.m_cost() <= MAX_VERIFY_M_COST_KIB)
+}
+
 fn verify_with(configured: &Params, password: &[u8], stored: &str) -> Verification {
+    if is_bcrypt(stored) {
+        return verify_bcrypt(password, stored);
+    }
     let Ok(parsed) = phc::PasswordHash::new(stored) else {
         tracing::warn!("stored password hash is not a PHC string");
         return Verification::Mismatch;
@@ -146,6 +198,10 @@ impl PasswordHasher for Argon2Hasher {
 
     fn dummy_hash(&self) -> &PasswordHash {
         &self.dummy
+    }
+
+    fn supports(&self, hash: &PasswordHash) -> bool {
+        supports(hash.as_str())
     }
 }
 
@@ -216,6 +272,50 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(verification, Verification::Match { needs_rehash: true });
+    }
+
+    #[tokio::test]
+    async fn bcrypt_hashes_verify_and_ask_for_a_rehash() {
+        let hasher = hasher(WEAK);
+        for prefix in ["$2a$", "$2b$", "$2y$"] {
+            let hash = bcrypt::hash_with_result("pw-for-test", 4)
+                .unwrap()
+                .format_for_version(bcrypt::Version::TwoB)
+                .replacen("$2b$", prefix, 1);
+            let stored = PasswordHash::new(hash);
+            assert!(hasher.supports(&stored));
+            assert_eq!(
+                hasher
+                    .verify(&secret("pw-for-test"), &stored)
+                    .await
+                    .unwrap(),
+                Verification::Match { needs_rehash: true },
+                "{prefix}"
+            );
+            assert_eq!(
+                hasher
+                    .verify(&secret("pw-for-tesT"), &stored)
+                    .await
+                    .unwrap(),
+                Verification::Mismatch
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn bcrypt_never_truncates_long_passwords() {
+        let hasher = hasher(WEAK);
+        let long = "x".repeat(80);
+        // bcrypt itself would accept any password sharing the first 72 bytes.
+        let stored = PasswordHash::new(bcrypt::hash(&long[..72], 4).unwrap());
+        assert_eq!(
+            hasher.verify(&secret(&long), &stored).await.unwrap(),
+            Verification::Mismatch
+        );
+        assert_eq!(
+            hasher.verify(&secret(&long[..72]), &stored).await.unwrap(),
+            Verification::Match { needs_rehash: true }
+        );
     }
 
     #[tokio::test]

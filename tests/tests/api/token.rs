@@ -292,3 +292,30 @@ async fn a_login_flood_beyond_the_hashing_queue_gets_503_with_retry_after() {
     assert!(ok >= 1, "no login got through");
     assert!(busy >= 1, "the queue never overflowed ({ok} succeeded)");
 }
+
+#[tokio::test]
+async fn a_legacy_bcrypt_hash_logs_in_and_is_upgraded_to_argon2id() {
+    let app = spawn_app().await;
+    app.register_ok("ada@example.com").await;
+    let legacy = bcrypt::hash(PASSWORD, 4)
+        .unwrap()
+        .replacen("$2b$", "$2y$", 1);
+    app.execute(
+        "UPDATE users SET password_hash = $1 WHERE email = $2",
+        vec![legacy.clone().into(), "ada@example.com".into()],
+    )
+    .await;
+    let failed = app
+        .login_response("ada@example.com", "wrong horse battery")
+        .await;
+    assert_eq!(failed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(stored_hash(&app, "ada@example.com").await, legacy);
+
+    app.login("ada@example.com").await;
+    let upgraded = stored_hash(&app, "ada@example.com").await;
+    assert!(
+        upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{upgraded}"
+    );
+    app.login("ada@example.com").await;
+}

@@ -125,6 +125,9 @@ impl PasswordHasher for FakeHasher {
     fn dummy_hash(&self) -> &PasswordHash {
         &self.dummy
     }
+    fn supports(&self, hash: &PasswordHash) -> bool {
+        hash.as_str().starts_with("v")
+    }
 }
 
 /// Sessions in memory; rotation is not exercised here (the black-box tests do).
