@@ -125,8 +125,9 @@ const MAX_TOKEN_BYTES: usize = 4096;
 enum Presented {
     None,
     Bearer(String),
-    /// A bearer token too long to be ours: refused without parsing.
-    Oversized,
+    /// Something that cannot be one of our tokens (too long, not ASCII): refused without
+    /// parsing.
+    Malformed,
 }
 
 fn bearer_token(req: &HttpRequest) -> Presented {
@@ -134,9 +135,12 @@ fn bearer_token(req: &HttpRequest) -> Presented {
         return Presented::None;
     };
     if value.len() > MAX_TOKEN_BYTES + "Bearer ".len() {
-        return Presented::Oversized;
+        return Presented::Malformed;
     }
-    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+    let Ok(value) = value.to_str() else {
+        return Presented::Malformed;
+    };
+    let Some((scheme, token)) = value.split_once(' ') else {
         return Presented::None;
     };
     if scheme.eq_ignore_ascii_case("bearer") {
@@ -156,7 +160,7 @@ impl<S: RequiredScope> FromRequest for CurrentUser<S> {
         Box::pin(async move {
             let token = match token {
                 Presented::None => return Err(BearerError::Missing),
-                Presented::Oversized => return Err(BearerError::Invalid),
+                Presented::Malformed => return Err(BearerError::Invalid),
                 Presented::Bearer(token) => token,
             };
             let state = state.ok_or_else(|| {

@@ -2,6 +2,7 @@
 
 mod admin;
 mod architecture;
+mod attacks;
 mod audit;
 mod errors;
 mod hardening;
