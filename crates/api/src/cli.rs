@@ -53,6 +53,14 @@ enum Command {
     Openapi,
     /// Print a new random secret for GATEHOUSE__JWT__SECRET.
     GenSecret,
+    /// Write a new Ed25519 key pair for `jwt.algorithm = "EdDSA"`: `<name>.pem` (private,
+    /// mode 0600) and `<name>.pub.pem` in DIR.
+    GenKey {
+        #[arg(long, default_value = "data")]
+        dir: PathBuf,
+        #[arg(long, default_value = "jwt-ed25519")]
+        name: String,
+    },
     /// Print the effective settings, secrets redacted.
     Config,
 }
@@ -95,6 +103,7 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("{}", startup::generate_secret().expose_secret());
             return Ok(());
         }
+        Command::GenKey { dir, name } => return gen_key(&dir, &name),
         _ => {}
     }
     let settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
@@ -115,9 +124,38 @@ fn run(cli: Cli) -> Result<(), String> {
                 print!("{}", settings.redacted_toml());
                 Ok(())
             }
-            Command::Openapi | Command::GenSecret => unreachable!("handled above"),
+            Command::Openapi | Command::GenSecret | Command::GenKey { .. } => {
+                unreachable!("handled above")
+            }
         }
     })
+}
+
+fn gen_key(dir: &std::path::Path, name: &str) -> Result<(), String> {
+    use std::io::Write;
+    let (private, public) =
+        gatehouse_security::keys::generate_ed25519().map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let private_path = dir.join(format!("{name}.pem"));
+    let public_path = dir.join(format!("{name}.pub.pem"));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(&private_path)
+        .and_then(|mut file| file.write_all(private.expose_secret().as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", private_path.display()))?;
+    std::fs::write(&public_path, &public).map_err(|e| e.to_string())?;
+    let kid = gatehouse_security::keys::parse_public(&public)
+        .map(|key| gatehouse_security::keys::key_id(&key))
+        .map_err(|e| e.to_string())?;
+    println!("private key: {} (kid {kid})", private_path.display());
+    println!("public key:  {}", public_path.display());
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> Result<(), String> {

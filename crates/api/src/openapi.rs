@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto;
 use crate::problem::{FieldError, OAuthErrorBody, ProblemDetails};
-use crate::routes::{audit, auth, health, todos, users};
+use crate::routes::{audit, auth, health, jwks, todos, users};
 
 /// Where Swagger UI and clients get a token.
 pub const TOKEN_URL: &str = "/api/v1/auth/token";
@@ -28,7 +28,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         todos::list, todos::create, todos::get_one, todos::update, todos::remove,
         users::list, users::get_user, users::update_user, users::delete_user,
         audit::list,
-        health::live, health::ready,
+        health::live, health::ready, jwks::jwks,
     ),
     components(
         schemas(
@@ -37,7 +37,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
             dto::UpdateTodoRequest, dto::UpdateMeRequest, dto::ChangePasswordRequest,
             dto::DeleteAccountRequest, dto::AdminUpdateUserRequest, dto::SessionResponse,
             dto::PasswordResetRequest, dto::PasswordResetConfirm, dto::VerifyEmailConfirm,
-            dto::AcceptedResponse, dto::AuditEventResponse,
+            dto::AcceptedResponse, dto::AuditEventResponse, jwks::Jwk, jwks::JwkSet,
             ProblemDetails, FieldError, OAuthErrorBody,
         ),
         responses(

@@ -116,12 +116,24 @@ pub struct DatabaseSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct JwtSettings {
+    /// `HS256` (a shared secret) or `EdDSA` (Ed25519 key files, published as JWKS).
+    pub algorithm: JwtAlgorithm,
     /// HS256 key: the UTF-8 bytes of this string, at least 32 bytes.
     pub secret: Option<SecretString>,
+    /// EdDSA: the PKCS#8 PEM private key that signs (`gatehouse gen-key` writes one).
+    pub private_key_file: Option<PathBuf>,
+    /// EdDSA: SPKI PEM public keys of retired signing keys, still accepted for verification.
+    pub retired_public_key_files: Vec<PathBuf>,
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl_secs: u32,
     pub leeway_secs: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum JwtAlgorithm {
+    HS256,
+    EdDSA,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,7 +179,10 @@ impl Default for Settings {
                 url: "sqlite://data/gatehouse.db".into(),
             },
             jwt: JwtSettings {
+                algorithm: JwtAlgorithm::HS256,
                 secret: None,
+                private_key_file: None,
+                retired_public_key_files: Vec::new(),
                 issuer: "gatehouse".into(),
                 audience: "gatehouse".into(),
                 access_token_ttl_secs: 15 * 60,
@@ -230,6 +245,8 @@ impl Settings {
             .set_default("server.workers", d.server.workers as u64)?
             .set_default("server.public_url", d.server.public_url)?
             .set_default("database.url", d.database.url)?
+            .set_default("jwt.algorithm", "HS256")?
+            .set_default("jwt.retired_public_key_files", Vec::<String>::new())?
             .set_default("jwt.issuer", d.jwt.issuer)?
             .set_default("jwt.audience", d.jwt.audience)?
             .set_default("jwt.access_token_ttl_secs", d.jwt.access_token_ttl_secs)?
@@ -279,7 +296,8 @@ impl Settings {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("server.trusted_proxies")
-                .with_list_parse_key("server.cors_allowed_origins"),
+                .with_list_parse_key("server.cors_allowed_origins")
+                .with_list_parse_key("jwt.retired_public_key_files"),
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         // `try_parsing` would turn an all-digit secret into a number and back, changing it;
@@ -346,7 +364,10 @@ impl Settings {
             },
             "database": { "url": gatehouse_persistence::database::redact(&self.database.url) },
             "jwt": {
+                "algorithm": match self.jwt.algorithm { JwtAlgorithm::HS256 => "HS256", JwtAlgorithm::EdDSA => "EdDSA" },
                 "secret": secret,
+                "private_key_file": self.jwt.private_key_file.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+                "retired_public_key_files": self.jwt.retired_public_key_files.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>(),
                 "issuer": self.jwt.issuer,
                 "audience": self.jwt.audience,
                 "access_token_ttl_secs": self.jwt.access_token_ttl_secs,

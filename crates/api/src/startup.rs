@@ -290,6 +290,10 @@ pub fn resolve_jwt_secret(settings: &Settings) -> Result<SecretString, StartupEr
             }
             Ok(secret.clone())
         }
+        // EdDSA signs with key files; the secret only backs HS256.
+        None if settings.jwt.algorithm == crate::settings::JwtAlgorithm::EdDSA => {
+            Ok(generate_secret())
+        }
         None if settings.profile == Profile::Production => Err(StartupError::Config(format!(
             "no JWT secret is configured and the profile is production: {HOW}"
         ))),

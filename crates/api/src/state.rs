@@ -16,11 +16,11 @@ use gatehouse_persistence::{
     SeaTodoRepository, SeaUserRepository,
 };
 use gatehouse_security::{
-    Argon2Config, Argon2Hasher, HashingPool, JwtConfig, JwtService, RandomTokens,
+    Argon2Config, Argon2Hasher, HashingPool, JwtConfig, JwtService, RandomTokens, SigningKeys,
 };
 use secrecy::SecretString;
 
-use crate::settings::{MailTransport, Settings, SmtpTlsMode};
+use crate::settings::{JwtAlgorithm, MailTransport, Settings, SmtpTlsMode};
 use crate::startup::StartupError;
 
 /// Shared, cheaply cloned application state.
@@ -32,8 +32,38 @@ pub struct AppState {
     pub recovery: RecoveryService,
     pub throttle: Throttle,
     pub audit: Audit,
+    /// The token signer, for the JWKS document.
+    pub tokens: Arc<JwtService>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+}
+
+/// The configured signing keys: the HS256 secret, or Ed25519 key files.
+fn signing_keys(settings: &Settings, secret: SecretString) -> Result<SigningKeys, StartupError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .map_err(|e| StartupError::Config(format!("cannot read {}: {e}", path.display())))
+    };
+    match settings.jwt.algorithm {
+        JwtAlgorithm::HS256 => Ok(SigningKeys::Hs256(secret)),
+        JwtAlgorithm::EdDSA => {
+            let path = settings.jwt.private_key_file.as_deref().ok_or_else(|| {
+                StartupError::Config(
+                    "jwt.algorithm is EdDSA but jwt.private_key_file is not set: set GATEHOUSE__JWT__PRIVATE_KEY_FILE to a key written by `gatehouse gen-key`".into(),
+                )
+            })?;
+            let retired = settings
+                .jwt
+                .retired_public_key_files
+                .iter()
+                .map(|path| read(path))
+                .collect::<Result<_, _>>()?;
+            Ok(SigningKeys::Ed25519 {
+                active: SecretString::from(read(path)?),
+                retired,
+            })
+        }
+    }
 }
 
 /// The configured mail transport.
@@ -118,7 +148,7 @@ impl AppState {
         )
         .map_err(|error| StartupError::Config(error.to_string()))?;
         let tokens = JwtService::new(JwtConfig {
-            secret,
+            keys: signing_keys(settings, secret)?,
             issuer: settings.jwt.issuer.clone(),
             audience: settings.jwt.audience.clone(),
             access_token_ttl: chrono::Duration::seconds(settings.jwt.access_token_ttl_secs.into()),
@@ -152,10 +182,11 @@ impl AppState {
             idle: chrono::Duration::seconds(settings.auth.session_idle_ttl_secs.into()),
             absolute: chrono::Duration::seconds(settings.auth.session_absolute_ttl_secs.into()),
         };
+        let tokens = Arc::new(tokens);
         let ports = AuthPorts {
             users: users.clone(),
             hasher: hasher.clone(),
-            tokens: Arc::new(tokens),
+            tokens: tokens.clone(),
             sessions: sessions.clone(),
             opaque: Arc::new(RandomTokens),
             clock: clock.clone(),
@@ -186,6 +217,7 @@ impl AppState {
             recovery,
             throttle,
             audit,
+            tokens,
             trusted_proxies: Arc::new(trusted_proxies),
         })
     }

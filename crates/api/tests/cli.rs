@@ -341,3 +341,38 @@ fn import_users_checks_every_line_then_imports_once_and_logins_upgrade_the_hashe
     );
     assert!(wrong.starts_with("HTTP/1.1 400"), "{wrong}");
 }
+
+#[test]
+fn gen_key_writes_a_private_key_only_its_owner_reads_and_the_server_uses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(&mut gatehouse(dir.path(), &["gen-key", "--dir", "keys"]));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let private = dir.path().join("keys/jwt-ed25519.pem");
+    let public = std::fs::read_to_string(dir.path().join("keys/jwt-ed25519.pub.pem")).unwrap();
+    assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"));
+    assert!(text(&output.stdout).contains("kid "));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&private).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // It refuses to overwrite a key.
+    let again = run(&mut gatehouse(dir.path(), &["gen-key", "--dir", "keys"]));
+    assert!(!again.status.success());
+
+    let config = run(gatehouse(dir.path(), &["config"])
+        .env("GATEHOUSE__JWT__ALGORITHM", "EdDSA")
+        .env("GATEHOUSE__JWT__PRIVATE_KEY_FILE", "keys/jwt-ed25519.pem"));
+    assert!(
+        text(&config.stdout).contains("algorithm = \"EdDSA\""),
+        "{}",
+        text(&config.stdout)
+    );
+    // Production with EdDSA needs no HS256 secret.
+    let output = run(gatehouse(dir.path(), &["migrate", "status"])
+        .env("GATEHOUSE__PROFILE", "production")
+        .env("GATEHOUSE__JWT__ALGORITHM", "EdDSA")
+        .env("GATEHOUSE__JWT__PRIVATE_KEY_FILE", "keys/jwt-ed25519.pem"));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}

@@ -13,6 +13,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::keys::{self, PublicJwk};
+
 /// The `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 /// Shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: key size ≥ hash output).
@@ -20,14 +22,28 @@ pub const MIN_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JwtConfigError {
+    #[error("invalid signing key: {0}")]
+    Key(String),
     #[error("the JWT secret must be at least {MIN_SECRET_BYTES} bytes")]
     SecretTooShort,
     #[error("the access-token lifetime must be positive")]
     NonPositiveLifetime,
 }
 
+/// The keys tokens are signed and verified with.
+pub enum SigningKeys {
+    /// HS256 with the UTF-8 bytes of a shared secret (at least 32 bytes).
+    Hs256(SecretString),
+    /// EdDSA: `active` (a PKCS#8 PEM private key) signs; `retired` (SPKI PEM public keys)
+    /// still verify tokens signed before a rotation. Tokens name their key with `kid`.
+    Ed25519 {
+        active: SecretString,
+        retired: Vec<String>,
+    },
+}
+
 pub struct JwtConfig {
-    pub secret: SecretString,
+    pub keys: SigningKeys,
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl: Duration,
@@ -50,8 +66,13 @@ struct Claims {
 }
 
 pub struct JwtService {
+    algorithm: Algorithm,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The signing key's id, put in every header (EdDSA only).
+    active_kid: Option<String>,
+    /// Verification keys by `kid`; the HS256 key under `None`.
+    decoding: std::collections::HashMap<Option<String>, DecodingKey>,
+    jwks: Vec<PublicJwk>,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -61,14 +82,43 @@ pub struct JwtService {
 
 impl JwtService {
     pub fn new(config: JwtConfig) -> Result<Self, JwtConfigError> {
-        let key = config.secret.expose_secret().as_bytes();
-        if key.len() < MIN_SECRET_BYTES {
-            return Err(JwtConfigError::SecretTooShort);
-        }
         if config.access_token_ttl <= Duration::zero() {
             return Err(JwtConfigError::NonPositiveLifetime);
         }
-        let mut validation = Validation::new(Algorithm::HS256);
+        let mut decoding = std::collections::HashMap::new();
+        let mut jwks = Vec::new();
+        let (algorithm, encoding, active_kid) = match &config.keys {
+            SigningKeys::Hs256(secret) => {
+                let key = secret.expose_secret().as_bytes();
+                if key.len() < MIN_SECRET_BYTES {
+                    return Err(JwtConfigError::SecretTooShort);
+                }
+                decoding.insert(None, DecodingKey::from_secret(key));
+                (Algorithm::HS256, EncodingKey::from_secret(key), None)
+            }
+            SigningKeys::Ed25519 { active, retired } => {
+                let signing =
+                    keys::parse_private(active).map_err(|e| JwtConfigError::Key(e.to_string()))?;
+                let encoding = EncodingKey::from_ed_pem(active.expose_secret().as_bytes())
+                    .map_err(|e| JwtConfigError::Key(e.to_string()))?;
+                let mut publics = vec![signing.verifying_key()];
+                for pem in retired {
+                    publics.push(
+                        keys::parse_public(pem).map_err(|e| JwtConfigError::Key(e.to_string()))?,
+                    );
+                }
+                for public in &publics {
+                    let jwk = keys::public_jwk(public);
+                    let key = DecodingKey::from_ed_components(&jwk.x)
+                        .map_err(|e| JwtConfigError::Key(e.to_string()))?;
+                    decoding.insert(Some(jwk.kid.clone()), key);
+                    jwks.push(jwk);
+                }
+                let kid = keys::key_id(&signing.verifying_key());
+                (Algorithm::EdDSA, encoding, Some(kid))
+            }
+        };
+        let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
@@ -76,14 +126,22 @@ impl JwtService {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         Ok(Self {
-            encoding: EncodingKey::from_secret(key),
-            decoding: DecodingKey::from_secret(key),
+            algorithm,
+            encoding,
+            active_kid,
+            decoding,
+            jwks,
             validation,
             issuer: config.issuer,
             audience: config.audience,
             ttl: config.access_token_ttl,
             leeway: config.leeway,
         })
+    }
+
+    /// The public keys other services verify our tokens with (empty for HS256).
+    pub fn public_keys(&self) -> &[PublicJwk] {
+        &self.jwks
     }
 
     fn check_times(&self, claims: &Claims, now: DateTime<Utc>) -> Result<(), TokenError> {
@@ -132,8 +190,9 @@ impl AccessTokenService for JwtService {
             scope: scopes.to_string(),
             role: user.role.as_str().to_owned(),
         };
-        let mut header = Header::new(Algorithm::HS256);
+        let mut header = Header::new(self.algorithm);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.kid = self.active_kid.clone();
         let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|error| TokenError::Signing(error.to_string()))?;
         Ok(AccessToken {
@@ -160,8 +219,21 @@ impl AccessTokenService for JwtService {
         {
             return Err(TokenError::Invalid("not an access token"));
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|error| {
+        // The algorithm is pinned: a token naming another one (HS256 signed with our public
+        // key, say) is refused before any key is chosen.
+        if header.alg != self.algorithm {
+            return Err(TokenError::Invalid("unexpected algorithm"));
+        }
+        let kid = match self.algorithm {
+            Algorithm::HS256 => None,
+            _ => Some(header.kid.ok_or(TokenError::Invalid("no key id"))?),
+        };
+        let key = self
+            .decoding
+            .get(&kid)
+            .ok_or(TokenError::Invalid("unknown key id"))?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|error| {
                 TokenError::Invalid(match error.kind() {
                     ErrorKind::InvalidSignature => "bad signature",
                     ErrorKind::InvalidAlgorithm => "unexpected algorithm",
@@ -224,7 +296,7 @@ mod tests {
 
     fn service() -> JwtService {
         JwtService::new(JwtConfig {
-            secret: SecretString::from(SECRET),
+            keys: SigningKeys::Hs256(SecretString::from(SECRET)),
             issuer: "gatehouse".into(),
             audience: "gatehouse-api".into(),
             access_token_ttl: Duration::minutes(15),
@@ -371,10 +443,66 @@ mod tests {
         assert!(service.verify(&token, Utc::now()).is_err());
     }
 
+    fn eddsa(active: &SecretString, retired: Vec<String>) -> JwtService {
+        JwtService::new(JwtConfig {
+            keys: SigningKeys::Ed25519 {
+                active: active.clone(),
+                retired,
+            },
+            issuer: "gatehouse".into(),
+            audience: "gatehouse-api".into(),
+            access_token_ttl: Duration::minutes(15),
+            leeway: Duration::seconds(30),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn eddsa_keys_rotate_without_invalidating_issued_tokens() {
+        let (old_private, old_public) = keys::generate_ed25519().unwrap();
+        let (new_private, _) = keys::generate_ed25519().unwrap();
+        let now = Utc::now();
+        let before = eddsa(&old_private, vec![]);
+        let token = before
+            .issue(&user(), SessionId::generate(), ScopeSet::default(), now)
+            .unwrap();
+        let header = jsonwebtoken::decode_header(token.token.expose_secret()).unwrap();
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        assert_eq!(
+            header.kid.as_deref(),
+            Some(before.public_keys()[0].kid.as_str())
+        );
+
+        let rotated = eddsa(&new_private, vec![old_public.clone()]);
+        assert_eq!(rotated.public_keys().len(), 2);
+        assert!(rotated.verify(token.token.expose_secret(), now).is_ok());
+        let retired_gone = eddsa(&new_private, vec![]);
+        assert!(
+            retired_gone
+                .verify(token.token.expose_secret(), now)
+                .is_err()
+        );
+
+        // Algorithm confusion: HS256 keyed with the public key is refused.
+        let public = keys::parse_public(&old_public).unwrap();
+        let mut header = at_header();
+        header.kid = Some(keys::key_id(&public));
+        let forged = jsonwebtoken::encode(
+            &header,
+            &claims(now.timestamp()),
+            &EncodingKey::from_secret(public.as_bytes()),
+        )
+        .unwrap();
+        assert!(matches!(
+            rotated.verify(&forged, now),
+            Err(TokenError::Invalid("unexpected algorithm"))
+        ));
+    }
+
     #[test]
     fn refuses_short_secrets() {
         let result = JwtService::new(JwtConfig {
-            secret: SecretString::from("short"),
+            keys: SigningKeys::Hs256(SecretString::from("short")),
             issuer: "i".into(),
             audience: "a".into(),
             access_token_ttl: Duration::minutes(15),

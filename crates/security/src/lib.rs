@@ -4,10 +4,11 @@
 
 pub mod hashing;
 pub mod jwt;
+pub mod keys;
 pub mod opaque;
 pub mod pool;
 
 pub use hashing::{Argon2Config, Argon2Hasher};
-pub use jwt::{JwtConfig, JwtService};
+pub use jwt::{JwtConfig, JwtService, SigningKeys};
 pub use opaque::RandomTokens;
 pub use pool::HashingPool;

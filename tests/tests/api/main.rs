@@ -7,6 +7,7 @@ mod audit;
 mod errors;
 mod hardening;
 mod health;
+mod keys;
 mod openapi;
 mod recovery;
 mod register;
