@@ -1,6 +1,7 @@
 //! The `users` table, with a unique index on the normalized email.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -13,28 +14,16 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Users::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Users::Id).uuid().not_null().primary_key())
-                    .col(ColumnDef::new(Users::Email).string_len(254).not_null())
-                    .col(ColumnDef::new(Users::FullName).string_len(200).null())
-                    .col(ColumnDef::new(Users::Role).string_len(16).not_null())
-                    .col(ColumnDef::new(Users::IsActive).boolean().not_null())
-                    .col(ColumnDef::new(Users::IsVerified).boolean().not_null())
-                    .col(ColumnDef::new(Users::PasswordHash).text().not_null())
-                    .col(
-                        ColumnDef::new(Users::PasswordChangedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Users::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Users::UpdatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(pk_uuid(Users::Id))
+                    .col(string_len(Users::Email, 254))
+                    .col(string_len_null(Users::FullName, 200))
+                    .col(string_len(Users::Role, 16))
+                    .col(boolean(Users::IsActive))
+                    .col(boolean(Users::IsVerified))
+                    .col(text(Users::PasswordHash))
+                    .col(timestamp_with_time_zone(Users::PasswordChangedAt))
+                    .col(timestamp_with_time_zone(Users::CreatedAt))
+                    .col(timestamp_with_time_zone(Users::UpdatedAt))
                     .to_owned(),
             )
             .await?;

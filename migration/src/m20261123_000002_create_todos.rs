@@ -1,6 +1,7 @@
 //! The `todos` table: each row belongs to a user and goes when its owner goes.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -13,21 +14,13 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Todos::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Todos::Id).uuid().not_null().primary_key())
-                    .col(ColumnDef::new(Todos::OwnerId).uuid().not_null())
-                    .col(ColumnDef::new(Todos::Title).string_len(200).not_null())
-                    .col(ColumnDef::new(Todos::Description).text().null())
-                    .col(ColumnDef::new(Todos::Done).boolean().not_null())
-                    .col(
-                        ColumnDef::new(Todos::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Todos::UpdatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(pk_uuid(Todos::Id))
+                    .col(uuid(Todos::OwnerId))
+                    .col(string_len(Todos::Title, 200))
+                    .col(text_null(Todos::Description))
+                    .col(boolean(Todos::Done))
+                    .col(timestamp_with_time_zone(Todos::CreatedAt))
+                    .col(timestamp_with_time_zone(Todos::UpdatedAt))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_todos_owner")

@@ -2,6 +2,7 @@
 //! with its session. Refresh tokens are stored only as SHA-256 digests.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -14,20 +15,16 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Sessions::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Sessions::Id).uuid().not_null().primary_key())
-                    .col(ColumnDef::new(Sessions::UserId).uuid().not_null())
-                    .col(ColumnDef::new(Sessions::Scope).string_len(255).not_null())
-                    .col(timestamp(Sessions::CreatedAt))
-                    .col(timestamp(Sessions::LastUsedAt))
-                    .col(timestamp(Sessions::IdleExpiresAt))
-                    .col(timestamp(Sessions::AbsoluteExpiresAt))
-                    .col(
-                        ColumnDef::new(Sessions::RevokedAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
-                    .col(ColumnDef::new(Sessions::UserAgent).string_len(512).null())
-                    .col(ColumnDef::new(Sessions::Ip).string_len(64).null())
+                    .col(pk_uuid(Sessions::Id))
+                    .col(uuid(Sessions::UserId))
+                    .col(string_len(Sessions::Scope, 255))
+                    .col(timestamp_with_time_zone(Sessions::CreatedAt))
+                    .col(timestamp_with_time_zone(Sessions::LastUsedAt))
+                    .col(timestamp_with_time_zone(Sessions::IdleExpiresAt))
+                    .col(timestamp_with_time_zone(Sessions::AbsoluteExpiresAt))
+                    .col(timestamp_with_time_zone_null(Sessions::RevokedAt))
+                    .col(string_len_null(Sessions::UserAgent, 512))
+                    .col(string_len_null(Sessions::Ip, 64))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_sessions_user")
@@ -52,19 +49,10 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(RefreshTokens::Table)
                     .if_not_exists()
-                    .col(
-                        ColumnDef::new(RefreshTokens::TokenHash)
-                            .string_len(64)
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(ColumnDef::new(RefreshTokens::SessionId).uuid().not_null())
-                    .col(timestamp(RefreshTokens::CreatedAt))
-                    .col(
-                        ColumnDef::new(RefreshTokens::RotatedAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
+                    .col(string_len(RefreshTokens::TokenHash, 64).primary_key())
+                    .col(uuid(RefreshTokens::SessionId))
+                    .col(timestamp_with_time_zone(RefreshTokens::CreatedAt))
+                    .col(timestamp_with_time_zone_null(RefreshTokens::RotatedAt))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_refresh_tokens_session")
@@ -94,13 +82,6 @@ impl MigrationTrait for Migration {
             .drop_table(Table::drop().table(Sessions::Table).to_owned())
             .await
     }
-}
-
-fn timestamp(column: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(column)
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
 }
 
 #[derive(DeriveIden)]

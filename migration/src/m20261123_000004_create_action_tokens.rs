@@ -1,6 +1,7 @@
 //! Single-use tokens for password reset and email verification, stored as SHA-256 digests.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -13,38 +14,13 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(ActionTokens::Table)
                     .if_not_exists()
-                    .col(
-                        ColumnDef::new(ActionTokens::TokenHash)
-                            .string_len(64)
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(ColumnDef::new(ActionTokens::UserId).uuid().not_null())
-                    .col(
-                        ColumnDef::new(ActionTokens::Purpose)
-                            .string_len(32)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(ActionTokens::Email)
-                            .string_len(254)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(ActionTokens::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(ActionTokens::ExpiresAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(ActionTokens::UsedAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
+                    .col(string_len(ActionTokens::TokenHash, 64).primary_key())
+                    .col(uuid(ActionTokens::UserId))
+                    .col(string_len(ActionTokens::Purpose, 32))
+                    .col(string_len(ActionTokens::Email, 254))
+                    .col(timestamp_with_time_zone(ActionTokens::CreatedAt))
+                    .col(timestamp_with_time_zone(ActionTokens::ExpiresAt))
+                    .col(timestamp_with_time_zone_null(ActionTokens::UsedAt))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_action_tokens_user")

@@ -2,6 +2,7 @@
 //! every instance through the database.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -14,27 +15,10 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(ThrottleEvents::Table)
                     .if_not_exists()
-                    .col(
-                        ColumnDef::new(ThrottleEvents::Id)
-                            .uuid()
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(
-                        ColumnDef::new(ThrottleEvents::Bucket)
-                            .string_len(32)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(ThrottleEvents::Subject)
-                            .string_len(254)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(ThrottleEvents::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(pk_uuid(ThrottleEvents::Id))
+                    .col(string_len(ThrottleEvents::Bucket, 32))
+                    .col(string_len(ThrottleEvents::Subject, 254))
+                    .col(timestamp_with_time_zone(ThrottleEvents::CreatedAt))
                     .to_owned(),
             )
             .await?;

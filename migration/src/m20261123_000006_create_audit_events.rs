@@ -2,6 +2,7 @@
 //! mention.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -14,27 +15,14 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(AuditEvents::Table)
                     .if_not_exists()
-                    .col(
-                        ColumnDef::new(AuditEvents::Id)
-                            .uuid()
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(ColumnDef::new(AuditEvents::Kind).string_len(40).not_null())
-                    .col(ColumnDef::new(AuditEvents::UserId).uuid().null())
-                    .col(ColumnDef::new(AuditEvents::ActorId).uuid().null())
-                    .col(ColumnDef::new(AuditEvents::Ip).string_len(64).null())
-                    .col(
-                        ColumnDef::new(AuditEvents::UserAgent)
-                            .string_len(512)
-                            .null(),
-                    )
-                    .col(ColumnDef::new(AuditEvents::Detail).string_len(255).null())
-                    .col(
-                        ColumnDef::new(AuditEvents::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(pk_uuid(AuditEvents::Id))
+                    .col(string_len(AuditEvents::Kind, 40))
+                    .col(uuid_null(AuditEvents::UserId))
+                    .col(uuid_null(AuditEvents::ActorId))
+                    .col(string_len_null(AuditEvents::Ip, 64))
+                    .col(string_len_null(AuditEvents::UserAgent, 512))
+                    .col(string_len_null(AuditEvents::Detail, 255))
+                    .col(timestamp_with_time_zone(AuditEvents::CreatedAt))
                     .to_owned(),
             )
             .await?;
