@@ -327,6 +327,13 @@ fn placeholders(sql: &str, backend: sea_orm::DatabaseBackend) -> String {
     }
 }
 
+/// The status and problem `code` of an error response.
+pub async fn problem_code(response: Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.expect("a JSON body");
+    (status, body["code"].as_str().unwrap_or_default().to_owned())
+}
+
 /// The messages in the file outbox, oldest first, with quoted-printable soft breaks undone.
 pub fn outbox(app: &TestApp) -> Vec<String> {
     let dir = app.settings.outbox_dir();

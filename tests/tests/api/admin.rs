@@ -1,7 +1,7 @@
 //! Admin user management: every endpoint for admins and refused to users, roles read from
 //! the database on every request, and the last-admin rule.
 
-use gatehouse_tests::{PASSWORD, TestApp, spawn_app};
+use gatehouse_tests::{PASSWORD, TestApp, problem_code, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -13,12 +13,6 @@ async fn user_id(app: &TestApp, token: &str) -> String {
         .await
         .unwrap();
     me["id"].as_str().unwrap().to_owned()
-}
-
-async fn code(response: reqwest::Response) -> (StatusCode, String) {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    (status, body["code"].as_str().unwrap_or_default().to_owned())
 }
 
 #[tokio::test]
@@ -176,7 +170,7 @@ async fn admins_list_search_read_edit_and_delete_users() {
     let response = app.bearer_send(Method::DELETE, &path, &admin, None).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(
-        code(app.bearer_get(&path, &admin).await).await,
+        problem_code(app.bearer_get(&path, &admin).await).await,
         (StatusCode::NOT_FOUND, "user_not_found".into())
     );
     assert_eq!(
@@ -191,7 +185,7 @@ async fn admin_input_is_validated() {
     let admin = app.admin_token("root@example.com").await;
     let id = user_id(&app, &admin).await;
     for query in ["role=root", "is_active=yes", "limit=500", "offset=x"] {
-        let (status, code) = code(
+        let (status, code) = problem_code(
             app.bearer_get(&format!("/api/v1/users?{query}"), &admin)
                 .await,
         )
@@ -233,7 +227,7 @@ async fn admin_input_is_validated() {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let missing = format!("/api/v1/users/{}", uuid::Uuid::now_v7());
     assert_eq!(
-        code(app.bearer_get(&missing, &admin).await).await.0,
+        problem_code(app.bearer_get(&missing, &admin).await).await.0,
         StatusCode::NOT_FOUND
     );
     let response = app
@@ -331,14 +325,14 @@ async fn the_last_active_admin_cannot_be_demoted_deactivated_or_deleted() {
             .bearer_send(Method::PATCH, &path, &root, Some(&body))
             .await;
         assert_eq!(
-            code(response).await,
+            problem_code(response).await,
             (StatusCode::CONFLICT, "last_admin".into()),
             "{body}"
         );
     }
     let response = app.bearer_send(Method::DELETE, &path, &root, None).await;
     assert_eq!(
-        code(response).await,
+        problem_code(response).await,
         (StatusCode::CONFLICT, "last_admin".into())
     );
     let response = app
@@ -350,7 +344,7 @@ async fn the_last_active_admin_cannot_be_demoted_deactivated_or_deleted() {
         )
         .await;
     assert_eq!(
-        code(response).await,
+        problem_code(response).await,
         (StatusCode::CONFLICT, "last_admin".into())
     );
     let me: Value = app
@@ -380,7 +374,7 @@ async fn the_last_active_admin_cannot_be_demoted_deactivated_or_deleted() {
         )
         .await;
     assert_eq!(
-        code(response).await,
+        problem_code(response).await,
         (StatusCode::CONFLICT, "last_admin".into())
     );
 }

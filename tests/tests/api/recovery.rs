@@ -2,7 +2,7 @@
 //! the file outbox; and the housekeeping that purges what expired.
 
 use gatehouse_tests::{
-    ManualClock, PASSWORD, TestApp, outbox, spawn_app, spawn_app_with,
+    ManualClock, PASSWORD, TestApp, outbox, problem_code, spawn_app, spawn_app_with,
     spawn_app_with_settings_and_clock, token_in, wait_for_mail,
 };
 use reqwest::{Method, StatusCode};
@@ -17,18 +17,31 @@ async fn request_reset(app: &TestApp, email: &str) -> (StatusCode, bytes::Bytes)
     (response.status(), response.bytes().await.unwrap())
 }
 
+/// Asks for a verification email with `access` and returns the emailed token, the
+/// `mail_index`th message of the outbox.
+async fn verification_token(app: &TestApp, access: &str, mail_index: usize) -> String {
+    let response = app
+        .bearer_send(Method::POST, "/api/v1/auth/verify-email", access, None)
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let mails = wait_for_mail(app, mail_index + 1).await;
+    token_in(&mails[mail_index], "/verify-email")
+}
+
+async fn confirm_verification(app: &TestApp, token: &str) -> reqwest::Response {
+    app.post_json(
+        "/api/v1/auth/verify-email/confirm",
+        &json!({"token": token}),
+    )
+    .await
+}
+
 async fn confirm_reset(app: &TestApp, token: &str, password: &str) -> reqwest::Response {
     app.post_json(
         "/api/v1/auth/password-reset/confirm",
         &json!({"token": token, "new_password": password}),
     )
     .await
-}
-
-async fn code(response: reqwest::Response) -> (StatusCode, String) {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    (status, body["code"].as_str().unwrap_or_default().to_owned())
 }
 
 #[tokio::test]
@@ -85,7 +98,7 @@ async fn a_reset_link_sets_a_new_password_once_and_ends_every_session() {
     // The link works once.
     let again = confirm_reset(&app, &token, "yet another secret").await;
     assert_eq!(
-        code(again).await,
+        problem_code(again).await,
         (StatusCode::BAD_REQUEST, "token_invalid".into())
     );
     // Only a digest is stored.
@@ -147,7 +160,7 @@ async fn reset_tokens_expire_after_thirty_minutes() {
     clock.advance(chrono::Duration::minutes(31));
     let response = confirm_reset(&app, &token, NEW_PASSWORD).await;
     assert_eq!(
-        code(response).await,
+        problem_code(response).await,
         (StatusCode::BAD_REQUEST, "token_invalid".into())
     );
     app.login("ada@example.com").await;
@@ -169,7 +182,7 @@ async fn a_weak_new_password_is_refused_and_the_link_stays_usable() {
     );
     let garbage = confirm_reset(&app, "not-a-token", NEW_PASSWORD).await;
     assert_eq!(
-        code(garbage).await,
+        problem_code(garbage).await,
         (StatusCode::BAD_REQUEST, "token_invalid".into())
     );
 }
@@ -181,25 +194,16 @@ async fn reset_verification_and_bearer_tokens_are_not_interchangeable() {
     let access = app.login("ada@example.com").await;
     request_reset(&app, "ada@example.com").await;
     let reset = token_in(&wait_for_mail(&app, 1).await[0], "/reset-password");
-    let response = app
-        .bearer_send(Method::POST, "/api/v1/auth/verify-email", &access, None)
-        .await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let verify = token_in(&wait_for_mail(&app, 2).await[1], "/verify-email");
+    let verify = verification_token(&app, &access, 1).await;
 
-    let response = app
-        .post_json(
-            "/api/v1/auth/verify-email/confirm",
-            &json!({"token": reset}),
-        )
-        .await;
+    let response = confirm_verification(&app, &reset).await;
     assert_eq!(
-        code(response).await,
+        problem_code(response).await,
         (StatusCode::BAD_REQUEST, "token_invalid".into())
     );
     let response = confirm_reset(&app, &verify, NEW_PASSWORD).await;
     assert_eq!(
-        code(response).await,
+        problem_code(response).await,
         (StatusCode::BAD_REQUEST, "token_invalid".into())
     );
     for token in [&reset, &verify] {
@@ -215,12 +219,7 @@ async fn reset_verification_and_bearer_tokens_are_not_interchangeable() {
         confirm_reset(&app, &reset, NEW_PASSWORD).await.status(),
         StatusCode::NO_CONTENT
     );
-    let response = app
-        .post_json(
-            "/api/v1/auth/verify-email/confirm",
-            &json!({"token": verify}),
-        )
-        .await;
+    let response = confirm_verification(&app, &verify).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }
 
@@ -229,20 +228,10 @@ async fn an_email_address_is_verified_from_its_link_once() {
     let app = spawn_app().await;
     app.register_ok("ada@example.com").await;
     let access = app.login("ada@example.com").await;
-    let response = app
-        .bearer_send(Method::POST, "/api/v1/auth/verify-email", &access, None)
-        .await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let mail = &wait_for_mail(&app, 1).await[0];
-    assert!(mail.contains("Confirm your email address"));
-    let token = token_in(mail, "/verify-email");
+    let token = verification_token(&app, &access, 0).await;
+    assert!(outbox(&app)[0].contains("Confirm your email address"));
 
-    let response = app
-        .post_json(
-            "/api/v1/auth/verify-email/confirm",
-            &json!({"token": token}),
-        )
-        .await;
+    let response = confirm_verification(&app, &token).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let me: Value = app
         .bearer_get("/api/v1/users/me", &access)
@@ -251,14 +240,9 @@ async fn an_email_address_is_verified_from_its_link_once() {
         .await
         .unwrap();
     assert_eq!(me["is_verified"], true);
-    let again = app
-        .post_json(
-            "/api/v1/auth/verify-email/confirm",
-            &json!({"token": token}),
-        )
-        .await;
+    let again = confirm_verification(&app, &token).await;
     assert_eq!(
-        code(again).await,
+        problem_code(again).await,
         (StatusCode::BAD_REQUEST, "token_invalid".into())
     );
     assert_eq!(
@@ -274,9 +258,7 @@ async fn a_link_for_an_old_address_does_not_verify_the_new_one() {
     let app = spawn_app().await;
     app.register_ok("ada@example.com").await;
     let access = app.login("ada@example.com").await;
-    app.bearer_send(Method::POST, "/api/v1/auth/verify-email", &access, None)
-        .await;
-    let token = token_in(&wait_for_mail(&app, 1).await[0], "/verify-email");
+    let token = verification_token(&app, &access, 0).await;
     let response = app
         .bearer_send(
             Method::PATCH,
@@ -286,14 +268,9 @@ async fn a_link_for_an_old_address_does_not_verify_the_new_one() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let response = app
-        .post_json(
-            "/api/v1/auth/verify-email/confirm",
-            &json!({"token": token}),
-        )
-        .await;
+    let response = confirm_verification(&app, &token).await;
     assert_eq!(
-        code(response).await,
+        problem_code(response).await,
         (StatusCode::BAD_REQUEST, "token_invalid".into())
     );
 }
@@ -304,18 +281,11 @@ async fn verification_tokens_expire_after_a_day() {
     let app = spawn_app_with_settings_and_clock(|_| {}, clock.clone()).await;
     app.register_ok("ada@example.com").await;
     let access = app.login("ada@example.com").await;
-    app.bearer_send(Method::POST, "/api/v1/auth/verify-email", &access, None)
-        .await;
-    let token = token_in(&wait_for_mail(&app, 1).await[0], "/verify-email");
+    let token = verification_token(&app, &access, 0).await;
     clock.advance(chrono::Duration::hours(24) + chrono::Duration::seconds(1));
-    let response = app
-        .post_json(
-            "/api/v1/auth/verify-email/confirm",
-            &json!({"token": token}),
-        )
-        .await;
+    let response = confirm_verification(&app, &token).await;
     assert_eq!(
-        code(response).await,
+        problem_code(response).await,
         (StatusCode::BAD_REQUEST, "token_invalid".into())
     );
 }

@@ -1,14 +1,8 @@
 //! `/api/v1/users/me`: profile changes, password change and account deletion.
 
-use gatehouse_tests::{PASSWORD, spawn_app};
+use gatehouse_tests::{PASSWORD, problem_code, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-async fn code(response: reqwest::Response) -> (StatusCode, String) {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    (status, body["code"].as_str().unwrap_or_default().to_owned())
-}
 
 #[tokio::test]
 async fn the_full_name_can_be_set_and_cleared() {
@@ -70,12 +64,12 @@ async fn changing_the_email_needs_the_password_and_clears_verification() {
         patch(json!({"email": "ada@new.example.com", "current_password": "wrong horse battery"}))
             .await;
     assert_eq!(
-        code(response).await,
+        problem_code(response).await,
         (StatusCode::FORBIDDEN, "wrong_password".into())
     );
     let response = patch(json!({"email": "BOB@example.com", "current_password": PASSWORD})).await;
     assert_eq!(
-        code(response).await,
+        problem_code(response).await,
         (StatusCode::CONFLICT, "email_taken".into())
     );
     let response = patch(json!({"email": "not an email", "current_password": PASSWORD})).await;
@@ -121,7 +115,7 @@ async fn a_password_change_invalidates_every_older_token() {
     )
     .await;
     assert_eq!(
-        code(response).await,
+        problem_code(response).await,
         (StatusCode::FORBIDDEN, "wrong_password".into())
     );
     let response = put(json!({"current_password": PASSWORD, "new_password": "password1"})).await;
@@ -188,7 +182,7 @@ async fn deleting_the_account_needs_the_password_and_removes_the_todos() {
     };
     let response = delete(json!({"current_password": "wrong horse battery"})).await;
     assert_eq!(
-        code(response).await,
+        problem_code(response).await,
         (StatusCode::FORBIDDEN, "wrong_password".into())
     );
     assert_eq!(
