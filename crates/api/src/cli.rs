@@ -58,11 +58,21 @@ enum Command {
     GenKey {
         #[arg(long, default_value = "data")]
         dir: PathBuf,
-        #[arg(long, default_value = "jwt-ed25519")]
-        name: String,
+        /// File name stem; `jwt-ed25519` or `jwt-rsa` by default.
+        #[arg(long)]
+        name: Option<String>,
+        /// `ed25519` for EdDSA, `rsa` (3072 bits) for RS256/PS256.
+        #[arg(long, value_enum, default_value_t = KeyType::Ed25519)]
+        r#type: KeyType,
     },
     /// Print the effective settings, secrets redacted.
     Config,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KeyType {
+    Ed25519,
+    Rsa,
 }
 
 #[derive(Subcommand)]
@@ -103,7 +113,7 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("{}", startup::generate_secret().expose_secret());
             return Ok(());
         }
-        Command::GenKey { dir, name } => return gen_key(&dir, &name),
+        Command::GenKey { dir, name, r#type } => return gen_key(&dir, name, r#type),
         _ => {}
     }
     let settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
@@ -131,10 +141,15 @@ fn run(cli: Cli) -> Result<(), String> {
     })
 }
 
-fn gen_key(dir: &std::path::Path, name: &str) -> Result<(), String> {
+fn gen_key(dir: &std::path::Path, name: Option<String>, key_type: KeyType) -> Result<(), String> {
+    use gatehouse_security::keys;
     use std::io::Write;
-    let (private, public) =
-        gatehouse_security::keys::generate_ed25519().map_err(|e| e.to_string())?;
+    let (private, public, default_name) = match key_type {
+        KeyType::Ed25519 => keys::generate_ed25519().map(|(a, b)| (a, b, "jwt-ed25519")),
+        KeyType::Rsa => keys::generate_rsa(3072).map(|(a, b)| (a, b, "jwt-rsa")),
+    }
+    .map_err(|e| e.to_string())?;
+    let name = name.unwrap_or_else(|| default_name.to_owned());
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let private_path = dir.join(format!("{name}.pem"));
     let public_path = dir.join(format!("{name}.pub.pem"));
@@ -150,9 +165,7 @@ fn gen_key(dir: &std::path::Path, name: &str) -> Result<(), String> {
         .and_then(|mut file| file.write_all(private.expose_secret().as_bytes()))
         .map_err(|e| format!("cannot write {}: {e}", private_path.display()))?;
     std::fs::write(&public_path, &public).map_err(|e| e.to_string())?;
-    let kid = gatehouse_security::keys::parse_public(&public)
-        .map(|key| gatehouse_security::keys::key_id(&key))
-        .map_err(|e| e.to_string())?;
+    let kid = keys::private_key_id(&private).map_err(|e| e.to_string())?;
     println!("private key: {} (kid {kid})", private_path.display());
     println!("public key:  {}", public_path.display());
     Ok(())

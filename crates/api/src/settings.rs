@@ -116,13 +116,17 @@ pub struct DatabaseSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct JwtSettings {
-    /// `HS256` (a shared secret) or `EdDSA` (Ed25519 key files, published as JWKS).
+    /// `HS256` (a shared secret), `EdDSA` (an Ed25519 key file), or `RS256` / `PS256` (an
+    /// RSA key file) for services that only verify RSA. Asymmetric keys are published as JWKS.
     pub algorithm: JwtAlgorithm,
     /// HS256 key: the UTF-8 bytes of this string, at least 32 bytes.
     pub secret: Option<SecretString>,
-    /// EdDSA: the PKCS#8 PEM private key that signs (`gatehouse gen-key` writes one).
+    /// Former HS256 secrets, still accepted for verification after a rotation.
+    pub retired_secrets: Vec<SecretString>,
+    /// EdDSA, RS256, PS256: the PEM private key that signs (`gatehouse gen-key` writes one).
     pub private_key_file: Option<PathBuf>,
-    /// EdDSA: SPKI PEM public keys of retired signing keys, still accepted for verification.
+    /// SPKI PEM public keys of retired signing keys (Ed25519 or RSA), still accepted for
+    /// verification. RSA ones verify PS256 when `algorithm` is PS256, RS256 otherwise.
     pub retired_public_key_files: Vec<PathBuf>,
     pub issuer: String,
     pub audience: String,
@@ -134,6 +138,19 @@ pub struct JwtSettings {
 pub enum JwtAlgorithm {
     HS256,
     EdDSA,
+    RS256,
+    PS256,
+}
+
+impl JwtAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JwtAlgorithm::HS256 => "HS256",
+            JwtAlgorithm::EdDSA => "EdDSA",
+            JwtAlgorithm::RS256 => "RS256",
+            JwtAlgorithm::PS256 => "PS256",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -181,6 +198,7 @@ impl Default for Settings {
             jwt: JwtSettings {
                 algorithm: JwtAlgorithm::HS256,
                 secret: None,
+                retired_secrets: Vec::new(),
                 private_key_file: None,
                 retired_public_key_files: Vec::new(),
                 issuer: "gatehouse".into(),
@@ -247,6 +265,7 @@ impl Settings {
             .set_default("database.url", d.database.url)?
             .set_default("jwt.algorithm", "HS256")?
             .set_default("jwt.retired_public_key_files", Vec::<String>::new())?
+            .set_default("jwt.retired_secrets", Vec::<String>::new())?
             .set_default("jwt.issuer", d.jwt.issuer)?
             .set_default("jwt.audience", d.jwt.audience)?
             .set_default("jwt.access_token_ttl_secs", d.jwt.access_token_ttl_secs)?
@@ -297,13 +316,21 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("server.trusted_proxies")
                 .with_list_parse_key("server.cors_allowed_origins")
-                .with_list_parse_key("jwt.retired_public_key_files"),
+                .with_list_parse_key("jwt.retired_public_key_files")
+                .with_list_parse_key("jwt.retired_secrets"),
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         // `try_parsing` would turn an all-digit secret into a number and back, changing it;
         // the key must be exactly the configured string.
         if let Ok(raw) = std::env::var("GATEHOUSE__JWT__SECRET") {
             settings.jwt.secret = Some(raw.into());
+        }
+        if let Ok(raw) = std::env::var("GATEHOUSE__JWT__RETIRED_SECRETS") {
+            settings.jwt.retired_secrets = raw
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(SecretString::from)
+                .collect();
         }
         if let Ok(raw) = std::env::var("GATEHOUSE__MAIL__SMTP_PASSWORD") {
             settings.mail.smtp_password = Some(raw.into());
@@ -364,8 +391,9 @@ impl Settings {
             },
             "database": { "url": gatehouse_persistence::database::redact(&self.database.url) },
             "jwt": {
-                "algorithm": match self.jwt.algorithm { JwtAlgorithm::HS256 => "HS256", JwtAlgorithm::EdDSA => "EdDSA" },
+                "algorithm": self.jwt.algorithm.as_str(),
                 "secret": secret,
+                "retired_secrets": vec!["[REDACTED]"; self.jwt.retired_secrets.len()],
                 "private_key_file": self.jwt.private_key_file.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
                 "retired_public_key_files": self.jwt.retired_public_key_files.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>(),
                 "issuer": self.jwt.issuer,

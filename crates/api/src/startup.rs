@@ -290,8 +290,8 @@ pub fn resolve_jwt_secret(settings: &Settings) -> Result<SecretString, StartupEr
             }
             Ok(secret.clone())
         }
-        // EdDSA signs with key files; the secret only backs HS256.
-        None if settings.jwt.algorithm == crate::settings::JwtAlgorithm::EdDSA => {
+        // Asymmetric algorithms sign with key files; the secret only backs HS256.
+        None if settings.jwt.algorithm != crate::settings::JwtAlgorithm::HS256 => {
             Ok(generate_secret())
         }
         None if settings.profile == Profile::Production => Err(StartupError::Config(format!(

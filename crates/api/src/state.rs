@@ -16,7 +16,8 @@ use gatehouse_persistence::{
     SeaTodoRepository, SeaUserRepository,
 };
 use gatehouse_security::{
-    Argon2Config, Argon2Hasher, HashingPool, JwtConfig, JwtService, RandomTokens, SigningKeys,
+    ActiveKey, Argon2Config, Argon2Hasher, HashingPool, JwtConfig, JwtService, RandomTokens,
+    RetiredKey, RsaScheme, SigningKeys,
 };
 use secrecy::SecretString;
 
@@ -38,32 +39,45 @@ pub struct AppState {
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }
 
-/// The configured signing keys: the HS256 secret, or Ed25519 key files.
+/// The configured key ring: the active key (the HS256 secret or a private key file) and
+/// the retired secrets and public keys that still verify.
 fn signing_keys(settings: &Settings, secret: SecretString) -> Result<SigningKeys, StartupError> {
     let read = |path: &std::path::Path| {
         std::fs::read_to_string(path)
             .map_err(|e| StartupError::Config(format!("cannot read {}: {e}", path.display())))
     };
-    match settings.jwt.algorithm {
-        JwtAlgorithm::HS256 => Ok(SigningKeys::Hs256(secret)),
-        JwtAlgorithm::EdDSA => {
-            let path = settings.jwt.private_key_file.as_deref().ok_or_else(|| {
-                StartupError::Config(
-                    "jwt.algorithm is EdDSA but jwt.private_key_file is not set: set GATEHOUSE__JWT__PRIVATE_KEY_FILE to a key written by `gatehouse gen-key`".into(),
-                )
-            })?;
-            let retired = settings
-                .jwt
-                .retired_public_key_files
-                .iter()
-                .map(|path| read(path))
-                .collect::<Result<_, _>>()?;
-            Ok(SigningKeys::Ed25519 {
-                active: SecretString::from(read(path)?),
-                retired,
-            })
-        }
+    let jwt = &settings.jwt;
+    let rsa = match jwt.algorithm {
+        JwtAlgorithm::PS256 => RsaScheme::Ps256,
+        _ => RsaScheme::Rs256,
+    };
+    let private_key = || {
+        let path = jwt.private_key_file.as_deref().ok_or_else(|| {
+            StartupError::Config(format!(
+                "jwt.algorithm is {} but jwt.private_key_file is not set: set GATEHOUSE__JWT__PRIVATE_KEY_FILE to a key written by `gatehouse gen-key`",
+                jwt.algorithm.as_str()
+            ))
+        })?;
+        read(path).map(SecretString::from)
+    };
+    let active = match jwt.algorithm {
+        JwtAlgorithm::HS256 => ActiveKey::Hs256(secret),
+        JwtAlgorithm::EdDSA => ActiveKey::Ed25519(private_key()?),
+        JwtAlgorithm::RS256 | JwtAlgorithm::PS256 => ActiveKey::Rsa(rsa, private_key()?),
+    };
+    let mut retired: Vec<RetiredKey> = jwt
+        .retired_secrets
+        .iter()
+        .cloned()
+        .map(RetiredKey::Hs256)
+        .collect();
+    for path in &jwt.retired_public_key_files {
+        retired.push(RetiredKey::Public {
+            pem: read(path)?,
+            rsa,
+        });
     }
+    Ok(SigningKeys { active, retired })
 }
 
 /// The configured mail transport.

@@ -1,45 +1,54 @@
-//! JWT access tokens (RFC 9068 profile) signed with HS256: the domain's `AccessTokenService`.
+//! JWT access tokens (RFC 9068 profile): the domain's `AccessTokenService`.
 //!
-//! The HMAC key is the UTF-8 bytes of the configured secret, so any JWT library given the
-//! same string verifies our tokens. Verification pins the algorithm, requires the
-//! `at+jwt` type and every claim, and checks times against the injected clock's `now`.
+//! Signed with the key ring's active key (HS256 by default, EdDSA, RS256 or PS256), each token
+//! naming its key with `kid`. An HS256 key is the UTF-8 bytes of the configured secret, so
+//! any JWT library given the same string verifies our tokens. Verification looks the key up
+//! by `kid`, pins the algorithm to that key's, requires the `at+jwt` type and every claim,
+//! and checks times against the injected clock's `now`.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use gatehouse_domain::ports::{AccessClaims, AccessToken, AccessTokenService, TokenError};
 use gatehouse_domain::{Role, ScopeSet, SessionId, User, UserId};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::{ExposeSecret, SecretString};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::keys::{self, PublicJwk};
+use crate::keys::{ActiveKey, KeyError, LoadedKey, PublicJwk, RetiredKey};
+
+pub use crate::keys::MIN_SECRET_BYTES;
 
 /// The `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
-/// Shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: key size ≥ hash output).
-pub const MIN_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JwtConfigError {
-    #[error("invalid signing key: {0}")]
-    Key(String),
-    #[error("the JWT secret must be at least {MIN_SECRET_BYTES} bytes")]
-    SecretTooShort,
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("two configured keys have the same id {0}")]
+    DuplicateKey(String),
     #[error("the access-token lifetime must be positive")]
     NonPositiveLifetime,
 }
 
-/// The keys tokens are signed and verified with.
-pub enum SigningKeys {
-    /// HS256 with the UTF-8 bytes of a shared secret (at least 32 bytes).
-    Hs256(SecretString),
-    /// EdDSA: `active` (a PKCS#8 PEM private key) signs; `retired` (SPKI PEM public keys)
-    /// still verify tokens signed before a rotation. Tokens name their key with `kid`.
-    Ed25519 {
-        active: SecretString,
-        retired: Vec<String>,
-    },
+/// The keys tokens are signed and verified with: `active` signs, `retired` keys still
+/// verify tokens signed before a rotation (even of another algorithm).
+pub struct SigningKeys {
+    pub active: ActiveKey,
+    pub retired: Vec<RetiredKey>,
+}
+
+impl SigningKeys {
+    /// A single HS256 secret.
+    pub fn hs256(secret: SecretString) -> Self {
+        Self {
+            active: ActiveKey::Hs256(secret),
+            retired: Vec::new(),
+        }
+    }
 }
 
 pub struct JwtConfig {
@@ -65,15 +74,22 @@ struct Claims {
     role: String,
 }
 
-pub struct JwtService {
-    algorithm: Algorithm,
-    encoding: EncodingKey,
-    /// The signing key's id, put in every header (EdDSA only).
-    active_kid: Option<String>,
-    /// Verification keys by `kid`; the HS256 key under `None`.
-    decoding: std::collections::HashMap<Option<String>, DecodingKey>,
-    jwks: Vec<PublicJwk>,
+/// A verifying key with the validation rules pinned to its algorithm.
+struct Verifier {
+    key: LoadedKey,
     validation: Validation,
+}
+
+pub struct JwtService {
+    encoding: EncodingKey,
+    active_algorithm: Algorithm,
+    active_kid: String,
+    /// Verification keys by `kid`.
+    verifiers: HashMap<String, Verifier>,
+    /// The key for tokens without a `kid` (HS256 tokens of other services and of releases
+    /// before key ids): the active key when it is an HS256 secret, else none.
+    default_kid: Option<String>,
+    jwks: Vec<PublicJwk>,
     issuer: String,
     audience: String,
     ttl: Duration,
@@ -85,53 +101,45 @@ impl JwtService {
         if config.access_token_ttl <= Duration::zero() {
             return Err(JwtConfigError::NonPositiveLifetime);
         }
-        let mut decoding = std::collections::HashMap::new();
+        let active = config.keys.active.load()?;
+        let (encoding, active_algorithm, active_kid) = (
+            active.encoding,
+            active.key.algorithm,
+            active.key.kid.clone(),
+        );
+        let default_kid = (active_algorithm == Algorithm::HS256).then(|| active_kid.clone());
+        let mut verifiers = HashMap::new();
         let mut jwks = Vec::new();
-        let (algorithm, encoding, active_kid) = match &config.keys {
-            SigningKeys::Hs256(secret) => {
-                let key = secret.expose_secret().as_bytes();
-                if key.len() < MIN_SECRET_BYTES {
-                    return Err(JwtConfigError::SecretTooShort);
-                }
-                decoding.insert(None, DecodingKey::from_secret(key));
-                (Algorithm::HS256, EncodingKey::from_secret(key), None)
+        let retired = config
+            .keys
+            .retired
+            .iter()
+            .map(RetiredKey::load)
+            .collect::<Result<Vec<_>, _>>()?;
+        for key in std::iter::once(active.key).chain(retired) {
+            let mut validation = Validation::new(key.algorithm);
+            validation.set_issuer(&[&config.issuer]);
+            validation.set_audience(&[&config.audience]);
+            validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+            // Times are checked below against the injected clock, not the system clock.
+            validation.validate_exp = false;
+            validation.validate_nbf = false;
+            jwks.extend(key.public.clone());
+            let kid = key.kid.clone();
+            if verifiers
+                .insert(kid.clone(), Verifier { key, validation })
+                .is_some()
+            {
+                return Err(JwtConfigError::DuplicateKey(kid));
             }
-            SigningKeys::Ed25519 { active, retired } => {
-                let signing =
-                    keys::parse_private(active).map_err(|e| JwtConfigError::Key(e.to_string()))?;
-                let encoding = EncodingKey::from_ed_pem(active.expose_secret().as_bytes())
-                    .map_err(|e| JwtConfigError::Key(e.to_string()))?;
-                let mut publics = vec![signing.verifying_key()];
-                for pem in retired {
-                    publics.push(
-                        keys::parse_public(pem).map_err(|e| JwtConfigError::Key(e.to_string()))?,
-                    );
-                }
-                for public in &publics {
-                    let jwk = keys::public_jwk(public);
-                    let key = DecodingKey::from_ed_components(&jwk.x)
-                        .map_err(|e| JwtConfigError::Key(e.to_string()))?;
-                    decoding.insert(Some(jwk.kid.clone()), key);
-                    jwks.push(jwk);
-                }
-                let kid = keys::key_id(&signing.verifying_key());
-                (Algorithm::EdDSA, encoding, Some(kid))
-            }
-        };
-        let mut validation = Validation::new(algorithm);
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
-        // Times are checked below against the injected clock, not the system clock.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
+        }
         Ok(Self {
-            algorithm,
             encoding,
+            active_algorithm,
             active_kid,
-            decoding,
+            verifiers,
+            default_kid,
             jwks,
-            validation,
             issuer: config.issuer,
             audience: config.audience,
             ttl: config.access_token_ttl,
@@ -139,9 +147,14 @@ impl JwtService {
         })
     }
 
-    /// The public keys other services verify our tokens with (empty for HS256).
+    /// The public keys other services verify our tokens with (none for HS256 secrets).
     pub fn public_keys(&self) -> &[PublicJwk] {
         &self.jwks
+    }
+
+    /// The `kid` of the key that signs new tokens.
+    pub fn active_key_id(&self) -> &str {
+        &self.active_kid
     }
 
     fn check_times(&self, claims: &Claims, now: DateTime<Utc>) -> Result<(), TokenError> {
@@ -190,9 +203,9 @@ impl AccessTokenService for JwtService {
             scope: scopes.to_string(),
             role: user.role.as_str().to_owned(),
         };
-        let mut header = Header::new(self.algorithm);
+        let mut header = Header::new(self.active_algorithm);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
-        header.kid = self.active_kid.clone();
+        header.kid = Some(self.active_kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|error| TokenError::Signing(error.to_string()))?;
         Ok(AccessToken {
@@ -219,30 +232,34 @@ impl AccessTokenService for JwtService {
         {
             return Err(TokenError::Invalid("not an access token"));
         }
-        // The algorithm is pinned: a token naming another one (HS256 signed with our public
-        // key, say) is refused before any key is chosen.
-        if header.alg != self.algorithm {
+        let kid = match header.kid.as_deref() {
+            Some(kid) => kid,
+            None => self
+                .default_kid
+                .as_deref()
+                .ok_or(TokenError::Invalid("no key id"))?,
+        };
+        let verifier = self
+            .verifiers
+            .get(kid)
+            .ok_or(TokenError::Invalid("unknown key id"))?;
+        // The algorithm is pinned to the key's: a token naming another one (HS256 signed
+        // with our public key, say) is refused before any signature is computed.
+        if header.alg != verifier.key.algorithm {
             return Err(TokenError::Invalid("unexpected algorithm"));
         }
-        let kid = match self.algorithm {
-            Algorithm::HS256 => None,
-            _ => Some(header.kid.ok_or(TokenError::Invalid("no key id"))?),
-        };
-        let key = self
-            .decoding
-            .get(&kid)
-            .ok_or(TokenError::Invalid("unknown key id"))?;
         let data =
-            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|error| {
-                TokenError::Invalid(match error.kind() {
-                    ErrorKind::InvalidSignature => "bad signature",
-                    ErrorKind::InvalidAlgorithm => "unexpected algorithm",
-                    ErrorKind::InvalidIssuer => "wrong issuer",
-                    ErrorKind::InvalidAudience => "wrong audience",
-                    ErrorKind::MissingRequiredClaim(_) => "missing claim",
-                    _ => "malformed",
-                })
-            })?;
+            jsonwebtoken::decode::<Claims>(token, &verifier.key.decoding, &verifier.validation)
+                .map_err(|error| {
+                    TokenError::Invalid(match error.kind() {
+                        ErrorKind::InvalidSignature => "bad signature",
+                        ErrorKind::InvalidAlgorithm => "unexpected algorithm",
+                        ErrorKind::InvalidIssuer => "wrong issuer",
+                        ErrorKind::InvalidAudience => "wrong audience",
+                        ErrorKind::MissingRequiredClaim(_) => "missing claim",
+                        _ => "malformed",
+                    })
+                })?;
         let claims = data.claims;
         self.check_times(&claims, now)?;
         let user_id = Uuid::parse_str(&claims.sub)
@@ -290,13 +307,15 @@ fn precise_issue_time(iat: i64, token_id: Uuid) -> Result<DateTime<Utc>, TokenEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::{self, RsaScheme};
     use gatehouse_domain::{Email, PasswordHash, Scope};
+    use secrecy::ExposeSecret;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
     fn service() -> JwtService {
         JwtService::new(JwtConfig {
-            keys: SigningKeys::Hs256(SecretString::from(SECRET)),
+            keys: SigningKeys::hs256(SecretString::from(SECRET)),
             issuer: "gatehouse".into(),
             audience: "gatehouse-api".into(),
             access_token_ttl: Duration::minutes(15),
@@ -444,11 +463,19 @@ mod tests {
     }
 
     fn eddsa(active: &SecretString, retired: Vec<String>) -> JwtService {
+        let retired = retired
+            .into_iter()
+            .map(|pem| RetiredKey::Public {
+                pem,
+                rsa: RsaScheme::Rs256,
+            })
+            .collect();
+        ring(ActiveKey::Ed25519(active.clone()), retired)
+    }
+
+    fn ring(active: ActiveKey, retired: Vec<RetiredKey>) -> JwtService {
         JwtService::new(JwtConfig {
-            keys: SigningKeys::Ed25519 {
-                active: active.clone(),
-                retired,
-            },
+            keys: SigningKeys { active, retired },
             issuer: "gatehouse".into(),
             audience: "gatehouse-api".into(),
             access_token_ttl: Duration::minutes(15),
@@ -502,12 +529,102 @@ mod tests {
     #[test]
     fn refuses_short_secrets() {
         let result = JwtService::new(JwtConfig {
-            keys: SigningKeys::Hs256(SecretString::from("short")),
+            keys: SigningKeys::hs256(SecretString::from("short")),
             issuer: "i".into(),
             audience: "a".into(),
             access_token_ttl: Duration::minutes(15),
             leeway: Duration::zero(),
         });
-        assert!(matches!(result, Err(JwtConfigError::SecretTooShort)));
+        assert!(matches!(
+            result,
+            Err(JwtConfigError::Key(KeyError::SecretTooShort))
+        ));
+    }
+
+    #[test]
+    fn hs256_secrets_rotate_and_unnamed_tokens_use_the_active_secret() {
+        let other = "another-secret-of-32-bytes-long!!";
+        let now = Utc::now();
+        let old = service();
+        let token = old
+            .issue(&user(), SessionId::generate(), ScopeSet::default(), now)
+            .unwrap();
+        let header = jsonwebtoken::decode_header(token.token.expose_secret()).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(old.active_key_id()));
+
+        let rotated = ring(
+            ActiveKey::Hs256(SecretString::from(other)),
+            vec![RetiredKey::Hs256(SecretString::from(SECRET))],
+        );
+        assert_ne!(rotated.active_key_id(), old.active_key_id());
+        assert!(rotated.verify(token.token.expose_secret(), now).is_ok());
+        assert!(rotated.public_keys().is_empty());
+        // Another service's HS256 token without a kid: checked with the active secret only.
+        let unnamed = sign(&at_header(), &claims(now.timestamp()), other);
+        assert!(rotated.verify(&unnamed, now).is_ok());
+        let unnamed_old = sign(&at_header(), &claims(now.timestamp()), SECRET);
+        assert!(rotated.verify(&unnamed_old, now).is_err());
+
+        let dropped = ring(ActiveKey::Hs256(SecretString::from(other)), vec![]);
+        assert!(dropped.verify(token.token.expose_secret(), now).is_err());
+    }
+
+    #[test]
+    fn rsa_schemes_sign_verify_and_refuse_confusion() {
+        let (private, public) = keys::generate_rsa(2048).unwrap();
+        let now = Utc::now();
+        for (scheme, alg) in [
+            (RsaScheme::Rs256, Algorithm::RS256),
+            (RsaScheme::Ps256, Algorithm::PS256),
+        ] {
+            let service = ring(ActiveKey::Rsa(scheme, private.clone()), vec![]);
+            let token = service
+                .issue(&user(), SessionId::generate(), ScopeSet::default(), now)
+                .unwrap();
+            let header = jsonwebtoken::decode_header(token.token.expose_secret()).unwrap();
+            assert_eq!(header.alg, alg);
+            assert!(service.verify(token.token.expose_secret(), now).is_ok());
+            assert_eq!(service.public_keys().len(), 1);
+
+            // HS256 keyed with the public PEM (the classic confusion), under the RSA kid.
+            let mut forged_header = at_header();
+            forged_header.kid = header.kid.clone();
+            let forged = jsonwebtoken::encode(
+                &forged_header,
+                &claims(now.timestamp()),
+                &EncodingKey::from_secret(public.as_bytes()),
+            )
+            .unwrap();
+            assert!(matches!(
+                service.verify(&forged, now),
+                Err(TokenError::Invalid("unexpected algorithm"))
+            ));
+        }
+        // A token of one RSA scheme is not accepted as the other.
+        let rs = ring(ActiveKey::Rsa(RsaScheme::Rs256, private.clone()), vec![]);
+        let ps = ring(ActiveKey::Rsa(RsaScheme::Ps256, private.clone()), vec![]);
+        let token = rs
+            .issue(&user(), SessionId::generate(), ScopeSet::default(), now)
+            .unwrap();
+        assert!(ps.verify(token.token.expose_secret(), now).is_err());
+    }
+
+    #[test]
+    fn a_move_from_hs256_to_eddsa_keeps_issued_tokens_valid() {
+        let now = Utc::now();
+        let token = service()
+            .issue(&user(), SessionId::generate(), ScopeSet::default(), now)
+            .unwrap();
+        let (private, _) = keys::generate_ed25519().unwrap();
+        let moved = ring(
+            ActiveKey::Ed25519(private),
+            vec![RetiredKey::Hs256(SecretString::from(SECRET))],
+        );
+        assert!(moved.verify(token.token.expose_secret(), now).is_ok());
+        // Only the public Ed25519 key is published, never the secret.
+        assert_eq!(moved.public_keys().len(), 1);
+        // An HS256 token without a kid is no longer accepted once the active key is EdDSA.
+        let unnamed = sign(&at_header(), &claims(now.timestamp()), SECRET);
+        assert!(moved.verify(&unnamed, now).is_err());
     }
 }

@@ -149,3 +149,125 @@ async fn an_hs256_deployment_publishes_no_keys() {
     let app = spawn_app().await;
     assert_eq!(jwks(&app).await["keys"], serde_json::json!([]));
 }
+
+/// Writes a new RSA key pair into `dir`; returns (private path, public PEM).
+fn rsa_key_pair(dir: &Path) -> (PathBuf, String) {
+    let (private, public) = gatehouse_security::keys::generate_rsa(2048).unwrap();
+    let path = dir.join("rsa.pem");
+    std::fs::write(&path, private.expose_secret()).unwrap();
+    (path, public)
+}
+
+#[tokio::test]
+async fn rsa_deployments_publish_their_modulus_and_refuse_the_public_key_as_an_hmac_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public_pem) = rsa_key_pair(dir.path());
+    for (algorithm, name) in [
+        (JwtAlgorithm::RS256, "RS256"),
+        (JwtAlgorithm::PS256, "PS256"),
+    ] {
+        let private = private.clone();
+        let app = spawn_app_with(move |s| {
+            s.jwt.algorithm = algorithm;
+            s.jwt.private_key_file = Some(private);
+        })
+        .await;
+        app.register_ok("ada@example.com").await;
+        let token = app.login("ada@example.com").await;
+        let header = header_of(&token);
+        assert_eq!(header["alg"], name);
+
+        let set = jwks(&app).await;
+        let key = &set["keys"][0];
+        assert_eq!(set["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(key["kty"], "RSA");
+        assert_eq!(key["alg"], name);
+        assert_eq!(key["kid"], header["kid"]);
+        for private_part in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(
+                key.get(private_part).is_none(),
+                "{private_part} is published"
+            );
+        }
+        // Another service verifies with nothing but the published modulus and exponent.
+        let decoding = jsonwebtoken::DecodingKey::from_rsa_components(
+            key["n"].as_str().unwrap(),
+            key["e"].as_str().unwrap(),
+        )
+        .unwrap();
+        let mut validation = jsonwebtoken::Validation::new(header_alg(name));
+        validation.set_audience(&["gatehouse"]);
+        assert!(jsonwebtoken::decode::<Value>(&token, &decoding, &validation).is_ok());
+        assert_eq!(
+            app.bearer_get("/api/v1/users/me", &token).await.status(),
+            StatusCode::OK
+        );
+
+        // Algorithm confusion: HS256 keyed with the public PEM, under the RSA key's kid.
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let mut forged_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        forged_header.typ = Some("at+jwt".into());
+        forged_header.kid = header["kid"].as_str().map(str::to_owned);
+        for key in [public_pem.as_bytes(), public_pem.trim().as_bytes()] {
+            let forged = jsonwebtoken::encode(
+                &forged_header,
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(key),
+            )
+            .unwrap();
+            let response = app.bearer_get("/api/v1/users/me", &forged).await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+}
+
+fn header_alg(name: &str) -> jsonwebtoken::Algorithm {
+    name.parse().unwrap()
+}
+
+#[tokio::test]
+async fn an_hs256_secret_rotation_keeps_issued_tokens_valid_until_the_old_secret_is_removed() {
+    let old_secret = gatehouse_tests::TEST_SECRET;
+    let new_secret = "a-new-secret-that-is-long-enough-for-hs256!!";
+    let before = spawn_app().await;
+    before.register_ok("ada@example.com").await;
+    let old_token = before.login("ada@example.com").await;
+    let database = before.database_url.clone();
+
+    let rotate = |retired: Vec<&str>| {
+        let database = database.clone();
+        let retired: Vec<secrecy::SecretString> = retired.into_iter().map(Into::into).collect();
+        spawn_app_with(move |s| {
+            s.jwt.secret = Some(new_secret.into());
+            s.jwt.retired_secrets = retired;
+            s.database.url = database;
+        })
+    };
+    let during = rotate(vec![old_secret]).await;
+    assert_eq!(
+        during
+            .bearer_get("/api/v1/users/me", &old_token)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let new_token = during.login("ada@example.com").await;
+    assert_ne!(header_of(&new_token)["kid"], header_of(&old_token)["kid"]);
+    assert_eq!(jwks(&during).await["keys"], serde_json::json!([]));
+
+    let after = rotate(vec![]).await;
+    let (old_status, new_status) = (
+        after
+            .bearer_get("/api/v1/users/me", &old_token)
+            .await
+            .status(),
+        after
+            .bearer_get("/api/v1/users/me", &new_token)
+            .await
+            .status(),
+    );
+    assert_eq!(old_status, StatusCode::UNAUTHORIZED);
+    assert_eq!(new_status, StatusCode::OK);
+}
