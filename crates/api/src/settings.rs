@@ -106,6 +106,15 @@ pub struct ServerSettings {
     /// Origins allowed to call the API from a browser (`https://app.example.com`); exact
     /// matches only, never a reflected origin. Empty: no CORS headers at all.
     pub cors_allowed_origins: Vec<String>,
+    /// PEM certificate chain; with `tls_key_file`, the server speaks only HTTPS (rustls)
+    /// and sends `Strict-Transport-Security`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the certificate.
+    pub tls_key_file: Option<PathBuf>,
+    /// `max-age` of the HSTS header sent over TLS (one year).
+    pub hsts_max_age_secs: u32,
+    /// On SIGTERM or SIGINT, how long in-flight requests may take before they are cut off.
+    pub shutdown_grace_secs: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,6 +200,10 @@ impl Default for Settings {
                 public_url: "http://127.0.0.1:8000".into(),
                 trusted_proxies: Vec::new(),
                 cors_allowed_origins: Vec::new(),
+                tls_cert_file: None,
+                tls_key_file: None,
+                hsts_max_age_secs: 365 * 24 * 3600,
+                shutdown_grace_secs: 30,
             },
             database: DatabaseSettings {
                 url: "sqlite://data/gatehouse.db".into(),
@@ -262,6 +275,8 @@ impl Settings {
             .set_default("server.port", d.server.port)?
             .set_default("server.workers", d.server.workers as u64)?
             .set_default("server.public_url", d.server.public_url)?
+            .set_default("server.hsts_max_age_secs", d.server.hsts_max_age_secs)?
+            .set_default("server.shutdown_grace_secs", d.server.shutdown_grace_secs)?
             .set_default("database.url", d.database.url)?
             .set_default("jwt.algorithm", "HS256")?
             .set_default("jwt.retired_public_key_files", Vec::<String>::new())?
@@ -388,6 +403,10 @@ impl Settings {
                 "public_url": self.server.public_url,
                 "trusted_proxies": self.server.trusted_proxies,
                 "cors_allowed_origins": self.server.cors_allowed_origins,
+                "tls_cert_file": self.server.tls_cert_file.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+                "tls_key_file": self.server.tls_key_file.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+                "hsts_max_age_secs": self.server.hsts_max_age_secs,
+                "shutdown_grace_secs": self.server.shutdown_grace_secs,
             },
             "database": { "url": gatehouse_persistence::database::redact(&self.database.url) },
             "jwt": {

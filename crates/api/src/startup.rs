@@ -88,7 +88,20 @@ impl Application {
         let state = web::Data::new(state);
         let openapi = openapi::document();
         let cors_origins = settings.server.cors_allowed_origins.clone();
-        let mut server = HttpServer::new(move || {
+        let tls = tls_config(settings)?;
+        let hsts = tls.as_ref().map(|_| {
+            format!(
+                "max-age={}; includeSubDomains",
+                settings.server.hsts_max_age_secs
+            )
+        });
+        let server = HttpServer::new(move || {
+            let mut headers = DefaultHeaders::new()
+                .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .add((header::REFERRER_POLICY, "no-referrer"));
+            if let Some(hsts) = &hsts {
+                headers = headers.add((header::STRICT_TRANSPORT_SECURITY, hsts.as_str()));
+            }
             App::new()
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
@@ -116,11 +129,7 @@ impl Application {
                 }))
                 .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
                 .wrap(cors(&cors_origins))
-                .wrap(
-                    DefaultHeaders::new()
-                        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-                        .add((header::REFERRER_POLICY, "no-referrer")),
-                )
+                .wrap(headers)
                 .wrap_fn(|req, srv| {
                     let request_id = uuid::Uuid::now_v7();
                     let span = tracing::info_span!(
@@ -148,14 +157,19 @@ impl Application {
                     }
                     .instrument(span)
                 })
-        })
-        .listen(listener)?;
+        });
+        let mut server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        };
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
         Ok(Self {
             port,
-            server: server.shutdown_timeout(5).run(),
+            server: server
+                .shutdown_timeout(settings.server.shutdown_grace_secs.into())
+                .run(),
         })
     }
 
@@ -172,6 +186,44 @@ impl ApiError {
     fn error_response_owned(&self) -> HttpResponse {
         actix_web::ResponseError::error_response(self)
     }
+}
+
+/// The rustls server configuration when a certificate and key are configured.
+fn tls_config(settings: &Settings) -> Result<Option<rustls::ServerConfig>, StartupError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let (cert, key) = match (
+        &settings.server.tls_cert_file,
+        &settings.server.tls_key_file,
+    ) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        _ => {
+            return Err(StartupError::Config(
+                "TLS needs both server.tls_cert_file and server.tls_key_file (GATEHOUSE__SERVER__TLS_CERT_FILE, GATEHOUSE__SERVER__TLS_KEY_FILE)".into(),
+            ));
+        }
+    };
+    let unreadable = |path: &Path, error: &dyn std::fmt::Display| {
+        StartupError::Config(format!("cannot read {}: {error}", path.display()))
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| unreadable(cert, &e))?;
+    if chain.is_empty() {
+        return Err(unreadable(cert, &"no certificate in the file"));
+    }
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| unreadable(key, &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| {
+            builder
+                .with_no_client_auth()
+                .with_single_cert(chain, private)
+        })
+        .map_err(|e| StartupError::Config(format!("invalid TLS certificate or key: {e}")))?;
+    Ok(Some(config))
 }
 
 /// CORS for the configured origins only: an origin is allowed when it equals one of them,

@@ -87,3 +87,64 @@ async fn an_oversized_bearer_token_is_refused_without_parsing() {
         );
     }
 }
+
+#[tokio::test]
+async fn tls_serves_https_with_hsts_and_plain_http_gets_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let app = spawn_app_with(|s| {
+        s.server.tls_cert_file = Some(cert);
+        s.server.tls_key_file = Some(key);
+    })
+    .await;
+    let port = app.address.rsplit(':').next().unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
+        )
+        .resolve("localhost", ([127, 0, 0, 1], port.parse().unwrap()).into())
+        .build()
+        .unwrap();
+
+    let live = client
+        .get(format!("https://localhost:{port}/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    assert_eq!(
+        live.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    // The same port does not answer plain HTTP.
+    let plain_to_tls = app.client.get(app.url("/health/live")).send().await;
+    assert!(plain_to_tls.is_err(), "{plain_to_tls:?}");
+
+    let plain = spawn_app().await;
+    let response = plain.get("/health/live").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .headers()
+            .get("strict-transport-security")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn tls_needs_both_a_certificate_and_a_key() {
+    let mut settings = gatehouse_api::settings::Settings::default();
+    settings.server.port = 0;
+    settings.server.tls_cert_file = Some("cert.pem".into());
+    let data = tempfile::tempdir().unwrap();
+    settings.data_dir = data.path().to_path_buf();
+    settings.database.url = format!("sqlite://{}/g.db", data.path().display());
+    let error = gatehouse_api::startup::Application::build(settings)
+        .await
+        .err()
+        .expect("refused");
+    assert!(error.to_string().contains("tls_key_file"), "{error}");
+}
