@@ -3,7 +3,42 @@
 
 use std::net::IpAddr;
 
-use actix_web::HttpRequest;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use gatehouse_domain::ClientInfo;
+
+use crate::state::AppState;
+
+/// The caller's IP address and user agent, for sessions and the audit trail; an extractor,
+/// so a handler that records events states it in its signature.
+pub struct Caller(pub ClientInfo);
+
+impl Caller {
+    pub fn of(req: &HttpRequest, trusted: &[IpAddr]) -> Self {
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(|agent| agent.chars().take(512).collect());
+        Caller(ClientInfo {
+            user_agent,
+            ip: client_ip(req, trusted).map(|ip| ip.to_string()),
+        })
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let trusted = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.trusted_proxies.clone())
+            .unwrap_or_default();
+        std::future::ready(Ok(Caller::of(req, &trusted)))
+    }
+}
 
 /// The peer's address; when the peer is a trusted proxy, the nearest address in
 /// `X-Forwarded-For` (read right to left) that is not itself a trusted proxy.

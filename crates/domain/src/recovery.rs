@@ -261,6 +261,7 @@ impl RecoveryService {
         &self,
         token: &SecretString,
         new_password: SecretString,
+        client: &ClientInfo,
     ) -> Result<(), RecoveryError> {
         let digest = self.opaque.digest(token);
         let now = self.now();
@@ -292,13 +293,7 @@ impl RecoveryService {
         self.save(&user, read_at).await?;
         let revoked = self.sessions.revoke_all(user.id, None, now).await?;
         self.audit
-            .record(
-                AuditKind::PasswordReset,
-                Some(user.id),
-                None,
-                &ClientInfo::default(),
-                None,
-            )
+            .record(AuditKind::PasswordReset, Some(user.id), None, client, None)
             .await;
         tracing::info!(event = "password_reset", user_id = %user.id, revoked_sessions = revoked, "password reset");
         self.send(message(
@@ -342,6 +337,7 @@ impl RecoveryService {
     pub async fn confirm_email_verification(
         &self,
         token: &SecretString,
+        client: &ClientInfo,
     ) -> Result<(), RecoveryError> {
         let digest = self.opaque.digest(token);
         let now = self.now();
@@ -369,13 +365,7 @@ impl RecoveryService {
         user.updated_at = now;
         self.save(&user, read_at).await?;
         self.audit
-            .record(
-                AuditKind::EmailVerified,
-                Some(user.id),
-                None,
-                &ClientInfo::default(),
-                None,
-            )
+            .record(AuditKind::EmailVerified, Some(user.id), None, client, None)
             .await;
         tracing::info!(event = "email_verified", user_id = %user.id, "email verified");
         Ok(())

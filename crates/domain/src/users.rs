@@ -122,10 +122,11 @@ impl UserService {
         kind: AuditKind,
         user: UserId,
         actor: Option<UserId>,
+        client: &ClientInfo,
         detail: Option<String>,
     ) {
         self.audit
-            .record(kind, Some(user), actor, &ClientInfo::default(), detail)
+            .record(kind, Some(user), actor, client, detail)
             .await;
     }
 
@@ -155,6 +156,7 @@ impl UserService {
         actor: &User,
         id: UserId,
         changes: AdminChanges,
+        client: &ClientInfo,
     ) -> Result<User, ManageUserError> {
         let mut errors = ValidationErrors::new();
         let full_name = changes
@@ -189,6 +191,7 @@ impl UserService {
                 AuditKind::RoleChanged,
                 user.id,
                 Some(actor.id),
+                client,
                 Some(format!("{} -> {}", before.0, user.role)),
             )
             .await;
@@ -198,6 +201,7 @@ impl UserService {
                 AuditKind::ActiveChanged,
                 user.id,
                 Some(actor.id),
+                client,
                 Some(format!("is_active={}", user.is_active)),
             )
             .await;
@@ -219,9 +223,14 @@ impl UserService {
     }
 
     #[tracing::instrument(skip_all, fields(actor = %actor.id, user_id = %id))]
-    pub async fn admin_delete(&self, actor: &User, id: UserId) -> Result<(), ManageUserError> {
+    pub async fn admin_delete(
+        &self,
+        actor: &User,
+        id: UserId,
+        client: &ClientInfo,
+    ) -> Result<(), ManageUserError> {
         self.users.delete(id).await?;
-        self.audit(AuditKind::AccountDeleted, id, Some(actor.id), None)
+        self.audit(AuditKind::AccountDeleted, id, Some(actor.id), client, None)
             .await;
         tracing::info!(event = "account_deleted", "account deleted by an admin");
         Ok(())
@@ -294,6 +303,7 @@ impl UserService {
         session: SessionId,
         current: &SecretString,
         new: SecretString,
+        client: &ClientInfo,
     ) -> Result<(), ManageUserError> {
         let new = Password::parse(new, Some(&user.email)).map_err(|error| {
             let mut errors = ValidationErrors::new();
@@ -311,7 +321,7 @@ impl UserService {
             .sessions
             .revoke_all(user.id, Some(session), self.now())
             .await?;
-        self.audit(AuditKind::PasswordChanged, user.id, None, None)
+        self.audit(AuditKind::PasswordChanged, user.id, None, client, None)
             .await;
         tracing::info!(
             event = "password_changed",
@@ -372,7 +382,12 @@ impl UserService {
 
     /// Revokes one of the caller's sessions.
     #[tracing::instrument(skip_all, fields(user_id = %user.id, session_id = %id))]
-    pub async fn revoke_session(&self, user: &User, id: SessionId) -> Result<(), ManageUserError> {
+    pub async fn revoke_session(
+        &self,
+        user: &User,
+        id: SessionId,
+        client: &ClientInfo,
+    ) -> Result<(), ManageUserError> {
         if !self.sessions.revoke(user.id, id, self.now()).await? {
             return Err(ManageUserError::SessionNotFound);
         }
@@ -380,6 +395,7 @@ impl UserService {
             AuditKind::SessionRevoked,
             user.id,
             None,
+            client,
             Some(format!("session {id}")),
         )
         .await;
@@ -389,12 +405,17 @@ impl UserService {
 
     /// Revokes every session of the caller ("log out everywhere").
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
-    pub async fn revoke_all_sessions(&self, user: &User) -> Result<u64, ManageUserError> {
+    pub async fn revoke_all_sessions(
+        &self,
+        user: &User,
+        client: &ClientInfo,
+    ) -> Result<u64, ManageUserError> {
         let revoked = self.sessions.revoke_all(user.id, None, self.now()).await?;
         self.audit(
             AuditKind::SessionRevoked,
             user.id,
             None,
+            client,
             Some("all sessions".into()),
         )
         .await;
@@ -408,10 +429,11 @@ impl UserService {
         &self,
         user: &User,
         current: &SecretString,
+        client: &ClientInfo,
     ) -> Result<(), ManageUserError> {
         self.confirm_password(user, Some(current)).await?;
         self.users.delete(user.id).await?;
-        self.audit(AuditKind::AccountDeleted, user.id, None, None)
+        self.audit(AuditKind::AccountDeleted, user.id, None, client, None)
             .await;
         tracing::info!(event = "account_deleted", "account deleted by its owner");
         Ok(())

@@ -71,6 +71,7 @@ async fn security_events_are_recorded_and_admins_can_filter_them() {
     assert_eq!(role["actor_id"], root_me["id"]);
     let login = &page["items"][3];
     assert_eq!(login["ip"], "127.0.0.1");
+    assert_eq!(role["ip"], "127.0.0.1", "{role}");
 
     let failures: Value = app
         .bearer_get("/api/v1/audit?type=login_failed", &root)
@@ -122,4 +123,39 @@ async fn only_admins_read_the_trail_and_bad_filters_are_named() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["errors"][0]["field"], field, "{query}");
     }
+}
+
+#[tokio::test]
+async fn self_service_events_record_where_they_came_from() {
+    let app = spawn_app().await;
+    let root = app.admin_token("root@example.com").await;
+    let ada = app.register_ok("ada@example.com").await;
+    let token = app.login("ada@example.com").await;
+    let response = app
+        .client
+        .put(app.url("/api/v1/users/me/password"))
+        .bearer_auth(&token)
+        .header("user-agent", "audit-probe/1.0")
+        .json(&json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    let page: Value = app
+        .bearer_get(
+            &format!(
+                "/api/v1/audit?user_id={}&type=password_changed",
+                ada["id"].as_str().unwrap()
+            ),
+            &root,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], 1, "{page}");
+    let event = &page["items"][0];
+    assert_eq!(event["ip"], "127.0.0.1");
+    assert_eq!(event["user_agent"], "audit-probe/1.0");
 }

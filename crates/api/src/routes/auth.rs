@@ -13,7 +13,7 @@ use gatehouse_domain::throttle::Bucket;
 use gatehouse_domain::{ClientInfo, ScopeError};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::client::client_ip;
+use crate::client::{Caller, client_ip};
 use crate::dto::{
     AcceptedResponse, PasswordResetConfirm, PasswordResetRequest, RegisterRequest, TokenRequest,
     TokenResponse, UserResponse, VerifyEmailConfirm,
@@ -162,15 +162,7 @@ fn token_response(grant: TokenGrant) -> HttpResponse {
 
 /// What the session list shows of where a login came from.
 fn client_info(req: &HttpRequest, state: &AppState) -> ClientInfo {
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|value| value.to_str().ok())
-        .map(|agent| agent.chars().take(512).collect());
-    ClientInfo {
-        user_agent,
-        ip: client_ip(req, &state.trusted_proxies).map(|ip| ip.to_string()),
-    }
+    Caller::of(req, &state.trusted_proxies).0
 }
 
 /// Log out: end the session of this token. Its refresh token and every access token issued
@@ -337,12 +329,13 @@ pub async fn request_password_reset(
 #[post("/auth/password-reset/confirm")]
 pub async fn confirm_password_reset(
     state: web::Data<AppState>,
+    caller: Caller,
     body: Json<PasswordResetConfirm>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     state
         .recovery
-        .confirm_password_reset(&body.token, body.new_password)
+        .confirm_password_reset(&body.token, body.new_password, &caller.0)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -389,11 +382,12 @@ pub async fn request_email_verification(
 #[post("/auth/verify-email/confirm")]
 pub async fn confirm_email_verification(
     state: web::Data<AppState>,
+    caller: Caller,
     body: Json<VerifyEmailConfirm>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .recovery
-        .confirm_email_verification(&body.token)
+        .confirm_email_verification(&body.token, &caller.0)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+use crate::client::Caller;
 use crate::dto::{
     AdminUpdateUserRequest, ChangePasswordRequest, DeleteAccountRequest, PageResponse,
     SessionResponse, UpdateMeRequest, UserResponse,
@@ -108,6 +109,7 @@ pub async fn update_me(
 pub async fn change_password(
     current: CurrentUser<scopes::Me>,
     state: web::Data<AppState>,
+    caller: Caller,
     body: Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -118,6 +120,7 @@ pub async fn change_password(
             current.claims.session_id,
             &body.current_password,
             body.new_password,
+            &caller.0,
         )
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -142,11 +145,12 @@ pub async fn change_password(
 pub async fn delete_me(
     current: CurrentUser<scopes::Me>,
     state: web::Data<AppState>,
+    caller: Caller,
     body: Json<DeleteAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .users
-        .delete_account(&current.user, &body.current_password)
+        .delete_account(&current.user, &body.current_password, &caller.0)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -193,11 +197,16 @@ pub async fn list_sessions(
 pub async fn revoke_session(
     current: CurrentUser<scopes::Me>,
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .users
-        .revoke_session(&current.user, SessionId::from_uuid(id.into_inner()))
+        .revoke_session(
+            &current.user,
+            SessionId::from_uuid(id.into_inner()),
+            &caller.0,
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -217,8 +226,12 @@ pub async fn revoke_session(
 pub async fn revoke_all_sessions(
     current: CurrentUser<scopes::Me>,
     state: web::Data<AppState>,
+    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    state.users.revoke_all_sessions(&current.user).await?;
+    state
+        .users
+        .revoke_all_sessions(&current.user, &caller.0)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -339,6 +352,7 @@ pub async fn get_user(
 pub async fn update_user(
     admin: CurrentUser<scopes::UsersWrite>,
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<Uuid>,
     body: Json<AdminUpdateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -359,6 +373,7 @@ pub async fn update_user(
                 is_active: body.is_active,
                 is_verified: body.is_verified,
             },
+            &caller.0,
         )
         .await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
@@ -383,11 +398,12 @@ pub async fn update_user(
 pub async fn delete_user(
     admin: CurrentUser<scopes::UsersWrite>,
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .users
-        .admin_delete(&admin.user, UserId::from_uuid(id.into_inner()))
+        .admin_delete(&admin.user, UserId::from_uuid(id.into_inner()), &caller.0)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
