@@ -28,3 +28,7 @@ openapi:
 # Everything CI runs.
 ci:
     bash .ci/run
+
+# Load benchmark (release build, wrk on loopback) on SQLite and PostgreSQL; prints figures.
+bench which="all":
+    bash tests/benches/load.sh {{which}}

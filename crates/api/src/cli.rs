@@ -1,5 +1,5 @@
-//! The `gatehouse` command line: `serve` (default), `migrate`, `create-admin`, `openapi`,
-//! `gen-secret` and `config`.
+//! The `gatehouse` command line: `serve` (default), `migrate`, `create-admin`,
+//! `import-users`, `openapi`, `gen-secret`, `gen-key`, `config` and `hash-cost`.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -67,6 +67,12 @@ enum Command {
     },
     /// Print the effective settings, secrets redacted.
     Config,
+    /// Time password hashing with the configured argon2id parameters, to tune them for this
+    /// machine: the median time of one hash and what the hashing workers can do per second.
+    HashCost {
+        #[arg(long, default_value_t = 9)]
+        samples: u32,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -134,6 +140,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 print!("{}", settings.redacted_toml());
                 Ok(())
             }
+            Command::HashCost { samples } => hash_cost(&settings, samples).await,
             Command::Openapi | Command::GenSecret | Command::GenKey { .. } => {
                 unreachable!("handled above")
             }
@@ -168,6 +175,43 @@ fn gen_key(dir: &std::path::Path, name: Option<String>, key_type: KeyType) -> Re
     let kid = keys::private_key_id(&private).map_err(|e| e.to_string())?;
     println!("private key: {} (kid {kid})", private_path.display());
     println!("public key:  {}", public_path.display());
+    Ok(())
+}
+
+async fn hash_cost(settings: &Settings, samples: u32) -> Result<(), String> {
+    use gatehouse_domain::ports::PasswordHasher as _;
+    use gatehouse_security::{Argon2Config, Argon2Hasher, HashingPool};
+    let pool = match settings.password.hashing_workers {
+        0 => HashingPool::per_core(0),
+        workers => HashingPool::new(workers, 0),
+    };
+    let workers = pool.workers();
+    let password = startup::generate_secret();
+    let hasher = Argon2Hasher::new(
+        Argon2Config {
+            memory_kib: settings.password.memory_kib,
+            iterations: settings.password.iterations,
+            parallelism: settings.password.parallelism,
+        },
+        std::sync::Arc::new(pool),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut times = Vec::new();
+    for _ in 0..samples.max(1) {
+        let started = std::time::Instant::now();
+        hasher.hash(&password).await.map_err(|e| e.to_string())?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!(
+        "argon2id m={} KiB t={} p={}: {median:.1} ms per hash (median of {}); {workers} workers: {:.1} hashes/s",
+        settings.password.memory_kib,
+        settings.password.iterations,
+        settings.password.parallelism,
+        times.len(),
+        workers as f64 * 1000.0 / median
+    );
     Ok(())
 }
 
