@@ -2,6 +2,7 @@
 # A throwaway PostgreSQL cluster on 127.0.0.1 for the test suite.
 #   eval "$(bash .ci/postgres.sh)"          starts one; exports TEST_DATABASE_URL and GATEHOUSE_PGDATA
 #   bash .ci/postgres.sh stop "$GATEHOUSE_PGDATA"   stops it and deletes its files
+#   bash .ci/postgres.sh pause DATA / resume DATA     stops it keeping its files / starts it again (fault tests)
 set -euo pipefail
 
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
@@ -13,11 +14,27 @@ else
   as_pg() { "$@"; }
 fi
 
-if [ "${1:-}" = stop ]; then
-  as_pg "$PGBIN/pg_ctl" -D "$2" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$2"
-  exit 0
-fi
+start_cluster() { # DATA PORT
+  as_pg "$PGBIN/pg_ctl" -D "$1" -l "$1/server.log" -w -o \
+    "-p $2 -k $1 -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=1000" \
+    start >/dev/null
+}
+
+case "${1:-}" in
+  stop)
+    as_pg "$PGBIN/pg_ctl" -D "$2" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$2"
+    exit 0
+    ;;
+  pause)
+    as_pg "$PGBIN/pg_ctl" -D "$2" -m fast -w stop >/dev/null
+    exit 0
+    ;;
+  resume)
+    start_cluster "$2" "$(cat "$2/gatehouse.port")"
+    exit 0
+    ;;
+esac
 
 PORT=${GATEHOUSE_PG_PORT:-55432}
 # Skip ports something else already listens on (another cluster, a second run).
@@ -26,9 +43,8 @@ DATA=$(mktemp -d /tmp/gatehouse-pg.XXXXXX)
 if [ "$(id -u)" = 0 ]; then chown postgres: "$DATA"; fi
 
 as_pg "$PGBIN/initdb" -D "$DATA" -A trust -U postgres >/dev/null
-as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -o \
-  "-p $PORT -k $DATA -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=1000" \
-  start >/dev/null
+echo "$PORT" >"$DATA/gatehouse.port"
+start_cluster "$DATA" "$PORT"
 
 echo "export TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PORT/postgres"
 echo "export GATEHOUSE_PGDATA=$DATA"

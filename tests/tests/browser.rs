@@ -1,8 +1,10 @@
 //! Swagger UI in a real headless Chromium: register with "Try it out", press "Authorize",
-//! log in through the OAuth2 password form, then call `GET /api/v1/users/me`.
+//! log in through the OAuth2 password form, call `GET /api/v1/users/me`, then create a todo
+//! and see it listed.
 //!
 //! Needs a running chromedriver: `CHROMEDRIVER_URL=http://127.0.0.1:9515 cargo test -p
-//! gatehouse-tests --test browser -- --ignored` (`.ci/run` does this).
+//! gatehouse-tests --test browser -- --ignored` (`.ci/run` does this). Screenshots of each
+//! step land in `target/browser-screenshots/` (or `BROWSER_SCREENSHOT_DIR`).
 
 use std::time::Duration;
 
@@ -42,12 +44,34 @@ async fn wait_for(client: &Client, css: &str) -> Element {
         .unwrap_or_else(|error| panic!("`{css}` never appeared: {error}"))
 }
 
+/// Saves a PNG of the page; CI keeps them as artifacts.
 async fn screenshot(client: &Client, name: &str) {
-    if let Ok(dir) = std::env::var("BROWSER_SCREENSHOT_DIR")
-        && let Ok(png) = client.screenshot().await
-    {
-        let _ = std::fs::write(format!("{dir}/{name}.png"), png);
-    }
+    let dir = std::env::var_os("BROWSER_SCREENSHOT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser-screenshots")
+        });
+    std::fs::create_dir_all(&dir).expect("a screenshot directory");
+    let png = client.screenshot().await.expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("the screenshot is saved");
+}
+
+/// Replaces the JSON in an operation's request-body editor.
+async fn fill_body(client: &Client, block: &str, json: &str) {
+    let body = wait_for(client, &format!("{block} textarea.body-param__text")).await;
+    body.click().await.unwrap();
+    body.send_keys(&(Key::Control + "a")).await.unwrap();
+    body.send_keys(&Key::Backspace.to_string()).await.unwrap();
+    body.send_keys(json).await.unwrap();
+}
+
+async fn execute(client: &Client, block: &str) {
+    wait_for(client, &format!("{block} .execute"))
+        .await
+        .click()
+        .await
+        .unwrap();
 }
 
 /// Waits until the live response of the operation block `block` shows `status`, and
@@ -67,11 +91,21 @@ async fn live_response(client: &Client, block: &str, status: &str) -> String {
                     .expect("a response body");
                 return body.text().await.unwrap();
             }
-            assert!(
-                started.elapsed() < WAIT,
-                "{block} answered `{}`, expected {status}",
-                text.trim()
-            );
+            if !text.trim().is_empty() && !text.trim().starts_with(status) {
+                let body = match client
+                    .find(Locator::Css(&format!(
+                        "{block} .live-responses-table .response-col_description pre"
+                    )))
+                    .await
+                {
+                    Ok(pre) => pre.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                panic!(
+                    "{block} answered `{}`, expected {status}: {body}",
+                    text.trim()
+                );
+            }
         }
         assert!(started.elapsed() < WAIT, "{block} never answered");
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -101,20 +135,15 @@ async fn swagger_ui_register_authorize_and_call_users_me() {
     // Register through "Try it out".
     let register = "#operations-auth-register";
     open_and_try(&client, register).await;
-    let body = wait_for(&client, &format!("{register} textarea.body-param__text")).await;
-    body.click().await.unwrap();
-    body.send_keys(&(Key::Control + "a")).await.unwrap();
-    body.send_keys(&Key::Backspace.to_string()).await.unwrap();
-    body.send_keys(&format!(
-        r#"{{"email": "swagger@example.com", "password": "{PASSWORD}", "full_name": "Swagger User"}}"#
-    ))
-    .await
-    .unwrap();
-    wait_for(&client, &format!("{register} .execute"))
-        .await
-        .click()
-        .await
-        .unwrap();
+    fill_body(
+        &client,
+        register,
+        &format!(
+            r#"{{"email": "swagger@example.com", "password": "{PASSWORD}", "full_name": "Swagger User"}}"#
+        ),
+    )
+    .await;
+    execute(&client, register).await;
     let created = live_response(&client, register, "201").await;
     assert!(created.contains("swagger@example.com"), "{created}");
     screenshot(&client, "1-registered").await;
@@ -193,15 +222,32 @@ async fn swagger_ui_register_authorize_and_call_users_me() {
     // Call GET /api/v1/users/me with the token Swagger UI now holds.
     let me = "#operations-users-me";
     open_and_try(&client, me).await;
-    wait_for(&client, &format!("{me} .execute"))
-        .await
-        .click()
-        .await
-        .unwrap();
+    execute(&client, me).await;
     let body = live_response(&client, me, "200").await;
     screenshot(&client, "4-users-me").await;
     assert!(body.contains("swagger@example.com"), "{body}");
     assert!(body.contains("Swagger User"), "{body}");
+
+    // Create a todo with the same token, then see it in the list.
+    let create = "#operations-todos-create_todo";
+    open_and_try(&client, create).await;
+    fill_body(
+        &client,
+        create,
+        r#"{"title": "Written from Swagger UI", "description": "through the Authorize button"}"#,
+    )
+    .await;
+    execute(&client, create).await;
+    let created = live_response(&client, create, "201").await;
+    assert!(created.contains("Written from Swagger UI"), "{created}");
+
+    let list = "#operations-todos-list_todos";
+    open_and_try(&client, list).await;
+    execute(&client, list).await;
+    let listed = live_response(&client, list, "200").await;
+    screenshot(&client, "5-todos-listed").await;
+    assert!(listed.contains("Written from Swagger UI"), "{listed}");
+    assert!(listed.contains(r#""total": 1"#), "{listed}");
 
     client.close().await.ok();
 }

@@ -219,11 +219,13 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let application = Application::build(settings.clone())
         .await
         .map_err(|e| e.to_string())?;
-    tracing::info!(
-        address = %format!("http://{}:{}", settings.server.host, application.port()),
-        swagger_ui = %format!("http://{}:{}/swagger-ui/", settings.server.host, application.port()),
-        "gatehouse is listening"
-    );
+    let scheme = if settings.server.tls_cert_file.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let base = format!("{scheme}://{}:{}", settings.server.host, application.port());
+    tracing::info!(address = %base, swagger_ui = %format!("{base}/swagger-ui/"), "gatehouse is listening");
     application
         .run_until_stopped()
         .await

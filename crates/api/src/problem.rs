@@ -123,7 +123,8 @@ pub enum ApiError {
     /// 503 `overloaded` with `Retry-After`: the password hashing pool is saturated.
     #[error("password hashing is saturated")]
     Overloaded { retry_after: Duration },
-    /// 503 `database_unavailable`: the readiness check failed.
+    /// 503 `database_unavailable` with `Retry-After`: the database did not answer in time
+    /// (the readiness check, or any request while the database is down).
     #[error("database unavailable")]
     DatabaseUnavailable,
     /// 500 `internal_error`. The cause is logged, never sent.
@@ -264,6 +265,10 @@ impl From<HashingError> for ApiError {
 
 impl From<gatehouse_domain::RepositoryError> for ApiError {
     fn from(error: gatehouse_domain::RepositoryError) -> Self {
+        if error.is_unavailable() {
+            tracing::warn!(error = %error, source = ?std::error::Error::source(&error), "database unavailable");
+            return ApiError::DatabaseUnavailable;
+        }
         ApiError::internal(error)
     }
 }
@@ -306,9 +311,15 @@ impl ResponseError for ApiError {
         if let ApiError::Overloaded { retry_after } | ApiError::Throttled { retry_after } = self {
             builder.insert_header((header::RETRY_AFTER, retry_after_secs(*retry_after)));
         }
+        if let ApiError::DatabaseUnavailable = self {
+            builder.insert_header((header::RETRY_AFTER, retry_after_secs(DATABASE_RETRY_AFTER)));
+        }
         builder.json(problem)
     }
 }
+
+/// What clients are told to wait when the database is not answering.
+const DATABASE_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 pub fn retry_after_secs(duration: Duration) -> HeaderValue {
     HeaderValue::from(duration.as_secs().max(1))
@@ -371,6 +382,18 @@ impl OAuthError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
                 "The server is busy; try again shortly.",
+            )
+        }
+    }
+
+    /// 503 `temporarily_unavailable`: the database did not answer in time.
+    pub fn database_unavailable() -> Self {
+        Self {
+            retry_after: Some(DATABASE_RETRY_AFTER),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "The database is not answering; try again shortly.",
             )
         }
     }

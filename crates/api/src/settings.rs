@@ -121,6 +121,8 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`.
     pub url: String,
+    /// How long a request waits for a database connection before it gets 503.
+    pub timeout_secs: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +209,7 @@ impl Default for Settings {
             },
             database: DatabaseSettings {
                 url: "sqlite://data/gatehouse.db".into(),
+                timeout_secs: 5,
             },
             jwt: JwtSettings {
                 algorithm: JwtAlgorithm::HS256,
@@ -278,6 +281,7 @@ impl Settings {
             .set_default("server.hsts_max_age_secs", d.server.hsts_max_age_secs)?
             .set_default("server.shutdown_grace_secs", d.server.shutdown_grace_secs)?
             .set_default("database.url", d.database.url)?
+            .set_default("database.timeout_secs", d.database.timeout_secs)?
             .set_default("jwt.algorithm", "HS256")?
             .set_default("jwt.retired_public_key_files", Vec::<String>::new())?
             .set_default("jwt.retired_secrets", Vec::<String>::new())?
@@ -408,7 +412,10 @@ impl Settings {
                 "hsts_max_age_secs": self.server.hsts_max_age_secs,
                 "shutdown_grace_secs": self.server.shutdown_grace_secs,
             },
-            "database": { "url": gatehouse_persistence::database::redact(&self.database.url) },
+            "database": {
+                "url": gatehouse_persistence::database::redact(&self.database.url),
+                "timeout_secs": self.database.timeout_secs,
+            },
             "jwt": {
                 "algorithm": self.jwt.algorithm.as_str(),
                 "secret": secret,

@@ -70,7 +70,11 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let secret = resolve_jwt_secret(&settings)?;
-        let database = Database::connect(&settings.database.url).await?;
+        let database = Database::connect_with_timeout(
+            &settings.database.url,
+            std::time::Duration::from_secs(settings.database.timeout_secs.max(1).into()),
+        )
+        .await?;
         database.migrate_up().await?;
         let state = AppState::build(&settings, &database, secret, clock.clone())?;
         spawn_housekeeping(

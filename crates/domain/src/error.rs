@@ -62,10 +62,31 @@ impl std::error::Error for ValidationErrors {}
 /// client input: adapters turn constraint violations into the use case's own errors.
 #[derive(Debug, thiserror::Error)]
 #[error("storage failure")]
-pub struct RepositoryError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+pub struct RepositoryError {
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+    unavailable: bool,
+}
 
 impl RepositoryError {
+    /// A failure of the storage itself (a corrupt row, a failed statement).
     pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self(Box::new(error))
+        Self {
+            source: Box::new(error),
+            unavailable: false,
+        }
+    }
+
+    /// The storage could not be reached in time (down, restarting, connections exhausted):
+    /// the same request may succeed later.
+    pub fn unavailable(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            source: Box::new(error),
+            unavailable: true,
+        }
+    }
+
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable
     }
 }

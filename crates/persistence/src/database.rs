@@ -35,11 +35,17 @@ pub struct Database {
 impl Database {
     /// Connects to `url`. For SQLite the file and its directory are created when missing.
     pub async fn connect(url: &str) -> Result<Self, DatabaseError> {
+        Self::connect_with_timeout(url, Duration::from_secs(5)).await
+    }
+
+    /// Connects; a request waits at most `timeout` for a working connection before it fails
+    /// as unavailable, so an outage answers quickly instead of piling requests up.
+    pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, DatabaseError> {
         let url = prepare_url(url)?;
         let mut options = ConnectOptions::new(url);
         options
-            .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(5))
+            .connect_timeout(timeout)
+            .acquire_timeout(timeout)
             // SQL is traced by our own spans; sqlx's statement log is noise at info level.
             .sqlx_logging(false)
             // WAL lets readers run beside the one writer; writers wait for each other
@@ -84,6 +90,40 @@ impl Database {
             })
             .collect())
     }
+}
+
+/// Whether `error` says the database could not be reached, rather than that a statement
+/// failed: pool timeouts, closed or broken connections, I/O and TLS failures.
+pub fn is_unavailable(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as Sqlx;
+    match error {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(error))
+        | DbErr::Exec(RuntimeErr::SqlxError(error))
+        | DbErr::Query(RuntimeErr::SqlxError(error)) => {
+            matches!(
+                error.as_ref(),
+                Sqlx::Io(_)
+                    | Sqlx::Tls(_)
+                    | Sqlx::PoolTimedOut
+                    | Sqlx::PoolClosed
+                    | Sqlx::WorkerCrashed
+                    | Sqlx::Protocol(_)
+            ) || is_shutdown(error)
+        }
+        DbErr::Conn(_) => true,
+        _ => false,
+    }
+}
+
+/// PostgreSQL's "the server is shutting down / starting up" and "connection lost" codes
+/// (class 57P: operator intervention, 08: connection exception).
+fn is_shutdown(error: &sea_orm::sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code.starts_with("57P") || code.starts_with("08"))
 }
 
 fn prepare_url(url: &str) -> Result<String, DatabaseError> {

@@ -76,8 +76,14 @@ fn to_active_model(user: &User) -> users::ActiveModel {
     }
 }
 
+/// A database error as the domain sees it: unreachable (the pool could not get a working
+/// connection in time, or the connection broke) or a failure of the storage itself.
 pub(crate) fn storage(error: DbErr) -> RepositoryError {
-    RepositoryError::new(error)
+    if crate::database::is_unavailable(&error) {
+        RepositoryError::unavailable(error)
+    } else {
+        RepositoryError::new(error)
+    }
 }
 
 fn is_active_admin(role: &str, is_active: bool) -> bool {

@@ -143,3 +143,16 @@ async fn swagger_ui_is_served() {
             .contains("/api-docs/openapi.json")
     );
 }
+
+#[tokio::test]
+async fn operation_ids_are_unique() {
+    // Client generators name methods after them, and Swagger UI addresses operations by them.
+    let doc = document().await;
+    let mut seen = std::collections::HashSet::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(seen.insert(id.to_owned()), "{method} {path} repeats `{id}`");
+        }
+    }
+}

@@ -59,6 +59,7 @@ fn parse_time(
 
 /// Security events, newest first (admins).
 #[utoipa::path(
+    operation_id = "list_audit_events",
     context_path = "/api/v1",
     tag = "admin",
     params(AuditQuery),

@@ -200,6 +200,9 @@ fn refresh_grant_error(error: RefreshGrantError) -> OAuthError {
         RefreshGrantError::Scope(error) => {
             OAuthError::invalid_scope(capitalize(&error.to_string()))
         }
+        RefreshGrantError::Repository(error) if error.is_unavailable() => {
+            OAuthError::database_unavailable()
+        }
         other => OAuthError::server_error(other),
     }
 }
@@ -220,6 +223,12 @@ fn password_grant_error(error: PasswordGrantError) -> OAuthError {
         )) => OAuthError::temporarily_unavailable(retry_after),
         PasswordGrantError::Scope(error @ (ScopeError::Unknown(_) | ScopeError::NotAllowed(_))) => {
             OAuthError::invalid_scope(capitalize(&error.to_string()))
+        }
+        PasswordGrantError::Repository(error)
+        | PasswordGrantError::Authenticate(AuthenticateError::Repository(error))
+            if error.is_unavailable() =>
+        {
+            OAuthError::database_unavailable()
         }
         other => OAuthError::server_error(other),
     }

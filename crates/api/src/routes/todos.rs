@@ -43,6 +43,7 @@ pub struct TodoListQuery {
 
 /// Your todos, newest first.
 #[utoipa::path(
+    operation_id = "list_todos",
     context_path = "/api/v1",
     tag = "todos",
     params(TodoListQuery),
@@ -83,6 +84,7 @@ pub async fn list(
 
 /// Create a todo.
 #[utoipa::path(
+    operation_id = "create_todo",
     context_path = "/api/v1",
     tag = "todos",
     request_body = CreateTodoRequest,
@@ -118,6 +120,7 @@ pub async fn create(
 
 /// One of your todos.
 #[utoipa::path(
+    operation_id = "get_todo",
     context_path = "/api/v1",
     tag = "todos",
     params(("id" = Uuid, Path, description = "The todo's id")),
@@ -145,6 +148,7 @@ pub async fn get_one(
 
 /// Change one of your todos.
 #[utoipa::path(
+    operation_id = "update_todo",
     context_path = "/api/v1",
     tag = "todos",
     params(("id" = Uuid, Path, description = "The todo's id")),
@@ -184,6 +188,7 @@ pub async fn update(
 
 /// Delete one of your todos.
 #[utoipa::path(
+    operation_id = "delete_todo",
     context_path = "/api/v1",
     tag = "todos",
     params(("id" = Uuid, Path, description = "The todo's id")),

@@ -255,6 +255,7 @@ pub struct UserListQuery {
 
 /// All users, oldest first (admins).
 #[utoipa::path(
+    operation_id = "list_users",
     context_path = "/api/v1",
     tag = "admin",
     params(UserListQuery),

@@ -1,0 +1,418 @@
+//! Whole `gatehouse` processes: several instances on one PostgreSQL database, an outage of
+//! that database under a running instance, and a graceful shutdown.
+//!
+//! The PostgreSQL tests start throwaway clusters with `.ci/postgres.sh` (PostgreSQL server
+//! binaries needed; run as root they run the server as `postgres`), so they are ignored by
+//! default: `cargo test -p gatehouse-api --test instances -- --ignored` (`.ci/run` does).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+const SECRET: &str = "a-secret-shared-by-every-instance-of-the-test";
+const PASSWORD: &str = "correct horse battery staple";
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/postgres.sh")
+}
+
+/// A throwaway PostgreSQL cluster, stopped and deleted on drop.
+struct Cluster {
+    data: String,
+    url: String,
+}
+
+/// One cluster at a time: starting two at once could pick the same port.
+static CLUSTERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+impl Cluster {
+    fn start() -> Self {
+        let output = Command::new("bash")
+            .arg(script())
+            .env("GATEHOUSE_PG_PORT", free_port().to_string())
+            .output()
+            .expect("bash runs .ci/postgres.sh");
+        assert!(
+            output.status.success(),
+            "PostgreSQL did not start: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let exports = String::from_utf8(output.stdout).unwrap();
+        let value = |name: &str| {
+            exports
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("export {name}=")))
+                .unwrap_or_else(|| panic!("{name} in {exports}"))
+                .to_owned()
+        };
+        Cluster {
+            url: value("TEST_DATABASE_URL"),
+            data: value("GATEHOUSE_PGDATA"),
+        }
+    }
+
+    fn control(&self, action: &str) {
+        let status = Command::new("bash")
+            .arg(script())
+            .args([action, &self.data])
+            .status()
+            .unwrap();
+        assert!(status.success(), "postgres.sh {action} failed");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(script())
+            .args(["stop", &self.data])
+            .status();
+    }
+}
+
+/// A `gatehouse serve` process, killed on drop.
+struct Instance {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Instance {
+    async fn start(database_url: Option<&str>, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut command = Command::new(BIN);
+        command.arg("serve").current_dir(dir.path());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("GATEHOUSE") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .env("GATEHOUSE__SERVER__PORT", port.to_string())
+            .env("GATEHOUSE__JWT__SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(url) = database_url {
+            command.env("GATEHOUSE__DATABASE__URL", url);
+        }
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("gatehouse starts");
+        let instance = Instance {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = client().get(instance.url("/health/live")).send().await
+                && response.status() == StatusCode::OK
+            {
+                return instance;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "gatehouse did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn register(&self, email: &str) -> Response {
+        client()
+            .post(self.url("/api/v1/auth/register"))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn token(&self, form: &[(&str, &str)]) -> Response {
+        client()
+            .post(self.url("/api/v1/auth/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn login(&self, email: &str, password: &str) -> Response {
+        self.token(&[
+            ("grant_type", "password"),
+            ("username", email),
+            ("password", password),
+        ])
+        .await
+    }
+
+    async fn tokens(&self, email: &str) -> Value {
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> Response {
+        self.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .await
+    }
+
+    async fn me(&self, access_token: &str) -> Response {
+        client()
+            .get(self.url("/api/v1/users/me"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn access(tokens: &Value) -> &str {
+    tokens["access_token"].as_str().unwrap()
+}
+
+fn refresh_token(tokens: &Value) -> &str {
+    tokens["refresh_token"].as_str().unwrap()
+}
+
+#[tokio::test]
+#[ignore = "starts PostgreSQL: run with --ignored (.ci/run does)"]
+async fn two_instances_on_one_postgres_share_tokens_revocation_reuse_detection_and_throttling() {
+    let _one_at_a_time = CLUSTERS.lock().await;
+    let cluster = Cluster::start();
+    let a = Instance::start(Some(&cluster.url), &[]).await;
+    let b = Instance::start(Some(&cluster.url), &[]).await;
+
+    // A token issued by one instance is accepted by the other.
+    assert_eq!(
+        a.register("ada@example.com").await.status(),
+        StatusCode::CREATED
+    );
+    let tokens = a.tokens("ada@example.com").await;
+    let me = b.me(access(&tokens)).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    assert_eq!(
+        me.json::<Value>().await.unwrap()["email"],
+        "ada@example.com"
+    );
+
+    // Logout on one is refused on the other at once.
+    let logout = client()
+        .post(b.url("/api/v1/auth/logout"))
+        .bearer_auth(access(&tokens))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        a.me(access(&tokens)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        a.refresh(refresh_token(&tokens)).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    // Refresh-token reuse is detected across instances and ends the session everywhere.
+    let first = a.tokens("ada@example.com").await;
+    let rotated = a.refresh(refresh_token(&first)).await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let rotated: Value = rotated.json().await.unwrap();
+    let replay = b.refresh(refresh_token(&first)).await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        replay.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    assert_eq!(
+        a.refresh(refresh_token(&rotated)).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        a.me(access(&rotated)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Failed logins count across instances: five spread over both, then both refuse.
+    for attempt in 0..5 {
+        let instance = if attempt % 2 == 0 { &a } else { &b };
+        let response = instance
+            .login("ada@example.com", "not the password at all")
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "attempt {attempt}"
+        );
+    }
+    for instance in [&a, &b] {
+        let response = instance.login("ada@example.com", PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(response.headers().contains_key("retry-after"));
+    }
+}
+
+#[tokio::test]
+#[ignore = "starts PostgreSQL: run with --ignored (.ci/run does)"]
+async fn an_instance_answers_503_while_postgres_is_down_and_recovers_by_itself() {
+    let _one_at_a_time = CLUSTERS.lock().await;
+    let cluster = Cluster::start();
+    let timeout_secs = 2;
+    let instance = Instance::start(
+        Some(&cluster.url),
+        &[("GATEHOUSE__DATABASE__TIMEOUT_SECS", "2")],
+    )
+    .await;
+    assert_eq!(
+        instance.register("ada@example.com").await.status(),
+        StatusCode::CREATED
+    );
+    let tokens = instance.tokens("ada@example.com").await;
+
+    cluster.control("pause");
+    let limit = Duration::from_secs(timeout_secs * 2 + 3);
+
+    let started = Instant::now();
+    let ready = client()
+        .get(instance.url("/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < limit, "took {:?}", started.elapsed());
+
+    let started = Instant::now();
+    let me = instance.me(access(&tokens)).await;
+    assert!(started.elapsed() < limit, "took {:?}", started.elapsed());
+    assert_eq!(me.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(me.headers().contains_key("retry-after"));
+    assert_eq!(
+        me.headers()["content-type"],
+        "application/problem+json",
+        "{:?}",
+        me.headers()
+    );
+    let problem: Value = me.json().await.unwrap();
+    assert_eq!(problem["code"], "database_unavailable");
+
+    let register = instance.register("bob@example.com").await;
+    assert_eq!(register.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let login = instance.login("ada@example.com", PASSWORD).await;
+    assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        login.json::<Value>().await.unwrap()["error"],
+        "temporarily_unavailable"
+    );
+    assert_eq!(
+        instance.refresh(refresh_token(&tokens)).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    // Back up: the same instance serves again without a restart.
+    cluster.control("resume");
+    let started = Instant::now();
+    loop {
+        let ready = client().get(instance.url("/health/ready")).send().await;
+        if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(instance.me(access(&tokens)).await.status(), StatusCode::OK);
+    assert_eq!(
+        instance.register("bob@example.com").await.status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish_then_exits() {
+    // Slow hashing makes a registration take a while: the request is still running when
+    // the signal arrives.
+    let mut instance = Instance::start(None, &[("GATEHOUSE__PASSWORD__ITERATIONS", "60")]).await;
+    let url = instance.url("/api/v1/auth/register");
+    let in_flight = tokio::spawn(async move {
+        let started = Instant::now();
+        let response = client()
+            .post(url)
+            .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
+            .send()
+            .await;
+        (response, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    instance.signal("TERM");
+
+    let (response, took) = in_flight.await.unwrap();
+    let response = response.expect("the in-flight request is answered");
+    assert_eq!(response.status(), StatusCode::CREATED, "after {took:?}");
+
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = instance.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "still running after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        client()
+            .get(instance.url("/health/live"))
+            .send()
+            .await
+            .is_err(),
+        "still accepting connections"
+    );
+}
