@@ -1,20 +1,31 @@
 //! A bounded pool for CPU-heavy work (password hashing).
 //!
-//! At most `workers` jobs run at once, on tokio's blocking threads so the async workers stay
+//! At most `workers` jobs run at once, on the pool's own threads so the async workers stay
 //! free for other requests; at most `queue` more wait for a turn. Anything beyond that is
 //! refused at once with [`HashingError::Overloaded`], so a login flood can neither starve
 //! other requests nor pile up memory.
+//!
+//! The threads are few and fixed (not tokio's growing blocking pool): each keeps the memory
+//! of its last argon2 hash for the next, so memory stays at `workers` hashes' worth. On
+//! Linux they run at a lower scheduling priority (nice 10), so when the cores are busy a
+//! request that needs no hash is served first; with idle cores hashing runs at full speed.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use gatehouse_domain::ports::HashingError;
 use tokio::sync::Semaphore;
 
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The nice value of hashing threads: below request handling, above idle work.
+const HASHING_NICE: i32 = 10;
+
 #[derive(Debug)]
 pub struct HashingPool {
     permits: Arc<Semaphore>,
+    jobs: Mutex<mpsc::Sender<Job>>,
     workers: usize,
     queue: usize,
     admitted: AtomicUsize,
@@ -34,8 +45,31 @@ impl HashingPool {
     /// `workers` concurrent jobs (at least one) and room for `queue` waiting ones.
     pub fn new(workers: usize, queue: usize) -> Self {
         let workers = workers.max(1);
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for index in 0..workers {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("hashing-{index}"))
+                .spawn(move || {
+                    lower_priority();
+                    // Ends when the pool, and with it the sender, is dropped.
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("a hashing thread");
+        }
         Self {
             permits: Arc::new(Semaphore::new(workers)),
+            jobs: Mutex::new(jobs),
             workers,
             queue,
             admitted: AtomicUsize::new(0),
@@ -53,7 +87,7 @@ impl HashingPool {
         self.workers
     }
 
-    /// Runs `job` on a blocking thread once a worker is free.
+    /// Runs `job` on a hashing thread once a worker is free.
     /// Returns [`HashingError::Overloaded`] without waiting when the queue is full.
     pub async fn run<T, F>(&self, job: F) -> Result<T, HashingError>
     where
@@ -74,14 +108,33 @@ impl HashingPool {
             .await
             .map_err(|_| HashingError::Failed("hashing pool closed".into()))?;
         // The permit moves into the job, so a caller that gives up mid-hash still holds its
-        // worker until the hash ends: never more than `workers` hashes run at once.
-        tokio::task::spawn_blocking(move || {
+        // worker until the hash ends: never more than `workers` jobs are handed over at once.
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
             let _permit = permit;
-            job()
-        })
-        .await
-        .map_err(|error| HashingError::Failed(error.to_string()))
+            let _ = done.send(job());
+        });
+        self.jobs
+            .lock()
+            .map_err(|_| HashingError::Failed("hashing pool poisoned".into()))?
+            .send(job)
+            .map_err(|_| HashingError::Failed("hashing threads stopped".into()))?;
+        result
+            .await
+            .map_err(|_| HashingError::Failed("a hashing job panicked".into()))
     }
+}
+
+/// Lowers the calling thread's scheduling priority (Linux applies `setpriority` to a single
+/// thread). Best effort: without it hashing merely competes as an equal.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its integer arguments; `who = 0` is the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, HASHING_NICE);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = HASHING_NICE;
 }
 
 #[cfg(test)]
