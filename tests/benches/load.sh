@@ -109,9 +109,13 @@ stop_server() {
   SERVER_PID=
 }
 
-login_json() {
-  curl -fs "$BASE/api/v1/auth/token" -d grant_type=password -d "username=$EMAIL" \
-    --data-urlencode "password=$PASSWORD"
+login_json() { # retried: right after a flood the hashing queue may still be draining
+  for _ in $(seq 1 40); do
+    curl -fs "$BASE/api/v1/auth/token" -d grant_type=password -d "username=$EMAIL" \
+      --data-urlencode "password=$PASSWORD" && return 0
+    sleep 0.25
+  done
+  return 1
 }
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 

@@ -35,6 +35,8 @@ pub struct AppState {
     pub audit: Audit,
     /// The token signer, for the JWKS document.
     pub tokens: Arc<JwtService>,
+    /// The password-hashing pool, to refuse logins cheaply while it is full.
+    pub hashing: Arc<HashingPool>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }
@@ -152,13 +154,14 @@ impl AppState {
             0 => HashingPool::per_core(settings.password.hashing_queue),
             workers => HashingPool::new(workers, settings.password.hashing_queue),
         };
+        let hashing = Arc::new(pool);
         let hasher = Argon2Hasher::new(
             Argon2Config {
                 memory_kib: settings.password.memory_kib,
                 iterations: settings.password.iterations,
                 parallelism: settings.password.parallelism,
             },
-            Arc::new(pool),
+            hashing.clone(),
         )
         .map_err(|error| StartupError::Config(error.to_string()))?;
         let tokens = JwtService::new(JwtConfig {
@@ -233,6 +236,7 @@ impl AppState {
             audit,
             tokens,
             trusted_proxies: Arc::new(trusted_proxies),
+            hashing,
         })
     }
 }

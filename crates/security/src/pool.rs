@@ -2,8 +2,9 @@
 //!
 //! At most `workers` jobs run at once, on the pool's own threads so the async workers stay
 //! free for other requests; at most `queue` more wait for a turn. Anything beyond that is
-//! refused at once with [`HashingError::Overloaded`], so a login flood can neither starve
-//! other requests nor pile up memory.
+//! refused with [`HashingError::Overloaded`] once its `Retry-After` has passed (see
+//! [`HashingPool::hold_refusal`]), so a login flood can neither starve other requests nor
+//! pile up memory.
 //!
 //! The threads are few and fixed (not tokio's growing blocking pool): each keeps the memory
 //! of its last argon2 hash for the next, so memory stays at `workers` hashes' worth. On
@@ -87,6 +88,24 @@ impl HashingPool {
         self.workers
     }
 
+    /// Whether new work would be refused right now. A cheap early answer for callers that
+    /// would do costly work (database reads) before asking; `run` still decides.
+    pub fn is_full(&self) -> bool {
+        self.admitted.load(Ordering::Acquire) >= self.workers + self.queue
+    }
+
+    /// How long a refused caller is told to wait.
+    pub fn retry_after(&self) -> Duration {
+        self.retry_after
+    }
+
+    /// Waits out the `Retry-After` a refusal announces before it is sent. A timer costs no
+    /// CPU, and a flood that ignores the header is slowed to one attempt per connection per
+    /// interval instead of spinning on instant refusals and starving everyone else.
+    pub async fn hold_refusal(&self) {
+        tokio::time::sleep(self.retry_after).await;
+    }
+
     /// Runs `job` on a hashing thread once a worker is free.
     /// Returns [`HashingError::Overloaded`] without waiting when the queue is full.
     pub async fn run<T, F>(&self, job: F) -> Result<T, HashingError>
@@ -97,6 +116,8 @@ impl HashingPool {
         let before = self.admitted.fetch_add(1, Ordering::AcqRel);
         let _admission = Admission(&self.admitted);
         if before >= self.workers + self.queue {
+            drop(_admission);
+            self.hold_refusal().await;
             return Err(HashingError::Overloaded {
                 retry_after: self.retry_after,
             });

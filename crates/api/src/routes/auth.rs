@@ -117,6 +117,14 @@ pub async fn token(
         "password" => {
             let username = required(&form, "username")?;
             let password = SecretString::from(required(&form, "password")?);
+            // During a login flood most requests find the hashing queue full: answer them
+            // before the throttling reads, so refusing costs no database work.
+            if state.hashing.is_full() {
+                state.hashing.hold_refusal().await;
+                return Err(OAuthError::temporarily_unavailable(
+                    state.hashing.retry_after(),
+                ));
+            }
             match state
                 .auth
                 .password_grant(username, &password, scope, client_info(&req, &state))
