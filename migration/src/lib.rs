@@ -9,6 +9,7 @@ mod m20261123_000003_create_sessions;
 mod m20261123_000004_create_action_tokens;
 mod m20261123_000005_create_throttle_events;
 mod m20261123_000006_create_audit_events;
+mod m20261124_000007_notify_changes;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_action_tokens::Migration),
             Box::new(m20261123_000005_create_throttle_events::Migration),
             Box::new(m20261123_000006_create_audit_events::Migration),
+            Box::new(m20261124_000007_notify_changes::Migration),
         ]
     }
 }

@@ -12,8 +12,8 @@ use gatehouse_domain::throttle::{Throttle, ThrottleRepository};
 use gatehouse_domain::{AuthService, Clock, SessionLifetimes, TodoService, UserService};
 use gatehouse_mail::{FileOutbox, SmtpMailer, SmtpSettings, SmtpTls, parse_sender};
 use gatehouse_persistence::{
-    Database, SeaActionTokenRepository, SeaAuditLog, SeaSessionRepository, SeaThrottleRepository,
-    SeaTodoRepository, SeaUserRepository,
+    CachedSessions, Database, InvalidatingUsers, SeaActionTokenRepository, SeaAuditLog,
+    SeaSessionRepository, SeaThrottleRepository, SeaTodoRepository, SeaUserRepository,
 };
 use gatehouse_security::{
     ActiveKey, Argon2Config, Argon2Hasher, HashingPool, JwtConfig, JwtService, RandomTokens,
@@ -120,9 +120,18 @@ pub struct Storage {
 impl Storage {
     /// SeaORM repositories on `database`.
     pub fn sea(database: &Database) -> Self {
+        // The session check of every request is answered from memory, invalidated on every
+        // change of a session or user (here and, on PostgreSQL, in other instances).
+        let cache = database.session_cache();
         Self {
-            users: Arc::new(SeaUserRepository::new(database)),
-            sessions: Arc::new(SeaSessionRepository::new(database)),
+            users: Arc::new(InvalidatingUsers::new(
+                Arc::new(SeaUserRepository::new(database)),
+                cache.clone(),
+            )),
+            sessions: Arc::new(CachedSessions::new(
+                Arc::new(SeaSessionRepository::new(database)),
+                cache,
+            )),
             todos: Arc::new(SeaTodoRepository::new(database)),
             action_tokens: Arc::new(SeaActionTokenRepository::new(database)),
             throttle: Arc::new(SeaThrottleRepository::new(database)),

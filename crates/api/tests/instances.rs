@@ -240,7 +240,9 @@ async fn two_instances_on_one_postgres_share_tokens_revocation_reuse_detection_a
         "ada@example.com"
     );
 
-    // Logout on one is refused on the other at once.
+    // Logout on one is refused on the other at once, though the other has just answered
+    // for this session (and remembers it).
+    assert_eq!(a.me(access(&tokens)).await.status(), StatusCode::OK);
     let logout = client()
         .post(b.url("/api/v1/auth/logout"))
         .bearer_auth(access(&tokens))
@@ -262,6 +264,7 @@ async fn two_instances_on_one_postgres_share_tokens_revocation_reuse_detection_a
     let rotated = a.refresh(refresh_token(&first)).await;
     assert_eq!(rotated.status(), StatusCode::OK);
     let rotated: Value = rotated.json().await.unwrap();
+    assert_eq!(b.me(access(&rotated)).await.status(), StatusCode::OK);
     let replay = b.refresh(refresh_token(&first)).await;
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
@@ -272,8 +275,26 @@ async fn two_instances_on_one_postgres_share_tokens_revocation_reuse_detection_a
         a.refresh(refresh_token(&rotated)).await.status(),
         StatusCode::BAD_REQUEST
     );
+    for instance in [&a, &b] {
+        assert_eq!(
+            instance.me(access(&rotated)).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    // A password change on one instance ends older tokens on the other at once.
+    let fresh = a.tokens("ada@example.com").await;
+    assert_eq!(b.me(access(&fresh)).await.status(), StatusCode::OK);
+    let changed = client()
+        .put(a.url("/api/v1/users/me/password"))
+        .bearer_auth(access(&fresh))
+        .json(&json!({"current_password": PASSWORD, "new_password": "another long passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
     assert_eq!(
-        a.me(access(&rotated)).await.status(),
+        b.me(access(&fresh)).await.status(),
         StatusCode::UNAUTHORIZED
     );
 
@@ -290,7 +311,9 @@ async fn two_instances_on_one_postgres_share_tokens_revocation_reuse_detection_a
         );
     }
     for instance in [&a, &b] {
-        let response = instance.login("ada@example.com", PASSWORD).await;
+        let response = instance
+            .login("ada@example.com", "another long passphrase")
+            .await;
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(response.headers().contains_key("retry-after"));
     }

@@ -1,10 +1,13 @@
 //! Connecting to the database and applying migrations.
 
 use std::path::Path;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use crate::cache::SessionCache;
+
 use gatehouse_migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, DatabaseConnection, DbBackend, DbErr};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
@@ -63,6 +66,20 @@ impl Database {
         &self.connection
     }
 
+    /// A cache for the per-request session check (see [`crate::cache`]). On PostgreSQL it
+    /// listens for other instances' changes on a connection of its own, and serves nothing
+    /// while that connection is down; it stops listening once the cache is dropped.
+    pub fn session_cache(&self) -> Arc<SessionCache> {
+        if self.connection.get_database_backend() != DbBackend::Postgres {
+            // One process writes a SQLite file; its own writes invalidate.
+            return Arc::new(SessionCache::new(true));
+        }
+        let cache = Arc::new(SessionCache::new(false));
+        let pool = self.connection.get_postgres_connection_pool().clone();
+        tokio::spawn(listen_for_changes(pool, Arc::downgrade(&cache)));
+        cache
+    }
+
     /// Applies every pending migration.
     pub async fn migrate_up(&self) -> Result<(), DatabaseError> {
         Ok(Migrator::up(&self.connection, None).await?)
@@ -89,6 +106,46 @@ impl Database {
                 }
             })
             .collect())
+    }
+}
+
+/// Invalidates `cache` on every `NOTIFY gatehouse_invalidate`, reconnecting after failures,
+/// until the cache is dropped.
+async fn listen_for_changes(pool: sea_orm::sqlx::PgPool, cache: Weak<SessionCache>) {
+    use sea_orm::sqlx::postgres::PgListener;
+    const CHECK: Duration = Duration::from_secs(5);
+    while cache.strong_count() > 0 {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut listener) => match listener.listen(crate::cache::CHANNEL).await {
+                Ok(()) => {
+                    if let Some(cache) = cache.upgrade() {
+                        cache.set_in_sync(true);
+                    }
+                    loop {
+                        match tokio::time::timeout(CHECK, listener.try_recv()).await {
+                            Ok(Ok(Some(_))) => match cache.upgrade() {
+                                Some(cache) => cache.invalidate(),
+                                None => return,
+                            },
+                            // Nothing for a while: still wanted?
+                            Err(_) if cache.strong_count() > 0 => {}
+                            Err(_) => return,
+                            // The connection was lost (notifications in between are gone).
+                            Ok(Ok(None)) | Ok(Err(_)) => break,
+                        }
+                    }
+                    tracing::warn!(
+                        "lost the invalidation listener; serving sessions from the database"
+                    );
+                }
+                Err(error) => tracing::warn!(%error, "cannot LISTEN for invalidations"),
+            },
+            Err(error) => tracing::debug!(%error, "invalidation listener cannot connect"),
+        }
+        if let Some(cache) = cache.upgrade() {
+            cache.set_in_sync(false);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

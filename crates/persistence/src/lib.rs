@@ -3,6 +3,7 @@
 
 pub mod action_tokens;
 pub mod audit;
+pub mod cache;
 pub mod database;
 pub mod entity;
 pub mod sessions;
@@ -12,6 +13,7 @@ pub mod users;
 
 pub use action_tokens::SeaActionTokenRepository;
 pub use audit::SeaAuditLog;
+pub use cache::{CachedSessions, InvalidatingUsers, SessionCache};
 pub use database::{Database, DatabaseError, MigrationStatus};
 pub use sessions::SeaSessionRepository;
 pub use throttle::SeaThrottleRepository;

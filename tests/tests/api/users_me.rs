@@ -180,17 +180,23 @@ async fn bad_tokens_are_401_invalid_token() {
 #[tokio::test]
 async fn a_deleted_users_token_is_refused() {
     let app = spawn_app().await;
-    app.register_ok("ada@example.com").await;
+    let root = app.admin_token("root@example.com").await;
+    let ada = app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;
+    // Answered once, so the session check is remembered; the deletion must end that.
     assert_eq!(
         app.bearer_get("/api/v1/users/me", &token).await.status(),
         StatusCode::OK
     );
-    app.execute(
-        "DELETE FROM users WHERE email = $1",
-        vec!["ada@example.com".into()],
-    )
-    .await;
+    let deleted = app
+        .bearer_send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/users/{}", ada["id"].as_str().unwrap()),
+            &root,
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert_invalid_token(&app, &token, "deleted user").await;
 }
 
