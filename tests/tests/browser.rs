@@ -74,6 +74,13 @@ async fn execute(client: &Client, block: &str) {
         .unwrap();
 }
 
+/// The body text of the live response shown in operation block `block`, if any.
+async fn response_body(client: &Client, block: &str) -> Option<String> {
+    let css = format!("{block} .live-responses-table .response-col_description pre");
+    let pre = client.find(Locator::Css(&css)).await.ok()?;
+    pre.text().await.ok()
+}
+
 /// Waits until the live response of the operation block `block` shows `status`, and
 /// returns the response body text.
 async fn live_response(client: &Client, block: &str, status: &str) -> String {
@@ -82,29 +89,13 @@ async fn live_response(client: &Client, block: &str, status: &str) -> String {
     loop {
         if let Ok(cell) = client.find(Locator::Css(&status_css)).await {
             let text = cell.text().await.unwrap_or_default();
-            if text.trim().starts_with(status) {
-                let body = client
-                    .find(Locator::Css(&format!(
-                        "{block} .live-responses-table .response-col_description pre"
-                    )))
-                    .await
-                    .expect("a response body");
-                return body.text().await.unwrap();
+            let shown = text.trim();
+            if shown.starts_with(status) {
+                return response_body(client, block).await.expect("a response body");
             }
-            if !text.trim().is_empty() && !text.trim().starts_with(status) {
-                let body = match client
-                    .find(Locator::Css(&format!(
-                        "{block} .live-responses-table .response-col_description pre"
-                    )))
-                    .await
-                {
-                    Ok(pre) => pre.text().await.unwrap_or_default(),
-                    Err(_) => String::new(),
-                };
-                panic!(
-                    "{block} answered `{}`, expected {status}: {body}",
-                    text.trim()
-                );
+            if !shown.is_empty() {
+                let body = response_body(client, block).await.unwrap_or_default();
+                panic!("{block} answered `{shown}`, expected {status}: {body}");
             }
         }
         assert!(started.elapsed() < WAIT, "{block} never answered");

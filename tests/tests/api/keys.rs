@@ -26,6 +26,21 @@ fn header_of(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
+/// During a rotation: a token signed before it still opens `/users/me`, and a new login is
+/// signed with another key. Returns the new token.
+async fn old_token_still_verifies(during: &TestApp, old_token: &str) -> String {
+    assert_eq!(
+        during
+            .bearer_get("/api/v1/users/me", old_token)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let new_token = during.login("ada@example.com").await;
+    assert_ne!(header_of(&new_token)["kid"], header_of(old_token)["kid"]);
+    new_token
+}
+
 async fn jwks(app: &TestApp) -> Value {
     let response = app.get("/.well-known/jwks.json").await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -91,15 +106,7 @@ async fn a_rotation_keeps_issued_tokens_valid_until_the_old_key_is_removed() {
     // Step 1 and 2: the new key signs, the old one only verifies.
     let during = eddsa_app(&new_private, vec![old_public], Some(&database)).await;
     assert_eq!(jwks(&during).await["keys"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        during
-            .bearer_get("/api/v1/users/me", &old_token)
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    let new_token = during.login("ada@example.com").await;
-    assert_ne!(header_of(&new_token)["kid"], header_of(&old_token)["kid"]);
+    let new_token = old_token_still_verifies(&during, &old_token).await;
 
     // Step 3, after the longest token lifetime: the old key is removed.
     let after = eddsa_app(&new_private, vec![], Some(&database)).await;
@@ -246,15 +253,7 @@ async fn an_hs256_secret_rotation_keeps_issued_tokens_valid_until_the_old_secret
         })
     };
     let during = rotate(vec![old_secret]).await;
-    assert_eq!(
-        during
-            .bearer_get("/api/v1/users/me", &old_token)
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    let new_token = during.login("ada@example.com").await;
-    assert_ne!(header_of(&new_token)["kid"], header_of(&old_token)["kid"]);
+    let new_token = old_token_still_verifies(&during, &old_token).await;
     assert_eq!(jwks(&during).await["keys"], serde_json::json!([]));
 
     let after = rotate(vec![]).await;
