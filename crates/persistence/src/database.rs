@@ -127,9 +127,15 @@ async fn listen_for_changes(pool: sea_orm::sqlx::PgPool, cache: Weak<SessionCach
                                 Some(cache) => cache.invalidate(),
                                 None => return,
                             },
-                            // Nothing for a while: still wanted?
-                            Err(_) if cache.strong_count() > 0 => {}
-                            Err(_) => return,
+                            // Nothing for a while: still wanted, and still connected? A
+                            // connection cut without a reset would otherwise look quiet.
+                            Err(_) if cache.strong_count() == 0 => return,
+                            Err(_) => {
+                                let probe = sea_orm::sqlx::query("SELECT 1").execute(&mut listener);
+                                if !matches!(tokio::time::timeout(CHECK, probe).await, Ok(Ok(_))) {
+                                    break;
+                                }
+                            }
                             // The connection was lost (notifications in between are gone).
                             Ok(Ok(None)) | Ok(Err(_)) => break,
                         }

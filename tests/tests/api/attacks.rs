@@ -272,3 +272,50 @@ async fn abusive_requests_get_clear_client_errors() {
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
 }
+
+#[tokio::test]
+async fn other_kinds_of_token_are_not_access_tokens() {
+    let app = spawn_app().await;
+    app.register_ok("victim@example.com").await;
+    let tokens = app.login_tokens("victim@example.com").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let verify = app
+        .bearer_send(
+            reqwest::Method::POST,
+            "/api/v1/auth/verify-email",
+            access,
+            None,
+        )
+        .await;
+    assert_eq!(verify.status(), StatusCode::ACCEPTED);
+    let reset = app
+        .post_json(
+            "/api/v1/auth/password-reset",
+            &json!({"email": "victim@example.com"}),
+        )
+        .await;
+    assert_eq!(reset.status(), StatusCode::ACCEPTED);
+    let mails = gatehouse_tests::wait_for_mail(&app, 2).await;
+    let emailed = |path: &str| {
+        mails
+            .iter()
+            .find(|mail| gatehouse_tests::unfold_mail(mail).contains(path))
+            .map(|mail| gatehouse_tests::token_in(mail, path))
+            .unwrap_or_else(|| panic!("no mail links to {path}"))
+    };
+    for (case, token) in [
+        (
+            "refresh token",
+            tokens["refresh_token"].as_str().unwrap().to_owned(),
+        ),
+        ("email verification token", emailed("/verify-email")),
+        ("password reset token", emailed("/reset-password")),
+    ] {
+        assert_refused(&app, &token, case).await;
+    }
+    // The real access token still works: the refusals were about the tokens, not the user.
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", access).await.status(),
+        StatusCode::OK
+    );
+}
