@@ -152,7 +152,7 @@ impl AppState {
         Self::assemble(settings, Storage::sea(database), secret, clock)
     }
 
-    /// As [`AppState::build`], over any storage adapters (benchmarks swap one out).
+    /// As [`AppState::build`], over any storage adapters.
     pub fn assemble(
         settings: &Settings,
         storage: Storage,
