@@ -180,24 +180,11 @@ fn gen_key(dir: &std::path::Path, name: Option<String>, key_type: KeyType) -> Re
 
 async fn hash_cost(settings: &Settings, samples: u32) -> Result<(), String> {
     use gatehouse_domain::ports::PasswordHasher as _;
-    use gatehouse_security::{Argon2Config, Argon2Hasher, HashingPool};
-    let pool = match settings.password.hashing_workers {
-        0 => HashingPool::per_core(0),
-        workers => HashingPool::new(workers, 0),
-    };
+    let (hasher, pool) = crate::state::password_hasher(settings).map_err(|e| e.to_string())?;
     let workers = pool.workers();
     let password = startup::generate_secret();
-    let hasher = Argon2Hasher::new(
-        Argon2Config {
-            memory_kib: settings.password.memory_kib,
-            iterations: settings.password.iterations,
-            parallelism: settings.password.parallelism,
-        },
-        std::sync::Arc::new(pool),
-    )
-    .map_err(|e| e.to_string())?;
-    // One unmeasured hash first: it pays for the worker's first allocation of the memory
-    // that later hashes reuse, as they do in a running server.
+    // One unmeasured hash first: it pays the one-time costs (the worker thread's first run,
+    // the allocator's first mappings) that a running server has long paid.
     hasher.hash(&password).await.map_err(|e| e.to_string())?;
     let mut times = Vec::new();
     for _ in 0..samples.max(1) {

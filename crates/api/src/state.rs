@@ -82,6 +82,28 @@ fn signing_keys(settings: &Settings, secret: SecretString) -> Result<SigningKeys
     Ok(SigningKeys { active, retired })
 }
 
+/// The argon2id hasher with the configured parameters, on a pool of the configured size
+/// (also returned: the token endpoint asks it whether it is full).
+pub fn password_hasher(
+    settings: &Settings,
+) -> Result<(Argon2Hasher, Arc<HashingPool>), StartupError> {
+    let pool = match settings.password.hashing_workers {
+        0 => HashingPool::per_core(settings.password.hashing_queue),
+        workers => HashingPool::new(workers, settings.password.hashing_queue),
+    };
+    let hashing = Arc::new(pool);
+    let hasher = Argon2Hasher::new(
+        Argon2Config {
+            memory_kib: settings.password.memory_kib,
+            iterations: settings.password.iterations,
+            parallelism: settings.password.parallelism,
+        },
+        hashing.clone(),
+    )
+    .map_err(|error| StartupError::Config(error.to_string()))?;
+    Ok((hasher, hashing))
+}
+
 /// The configured mail transport.
 fn mailer(settings: &Settings) -> Result<Arc<dyn Mailer>, StartupError> {
     let config = |error: gatehouse_domain::mail::MailError| StartupError::Config(error.to_string());
@@ -159,20 +181,7 @@ impl AppState {
         secret: SecretString,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
-        let pool = match settings.password.hashing_workers {
-            0 => HashingPool::per_core(settings.password.hashing_queue),
-            workers => HashingPool::new(workers, settings.password.hashing_queue),
-        };
-        let hashing = Arc::new(pool);
-        let hasher = Argon2Hasher::new(
-            Argon2Config {
-                memory_kib: settings.password.memory_kib,
-                iterations: settings.password.iterations,
-                parallelism: settings.password.parallelism,
-            },
-            hashing.clone(),
-        )
-        .map_err(|error| StartupError::Config(error.to_string()))?;
+        let (hasher, hashing) = password_hasher(settings)?;
         let tokens = JwtService::new(JwtConfig {
             keys: signing_keys(settings, secret)?,
             issuer: settings.jwt.issuer.clone(),

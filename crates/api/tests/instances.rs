@@ -211,6 +211,12 @@ fn client() -> Client {
         .unwrap()
 }
 
+/// Asserts a token-endpoint error (RFC 6749 §5.2) with this status and `error`.
+async fn assert_oauth_error(response: Response, status: StatusCode, error: &str) {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], error);
+}
+
 fn access(tokens: &Value) -> &str {
     tokens["access_token"].as_str().unwrap()
 }
@@ -266,11 +272,7 @@ async fn two_instances_on_one_postgres_share_tokens_revocation_reuse_detection_a
     let rotated: Value = rotated.json().await.unwrap();
     assert_eq!(b.me(access(&rotated)).await.status(), StatusCode::OK);
     let replay = b.refresh(refresh_token(&first)).await;
-    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        replay.json::<Value>().await.unwrap()["error"],
-        "invalid_grant"
-    );
+    assert_oauth_error(replay, StatusCode::BAD_REQUEST, "invalid_grant").await;
     assert_eq!(
         a.refresh(refresh_token(&rotated)).await.status(),
         StatusCode::BAD_REQUEST
@@ -364,16 +366,11 @@ async fn an_instance_answers_503_while_postgres_is_down_and_recovers_by_itself()
 
     let register = instance.register("bob@example.com").await;
     assert_eq!(register.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let unavailable = StatusCode::SERVICE_UNAVAILABLE;
     let login = instance.login("ada@example.com", PASSWORD).await;
-    assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        login.json::<Value>().await.unwrap()["error"],
-        "temporarily_unavailable"
-    );
-    assert_eq!(
-        instance.refresh(refresh_token(&tokens)).await.status(),
-        StatusCode::SERVICE_UNAVAILABLE
-    );
+    assert_oauth_error(login, unavailable, "temporarily_unavailable").await;
+    let refresh = instance.refresh(refresh_token(&tokens)).await;
+    assert_oauth_error(refresh, unavailable, "temporarily_unavailable").await;
 
     // Back up: the same instance serves again without a restart.
     cluster.control("resume");

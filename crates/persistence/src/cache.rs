@@ -76,6 +76,13 @@ impl SessionCache {
             .map(|(_, session, user)| (session.clone(), user.clone()))
     }
 
+    /// Runs a write, then invalidates: also when it failed, since it may have committed.
+    async fn after<T>(&self, write: impl Future<Output = T>) -> T {
+        let result = write.await;
+        self.invalidate();
+        result
+    }
+
     fn put(&self, read_in: u64, session: &Session, user: &User) {
         if read_in != self.generation.load(Ordering::SeqCst) {
             return;
@@ -98,13 +105,6 @@ pub struct CachedSessions {
 impl CachedSessions {
     pub fn new(inner: Arc<dyn SessionRepository>, cache: Arc<SessionCache>) -> Self {
         Self { inner, cache }
-    }
-
-    /// Runs a write, then invalidates: also when it failed, since it may have committed.
-    async fn write<T>(&self, write: impl Future<Output = T>) -> T {
-        let result = write.await;
-        self.cache.invalidate();
-        result
     }
 }
 
@@ -152,7 +152,8 @@ impl SessionRepository for CachedSessions {
         now: DateTime<Utc>,
         lifetimes: SessionLifetimes,
     ) -> Result<Rotation, RepositoryError> {
-        self.write(self.inner.rotate(old, new, now, lifetimes))
+        self.cache
+            .after(self.inner.rotate(old, new, now, lifetimes))
             .await
     }
 
@@ -170,7 +171,7 @@ impl SessionRepository for CachedSessions {
         id: SessionId,
         now: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
-        self.write(self.inner.revoke(user, id, now)).await
+        self.cache.after(self.inner.revoke(user, id, now)).await
     }
 
     async fn revoke_all(
@@ -179,11 +180,13 @@ impl SessionRepository for CachedSessions {
         keep: Option<SessionId>,
         now: DateTime<Utc>,
     ) -> Result<u64, RepositoryError> {
-        self.write(self.inner.revoke_all(user, keep, now)).await
+        self.cache
+            .after(self.inner.revoke_all(user, keep, now))
+            .await
     }
 
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
-        self.write(self.inner.purge(before)).await
+        self.cache.after(self.inner.purge(before)).await
     }
 }
 
@@ -219,9 +222,9 @@ impl UserRepository for InvalidatingUsers {
         expected: &PasswordHash,
         new: &PasswordHash,
     ) -> Result<bool, RepositoryError> {
-        let result = self.inner.upgrade_password_hash(id, expected, new).await;
-        self.cache.invalidate();
-        result
+        self.cache
+            .after(self.inner.upgrade_password_hash(id, expected, new))
+            .await
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
@@ -237,15 +240,11 @@ impl UserRepository for InvalidatingUsers {
     }
 
     async fn update(&self, user: &User, read_at: DateTime<Utc>) -> Result<(), SaveUserError> {
-        let result = self.inner.update(user, read_at).await;
-        self.cache.invalidate();
-        result
+        self.cache.after(self.inner.update(user, read_at)).await
     }
 
     async fn delete(&self, id: UserId) -> Result<(), SaveUserError> {
-        let result = self.inner.delete(id).await;
-        self.cache.invalidate();
-        result
+        self.cache.after(self.inner.delete(id)).await
     }
 }
 
