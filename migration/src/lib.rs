@@ -10,6 +10,7 @@ mod m20261123_000004_create_action_tokens;
 mod m20261123_000005_create_throttle_events;
 mod m20261123_000006_create_audit_events;
 mod m20261124_000007_notify_changes;
+mod m20261201_000008_reservations_and_credentials;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_create_throttle_events::Migration),
             Box::new(m20261123_000006_create_audit_events::Migration),
             Box::new(m20261124_000007_notify_changes::Migration),
+            Box::new(m20261201_000008_reservations_and_credentials::Migration),
         ]
     }
 }

@@ -41,9 +41,11 @@ impl FromRequest for Caller {
 }
 
 /// The peer's address; when the peer is a trusted proxy, the nearest address in
-/// `X-Forwarded-For` (read right to left) that is not itself a trusted proxy.
+/// `X-Forwarded-For` (read right to left) that is not itself a trusted proxy. IPv4-mapped
+/// IPv6 addresses (`::ffff:a.b.c.d`, what a dual-stack socket reports) are taken as the
+/// IPv4 address they carry (`trusted` holds canonical addresses: the settings are read so).
 pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
+    let peer = req.peer_addr()?.ip().to_canonical();
     if !trusted.contains(&peer) {
         return Some(peer);
     }
@@ -55,7 +57,7 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
         .map(str::trim)
         .collect();
     for hop in hops.iter().rev() {
-        match hop.parse::<IpAddr>() {
+        match hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
             Ok(ip) if trusted.contains(&ip) => continue,
             Ok(ip) => return Some(ip),
             // A garbled chain: fall back to what we know for sure.
@@ -102,6 +104,25 @@ mod tests {
         assert_eq!(
             client_ip(&request("10.0.0.1", None), &[proxy]),
             ip("10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_ipv4_also_for_trusted_proxies() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        // A proxy on a dual-stack socket is seen mapped; the configured IPv4 address trusts it.
+        assert_eq!(
+            client_ip(&request("[::ffff:10.0.0.1]", Some("1.2.3.4")), &[proxy]),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            client_ip(&request("10.0.0.1", Some("::ffff:1.2.3.4")), &[proxy]),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            client_ip(&request("[::ffff:203.0.113.9]", None), &[]),
+            ip("203.0.113.9")
         );
     }
 }

@@ -53,12 +53,63 @@ fn field_of(path: &str, message: &str) -> String {
         .to_owned()
 }
 
-/// Parses `body` as `T`, mapping failures to 400 (not JSON) or 422 (JSON of the wrong shape).
+/// The path of the first string (key or value) in `value` that holds a NUL character.
+fn nul_path(value: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text.contains('\0').then(|| path.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, &format!("{path}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let path = if path.is_empty() {
+                key.replace('\0', "")
+            } else {
+                format!("{path}.{}", key.replace('\0', ""))
+            };
+            if key.contains('\0') {
+                return Some(path);
+            }
+            nul_path(item, &path)
+        }),
+        _ => None,
+    }
+}
+
+/// Refuses a body whose strings hold a NUL: PostgreSQL stores none, and no field of ours
+/// has a use for one. JSON can only carry it escaped, so bodies without `\u0000` skip this.
+fn refuse_nul(body: &[u8]) -> Result<(), ApiError> {
+    let escaped = body
+        .windows(6)
+        .any(|window| window.eq_ignore_ascii_case(b"\\u0000"));
+    if !escaped {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(()); // malformed: the typed parse says how
+    };
+    match nul_path(&value, "") {
+        Some(field) => Err(ApiError::Validation(vec![FieldError {
+            field: if field.is_empty() {
+                "body".into()
+            } else {
+                field
+            },
+            message: "must not contain a NUL character".into(),
+        }])),
+        None => Ok(()),
+    }
+}
+
+/// Parses `body` as `T`, mapping failures to 400 (not JSON) or 422 (JSON of the wrong shape,
+/// or a string holding a NUL character).
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let malformed = |error: &serde_json::Error| ApiError::BadRequest {
         code: "malformed_json",
         detail: format!("The body is not valid JSON: {error}."),
     };
+    refuse_nul(body)?;
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -139,6 +190,14 @@ mod tests {
         assert_eq!(field(r#"{"done": true}"#), "title");
         assert_eq!(field(r#"{"title": "x", "owner": 1}"#), "owner");
         assert_eq!(field(r#""just text""#), "body");
+    }
+
+    #[test]
+    fn nul_characters_are_refused_with_their_field() {
+        assert_eq!(field(r#"{"title": "a\u0000b"}"#), "title");
+        assert_eq!(field(r#"{"title": "x", "done": null, "n\u0000": 1}"#), "n");
+        // An escaped backslash followed by `u0000` is text, not a NUL.
+        assert!(parse::<Body>(br#"{"title": "a\\u0000b"}"#).is_ok());
     }
 
     #[test]

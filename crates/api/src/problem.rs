@@ -226,6 +226,7 @@ impl From<gatehouse_domain::users::ManageUserError> for ApiError {
             E::LastAdmin => ApiError::LastAdmin,
             E::Conflict => ApiError::Conflict,
             E::WrongPassword => ApiError::WrongPassword,
+            E::Throttled { retry_after } => ApiError::Throttled { retry_after },
             E::Hashing(error) => error.into(),
             E::Repository(error) => error.into(),
         }
@@ -238,6 +239,7 @@ impl From<gatehouse_domain::recovery::RecoveryError> for ApiError {
         match error {
             E::Invalid(errors) => errors.into(),
             E::InvalidToken => ApiError::EmailedTokenInvalid,
+            E::Throttled { retry_after } => ApiError::Throttled { retry_after },
             E::Hashing(error) => error.into(),
             E::Repository(error) => error.into(),
         }

@@ -59,6 +59,8 @@ pub struct AuthSettings {
     /// Password-reset requests per client IP within `ip_window_secs`.
     pub password_resets_per_ip: u32,
     pub ip_window_secs: u32,
+    /// Verification emails one user may ask for within an hour.
+    pub verification_emails_per_user: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -239,6 +241,7 @@ impl Default for Settings {
                 login_window_secs: 15 * 60,
                 registrations_per_ip: 20,
                 password_resets_per_ip: 10,
+                verification_emails_per_user: 5,
                 ip_window_secs: 3600,
             },
             mail: MailSettings {
@@ -317,6 +320,10 @@ impl Settings {
             .set_default("auth.login_window_secs", d.auth.login_window_secs)?
             .set_default("auth.registrations_per_ip", d.auth.registrations_per_ip)?
             .set_default("auth.password_resets_per_ip", d.auth.password_resets_per_ip)?
+            .set_default(
+                "auth.verification_emails_per_user",
+                d.auth.verification_emails_per_user,
+            )?
             .set_default("auth.ip_window_secs", d.auth.ip_window_secs)?
             .set_default("mail.transport", "file")?
             .set_default("mail.from", d.mail.from)?
@@ -378,6 +385,10 @@ impl Settings {
             reset_ip: Limit {
                 max: self.auth.password_resets_per_ip,
                 window: ip,
+            },
+            verify_email: Limit {
+                max: self.auth.verification_emails_per_user,
+                window: chrono::Duration::hours(1),
             },
         }
     }
@@ -444,6 +455,7 @@ impl Settings {
                 "login_window_secs": self.auth.login_window_secs,
                 "registrations_per_ip": self.auth.registrations_per_ip,
                 "password_resets_per_ip": self.auth.password_resets_per_ip,
+                "verification_emails_per_user": self.auth.verification_emails_per_user,
                 "ip_window_secs": self.auth.ip_window_secs,
             },
             "mail": {

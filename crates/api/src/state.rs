@@ -9,6 +9,7 @@ use gatehouse_domain::ports::{PasswordHasher, SessionRepository, TodoRepository,
 use gatehouse_domain::recovery::ActionTokenRepository;
 use gatehouse_domain::recovery::{Links, RecoveryPorts, RecoveryService};
 use gatehouse_domain::throttle::{Throttle, ThrottleRepository};
+use gatehouse_domain::users::UserPorts;
 use gatehouse_domain::{AuthService, Clock, SessionLifetimes, TodoService, UserService};
 use gatehouse_mail::{FileOutbox, SmtpMailer, SmtpSettings, SmtpTls, parse_sender};
 use gatehouse_persistence::{
@@ -205,11 +206,15 @@ impl AppState {
             .trusted_proxies
             .iter()
             .map(|raw| {
-                raw.trim().parse().map_err(|_| {
-                    StartupError::Config(format!(
-                        "server.trusted_proxies: `{raw}` is not an IP address"
-                    ))
-                })
+                // Canonical: a proxy configured as `::ffff:a.b.c.d` is the IPv4 proxy.
+                raw.trim()
+                    .parse::<std::net::IpAddr>()
+                    .map(|ip| ip.to_canonical())
+                    .map_err(|_| {
+                        StartupError::Config(format!(
+                            "server.trusted_proxies: `{raw}` is not an IP address"
+                        ))
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let hasher: Arc<dyn PasswordHasher> = Arc::new(hasher);
@@ -241,13 +246,21 @@ impl AppState {
                 opaque: Arc::new(RandomTokens),
                 mailer: mailer(settings)?,
                 clock: clock.clone(),
+                throttle: throttle.clone(),
                 audit: audit.clone(),
             },
             Links::new(&settings.server.public_url),
         );
         Ok(Self {
             auth: AuthService::new(ports, policy),
-            users: UserService::new(users, hasher, sessions, clock.clone(), audit.clone()),
+            users: UserService::new(UserPorts {
+                users,
+                hasher,
+                sessions,
+                clock: clock.clone(),
+                throttle: throttle.clone(),
+                audit: audit.clone(),
+            }),
             todos: TodoService::new(todos, clock),
             recovery,
             throttle,

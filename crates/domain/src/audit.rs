@@ -31,10 +31,17 @@ pub enum AuditKind {
     RoleChanged,
     ActiveChanged,
     AccountDeleted,
+    /// A wrong current password given to confirm a change (password, email, deletion).
+    PasswordCheckFailed,
+    /// A current-password check refused by throttling before any verification.
+    PasswordCheckThrottled,
+    EmailChanged,
+    /// A reset link refused because the account's address changed since it was sent.
+    ResetTokenStale,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 13] = [
+    pub const ALL: [AuditKind; 17] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -48,6 +55,10 @@ impl AuditKind {
         AuditKind::RoleChanged,
         AuditKind::ActiveChanged,
         AuditKind::AccountDeleted,
+        AuditKind::PasswordCheckFailed,
+        AuditKind::PasswordCheckThrottled,
+        AuditKind::EmailChanged,
+        AuditKind::ResetTokenStale,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +76,10 @@ impl AuditKind {
             AuditKind::RoleChanged => "role_changed",
             AuditKind::ActiveChanged => "active_changed",
             AuditKind::AccountDeleted => "account_deleted",
+            AuditKind::PasswordCheckFailed => "password_check_failed",
+            AuditKind::PasswordCheckThrottled => "password_check_throttled",
+            AuditKind::EmailChanged => "email_changed",
+            AuditKind::ResetTokenStale => "reset_token_stale",
         }
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::attempts::{self, PasswordAttempts};
 use crate::audit::{Audit, AuditKind};
 use crate::clock::Clock;
 use crate::email::Email;
@@ -16,7 +17,7 @@ use crate::ports::{
 };
 use crate::scope::{ScopeError, ScopeSet};
 use crate::session::{ClientInfo, Session, SessionLifetimes};
-use crate::throttle::{Bucket, Throttle, ThrottleError};
+use crate::throttle::{Bucket, Throttle, ThrottleError, ip_subject};
 use crate::user::{FullName, Role, User};
 
 /// What a new account is made from, as typed by a person.
@@ -33,10 +34,22 @@ pub enum RegisterError {
     Invalid(ValidationErrors),
     #[error("email is already registered")]
     EmailTaken,
+    /// Too many registrations from this client's network: wait `retry_after`.
+    #[error("too many registrations")]
+    Throttled { retry_after: std::time::Duration },
     #[error(transparent)]
     Hashing(#[from] HashingError),
     #[error(transparent)]
     Repository(#[from] RepositoryError),
+}
+
+impl From<ThrottleError> for RegisterError {
+    fn from(error: ThrottleError) -> Self {
+        match error {
+            ThrottleError::Limited { retry_after } => Self::Throttled { retry_after },
+            ThrottleError::Repository(error) => Self::Repository(error),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +136,7 @@ pub struct AuthService {
     opaque: Arc<dyn OpaqueTokens>,
     clock: Arc<dyn Clock>,
     throttle: Throttle,
+    attempts: PasswordAttempts,
     audit: Audit,
     policy: AuthPolicy,
 }
@@ -157,6 +171,7 @@ impl AuthService {
             sessions: ports.sessions,
             opaque: ports.opaque,
             clock: ports.clock,
+            attempts: PasswordAttempts::new(ports.throttle.clone(), ports.audit.clone()),
             throttle: ports.throttle,
             audit: ports.audit,
             policy,
@@ -165,12 +180,23 @@ impl AuthService {
 
     /// Creates an account with role `user`. Every field is validated before the password
     /// is hashed, so bad input costs nothing and stores nothing.
+    /// Registrations are counted per client network before anything else.
     #[tracing::instrument(skip_all)]
-    pub async fn register(&self, input: Registration) -> Result<User, RegisterError> {
+    pub async fn register(
+        &self,
+        input: Registration,
+        client: &ClientInfo,
+    ) -> Result<User, RegisterError> {
+        if let Some(ip) = &client.ip {
+            self.throttle
+                .admit(Bucket::RegisterIp, &ip_subject(ip))
+                .await?;
+        }
         self.register_with_role(input, Role::User).await
     }
 
-    /// Creates an account with the given role (the `create-admin` command uses `Admin`).
+    /// Creates an account with the given role, unthrottled (the `create-admin` command
+    /// uses it with `Admin`).
     #[tracing::instrument(skip_all, fields(role = %role))]
     pub async fn register_with_role(
         &self,
@@ -203,8 +229,9 @@ impl AuthService {
     /// Checks an email and password. Unknown emails are verified against a dummy hash so
     /// they take as long as wrong passwords; both give [`AuthenticateError::InvalidCredentials`].
     /// A right password whose stored hash is weaker than the current settings is re-hashed.
+    /// Unthrottled: only [`AuthService::password_grant`] calls it, inside a reserved attempt.
     #[tracing::instrument(skip_all)]
-    pub async fn authenticate(
+    async fn authenticate(
         &self,
         username: &str,
         password: &SecretString,
@@ -272,7 +299,10 @@ impl AuthService {
 
     /// The OAuth2 password grant: authenticate, decide the scopes, start a session, and
     /// issue its first access and refresh tokens. Unknown scope names are refused before any
-    /// hashing; scopes the role does not allow are refused after authentication.
+    /// hashing. The attempt is reserved against the account and the caller's network before
+    /// the password is verified, and counts as a failure unless a session is started: a
+    /// right password with a scope the role does not allow, or for a disabled account, still
+    /// counts.
     #[tracing::instrument(skip_all)]
     pub async fn password_grant(
         &self,
@@ -285,44 +315,49 @@ impl AuthService {
             ScopeSet::parse(raw)?;
         }
         // Counted per normalized email whether or not the account exists, so the answer
-        // tells nothing; refused before any hashing.
+        // tells nothing.
         let account = Email::parse(username)
             .map(|email| email.as_str().to_owned())
             .unwrap_or_else(|_| username.trim().to_lowercase());
-        let mut checks = vec![self.throttle.check(Bucket::LoginAccount, &account).await];
-        if let Some(ip) = &client.ip {
-            checks.push(self.throttle.check(Bucket::LoginIp, ip).await);
-        }
-        if let Some(refused) = checks.into_iter().find_map(Result::err) {
-            if matches!(refused, ThrottleError::Limited { .. }) {
-                self.audit
-                    .record(AuditKind::LoginThrottled, None, None, &client, None)
-                    .await;
-            }
-            return Err(refused.into());
-        }
+        let attempt = self
+            .attempts
+            .begin(&account, None, &client, attempts::LOGIN)
+            .await?;
         let user = match self.authenticate(username, password).await {
             Ok(user) => user,
-            Err(AuthenticateError::InvalidCredentials) => {
-                self.audit
-                    .record(AuditKind::LoginFailed, None, None, &client, None)
-                    .await;
-                self.throttle.hit(Bucket::LoginAccount, &account).await?;
-                if let Some(ip) = &client.ip {
-                    self.throttle.hit(Bucket::LoginIp, ip).await?;
-                }
-                return Err(AuthenticateError::InvalidCredentials.into());
+            Err(error @ (AuthenticateError::Hashing(_) | AuthenticateError::Repository(_))) => {
+                self.attempts.abandoned(attempt).await;
+                return Err(error.into());
             }
-            Err(other) => return Err(other.into()),
+            Err(refused) => {
+                self.attempts
+                    .failed(attempt, attempts::LOGIN, None, &client, None)
+                    .await;
+                return Err(refused.into());
+            }
         };
-        self.throttle.clear(Bucket::LoginAccount, &account).await?;
-        let scopes = ScopeSet::grant(scope, user.role)?;
+        let scopes = match ScopeSet::grant(scope, user.role) {
+            Ok(scopes) => scopes,
+            Err(error) => {
+                self.attempts
+                    .failed(
+                        attempt,
+                        attempts::LOGIN,
+                        Some(user.id),
+                        &client,
+                        Some(format!("refused: {error}")),
+                    )
+                    .await;
+                return Err(error.into());
+            }
+        };
         let now = self.clock.now();
-        let session = Session::start(user.id, scopes.clone(), client, self.policy.sessions, now);
+        let session = Session::start(&user, scopes.clone(), client, self.policy.sessions, now);
         let refresh = self.opaque.generate();
         self.sessions
             .create(&session, &self.opaque.digest(&refresh))
             .await?;
+        self.attempts.succeeded(attempt).await?;
         let access = self.tokens.issue(&user, session.id, scopes, now)?;
         self.audit
             .record(
@@ -339,7 +374,8 @@ impl AuthService {
 
     /// The OAuth2 refresh grant: rotate the refresh token and issue a new pair. `scope` may
     /// narrow the session's scopes for the new access token, never widen them. A token that
-    /// was already used revokes its session.
+    /// was already used revokes its session, whatever else the request carries: replay is
+    /// judged before the scope is even read.
     #[tracing::instrument(skip_all)]
     pub async fn refresh_grant(
         &self,
@@ -347,48 +383,55 @@ impl AuthService {
         scope: Option<&str>,
         client: ClientInfo,
     ) -> Result<TokenGrant, RefreshGrantError> {
-        let requested = scope
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(ScopeSet::parse)
-            .transpose()?;
         let now = self.clock.now();
         let old = self.opaque.digest(refresh);
         let next = self.opaque.generate();
-        // Scopes are checked against the session before rotating, so a refused request
-        // leaves the client's refresh token usable.
-        if let Some(requested) = &requested {
-            let session = self.sessions.find_by_refresh(&old).await?;
-            let Some(session) = session.filter(|session| session.is_live(now)) else {
-                return Err(RefreshGrantError::Invalid);
-            };
-            if let Some(extra) = requested.iter().find(|s| !session.scopes.contains(*s)) {
-                return Err(ScopeError::NotAllowed(extra).into());
-            }
-        }
+        let requested = scope.map(str::trim).filter(|s| !s.is_empty());
+        // A bad scope is refused before rotating, so the client's refresh token stays
+        // usable; only a current token gets that far (a stale one goes on to `rotate`, which
+        // tells a replay from a stranger).
+        let requested = match requested {
+            Some(raw) => match self.sessions.find_by_refresh(&old).await? {
+                Some(session) if session.is_live(now) => {
+                    let requested = ScopeSet::parse(raw)?;
+                    if let Some(extra) = requested.iter().find(|s| !session.scopes.contains(*s)) {
+                        return Err(ScopeError::NotAllowed(extra).into());
+                    }
+                    Some(requested)
+                }
+                _ => None,
+            },
+            None => None,
+        };
         let rotation = self
             .sessions
             .rotate(&old, &self.opaque.digest(&next), now, self.policy.sessions)
             .await?;
         let session = match rotation {
             Rotation::Rotated(session) => session,
-            Rotation::Reused(session_id) => {
+            Rotation::Reused { session, user } => {
                 self.audit
                     .record(
                         AuditKind::RefreshTokenReused,
-                        None,
+                        Some(user),
                         None,
                         &client,
-                        Some(format!("session {session_id} revoked")),
+                        Some(format!("session {session} revoked")),
                     )
                     .await;
-                tracing::warn!(event = "refresh_token_reused", %session_id, "refresh token reused: session revoked");
+                tracing::warn!(event = "refresh_token_reused", session_id = %session, "refresh token reused: session revoked");
                 return Err(RefreshGrantError::Reused);
             }
             Rotation::Lost | Rotation::Invalid => return Err(RefreshGrantError::Invalid),
         };
+        // A scope was sent with a token that was current when looked up but not when
+        // rotated (another refresh won): nothing to narrow, and that other refresh's answer
+        // stands.
+        if scope.is_some_and(|s| !s.trim().is_empty()) && requested.is_none() {
+            return Err(RefreshGrantError::Invalid);
+        }
         let user = match self.users.find_by_id(session.user_id).await? {
-            Some(user) if user.is_active => user,
+            Some(user) if user.is_active && session.opened_under(&user) => user,
             _ => {
                 self.sessions
                     .revoke(session.user_id, session.id, now)
@@ -460,6 +503,11 @@ impl AuthService {
         }
         if !user.is_active {
             return Err(CurrentUserError::InvalidToken("account is disabled".into()));
+        }
+        if !session.opened_under(&user) {
+            return Err(CurrentUserError::InvalidToken(
+                "session opened with a password that has since changed".into(),
+            ));
         }
         if claims.issued_at < user.password_changed_at {
             return Err(CurrentUserError::InvalidToken(

@@ -257,7 +257,7 @@ pub enum Rotation {
     /// The token was current and is now replaced by the new one.
     Rotated(Session),
     /// The token was already rotated once: a replay. The session has been revoked.
-    Reused(SessionId),
+    Reused { session: SessionId, user: UserId },
     /// Another refresh with the same token won the race; nothing changed.
     Lost,
     /// No such token, or its session is revoked or expired.
@@ -321,6 +321,16 @@ pub trait SessionRepository: Send + Sync {
         keep: Option<SessionId>,
         now: DateTime<Utc>,
     ) -> Result<u64, RepositoryError>;
+
+    /// Carries the user's session `id` over to credential `version` (the caller's own
+    /// session after they changed their password); returns whether it was live and moved.
+    async fn carry_over(
+        &self,
+        user: UserId,
+        id: SessionId,
+        version: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError>;
 
     /// Deletes sessions (and their refresh tokens) that expired or were revoked before
     /// `before`; returns how many.

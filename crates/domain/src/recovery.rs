@@ -16,6 +16,7 @@ use crate::ports::{
     HashingError, OpaqueTokens, PasswordHasher, SessionRepository, TokenDigest, UserRepository,
 };
 use crate::session::ClientInfo;
+use crate::throttle::{Bucket, Throttle, ThrottleError, ip_subject};
 use crate::user::{User, UserId};
 
 pub const RESET_LIFETIME_MINUTES: i64 = 30;
@@ -79,13 +80,26 @@ pub trait ActionTokenRepository: Send + Sync {
 pub enum RecoveryError {
     #[error(transparent)]
     Invalid(ValidationErrors),
-    /// Unknown, expired, used, or of the other purpose.
+    /// Unknown, expired, used, of the other purpose, or sent to an address the account no
+    /// longer has.
     #[error("invalid or expired token")]
     InvalidToken,
+    /// Too many requests from this network (resets) or by this user (verifications).
+    #[error("too many requests")]
+    Throttled { retry_after: std::time::Duration },
     #[error(transparent)]
     Hashing(#[from] HashingError),
     #[error(transparent)]
     Repository(#[from] RepositoryError),
+}
+
+impl From<ThrottleError> for RecoveryError {
+    fn from(error: ThrottleError) -> Self {
+        match error {
+            ThrottleError::Limited { retry_after } => RecoveryError::Throttled { retry_after },
+            ThrottleError::Repository(error) => RecoveryError::Repository(error),
+        }
+    }
 }
 
 /// Builds the links in emails from the configured public URL, never from a request.
@@ -122,6 +136,7 @@ pub struct RecoveryPorts {
     pub opaque: Arc<dyn OpaqueTokens>,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
+    pub throttle: Throttle,
     pub audit: Audit,
 }
 
@@ -134,8 +149,31 @@ pub struct RecoveryService {
     opaque: Arc<dyn OpaqueTokens>,
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
+    throttle: Throttle,
     audit: Audit,
     links: Links,
+}
+
+/// The mail a request was admitted to send, for the caller to send after answering, so
+/// that the answer is the same whatever the sending finds (a known or an unknown address).
+#[must_use = "a pending mail does nothing until it is sent"]
+pub struct PendingMail {
+    service: RecoveryService,
+    job: MailJob,
+}
+
+enum MailJob {
+    PasswordReset(String),
+    Verification(User),
+}
+
+impl PendingMail {
+    pub async fn send(self) -> Result<(), RecoveryError> {
+        match self.job {
+            MailJob::PasswordReset(email) => self.service.send_password_reset(&email).await,
+            MailJob::Verification(user) => self.service.send_verification(&user).await,
+        }
+    }
 }
 
 fn message(to: &Email, subject: &str, lines: &[&str], link: Option<&str>) -> MailMessage {
@@ -167,6 +205,7 @@ impl RecoveryService {
             opaque: ports.opaque,
             mailer: ports.mailer,
             clock: ports.clock,
+            throttle: ports.throttle,
             audit: ports.audit,
             links,
         }
@@ -215,10 +254,27 @@ impl RecoveryService {
             })
     }
 
-    /// Emails a reset link if `email` belongs to an active account; does nothing otherwise.
-    /// Callers answer the same whatever happens here, so run it off the request path.
+    /// Admits a password-reset request (counted per client network) and returns the mail
+    /// to send after answering: a reset link if `email` belongs to an active account,
+    /// nothing otherwise.
+    pub async fn request_password_reset(
+        &self,
+        email: String,
+        client: &ClientInfo,
+    ) -> Result<PendingMail, RecoveryError> {
+        if let Some(ip) = &client.ip {
+            self.throttle
+                .admit(Bucket::ResetIp, &ip_subject(ip))
+                .await?;
+        }
+        Ok(PendingMail {
+            service: self.clone(),
+            job: MailJob::PasswordReset(email),
+        })
+    }
+
     #[tracing::instrument(skip_all)]
-    pub async fn request_password_reset(&self, email: &str) -> Result<(), RecoveryError> {
+    async fn send_password_reset(&self, email: &str) -> Result<(), RecoveryError> {
         let Ok(email) = Email::parse(email) else {
             return Ok(());
         };
@@ -255,7 +311,8 @@ impl RecoveryService {
     }
 
     /// Sets a new password with a reset token: the token is used up, every session is
-    /// revoked, and a notice is emailed. It does not log in.
+    /// revoked, and a notice is emailed. It does not log in. A token sent to an address
+    /// the account no longer has is refused: changing the email ends the links sent before.
     #[tracing::instrument(skip_all)]
     pub async fn confirm_password_reset(
         &self,
@@ -273,6 +330,18 @@ impl RecoveryService {
         let Some(mut user) = self.users.find_by_id(found.user_id).await? else {
             return Err(RecoveryError::InvalidToken);
         };
+        if user.email != found.email {
+            self.audit
+                .record(
+                    AuditKind::ResetTokenStale,
+                    Some(user.id),
+                    None,
+                    client,
+                    None,
+                )
+                .await;
+            return Err(RecoveryError::InvalidToken);
+        }
         let read_at = user.updated_at;
         let password = Password::parse(new_password, Some(&user.email)).map_err(|error| {
             let mut errors = ValidationErrors::new();
@@ -287,9 +356,7 @@ impl RecoveryService {
         {
             return Err(RecoveryError::InvalidToken);
         }
-        user.password_hash = hash;
-        user.password_changed_at = self.clock.now().trunc_subsecs(3);
-        user.updated_at = now;
+        user.set_password(hash, self.clock.now());
         self.save(&user, read_at).await?;
         let revoked = self.sessions.revoke_all(user.id, None, now).await?;
         self.audit
@@ -309,9 +376,23 @@ impl RecoveryService {
         Ok(())
     }
 
-    /// Emails a verification link for the user's current address.
+    /// Admits a request for a verification email (counted per user) and returns the mail
+    /// to send: a link for the user's current address, nothing if it is verified already.
+    pub async fn request_email_verification(
+        &self,
+        user: User,
+    ) -> Result<PendingMail, RecoveryError> {
+        self.throttle
+            .admit(Bucket::VerifyEmail, &user.id.to_string())
+            .await?;
+        Ok(PendingMail {
+            service: self.clone(),
+            job: MailJob::Verification(user),
+        })
+    }
+
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
-    pub async fn request_email_verification(&self, user: &User) -> Result<(), RecoveryError> {
+    async fn send_verification(&self, user: &User) -> Result<(), RecoveryError> {
         if user.is_verified {
             return Ok(());
         }

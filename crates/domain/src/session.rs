@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::scope::ScopeSet;
-use crate::user::UserId;
+use crate::user::{User, UserId};
 
 crate::id::uuid_id!(
     /// A login session's identifier.
@@ -49,11 +49,16 @@ pub struct Session {
     pub absolute_expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub client: ClientInfo,
+    /// The user's [`User::credential_version`] when the session was opened: a session
+    /// opened with a password that has since changed is dead, even if the login that opened
+    /// it committed after the change.
+    pub credential_version: i64,
 }
 
 impl Session {
+    /// A new session of `user`, under the credential they authenticated with.
     pub fn start(
-        user_id: UserId,
+        user: &User,
         scopes: ScopeSet,
         client: ClientInfo,
         lifetimes: SessionLifetimes,
@@ -62,7 +67,7 @@ impl Session {
         let absolute_expires_at = now + lifetimes.absolute;
         Self {
             id: SessionId::generate(),
-            user_id,
+            user_id: user.id,
             scopes,
             created_at: now,
             last_used_at: now,
@@ -70,7 +75,13 @@ impl Session {
             absolute_expires_at,
             revoked_at: None,
             client,
+            credential_version: user.credential_version,
         }
+    }
+
+    /// Whether this session was opened under `user`'s current credential.
+    pub fn opened_under(&self, user: &User) -> bool {
+        self.user_id == user.id && self.credential_version == user.credential_version
     }
 
     /// Neither revoked nor expired at `now`.
@@ -92,14 +103,23 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::email::Email;
+    use crate::password::PasswordHash;
     use crate::user::Role;
 
     #[test]
     fn sessions_expire_when_idle_and_at_their_absolute_limit() {
         let now = Utc::now();
         let lifetimes = SessionLifetimes::default();
+        let user = User::new(
+            Email::parse("ada@example.com").unwrap(),
+            None,
+            Role::User,
+            PasswordHash::new("x"),
+            now,
+        );
         let session = Session::start(
-            UserId::generate(),
+            &user,
             ScopeSet::all_for(Role::User),
             ClientInfo::default(),
             lifetimes,

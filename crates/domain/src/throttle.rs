@@ -1,24 +1,35 @@
-//! Throttling by counted events in shared storage, so every instance sees the same counts:
-//! failed logins per account and per client IP, registrations and reset requests per IP.
+//! Throttling by reservation in shared storage, so every instance sees the same counts:
+//! password attempts per account and per client IP, registrations and reset requests per
+//! IP, verification emails per user.
+//!
+//! An attempt is counted *before* the work it guards (a password verification, an email):
+//! [`Throttle::reserve`] adds one to the subject's count and judges by the count it gets
+//! back, in one atomic step of the storage. N concurrent attempts are therefore judged as
+//! N, never as N times "the count before any of them". A success gives its reservation
+//! back ([`Throttle::release`]) or forgets the subject's failures ([`Throttle::clear`]).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 use crate::clock::Clock;
 use crate::error::RepositoryError;
 
 /// What is being counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Bucket {
-    /// Failed logins for one normalized email, whether or not the account exists.
+    /// Password attempts for one normalized email, whether or not the account exists:
+    /// logins and every check of a current password.
     LoginAccount,
-    /// Failed logins from one client IP.
+    /// Password attempts from one client network (see [`ip_subject`]).
     LoginIp,
-    /// Registrations from one client IP.
+    /// Registrations from one client network.
     RegisterIp,
-    /// Password-reset requests from one client IP.
+    /// Password-reset requests from one client network.
     ResetIp,
+    /// Verification emails asked for by one user.
+    VerifyEmail,
 }
 
 impl Bucket {
@@ -28,6 +39,7 @@ impl Bucket {
             Bucket::LoginIp => "login_ip",
             Bucket::RegisterIp => "register_ip",
             Bucket::ResetIp => "reset_ip",
+            Bucket::VerifyEmail => "verify_email",
         }
     }
 }
@@ -45,11 +57,13 @@ pub struct ThrottlePolicy {
     pub login_ip: Limit,
     pub register_ip: Limit,
     pub reset_ip: Limit,
+    pub verify_email: Limit,
 }
 
 impl Default for ThrottlePolicy {
     fn default() -> Self {
         let quarter_hour = Duration::minutes(15);
+        let hour = Duration::hours(1);
         Self {
             login_account: Limit {
                 max: 5,
@@ -61,11 +75,15 @@ impl Default for ThrottlePolicy {
             },
             register_ip: Limit {
                 max: 20,
-                window: Duration::hours(1),
+                window: hour,
             },
             reset_ip: Limit {
                 max: 10,
-                window: Duration::hours(1),
+                window: hour,
+            },
+            verify_email: Limit {
+                max: 5,
+                window: hour,
             },
         }
     }
@@ -78,6 +96,7 @@ impl ThrottlePolicy {
             Bucket::LoginIp => self.login_ip,
             Bucket::RegisterIp => self.register_ip,
             Bucket::ResetIp => self.reset_ip,
+            Bucket::VerifyEmail => self.verify_email,
         }
     }
 
@@ -87,6 +106,7 @@ impl ThrottlePolicy {
             self.login_ip,
             self.register_ip,
             self.reset_ip,
+            self.verify_email,
         ]
         .iter()
         .map(|limit| limit.window)
@@ -95,29 +115,43 @@ impl ThrottlePolicy {
     }
 }
 
-/// Storage of counted events.
+/// A subject's count in its current window, as one reservation left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    /// Events in the window, this reservation included.
+    pub count: u64,
+    /// When the window began; it ends `window` later and the count starts over.
+    pub window_start: DateTime<Utc>,
+}
+
+/// Storage of per-subject counters.
 #[async_trait::async_trait]
 pub trait ThrottleRepository: Send + Sync {
-    /// How many events of `bucket` for `subject` happened at or after `since`, and when the
-    /// oldest of them happened.
-    async fn recent(
+    /// Adds one to the counter of `bucket` for `subject` and returns it, in one atomic
+    /// statement: of N concurrent calls, each gets a different count. A counter whose window
+    /// began at or before `now - window` starts over at `now` with count 1.
+    /// Errors only when storage fails.
+    async fn reserve(
         &self,
         bucket: Bucket,
         subject: &str,
-        since: DateTime<Utc>,
-    ) -> Result<(u64, Option<DateTime<Utc>>), RepositoryError>;
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<Count, RepositoryError>;
 
-    async fn record(
+    /// Takes one back from the counter, provided its window is still the one that began at
+    /// `window_start` and it is above zero (a reservation that turned out not to count).
+    async fn release(
         &self,
         bucket: Bucket,
         subject: &str,
-        at: DateTime<Utc>,
+        window_start: DateTime<Utc>,
     ) -> Result<(), RepositoryError>;
 
-    /// Forgets every event of `bucket` for `subject`.
+    /// Forgets the counter of `bucket` for `subject`.
     async fn clear(&self, bucket: Bucket, subject: &str) -> Result<(), RepositoryError>;
 
-    /// Deletes events older than `before`; returns how many.
+    /// Deletes counters whose window began before `before`; returns how many.
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError>;
 }
 
@@ -130,44 +164,99 @@ pub enum ThrottleError {
     Repository(#[from] RepositoryError),
 }
 
-/// Subjects are stored as given, cut to the column's size.
+/// Longest subject kept; longer ones are cut (an account subject is an email of at most
+/// 254 characters, anything longer is not an account).
+const SUBJECT_MAX_CHARS: usize = 254;
+
+/// Subjects as stored: control characters (which some databases refuse, NUL above all)
+/// replaced, and cut to the column's size.
 fn subject(raw: &str) -> String {
-    raw.chars().take(254).collect()
+    raw.chars()
+        .take(SUBJECT_MAX_CHARS)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+/// The subject that counts a client address: an IPv4 address as itself (also when it
+/// arrives IPv4-mapped, `::ffff:a.b.c.d`), an IPv6 address by its /64, since one IPv6 client
+/// commonly holds a whole /64. Anything else is taken as given.
+pub fn ip_subject(ip: &str) -> String {
+    match ip.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => {
+            let segments = v6.segments();
+            let prefix = std::net::Ipv6Addr::new(
+                segments[0],
+                segments[1],
+                segments[2],
+                segments[3],
+                0,
+                0,
+                0,
+                0,
+            );
+            format!("{prefix}/64")
+        }
+        Err(_) => ip.to_owned(),
+    }
+}
+
+/// One counted event that may still be given back.
+#[derive(Debug, Clone)]
+#[must_use = "a reservation is released or kept explicitly"]
+pub struct Reservation {
+    bucket: Bucket,
+    subject: String,
+    window_start: DateTime<Utc>,
 }
 
 #[derive(Clone)]
 pub struct Throttle {
-    events: Arc<dyn ThrottleRepository>,
+    counters: Arc<dyn ThrottleRepository>,
     clock: Arc<dyn Clock>,
     policy: ThrottlePolicy,
 }
 
 impl Throttle {
     pub fn new(
-        events: Arc<dyn ThrottleRepository>,
+        counters: Arc<dyn ThrottleRepository>,
         clock: Arc<dyn Clock>,
         policy: ThrottlePolicy,
     ) -> Self {
         Self {
-            events,
+            counters,
             clock,
             policy,
         }
     }
 
-    /// Fails with [`ThrottleError::Limited`] when `subject` used up its `bucket`.
-    pub async fn check(&self, bucket: Bucket, raw_subject: &str) -> Result<(), ThrottleError> {
+    /// Counts one event of `bucket` for `raw_subject` and judges by the count that gives:
+    /// [`ThrottleError::Limited`] when it is past the limit (the refused event stays
+    /// counted, in the same window, so a flood does not extend the wait).
+    pub async fn reserve(
+        &self,
+        bucket: Bucket,
+        raw_subject: &str,
+    ) -> Result<Reservation, ThrottleError> {
         let limit = self.policy.limit(bucket);
-        let now = self.clock.now();
-        let (count, oldest) = self
-            .events
-            .recent(bucket, &subject(raw_subject), now - limit.window)
+        // Microseconds: what every storage keeps, so the window start reads back equal.
+        let now = self.clock.now().trunc_subsecs(6);
+        let subject = subject(raw_subject);
+        let Count {
+            count,
+            window_start,
+        } = self
+            .counters
+            .reserve(bucket, &subject, now, limit.window)
             .await?;
-        if count < u64::from(limit.max) {
-            return Ok(());
+        if count <= u64::from(limit.max) {
+            return Ok(Reservation {
+                bucket,
+                subject,
+                window_start,
+            });
         }
-        let free_at = oldest.unwrap_or(now) + limit.window;
-        let retry_after = (free_at - now)
+        let retry_after = (window_start + limit.window - now)
             .to_std()
             .unwrap_or_default()
             .max(std::time::Duration::from_secs(1));
@@ -179,27 +268,178 @@ impl Throttle {
         Err(ThrottleError::Limited { retry_after })
     }
 
-    /// Counts one event.
-    pub async fn hit(&self, bucket: Bucket, raw_subject: &str) -> Result<(), RepositoryError> {
-        self.events
-            .record(bucket, &subject(raw_subject), self.clock.now())
+    /// Gives a reservation back: the event it counted turned out not to count.
+    pub async fn release(&self, reservation: Reservation) -> Result<(), RepositoryError> {
+        self.counters
+            .release(
+                reservation.bucket,
+                &reservation.subject,
+                reservation.window_start,
+            )
             .await
     }
 
-    /// Checks, then counts (for requests limited by their number, not their failures).
+    /// Forgets every event counted for the reservation's subject (a success that resets).
+    pub async fn clear(&self, reservation: Reservation) -> Result<(), RepositoryError> {
+        self.counters
+            .clear(reservation.bucket, &reservation.subject)
+            .await
+    }
+
+    /// Counts one event for good (requests limited by their number, not their failures).
     pub async fn admit(&self, bucket: Bucket, raw_subject: &str) -> Result<(), ThrottleError> {
-        self.check(bucket, raw_subject).await?;
-        Ok(self.hit(bucket, raw_subject).await?)
+        self.reserve(bucket, raw_subject).await.map(drop)
     }
 
-    pub async fn clear(&self, bucket: Bucket, raw_subject: &str) -> Result<(), RepositoryError> {
-        self.events.clear(bucket, &subject(raw_subject)).await
-    }
-
-    /// Deletes events older than the longest window.
+    /// Deletes counters whose window ended long ago.
     pub async fn purge(&self) -> Result<u64, RepositoryError> {
-        self.events
+        self.counters
             .purge(self.clock.now() - self.policy.longest_window())
             .await
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Counters in memory, atomic under the lock, as storage must be.
+    #[derive(Default)]
+    pub(crate) struct InMemoryCounters(Mutex<HashMap<(Bucket, String), Count>>);
+
+    #[async_trait::async_trait]
+    impl ThrottleRepository for InMemoryCounters {
+        async fn reserve(
+            &self,
+            bucket: Bucket,
+            subject: &str,
+            now: DateTime<Utc>,
+            window: Duration,
+        ) -> Result<Count, RepositoryError> {
+            let mut counters = self.0.lock().unwrap();
+            let entry = counters
+                .entry((bucket, subject.to_owned()))
+                .or_insert(Count {
+                    count: 0,
+                    window_start: now,
+                });
+            if entry.window_start <= now - window {
+                *entry = Count {
+                    count: 0,
+                    window_start: now,
+                };
+            }
+            entry.count += 1;
+            Ok(*entry)
+        }
+        async fn release(
+            &self,
+            bucket: Bucket,
+            subject: &str,
+            window_start: DateTime<Utc>,
+        ) -> Result<(), RepositoryError> {
+            let mut counters = self.0.lock().unwrap();
+            if let Some(entry) = counters.get_mut(&(bucket, subject.to_owned()))
+                && entry.window_start == window_start
+                && entry.count > 0
+            {
+                entry.count -= 1;
+            }
+            Ok(())
+        }
+        async fn clear(&self, bucket: Bucket, subject: &str) -> Result<(), RepositoryError> {
+            self.0.lock().unwrap().remove(&(bucket, subject.to_owned()));
+            Ok(())
+        }
+        async fn purge(&self, _: DateTime<Utc>) -> Result<u64, RepositoryError> {
+            Ok(0)
+        }
+    }
+
+    struct FixedClock(DateTime<Utc>);
+
+    impl Clock for FixedClock {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+    }
+
+    fn throttle() -> Throttle {
+        Throttle::new(
+            Arc::new(InMemoryCounters::default()),
+            Arc::new(FixedClock(Utc::now())),
+            ThrottlePolicy::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn reservations_past_the_limit_are_refused_and_releases_give_room_back() {
+        let throttle = throttle();
+        let mut held = Vec::new();
+        for _ in 0..5 {
+            held.push(
+                throttle
+                    .reserve(Bucket::LoginAccount, "a@b.c")
+                    .await
+                    .unwrap(),
+            );
+        }
+        let refused = throttle.reserve(Bucket::LoginAccount, "a@b.c").await;
+        assert!(
+            matches!(refused, Err(ThrottleError::Limited { retry_after })
+            if retry_after.as_secs() == 15 * 60)
+        );
+        // Each released reservation makes room for one more, and no more.
+        throttle.release(held.pop().unwrap()).await.unwrap();
+        throttle.release(held.pop().unwrap()).await.unwrap();
+        // The refused attempt above still counts: 3 held + 1 refused = 4.
+        let _ = throttle
+            .reserve(Bucket::LoginAccount, "a@b.c")
+            .await
+            .unwrap();
+        assert!(
+            throttle
+                .reserve(Bucket::LoginAccount, "a@b.c")
+                .await
+                .is_err()
+        );
+        // Other subjects and buckets are untouched.
+        let _ = throttle.reserve(Bucket::LoginIp, "a@b.c").await.unwrap();
+        let _ = throttle
+            .reserve(Bucket::LoginAccount, "x@b.c")
+            .await
+            .unwrap();
+        throttle.clear(held.pop().unwrap()).await.unwrap();
+        let _ = throttle
+            .reserve(Bucket::LoginAccount, "a@b.c")
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64_and_mapped_ipv4_as_ipv4() {
+        assert_eq!(ip_subject("203.0.113.9"), "203.0.113.9");
+        assert_eq!(ip_subject("::ffff:203.0.113.9"), "203.0.113.9");
+        assert_eq!(
+            ip_subject("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            ip_subject("2001:db8:1:2::1"),
+            ip_subject("2001:db8:1:2:ffff::9")
+        );
+        assert_ne!(ip_subject("2001:db8:1:2::1"), ip_subject("2001:db8:1:3::1"));
+    }
+
+    #[test]
+    fn subjects_never_carry_control_characters_or_exceed_the_column() {
+        assert_eq!(subject("a\u{0}b"), "a\u{fffd}b");
+        assert_eq!(
+            subject(&"x".repeat(10_000)).chars().count(),
+            SUBJECT_MAX_CHARS
+        );
     }
 }

@@ -101,6 +101,9 @@ pub struct User {
     pub password_hash: PasswordHash,
     /// Access tokens issued before this instant are refused.
     pub password_changed_at: DateTime<Utc>,
+    /// Goes up by one with every password change or reset; sessions remember the version
+    /// they were opened under ([`crate::Session::opened_under`]).
+    pub credential_version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -126,9 +129,22 @@ impl User {
             password_hash,
             // Milliseconds: the precision access tokens record their issue time with.
             password_changed_at: now.trunc_subsecs(3),
+            credential_version: 0,
             created_at: now,
             updated_at: now,
         }
+    }
+}
+
+impl User {
+    /// Replaces the password hash at `now`: every session opened before now ends, and
+    /// every access token issued before now is refused.
+    pub fn set_password(&mut self, hash: PasswordHash, now: DateTime<Utc>) {
+        self.password_hash = hash;
+        // Milliseconds: the precision access tokens record their issue time with.
+        self.password_changed_at = now.trunc_subsecs(3);
+        self.credential_version += 1;
+        self.updated_at = now.trunc_subsecs(6);
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 use secrecy::SecretString;
 
+use crate::attempts::{self, PasswordAttempts};
 use crate::audit::{Audit, AuditKind};
 use crate::clock::Clock;
 use crate::email::Email;
@@ -16,6 +17,7 @@ use crate::ports::{
     HashingError, PasswordHasher, SaveUserError, SessionRepository, UserRepository, Verification,
 };
 use crate::session::{ClientInfo, Session, SessionId};
+use crate::throttle::{Throttle, ThrottleError};
 use crate::user::{FullName, Role, User, UserFilter, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,10 @@ pub enum ManageUserError {
     /// The `current_password` given to confirm a sensitive change is wrong.
     #[error("the current password is wrong")]
     WrongPassword,
+    /// Too many password attempts for this account or from this network: wait
+    /// `retry_after`. Nothing was verified.
+    #[error("too many password attempts")]
+    Throttled { retry_after: std::time::Duration },
     #[error(transparent)]
     Hashing(#[from] HashingError),
     #[error(transparent)]
@@ -52,6 +58,15 @@ impl From<SaveUserError> for ManageUserError {
             SaveUserError::LastAdmin => ManageUserError::LastAdmin,
             SaveUserError::Conflict => ManageUserError::Conflict,
             SaveUserError::Repository(error) => ManageUserError::Repository(error),
+        }
+    }
+}
+
+impl From<ThrottleError> for ManageUserError {
+    fn from(error: ThrottleError) -> Self {
+        match error {
+            ThrottleError::Limited { retry_after } => ManageUserError::Throttled { retry_after },
+            ThrottleError::Repository(error) => ManageUserError::Repository(error),
         }
     }
 }
@@ -98,22 +113,28 @@ pub struct UserService {
     sessions: Arc<dyn SessionRepository>,
     clock: Arc<dyn Clock>,
     audit: Audit,
+    attempts: PasswordAttempts,
+}
+
+/// The adapters account management runs on.
+pub struct UserPorts {
+    pub users: Arc<dyn UserRepository>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub clock: Arc<dyn Clock>,
+    pub throttle: Throttle,
+    pub audit: Audit,
 }
 
 impl UserService {
-    pub fn new(
-        users: Arc<dyn UserRepository>,
-        hasher: Arc<dyn PasswordHasher>,
-        sessions: Arc<dyn SessionRepository>,
-        clock: Arc<dyn Clock>,
-        audit: Audit,
-    ) -> Self {
+    pub fn new(ports: UserPorts) -> Self {
         Self {
-            users,
-            hasher,
-            sessions,
-            clock,
-            audit,
+            users: ports.users,
+            hasher: ports.hasher,
+            sessions: ports.sessions,
+            clock: ports.clock,
+            attempts: PasswordAttempts::new(ports.throttle, ports.audit.clone()),
+            audit: ports.audit,
         }
     }
 
@@ -236,19 +257,40 @@ impl UserService {
         Ok(())
     }
 
+    /// Checks the current password confirming a sensitive change, as a reserved attempt:
+    /// throttled like logins (the same counts, per account and per network) and audited.
     async fn confirm_password(
         &self,
         user: &User,
         password: Option<&SecretString>,
+        client: &ClientInfo,
     ) -> Result<(), ManageUserError> {
         let Some(password) = password else {
             let mut errors = ValidationErrors::new();
             errors.add("current_password", "current password is required");
             return Err(ManageUserError::Invalid(errors));
         };
-        match self.hasher.verify(password, &user.password_hash).await? {
-            Verification::Match { .. } => Ok(()),
-            Verification::Mismatch => Err(ManageUserError::WrongPassword),
+        let attempt = self
+            .attempts
+            .begin(
+                user.email.as_str(),
+                Some(user.id),
+                client,
+                attempts::CONFIRMATION,
+            )
+            .await?;
+        match self.hasher.verify(password, &user.password_hash).await {
+            Ok(Verification::Match { .. }) => Ok(self.attempts.succeeded(attempt).await?),
+            Ok(Verification::Mismatch) => {
+                self.attempts
+                    .failed(attempt, attempts::CONFIRMATION, Some(user.id), client, None)
+                    .await;
+                Err(ManageUserError::WrongPassword)
+            }
+            Err(error) => {
+                self.attempts.abandoned(attempt).await;
+                Err(error.into())
+            }
         }
     }
 
@@ -259,6 +301,7 @@ impl UserService {
         &self,
         user: &User,
         changes: ProfileChanges,
+        client: &ClientInfo,
     ) -> Result<User, ManageUserError> {
         let mut errors = ValidationErrors::new();
         let full_name = changes
@@ -277,7 +320,7 @@ impl UserService {
 
         let mut updated = user.clone();
         if let Some(email) = email.filter(|email| *email != user.email) {
-            self.confirm_password(user, changes.current_password.as_ref())
+            self.confirm_password(user, changes.current_password.as_ref(), client)
                 .await?;
             updated.email = email;
             updated.is_verified = false;
@@ -288,14 +331,17 @@ impl UserService {
         updated.updated_at = self.now();
         self.users.update(&updated, user.updated_at).await?;
         if updated.email != user.email {
+            self.audit(AuditKind::EmailChanged, user.id, None, client, None)
+                .await;
             tracing::info!(event = "email_changed", "email changed");
         }
         Ok(updated)
     }
 
     /// Replaces the caller's password. Every access token issued before now stops working and
-    /// every other session is revoked; `session` (the caller's) continues through its
-    /// refresh token.
+    /// every other session ends, also those of logins still in flight (they open under the
+    /// old credential version); `session` (the caller's) is carried over to the new version
+    /// and continues through its refresh token.
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     pub async fn change_password(
         &self,
@@ -310,13 +356,13 @@ impl UserService {
             errors.add("new_password", error);
             ManageUserError::Invalid(errors)
         })?;
-        self.confirm_password(user, Some(current)).await?;
+        self.confirm_password(user, Some(current), client).await?;
         let mut updated = user.clone();
-        updated.password_hash = self.hasher.hash(new.secret()).await?;
-        // Milliseconds: the precision access tokens record their issue time with.
-        updated.password_changed_at = self.clock.now().trunc_subsecs(3);
-        updated.updated_at = self.now();
+        updated.set_password(self.hasher.hash(new.secret()).await?, self.clock.now());
         self.users.update(&updated, user.updated_at).await?;
+        self.sessions
+            .carry_over(user.id, session, updated.credential_version, self.now())
+            .await?;
         let revoked = self
             .sessions
             .revoke_all(user.id, Some(session), self.now())
@@ -375,9 +421,12 @@ impl UserService {
         }
     }
 
-    /// The caller's live sessions, newest first.
+    /// The caller's live sessions, newest first; sessions opened under an older password
+    /// are dead and not shown.
     pub async fn sessions(&self, user: &User) -> Result<Vec<Session>, ManageUserError> {
-        Ok(self.sessions.list_live(user.id, self.now()).await?)
+        let mut sessions = self.sessions.list_live(user.id, self.now()).await?;
+        sessions.retain(|session| session.opened_under(user));
+        Ok(sessions)
     }
 
     /// Revokes one of the caller's sessions.
@@ -431,7 +480,7 @@ impl UserService {
         current: &SecretString,
         client: &ClientInfo,
     ) -> Result<(), ManageUserError> {
-        self.confirm_password(user, Some(current)).await?;
+        self.confirm_password(user, Some(current), client).await?;
         self.users.delete(user.id).await?;
         self.audit(AuditKind::AccountDeleted, user.id, None, client, None)
             .await;

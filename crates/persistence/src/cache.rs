@@ -185,6 +185,18 @@ impl SessionRepository for CachedSessions {
             .await
     }
 
+    async fn carry_over(
+        &self,
+        user: UserId,
+        id: SessionId,
+        version: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        self.cache
+            .after(self.inner.carry_over(user, id, version, now))
+            .await
+    }
+
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
         self.cache.after(self.inner.purge(before)).await
     }
@@ -263,7 +275,7 @@ mod tests {
             now,
         );
         let session = Session::start(
-            user.id,
+            &user,
             Default::default(),
             Default::default(),
             SessionLifetimes::default(),

@@ -52,6 +52,7 @@ fn to_domain(model: sessions::Model) -> Result<Session, RepositoryError> {
             user_agent: model.user_agent,
             ip: model.ip,
         },
+        credential_version: model.credential_version,
     })
 }
 
@@ -67,6 +68,7 @@ fn to_active_model(session: &Session) -> sessions::ActiveModel {
         revoked_at: Set(session.revoked_at),
         user_agent: Set(session.client.user_agent.clone()),
         ip: Set(session.client.ip.clone()),
+        credential_version: Set(session.credential_version),
     }
 }
 
@@ -264,6 +266,25 @@ impl SessionRepository for SeaSessionRepository {
         Ok(query.exec(&self.db).await.map_err(storage)?.rows_affected)
     }
 
+    #[tracing::instrument(skip_all, fields(session_id = %id))]
+    async fn carry_over(
+        &self,
+        user: UserId,
+        id: SessionId,
+        version: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let result = Entity::update_many()
+            .col_expr(Column::CredentialVersion, Expr::value(version))
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(Column::UserId.eq(user.as_uuid()))
+            .filter(live_at(now))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected == 1)
+    }
+
     #[tracing::instrument(skip_all)]
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
         let dead = Condition::any()
@@ -318,6 +339,16 @@ impl SeaSessionRepository {
             .exec(&self.db)
             .await
             .map_err(storage)?;
-        Ok(Rotation::Reused(SessionId::from_uuid(token.session_id)))
+        let Some(session) = Entity::find_by_id(token.session_id)
+            .one(&self.db)
+            .await
+            .map_err(storage)?
+        else {
+            return Ok(Rotation::Invalid);
+        };
+        Ok(Rotation::Reused {
+            session: SessionId::from_uuid(session.id),
+            user: UserId::from_uuid(session.user_id),
+        })
     }
 }

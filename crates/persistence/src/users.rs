@@ -56,6 +56,7 @@ pub(crate) fn to_domain(model: users::Model) -> Result<User, RepositoryError> {
         is_verified: model.is_verified,
         password_hash: PasswordHash::new(model.password_hash),
         password_changed_at: model.password_changed_at,
+        credential_version: model.credential_version,
         created_at: model.created_at,
         updated_at: model.updated_at,
     })
@@ -71,6 +72,7 @@ fn to_active_model(user: &User) -> users::ActiveModel {
         is_verified: Set(user.is_verified),
         password_hash: Set(user.password_hash.as_str().to_owned()),
         password_changed_at: Set(user.password_changed_at),
+        credential_version: Set(user.credential_version),
         created_at: Set(user.created_at),
         updated_at: Set(user.updated_at),
     }

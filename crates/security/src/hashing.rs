@@ -165,6 +165,38 @@ fn verify_with(configured: &Params, password: &[u8], stored: &str) -> Verificati
     Verification::Match { needs_rehash }
 }
 
+/// Whether verifying against `stored` costs at least what the configured parameters cost:
+/// an argon2id v1.3 hash with no weaker parameters.
+fn at_full_cost(configured: &Params, stored: &str) -> bool {
+    let Ok(parsed) = phc::PasswordHash::new(stored) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    parsed.algorithm.as_str() == argon2::ARGON2ID_IDENT.as_str()
+        && parsed.version == Some(Version::V0x13.into())
+        && params.m_cost() >= configured.m_cost()
+        && params.t_cost() >= configured.t_cost()
+        && params.p_cost() >= configured.p_cost()
+}
+
+/// Verifies, and always pays at least the configured cost: a hash that is cheaper to check
+/// (bcrypt, argon2i, weaker argon2id, unreadable) is followed by a verification against the
+/// dummy hash, so an imported account answers no faster than an unknown email does.
+fn verify_at_full_cost(
+    configured: &Params,
+    password: &[u8],
+    stored: &str,
+    dummy: &str,
+) -> Verification {
+    let verification = verify_with(configured, password, stored);
+    if !at_full_cost(configured, stored) {
+        std::hint::black_box(verify_with(configured, password, dummy));
+    }
+    verification
+}
+
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
     #[tracing::instrument(skip_all)]
@@ -185,12 +217,14 @@ impl PasswordHasher for Argon2Hasher {
         let params = self.params.clone();
         let password = password.clone();
         let stored = hash.clone();
+        let dummy = self.dummy.clone();
         self.pool
             .run(move || {
-                verify_with(
+                verify_at_full_cost(
                     &params,
                     password.expose_secret().as_bytes(),
                     stored.as_str(),
+                    dummy.as_str(),
                 )
             })
             .await
@@ -248,6 +282,18 @@ mod tests {
                 .unwrap(),
             Verification::Mismatch
         );
+    }
+
+    #[tokio::test]
+    async fn cheaper_stored_hashes_are_followed_by_a_full_cost_verification() {
+        let configured = Argon2Config::default().params().unwrap();
+        let strong = hasher(Argon2Config::default());
+        let weak = hasher(WEAK).hash(&secret("pw-for-test")).await.unwrap();
+        let bcrypt = bcrypt::hash("pw-for-test", 4).unwrap();
+        assert!(at_full_cost(&configured, strong.dummy_hash().as_str()));
+        for cheaper in [weak.as_str(), bcrypt.as_str(), "not a hash"] {
+            assert!(!at_full_cost(&configured, cheaper), "{cheaper}");
+        }
     }
 
     #[tokio::test]

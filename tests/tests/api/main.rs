@@ -5,6 +5,7 @@ mod architecture;
 mod attacks;
 mod audit;
 mod errors;
+mod fuzz;
 mod hardening;
 mod health;
 mod keys;

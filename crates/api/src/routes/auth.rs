@@ -4,16 +4,16 @@ use std::collections::HashMap;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, post, web};
+use gatehouse_domain::ScopeError;
 use gatehouse_domain::auth::{
     AuthenticateError, PasswordGrantError, RefreshGrantError, RegisterError, Registration,
     TokenGrant,
 };
 use gatehouse_domain::ports::HashingError;
-use gatehouse_domain::throttle::Bucket;
-use gatehouse_domain::{ClientInfo, ScopeError};
+use gatehouse_domain::recovery::PendingMail;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::client::{Caller, client_ip};
+use crate::client::Caller;
 use crate::dto::{
     AcceptedResponse, PasswordResetConfirm, PasswordResetRequest, RegisterRequest, TokenRequest,
     TokenResponse, UserResponse, VerifyEmailConfirm,
@@ -57,26 +57,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 )]
 #[post("/auth/register")]
 pub async fn register(
-    req: HttpRequest,
+    caller: Caller,
     state: web::Data<AppState>,
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(ip) = client_ip(&req, &state.trusted_proxies) {
-        state
-            .throttle
-            .admit(Bucket::RegisterIp, &ip.to_string())
-            .await?;
-    }
     let body = body.into_inner();
     let registration = Registration {
         email: body.email,
         password: body.password,
         full_name: body.full_name,
     };
-    match state.auth.register(registration).await {
+    match state.auth.register(registration, &caller.0).await {
         Ok(user) => Ok(HttpResponse::Created().json(UserResponse::from(&user))),
         Err(RegisterError::Invalid(errors)) => Err(errors.into()),
         Err(RegisterError::EmailTaken) => Err(ApiError::EmailTaken),
+        Err(RegisterError::Throttled { retry_after }) => Err(ApiError::Throttled { retry_after }),
         Err(RegisterError::Hashing(error)) => Err(error.into()),
         Err(RegisterError::Repository(error)) => Err(error.into()),
     }
@@ -107,6 +102,7 @@ const INVALID_CREDENTIALS: &str = "Invalid username or password.";
 #[post("/auth/token")]
 pub async fn token(
     req: HttpRequest,
+    caller: Caller,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
@@ -127,7 +123,7 @@ pub async fn token(
             }
             match state
                 .auth
-                .password_grant(username, &password, scope, client_info(&req, &state))
+                .password_grant(username, &password, scope, caller.0)
                 .await
             {
                 Ok(grant) => grant,
@@ -142,7 +138,7 @@ pub async fn token(
             let refresh = SecretString::from(required(&form, "refresh_token")?);
             state
                 .auth
-                .refresh_grant(&refresh, scope, client_info(&req, &state))
+                .refresh_grant(&refresh, scope, caller.0)
                 .await
                 .map_err(refresh_grant_error)?
         }
@@ -168,11 +164,6 @@ fn token_response(grant: TokenGrant) -> HttpResponse {
         })
 }
 
-/// What the session list shows of where a login came from.
-fn client_info(req: &HttpRequest, state: &AppState) -> ClientInfo {
-    Caller::of(req, &state.trusted_proxies).0
-}
-
 /// Log out: end the session of this token. Its refresh token and every access token issued
 /// in it stop working at once.
 #[utoipa::path(
@@ -186,14 +177,11 @@ fn client_info(req: &HttpRequest, state: &AppState) -> ClientInfo {
 )]
 #[post("/auth/logout")]
 pub async fn logout(
-    req: HttpRequest,
+    caller: Caller,
     current: CurrentUser<scopes::Any>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .auth
-        .logout(&current.claims, &client_info(&req, &state))
-        .await?;
+    state.auth.logout(&current.claims, &caller.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -269,6 +257,13 @@ fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>,
     }
     let mut form = HashMap::new();
     for (key, value) in form_urlencoded::parse(body) {
+        // No database stores a NUL; refuse it here rather than let it reach a query.
+        if key.contains('\0') || value.contains('\0') {
+            return Err(OAuthError::invalid_request(format!(
+                "Parameter `{}` contains a NUL character.",
+                key.replace('\0', "")
+            )));
+        }
         if form.insert(key.to_string(), value.into_owned()).is_some() {
             return Err(OAuthError::invalid_request(format!(
                 "Parameter `{key}` is repeated."
@@ -307,23 +302,15 @@ fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str
 )]
 #[post("/auth/password-reset")]
 pub async fn request_password_reset(
-    req: HttpRequest,
+    caller: Caller,
     state: web::Data<AppState>,
     body: Json<PasswordResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(ip) = client_ip(&req, &state.trusted_proxies) {
-        state
-            .throttle
-            .admit(Bucket::ResetIp, &ip.to_string())
-            .await?;
-    }
-    let recovery = state.recovery.clone();
-    let email = body.into_inner().email;
-    actix_web::rt::spawn(async move {
-        if let Err(error) = recovery.request_password_reset(&email).await {
-            tracing::error!(%error, "password reset request failed");
-        }
-    });
+    let mail = state
+        .recovery
+        .request_password_reset(body.into_inner().email, &caller.0)
+        .await?;
+    send_later(mail);
     Ok(HttpResponse::Accepted().json(AcceptedResponse {
         detail: "If an account exists for this address, an email with a reset link is on its way.",
     }))
@@ -366,23 +353,32 @@ pub async fn confirm_password_reset(
         (status = 202, description = "Accepted", body = AcceptedResponse),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
     )
 )]
 #[post("/auth/verify-email")]
 pub async fn request_email_verification(
     current: CurrentUser<scopes::Me>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let recovery = state.recovery.clone();
-    let user = current.user;
+) -> Result<HttpResponse, ApiError> {
+    let mail = state
+        .recovery
+        .request_email_verification(current.user)
+        .await?;
+    send_later(mail);
+    Ok(HttpResponse::Accepted().json(AcceptedResponse {
+        detail: "A verification link is on its way to your address.",
+    }))
+}
+
+/// Sends an admitted mail after the answer, so the answer never depends on what the
+/// sending finds.
+fn send_later(mail: PendingMail) {
     actix_web::rt::spawn(async move {
-        if let Err(error) = recovery.request_email_verification(&user).await {
-            tracing::error!(%error, "verification request failed");
+        if let Err(error) = mail.send().await {
+            tracing::error!(%error, "could not prepare an email");
         }
     });
-    HttpResponse::Accepted().json(AcceptedResponse {
-        detail: "A verification link is on its way to your address.",
-    })
 }
 
 /// Confirm your email address with the token from a verification email.

@@ -17,7 +17,7 @@ use crate::extractors::{CurrentUser, scopes};
 use crate::json::Json;
 use crate::openapi::responses::{
     BadRequest, EmailTaken, Forbidden, InvalidInput, LastAdmin, Overloaded, SessionNotFound,
-    Unauthorized, UserNotFound, ValidationFailed, WrongPassword,
+    TooManyRequests, Unauthorized, UserNotFound, ValidationFailed, WrongPassword,
 };
 use crate::problem::ApiError;
 use crate::routes::query;
@@ -67,12 +67,14 @@ pub async fn me(current: CurrentUser<scopes::Me>) -> HttpResponse {
         (status = 403, response = WrongPassword),
         (status = 409, response = EmailTaken),
         (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
     )
 )]
 #[patch("/users/me")]
 pub async fn update_me(
     current: CurrentUser<scopes::Me>,
     state: web::Data<AppState>,
+    caller: Caller,
     body: Json<UpdateMeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -85,6 +87,7 @@ pub async fn update_me(
                 email: body.email,
                 current_password: body.current_password,
             },
+            &caller.0,
         )
         .await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
@@ -102,6 +105,7 @@ pub async fn update_me(
         (status = 401, response = Unauthorized),
         (status = 403, response = WrongPassword),
         (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Overloaded),
     )
 )]
@@ -139,6 +143,7 @@ pub async fn change_password(
         (status = 403, response = WrongPassword),
         (status = 409, response = LastAdmin),
         (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
     )
 )]
 #[delete("/users/me")]

@@ -12,7 +12,8 @@ use crate::pagination::Page;
 use crate::password::PasswordHash;
 use crate::ports::{AccessClaims, SaveUserError, TokenDigest};
 use crate::session::SessionId;
-use crate::throttle::{Bucket, ThrottlePolicy, ThrottleRepository};
+use crate::throttle::ThrottlePolicy;
+use crate::throttle::tests::InMemoryCounters;
 use crate::user::{UserFilter, UserId};
 
 #[derive(Default)]
@@ -196,6 +197,15 @@ impl SessionRepository for InMemorySessions {
     ) -> Result<u64, RepositoryError> {
         Ok(0)
     }
+    async fn carry_over(
+        &self,
+        _: UserId,
+        _: SessionId,
+        _: i64,
+        _: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        Ok(false)
+    }
     async fn purge(&self, _: DateTime<Utc>) -> Result<u64, RepositoryError> {
         Ok(0)
     }
@@ -284,30 +294,6 @@ impl AuditLog for NoAudit {
     }
 }
 
-/// Counts nothing: the black-box tests exercise throttling against real storage.
-struct NoThrottle;
-
-#[async_trait]
-impl ThrottleRepository for NoThrottle {
-    async fn recent(
-        &self,
-        _: Bucket,
-        _: &str,
-        _: DateTime<Utc>,
-    ) -> Result<(u64, Option<DateTime<Utc>>), RepositoryError> {
-        Ok((0, None))
-    }
-    async fn record(&self, _: Bucket, _: &str, _: DateTime<Utc>) -> Result<(), RepositoryError> {
-        Ok(())
-    }
-    async fn clear(&self, _: Bucket, _: &str) -> Result<(), RepositoryError> {
-        Ok(())
-    }
-    async fn purge(&self, _: DateTime<Utc>) -> Result<u64, RepositoryError> {
-        Ok(0)
-    }
-}
-
 fn harness() -> Harness {
     let clock: Arc<dyn Clock> = Arc::new(FixedClock(
         Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
@@ -323,7 +309,7 @@ fn harness() -> Harness {
             opaque: Arc::new(FakeOpaque),
             clock: clock.clone(),
             throttle: Throttle::new(
-                Arc::new(NoThrottle),
+                Arc::new(InMemoryCounters::default()),
                 clock.clone(),
                 ThrottlePolicy::default(),
             ),
@@ -335,6 +321,12 @@ fn harness() -> Harness {
         users,
         hasher,
         service,
+    }
+}
+
+impl AuthService {
+    async fn register_user(&self, input: Registration) -> Result<User, RegisterError> {
+        self.register(input, &ClientInfo::default()).await
     }
 }
 
@@ -355,7 +347,7 @@ async fn register_normalizes_and_stores_a_hash() {
     let h = harness();
     let user = h
         .service
-        .register(registration(" Ada@Example.com ", "correct horse battery"))
+        .register_user(registration(" Ada@Example.com ", "correct horse battery"))
         .await
         .unwrap();
     assert_eq!(user.email.as_str(), "ada@example.com");
@@ -372,7 +364,7 @@ async fn invalid_registration_reports_every_field_and_never_hashes() {
     let h = harness();
     let error = h
         .service
-        .register(Registration {
+        .register_user(Registration {
             email: "not-an-email".into(),
             password: secret("short"),
             full_name: Some("x".repeat(300)),
@@ -392,12 +384,12 @@ async fn invalid_registration_reports_every_field_and_never_hashes() {
 async fn duplicate_email_is_taken() {
     let h = harness();
     h.service
-        .register(registration("ada@example.com", "correct horse battery"))
+        .register_user(registration("ada@example.com", "correct horse battery"))
         .await
         .unwrap();
     let error = h
         .service
-        .register(registration("ADA@example.com", "another fine secret"))
+        .register_user(registration("ADA@example.com", "another fine secret"))
         .await
         .unwrap_err();
     assert!(matches!(error, RegisterError::EmailTaken));
@@ -407,7 +399,7 @@ async fn duplicate_email_is_taken() {
 async fn unknown_email_costs_one_verification_like_a_wrong_password() {
     let h = harness();
     h.service
-        .register(registration("ada@example.com", "correct horse battery"))
+        .register_user(registration("ada@example.com", "correct horse battery"))
         .await
         .unwrap();
 
@@ -432,7 +424,7 @@ async fn a_weaker_hash_is_upgraded_only_after_a_successful_login() {
     let h = harness();
     let user = h
         .service
-        .register(registration("ada@example.com", "correct horse battery"))
+        .register_user(registration("ada@example.com", "correct horse battery"))
         .await
         .unwrap();
     h.users.0.lock().unwrap()[0].password_hash = PasswordHash::new("v1:correct horse battery");
@@ -462,7 +454,7 @@ async fn a_weaker_hash_is_upgraded_only_after_a_successful_login() {
 async fn a_disabled_account_is_refused_only_with_the_right_password() {
     let h = harness();
     h.service
-        .register(registration("ada@example.com", "correct horse battery"))
+        .register_user(registration("ada@example.com", "correct horse battery"))
         .await
         .unwrap();
     h.users.0.lock().unwrap()[0].is_active = false;
@@ -484,7 +476,7 @@ async fn a_disabled_account_is_refused_only_with_the_right_password() {
 async fn password_grant_refuses_admin_scopes_to_users() {
     let h = harness();
     h.service
-        .register(registration("ada@example.com", "correct horse battery"))
+        .register_user(registration("ada@example.com", "correct horse battery"))
         .await
         .unwrap();
     let error = h
@@ -541,7 +533,7 @@ async fn unknown_scope_names_are_refused_before_hashing() {
 async fn registered_and_logged_in() -> (Harness, TokenGrant) {
     let h = harness();
     h.service
-        .register(registration("ada@example.com", "correct horse battery"))
+        .register_user(registration("ada@example.com", "correct horse battery"))
         .await
         .unwrap();
     let grant = h
@@ -589,7 +581,7 @@ async fn an_overlong_password_is_refused_without_hashing() {
     let h = harness();
     let error = h
         .service
-        .register(registration("ada@example.com", &"x".repeat(10_000)))
+        .register_user(registration("ada@example.com", &"x".repeat(10_000)))
         .await
         .unwrap_err();
     assert!(matches!(error, RegisterError::Invalid(_)));
@@ -601,4 +593,67 @@ async fn an_overlong_password_is_refused_without_hashing() {
     assert!(matches!(error, AuthenticateError::InvalidCredentials));
     assert_eq!(h.hasher.hashes.load(Ordering::SeqCst), 0);
     assert_eq!(h.hasher.verifications.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn password_attempts_past_the_limit_verify_nothing() {
+    let h = harness();
+    h.service
+        .register_user(registration("ada@example.com", "correct horse battery"))
+        .await
+        .unwrap();
+    let wrong = secret("wrong horse battery");
+    let right = secret("correct horse battery");
+    let login = |password| {
+        h.service
+            .password_grant("ada@example.com", password, None, ClientInfo::default())
+    };
+    for _ in 0..5 {
+        assert!(matches!(
+            login(&wrong).await,
+            Err(PasswordGrantError::Authenticate(
+                AuthenticateError::InvalidCredentials
+            ))
+        ));
+    }
+    let verified = h.hasher.verifications.load(Ordering::SeqCst);
+    assert!(matches!(
+        login(&right).await,
+        Err(PasswordGrantError::Throttled { .. })
+    ));
+    assert_eq!(h.hasher.verifications.load(Ordering::SeqCst), verified);
+}
+
+#[tokio::test]
+async fn a_right_password_with_a_forbidden_scope_still_counts_as_a_failure() {
+    let h = harness();
+    h.service
+        .register_user(registration("ada@example.com", "correct horse battery"))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        let refused = h
+            .service
+            .password_grant(
+                "ada@example.com",
+                &secret("correct horse battery"),
+                Some("users:read"),
+                ClientInfo::default(),
+            )
+            .await;
+        assert!(matches!(refused, Err(PasswordGrantError::Scope(_))));
+    }
+    let throttled = h
+        .service
+        .password_grant(
+            "ada@example.com",
+            &secret("correct horse battery"),
+            None,
+            ClientInfo::default(),
+        )
+        .await;
+    assert!(matches!(
+        throttled,
+        Err(PasswordGrantError::Throttled { .. })
+    ));
 }

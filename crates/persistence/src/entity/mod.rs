@@ -5,6 +5,6 @@ pub mod action_tokens;
 pub mod audit_events;
 pub mod refresh_tokens;
 pub mod sessions;
-pub mod throttle_events;
+pub mod throttle_counters;
 pub mod todos;
 pub mod users;

@@ -1,0 +1,134 @@
+//! Password attempts: every use case that verifies a password a person typed (login, and
+//! the current password confirming a password change, an email change or a deletion)
+//! goes through here, so each is throttled by reservation per account and per client
+//! network, and audited, in one place.
+
+use crate::audit::{Audit, AuditKind};
+use crate::error::RepositoryError;
+use crate::session::ClientInfo;
+use crate::throttle::{Bucket, Reservation, Throttle, ThrottleError, ip_subject};
+use crate::user::UserId;
+
+/// One reserved password attempt. It counts as a failure unless [`PasswordAttempts::succeeded`]
+/// or [`PasswordAttempts::abandoned`] takes it back.
+#[derive(Debug)]
+#[must_use = "an attempt ends as succeeded, failed or abandoned"]
+pub struct Attempt {
+    account: Reservation,
+    ip: Option<Reservation>,
+}
+
+/// Who an attempt is about, for the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptKinds {
+    /// Recorded when the throttle refuses the attempt.
+    pub throttled: AuditKind,
+    /// Recorded when the password is wrong.
+    pub failed: AuditKind,
+}
+
+/// Login: the audit kinds of the password grant.
+pub const LOGIN: AttemptKinds = AttemptKinds {
+    throttled: AuditKind::LoginThrottled,
+    failed: AuditKind::LoginFailed,
+};
+
+/// A current password confirming a sensitive change.
+pub const CONFIRMATION: AttemptKinds = AttemptKinds {
+    throttled: AuditKind::PasswordCheckThrottled,
+    failed: AuditKind::PasswordCheckFailed,
+};
+
+#[derive(Clone)]
+pub struct PasswordAttempts {
+    throttle: Throttle,
+    audit: Audit,
+}
+
+impl PasswordAttempts {
+    pub fn new(throttle: Throttle, audit: Audit) -> Self {
+        Self { throttle, audit }
+    }
+
+    /// Reserves one attempt for `account` (a normalized email, known or not) and for the
+    /// caller's network, before any password is verified. Refused with
+    /// [`ThrottleError::Limited`] once either limit is used up; the refusal is audited.
+    pub async fn begin(
+        &self,
+        account: &str,
+        user: Option<UserId>,
+        client: &ClientInfo,
+        kinds: AttemptKinds,
+    ) -> Result<Attempt, ThrottleError> {
+        let reserved = self.reserve_both(account, client).await;
+        if let Err(ThrottleError::Limited { .. }) = &reserved {
+            self.audit
+                .record(kinds.throttled, user, None, client, None)
+                .await;
+        }
+        reserved
+    }
+
+    async fn reserve_both(
+        &self,
+        account: &str,
+        client: &ClientInfo,
+    ) -> Result<Attempt, ThrottleError> {
+        let account = self.throttle.reserve(Bucket::LoginAccount, account).await?;
+        let Some(ip) = &client.ip else {
+            return Ok(Attempt { account, ip: None });
+        };
+        match self
+            .throttle
+            .reserve(Bucket::LoginIp, &ip_subject(ip))
+            .await
+        {
+            Ok(ip) => Ok(Attempt {
+                account,
+                ip: Some(ip),
+            }),
+            Err(refused) => {
+                // The network is over its limit: this attempt never reaches the account.
+                self.throttle.release(account).await?;
+                Err(refused)
+            }
+        }
+    }
+
+    /// The password was right and the action went through: the account's failures are
+    /// forgotten and the network's reservation given back.
+    pub async fn succeeded(&self, attempt: Attempt) -> Result<(), RepositoryError> {
+        self.throttle.clear(attempt.account).await?;
+        if let Some(ip) = attempt.ip {
+            self.throttle.release(ip).await?;
+        }
+        Ok(())
+    }
+
+    /// The password was wrong, or right but the attempt was refused anyway (a disabled
+    /// account, a scope the role lacks): it stays counted, and is audited.
+    pub async fn failed(
+        &self,
+        attempt: Attempt,
+        kinds: AttemptKinds,
+        user: Option<UserId>,
+        client: &ClientInfo,
+        detail: Option<String>,
+    ) {
+        drop(attempt);
+        self.audit
+            .record(kinds.failed, user, None, client, detail)
+            .await;
+    }
+
+    /// No password was verified (the hashing pool was full, storage failed): the attempt
+    /// is given back.
+    pub async fn abandoned(&self, attempt: Attempt) {
+        let releases = [Some(attempt.account), attempt.ip];
+        for reservation in releases.into_iter().flatten() {
+            if let Err(error) = self.throttle.release(reservation).await {
+                tracing::warn!(%error, "could not give back a throttle reservation");
+            }
+        }
+    }
+}
