@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Times logins against a release build: right password, wrong password and unknown email,
-# 30 sequential requests each (the three should cost about the same; the last two must).
+# 30 sequential requests each (the three should cost about the same; the last two must), and a
+# wrong password for an account imported with a cheap legacy hash (bcrypt cost 4), which must
+# not answer faster than an unknown email. Throttling is raised out of the way.
 # Usage: bash tests/benches/login_timing.sh [path/to/gatehouse]   (default: target/release/gatehouse)
 set -euo pipefail
 BIN=$(realpath "${1:-target/release/gatehouse}")
 PORT=${PORT:-8766}
 DIR=$(mktemp -d)
 cd "$DIR"
+export GATEHOUSE__AUTH__LOGIN_FAILURES_PER_ACCOUNT=100000 GATEHOUSE__AUTH__LOGIN_FAILURES_PER_IP=100000
+LEGACY=$(python3 -W ignore -c "import crypt; print(crypt.crypt('an imported password', crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))")
+printf '{"email": "legacy@example.com", "hashed_password": "%s"}\n' "$LEGACY" >legacy.jsonl
+RUST_LOG=warn "$BIN" import-users legacy.jsonl >/dev/null
 GATEHOUSE__SERVER__PORT=$PORT RUST_LOG=warn "$BIN" serve >server.log 2>&1 &
 PID=$!
 trap 'kill $PID; rm -rf "$DIR"' EXIT
@@ -28,3 +34,4 @@ measure() { # label username password
 measure "right password" timing@example.com 'correct horse battery staple'
 measure "wrong password" timing@example.com 'wrong horse battery staple'
 measure "unknown email" nobody@example.com 'correct horse battery staple'
+measure "legacy, wrong" legacy@example.com 'wrong horse battery staple'
