@@ -8,6 +8,7 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, Response, StatusCode};
@@ -318,6 +319,57 @@ async fn two_instances_on_one_postgres_share_tokens_revocation_reuse_detection_a
             .await;
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(response.headers().contains_key("retry-after"));
+    }
+
+    // Logins on B racing a password change on A: no session they open survives, on either
+    // instance, though B has just answered for each (and remembers it).
+    assert_eq!(
+        a.register("bob@example.com").await.status(),
+        StatusCode::CREATED
+    );
+    let owner = a.tokens("bob@example.com").await;
+    let done = AtomicBool::new(false);
+    let attacker = || async {
+        let mut grants = Vec::new();
+        while !done.load(Ordering::SeqCst) {
+            let response = b.login("bob@example.com", PASSWORD).await;
+            if response.status() == StatusCode::OK {
+                let grant: Value = response.json().await.unwrap();
+                b.me(access(&grant)).await;
+                grants.push(grant);
+            }
+        }
+        grants
+    };
+    let change = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let changed = client()
+            .put(a.url("/api/v1/users/me/password"))
+            .bearer_auth(access(&owner))
+            .json(&json!({"current_password": PASSWORD, "new_password": "another long passphrase"}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        done.store(true, Ordering::SeqCst);
+        changed
+    };
+    let (first, second, third, changed) = tokio::join!(attacker(), attacker(), attacker(), change);
+    assert_eq!(changed, StatusCode::NO_CONTENT);
+    let grants: Vec<Value> = [first, second, third].into_iter().flatten().collect();
+    assert!(!grants.is_empty(), "no login ran before the change");
+    for grant in &grants {
+        for instance in [&a, &b] {
+            assert_eq!(
+                instance.me(access(grant)).await.status(),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        assert_eq!(
+            b.refresh(refresh_token(grant)).await.status(),
+            StatusCode::BAD_REQUEST
+        );
     }
 }
 

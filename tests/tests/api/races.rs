@@ -91,10 +91,7 @@ async fn ipv6_clients_are_counted_by_their_64_and_mapped_ipv4_as_ipv4() {
         request.header("x-forwarded-for", from).send()
     };
     // Eight addresses of one /64 at once: one budget of four.
-    let responses = join_all(
-        (0..8).map(|i| guess(i, format!("2001:db8:aa:bb:{i:x}:1:2:3"))),
-    )
-    .await;
+    let responses = join_all((0..8).map(|i| guess(i, format!("2001:db8:aa:bb:{i:x}:1:2:3")))).await;
     let counts = statuses(responses.into_iter().map(Result::unwrap).collect()).await;
     assert_eq!(counts.get(&400), Some(&4), "{counts:?}");
     // Another /64 has its own.
@@ -118,7 +115,10 @@ async fn ipv6_clients_are_counted_by_their_64_and_mapped_ipv4_as_ipv4() {
 async fn a_right_password_with_a_forbidden_scope_counts_as_a_failure() {
     let app = spawn_app().await;
     app.register_ok("ada@example.com").await;
-    let responses = burst(10, |_| app.login_with_scope("ada@example.com", "users:read")).await;
+    let responses = burst(10, |_| {
+        app.login_with_scope("ada@example.com", "users:read")
+    })
+    .await;
     let counts = statuses(responses).await;
     assert_eq!(counts.get(&400), Some(&5), "{counts:?}");
     assert_eq!(counts.get(&429), Some(&5), "{counts:?}");
@@ -164,7 +164,10 @@ async fn logins_racing_a_password_change_leave_no_surviving_session() {
     let (grants, changed) = tokio::join!(attackers, change);
     assert_eq!(changed, StatusCode::NO_CONTENT);
     let grants: Vec<Value> = grants.into_iter().flatten().collect();
-    assert!(!grants.is_empty(), "no attacker login ran before the change");
+    assert!(
+        !grants.is_empty(),
+        "no attacker login ran before the change"
+    );
 
     // Not one session the attackers opened with the old password survives.
     for grant in &grants {
@@ -271,7 +274,10 @@ async fn bursts_of_wrong_current_passwords_are_throttled_and_audited() {
         let email = format!("user{n}@example.com");
         app.register_ok(&email).await;
         let token = app.login(&email).await;
-        let responses = burst(20, |_| app.bearer_send(method.clone(), path, &token, Some(body))).await;
+        let responses = burst(20, |_| {
+            app.bearer_send(method.clone(), path, &token, Some(body))
+        })
+        .await;
         let counts = statuses(responses).await;
         assert_eq!(counts.get(&403), Some(&5), "{method} {path}: {counts:?}");
         assert_eq!(counts.get(&429), Some(&15), "{method} {path}: {counts:?}");
@@ -311,7 +317,10 @@ async fn a_reset_link_dies_when_the_email_changes() {
     assert_eq!(changed.status(), StatusCode::OK);
     // Several tries at once with the link mailed to the old address: none gets through.
     let confirm = json!({"token": reset, "new_password": NEW_PASSWORD});
-    let responses = burst(5, |_| app.post_json("/api/v1/auth/password-reset/confirm", &confirm)).await;
+    let responses = burst(5, |_| {
+        app.post_json("/api/v1/auth/password-reset/confirm", &confirm)
+    })
+    .await;
     assert_eq!(statuses(responses).await.get(&400), Some(&5));
     assert_eq!(
         app.login_response("ada@new.example.com", PASSWORD)
