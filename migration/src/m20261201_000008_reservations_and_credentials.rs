@@ -66,28 +66,9 @@ impl MigrationTrait for Migration {
         manager
             .drop_table(Table::drop().table(ThrottleCounters::Table).to_owned())
             .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(ThrottleEvents::Table)
-                    .if_not_exists()
-                    .col(pk_uuid(ThrottleEvents::Id))
-                    .col(string_len(ThrottleEvents::Bucket, 32))
-                    .col(string_len(ThrottleEvents::Subject, 254))
-                    .col(timestamp_with_time_zone(ThrottleEvents::CreatedAt))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_throttle_events_lookup")
-                    .table(ThrottleEvents::Table)
-                    .col(ThrottleEvents::Bucket)
-                    .col(ThrottleEvents::Subject)
-                    .col(ThrottleEvents::CreatedAt)
-                    .to_owned(),
-            )
+        // The event log as it was.
+        crate::m20261123_000005_create_throttle_events::Migration
+            .up(manager)
             .await
     }
 }
@@ -104,10 +85,6 @@ enum ThrottleCounters {
 #[derive(DeriveIden)]
 enum ThrottleEvents {
     Table,
-    Id,
-    Bucket,
-    Subject,
-    CreatedAt,
 }
 
 #[derive(DeriveIden)]

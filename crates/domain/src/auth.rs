@@ -17,7 +17,7 @@ use crate::ports::{
 };
 use crate::scope::{ScopeError, ScopeSet};
 use crate::session::{ClientInfo, Session, SessionLifetimes};
-use crate::throttle::{Bucket, Throttle, ThrottleError, ip_subject};
+use crate::throttle::{Bucket, Throttle, ip_subject};
 use crate::user::{FullName, Role, User};
 
 /// What a new account is made from, as typed by a person.
@@ -43,14 +43,7 @@ pub enum RegisterError {
     Repository(#[from] RepositoryError),
 }
 
-impl From<ThrottleError> for RegisterError {
-    fn from(error: ThrottleError) -> Self {
-        match error {
-            ThrottleError::Limited { retry_after } => Self::Throttled { retry_after },
-            ThrottleError::Repository(error) => Self::Repository(error),
-        }
-    }
-}
+crate::throttle::throttled_error!(RegisterError);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthenticateError {
@@ -84,14 +77,7 @@ pub enum PasswordGrantError {
     Repository(#[from] RepositoryError),
 }
 
-impl From<ThrottleError> for PasswordGrantError {
-    fn from(error: ThrottleError) -> Self {
-        match error {
-            ThrottleError::Limited { retry_after } => Self::Throttled { retry_after },
-            ThrottleError::Repository(error) => Self::Repository(error),
-        }
-    }
-}
+crate::throttle::throttled_error!(PasswordGrantError);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshGrantError {

@@ -16,7 +16,7 @@ use crate::ports::{
     HashingError, OpaqueTokens, PasswordHasher, SessionRepository, TokenDigest, UserRepository,
 };
 use crate::session::ClientInfo;
-use crate::throttle::{Bucket, Throttle, ThrottleError, ip_subject};
+use crate::throttle::{Bucket, Throttle, ip_subject};
 use crate::user::{User, UserId};
 
 pub const RESET_LIFETIME_MINUTES: i64 = 30;
@@ -93,14 +93,7 @@ pub enum RecoveryError {
     Repository(#[from] RepositoryError),
 }
 
-impl From<ThrottleError> for RecoveryError {
-    fn from(error: ThrottleError) -> Self {
-        match error {
-            ThrottleError::Limited { retry_after } => RecoveryError::Throttled { retry_after },
-            ThrottleError::Repository(error) => RecoveryError::Repository(error),
-        }
-    }
-}
+crate::throttle::throttled_error!(RecoveryError);
 
 /// Builds the links in emails from the configured public URL, never from a request.
 #[derive(Debug, Clone)]

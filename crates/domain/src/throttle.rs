@@ -164,6 +164,24 @@ pub enum ThrottleError {
     Repository(#[from] RepositoryError),
 }
 
+/// `From<ThrottleError>` for a use-case error with `Throttled { retry_after }` and
+/// `Repository` variants: a refusal becomes `Throttled`, a storage failure `Repository`.
+macro_rules! throttled_error {
+    ($error:ident) => {
+        impl From<$crate::throttle::ThrottleError> for $error {
+            fn from(error: $crate::throttle::ThrottleError) -> Self {
+                match error {
+                    $crate::throttle::ThrottleError::Limited { retry_after } => {
+                        Self::Throttled { retry_after }
+                    }
+                    $crate::throttle::ThrottleError::Repository(error) => Self::Repository(error),
+                }
+            }
+        }
+    };
+}
+pub(crate) use throttled_error;
+
 /// Longest subject kept; longer ones are cut (an account subject is an email of at most
 /// 254 characters, anything longer is not an account).
 const SUBJECT_MAX_CHARS: usize = 254;

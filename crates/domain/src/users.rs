@@ -17,7 +17,7 @@ use crate::ports::{
     HashingError, PasswordHasher, SaveUserError, SessionRepository, UserRepository, Verification,
 };
 use crate::session::{ClientInfo, Session, SessionId};
-use crate::throttle::{Throttle, ThrottleError};
+use crate::throttle::Throttle;
 use crate::user::{FullName, Role, User, UserFilter, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -62,14 +62,7 @@ impl From<SaveUserError> for ManageUserError {
     }
 }
 
-impl From<ThrottleError> for ManageUserError {
-    fn from(error: ThrottleError) -> Self {
-        match error {
-            ThrottleError::Limited { retry_after } => ManageUserError::Throttled { retry_after },
-            ThrottleError::Repository(error) => ManageUserError::Repository(error),
-        }
-    }
-}
+crate::throttle::throttled_error!(ManageUserError);
 
 /// What an admin may change about a user; `None` leaves a field alone and
 /// `full_name: Some(None)` clears the name.

@@ -238,15 +238,8 @@ impl SessionRepository for SeaSessionRepository {
         id: SessionId,
         now: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
-        let result = Entity::update_many()
-            .col_expr(Column::RevokedAt, Expr::value(now))
-            .filter(Column::Id.eq(id.as_uuid()))
-            .filter(Column::UserId.eq(user.as_uuid()))
-            .filter(live_at(now))
-            .exec(&self.db)
+        self.update_live(user, id, now, Column::RevokedAt, Expr::value(now))
             .await
-            .map_err(storage)?;
-        Ok(result.rows_affected == 1)
     }
 
     #[tracing::instrument(skip_all)]
@@ -274,15 +267,14 @@ impl SessionRepository for SeaSessionRepository {
         version: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
-        let result = Entity::update_many()
-            .col_expr(Column::CredentialVersion, Expr::value(version))
-            .filter(Column::Id.eq(id.as_uuid()))
-            .filter(Column::UserId.eq(user.as_uuid()))
-            .filter(live_at(now))
-            .exec(&self.db)
-            .await
-            .map_err(storage)?;
-        Ok(result.rows_affected == 1)
+        self.update_live(
+            user,
+            id,
+            now,
+            Column::CredentialVersion,
+            Expr::value(version),
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all)]
@@ -317,6 +309,26 @@ impl SessionRepository for SeaSessionRepository {
 }
 
 impl SeaSessionRepository {
+    /// Sets `column` of the user's session `id` if it is live at `now`; returns whether it was.
+    async fn update_live(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now: DateTime<Utc>,
+        column: Column,
+        value: Expr,
+    ) -> Result<bool, RepositoryError> {
+        let result = Entity::update_many()
+            .col_expr(column, value)
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(Column::UserId.eq(user.as_uuid()))
+            .filter(live_at(now))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected == 1)
+    }
+
     /// A refresh token that failed the compare-and-swap: unknown, or already rotated — a
     /// replay, by a thief or by a client racing itself; either way the session is revoked,
     /// as OAuth 2.0 Security BCP §4.14 advises.

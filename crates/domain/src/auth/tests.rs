@@ -324,6 +324,24 @@ fn harness() -> Harness {
     }
 }
 
+impl Harness {
+    /// Ada's password grant from a client with no address.
+    async fn grant(
+        &self,
+        password: &str,
+        scope: Option<&str>,
+    ) -> Result<TokenGrant, PasswordGrantError> {
+        self.service
+            .password_grant(
+                "ada@example.com",
+                &secret(password),
+                scope,
+                ClientInfo::default(),
+            )
+            .await
+    }
+}
+
 impl AuthService {
     async fn register_user(&self, input: Registration) -> Result<User, RegisterError> {
         self.register(input, &ClientInfo::default()).await
@@ -480,29 +498,14 @@ async fn password_grant_refuses_admin_scopes_to_users() {
         .await
         .unwrap();
     let error = h
-        .service
-        .password_grant(
-            "ada@example.com",
-            &secret("correct horse battery"),
-            Some("me users:read"),
-            ClientInfo::default(),
-        )
+        .grant("correct horse battery", Some("me users:read"))
         .await
         .unwrap_err();
     assert!(matches!(
         error,
         PasswordGrantError::Scope(ScopeError::NotAllowed(_))
     ));
-    let token = h
-        .service
-        .password_grant(
-            "ada@example.com",
-            &secret("correct horse battery"),
-            None,
-            ClientInfo::default(),
-        )
-        .await
-        .unwrap();
+    let token = h.grant("correct horse battery", None).await.unwrap();
     assert_eq!(
         token.access.claims.scopes.to_string(),
         "me todos:read todos:write"
@@ -512,16 +515,7 @@ async fn password_grant_refuses_admin_scopes_to_users() {
 #[tokio::test]
 async fn unknown_scope_names_are_refused_before_hashing() {
     let h = harness();
-    let error = h
-        .service
-        .password_grant(
-            "ada@example.com",
-            &secret("whatever123"),
-            Some("root"),
-            ClientInfo::default(),
-        )
-        .await
-        .unwrap_err();
+    let error = h.grant("whatever123", Some("root")).await.unwrap_err();
     assert!(matches!(
         error,
         PasswordGrantError::Scope(ScopeError::Unknown(_))
@@ -536,16 +530,7 @@ async fn registered_and_logged_in() -> (Harness, TokenGrant) {
         .register_user(registration("ada@example.com", "correct horse battery"))
         .await
         .unwrap();
-    let grant = h
-        .service
-        .password_grant(
-            "ada@example.com",
-            &secret("correct horse battery"),
-            None,
-            ClientInfo::default(),
-        )
-        .await
-        .unwrap();
+    let grant = h.grant("correct horse battery", None).await.unwrap();
     (h, grant)
 }
 
@@ -602,15 +587,9 @@ async fn password_attempts_past_the_limit_verify_nothing() {
         .register_user(registration("ada@example.com", "correct horse battery"))
         .await
         .unwrap();
-    let wrong = secret("wrong horse battery");
-    let right = secret("correct horse battery");
-    let login = |password| {
-        h.service
-            .password_grant("ada@example.com", password, None, ClientInfo::default())
-    };
     for _ in 0..5 {
         assert!(matches!(
-            login(&wrong).await,
+            h.grant("wrong horse battery", None).await,
             Err(PasswordGrantError::Authenticate(
                 AuthenticateError::InvalidCredentials
             ))
@@ -618,7 +597,7 @@ async fn password_attempts_past_the_limit_verify_nothing() {
     }
     let verified = h.hasher.verifications.load(Ordering::SeqCst);
     assert!(matches!(
-        login(&right).await,
+        h.grant("correct horse battery", None).await,
         Err(PasswordGrantError::Throttled { .. })
     ));
     assert_eq!(h.hasher.verifications.load(Ordering::SeqCst), verified);
@@ -632,26 +611,10 @@ async fn a_right_password_with_a_forbidden_scope_still_counts_as_a_failure() {
         .await
         .unwrap();
     for _ in 0..5 {
-        let refused = h
-            .service
-            .password_grant(
-                "ada@example.com",
-                &secret("correct horse battery"),
-                Some("users:read"),
-                ClientInfo::default(),
-            )
-            .await;
+        let refused = h.grant("correct horse battery", Some("users:read")).await;
         assert!(matches!(refused, Err(PasswordGrantError::Scope(_))));
     }
-    let throttled = h
-        .service
-        .password_grant(
-            "ada@example.com",
-            &secret("correct horse battery"),
-            None,
-            ClientInfo::default(),
-        )
-        .await;
+    let throttled = h.grant("correct horse battery", None).await;
     assert!(matches!(
         throttled,
         Err(PasswordGrantError::Throttled { .. })
