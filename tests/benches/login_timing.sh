@@ -12,7 +12,7 @@ cd "$DIR"
 export GATEHOUSE__AUTH__LOGIN_FAILURES_PER_ACCOUNT=100000 GATEHOUSE__AUTH__LOGIN_FAILURES_PER_IP=100000
 LEGACY=$(python3 -W ignore -c "import crypt; print(crypt.crypt('an imported password', crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))")
 printf '{"email": "legacy@example.com", "hashed_password": "%s"}\n' "$LEGACY" >legacy.jsonl
-RUST_LOG=warn "$BIN" import-users legacy.jsonl >/dev/null
+RUST_LOG=warn "$BIN" import-users legacy.jsonl >import.log 2>&1
 GATEHOUSE__SERVER__PORT=$PORT RUST_LOG=warn "$BIN" serve >server.log 2>&1 &
 PID=$!
 trap 'kill $PID; rm -rf "$DIR"' EXIT

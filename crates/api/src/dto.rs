@@ -333,7 +333,9 @@ pub struct AuditEventResponse {
     pub id: Uuid,
     /// `login_succeeded`, `login_failed`, `login_throttled`, `token_refreshed`,
     /// `refresh_token_reused`, `logout`, `session_revoked`, `password_changed`,
-    /// `password_reset`, `email_verified`, `role_changed`, `active_changed`, `account_deleted`.
+    /// `password_reset`, `email_verified`, `role_changed`, `active_changed`, `account_deleted`,
+    /// `password_check_failed`, `password_check_throttled`, `email_changed`,
+    /// `reset_token_stale`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub user_id: Option<Uuid>,

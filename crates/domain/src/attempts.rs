@@ -3,8 +3,14 @@
 //! goes through here, so each is throttled by reservation per account and per client
 //! network, and audited, in one place.
 
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
 use crate::audit::{Audit, AuditKind};
 use crate::error::RepositoryError;
+use crate::password::PasswordHash;
+use crate::ports::{HashingError, PasswordHasher, Verification};
 use crate::session::ClientInfo;
 use crate::throttle::{Bucket, Reservation, Throttle, ThrottleError, ip_subject};
 use crate::user::UserId;
@@ -39,15 +45,32 @@ pub const CONFIRMATION: AttemptKinds = AttemptKinds {
     failed: AuditKind::PasswordCheckFailed,
 };
 
+/// The one way the use cases verify a password: inside a reserved [`Attempt`].
 #[derive(Clone)]
 pub struct PasswordAttempts {
+    hasher: Arc<dyn PasswordHasher>,
     throttle: Throttle,
     audit: Audit,
 }
 
 impl PasswordAttempts {
-    pub fn new(throttle: Throttle, audit: Audit) -> Self {
-        Self { throttle, audit }
+    pub fn new(hasher: Arc<dyn PasswordHasher>, throttle: Throttle, audit: Audit) -> Self {
+        Self {
+            hasher,
+            throttle,
+            audit,
+        }
+    }
+
+    /// Verifies `password` against `stored` within `attempt`, which the caller then ends as
+    /// succeeded, failed or abandoned. Errors as [`PasswordHasher::verify`].
+    pub async fn verify(
+        &self,
+        _attempt: &Attempt,
+        password: &SecretString,
+        stored: &PasswordHash,
+    ) -> Result<Verification, HashingError> {
+        self.hasher.verify(password, stored).await
     }
 
     /// Reserves one attempt for `account` (a normalized email, known or not) and for the

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::attempts::{self, PasswordAttempts};
+use crate::attempts::{self, Attempt, PasswordAttempts};
 use crate::audit::{Audit, AuditKind};
 use crate::clock::Clock;
 use crate::email::Email;
@@ -152,12 +152,16 @@ impl AuthService {
     pub fn new(ports: AuthPorts, policy: AuthPolicy) -> Self {
         Self {
             users: ports.users,
-            hasher: ports.hasher,
+            hasher: ports.hasher.clone(),
             tokens: ports.tokens,
             sessions: ports.sessions,
             opaque: ports.opaque,
             clock: ports.clock,
-            attempts: PasswordAttempts::new(ports.throttle.clone(), ports.audit.clone()),
+            attempts: PasswordAttempts::new(
+                ports.hasher.clone(),
+                ports.throttle.clone(),
+                ports.audit.clone(),
+            ),
             throttle: ports.throttle,
             audit: ports.audit,
             policy,
@@ -215,10 +219,11 @@ impl AuthService {
     /// Checks an email and password. Unknown emails are verified against a dummy hash so
     /// they take as long as wrong passwords; both give [`AuthenticateError::InvalidCredentials`].
     /// A right password whose stored hash is weaker than the current settings is re-hashed.
-    /// Unthrottled: only [`AuthService::password_grant`] calls it, inside a reserved attempt.
+    /// Runs inside `attempt`, which the caller reserved and ends.
     #[tracing::instrument(skip_all)]
     async fn authenticate(
         &self,
+        attempt: &Attempt,
         username: &str,
         password: &SecretString,
     ) -> Result<User, AuthenticateError> {
@@ -240,7 +245,7 @@ impl AuthService {
         let stored = user
             .as_ref()
             .map_or_else(|| self.hasher.dummy_hash(), |user| &user.password_hash);
-        let verification = self.hasher.verify(password, stored).await?;
+        let verification = self.attempts.verify(attempt, password, stored).await?;
 
         let (Some(user), Verification::Match { needs_rehash }) = (user, verification) else {
             tracing::info!(event = "login_failed", "login failed");
@@ -309,7 +314,7 @@ impl AuthService {
             .attempts
             .begin(&account, None, &client, attempts::LOGIN)
             .await?;
-        let user = match self.authenticate(username, password).await {
+        let user = match self.authenticate(&attempt, username, password).await {
             Ok(user) => user,
             Err(error @ (AuthenticateError::Hashing(_) | AuthenticateError::Repository(_))) => {
                 self.attempts.abandoned(attempt).await;

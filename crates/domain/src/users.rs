@@ -123,10 +123,14 @@ impl UserService {
     pub fn new(ports: UserPorts) -> Self {
         Self {
             users: ports.users,
-            hasher: ports.hasher,
+            hasher: ports.hasher.clone(),
             sessions: ports.sessions,
             clock: ports.clock,
-            attempts: PasswordAttempts::new(ports.throttle, ports.audit.clone()),
+            attempts: PasswordAttempts::new(
+                ports.hasher.clone(),
+                ports.throttle,
+                ports.audit.clone(),
+            ),
             audit: ports.audit,
         }
     }
@@ -272,7 +276,11 @@ impl UserService {
                 attempts::CONFIRMATION,
             )
             .await?;
-        match self.hasher.verify(password, &user.password_hash).await {
+        match self
+            .attempts
+            .verify(&attempt, password, &user.password_hash)
+            .await
+        {
             Ok(Verification::Match { .. }) => Ok(self.attempts.succeeded(attempt).await?),
             Ok(Verification::Mismatch) => {
                 self.attempts

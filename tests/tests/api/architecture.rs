@@ -165,3 +165,60 @@ fn the_check_catches_an_outward_dependency() {
         "{found:?}"
     );
 }
+
+/// Every password a person types is verified inside a reserved, audited attempt: in the
+/// domain's use cases only `attempts.rs` calls the hasher's `verify`. Returns the files that
+/// call it elsewhere (domain unit-test files, whose fakes implement it, are left out).
+fn unreserved_verifications(files: &[(String, String)]) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(path, _)| !path.ends_with("attempts.rs") && !path.ends_with("tests.rs"))
+        .filter(|(_, text)| {
+            let compact: String = text.split_whitespace().collect();
+            compact.contains("hasher.verify(")
+        })
+        .map(|(path, _)| path.clone())
+        .collect()
+}
+
+/// The domain's source files, path and text.
+fn domain_sources() -> Vec<(String, String)> {
+    fn walk(dir: &std::path::Path, files: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).expect("a source directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                walk(&path, files);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let text = std::fs::read_to_string(&path).expect("a source file");
+                files.push((path.display().to_string(), text));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/domain/src"),
+        &mut files,
+    );
+    files
+}
+
+#[test]
+fn passwords_are_verified_only_inside_a_reserved_attempt() {
+    let files = domain_sources();
+    assert!(files.iter().any(|(path, _)| path.ends_with("attempts.rs")));
+    let found = unreserved_verifications(&files);
+    assert!(found.is_empty(), "unthrottled password checks in {found:?}");
+}
+
+#[test]
+fn the_check_catches_a_password_verified_outside_an_attempt() {
+    let mut files = domain_sources();
+    files.push((
+        "crates/domain/src/planted.rs".into(),
+        "let ok = self.hasher\n    .verify(password, &user.password_hash)\n    .await?;".into(),
+    ));
+    assert_eq!(
+        unreserved_verifications(&files),
+        ["crates/domain/src/planted.rs"]
+    );
+}

@@ -343,6 +343,20 @@ impl Harness {
 }
 
 impl AuthService {
+    /// `authenticate` inside a fresh attempt (left counted, as a failure would be).
+    async fn authenticate_once(
+        &self,
+        username: &str,
+        password: &SecretString,
+    ) -> Result<User, AuthenticateError> {
+        let attempt = self
+            .attempts
+            .begin(username, None, &ClientInfo::default(), attempts::LOGIN)
+            .await
+            .expect("under the limit");
+        self.authenticate(&attempt, username, password).await
+    }
+
     async fn register_user(&self, input: Registration) -> Result<User, RegisterError> {
         self.register(input, &ClientInfo::default()).await
     }
@@ -423,13 +437,13 @@ async fn unknown_email_costs_one_verification_like_a_wrong_password() {
 
     let unknown = h
         .service
-        .authenticate("bob@example.com", &secret("correct horse battery"))
+        .authenticate_once("bob@example.com", &secret("correct horse battery"))
         .await
         .unwrap_err();
     assert_eq!(h.hasher.verifications.load(Ordering::SeqCst), 1);
     let wrong = h
         .service
-        .authenticate("ada@example.com", &secret("wrong horse battery"))
+        .authenticate_once("ada@example.com", &secret("wrong horse battery"))
         .await
         .unwrap_err();
     assert_eq!(h.hasher.verifications.load(Ordering::SeqCst), 2);
@@ -448,7 +462,7 @@ async fn a_weaker_hash_is_upgraded_only_after_a_successful_login() {
     h.users.0.lock().unwrap()[0].password_hash = PasswordHash::new("v1:correct horse battery");
 
     h.service
-        .authenticate("ada@example.com", &secret("wrong"))
+        .authenticate_once("ada@example.com", &secret("wrong"))
         .await
         .unwrap_err();
     assert_eq!(
@@ -458,7 +472,7 @@ async fn a_weaker_hash_is_upgraded_only_after_a_successful_login() {
 
     let logged_in = h
         .service
-        .authenticate("ada@example.com", &secret("correct horse battery"))
+        .authenticate_once("ada@example.com", &secret("correct horse battery"))
         .await
         .unwrap();
     assert_eq!(logged_in.id, user.id);
@@ -478,13 +492,13 @@ async fn a_disabled_account_is_refused_only_with_the_right_password() {
     h.users.0.lock().unwrap()[0].is_active = false;
     let wrong = h
         .service
-        .authenticate("ada@example.com", &secret("wrong horse battery"))
+        .authenticate_once("ada@example.com", &secret("wrong horse battery"))
         .await
         .unwrap_err();
     assert!(matches!(wrong, AuthenticateError::InvalidCredentials));
     let right = h
         .service
-        .authenticate("ada@example.com", &secret("correct horse battery"))
+        .authenticate_once("ada@example.com", &secret("correct horse battery"))
         .await
         .unwrap_err();
     assert!(matches!(right, AuthenticateError::AccountDisabled));
@@ -572,7 +586,7 @@ async fn an_overlong_password_is_refused_without_hashing() {
     assert!(matches!(error, RegisterError::Invalid(_)));
     let error = h
         .service
-        .authenticate("ada@example.com", &secret(&"x".repeat(10_000)))
+        .authenticate_once("ada@example.com", &secret(&"x".repeat(10_000)))
         .await
         .unwrap_err();
     assert!(matches!(error, AuthenticateError::InvalidCredentials));
