@@ -10,10 +10,17 @@ use gatehouse_api::{Application, Settings};
 use gatehouse_domain::Clock;
 use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use secrecy::ExposeSecret;
 use serde_json::Value;
 
 /// The HS256 secret test apps sign with, so tests can forge tokens.
 pub const TEST_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
+/// The scopes a token request without `scope` gets for a user, as the token response
+/// writes them: derived from the domain, never a copy.
+pub fn user_scopes() -> String {
+    gatehouse_domain::ScopeSet::all_for(gatehouse_domain::Role::User).to_string()
+}
+
 /// A password that passes the policy.
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -80,7 +87,8 @@ async fn spawn(customize: impl FnOnce(&mut Settings), clock: Option<Arc<ManualCl
     settings.database.url = match std::env::var("TEST_DATABASE_URL") {
         Ok(admin_url) if !admin_url.is_empty() => fresh_postgres_database(&admin_url).await,
         _ => format!("sqlite://{}/gatehouse.db", data_dir.path().display()),
-    };
+    }
+    .into();
     customize(&mut settings);
 
     let application = match clock {
@@ -98,7 +106,7 @@ async fn spawn(customize: impl FnOnce(&mut Settings), clock: Option<Arc<ManualCl
             .timeout(Duration::from_secs(30))
             .build()
             .expect("HTTP client"),
-        database_url: settings.database.url.clone(),
+        database_url: settings.database.url.expose_secret().to_owned(),
         settings,
         _data_dir: data_dir,
     }

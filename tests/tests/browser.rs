@@ -168,7 +168,11 @@ async fn swagger_ui_register_authorize_and_call_users_me() {
         ))
         .await
         .unwrap();
-    assert_eq!(checkboxes.len(), 5, "one checkbox per scope: {dialog}");
+    assert_eq!(
+        checkboxes.len(),
+        gatehouse_domain::Scope::ALL.len(),
+        "one checkbox per scope: {dialog}"
+    );
     for (scope, description) in [
         ("me", "Read and manage your own account"),
         ("todos:read", "Read your todos"),

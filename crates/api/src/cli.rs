@@ -13,7 +13,7 @@ use gatehouse_persistence::Database;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::settings::Settings;
-use crate::startup::{self, Application, StartupError};
+use crate::startup::{Application, StartupError};
 use crate::state::AppState;
 use crate::{openapi, telemetry};
 
@@ -116,7 +116,7 @@ fn run(cli: Cli) -> Result<(), String> {
             return Ok(());
         }
         Command::GenSecret => {
-            println!("{}", startup::generate_secret().expose_secret());
+            println!("{}", gatehouse_security::generate_secret().expose_secret());
             return Ok(());
         }
         Command::GenKey { dir, name, r#type } => return gen_key(&dir, name, r#type),
@@ -182,7 +182,7 @@ async fn hash_cost(settings: &Settings, samples: u32) -> Result<(), String> {
     use gatehouse_domain::ports::PasswordHasher as _;
     let (hasher, pool) = crate::state::password_hasher(settings).map_err(|e| e.to_string())?;
     let workers = pool.workers();
-    let password = startup::generate_secret();
+    let password = gatehouse_security::generate_secret();
     // One unmeasured hash first: it pays the one-time costs (the worker thread's first run,
     // the allocator's first mappings) that a running server has long paid.
     hasher.hash(&password).await.map_err(|e| e.to_string())?;
@@ -223,7 +223,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
 }
 
 async fn migrate(settings: &Settings, action: MigrateAction) -> Result<(), String> {
-    let database = Database::connect(&settings.database.url)
+    let database = Database::connect(settings.database.url.expose_secret())
         .await
         .map_err(|e| e.to_string())?;
     match action {
@@ -252,8 +252,8 @@ async fn migrate(settings: &Settings, action: MigrateAction) -> Result<(), Strin
 /// The application's use cases on the configured, migrated database, for commands.
 async fn app_state(settings: &Settings) -> Result<AppState, String> {
     let error = |e: StartupError| e.to_string();
-    let secret = startup::resolve_jwt_secret(settings).map_err(error)?;
-    let database = Database::connect(&settings.database.url)
+    let secret = crate::signing_secret::resolve(settings).map_err(error)?;
+    let database = Database::connect(settings.database.url.expose_secret())
         .await
         .map_err(|e| e.to_string())?;
     database.migrate_up().await.map_err(|e| e.to_string())?;

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use gatehouse_domain::ValidationErrors;
 use gatehouse_domain::ports::HashingError;
@@ -204,6 +206,19 @@ impl From<ValidationErrors> for ApiError {
     }
 }
 
+impl From<gatehouse_domain::auth::RegisterError> for ApiError {
+    fn from(error: gatehouse_domain::auth::RegisterError) -> Self {
+        use gatehouse_domain::auth::RegisterError as E;
+        match error {
+            E::Invalid(errors) => errors.into(),
+            E::EmailTaken => ApiError::EmailTaken,
+            E::Throttled { retry_after } => ApiError::Throttled { retry_after },
+            E::Hashing(error) => error.into(),
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
 impl From<gatehouse_domain::todo::TodoError> for ApiError {
     fn from(error: gatehouse_domain::todo::TodoError) -> Self {
         use gatehouse_domain::todo::TodoError;
@@ -320,6 +335,55 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Gives error responses that actix-web produced without a JSON body (unknown routes,
+/// wrong methods, oversized payloads) the same problem+json shape as ours.
+pub fn for_bare_errors<B>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    }
+    let status = response.status();
+    let (code, detail) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "There is nothing at this address."),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "This address does not accept this method.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "The request body is larger than 64 KiB.",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "The body's content type is not accepted here.",
+        ),
+        status if status.is_server_error() => {
+            ("internal_error", "Something went wrong on our side.")
+        }
+        _ => ("bad_request", "The request could not be understood."),
+    };
+    let (request, original) = response.into_parts();
+    let mut replacement = problem_response(status).json(ProblemDetails::new(status, code, detail));
+    for (name, value) in original.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replacement
+                .headers_mut()
+                .insert(name.clone(), value.clone());
+        }
+    }
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, replacement).map_into_right_body::<B>(),
+    ))
+}
+
 /// What clients are told to wait when the database is not answering.
 const DATABASE_RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -408,6 +472,120 @@ impl OAuthError {
             "server_error",
             "Something went wrong on our side.",
         )
+    }
+}
+
+/// The one wrong-credentials answer, byte for byte, whether or not the account exists.
+pub const INVALID_CREDENTIALS: &str = "Invalid username or password.";
+
+/// A domain message as an RFC 6749 `error_description`: a capital and a full stop.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect::<String>() + "."
+    })
+}
+
+impl From<gatehouse_domain::RepositoryError> for OAuthError {
+    /// The API's decision (503 when the database is unavailable, else a logged 500), in
+    /// RFC 6749 shape.
+    fn from(error: gatehouse_domain::RepositoryError) -> Self {
+        match ApiError::from(error) {
+            ApiError::DatabaseUnavailable => OAuthError::database_unavailable(),
+            other => OAuthError::server_error(other),
+        }
+    }
+}
+
+impl From<HashingError> for OAuthError {
+    fn from(error: HashingError) -> Self {
+        match error {
+            HashingError::Overloaded { retry_after } => {
+                OAuthError::temporarily_unavailable(retry_after)
+            }
+            other => OAuthError::server_error(other),
+        }
+    }
+}
+
+impl From<gatehouse_domain::ScopeError> for OAuthError {
+    fn from(error: gatehouse_domain::ScopeError) -> Self {
+        OAuthError::invalid_scope(sentence(&error.to_string()))
+    }
+}
+
+impl From<gatehouse_domain::ports::TokenError> for OAuthError {
+    fn from(error: gatehouse_domain::ports::TokenError) -> Self {
+        OAuthError::server_error(error)
+    }
+}
+
+impl From<gatehouse_domain::auth::AuthenticateError> for OAuthError {
+    fn from(error: gatehouse_domain::auth::AuthenticateError) -> Self {
+        use gatehouse_domain::auth::AuthenticateError as E;
+        match error {
+            E::InvalidCredentials => OAuthError::invalid_grant(INVALID_CREDENTIALS),
+            E::AccountDisabled => OAuthError::invalid_grant("Account is disabled"),
+            E::EmailNotVerified => OAuthError::invalid_grant("Email not verified"),
+            E::Hashing(error) => error.into(),
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
+impl From<gatehouse_domain::auth::RefreshGrantError> for OAuthError {
+    fn from(error: gatehouse_domain::auth::RefreshGrantError) -> Self {
+        use gatehouse_domain::auth::RefreshGrantError as E;
+        match error {
+            E::Invalid => {
+                OAuthError::invalid_grant("The refresh token is invalid, expired or revoked.")
+            }
+            E::Reused => OAuthError::invalid_grant(
+                "The refresh token was already used; its session has been revoked.",
+            ),
+            E::Scope(error) => error.into(),
+            E::Token(error) => error.into(),
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
+/// What the token endpoint answers: RFC 6749 §5.2 errors, except that a throttled login is
+/// the same problem+json 429 with `Retry-After` as everywhere else.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenEndpointError {
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
+    #[error(transparent)]
+    Problem(#[from] ApiError),
+}
+
+impl From<gatehouse_domain::auth::PasswordGrantError> for TokenEndpointError {
+    fn from(error: gatehouse_domain::auth::PasswordGrantError) -> Self {
+        use gatehouse_domain::auth::PasswordGrantError as E;
+        match error {
+            E::Throttled { retry_after } => ApiError::Throttled { retry_after }.into(),
+            E::Authenticate(error) => OAuthError::from(error).into(),
+            E::Scope(error) => OAuthError::from(error).into(),
+            E::Token(error) => OAuthError::from(error).into(),
+            E::Repository(error) => OAuthError::from(error).into(),
+        }
+    }
+}
+
+impl ResponseError for TokenEndpointError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            TokenEndpointError::OAuth(error) => error.status_code(),
+            TokenEndpointError::Problem(error) => error.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            TokenEndpointError::OAuth(error) => error.error_response(),
+            TokenEndpointError::Problem(error) => error.error_response(),
+        }
     }
 }
 

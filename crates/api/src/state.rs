@@ -5,7 +5,9 @@ use std::sync::Arc;
 use gatehouse_domain::audit::{Audit, AuditLog};
 use gatehouse_domain::auth::{AuthPolicy, AuthPorts};
 use gatehouse_domain::mail::Mailer;
-use gatehouse_domain::ports::{PasswordHasher, SessionRepository, TodoRepository, UserRepository};
+use gatehouse_domain::ports::{
+    PasswordHasher, PasswordVerifier, SessionRepository, TodoRepository, UserRepository,
+};
 use gatehouse_domain::recovery::ActionTokenRepository;
 use gatehouse_domain::recovery::{Links, RecoveryPorts, RecoveryService};
 use gatehouse_domain::throttle::{Throttle, ThrottleRepository};
@@ -13,9 +15,10 @@ use gatehouse_domain::users::UserPorts;
 use gatehouse_domain::{AuthService, Clock, SessionLifetimes, TodoService, UserService};
 use gatehouse_mail::{FileOutbox, SmtpMailer, SmtpSettings, SmtpTls, parse_sender};
 use gatehouse_persistence::{
-    CachedSessions, Database, InvalidatingUsers, SeaActionTokenRepository, SeaAuditLog,
-    SeaSessionRepository, SeaThrottleRepository, SeaTodoRepository, SeaUserRepository,
+    AccountStores, Database, SeaActionTokenRepository, SeaAuditLog, SeaThrottleRepository,
+    SeaTodoRepository,
 };
+use gatehouse_security::keys::PublicJwk;
 use gatehouse_security::{
     ActiveKey, Argon2Config, Argon2Hasher, HashingPool, JwtConfig, JwtService, RandomTokens,
     RetiredKey, RsaScheme, SigningKeys,
@@ -34,10 +37,8 @@ pub struct AppState {
     pub recovery: RecoveryService,
     pub throttle: Throttle,
     pub audit: Audit,
-    /// The token signer, for the JWKS document.
-    pub tokens: Arc<JwtService>,
-    /// The password-hashing pool, to refuse logins cheaply while it is full.
-    pub hashing: Arc<HashingPool>,
+    /// The public keys of the key ring, for the JWKS document (read once at start-up).
+    pub public_keys: Arc<Vec<PublicJwk>>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }
@@ -143,18 +144,12 @@ pub struct Storage {
 impl Storage {
     /// SeaORM repositories on `database`.
     pub fn sea(database: &Database) -> Self {
-        // The session check of every request is answered from memory, invalidated on every
-        // change of a session or user (here and, on PostgreSQL, in other instances).
-        let cache = database.session_cache();
+        // The session check of every request is answered from memory; `AccountStores` is
+        // the only way to the user and session stores, and it keeps that memory right.
+        let AccountStores { users, sessions } = AccountStores::new(database);
         Self {
-            users: Arc::new(InvalidatingUsers::new(
-                Arc::new(SeaUserRepository::new(database)),
-                cache.clone(),
-            )),
-            sessions: Arc::new(CachedSessions::new(
-                Arc::new(SeaSessionRepository::new(database)),
-                cache,
-            )),
+            users,
+            sessions,
             todos: Arc::new(SeaTodoRepository::new(database)),
             action_tokens: Arc::new(SeaActionTokenRepository::new(database)),
             throttle: Arc::new(SeaThrottleRepository::new(database)),
@@ -182,7 +177,7 @@ impl AppState {
         secret: SecretString,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
-        let (hasher, hashing) = password_hasher(settings)?;
+        let (hasher, _) = password_hasher(settings)?;
         let tokens = JwtService::new(JwtConfig {
             keys: signing_keys(settings, secret)?,
             issuer: settings.jwt.issuer.clone(),
@@ -217,15 +212,19 @@ impl AppState {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let hasher: Arc<dyn PasswordHasher> = Arc::new(hasher);
+        let hasher = Arc::new(hasher);
+        let verifier: Arc<dyn PasswordVerifier> = hasher.clone();
+        let hasher: Arc<dyn PasswordHasher> = hasher;
         let lifetimes = SessionLifetimes {
             idle: chrono::Duration::seconds(settings.auth.session_idle_ttl_secs.into()),
             absolute: chrono::Duration::seconds(settings.auth.session_absolute_ttl_secs.into()),
         };
+        let public_keys = Arc::new(tokens.public_keys().to_vec());
         let tokens = Arc::new(tokens);
         let ports = AuthPorts {
             users: users.clone(),
             hasher: hasher.clone(),
+            verifier: verifier.clone(),
             tokens: tokens.clone(),
             sessions: sessions.clone(),
             opaque: Arc::new(RandomTokens),
@@ -241,7 +240,7 @@ impl AppState {
             RecoveryPorts {
                 users: users.clone(),
                 hasher: hasher.clone(),
-                sessions: sessions.clone(),
+
                 tokens: action_tokens,
                 opaque: Arc::new(RandomTokens),
                 mailer: mailer(settings)?,
@@ -256,6 +255,7 @@ impl AppState {
             users: UserService::new(UserPorts {
                 users,
                 hasher,
+                verifier,
                 sessions,
                 clock: clock.clone(),
                 throttle: throttle.clone(),
@@ -265,9 +265,8 @@ impl AppState {
             recovery,
             throttle,
             audit,
-            tokens,
+            public_keys,
             trusted_proxies: Arc::new(trusted_proxies),
-            hashing,
         })
     }
 }

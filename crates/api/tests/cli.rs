@@ -78,7 +78,10 @@ fn config_layers_file_then_environment_and_redacts_secrets() {
         gatehouse(dir.path(), &["--config", "gatehouse.toml", "config"])
             .env("GATEHOUSE__SERVER__PORT", "9123")
             .env("GATEHOUSE__JWT__SECRET", SECRET)
-            .env("GATEHOUSE__PASSWORD__MEMORY_KIB", "65536"),
+            .env("GATEHOUSE__PASSWORD__MEMORY_KIB", "65536")
+            .env("GATEHOUSE__SERVER__TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2")
+            .env("GATEHOUSE__AUTH__REQUIRE_VERIFIED_EMAIL", "true")
+            .env("GATEHOUSE__MAIL__SMTP_PASSWORD", "0123456789"),
     );
     assert!(output.status.success(), "{}", text(&output.stderr));
     let shown = text(&output.stdout);
@@ -88,6 +91,13 @@ fn config_layers_file_then_environment_and_redacts_secrets() {
     assert!(shown.contains("[REDACTED]"), "{shown}");
     assert!(!shown.contains(SECRET), "{shown}");
     assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("postgres://app:***@db/gh"), "{shown}");
+    assert!(
+        shown.contains(r#"trusted_proxies = ["10.0.0.1", "10.0.0.2"]"#),
+        "{shown}"
+    );
+    assert!(shown.contains("require_verified_email = true"), "{shown}");
+    assert!(!shown.contains("0123456789"), "{shown}");
 
     // GATEHOUSE_CONFIG names the file too.
     let output = run(gatehouse(dir.path(), &["config"]).env("GATEHOUSE_CONFIG", "gatehouse.toml"));

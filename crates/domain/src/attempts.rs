@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use crate::audit::{Audit, AuditKind};
 use crate::error::RepositoryError;
 use crate::password::PasswordHash;
-use crate::ports::{HashingError, PasswordHasher, Verification};
+use crate::ports::{HashingError, PasswordVerifier, Verification};
 use crate::session::ClientInfo;
 use crate::throttle::{Bucket, Reservation, Throttle, ThrottleError, ip_subject};
 use crate::user::UserId;
@@ -48,29 +48,29 @@ pub const CONFIRMATION: AttemptKinds = AttemptKinds {
 /// The one way the use cases verify a password: inside a reserved [`Attempt`].
 #[derive(Clone)]
 pub struct PasswordAttempts {
-    hasher: Arc<dyn PasswordHasher>,
+    verifier: Arc<dyn PasswordVerifier>,
     throttle: Throttle,
     audit: Audit,
 }
 
 impl PasswordAttempts {
-    pub fn new(hasher: Arc<dyn PasswordHasher>, throttle: Throttle, audit: Audit) -> Self {
+    pub fn new(verifier: Arc<dyn PasswordVerifier>, throttle: Throttle, audit: Audit) -> Self {
         Self {
-            hasher,
+            verifier,
             throttle,
             audit,
         }
     }
 
     /// Verifies `password` against `stored` within `attempt`, which the caller then ends as
-    /// succeeded, failed or abandoned. Errors as [`PasswordHasher::verify`].
+    /// succeeded, failed or abandoned. Errors as [`PasswordVerifier::verify`].
     pub async fn verify(
         &self,
         _attempt: &Attempt,
         password: &SecretString,
         stored: &PasswordHash,
     ) -> Result<Verification, HashingError> {
-        self.hasher.verify(password, stored).await
+        self.verifier.verify(password, stored).await
     }
 
     /// Reserves one attempt for `account` (a normalized email, known or not) and for the
@@ -97,22 +97,23 @@ impl PasswordAttempts {
         account: &str,
         client: &ClientInfo,
     ) -> Result<Attempt, ThrottleError> {
-        let account = self.throttle.reserve(Bucket::LoginAccount, account).await?;
-        let Some(ip) = &client.ip else {
-            return Ok(Attempt { account, ip: None });
+        // The network first: a network over its limit never reaches (nor locks) an account.
+        let ip = match &client.ip {
+            Some(ip) => Some(
+                self.throttle
+                    .reserve(Bucket::LoginIp, &ip_subject(ip))
+                    .await?,
+            ),
+            None => None,
         };
-        match self
-            .throttle
-            .reserve(Bucket::LoginIp, &ip_subject(ip))
-            .await
-        {
-            Ok(ip) => Ok(Attempt {
-                account,
-                ip: Some(ip),
-            }),
+        match self.throttle.reserve(Bucket::LoginAccount, account).await {
+            Ok(account) => Ok(Attempt { account, ip }),
             Err(refused) => {
-                // The network is over its limit: this attempt never reaches the account.
-                self.throttle.release(account).await?;
+                // The account is locked: this attempt reaches no password, so it does not
+                // count against the network either.
+                if let Some(ip) = ip {
+                    self.throttle.release(ip).await?;
+                }
                 Err(refused)
             }
         }

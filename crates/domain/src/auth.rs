@@ -13,7 +13,8 @@ use crate::error::{RepositoryError, ValidationErrors};
 use crate::password::{self, Password};
 use crate::ports::{
     AccessClaims, AccessToken, AccessTokenService, HashingError, InsertUserError, OpaqueTokens,
-    PasswordHasher, Rotation, SessionRepository, TokenError, UserRepository, Verification,
+    PasswordHasher, PasswordVerifier, Rotation, SessionRepository, TokenError, UserRepository,
+    Verification,
 };
 use crate::scope::{ScopeError, ScopeSet};
 use crate::session::{ClientInfo, Session, SessionLifetimes};
@@ -140,6 +141,8 @@ pub struct AuthPolicy {
 pub struct AuthPorts {
     pub users: Arc<dyn UserRepository>,
     pub hasher: Arc<dyn PasswordHasher>,
+    /// Only handed on to the password attempts: the use cases verify through them.
+    pub verifier: Arc<dyn PasswordVerifier>,
     pub tokens: Arc<dyn AccessTokenService>,
     pub sessions: Arc<dyn SessionRepository>,
     pub opaque: Arc<dyn OpaqueTokens>,
@@ -158,7 +161,7 @@ impl AuthService {
             opaque: ports.opaque,
             clock: ports.clock,
             attempts: PasswordAttempts::new(
-                ports.hasher.clone(),
+                ports.verifier,
                 ports.throttle.clone(),
                 ports.audit.clone(),
             ),
@@ -251,6 +254,15 @@ impl AuthService {
             tracing::info!(event = "login_failed", "login failed");
             return Err(AuthenticateError::InvalidCredentials);
         };
+        if needs_rehash {
+            self.upgrade_hash(&user, password).await;
+        }
+        Ok(user)
+    }
+
+    /// Whether an account whose password was right may log in: active, and verified when
+    /// the policy requires it.
+    fn admissible(&self, user: &User) -> Result<(), AuthenticateError> {
         if !user.is_active {
             tracing::info!(event = "login_failed", user_id = %user.id, "login refused: account disabled");
             return Err(AuthenticateError::AccountDisabled);
@@ -259,11 +271,7 @@ impl AuthService {
             tracing::info!(event = "login_failed", user_id = %user.id, "login refused: email not verified");
             return Err(AuthenticateError::EmailNotVerified);
         }
-        if needs_rehash {
-            self.upgrade_hash(&user, password).await;
-        }
-        tracing::info!(event = "login_succeeded", user_id = %user.id, "login succeeded");
-        Ok(user)
+        Ok(())
     }
 
     /// A failed upgrade is logged and otherwise ignored: the old hash still works.
@@ -277,7 +285,12 @@ impl AuthService {
         };
         match self
             .users
-            .upgrade_password_hash(user.id, &user.password_hash, &new_hash)
+            .upgrade_password_hash(
+                user.id,
+                &user.password_hash,
+                &new_hash,
+                self.clock.now_stored(),
+            )
             .await
         {
             Ok(true) => tracing::info!(user_id = %user.id, "password hash upgraded"),
@@ -305,6 +318,9 @@ impl AuthService {
         if let Some(raw) = scope {
             ScopeSet::parse(raw)?;
         }
+        // During a login flood most attempts find hashing saturated: refuse them before
+        // any database work.
+        self.hasher.admit().await.map_err(AuthenticateError::from)?;
         // Counted per normalized email whether or not the account exists, so the answer
         // tells nothing.
         let account = Email::parse(username)
@@ -327,28 +343,41 @@ impl AuthService {
                 return Err(refused.into());
             }
         };
-        let scopes = match ScopeSet::grant(scope, user.role) {
+        // A right password that is refused anyway still counts as a failed attempt.
+        let admitted = self
+            .admissible(&user)
+            .map_err(PasswordGrantError::from)
+            .and_then(|()| Ok(ScopeSet::grant(scope, user.role)?));
+        let scopes = match admitted {
             Ok(scopes) => scopes,
-            Err(error) => {
+            Err(refused) => {
                 self.attempts
                     .failed(
                         attempt,
                         attempts::LOGIN,
                         Some(user.id),
                         &client,
-                        Some(format!("refused: {error}")),
+                        Some(format!("refused: {refused}")),
                     )
                     .await;
-                return Err(error.into());
+                return Err(refused);
             }
         };
         let now = self.clock.now();
         let session = Session::start(&user, scopes.clone(), client, self.policy.sessions, now);
         let refresh = self.opaque.generate();
-        self.sessions
+        if let Err(error) = self
+            .sessions
             .create(&session, &self.opaque.digest(&refresh))
-            .await?;
-        self.attempts.succeeded(attempt).await?;
+            .await
+        {
+            self.attempts.abandoned(attempt).await;
+            return Err(error.into());
+        }
+        // The session exists: a failure to clear the counter must not hide it.
+        if let Err(error) = self.attempts.succeeded(attempt).await {
+            tracing::warn!(%error, "could not clear the login throttle after a success");
+        }
         let access = self.tokens.issue(&user, session.id, scopes, now)?;
         self.audit
             .record(
@@ -359,7 +388,7 @@ impl AuthService {
                 None,
             )
             .await;
-        tracing::info!(event = "session_started", user_id = %user.id, session_id = %session.id, "session started");
+        tracing::info!(event = "login_succeeded", user_id = %user.id, session_id = %session.id, "login succeeded: session started");
         Ok(TokenGrant { access, refresh })
     }
 
@@ -415,12 +444,6 @@ impl AuthService {
             }
             Rotation::Lost | Rotation::Invalid => return Err(RefreshGrantError::Invalid),
         };
-        // A scope was sent with a token that was current when looked up but not when
-        // rotated (another refresh won): nothing to narrow, and that other refresh's answer
-        // stands.
-        if scope.is_some_and(|s| !s.trim().is_empty()) && requested.is_none() {
-            return Err(RefreshGrantError::Invalid);
-        }
         let user = match self.users.find_by_id(session.user_id).await? {
             Some(user) if user.is_active && session.opened_under(&user) => user,
             _ => {

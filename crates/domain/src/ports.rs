@@ -43,12 +43,13 @@ pub trait UserRepository: Send + Sync {
 
     /// Replaces the password hash of `id` with `new` only while it still equals `expected`,
     /// so an upgrade of the hash after login never overwrites a concurrent password change.
-    /// Returns whether the hash was replaced.
+    /// Returns whether the hash was replaced; `at` becomes the user's `updated_at`.
     async fn upgrade_password_hash(
         &self,
         id: UserId,
         expected: &PasswordHash,
         new: &PasswordHash,
+        at: DateTime<Utc>,
     ) -> Result<bool, RepositoryError>;
 
     /// Succeeds when the storage answers a trivial query.
@@ -70,6 +71,19 @@ pub trait UserRepository: Send + Sync {
     /// [`SaveUserError::LastAdmin`] when the change would leave no active admin — decided
     /// atomically, so two concurrent demotions cannot both pass.
     async fn update(&self, user: &User, read_at: DateTime<Utc>) -> Result<(), SaveUserError>;
+
+    /// Stores a new password as [`UserRepository::update`] stores any change (`user` comes
+    /// from [`User::set_password`]) and, in the same transaction, ends every other session
+    /// of the user and carries `keep` (the caller's own, if any) over to the new credential,
+    /// so no request sees the new password with an old session still good, or the caller's
+    /// session ended. Returns how many sessions were ended; errors as `update`.
+    async fn update_credential(
+        &self,
+        user: &User,
+        read_at: DateTime<Utc>,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, SaveUserError>;
 
     /// Deletes the user and everything they own (their todos).
     /// Returns [`SaveUserError::NotFound`] when no such user exists and
@@ -145,6 +159,24 @@ pub trait PasswordHasher: Send + Sync {
     /// Returns [`HashingError::Overloaded`] when the worker pool is saturated.
     async fn hash(&self, password: &SecretString) -> Result<PasswordHash, HashingError>;
 
+    /// Refuses with [`HashingError::Overloaded`] when hashing would be refused right now,
+    /// after holding the caller for the interval it announces (a timer, no CPU), so a
+    /// flood that ignores `Retry-After` cannot spin. Cheap: use cases ask it before work
+    /// that costs a database read. [`PasswordHasher::verify`] and `hash` still decide.
+    async fn admit(&self) -> Result<(), HashingError>;
+
+    /// A hash of an unguessable password with the configured parameters. Logins for unknown
+    /// accounts verify against it so that they cost as much as logins for known ones.
+    fn dummy_hash(&self) -> &PasswordHash;
+
+    /// Whether `hash` is in a format this hasher verifies (for importing users).
+    fn supports(&self, hash: &PasswordHash) -> bool;
+}
+
+/// Checking a password against a stored hash: a port of its own so that only
+/// [`crate::attempts::PasswordAttempts`], which reserves and audits every attempt, holds it.
+#[async_trait]
+pub trait PasswordVerifier: Send + Sync {
     /// Checks `password` against `hash`. A hash this hasher cannot parse is a
     /// [`Verification::Mismatch`], never an error: stored data must not turn a login into a 500.
     /// Returns [`HashingError::Overloaded`] when the worker pool is saturated.
@@ -153,13 +185,6 @@ pub trait PasswordHasher: Send + Sync {
         password: &SecretString,
         hash: &PasswordHash,
     ) -> Result<Verification, HashingError>;
-
-    /// A hash of an unguessable password with the configured parameters. Logins for unknown
-    /// accounts verify against it so that they cost as much as logins for known ones.
-    fn dummy_hash(&self) -> &PasswordHash;
-
-    /// Whether `hash` is in a format this hasher verifies (for importing users).
-    fn supports(&self, hash: &PasswordHash) -> bool;
 }
 
 /// What an access token asserts about its bearer.
@@ -321,16 +346,6 @@ pub trait SessionRepository: Send + Sync {
         keep: Option<SessionId>,
         now: DateTime<Utc>,
     ) -> Result<u64, RepositoryError>;
-
-    /// Carries the user's session `id` over to credential `version` (the caller's own
-    /// session after they changed their password); returns whether it was live and moved.
-    async fn carry_over(
-        &self,
-        user: UserId,
-        id: SessionId,
-        version: i64,
-        now: DateTime<Utc>,
-    ) -> Result<bool, RepositoryError>;
 
     /// Deletes sessions (and their refresh tokens) that expired or were revoked before
     /// `before`; returns how many.

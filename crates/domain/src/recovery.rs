@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::audit::{Audit, AuditKind};
@@ -12,9 +12,7 @@ use crate::email::Email;
 use crate::error::{RepositoryError, ValidationErrors};
 use crate::mail::{MailMessage, Mailer, html_escape};
 use crate::password::Password;
-use crate::ports::{
-    HashingError, OpaqueTokens, PasswordHasher, SessionRepository, TokenDigest, UserRepository,
-};
+use crate::ports::{HashingError, OpaqueTokens, PasswordHasher, TokenDigest, UserRepository};
 use crate::session::ClientInfo;
 use crate::throttle::{Bucket, Throttle, ip_subject};
 use crate::user::{User, UserId};
@@ -95,6 +93,14 @@ pub enum RecoveryError {
 
 crate::throttle::throttled_error!(RecoveryError);
 
+/// A user who vanished or changed while a token was being used makes the token moot.
+fn moot(error: crate::ports::SaveUserError) -> RecoveryError {
+    match error {
+        crate::ports::SaveUserError::Repository(error) => RecoveryError::Repository(error),
+        _ => RecoveryError::InvalidToken,
+    }
+}
+
 /// Builds the links in emails from the configured public URL, never from a request.
 #[derive(Debug, Clone)]
 pub struct Links {
@@ -124,7 +130,6 @@ impl Links {
 pub struct RecoveryPorts {
     pub users: Arc<dyn UserRepository>,
     pub hasher: Arc<dyn PasswordHasher>,
-    pub sessions: Arc<dyn SessionRepository>,
     pub tokens: Arc<dyn ActionTokenRepository>,
     pub opaque: Arc<dyn OpaqueTokens>,
     pub mailer: Arc<dyn Mailer>,
@@ -137,7 +142,6 @@ pub struct RecoveryPorts {
 pub struct RecoveryService {
     users: Arc<dyn UserRepository>,
     hasher: Arc<dyn PasswordHasher>,
-    sessions: Arc<dyn SessionRepository>,
     tokens: Arc<dyn ActionTokenRepository>,
     opaque: Arc<dyn OpaqueTokens>,
     mailer: Arc<dyn Mailer>,
@@ -193,7 +197,6 @@ impl RecoveryService {
         Self {
             users: ports.users,
             hasher: ports.hasher,
-            sessions: ports.sessions,
             tokens: ports.tokens,
             opaque: ports.opaque,
             mailer: ports.mailer,
@@ -205,7 +208,7 @@ impl RecoveryService {
     }
 
     fn now(&self) -> DateTime<Utc> {
-        self.clock.now().trunc_subsecs(6)
+        self.clock.now_stored()
     }
 
     async fn issue(
@@ -238,13 +241,7 @@ impl RecoveryService {
     /// Stores `user`, read at `read_at`; a user who vanished or changed meanwhile makes the
     /// token moot.
     async fn save(&self, user: &User, read_at: DateTime<Utc>) -> Result<(), RecoveryError> {
-        self.users
-            .update(user, read_at)
-            .await
-            .map_err(|error| match error {
-                crate::ports::SaveUserError::Repository(error) => RecoveryError::Repository(error),
-                _ => RecoveryError::InvalidToken,
-            })
+        self.users.update(user, read_at).await.map_err(moot)
     }
 
     /// Admits a password-reset request (counted per client network) and returns the mail
@@ -350,8 +347,11 @@ impl RecoveryService {
             return Err(RecoveryError::InvalidToken);
         }
         user.set_password(hash, self.clock.now());
-        self.save(&user, read_at).await?;
-        let revoked = self.sessions.revoke_all(user.id, None, now).await?;
+        let revoked = self
+            .users
+            .update_credential(&user, read_at, None, now)
+            .await
+            .map_err(moot)?;
         self.audit
             .record(AuditKind::PasswordReset, Some(user.id), None, client, None)
             .await;

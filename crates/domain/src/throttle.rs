@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::clock::Clock;
 use crate::error::RepositoryError;
@@ -257,8 +257,8 @@ impl Throttle {
         raw_subject: &str,
     ) -> Result<Reservation, ThrottleError> {
         let limit = self.policy.limit(bucket);
-        // Microseconds: what every storage keeps, so the window start reads back equal.
-        let now = self.clock.now().trunc_subsecs(6);
+        // As stored, so the window start reads back equal for `release`.
+        let now = self.clock.now_stored();
         let subject = subject(raw_subject);
         let Count {
             count,

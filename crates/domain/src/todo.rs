@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
 use crate::error::{RepositoryError, ValidationErrors};
@@ -143,7 +143,7 @@ impl TodoService {
     }
 
     fn now(&self) -> DateTime<Utc> {
-        self.clock.now().trunc_subsecs(6)
+        self.clock.now_stored()
     }
 
     pub async fn create(&self, owner: UserId, input: NewTodo) -> Result<Todo, TodoError> {

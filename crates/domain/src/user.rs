@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::email::Email;
 use crate::password::PasswordHash;
@@ -117,8 +117,7 @@ impl User {
         password_hash: PasswordHash,
         now: DateTime<Utc>,
     ) -> Self {
-        // Storage keeps microseconds (PostgreSQL); round now so a user reads back unchanged.
-        let now = now.trunc_subsecs(6);
+        let now = crate::clock::stored(now);
         Self {
             id: UserId::generate(),
             email,
@@ -127,8 +126,7 @@ impl User {
             is_active: true,
             is_verified: false,
             password_hash,
-            // Milliseconds: the precision access tokens record their issue time with.
-            password_changed_at: now.trunc_subsecs(3),
+            password_changed_at: crate::clock::token_time(now),
             credential_version: 0,
             created_at: now,
             updated_at: now,
@@ -141,10 +139,9 @@ impl User {
     /// every access token issued before now is refused.
     pub fn set_password(&mut self, hash: PasswordHash, now: DateTime<Utc>) {
         self.password_hash = hash;
-        // Milliseconds: the precision access tokens record their issue time with.
-        self.password_changed_at = now.trunc_subsecs(3);
+        self.password_changed_at = crate::clock::token_time(now);
         self.credential_version += 1;
-        self.updated_at = now.trunc_subsecs(6);
+        self.updated_at = crate::clock::stored(now);
     }
 }
 

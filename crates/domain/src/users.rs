@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::attempts::{self, PasswordAttempts};
@@ -14,7 +14,8 @@ use crate::error::{RepositoryError, ValidationErrors};
 use crate::pagination::{Page, Paged};
 use crate::password::Password;
 use crate::ports::{
-    HashingError, PasswordHasher, SaveUserError, SessionRepository, UserRepository, Verification,
+    HashingError, PasswordHasher, PasswordVerifier, SaveUserError, SessionRepository,
+    UserRepository, Verification,
 };
 use crate::session::{ClientInfo, Session, SessionId};
 use crate::throttle::Throttle;
@@ -113,6 +114,8 @@ pub struct UserService {
 pub struct UserPorts {
     pub users: Arc<dyn UserRepository>,
     pub hasher: Arc<dyn PasswordHasher>,
+    /// Only handed on to the password attempts: the use cases verify through them.
+    pub verifier: Arc<dyn PasswordVerifier>,
     pub sessions: Arc<dyn SessionRepository>,
     pub clock: Arc<dyn Clock>,
     pub throttle: Throttle,
@@ -126,11 +129,7 @@ impl UserService {
             hasher: ports.hasher.clone(),
             sessions: ports.sessions,
             clock: ports.clock,
-            attempts: PasswordAttempts::new(
-                ports.hasher.clone(),
-                ports.throttle,
-                ports.audit.clone(),
-            ),
+            attempts: PasswordAttempts::new(ports.verifier, ports.throttle, ports.audit.clone()),
             audit: ports.audit,
         }
     }
@@ -149,7 +148,7 @@ impl UserService {
     }
 
     fn now(&self) -> DateTime<Utc> {
-        self.clock.now().trunc_subsecs(6)
+        self.clock.now_stored()
     }
 
     pub async fn list(
@@ -360,13 +359,9 @@ impl UserService {
         self.confirm_password(user, Some(current), client).await?;
         let mut updated = user.clone();
         updated.set_password(self.hasher.hash(new.secret()).await?, self.clock.now());
-        self.users.update(&updated, user.updated_at).await?;
-        self.sessions
-            .carry_over(user.id, session, updated.credential_version, self.now())
-            .await?;
         let revoked = self
-            .sessions
-            .revoke_all(user.id, Some(session), self.now())
+            .users
+            .update_credential(&updated, user.updated_at, Some(session), self.now())
             .await?;
         self.audit(AuditKind::PasswordChanged, user.id, None, client, None)
             .await;

@@ -96,6 +96,30 @@ impl SessionCache {
     }
 }
 
+/// The stores of users and sessions, wired the one way that keeps the session cache right:
+/// every write through either forgets what the cache may remember of it. The plain SeaORM
+/// stores are private to this crate, so nothing can wire them without their decorators.
+pub struct AccountStores {
+    pub users: Arc<dyn UserRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
+}
+
+impl AccountStores {
+    pub fn new(database: &crate::Database) -> Self {
+        let cache = database.session_cache();
+        Self {
+            users: Arc::new(InvalidatingUsers::new(
+                Arc::new(crate::users::SeaUserRepository::new(database)),
+                cache.clone(),
+            )),
+            sessions: Arc::new(CachedSessions::new(
+                Arc::new(crate::sessions::SeaSessionRepository::new(database)),
+                cache,
+            )),
+        }
+    }
+}
+
 /// Sessions, with `find_with_user` served from the cache.
 pub struct CachedSessions {
     inner: Arc<dyn SessionRepository>,
@@ -103,7 +127,7 @@ pub struct CachedSessions {
 }
 
 impl CachedSessions {
-    pub fn new(inner: Arc<dyn SessionRepository>, cache: Arc<SessionCache>) -> Self {
+    fn new(inner: Arc<dyn SessionRepository>, cache: Arc<SessionCache>) -> Self {
         Self { inner, cache }
     }
 }
@@ -185,18 +209,6 @@ impl SessionRepository for CachedSessions {
             .await
     }
 
-    async fn carry_over(
-        &self,
-        user: UserId,
-        id: SessionId,
-        version: i64,
-        now: DateTime<Utc>,
-    ) -> Result<bool, RepositoryError> {
-        self.cache
-            .after(self.inner.carry_over(user, id, version, now))
-            .await
-    }
-
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
         self.cache.after(self.inner.purge(before)).await
     }
@@ -209,7 +221,7 @@ pub struct InvalidatingUsers {
 }
 
 impl InvalidatingUsers {
-    pub fn new(inner: Arc<dyn UserRepository>, cache: Arc<SessionCache>) -> Self {
+    fn new(inner: Arc<dyn UserRepository>, cache: Arc<SessionCache>) -> Self {
         Self { inner, cache }
     }
 }
@@ -233,9 +245,10 @@ impl UserRepository for InvalidatingUsers {
         id: UserId,
         expected: &PasswordHash,
         new: &PasswordHash,
+        at: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
         self.cache
-            .after(self.inner.upgrade_password_hash(id, expected, new))
+            .after(self.inner.upgrade_password_hash(id, expected, new, at))
             .await
     }
 
@@ -253,6 +266,18 @@ impl UserRepository for InvalidatingUsers {
 
     async fn update(&self, user: &User, read_at: DateTime<Utc>) -> Result<(), SaveUserError> {
         self.cache.after(self.inner.update(user, read_at)).await
+    }
+
+    async fn update_credential(
+        &self,
+        user: &User,
+        read_at: DateTime<Utc>,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, SaveUserError> {
+        self.cache
+            .after(self.inner.update_credential(user, read_at, keep, now))
+            .await
     }
 
     async fn delete(&self, id: UserId) -> Result<(), SaveUserError> {

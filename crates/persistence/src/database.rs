@@ -69,7 +69,7 @@ impl Database {
     /// A cache for the per-request session check (see [`crate::cache`]). On PostgreSQL it
     /// listens for other instances' changes on a connection of its own, and serves nothing
     /// while that connection is down; it stops listening once the cache is dropped.
-    pub fn session_cache(&self) -> Arc<SessionCache> {
+    pub(crate) fn session_cache(&self) -> Arc<SessionCache> {
         if self.connection.get_database_backend() != DbBackend::Postgres {
             // One process writes a SQLite file; its own writes invalidate.
             return Arc::new(SessionCache::new(true));

@@ -13,9 +13,7 @@ pub mod users;
 
 pub use action_tokens::SeaActionTokenRepository;
 pub use audit::SeaAuditLog;
-pub use cache::{CachedSessions, InvalidatingUsers, SessionCache};
+pub use cache::{AccountStores, SessionCache};
 pub use database::{Database, DatabaseError, MigrationStatus};
-pub use sessions::SeaSessionRepository;
 pub use throttle::SeaThrottleRepository;
 pub use todos::SeaTodoRepository;
-pub use users::SeaUserRepository;

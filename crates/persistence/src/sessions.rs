@@ -24,7 +24,8 @@ pub struct SeaSessionRepository {
 }
 
 impl SeaSessionRepository {
-    pub fn new(database: &Database) -> Self {
+    /// Crate-private: the api wires sessions through [`crate::AccountStores`].
+    pub(crate) fn new(database: &Database) -> Self {
         Self {
             db: database.connection().clone(),
         }
@@ -200,12 +201,24 @@ impl SessionRepository for SeaSessionRepository {
             return Ok(Rotation::Invalid);
         };
         let session = session.refreshed(lifetimes, now);
+        // Only what a refresh changes, and only while the session is still live: a
+        // revocation or a credential change committed since the read above must stand.
+        let refreshed = Entity::update_many()
+            .col_expr(Column::LastUsedAt, Expr::value(session.last_used_at))
+            .col_expr(Column::IdleExpiresAt, Expr::value(session.idle_expires_at))
+            .filter(Column::Id.eq(session.id.as_uuid()))
+            .filter(live_at(now))
+            .exec(&txn)
+            .await
+            .map_err(storage)?
+            .rows_affected
+            == 1;
+        if !refreshed {
+            txn.rollback().await.map_err(storage)?;
+            return Ok(Rotation::Invalid);
+        }
         refresh_tokens::Entity::insert(new_token(new, session.id, now))
             .exec_without_returning(&txn)
-            .await
-            .map_err(storage)?;
-        Entity::update(to_active_model(&session))
-            .exec(&txn)
             .await
             .map_err(storage)?;
         txn.commit().await.map_err(storage)?;
@@ -238,8 +251,15 @@ impl SessionRepository for SeaSessionRepository {
         id: SessionId,
         now: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
-        self.update_live(user, id, now, Column::RevokedAt, Expr::value(now))
+        let result = Entity::update_many()
+            .col_expr(Column::RevokedAt, Expr::value(now))
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(Column::UserId.eq(user.as_uuid()))
+            .filter(live_at(now))
+            .exec(&self.db)
             .await
+            .map_err(storage)?;
+        Ok(result.rows_affected == 1)
     }
 
     #[tracing::instrument(skip_all)]
@@ -257,24 +277,6 @@ impl SessionRepository for SeaSessionRepository {
             query = query.filter(Column::Id.ne(keep.as_uuid()));
         }
         Ok(query.exec(&self.db).await.map_err(storage)?.rows_affected)
-    }
-
-    #[tracing::instrument(skip_all, fields(session_id = %id))]
-    async fn carry_over(
-        &self,
-        user: UserId,
-        id: SessionId,
-        version: i64,
-        now: DateTime<Utc>,
-    ) -> Result<bool, RepositoryError> {
-        self.update_live(
-            user,
-            id,
-            now,
-            Column::CredentialVersion,
-            Expr::value(version),
-        )
-        .await
     }
 
     #[tracing::instrument(skip_all)]
@@ -309,26 +311,6 @@ impl SessionRepository for SeaSessionRepository {
 }
 
 impl SeaSessionRepository {
-    /// Sets `column` of the user's session `id` if it is live at `now`; returns whether it was.
-    async fn update_live(
-        &self,
-        user: UserId,
-        id: SessionId,
-        now: DateTime<Utc>,
-        column: Column,
-        value: Expr,
-    ) -> Result<bool, RepositoryError> {
-        let result = Entity::update_many()
-            .col_expr(column, value)
-            .filter(Column::Id.eq(id.as_uuid()))
-            .filter(Column::UserId.eq(user.as_uuid()))
-            .filter(live_at(now))
-            .exec(&self.db)
-            .await
-            .map_err(storage)?;
-        Ok(result.rows_affected == 1)
-    }
-
     /// A refresh token that failed the compare-and-swap: unknown, or already rotated — a
     /// replay, by a thief or by a client racing itself; either way the session is revoked,
     /// as OAuth 2.0 Security BCP §4.14 advises.

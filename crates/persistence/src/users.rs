@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_domain::ports::{InsertUserError, SaveUserError, UserRepository};
 use gatehouse_domain::{
-    Email, FullName, Page, PasswordHash, RepositoryError, Role, User, UserFilter, UserId,
+    Email, FullName, Page, PasswordHash, RepositoryError, Role, SessionId, User, UserFilter, UserId,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
@@ -22,7 +22,8 @@ pub struct SeaUserRepository {
 }
 
 impl SeaUserRepository {
-    pub fn new(database: &Database) -> Self {
+    /// Crate-private: the api wires users through [`crate::AccountStores`].
+    pub(crate) fn new(database: &Database) -> Self {
         Self {
             db: database.connection().clone(),
         }
@@ -90,6 +91,31 @@ pub(crate) fn storage(error: DbErr) -> RepositoryError {
 
 fn is_active_admin(role: &str, is_active: bool) -> bool {
     role == Role::Admin.as_str() && is_active
+}
+
+/// Stores `user` over its row inside `txn`, provided the row is still the version read at
+/// `read_at` and the change leaves an active admin (see `UserRepository::update`).
+async fn save_in(
+    txn: &DatabaseTransaction,
+    user: &User,
+    read_at: DateTime<Utc>,
+) -> Result<(), SaveUserError> {
+    let current = lock_for_change(txn, user.id.as_uuid()).await?;
+    if current.updated_at != read_at {
+        return Err(SaveUserError::Conflict);
+    }
+    if is_active_admin(&current.role, current.is_active)
+        && !is_active_admin(user.role.as_str(), user.is_active)
+    {
+        ensure_another_active_admin(txn, current.id).await?;
+    }
+    if let Err(error) = Entity::update(to_active_model(user)).exec(txn).await {
+        return Err(match error.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => SaveUserError::EmailTaken,
+            _ => storage(error).into(),
+        });
+    }
+    Ok(())
 }
 
 /// Locks, as the transaction's first statement, the row of `id` and the rows of every
@@ -191,10 +217,11 @@ impl UserRepository for SeaUserRepository {
         id: UserId,
         expected: &PasswordHash,
         new: &PasswordHash,
+        at: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
         let result = Entity::update_many()
             .col_expr(Column::PasswordHash, Expr::value(new.as_str()))
-            .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+            .col_expr(Column::UpdatedAt, Expr::value(at))
             .filter(Column::Id.eq(id.as_uuid()))
             .filter(Column::PasswordHash.eq(expected.as_str()))
             .exec(&self.db)
@@ -245,23 +272,40 @@ impl UserRepository for SeaUserRepository {
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     async fn update(&self, user: &User, read_at: DateTime<Utc>) -> Result<(), SaveUserError> {
         let txn = self.db.begin().await.map_err(storage)?;
-        let current = lock_for_change(&txn, user.id.as_uuid()).await?;
-        if current.updated_at != read_at {
-            return Err(SaveUserError::Conflict);
-        }
-        if is_active_admin(&current.role, current.is_active)
-            && !is_active_admin(user.role.as_str(), user.is_active)
-        {
-            ensure_another_active_admin(&txn, current.id).await?;
-        }
-        if let Err(error) = Entity::update(to_active_model(user)).exec(&txn).await {
-            return Err(match error.sql_err() {
-                Some(SqlErr::UniqueConstraintViolation(_)) => SaveUserError::EmailTaken,
-                _ => storage(error).into(),
-            });
-        }
+        save_in(&txn, user, read_at).await?;
         txn.commit().await.map_err(storage)?;
         Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    async fn update_credential(
+        &self,
+        user: &User,
+        read_at: DateTime<Utc>,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, SaveUserError> {
+        use crate::entity::sessions::{Column as S, Entity as Sessions};
+        let txn = self.db.begin().await.map_err(storage)?;
+        save_in(&txn, user, read_at).await?;
+        let mut others = Sessions::update_many()
+            .col_expr(S::RevokedAt, Expr::value(now))
+            .filter(S::UserId.eq(user.id.as_uuid()))
+            .filter(S::RevokedAt.is_null());
+        if let Some(keep) = keep {
+            others = others.filter(S::Id.ne(keep.as_uuid()));
+            Sessions::update_many()
+                .col_expr(S::CredentialVersion, Expr::value(user.credential_version))
+                .filter(S::Id.eq(keep.as_uuid()))
+                .filter(S::UserId.eq(user.id.as_uuid()))
+                .filter(S::RevokedAt.is_null())
+                .exec(&txn)
+                .await
+                .map_err(storage)?;
+        }
+        let ended = others.exec(&txn).await.map_err(storage)?.rows_affected;
+        txn.commit().await.map_err(storage)?;
+        Ok(ended)
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]

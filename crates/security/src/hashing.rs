@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use argon2::password_hash::phc;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::{
+    Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as Argon2Verifier, Version,
+};
 use async_trait::async_trait;
 use gatehouse_domain::PasswordHash;
-use gatehouse_domain::ports::{HashingError, PasswordHasher, Verification};
+use gatehouse_domain::ports::{HashingError, PasswordHasher, PasswordVerifier, Verification};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -166,7 +168,9 @@ fn verify_with(configured: &Params, password: &[u8], stored: &str) -> Verificati
 }
 
 /// Whether verifying against `stored` costs at least what the configured parameters cost:
-/// an argon2id v1.3 hash with no weaker parameters.
+/// an argon2id v1.3 hash whose work (memory × passes, what the time of one verification
+/// follows) is no less than the configured one's. OWASP's equivalent settings
+/// (m=47104,t=1 beside m=19456,t=2) count as full cost.
 fn at_full_cost(configured: &Params, stored: &str) -> bool {
     let Ok(parsed) = phc::PasswordHash::new(stored) else {
         return false;
@@ -174,11 +178,10 @@ fn at_full_cost(configured: &Params, stored: &str) -> bool {
     let Ok(params) = Params::try_from(&parsed) else {
         return false;
     };
+    let work = |params: &Params| u64::from(params.m_cost()) * u64::from(params.t_cost());
     parsed.algorithm.as_str() == argon2::ARGON2ID_IDENT.as_str()
         && parsed.version == Some(Version::V0x13.into())
-        && params.m_cost() >= configured.m_cost()
-        && params.t_cost() >= configured.t_cost()
-        && params.p_cost() >= configured.p_cost()
+        && work(&params) >= work(configured)
 }
 
 /// Verifies, and always pays at least the configured cost: a hash that is cheaper to check
@@ -208,6 +211,27 @@ impl PasswordHasher for Argon2Hasher {
             .await?
     }
 
+    async fn admit(&self) -> Result<(), HashingError> {
+        if !self.pool.is_full() {
+            return Ok(());
+        }
+        self.pool.hold_refusal().await;
+        Err(HashingError::Overloaded {
+            retry_after: self.pool.retry_after(),
+        })
+    }
+
+    fn dummy_hash(&self) -> &PasswordHash {
+        &self.dummy
+    }
+
+    fn supports(&self, hash: &PasswordHash) -> bool {
+        supports(hash.as_str())
+    }
+}
+
+#[async_trait]
+impl PasswordVerifier for Argon2Hasher {
     #[tracing::instrument(skip_all)]
     async fn verify(
         &self,
@@ -228,14 +252,6 @@ impl PasswordHasher for Argon2Hasher {
                 )
             })
             .await
-    }
-
-    fn dummy_hash(&self) -> &PasswordHash {
-        &self.dummy
-    }
-
-    fn supports(&self, hash: &PasswordHash) -> bool {
-        supports(hash.as_str())
     }
 }
 
@@ -291,6 +307,15 @@ mod tests {
         let weak = hasher(WEAK).hash(&secret("pw-for-test")).await.unwrap();
         let bcrypt = bcrypt::hash("pw-for-test", 4).unwrap();
         assert!(at_full_cost(&configured, strong.dummy_hash().as_str()));
+        let equivalent = hasher(Argon2Config {
+            memory_kib: 47_104,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .hash(&secret("pw-for-test"))
+        .await
+        .unwrap();
+        assert!(at_full_cost(&configured, equivalent.as_str()));
         for cheaper in [weak.as_str(), bcrypt.as_str(), "not a hash"] {
             assert!(!at_full_cost(&configured, cheaper), "{cheaper}");
         }

@@ -182,8 +182,8 @@ impl AccessTokenService for JwtService {
         now: DateTime<Utc>,
     ) -> Result<AccessToken, TokenError> {
         // `iat` has whole seconds; the jti, a UUIDv7 stamped with `now`, carries the
-        // milliseconds, so a token issued just before a password change is still told apart.
-        let issued_at = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+        // milliseconds (`clock::token_time`).
+        let issued_at = gatehouse_domain::clock::token_time(now);
         let token_id = Uuid::new_v7(uuid::Timestamp::from_unix(
             uuid::NoContext,
             issued_at.timestamp() as u64,

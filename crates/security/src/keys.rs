@@ -31,6 +31,50 @@ pub enum KeyError {
     Invalid(&'static str, String),
 }
 
+/// Secrets from tutorials and examples that must never sign production tokens.
+const WELL_KNOWN_SECRETS: &[&str] = &[
+    "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
+    "your-256-bit-secret",
+    "a-string-secret-at-least-256-bits-long",
+    "change-me-to-a-long-random-secret-of-at-least-32-bytes",
+    "changemechangemechangemechangeme",
+    "secretsecretsecretsecretsecretsecret",
+    "your-secret-key-here-must-be-at-least-32-bytes",
+];
+
+/// What the secret policy makes of a configured HS256 secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretVerdict {
+    Acceptable,
+    /// Long enough, but published in tutorials or made of one repeated character: anyone
+    /// could forge tokens with it. Production refuses it; development warns.
+    WellKnown,
+}
+
+/// Judges a configured HS256 secret: [`KeyError::SecretTooShort`] under
+/// [`MIN_SECRET_BYTES`], otherwise whether it is a well-known value.
+pub fn judge_secret(secret: &SecretString) -> Result<SecretVerdict, KeyError> {
+    let value = secret.expose_secret();
+    if value.len() < MIN_SECRET_BYTES {
+        return Err(KeyError::SecretTooShort);
+    }
+    let repeated = value.chars().all(|c| value.starts_with(c));
+    Ok(if WELL_KNOWN_SECRETS.contains(&value) || repeated {
+        SecretVerdict::WellKnown
+    } else {
+        SecretVerdict::Acceptable
+    })
+}
+
+/// A new HS256 secret: 32 random bytes from a CSPRNG seeded by the OS, hex-encoded (64
+/// characters).
+pub fn generate_secret() -> SecretString {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    SecretString::from(hex)
+}
+
 /// RSA signature schemes, for interoperability with services that only verify RSA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RsaScheme {
@@ -330,6 +374,24 @@ mod tests {
         };
         assert_eq!(URL_SAFE_NO_PAD.decode(n).unwrap().len(), 256);
         assert_eq!(e, "AQAB");
+    }
+
+    #[test]
+    fn the_secret_policy_refuses_short_and_flags_well_known_secrets() {
+        let judge = |s: &str| judge_secret(&SecretString::from(s));
+        assert!(matches!(judge("too-short"), Err(KeyError::SecretTooShort)));
+        assert_eq!(
+            judge("your-256-bit-secret-but-longer-xx").unwrap(),
+            SecretVerdict::Acceptable
+        );
+        assert_eq!(judge(&"a".repeat(40)).unwrap(), SecretVerdict::WellKnown);
+        assert_eq!(
+            judge("09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7").unwrap(),
+            SecretVerdict::WellKnown
+        );
+        let fresh = generate_secret();
+        assert_eq!(judge_secret(&fresh).unwrap(), SecretVerdict::Acceptable);
+        assert_ne!(fresh.expose_secret(), generate_secret().expose_secret());
     }
 
     #[test]

@@ -10,6 +10,6 @@ pub mod pool;
 
 pub use hashing::{Argon2Config, Argon2Hasher};
 pub use jwt::{JwtConfig, JwtService, SigningKeys};
-pub use keys::{ActiveKey, RetiredKey, RsaScheme};
+pub use keys::{ActiveKey, RetiredKey, RsaScheme, SecretVerdict, generate_secret, judge_secret};
 pub use opaque::RandomTokens;
 pub use pool::HashingPool;

@@ -141,7 +141,7 @@ async fn tls_needs_both_a_certificate_and_a_key() {
     settings.server.tls_cert_file = Some("cert.pem".into());
     let data = tempfile::tempdir().unwrap();
     settings.data_dir = data.path().to_path_buf();
-    settings.database.url = format!("sqlite://{}/g.db", data.path().display());
+    settings.database.url = format!("sqlite://{}/g.db", data.path().display()).into();
     let error = gatehouse_api::startup::Application::build(settings)
         .await
         .err()

@@ -54,7 +54,7 @@ async fn eddsa_app(private: &Path, retired: Vec<PathBuf>, database: Option<&str>
         s.jwt.private_key_file = Some(private);
         s.jwt.retired_public_key_files = retired;
         if let Some(url) = database {
-            s.database.url = url;
+            s.database.url = url.into();
         }
     })
     .await
@@ -249,7 +249,7 @@ async fn an_hs256_secret_rotation_keeps_issued_tokens_valid_until_the_old_secret
         spawn_app_with(move |s| {
             s.jwt.secret = Some(new_secret.into());
             s.jwt.retired_secrets = retired;
-            s.database.url = database;
+            s.database.url = database.into();
         })
     };
     let during = rotate(vec![old_secret]).await;

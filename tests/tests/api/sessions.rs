@@ -1,7 +1,9 @@
 //! Sessions: refresh-token rotation and reuse detection, logout, the session list, expiry
 //! by an injected clock, and revocation on password change and deactivation.
 
-use gatehouse_tests::{ManualClock, PASSWORD, TestApp, spawn_app, spawn_app_with_clock};
+use gatehouse_tests::{
+    ManualClock, PASSWORD, TestApp, spawn_app, spawn_app_with_clock, user_scopes,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -42,7 +44,7 @@ async fn each_refresh_rotates_both_tokens() {
     assert_ne!(second["refresh_token"], first["refresh_token"]);
     assert_ne!(second["access_token"], first["access_token"]);
     assert_eq!(second["token_type"], "bearer");
-    assert_eq!(second["scope"], "me todos:read todos:write");
+    assert_eq!(second["scope"], user_scopes());
     assert_eq!(
         me_status(&app, &field(&second, "access_token")).await,
         StatusCode::OK

@@ -1,6 +1,6 @@
 //! `POST /api/v1/auth/token`: the OAuth2 password grant and its RFC 6749 errors.
 
-use gatehouse_tests::{PASSWORD, spawn_app, spawn_app_with, stored_hash};
+use gatehouse_tests::{PASSWORD, spawn_app, spawn_app_with, stored_hash, user_scopes};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -31,7 +31,7 @@ async fn a_password_grant_returns_a_bearer_access_token() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["token_type"], "bearer");
     assert_eq!(body["expires_in"], 900);
-    assert_eq!(body["scope"], "me todos:read todos:write");
+    assert_eq!(body["scope"], user_scopes());
 
     let token = body["access_token"].as_str().unwrap();
     let header = decode_part(token, 0);

@@ -3,13 +3,8 @@
 use std::collections::HashMap;
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, post, web};
-use gatehouse_domain::ScopeError;
-use gatehouse_domain::auth::{
-    AuthenticateError, PasswordGrantError, RefreshGrantError, RegisterError, Registration,
-    TokenGrant,
-};
-use gatehouse_domain::ports::HashingError;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use gatehouse_domain::auth::{Registration, TokenGrant};
 use gatehouse_domain::recovery::PendingMail;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -24,7 +19,7 @@ use crate::openapi::responses::{
     BadRequest, EmailTaken, EmailedTokenInvalid, Forbidden, Overloaded, PayloadTooLarge,
     TokenError, TokenUnavailable, TooManyRequests, Unauthorized, ValidationFailed,
 };
-use crate::problem::{ApiError, OAuthError};
+use crate::problem::{ApiError, OAuthError, TokenEndpointError};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -67,18 +62,9 @@ pub async fn register(
         password: body.password,
         full_name: body.full_name,
     };
-    match state.auth.register(registration, &caller.0).await {
-        Ok(user) => Ok(HttpResponse::Created().json(UserResponse::from(&user))),
-        Err(RegisterError::Invalid(errors)) => Err(errors.into()),
-        Err(RegisterError::EmailTaken) => Err(ApiError::EmailTaken),
-        Err(RegisterError::Throttled { retry_after }) => Err(ApiError::Throttled { retry_after }),
-        Err(RegisterError::Hashing(error)) => Err(error.into()),
-        Err(RegisterError::Repository(error)) => Err(error.into()),
-    }
+    let user = state.auth.register(registration, &caller.0).await?;
+    Ok(HttpResponse::Created().json(UserResponse::from(&user)))
 }
-
-/// The one wrong-credentials answer, byte for byte, whether or not the account exists.
-const INVALID_CREDENTIALS: &str = "Invalid username or password.";
 
 /// Get tokens: log in (`grant_type=password`) or refresh (`grant_type=refresh_token`).
 ///
@@ -105,7 +91,7 @@ pub async fn token(
     caller: Caller,
     body: web::Bytes,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, OAuthError> {
+) -> Result<HttpResponse, TokenEndpointError> {
     let form = parse_form(&req, &body)?;
     let grant_type = required(&form, "grant_type")?;
     let scope = form.get("scope").map(String::as_str);
@@ -113,26 +99,10 @@ pub async fn token(
         "password" => {
             let username = required(&form, "username")?;
             let password = SecretString::from(required(&form, "password")?);
-            // During a login flood most requests find the hashing queue full: answer them
-            // before the throttling reads, so refusing costs no database work.
-            if state.hashing.is_full() {
-                state.hashing.hold_refusal().await;
-                return Err(OAuthError::temporarily_unavailable(
-                    state.hashing.retry_after(),
-                ));
-            }
-            match state
+            state
                 .auth
                 .password_grant(username, &password, scope, caller.0)
-                .await
-            {
-                Ok(grant) => grant,
-                // Not an RFC 6749 error: a problem+json 429 with Retry-After.
-                Err(PasswordGrantError::Throttled { retry_after }) => {
-                    return Ok(ApiError::Throttled { retry_after }.error_response());
-                }
-                Err(error) => return Err(password_grant_error(error)),
-            }
+                .await?
         }
         "refresh_token" => {
             let refresh = SecretString::from(required(&form, "refresh_token")?);
@@ -140,12 +110,13 @@ pub async fn token(
                 .auth
                 .refresh_grant(&refresh, scope, caller.0)
                 .await
-                .map_err(refresh_grant_error)?
+                .map_err(OAuthError::from)?
         }
         other => {
             return Err(OAuthError::unsupported_grant_type(format!(
                 "Grant type `{other}` is not supported; use `password` or `refresh_token`."
-            )));
+            ))
+            .into());
         }
     };
     Ok(token_response(grant))
@@ -183,58 +154,6 @@ pub async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     state.auth.logout(&current.claims, &caller.0).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-fn refresh_grant_error(error: RefreshGrantError) -> OAuthError {
-    match error {
-        RefreshGrantError::Invalid => {
-            OAuthError::invalid_grant("The refresh token is invalid, expired or revoked.")
-        }
-        RefreshGrantError::Reused => OAuthError::invalid_grant(
-            "The refresh token was already used; its session has been revoked.",
-        ),
-        RefreshGrantError::Scope(error) => {
-            OAuthError::invalid_scope(capitalize(&error.to_string()))
-        }
-        RefreshGrantError::Repository(error) if error.is_unavailable() => {
-            OAuthError::database_unavailable()
-        }
-        other => OAuthError::server_error(other),
-    }
-}
-
-fn password_grant_error(error: PasswordGrantError) -> OAuthError {
-    match error {
-        PasswordGrantError::Authenticate(AuthenticateError::InvalidCredentials) => {
-            OAuthError::invalid_grant(INVALID_CREDENTIALS)
-        }
-        PasswordGrantError::Authenticate(AuthenticateError::AccountDisabled) => {
-            OAuthError::invalid_grant("Account is disabled")
-        }
-        PasswordGrantError::Authenticate(AuthenticateError::EmailNotVerified) => {
-            OAuthError::invalid_grant("Email not verified")
-        }
-        PasswordGrantError::Authenticate(AuthenticateError::Hashing(
-            HashingError::Overloaded { retry_after },
-        )) => OAuthError::temporarily_unavailable(retry_after),
-        PasswordGrantError::Scope(error @ (ScopeError::Unknown(_) | ScopeError::NotAllowed(_))) => {
-            OAuthError::invalid_scope(capitalize(&error.to_string()))
-        }
-        PasswordGrantError::Repository(error)
-        | PasswordGrantError::Authenticate(AuthenticateError::Repository(error))
-            if error.is_unavailable() =>
-        {
-            OAuthError::database_unavailable()
-        }
-        other => OAuthError::server_error(other),
-    }
-}
-
-fn capitalize(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect::<String>() + "."
-    })
 }
 
 /// Parses an `application/x-www-form-urlencoded` body. RFC 6749 §3.2 forbids repeated

@@ -71,7 +71,7 @@ pub struct JwkSet {
 )]
 #[get("/.well-known/jwks.json")]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
-    let keys = state.tokens.public_keys().iter().map(Jwk::from).collect();
+    let keys = state.public_keys.iter().map(Jwk::from).collect();
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(JwkSet { keys })

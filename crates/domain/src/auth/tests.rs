@@ -46,6 +46,7 @@ impl UserRepository for InMemoryUsers {
         id: UserId,
         expected: &PasswordHash,
         new: &PasswordHash,
+        _: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
         let mut users = self.0.lock().unwrap();
         let user = users.iter_mut().find(|u| u.id == id).unwrap();
@@ -76,6 +77,15 @@ impl UserRepository for InMemoryUsers {
         *stored = user.clone();
         Ok(())
     }
+    async fn update_credential(
+        &self,
+        _: &User,
+        _: DateTime<Utc>,
+        _: Option<SessionId>,
+        _: DateTime<Utc>,
+    ) -> Result<u64, SaveUserError> {
+        unimplemented!("not used by these tests")
+    }
     async fn delete(&self, id: UserId) -> Result<(), SaveUserError> {
         self.0.lock().unwrap().retain(|u| u.id != id);
         Ok(())
@@ -100,14 +110,7 @@ impl Default for FakeHasher {
 }
 
 #[async_trait]
-impl PasswordHasher for FakeHasher {
-    async fn hash(&self, password: &SecretString) -> Result<PasswordHash, HashingError> {
-        self.hashes.fetch_add(1, Ordering::SeqCst);
-        Ok(PasswordHash::new(format!(
-            "v2:{}",
-            password.expose_secret()
-        )))
-    }
+impl PasswordVerifier for FakeHasher {
     async fn verify(
         &self,
         password: &SecretString,
@@ -123,8 +126,22 @@ impl PasswordHasher for FakeHasher {
             Verification::Mismatch
         })
     }
+}
+
+#[async_trait]
+impl PasswordHasher for FakeHasher {
+    async fn hash(&self, password: &SecretString) -> Result<PasswordHash, HashingError> {
+        self.hashes.fetch_add(1, Ordering::SeqCst);
+        Ok(PasswordHash::new(format!(
+            "v2:{}",
+            password.expose_secret()
+        )))
+    }
     fn dummy_hash(&self) -> &PasswordHash {
         &self.dummy
+    }
+    async fn admit(&self) -> Result<(), HashingError> {
+        Ok(())
     }
     fn supports(&self, hash: &PasswordHash) -> bool {
         hash.as_str().starts_with("v")
@@ -196,15 +213,6 @@ impl SessionRepository for InMemorySessions {
         _: DateTime<Utc>,
     ) -> Result<u64, RepositoryError> {
         Ok(0)
-    }
-    async fn carry_over(
-        &self,
-        _: UserId,
-        _: SessionId,
-        _: i64,
-        _: DateTime<Utc>,
-    ) -> Result<bool, RepositoryError> {
-        Ok(false)
     }
     async fn purge(&self, _: DateTime<Utc>) -> Result<u64, RepositoryError> {
         Ok(0)
@@ -304,6 +312,7 @@ fn harness() -> Harness {
         AuthPorts {
             users: users.clone(),
             hasher: hasher.clone(),
+            verifier: hasher.clone(),
             tokens: Arc::new(FakeTokens),
             sessions: Arc::new(InMemorySessions(Mutex::default(), users.clone())),
             opaque: Arc::new(FakeOpaque),
@@ -354,7 +363,9 @@ impl AuthService {
             .begin(username, None, &ClientInfo::default(), attempts::LOGIN)
             .await
             .expect("under the limit");
-        self.authenticate(&attempt, username, password).await
+        let user = self.authenticate(&attempt, username, password).await?;
+        self.admissible(&user)?;
+        Ok(user)
     }
 
     async fn register_user(&self, input: Registration) -> Result<User, RegisterError> {
@@ -520,10 +531,7 @@ async fn password_grant_refuses_admin_scopes_to_users() {
         PasswordGrantError::Scope(ScopeError::NotAllowed(_))
     ));
     let token = h.grant("correct horse battery", None).await.unwrap();
-    assert_eq!(
-        token.access.claims.scopes.to_string(),
-        "me todos:read todos:write"
-    );
+    assert_eq!(token.access.claims.scopes, ScopeSet::all_for(Role::User));
 }
 
 #[tokio::test]
