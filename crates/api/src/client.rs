@@ -1,5 +1,6 @@
-//! Who is calling: the client's IP address, believing `X-Forwarded-For` only from trusted
-//! proxies.
+//! Who is calling: the [`Caller`] extractor is the one way handlers learn the client's IP
+//! address (believing `X-Forwarded-For` only from trusted proxies) and user agent; use cases
+//! take it as `ClientInfo` and decide throttling themselves.
 
 use std::net::IpAddr;
 
@@ -14,7 +15,7 @@ use crate::state::AppState;
 pub struct Caller(pub ClientInfo);
 
 impl Caller {
-    pub fn of(req: &HttpRequest, trusted: &[IpAddr]) -> Self {
+    fn of(req: &HttpRequest, trusted: &[IpAddr]) -> Self {
         let user_agent = req
             .headers()
             .get(header::USER_AGENT)
@@ -44,7 +45,7 @@ impl FromRequest for Caller {
 /// `X-Forwarded-For` (read right to left) that is not itself a trusted proxy. IPv4-mapped
 /// IPv6 addresses (`::ffff:a.b.c.d`, what a dual-stack socket reports) are taken as the
 /// IPv4 address they carry (`trusted` holds canonical addresses: the settings are read so).
-pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
+fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip().to_canonical();
     if !trusted.contains(&peer) {
         return Some(peer);
