@@ -3,13 +3,11 @@
 use async_trait::async_trait;
 use gatehouse_domain::audit::{AuditEvent, AuditEventId, AuditFilter, AuditKind, AuditLog};
 use gatehouse_domain::{ClientInfo, Page, RepositoryError, UserId};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Order, QueryFilter};
 
 use crate::database::Database;
 use crate::entity::audit_events::{self, Column, Entity};
+use crate::paging::page_of;
 use crate::users::{CorruptRow, storage};
 
 #[derive(Debug, Clone)]
@@ -84,16 +82,7 @@ impl AuditLog for SeaAuditLog {
         if let Some(until) = filter.until {
             query = query.filter(Column::CreatedAt.lt(until));
         }
-        let total = query.clone().count(&self.db).await.map_err(storage)?;
-        let rows = query
-            .order_by_desc(Column::CreatedAt)
-            .order_by_desc(Column::Id)
-            .limit(page.limit())
-            .offset(page.offset())
-            .all(&self.db)
-            .await
-            .map_err(storage)?;
-        let events = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
-        Ok((events, total))
+        let newest_first = (Column::CreatedAt, Column::Id);
+        page_of(&self.db, query, newest_first, Order::Desc, page, to_domain).await
     }
 }

@@ -4,13 +4,11 @@ use async_trait::async_trait;
 use gatehouse_domain::ports::TodoRepository;
 use gatehouse_domain::todo::{Todo, TodoDescription, TodoFilter, TodoId, TodoTitle};
 use gatehouse_domain::{Page, RepositoryError, UserId};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Order, QueryFilter};
 
 use crate::database::Database;
 use crate::entity::todos::{self, Column, Entity};
+use crate::paging::page_of;
 use crate::users::{CorruptRow, storage};
 
 #[derive(Debug, Clone)]
@@ -91,17 +89,8 @@ impl TodoRepository for SeaTodoRepository {
         if let Some(done) = filter.done {
             query = query.filter(Column::Done.eq(done));
         }
-        let total = query.clone().count(&self.db).await.map_err(storage)?;
-        let rows = query
-            .order_by_desc(Column::CreatedAt)
-            .order_by_desc(Column::Id)
-            .limit(page.limit())
-            .offset(page.offset())
-            .all(&self.db)
-            .await
-            .map_err(storage)?;
-        let items = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
-        Ok((items, total))
+        let newest_first = (Column::CreatedAt, Column::Id);
+        page_of(&self.db, query, newest_first, Order::Desc, page, to_domain).await
     }
 
     #[tracing::instrument(skip_all, fields(todo_id = %todo.id))]

@@ -9,12 +9,13 @@ use gatehouse_domain::{
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    SqlErr, TransactionTrait,
+    DatabaseTransaction, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter, SqlErr,
+    TransactionTrait,
 };
 
 use crate::database::Database;
 use crate::entity::users::{self, Column, Entity};
+use crate::paging::page_of;
 
 #[derive(Debug, Clone)]
 pub struct SeaUserRepository {
@@ -256,17 +257,8 @@ impl UserRepository for SeaUserRepository {
         if let Some(is_active) = filter.is_active {
             query = query.filter(Column::IsActive.eq(is_active));
         }
-        let total = query.clone().count(&self.db).await.map_err(storage)?;
-        let rows = query
-            .order_by_asc(Column::CreatedAt)
-            .order_by_asc(Column::Id)
-            .limit(page.limit())
-            .offset(page.offset())
-            .all(&self.db)
-            .await
-            .map_err(storage)?;
-        let users = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
-        Ok((users, total))
+        let oldest_first = (Column::CreatedAt, Column::Id);
+        page_of(&self.db, query, oldest_first, Order::Asc, page, to_domain).await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]

@@ -1,0 +1,35 @@
+//! One page of a listing and the total it is a page of: what every list of the API reads.
+
+use gatehouse_domain::{Page, RepositoryError};
+use sea_orm::{
+    DatabaseConnection, EntityTrait, Order, PaginatorTrait, QueryOrder, QuerySelect, Select,
+};
+
+use crate::users::storage;
+
+/// The rows of `query` in `page`, ordered by `created_at` then `id` (both in `order`, so
+/// pages are stable), converted by `to_domain`, and how many rows `query` matches in all.
+pub(crate) async fn page_of<E, T>(
+    db: &DatabaseConnection,
+    query: Select<E>,
+    (created_at, id): (E::Column, E::Column),
+    order: Order,
+    page: Page,
+    to_domain: impl Fn(E::Model) -> Result<T, RepositoryError>,
+) -> Result<(Vec<T>, u64), RepositoryError>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+{
+    let total = query.clone().count(db).await.map_err(storage)?;
+    let rows = query
+        .order_by(created_at, order.clone())
+        .order_by(id, order)
+        .limit(page.limit())
+        .offset(page.offset())
+        .all(db)
+        .await
+        .map_err(storage)?;
+    let items = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
+    Ok((items, total))
+}
