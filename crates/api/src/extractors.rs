@@ -1,6 +1,7 @@
 //! Authentication extractors. A handler states what it needs in its signature:
 //! `CurrentUser<scopes::Me>` is a verified bearer token carrying scope `me`, for an account
-//! that still exists and is active, re-read from the database on every request.
+//! that still exists and is active, checked on every request against the session and user
+//! as stored now (served from the session cache, which forgets them on any write).
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -176,8 +177,8 @@ impl<S: RequiredScope> FromRequest for CurrentUser<S> {
                     return Err(ApiError::from(error).into());
                 }
             };
-            // The role is read from the database on every request, so a demoted admin's
-            // token stops opening admin endpoints at once.
+            // The role is the stored one (the cache forgets it on any write), so a demoted
+            // admin's token stops opening admin endpoints at once.
             if let Some(scope) = S::SCOPE
                 && (!claims.scopes.contains(scope) || !scope.allowed_for(user.role))
             {

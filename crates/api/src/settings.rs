@@ -284,19 +284,25 @@ impl Default for PasswordSettings {
 }
 
 impl Default for AuthSettings {
+    /// The domain's own defaults for session lifetimes and throttling, so each is written
+    /// once (`SessionLifetimes::default`, `ThrottlePolicy::default`).
     fn default() -> Self {
+        let sessions = gatehouse_domain::SessionLifetimes::default();
+        let limits = gatehouse_domain::throttle::ThrottlePolicy::default();
+        let secs =
+            |duration: chrono::Duration| u32::try_from(duration.num_seconds()).unwrap_or(u32::MAX);
         Self {
-            session_idle_ttl_secs: 7 * 24 * 3600,
-            session_absolute_ttl_secs: 30 * 24 * 3600,
+            session_idle_ttl_secs: secs(sessions.idle),
+            session_absolute_ttl_secs: secs(sessions.absolute),
             require_verified_email: false,
             housekeeping_interval_secs: 3600,
-            login_failures_per_account: 5,
-            login_failures_per_ip: 20,
-            login_window_secs: 15 * 60,
-            registrations_per_ip: 20,
-            password_resets_per_ip: 10,
-            ip_window_secs: 3600,
-            verification_emails_per_user: 5,
+            login_failures_per_account: limits.login_account.max,
+            login_failures_per_ip: limits.login_ip.max,
+            login_window_secs: secs(limits.login_account.window),
+            registrations_per_ip: limits.register_ip.max,
+            password_resets_per_ip: limits.reset_ip.max,
+            ip_window_secs: secs(limits.register_ip.window),
+            verification_emails_per_user: limits.verify_email.max,
         }
     }
 }
@@ -439,7 +445,7 @@ impl Settings {
             },
             verify_email: Limit {
                 max: self.auth.verification_emails_per_user,
-                window: chrono::Duration::hours(1),
+                window: ThrottlePolicy::default().verify_email.window,
             },
         }
     }

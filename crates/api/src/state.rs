@@ -85,7 +85,7 @@ fn signing_keys(settings: &Settings, secret: SecretString) -> Result<SigningKeys
 }
 
 /// The argon2id hasher with the configured parameters, on a pool of the configured size
-/// (also returned: the token endpoint asks it whether it is full).
+/// (also returned, for `gatehouse hash-cost`, which reports its size).
 pub fn password_hasher(
     settings: &Settings,
 ) -> Result<(Argon2Hasher, Arc<HashingPool>), StartupError> {
