@@ -216,6 +216,7 @@ pub struct UpdateMeRequest {
 /// A password change.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_password": "correct horse battery staple", "new_password": "a brand new passphrase"}))]
 pub struct ChangePasswordRequest {
     #[schema(value_type = String, format = Password)]
     pub current_password: SecretString,
@@ -227,6 +228,7 @@ pub struct ChangePasswordRequest {
 /// Confirms the deletion of your account.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_password": "correct horse battery staple"}))]
 pub struct DeleteAccountRequest {
     #[schema(value_type = String, format = Password)]
     pub current_password: SecretString,
