@@ -8,8 +8,14 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Or
 
 use crate::database::Database;
 use crate::entity::todos::{self, Column, Entity};
+use crate::owned::{self, OwnedTable};
 use crate::paging::page_of;
 use crate::users::{CorruptRow, storage};
+
+impl OwnedTable for Entity {
+    const ID: Column = Column::Id;
+    const OWNER: Column = Column::OwnerId;
+}
 
 #[derive(Debug, Clone)]
 pub struct SeaTodoRepository {
@@ -69,11 +75,8 @@ impl TodoRepository for SeaTodoRepository {
 
     #[tracing::instrument(skip_all, fields(todo_id = %id))]
     async fn find(&self, owner: UserId, id: TodoId) -> Result<Option<Todo>, RepositoryError> {
-        Entity::find_by_id(id.as_uuid())
-            .filter(Column::OwnerId.eq(owner.as_uuid()))
-            .one(&self.db)
-            .await
-            .map_err(storage)?
+        owned::find::<Entity>(&self.db, owner, id.as_uuid())
+            .await?
             .map(to_domain)
             .transpose()
     }
@@ -85,7 +88,7 @@ impl TodoRepository for SeaTodoRepository {
         filter: TodoFilter,
         page: Page,
     ) -> Result<(Vec<Todo>, u64), RepositoryError> {
-        let mut query = Entity::find().filter(Column::OwnerId.eq(owner.as_uuid()));
+        let mut query = owned::rows_of::<Entity>(owner);
         if let Some(done) = filter.done {
             query = query.filter(Column::Done.eq(done));
         }
@@ -95,24 +98,17 @@ impl TodoRepository for SeaTodoRepository {
 
     #[tracing::instrument(skip_all, fields(todo_id = %todo.id))]
     async fn update(&self, todo: &Todo) -> Result<bool, RepositoryError> {
-        let result = Entity::update_many()
-            .set(to_active_model(todo))
-            .filter(Column::Id.eq(todo.id.as_uuid()))
-            .filter(Column::OwnerId.eq(todo.owner.as_uuid()))
-            .exec(&self.db)
-            .await
-            .map_err(storage)?;
-        Ok(result.rows_affected == 1)
+        owned::update::<Entity>(
+            &self.db,
+            todo.owner,
+            todo.id.as_uuid(),
+            to_active_model(todo),
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(todo_id = %id))]
     async fn delete(&self, owner: UserId, id: TodoId) -> Result<bool, RepositoryError> {
-        let result = Entity::delete_many()
-            .filter(Column::Id.eq(id.as_uuid()))
-            .filter(Column::OwnerId.eq(owner.as_uuid()))
-            .exec(&self.db)
-            .await
-            .map_err(storage)?;
-        Ok(result.rows_affected == 1)
+        owned::delete::<Entity>(&self.db, owner, id.as_uuid()).await
     }
 }
