@@ -94,9 +94,19 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// responses in the document; the bodies themselves are built in `crate::problem`.
 #[allow(dead_code)]
 pub mod responses {
-    use utoipa::ToResponse;
+    use utoipa::{IntoResponses, ToResponse};
 
     use crate::problem::{OAuthErrorBody, ProblemDetails};
+
+    /// What every operation behind a bearer token may answer besides its own responses: no
+    /// or a bad token (401), a token without the scope or role it needs (403).
+    #[derive(IntoResponses)]
+    pub enum Protected {
+        #[response(status = 401)]
+        Unauthorized(#[ref_response] Unauthorized),
+        #[response(status = 403)]
+        Forbidden(#[ref_response] Forbidden),
+    }
 
     /// The body is not valid JSON.
     #[derive(ToResponse)]

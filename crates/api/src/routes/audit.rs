@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::dto::{AuditEventResponse, PageResponse};
 use crate::extractors::{CurrentUser, scopes};
-use crate::openapi::responses::{Forbidden, InvalidInput, Unauthorized};
+use crate::openapi::responses::{InvalidInput, Protected};
 use crate::problem::ApiError;
 use crate::routes::query;
 use crate::state::AppState;
@@ -66,8 +66,7 @@ fn parse_time(
     security(("oauth2" = ["users:read"])),
     responses(
         (status = 200, description = "A page of events", body = PageResponse<AuditEventResponse>),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        Protected,
         (status = 422, response = InvalidInput),
     )
 )]

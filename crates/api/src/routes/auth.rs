@@ -16,7 +16,7 @@ use crate::dto::{
 use crate::extractors::{CurrentUser, scopes};
 use crate::json::Json;
 use crate::openapi::responses::{
-    BadRequest, EmailTaken, EmailedTokenInvalid, Forbidden, Overloaded, PayloadTooLarge,
+    BadRequest, EmailTaken, EmailedTokenInvalid, Overloaded, PayloadTooLarge, Protected,
     TokenError, TokenUnavailable, TooManyRequests, Unauthorized, ValidationFailed,
 };
 use crate::problem::{ApiError, OAuthError, TokenEndpointError};
@@ -270,8 +270,7 @@ pub async fn confirm_password_reset(
     security(("oauth2" = ["me"])),
     responses(
         (status = 202, description = "Accepted", body = AcceptedResponse),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        Protected,
         (status = 429, response = TooManyRequests),
     )
 )]

@@ -12,7 +12,7 @@ use crate::dto::{CreateTodoRequest, PageResponse, TodoResponse, UpdateTodoReques
 use crate::extractors::{CurrentUser, scopes};
 use crate::json::Json;
 use crate::openapi::responses::{
-    BadRequest, Forbidden, InvalidInput, TodoNotFound, Unauthorized, ValidationFailed,
+    BadRequest, InvalidInput, Protected, TodoNotFound, ValidationFailed,
 };
 use crate::problem::ApiError;
 use crate::routes::query;
@@ -50,8 +50,7 @@ pub struct TodoListQuery {
     security(("oauth2" = ["todos:read"])),
     responses(
         (status = 200, description = "A page of your todos", body = PageResponse<TodoResponse>),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        Protected,
         (status = 422, response = InvalidInput),
     )
 )]
@@ -92,8 +91,7 @@ pub async fn list(
     responses(
         (status = 201, description = "Created", body = TodoResponse),
         (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        Protected,
         (status = 422, response = ValidationFailed),
     )
 )]
@@ -127,8 +125,7 @@ pub async fn create(
     security(("oauth2" = ["todos:read"])),
     responses(
         (status = 200, description = "The todo", body = TodoResponse),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        Protected,
         (status = 404, response = TodoNotFound),
         (status = 422, response = InvalidInput),
     )
@@ -157,8 +154,7 @@ pub async fn get_one(
     responses(
         (status = 200, description = "The changed todo", body = TodoResponse),
         (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        Protected,
         (status = 404, response = TodoNotFound),
         (status = 422, response = ValidationFailed),
     )
@@ -195,8 +191,7 @@ pub async fn update(
     security(("oauth2" = ["todos:write"])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        Protected,
         (status = 404, response = TodoNotFound),
         (status = 422, response = InvalidInput),
     )

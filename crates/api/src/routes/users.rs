@@ -16,7 +16,7 @@ use crate::dto::{
 use crate::extractors::{CurrentUser, scopes};
 use crate::json::Json;
 use crate::openapi::responses::{
-    BadRequest, EmailTaken, Forbidden, InvalidInput, LastAdmin, Overloaded, SessionNotFound,
+    BadRequest, EmailTaken, InvalidInput, LastAdmin, Overloaded, Protected, SessionNotFound,
     TooManyRequests, Unauthorized, UserNotFound, ValidationFailed, WrongPassword,
 };
 use crate::problem::ApiError;
@@ -45,8 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     security(("oauth2" = ["me"])),
     responses(
         (status = 200, description = "The current user", body = UserResponse),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        Protected,
     )
 )]
 #[get("/users/me")]
@@ -167,8 +166,7 @@ pub async fn delete_me(
     security(("oauth2" = ["me"])),
     responses(
         (status = 200, description = "Your sessions", body = Vec<SessionResponse>),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        Protected,
     )
 )]
 #[get("/users/me/sessions")]
@@ -192,8 +190,7 @@ pub async fn list_sessions(
     security(("oauth2" = ["me"])),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        Protected,
         (status = 404, response = SessionNotFound),
         (status = 422, response = InvalidInput),
     )
@@ -223,8 +220,7 @@ pub async fn revoke_session(
     security(("oauth2" = ["me"])),
     responses(
         (status = 204, description = "Every session revoked"),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        Protected,
     )
 )]
 #[delete("/users/me/sessions")]
@@ -267,8 +263,7 @@ pub struct UserListQuery {
     security(("oauth2" = ["users:read"])),
     responses(
         (status = 200, description = "A page of users", body = PageResponse<UserResponse>),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        Protected,
         (status = 422, response = InvalidInput),
     )
 )]
@@ -320,8 +315,7 @@ pub async fn list(
     security(("oauth2" = ["users:read"])),
     responses(
         (status = 200, description = "The user", body = UserResponse),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        Protected,
         (status = 404, response = UserNotFound),
         (status = 422, response = InvalidInput),
     )
@@ -347,8 +341,7 @@ pub async fn get_user(
     responses(
         (status = 200, description = "The changed user", body = UserResponse),
         (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        Protected,
         (status = 404, response = UserNotFound),
         (status = 409, response = LastAdmin),
         (status = 422, response = ValidationFailed),
@@ -393,8 +386,7 @@ pub async fn update_user(
     security(("oauth2" = ["users:write"])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        Protected,
         (status = 404, response = UserNotFound),
         (status = 409, response = LastAdmin),
         (status = 422, response = InvalidInput),
