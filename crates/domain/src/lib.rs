@@ -17,6 +17,7 @@ pub mod ports;
 pub mod recovery;
 pub mod scope;
 pub mod session;
+pub mod text;
 pub mod throttle;
 pub mod todo;
 pub mod user;

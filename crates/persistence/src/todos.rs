@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use gatehouse_domain::ports::TodoRepository;
-use gatehouse_domain::todo::{Todo, TodoDescription, TodoFilter, TodoId, TodoTitle};
+use gatehouse_domain::text::{LongText, Title};
+use gatehouse_domain::todo::{Todo, TodoFilter, TodoId};
 use gatehouse_domain::{Page, RepositoryError, UserId};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Order, QueryFilter};
 
@@ -41,8 +42,8 @@ fn to_domain(model: todos::Model) -> Result<Todo, RepositoryError> {
     Ok(Todo {
         id: TodoId::from_uuid(model.id),
         owner: UserId::from_uuid(model.owner_id),
-        title: TodoTitle::parse(&model.title).map_err(|e| corrupt(e.to_string()))?,
-        description: TodoDescription::parse_optional(model.description.as_deref())
+        title: Title::parse(&model.title).map_err(|e| corrupt(e.to_string()))?,
+        description: LongText::parse_optional(model.description.as_deref())
             .map_err(|e| corrupt(e.to_string()))?,
         done: model.done,
         created_at: model.created_at,
