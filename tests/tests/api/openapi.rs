@@ -1,12 +1,15 @@
 //! The OpenAPI document and Swagger UI.
 
 use gatehouse_domain::Scope;
-use gatehouse_tests::spawn_app;
+use gatehouse_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 async fn document() -> Value {
-    let app = spawn_app().await;
+    served_document(&spawn_app().await).await
+}
+
+async fn served_document(app: &TestApp) -> Value {
     let response = app.get("/api-docs/openapi.json").await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
@@ -70,12 +73,7 @@ fn concrete(path: &str) -> String {
 #[tokio::test]
 async fn every_documented_operation_is_served_and_its_errors_have_examples() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .get("/api-docs/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc = served_document(&app).await;
     let operations = operations(&doc);
     assert!(
         operations.len() >= 20,
@@ -123,12 +121,7 @@ async fn every_documented_operation_is_served_and_its_errors_have_examples() {
 #[tokio::test]
 async fn each_protected_operation_is_refused_without_the_scope_it_declares() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .get("/api-docs/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc = served_document(&app).await;
     app.admin_token("root@example.com").await;
     // One admin token per scope, holding every scope but that one.
     let mut without = std::collections::HashMap::new();

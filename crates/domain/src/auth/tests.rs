@@ -373,6 +373,16 @@ impl AuthService {
     }
 }
 
+/// A harness with Ada registered (password `correct horse battery`).
+async fn harness_with_ada() -> Harness {
+    let h = harness();
+    h.service
+        .register_user(registration("ada@example.com", "correct horse battery"))
+        .await
+        .unwrap();
+    h
+}
+
 fn registration(email: &str, password: &str) -> Registration {
     Registration {
         email: email.into(),
@@ -425,11 +435,7 @@ async fn invalid_registration_reports_every_field_and_never_hashes() {
 
 #[tokio::test]
 async fn duplicate_email_is_taken() {
-    let h = harness();
-    h.service
-        .register_user(registration("ada@example.com", "correct horse battery"))
-        .await
-        .unwrap();
+    let h = harness_with_ada().await;
     let error = h
         .service
         .register_user(registration("ADA@example.com", "another fine secret"))
@@ -440,11 +446,7 @@ async fn duplicate_email_is_taken() {
 
 #[tokio::test]
 async fn unknown_email_costs_one_verification_like_a_wrong_password() {
-    let h = harness();
-    h.service
-        .register_user(registration("ada@example.com", "correct horse battery"))
-        .await
-        .unwrap();
+    let h = harness_with_ada().await;
 
     let unknown = h
         .service
@@ -495,11 +497,7 @@ async fn a_weaker_hash_is_upgraded_only_after_a_successful_login() {
 
 #[tokio::test]
 async fn a_disabled_account_is_refused_only_with_the_right_password() {
-    let h = harness();
-    h.service
-        .register_user(registration("ada@example.com", "correct horse battery"))
-        .await
-        .unwrap();
+    let h = harness_with_ada().await;
     h.users.0.lock().unwrap()[0].is_active = false;
     let wrong = h
         .service
@@ -517,11 +515,7 @@ async fn a_disabled_account_is_refused_only_with_the_right_password() {
 
 #[tokio::test]
 async fn password_grant_refuses_admin_scopes_to_users() {
-    let h = harness();
-    h.service
-        .register_user(registration("ada@example.com", "correct horse battery"))
-        .await
-        .unwrap();
+    let h = harness_with_ada().await;
     let error = h
         .grant("correct horse battery", Some("me users:read"))
         .await
@@ -547,11 +541,7 @@ async fn unknown_scope_names_are_refused_before_hashing() {
 
 /// A harness with Ada registered and logged in.
 async fn registered_and_logged_in() -> (Harness, TokenGrant) {
-    let h = harness();
-    h.service
-        .register_user(registration("ada@example.com", "correct horse battery"))
-        .await
-        .unwrap();
+    let h = harness_with_ada().await;
     let grant = h.grant("correct horse battery", None).await.unwrap();
     (h, grant)
 }
@@ -604,11 +594,7 @@ async fn an_overlong_password_is_refused_without_hashing() {
 
 #[tokio::test]
 async fn password_attempts_past_the_limit_verify_nothing() {
-    let h = harness();
-    h.service
-        .register_user(registration("ada@example.com", "correct horse battery"))
-        .await
-        .unwrap();
+    let h = harness_with_ada().await;
     for _ in 0..5 {
         assert!(matches!(
             h.grant("wrong horse battery", None).await,
@@ -627,11 +613,7 @@ async fn password_attempts_past_the_limit_verify_nothing() {
 
 #[tokio::test]
 async fn a_right_password_with_a_forbidden_scope_still_counts_as_a_failure() {
-    let h = harness();
-    h.service
-        .register_user(registration("ada@example.com", "correct horse battery"))
-        .await
-        .unwrap();
+    let h = harness_with_ada().await;
     for _ in 0..5 {
         let refused = h.grant("correct horse battery", Some("users:read")).await;
         assert!(matches!(refused, Err(PasswordGrantError::Scope(_))));
