@@ -219,13 +219,14 @@ impl From<gatehouse_domain::auth::RegisterError> for ApiError {
     }
 }
 
-impl From<gatehouse_domain::todo::TodoError> for ApiError {
-    fn from(error: gatehouse_domain::todo::TodoError) -> Self {
-        use gatehouse_domain::todo::TodoError;
+/// Every owner-scoped resource (todos and those built like them).
+impl From<gatehouse_domain::owned::OwnedError> for ApiError {
+    fn from(error: gatehouse_domain::owned::OwnedError) -> Self {
+        use gatehouse_domain::owned::OwnedError as E;
         match error {
-            TodoError::Invalid(errors) => errors.into(),
-            TodoError::NotFound => ApiError::ResourceNotFound("todo_not_found"),
-            TodoError::Repository(error) => error.into(),
+            E::Invalid(errors) => errors.into(),
+            E::NotFound(code) => ApiError::ResourceNotFound(code),
+            E::Repository(error) => error.into(),
         }
     }
 }

@@ -5,14 +5,15 @@ use std::sync::Arc;
 use gatehouse_domain::audit::{Audit, AuditLog};
 use gatehouse_domain::auth::{AuthPolicy, AuthPorts};
 use gatehouse_domain::mail::Mailer;
+use gatehouse_domain::owned::OwnedRepository;
 use gatehouse_domain::ports::{
-    PasswordHasher, PasswordVerifier, SessionRepository, TodoRepository, UserRepository,
+    PasswordHasher, PasswordVerifier, SessionRepository, UserRepository,
 };
 use gatehouse_domain::recovery::ActionTokenRepository;
 use gatehouse_domain::recovery::{Links, RecoveryPorts, RecoveryService};
 use gatehouse_domain::throttle::{Throttle, ThrottleRepository};
 use gatehouse_domain::users::UserPorts;
-use gatehouse_domain::{AuthService, Clock, SessionLifetimes, TodoService, UserService};
+use gatehouse_domain::{AuthService, Clock, SessionLifetimes, Todo, TodoService, UserService};
 use gatehouse_mail::{FileOutbox, SmtpMailer, SmtpSettings, SmtpTls, parse_sender};
 use gatehouse_persistence::{
     AccountStores, Database, SeaActionTokenRepository, SeaAuditLog, SeaThrottleRepository,
@@ -135,7 +136,7 @@ fn mailer(settings: &Settings) -> Result<Arc<dyn Mailer>, StartupError> {
 pub struct Storage {
     pub users: Arc<dyn UserRepository>,
     pub sessions: Arc<dyn SessionRepository>,
-    pub todos: Arc<dyn TodoRepository>,
+    pub todos: Arc<dyn OwnedRepository<Todo>>,
     pub action_tokens: Arc<dyn ActionTokenRepository>,
     pub throttle: Arc<dyn ThrottleRepository>,
     pub audit: Arc<dyn AuditLog>,

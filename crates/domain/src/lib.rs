@@ -11,6 +11,7 @@ pub mod email;
 pub mod error;
 mod id;
 pub mod mail;
+pub mod owned;
 pub mod pagination;
 pub mod password;
 pub mod ports;

@@ -14,7 +14,6 @@ use crate::pagination::Page;
 use crate::password::PasswordHash;
 use crate::scope::ScopeSet;
 use crate::session::{Session, SessionId, SessionLifetimes};
-use crate::todo::{Todo, TodoFilter, TodoId};
 use crate::user::{Role, User, UserFilter, UserId};
 
 /// Why a new user could not be stored.
@@ -104,30 +103,6 @@ pub enum SaveUserError {
     Conflict,
     #[error(transparent)]
     Repository(#[from] RepositoryError),
-}
-
-/// Storage of todos. Every read and write names the owner, so one user can never reach
-/// another's todo through this port.
-#[async_trait]
-pub trait TodoRepository: Send + Sync {
-    async fn insert(&self, todo: &Todo) -> Result<(), RepositoryError>;
-
-    /// The owner's todo with this id, or `None` (also when it belongs to someone else).
-    async fn find(&self, owner: UserId, id: TodoId) -> Result<Option<Todo>, RepositoryError>;
-
-    /// One page of the owner's todos matching `filter`, newest first, and the total.
-    async fn list(
-        &self,
-        owner: UserId,
-        filter: TodoFilter,
-        page: Page,
-    ) -> Result<(Vec<Todo>, u64), RepositoryError>;
-
-    /// Stores `todo` over the owner's row with its id; returns whether there was one.
-    async fn update(&self, todo: &Todo) -> Result<bool, RepositoryError>;
-
-    /// Deletes the owner's todo; returns whether there was one.
-    async fn delete(&self, owner: UserId, id: TodoId) -> Result<bool, RepositoryError>;
 }
 
 /// The outcome of checking a password against a stored hash.

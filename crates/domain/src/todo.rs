@@ -7,9 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
-use crate::error::{RepositoryError, ValidationErrors};
-use crate::pagination::{Page, Paged};
-use crate::ports::TodoRepository;
+use crate::error::ValidationErrors;
+use crate::owned::{Owned, OwnedError, OwnedItems, OwnedRepository};
 use crate::text::{LongText, Title};
 use crate::user::UserId;
 
@@ -50,34 +49,43 @@ pub struct TodoFilter {
     pub done: Option<bool>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum TodoError {
-    #[error(transparent)]
-    Invalid(ValidationErrors),
-    /// No todo with this id belongs to the caller (it may belong to someone else).
-    #[error("todo not found")]
-    NotFound,
-    #[error(transparent)]
-    Repository(#[from] RepositoryError),
+impl Owned for Todo {
+    type Id = TodoId;
+    type Filter = TodoFilter;
+    const NOT_FOUND: &'static str = "todo_not_found";
+
+    fn id(&self) -> TodoId {
+        self.id
+    }
+
+    fn owner(&self) -> UserId {
+        self.owner
+    }
+
+    fn touch(&mut self, at: DateTime<Utc>) {
+        self.updated_at = at;
+    }
 }
 
-/// The todo use cases.
+/// The todo use cases: creating and changing a todo by its rules; reading, listing and
+/// deleting are the shared ones of [`OwnedItems`], reached through `Deref`.
 #[derive(Clone)]
-pub struct TodoService {
-    todos: Arc<dyn TodoRepository>,
-    clock: Arc<dyn Clock>,
+pub struct TodoService(OwnedItems<Todo>);
+
+impl std::ops::Deref for TodoService {
+    type Target = OwnedItems<Todo>;
+
+    fn deref(&self) -> &OwnedItems<Todo> {
+        &self.0
+    }
 }
 
 impl TodoService {
-    pub fn new(todos: Arc<dyn TodoRepository>, clock: Arc<dyn Clock>) -> Self {
-        Self { todos, clock }
+    pub fn new(todos: Arc<dyn OwnedRepository<Todo>>, clock: Arc<dyn Clock>) -> Self {
+        Self(OwnedItems::new(todos, clock))
     }
 
-    fn now(&self) -> DateTime<Utc> {
-        self.clock.now_stored()
-    }
-
-    pub async fn create(&self, owner: UserId, input: NewTodo) -> Result<Todo, TodoError> {
+    pub async fn create(&self, owner: UserId, input: NewTodo) -> Result<Todo, OwnedError> {
         let mut errors = ValidationErrors::new();
         let title = errors.check("title", Title::parse(&input.title));
         let description = errors.check(
@@ -85,10 +93,10 @@ impl TodoService {
             LongText::parse_optional(input.description.as_deref()),
         );
         let (Some(title), Some(description)) = (title, description) else {
-            return Err(TodoError::Invalid(errors));
+            return Err(OwnedError::Invalid(errors));
         };
         let now = self.now();
-        let todo = Todo {
+        self.insert(Todo {
             id: TodoId::generate(),
             owner,
             title,
@@ -96,24 +104,8 @@ impl TodoService {
             done: input.done.unwrap_or(false),
             created_at: now,
             updated_at: now,
-        };
-        self.todos.insert(&todo).await?;
-        Ok(todo)
-    }
-
-    pub async fn get(&self, owner: UserId, id: TodoId) -> Result<Todo, TodoError> {
-        self.todos.find(owner, id).await?.ok_or(TodoError::NotFound)
-    }
-
-    /// The owner's todos, newest first.
-    pub async fn list(
-        &self,
-        owner: UserId,
-        filter: TodoFilter,
-        page: Page,
-    ) -> Result<Paged<Todo>, TodoError> {
-        let (items, total) = self.todos.list(owner, filter, page).await?;
-        Ok(Paged { items, total, page })
+        })
+        .await
     }
 
     pub async fn update(
@@ -121,7 +113,7 @@ impl TodoService {
         owner: UserId,
         id: TodoId,
         changes: TodoChanges,
-    ) -> Result<Todo, TodoError> {
+    ) -> Result<Todo, OwnedError> {
         let mut errors = ValidationErrors::new();
         let title = changes.title.as_deref().map(Title::parse).transpose();
         let title = errors.check("title", title);
@@ -132,31 +124,19 @@ impl TodoService {
             .transpose();
         let description = errors.check("description", description);
         let (Some(title), Some(description)) = (title, description) else {
-            return Err(TodoError::Invalid(errors));
+            return Err(OwnedError::Invalid(errors));
         };
-
-        let mut todo = self.get(owner, id).await?;
-        if let Some(title) = title {
-            todo.title = title;
-        }
-        if let Some(description) = description {
-            todo.description = description;
-        }
-        if let Some(done) = changes.done {
-            todo.done = done;
-        }
-        todo.updated_at = self.now();
-        if !self.todos.update(&todo).await? {
-            return Err(TodoError::NotFound);
-        }
-        Ok(todo)
-    }
-
-    pub async fn delete(&self, owner: UserId, id: TodoId) -> Result<(), TodoError> {
-        if self.todos.delete(owner, id).await? {
-            Ok(())
-        } else {
-            Err(TodoError::NotFound)
-        }
+        self.change(owner, id, |todo| {
+            if let Some(title) = title {
+                todo.title = title;
+            }
+            if let Some(description) = description {
+                todo.description = description;
+            }
+            if let Some(done) = changes.done {
+                todo.done = done;
+            }
+        })
+        .await
     }
 }

@@ -6,7 +6,7 @@ pub mod audit;
 pub mod cache;
 pub mod database;
 pub mod entity;
-mod owned;
+pub mod owned;
 mod paging;
 pub mod sessions;
 pub mod throttle;

@@ -72,7 +72,7 @@ pub async fn list(
     };
     let paged = state
         .todos
-        .list(current.user.id, TodoFilter { done }, page)
+        .list(current.user.id, &TodoFilter { done }, page)
         .await?;
     Ok(
         HttpResponse::Ok().json(PageResponse::from_paged(paged, |todo| {
