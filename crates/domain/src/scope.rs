@@ -88,6 +88,17 @@ impl ScopeSet {
             .map(Self)
     }
 
+    /// Reads scopes that were granted earlier (a stored session's): names that no longer
+    /// exist grant nothing and are left out, so removing or renaming a scope narrows old
+    /// sessions instead of breaking them.
+    pub fn parse_granted(raw: &str) -> Self {
+        Self(
+            raw.split_ascii_whitespace()
+                .filter_map(|name| Scope::parse(name).ok())
+                .collect(),
+        )
+    }
+
     /// Every scope `role` may hold.
     pub fn all_for(role: Role) -> Self {
         Self(
@@ -153,6 +164,13 @@ mod tests {
             Scope::ALL.len()
         );
         assert!(ScopeSet::all_for(Role::User).iter().count() < Scope::ALL.len());
+    }
+
+    #[test]
+    fn scopes_granted_earlier_keep_only_the_names_that_still_exist() {
+        let granted = ScopeSet::parse_granted("me notes:read  todos:read\u{0}x todos:write");
+        assert_eq!(granted.to_string(), "me todos:write");
+        assert_eq!(ScopeSet::parse_granted(""), ScopeSet::default());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use sea_orm::{
 use crate::database::Database;
 use crate::entity::refresh_tokens;
 use crate::entity::sessions::{self, Column, Entity};
-use crate::users::{CorruptRow, storage};
+use crate::users::storage;
 
 #[derive(Debug, Clone)]
 pub struct SeaSessionRepository {
@@ -33,13 +33,8 @@ impl SeaSessionRepository {
 }
 
 fn to_domain(model: sessions::Model) -> Result<Session, RepositoryError> {
-    let scopes = ScopeSet::parse(&model.scope).map_err(|error| {
-        RepositoryError::new(CorruptRow {
-            table: "sessions",
-            id: model.id,
-            reason: error.to_string(),
-        })
-    })?;
+    // A scope renamed or removed since the login narrows the session; it never breaks it.
+    let scopes = ScopeSet::parse_granted(&model.scope);
     Ok(Session {
         id: SessionId::from_uuid(model.id),
         user_id: UserId::from_uuid(model.user_id),

@@ -405,3 +405,26 @@ async fn refresh_and_access_tokens_are_not_interchangeable() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request");
 }
+
+#[tokio::test]
+async fn a_scope_removed_since_login_narrows_the_session_instead_of_breaking_it() {
+    let app = spawn_app().await;
+    app.register_ok("ada@example.com").await;
+    let tokens = app.login_tokens("ada@example.com").await;
+    // As if `todos:write` had been renamed by an upgrade after this login.
+    app.execute(
+        "UPDATE sessions SET scope = $1",
+        vec!["me todos:read todos:edit".into()],
+    )
+    .await;
+    let me = app
+        .bearer_get("/api/v1/users/me", tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let refreshed = app
+        .refresh(tokens["refresh_token"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let refreshed: Value = refreshed.json().await.unwrap();
+    assert_eq!(refreshed["scope"], "me todos:read");
+}
