@@ -155,7 +155,7 @@ impl AuthService {
     pub fn new(ports: AuthPorts, policy: AuthPolicy) -> Self {
         Self {
             users: ports.users,
-            hasher: ports.hasher.clone(),
+            hasher: ports.hasher,
             tokens: ports.tokens,
             sessions: ports.sessions,
             opaque: ports.opaque,

@@ -126,7 +126,7 @@ impl UserService {
     pub fn new(ports: UserPorts) -> Self {
         Self {
             users: ports.users,
-            hasher: ports.hasher.clone(),
+            hasher: ports.hasher,
             sessions: ports.sessions,
             clock: ports.clock,
             attempts: PasswordAttempts::new(ports.verifier, ports.throttle, ports.audit.clone()),

@@ -370,3 +370,32 @@ async fn nul_bytes_are_refused_before_any_query() {
     assert_eq!(body["errors"][0]["field"], "full_name", "{body}");
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
 }
+
+#[tokio::test]
+async fn bursts_of_registrations_and_reset_requests_are_judged_as_a_whole() {
+    let app = spawn_app_with(|s| {
+        s.auth.registrations_per_ip = 4;
+        s.auth.password_resets_per_ip = 3;
+    })
+    .await;
+    let app = &app;
+    let responses = burst(10, |i| async move {
+        app.register(&format!("user{i}@example.com"), PASSWORD)
+            .await
+    })
+    .await;
+    let counts = statuses(responses).await;
+    assert_eq!(counts.get(&201), Some(&4), "{counts:?}");
+    assert_eq!(counts.get(&429), Some(&6), "{counts:?}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 4);
+
+    let reset = json!({"email": "user0@example.com"});
+    let reset = &reset;
+    let responses = burst(10, |_| async move {
+        app.post_json("/api/v1/auth/password-reset", reset).await
+    })
+    .await;
+    let counts = statuses(responses).await;
+    assert_eq!(counts.get(&202), Some(&3), "{counts:?}");
+    assert_eq!(counts.get(&429), Some(&7), "{counts:?}");
+}
