@@ -11,6 +11,7 @@ mod m20261123_000005_create_throttle_events;
 mod m20261123_000006_create_audit_events;
 mod m20261124_000007_notify_changes;
 mod m20261201_000008_reservations_and_credentials;
+mod owned;
 
 pub struct Migrator;
 

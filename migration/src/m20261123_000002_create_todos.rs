@@ -1,7 +1,9 @@
-//! The `todos` table: each row belongs to a user and goes when its owner goes.
+//! The `todos` table: an owned resource's table with a title, a description and a flag.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
+
+use crate::owned::{create_owned_table, drop_owned_table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -9,62 +11,19 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(Todos::Table)
-                    .if_not_exists()
-                    .col(pk_uuid(Todos::Id))
-                    .col(uuid(Todos::OwnerId))
-                    .col(string_len(Todos::Title, 200))
-                    .col(text_null(Todos::Description))
-                    .col(boolean(Todos::Done))
-                    .col(timestamp_with_time_zone(Todos::CreatedAt))
-                    .col(timestamp_with_time_zone(Todos::UpdatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_todos_owner")
-                            .from(Todos::Table, Todos::OwnerId)
-                            .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        // Listing is always per owner, newest first.
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_todos_owner_created")
-                    .table(Todos::Table)
-                    .col(Todos::OwnerId)
-                    .col(Todos::CreatedAt)
-                    .to_owned(),
-            )
-            .await
+        create_owned_table(
+            manager,
+            "todos",
+            [
+                string_len(Alias::new("title"), 200),
+                text_null(Alias::new("description")),
+                boolean(Alias::new("done")),
+            ],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Todos::Table).to_owned())
-            .await
+        drop_owned_table(manager, "todos").await
     }
-}
-
-#[derive(DeriveIden)]
-enum Todos {
-    Table,
-    Id,
-    OwnerId,
-    Title,
-    Description,
-    Done,
-    CreatedAt,
-    UpdatedAt,
-}
-
-#[derive(DeriveIden)]
-enum Users {
-    Table,
-    Id,
 }

@@ -109,7 +109,7 @@ pub struct HealthResponse {
 }
 
 /// Lets a JSON field tell "absent" (`None`) from "null" (`Some(None)`).
-fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
@@ -136,66 +136,6 @@ impl<T: ToSchema> PageResponse<T> {
             offset: paged.page.offset(),
         }
     }
-}
-
-/// A todo.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "id": "019a4d3e-8c10-7d2e-8a4b-0c1d2e3f4a5b",
-    "title": "Buy milk",
-    "description": "Oat, 2 litres",
-    "done": false,
-    "created_at": "2026-11-23T10:00:00Z",
-    "updated_at": "2026-11-23T10:00:00Z"
-}))]
-pub struct TodoResponse {
-    pub id: Uuid,
-    pub title: String,
-    pub description: Option<String>,
-    pub done: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<&gatehouse_domain::Todo> for TodoResponse {
-    fn from(todo: &gatehouse_domain::Todo) -> Self {
-        Self {
-            id: todo.id.as_uuid(),
-            title: todo.title.as_str().to_owned(),
-            description: todo.description.as_ref().map(|d| d.as_str().to_owned()),
-            done: todo.done,
-            created_at: todo.created_at,
-            updated_at: todo.updated_at,
-        }
-    }
-}
-
-/// A new todo.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"title": "Buy milk", "description": "Oat, 2 litres"}))]
-pub struct CreateTodoRequest {
-    /// 1–200 characters after trimming.
-    #[schema(min_length = 1, max_length = 200)]
-    pub title: String,
-    /// Up to 2,000 characters.
-    #[schema(max_length = 2000)]
-    pub description: Option<String>,
-    /// Defaults to `false`.
-    pub done: Option<bool>,
-}
-
-/// Changes to a todo; absent fields stay as they are, `"description": null` clears it.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"done": true}))]
-pub struct UpdateTodoRequest {
-    #[schema(min_length = 1, max_length = 200)]
-    pub title: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 2000)]
-    pub description: Option<Option<String>>,
-    pub done: Option<bool>,
 }
 
 /// Changes to your own account. Changing `email` needs `current_password` and makes the

@@ -21,40 +21,8 @@ use crate::state::AppState;
 /// The realm of our `WWW-Authenticate` challenges.
 pub const REALM: &str = "gatehouse";
 
-/// A scope an endpoint requires, as a type; `None` accepts any valid token.
-pub trait RequiredScope: 'static {
-    const SCOPE: Option<Scope>;
-}
-
-/// Marker types for [`CurrentUser`], one per scope.
-pub mod scopes {
-    use super::{RequiredScope, Scope};
-
-    macro_rules! scope_marker {
-        ($($(#[$doc:meta])* $name:ident => $scope:expr;)*) => {$(
-            $(#[$doc])*
-            pub struct $name;
-            impl RequiredScope for $name {
-                const SCOPE: Option<Scope> = $scope;
-            }
-        )*};
-    }
-
-    scope_marker! {
-        /// Any valid token, whatever its scopes (logout).
-        Any => None;
-        /// `me`: the caller's own account.
-        Me => Some(Scope::Me);
-        /// `todos:read`.
-        TodosRead => Some(Scope::TodosRead);
-        /// `todos:write`.
-        TodosWrite => Some(Scope::TodosWrite);
-        /// `users:read` (admins).
-        UsersRead => Some(Scope::UsersRead);
-        /// `users:write` (admins).
-        UsersWrite => Some(Scope::UsersWrite);
-    }
-}
+/// The scope markers for [`CurrentUser`], one per scope, declared with the scopes.
+pub use gatehouse_domain::scope::{RequiredScope, required as scopes};
 
 /// The authenticated caller, holding a token with scope `S`.
 pub struct CurrentUser<S: RequiredScope> {

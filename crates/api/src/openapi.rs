@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto;
 use crate::problem::{FieldError, OAuthErrorBody, ProblemDetails};
-use crate::routes::{audit, auth, health, jwks, todos, users};
+use crate::routes::{audit, auth, health, jwks, users};
 
 /// Where Swagger UI and clients get a token.
 pub const TOKEN_URL: &str = "/api/v1/auth/token";
@@ -25,7 +25,6 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         auth::request_email_verification, auth::confirm_email_verification,
         users::me, users::update_me, users::change_password, users::delete_me,
         users::list_sessions, users::revoke_session, users::revoke_all_sessions,
-        todos::list, todos::create, todos::get_one, todos::update, todos::remove,
         users::list, users::get_user, users::update_user, users::delete_user,
         audit::list,
         health::live, health::ready, jwks::jwks,
@@ -33,8 +32,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
     components(
         schemas(
             dto::RegisterRequest, dto::UserResponse, dto::TokenRequest, dto::TokenResponse,
-            dto::HealthResponse, dto::TodoResponse, dto::CreateTodoRequest,
-            dto::UpdateTodoRequest, dto::UpdateMeRequest, dto::ChangePasswordRequest,
+            dto::HealthResponse, dto::UpdateMeRequest, dto::ChangePasswordRequest,
             dto::DeleteAccountRequest, dto::AdminUpdateUserRequest, dto::SessionResponse,
             dto::PasswordResetRequest, dto::PasswordResetConfirm, dto::VerifyEmailConfirm,
             dto::AcceptedResponse, dto::AuditEventResponse, jwks::Jwk, jwks::JwkSet,
@@ -43,7 +41,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         responses(
             responses::BadRequest, responses::Unauthorized, responses::Forbidden,
             responses::EmailTaken, responses::PayloadTooLarge, responses::ValidationFailed,
-            responses::InvalidInput, responses::TodoNotFound, responses::UserNotFound,
+            responses::InvalidInput, responses::UserNotFound,
             responses::SessionNotFound, responses::EmailedTokenInvalid,
             responses::LastAdmin, responses::WrongPassword,
             responses::Overloaded, responses::TokenError, responses::TokenUnavailable,
@@ -54,7 +52,6 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
     tags(
         (name = "auth", description = "Sign-up and tokens"),
         (name = "users", description = "Your account"),
-        (name = "todos", description = "Your todos: the example per-user resource"),
         (name = "admin", description = "User management, for admins"),
         (name = "health", description = "Probes for orchestrators"),
     )
@@ -87,7 +84,15 @@ impl Modify for OAuth2Addon {
 
 /// The document, as served and as printed by `gatehouse openapi`.
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut document = ApiDoc::openapi();
+    for part in crate::routes::owned_docs() {
+        document.merge(part);
+    }
+    // The probes stay last in Swagger UI, after the resources merged in.
+    if let Some(tags) = document.tags.as_mut() {
+        tags.sort_by_key(|tag| tag.name == "health");
+    }
+    document
 }
 
 /// Reusable error responses, each with an example. The types exist only to describe
@@ -163,13 +168,6 @@ pub mod responses {
         "detail": "The request has invalid fields.", "code": "validation_failed",
         "errors": [{"field": "limit", "message": "limit must be between 1 and 100"}]}))]
     pub struct InvalidInput(ProblemDetails);
-
-    /// You have no todo with this id (it may exist, and belong to someone else).
-    #[derive(ToResponse)]
-    #[response(content_type = "application/problem+json", example = json!({
-        "type": "urn:gatehouse:problem:todo_not_found", "title": "Not Found", "status": 404,
-        "detail": "No todo with this id exists.", "code": "todo_not_found"}))]
-    pub struct TodoNotFound(ProblemDetails);
 
     /// The emailed token is unknown, expired, already used, or meant for something else.
     #[derive(ToResponse)]

@@ -139,6 +139,21 @@ impl ApiError {
         Self::Internal(Box::new(error))
     }
 
+    /// The body this error is answered with (also the documentation's examples).
+    pub fn problem(&self) -> ProblemDetails {
+        let mut problem = ProblemDetails::new(self.status_code(), self.code(), self.detail());
+        if let ApiError::Validation(errors) = self {
+            problem.errors = errors
+                .iter()
+                .map(|e| FieldError {
+                    field: e.field.clone(),
+                    message: e.message.clone(),
+                })
+                .collect();
+        }
+        problem
+    }
+
     fn code(&self) -> &'static str {
         match self {
             ApiError::Validation(_) => "validation_failed",
@@ -315,16 +330,7 @@ impl ResponseError for ApiError {
             tracing::error!(error = %cause, source = ?cause.source(), "request failed");
         }
         let status = self.status_code();
-        let mut problem = ProblemDetails::new(status, self.code(), self.detail());
-        if let ApiError::Validation(errors) = self {
-            problem.errors = errors
-                .iter()
-                .map(|e| FieldError {
-                    field: e.field.clone(),
-                    message: e.message.clone(),
-                })
-                .collect();
-        }
+        let problem = self.problem();
         let mut builder = problem_response(status);
         if let ApiError::Overloaded { retry_after } | ApiError::Throttled { retry_after } = self {
             builder.insert_header((header::RETRY_AFTER, retry_after_secs(*retry_after)));

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use gatehouse_domain::audit::{Audit, AuditLog};
 use gatehouse_domain::auth::{AuthPolicy, AuthPorts};
 use gatehouse_domain::mail::Mailer;
-use gatehouse_domain::owned::OwnedRepository;
+use gatehouse_domain::owned::{OwnedItems, OwnedRepository};
 use gatehouse_domain::ports::{
     PasswordHasher, PasswordVerifier, SessionRepository, UserRepository,
 };
@@ -13,7 +13,7 @@ use gatehouse_domain::recovery::ActionTokenRepository;
 use gatehouse_domain::recovery::{Links, RecoveryPorts, RecoveryService};
 use gatehouse_domain::throttle::{Throttle, ThrottleRepository};
 use gatehouse_domain::users::UserPorts;
-use gatehouse_domain::{AuthService, Clock, SessionLifetimes, Todo, TodoService, UserService};
+use gatehouse_domain::{AuthService, Clock, SessionLifetimes, Todo, UserService};
 use gatehouse_mail::{FileOutbox, SmtpMailer, SmtpSettings, SmtpTls, parse_sender};
 use gatehouse_persistence::{
     AccountStores, Database, SeaActionTokenRepository, SeaAuditLog, SeaThrottleRepository,
@@ -34,7 +34,7 @@ use crate::startup::StartupError;
 pub struct AppState {
     pub auth: AuthService,
     pub users: UserService,
-    pub todos: TodoService,
+    pub todos: OwnedItems<Todo>,
     pub recovery: RecoveryService,
     pub throttle: Throttle,
     pub audit: Audit,
@@ -262,7 +262,7 @@ impl AppState {
                 throttle: throttle.clone(),
                 audit: audit.clone(),
             }),
-            todos: TodoService::new(todos, clock),
+            todos: OwnedItems::new(todos, clock),
             recovery,
             throttle,
             audit,

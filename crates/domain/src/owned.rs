@@ -1,7 +1,7 @@
 //! Resources that each belong to one user (todos, and any resource built like them): the
 //! port and the use cases every such resource repeats, written once. A resource brings its
-//! own fields and rules (how a new item and a change are validated); reading, listing,
-//! storing a change and deleting, each scoped to the owner, are here.
+//! own fields and rules ([`Owned::create`], [`Owned::check`]); creating, reading, listing,
+//! changing and deleting, each scoped to the owner, are here.
 
 use std::sync::Arc;
 
@@ -10,14 +10,19 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
 use crate::error::{RepositoryError, ValidationErrors};
+use crate::id::Identifier;
 use crate::pagination::{Page, Paged};
 use crate::user::UserId;
 
-/// An item that belongs to one user.
+/// An item that belongs to one user, with its rules.
 pub trait Owned: Clone + Send + Sync + 'static {
-    type Id: Copy + Send + Sync + 'static;
+    type Id: Identifier;
     /// What a listing of the owner's items can be narrowed by.
     type Filter: Send + Sync + 'static;
+    /// A new item as its owner typed it.
+    type New: Send + 'static;
+    /// A change as its owner typed it.
+    type Changes: Send + 'static;
     /// The stable code of "no such item of yours", e.g. `todo_not_found`.
     const NOT_FOUND: &'static str;
 
@@ -25,6 +30,19 @@ pub trait Owned: Clone + Send + Sync + 'static {
     fn owner(&self) -> UserId;
     /// Records that the item changed at `at`.
     fn touch(&mut self, at: DateTime<Utc>);
+
+    /// The new item `input` describes, created at `now`; every field that breaks the
+    /// resource's rules is reported.
+    fn create(
+        id: Self::Id,
+        owner: UserId,
+        input: Self::New,
+        now: DateTime<Utc>,
+    ) -> Result<Self, ValidationErrors>;
+
+    /// Checks a change against the resource's rules before any item is read; what it
+    /// returns applies the checked change to an item.
+    fn check(changes: Self::Changes) -> Result<impl FnOnce(&mut Self) + Send, ValidationErrors>;
 }
 
 /// Storage of owned items. Every read and write names the owner, so one user can never
@@ -84,13 +102,10 @@ impl<T: Owned> OwnedItems<T> {
         Self { items, clock }
     }
 
-    /// Now, as storage keeps it: what a new item's times are set to.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now_stored()
-    }
-
-    /// Stores a new item, validated by its resource.
-    pub async fn insert(&self, item: T) -> Result<T, OwnedError> {
+    /// Creates an item for `owner` from what they typed.
+    pub async fn create(&self, owner: UserId, input: T::New) -> Result<T, OwnedError> {
+        let item = T::create(T::Id::generate(), owner, input, self.clock.now_stored())
+            .map_err(OwnedError::Invalid)?;
         self.items.insert(&item).await?;
         Ok(item)
     }
@@ -113,16 +128,17 @@ impl<T: Owned> OwnedItems<T> {
         Ok(Paged { items, total, page })
     }
 
-    /// Applies a change, validated by its resource, to the owner's item and stores it.
-    pub async fn change(
+    /// Checks a change, then applies it to the owner's item and stores it.
+    pub async fn update(
         &self,
         owner: UserId,
         id: T::Id,
-        apply: impl FnOnce(&mut T),
+        changes: T::Changes,
     ) -> Result<T, OwnedError> {
+        let apply = T::check(changes).map_err(OwnedError::Invalid)?;
         let mut item = self.get(owner, id).await?;
         apply(&mut item);
-        item.touch(self.now());
+        item.touch(self.clock.now_stored());
         if !self.items.update(&item).await? {
             return Err(OwnedError::NotFound(T::NOT_FOUND));
         }

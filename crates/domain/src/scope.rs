@@ -5,59 +5,95 @@ use std::fmt;
 
 use crate::user::Role;
 
-/// One permission an access token can carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Scope {
-    Me,
-    TodosRead,
-    TodosWrite,
-    UsersRead,
-    UsersWrite,
+/// Declares every scope once: its variant, its name on the wire, what it allows and who may
+/// hold it; and a marker type per scope in [`required`], for endpoints to state their need.
+macro_rules! scopes {
+    ($($name:ident = $wire:literal, $description:literal, $holders:ident;)*) => {
+        /// One permission an access token can carry.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Scope {
+            $($name,)*
+        }
+
+        impl Scope {
+            pub const ALL: [Scope; [$($wire),*].len()] = [$(Scope::$name),*];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Scope::$name => $wire,)*
+                }
+            }
+
+            /// What the scope allows, for documentation (the OpenAPI security scheme).
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(Scope::$name => $description,)*
+                }
+            }
+
+            /// Whether a user with `role` may hold this scope.
+            pub fn allowed_for(self, role: Role) -> bool {
+                match self {
+                    $(Scope::$name => Holders::$holders.include(role),)*
+                }
+            }
+        }
+
+        /// The scope an endpoint requires, as a type: `CurrentUser<required::Me>`.
+        pub mod required {
+            use super::{RequiredScope, Scope};
+
+            /// Any valid token, whatever its scopes (logout).
+            pub struct Any;
+            impl RequiredScope for Any {
+                const SCOPE: Option<Scope> = None;
+            }
+
+            $(
+                #[doc = concat!("`", $wire, "`: ", $description, ".")]
+                pub struct $name;
+                impl RequiredScope for $name {
+                    const SCOPE: Option<Scope> = Some(Scope::$name);
+                }
+            )*
+        }
+    };
+}
+
+scopes! {
+    Me = "me", "Read and manage your own account", Everyone;
+    TodosRead = "todos:read", "Read your todos", Everyone;
+    TodosWrite = "todos:write", "Create, change and delete your todos", Everyone;
+    UsersRead = "users:read", "Read all users (admin)", Admins;
+    UsersWrite = "users:write", "Change and delete users (admin)", Admins;
+}
+
+/// A scope an endpoint requires, as a type; `None` accepts any valid token.
+pub trait RequiredScope: 'static {
+    const SCOPE: Option<Scope>;
+}
+
+/// Who may hold a scope.
+enum Holders {
+    Everyone,
+    Admins,
+}
+
+impl Holders {
+    fn include(self, role: Role) -> bool {
+        match self {
+            Holders::Everyone => true,
+            Holders::Admins => role == Role::Admin,
+        }
+    }
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
-        Scope::Me,
-        Scope::TodosRead,
-        Scope::TodosWrite,
-        Scope::UsersRead,
-        Scope::UsersWrite,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Me => "me",
-            Scope::TodosRead => "todos:read",
-            Scope::TodosWrite => "todos:write",
-            Scope::UsersRead => "users:read",
-            Scope::UsersWrite => "users:write",
-        }
-    }
-
-    /// What the scope allows, for documentation (the OpenAPI security scheme).
-    pub fn description(self) -> &'static str {
-        match self {
-            Scope::Me => "Read and manage your own account",
-            Scope::TodosRead => "Read your todos",
-            Scope::TodosWrite => "Create, change and delete your todos",
-            Scope::UsersRead => "Read all users (admin)",
-            Scope::UsersWrite => "Change and delete users (admin)",
-        }
-    }
-
     pub fn parse(raw: &str) -> Result<Self, ScopeError> {
         Self::ALL
             .into_iter()
             .find(|scope| scope.as_str() == raw)
             .ok_or_else(|| ScopeError::Unknown(raw.to_owned()))
-    }
-
-    /// Whether a user with `role` may hold this scope.
-    pub fn allowed_for(self, role: Role) -> bool {
-        match self {
-            Scope::Me | Scope::TodosRead | Scope::TodosWrite => true,
-            Scope::UsersRead | Scope::UsersWrite => role == Role::Admin,
-        }
     }
 }
 

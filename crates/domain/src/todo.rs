@@ -2,13 +2,10 @@
 //! [`Title`] and [`LongText`]). Every operation is scoped to an owner;
 //! another user's todo does not exist as far as the caller can tell.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 
-use crate::clock::Clock;
 use crate::error::ValidationErrors;
-use crate::owned::{Owned, OwnedError, OwnedItems, OwnedRepository};
+use crate::owned::Owned;
 use crate::text::{LongText, Title};
 use crate::user::UserId;
 
@@ -52,6 +49,8 @@ pub struct TodoFilter {
 impl Owned for Todo {
     type Id = TodoId;
     type Filter = TodoFilter;
+    type New = NewTodo;
+    type Changes = TodoChanges;
     const NOT_FOUND: &'static str = "todo_not_found";
 
     fn id(&self) -> TodoId {
@@ -65,27 +64,13 @@ impl Owned for Todo {
     fn touch(&mut self, at: DateTime<Utc>) {
         self.updated_at = at;
     }
-}
 
-/// The todo use cases: creating and changing a todo by its rules; reading, listing and
-/// deleting are the shared ones of [`OwnedItems`], reached through `Deref`.
-#[derive(Clone)]
-pub struct TodoService(OwnedItems<Todo>);
-
-impl std::ops::Deref for TodoService {
-    type Target = OwnedItems<Todo>;
-
-    fn deref(&self) -> &OwnedItems<Todo> {
-        &self.0
-    }
-}
-
-impl TodoService {
-    pub fn new(todos: Arc<dyn OwnedRepository<Todo>>, clock: Arc<dyn Clock>) -> Self {
-        Self(OwnedItems::new(todos, clock))
-    }
-
-    pub async fn create(&self, owner: UserId, input: NewTodo) -> Result<Todo, OwnedError> {
+    fn create(
+        id: TodoId,
+        owner: UserId,
+        input: NewTodo,
+        now: DateTime<Utc>,
+    ) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let title = errors.check("title", Title::parse(&input.title));
         let description = errors.check(
@@ -93,11 +78,10 @@ impl TodoService {
             LongText::parse_optional(input.description.as_deref()),
         );
         let (Some(title), Some(description)) = (title, description) else {
-            return Err(OwnedError::Invalid(errors));
+            return Err(errors);
         };
-        let now = self.now();
-        self.insert(Todo {
-            id: TodoId::generate(),
+        Ok(Todo {
+            id,
             owner,
             title,
             description,
@@ -105,15 +89,9 @@ impl TodoService {
             created_at: now,
             updated_at: now,
         })
-        .await
     }
 
-    pub async fn update(
-        &self,
-        owner: UserId,
-        id: TodoId,
-        changes: TodoChanges,
-    ) -> Result<Todo, OwnedError> {
+    fn check(changes: TodoChanges) -> Result<impl FnOnce(&mut Self) + Send, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let title = changes.title.as_deref().map(Title::parse).transpose();
         let title = errors.check("title", title);
@@ -124,9 +102,9 @@ impl TodoService {
             .transpose();
         let description = errors.check("description", description);
         let (Some(title), Some(description)) = (title, description) else {
-            return Err(OwnedError::Invalid(errors));
+            return Err(errors);
         };
-        self.change(owner, id, |todo| {
+        Ok(move |todo: &mut Todo| {
             if let Some(title) = title {
                 todo.title = title;
             }
@@ -137,6 +115,5 @@ impl TodoService {
                 todo.done = done;
             }
         })
-        .await
     }
 }

@@ -57,6 +57,8 @@ impl Database {
                 options
                     .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                     .busy_timeout(Duration::from_secs(10))
+                    // Owned rows go with their owner by cascade, whatever the URL says.
+                    .foreign_keys(true)
             });
         let connection = sea_orm::Database::connect(options).await?;
         Ok(Self { connection })

@@ -1,12 +1,12 @@
-//! Todos on SeaORM: how a row maps to a `Todo`; the owner-scoped repository is the shared
-//! [`SeaOwned`].
+//! Todos on SeaORM: the `todos` row and how it maps to a `Todo`; the owner-scoped
+//! repository is the shared [`SeaOwned`].
 
 use gatehouse_domain::text::{LongText, Title};
 use gatehouse_domain::todo::{Todo, TodoFilter, TodoId};
 use gatehouse_domain::{RepositoryError, UserId};
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition};
 
-use crate::entity::todos::{self, Column, Entity};
+use self::row::{Column, Entity, Model};
 use crate::owned::{OwnedTable, SeaOwned};
 use crate::users::CorruptRow;
 
@@ -19,7 +19,7 @@ impl OwnedTable for Entity {
     const OWNER: Column = Column::OwnerId;
     const CREATED_AT: Column = Column::CreatedAt;
 
-    fn to_domain(model: todos::Model) -> Result<Todo, RepositoryError> {
+    fn to_domain(model: Model) -> Result<Todo, RepositoryError> {
         let corrupt = |reason: String| {
             RepositoryError::new(CorruptRow {
                 table: "todos",
@@ -39,8 +39,8 @@ impl OwnedTable for Entity {
         })
     }
 
-    fn to_row(todo: &Todo) -> todos::ActiveModel {
-        todos::ActiveModel {
+    fn to_row(todo: &Todo) -> row::ActiveModel {
+        row::ActiveModel {
             id: Set(todo.id.as_uuid()),
             owner_id: Set(todo.owner.as_uuid()),
             title: Set(todo.title.as_str().to_owned()),
@@ -62,4 +62,28 @@ impl OwnedTable for Entity {
         }
         condition
     }
+}
+
+/// A row of the `todos` table.
+pub mod row {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "todos")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub owner_id: Uuid,
+        pub title: String,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub description: Option<String>,
+        pub done: bool,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
 }

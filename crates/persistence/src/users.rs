@@ -307,13 +307,8 @@ impl UserRepository for SeaUserRepository {
         if is_active_admin(&current.role, current.is_active) {
             ensure_another_active_admin(&txn, current.id).await?;
         }
-        // The foreign key cascades too; deleting explicitly keeps this true on a database
-        // whose foreign keys are off.
-        crate::entity::todos::Entity::delete_many()
-            .filter(crate::entity::todos::Column::OwnerId.eq(id.as_uuid()))
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
+        // What the user owns (todos and every resource built like them) goes with them
+        // through the foreign keys' `ON DELETE CASCADE`, which `Database` keeps on.
         crate::entity::action_tokens::Entity::delete_many()
             .filter(crate::entity::action_tokens::Column::UserId.eq(id.as_uuid()))
             .exec(&txn)

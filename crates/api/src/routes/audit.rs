@@ -12,14 +12,14 @@ use crate::dto::{AuditEventResponse, PageResponse};
 use crate::extractors::{CurrentUser, scopes};
 use crate::openapi::responses::{InvalidInput, Protected};
 use crate::problem::ApiError;
-use crate::routes::query;
+use crate::routes::query::Paging;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list);
 }
 
-/// Filters and paging of `GET /api/v1/audit`.
+/// Filters of `GET /api/v1/audit` (paging is [`Paging`]).
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
@@ -36,10 +36,6 @@ pub struct AuditQuery {
     /// Only events before this time (RFC 3339).
     #[param(value_type = Option<DateTime<Utc>>)]
     until: Option<String>,
-    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
-    limit: Option<String>,
-    #[param(value_type = Option<u64>, minimum = 0)]
-    offset: Option<String>,
 }
 
 fn parse_time(
@@ -62,7 +58,7 @@ fn parse_time(
     operation_id = "list_audit_events",
     context_path = "/api/v1",
     tag = "admin",
-    params(AuditQuery),
+    params(Paging, AuditQuery),
     security(("oauth2" = ["users:read"])),
     responses(
         (status = 200, description = "A page of events", body = PageResponse<AuditEventResponse>),
@@ -74,6 +70,7 @@ fn parse_time(
 pub async fn list(
     _admin: CurrentUser<scopes::UsersRead>,
     state: web::Data<AppState>,
+    paging: web::Query<Paging>,
     params: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = ValidationErrors::new();
@@ -97,11 +94,7 @@ pub async fn list(
     };
     let since = parse_time(&mut errors, "since", params.since.as_deref());
     let until = parse_time(&mut errors, "until", params.until.as_deref());
-    let page = query::parse_page(
-        &mut errors,
-        params.limit.as_deref(),
-        params.offset.as_deref(),
-    );
+    let page = paging.page(&mut errors);
     let Some(page) = page.filter(|_| errors.is_empty()) else {
         return Err(errors.into());
     };

@@ -4,11 +4,30 @@ pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod jwks;
+pub mod owned;
 mod query;
 pub mod todos;
 pub mod users;
 
 use actix_web::web;
+use utoipa::OpenApi;
+
+/// A part of the API that registers its own routes and documents them.
+struct Area {
+    configure: fn(&mut web::ServiceConfig),
+    doc: fn() -> utoipa::openapi::OpenApi,
+}
+
+/// The owner-scoped resources: adding one is adding it here.
+const OWNED: [Area; 1] = [Area {
+    configure: todos::configure,
+    doc: todos::Doc::openapi,
+}];
+
+/// The document's parts that the owned resources declare.
+pub fn owned_docs() -> impl Iterator<Item = utoipa::openapi::OpenApi> {
+    OWNED.iter().map(|area| (area.doc)())
+}
 
 /// Every route of the service.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -23,7 +42,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .configure(auth::configure)
                 .configure(users::configure)
-                .configure(todos::configure)
-                .configure(audit::configure),
+                .configure(audit::configure)
+                .configure(|cfg| {
+                    for area in &OWNED {
+                        (area.configure)(cfg);
+                    }
+                }),
         );
 }

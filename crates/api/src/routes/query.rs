@@ -1,6 +1,27 @@
 //! Query-string parameters, parsed by hand so each bad value is reported with its name.
 
 use gatehouse_domain::{Page, ValidationErrors};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// `limit` and `offset` of every list, read beside the list's own filters.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// Page size, 1–100 (default 50).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// Items to skip (default 0).
+    #[param(value_type = Option<u64>, minimum = 0)]
+    offset: Option<String>,
+}
+
+impl Paging {
+    /// The page asked for, or `None` with the reasons added to `errors`.
+    pub fn page(&self, errors: &mut ValidationErrors) -> Option<Page> {
+        parse_page(errors, self.limit.as_deref(), self.offset.as_deref())
+    }
+}
 
 /// Parses an optional non-negative integer parameter.
 pub fn parse_u64(
@@ -35,7 +56,7 @@ pub fn parse_bool(
 }
 
 /// `limit` and `offset`, with the domain's bounds.
-pub fn parse_page(
+fn parse_page(
     errors: &mut ValidationErrors,
     limit: Option<&str>,
     offset: Option<&str>,

@@ -1,210 +1,142 @@
-//! `/api/v1/todos`: each user's own todos. Someone else's todo answers 404, never 403, so
-//! ids cannot be probed.
+//! `/api/v1/todos`: each user's own todos, served by the shared owned-resource routes.
 
-use actix_web::{HttpResponse, delete, get, patch, post, web};
-use gatehouse_domain::todo::{NewTodo, TodoChanges, TodoFilter};
-use gatehouse_domain::{TodoId, ValidationErrors};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use chrono::{DateTime, Utc};
+use gatehouse_domain::ValidationErrors;
+use gatehouse_domain::owned::OwnedItems;
+use gatehouse_domain::todo::{NewTodo, Todo, TodoChanges, TodoFilter};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::dto::{CreateTodoRequest, PageResponse, TodoResponse, UpdateTodoRequest};
-use crate::extractors::{CurrentUser, scopes};
-use crate::json::Json;
-use crate::openapi::responses::{
-    BadRequest, InvalidInput, Protected, TodoNotFound, ValidationFailed,
-};
-use crate::problem::ApiError;
+use crate::dto::double_option;
+use crate::extractors::scopes;
+use crate::routes::owned::{OwnedResource, owned_routes};
 use crate::routes::query;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list)
-        .service(create)
-        .service(get_one)
-        .service(update)
-        .service(remove);
+/// A todo.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "019a4d3e-8c10-7d2e-8a4b-0c1d2e3f4a5b",
+    "title": "Buy milk",
+    "description": "Oat, 2 litres",
+    "done": false,
+    "created_at": "2026-11-23T10:00:00Z",
+    "updated_at": "2026-11-23T10:00:00Z"
+}))]
+pub struct TodoResponse {
+    pub id: Uuid,
+    pub title: String,
+    pub description: Option<String>,
+    pub done: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
-/// Filters and paging of `GET /api/v1/todos`.
+impl From<&Todo> for TodoResponse {
+    fn from(todo: &Todo) -> Self {
+        Self {
+            id: todo.id.as_uuid(),
+            title: todo.title.as_str().to_owned(),
+            description: todo.description.as_ref().map(|d| d.as_str().to_owned()),
+            done: todo.done,
+            created_at: todo.created_at,
+            updated_at: todo.updated_at,
+        }
+    }
+}
+
+/// A new todo.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"title": "Buy milk", "description": "Oat, 2 litres"}))]
+pub struct CreateTodoRequest {
+    /// 1–200 characters after trimming.
+    #[schema(min_length = 1, max_length = 200)]
+    pub title: String,
+    /// Up to 2,000 characters.
+    #[schema(max_length = 2000)]
+    pub description: Option<String>,
+    /// Defaults to `false`.
+    pub done: Option<bool>,
+}
+
+impl From<CreateTodoRequest> for NewTodo {
+    fn from(body: CreateTodoRequest) -> Self {
+        let CreateTodoRequest {
+            title,
+            description,
+            done,
+        } = body;
+        NewTodo {
+            title,
+            description,
+            done,
+        }
+    }
+}
+
+/// Changes to a todo; absent fields stay as they are, `"description": null` clears it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"done": true}))]
+pub struct UpdateTodoRequest {
+    #[schema(min_length = 1, max_length = 200)]
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 2000)]
+    pub description: Option<Option<String>>,
+    pub done: Option<bool>,
+}
+
+impl From<UpdateTodoRequest> for TodoChanges {
+    fn from(body: UpdateTodoRequest) -> Self {
+        let UpdateTodoRequest {
+            title,
+            description,
+            done,
+        } = body;
+        TodoChanges {
+            title,
+            description,
+            done,
+        }
+    }
+}
+
+/// Filters of `GET /api/v1/todos`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct TodoListQuery {
-    /// Page size, 1–100 (default 50).
-    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
-    limit: Option<String>,
-    /// Items to skip (default 0).
-    #[param(value_type = Option<u64>, minimum = 0)]
-    offset: Option<String>,
+pub struct TodoQuery {
     /// Only done (`true`) or open (`false`) todos.
     #[param(value_type = Option<bool>)]
     done: Option<String>,
 }
 
-/// Your todos, newest first.
-#[utoipa::path(
-    operation_id = "list_todos",
-    context_path = "/api/v1",
-    tag = "todos",
-    params(TodoListQuery),
-    security(("oauth2" = ["todos:read"])),
-    responses(
-        (status = 200, description = "A page of your todos", body = PageResponse<TodoResponse>),
-        Protected,
-        (status = 422, response = InvalidInput),
-    )
-)]
-#[get("/todos")]
-pub async fn list(
-    current: CurrentUser<scopes::TodosRead>,
-    state: web::Data<AppState>,
-    params: web::Query<TodoListQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let mut errors = ValidationErrors::new();
-    let done = query::parse_bool(&mut errors, "done", params.done.as_deref());
-    let page = query::parse_page(
-        &mut errors,
-        params.limit.as_deref(),
-        params.offset.as_deref(),
-    );
-    let Some(page) = page.filter(|_| errors.is_empty()) else {
-        return Err(errors.into());
-    };
-    let paged = state
-        .todos
-        .list(current.user.id, &TodoFilter { done }, page)
-        .await?;
-    Ok(
-        HttpResponse::Ok().json(PageResponse::from_paged(paged, |todo| {
-            TodoResponse::from(todo)
-        })),
-    )
+impl OwnedResource for Todo {
+    type Read = scopes::TodosRead;
+    type Write = scopes::TodosWrite;
+    type Response = TodoResponse;
+    type Create = CreateTodoRequest;
+    type Update = UpdateTodoRequest;
+    type Query = TodoQuery;
+
+    fn filter(query: &TodoQuery, errors: &mut ValidationErrors) -> TodoFilter {
+        TodoFilter {
+            done: query::parse_bool(errors, "done", query.done.as_deref()),
+        }
+    }
+
+    fn items(state: &AppState) -> &OwnedItems<Todo> {
+        &state.todos
+    }
 }
 
-/// Create a todo.
-#[utoipa::path(
-    operation_id = "create_todo",
-    context_path = "/api/v1",
-    tag = "todos",
-    request_body = CreateTodoRequest,
-    security(("oauth2" = ["todos:write"])),
-    responses(
-        (status = 201, description = "Created", body = TodoResponse),
-        (status = 400, response = BadRequest),
-        Protected,
-        (status = 422, response = ValidationFailed),
-    )
-)]
-#[post("/todos")]
-pub async fn create(
-    current: CurrentUser<scopes::TodosWrite>,
-    state: web::Data<AppState>,
-    body: Json<CreateTodoRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let todo = state
-        .todos
-        .create(
-            current.user.id,
-            NewTodo {
-                title: body.title,
-                description: body.description,
-                done: body.done,
-            },
-        )
-        .await?;
-    Ok(HttpResponse::Created().json(TodoResponse::from(&todo)))
-}
-
-/// One of your todos.
-#[utoipa::path(
-    operation_id = "get_todo",
-    context_path = "/api/v1",
-    tag = "todos",
-    params(("id" = Uuid, Path, description = "The todo's id")),
-    security(("oauth2" = ["todos:read"])),
-    responses(
-        (status = 200, description = "The todo", body = TodoResponse),
-        Protected,
-        (status = 404, response = TodoNotFound),
-        (status = 422, response = InvalidInput),
-    )
-)]
-#[get("/todos/{id}")]
-pub async fn get_one(
-    current: CurrentUser<scopes::TodosRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    let todo = state
-        .todos
-        .get(current.user.id, TodoId::from_uuid(id.into_inner()))
-        .await?;
-    Ok(HttpResponse::Ok().json(TodoResponse::from(&todo)))
-}
-
-/// Change one of your todos.
-#[utoipa::path(
-    operation_id = "update_todo",
-    context_path = "/api/v1",
-    tag = "todos",
-    params(("id" = Uuid, Path, description = "The todo's id")),
-    request_body = UpdateTodoRequest,
-    security(("oauth2" = ["todos:write"])),
-    responses(
-        (status = 200, description = "The changed todo", body = TodoResponse),
-        (status = 400, response = BadRequest),
-        Protected,
-        (status = 404, response = TodoNotFound),
-        (status = 422, response = ValidationFailed),
-    )
-)]
-#[patch("/todos/{id}")]
-pub async fn update(
-    current: CurrentUser<scopes::TodosWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: Json<UpdateTodoRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let todo = state
-        .todos
-        .update(
-            current.user.id,
-            TodoId::from_uuid(id.into_inner()),
-            TodoChanges {
-                title: body.title,
-                description: body.description,
-                done: body.done,
-            },
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(TodoResponse::from(&todo)))
-}
-
-/// Delete one of your todos.
-#[utoipa::path(
-    operation_id = "delete_todo",
-    context_path = "/api/v1",
-    tag = "todos",
-    params(("id" = Uuid, Path, description = "The todo's id")),
-    security(("oauth2" = ["todos:write"])),
-    responses(
-        (status = 204, description = "Deleted"),
-        Protected,
-        (status = 404, response = TodoNotFound),
-        (status = 422, response = InvalidInput),
-    )
-)]
-#[delete("/todos/{id}")]
-pub async fn remove(
-    current: CurrentUser<scopes::TodosWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    state
-        .todos
-        .delete(current.user.id, TodoId::from_uuid(id.into_inner()))
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
-}
+owned_routes!(Todo {
+    one: "todo",
+    many: "todos",
+    response: TodoResponse,
+    create: CreateTodoRequest,
+    update: UpdateTodoRequest,
+    query: TodoQuery,
+});

@@ -20,7 +20,7 @@ use crate::openapi::responses::{
     TooManyRequests, Unauthorized, UserNotFound, ValidationFailed, WrongPassword,
 };
 use crate::problem::ApiError;
-use crate::routes::query;
+use crate::routes::query::{self, Paging};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -236,16 +236,10 @@ pub async fn revoke_all_sessions(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Filters and paging of `GET /api/v1/users`.
+/// Filters of `GET /api/v1/users` (paging is [`Paging`]).
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
-    /// Page size, 1–100 (default 50).
-    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
-    limit: Option<String>,
-    /// Items to skip (default 0).
-    #[param(value_type = Option<u64>, minimum = 0)]
-    offset: Option<String>,
     /// Case-insensitive text to find in the email or the full name.
     q: Option<String>,
     /// `user` or `admin`.
@@ -259,7 +253,7 @@ pub struct UserListQuery {
     operation_id = "list_users",
     context_path = "/api/v1",
     tag = "admin",
-    params(UserListQuery),
+    params(Paging, UserListQuery),
     security(("oauth2" = ["users:read"])),
     responses(
         (status = 200, description = "A page of users", body = PageResponse<UserResponse>),
@@ -271,16 +265,13 @@ pub struct UserListQuery {
 pub async fn list(
     _admin: CurrentUser<scopes::UsersRead>,
     state: web::Data<AppState>,
+    paging: web::Query<Paging>,
     params: web::Query<UserListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = ValidationErrors::new();
     let role = errors.check("role", params.role.as_deref().map(Role::parse).transpose());
     let is_active = query::parse_bool(&mut errors, "is_active", params.is_active.as_deref());
-    let page = query::parse_page(
-        &mut errors,
-        params.limit.as_deref(),
-        params.offset.as_deref(),
-    );
+    let page = paging.page(&mut errors);
     if params.q.as_ref().is_some_and(|q| q.chars().count() > 254) {
         errors.add("q", "q must be at most 254 characters");
     }

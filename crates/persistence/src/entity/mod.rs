@@ -1,10 +1,10 @@
 //! SeaORM entities: the storage shape of the domain's entities. Private to this crate's
-//! adapters; the rest of gatehouse sees domain types only.
+//! adapters; the rest of gatehouse sees domain types only. An owned resource's row lives
+//! beside its mapping (`crate::todos::row`).
 
 pub mod action_tokens;
 pub mod audit_events;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod throttle_counters;
-pub mod todos;
 pub mod users;

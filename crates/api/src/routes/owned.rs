@@ -1,0 +1,258 @@
+//! The HTTP face every owner-scoped resource shares: list, create, read, change and delete,
+//! written once. A resource implements [`OwnedResource`] (its DTOs, scopes and filters) and
+//! declares its routes and their documentation with [`owned_routes!`]. Someone else's item
+//! answers 404, never 403, so ids cannot be probed.
+
+use actix_web::{HttpResponse, web};
+use gatehouse_domain::owned::{Owned, OwnedItems};
+use gatehouse_domain::{Identifier, ValidationErrors};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::dto::PageResponse;
+use crate::extractors::{CurrentUser, RequiredScope};
+use crate::json::Json;
+use crate::problem::{ApiError, ProblemDetails};
+use crate::routes::query::Paging;
+use crate::state::AppState;
+
+/// What a resource adds to its domain item to be served over HTTP.
+pub trait OwnedResource: Owned {
+    /// The scope that reads the caller's items, and the one that changes them.
+    type Read: RequiredScope;
+    type Write: RequiredScope;
+    /// An item as answered.
+    type Response: Serialize + ToSchema + for<'a> From<&'a Self>;
+    /// The body of a create and of a change.
+    type Create: DeserializeOwned + Into<Self::New> + 'static;
+    type Update: DeserializeOwned + Into<Self::Changes> + 'static;
+    /// The query parameters that narrow a listing, beside [`Paging`].
+    type Query: DeserializeOwned + 'static;
+
+    /// The filter `query` asks for; each bad parameter is added to `errors`.
+    fn filter(query: &Self::Query, errors: &mut ValidationErrors) -> Self::Filter;
+
+    /// The resource's use cases.
+    fn items(state: &AppState) -> &OwnedItems<Self>;
+}
+
+/// The name of the scope `S`, as the document lists it.
+pub fn scope_name<S: RequiredScope>() -> &'static str {
+    S::SCOPE.map_or("", |scope| scope.as_str())
+}
+
+/// The 404 body of "no such item of yours", as documented.
+pub fn not_found<R: Owned>() -> ProblemDetails {
+    ApiError::ResourceNotFound(R::NOT_FOUND).problem()
+}
+
+pub async fn list<R: OwnedResource>(
+    current: CurrentUser<R::Read>,
+    state: web::Data<AppState>,
+    paging: web::Query<Paging>,
+    query: web::Query<R::Query>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = ValidationErrors::new();
+    let filter = R::filter(&query, &mut errors);
+    let Some(page) = paging.page(&mut errors).filter(|_| errors.is_empty()) else {
+        return Err(errors.into());
+    };
+    let paged = R::items(&state)
+        .list(current.user.id, &filter, page)
+        .await?;
+    Ok(
+        HttpResponse::Ok().json(PageResponse::from_paged(paged, |item| {
+            R::Response::from(item)
+        })),
+    )
+}
+
+pub async fn create<R: OwnedResource>(
+    current: CurrentUser<R::Write>,
+    state: web::Data<AppState>,
+    body: Json<R::Create>,
+) -> Result<HttpResponse, ApiError> {
+    let item = R::items(&state)
+        .create(current.user.id, body.into_inner().into())
+        .await?;
+    Ok(HttpResponse::Created().json(R::Response::from(&item)))
+}
+
+pub async fn get<R: OwnedResource>(
+    current: CurrentUser<R::Read>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = R::Id::from_uuid(id.into_inner());
+    let item = R::items(&state).get(current.user.id, id).await?;
+    Ok(HttpResponse::Ok().json(R::Response::from(&item)))
+}
+
+pub async fn update<R: OwnedResource>(
+    current: CurrentUser<R::Write>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: Json<R::Update>,
+) -> Result<HttpResponse, ApiError> {
+    let id = R::Id::from_uuid(id.into_inner());
+    let item = R::items(&state)
+        .update(current.user.id, id, body.into_inner().into())
+        .await?;
+    Ok(HttpResponse::Ok().json(R::Response::from(&item)))
+}
+
+pub async fn delete<R: OwnedResource>(
+    current: CurrentUser<R::Write>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = R::Id::from_uuid(id.into_inner());
+    R::items(&state).delete(current.user.id, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Declares an owned resource's routes (`configure`) and their documentation (`Doc`), from
+/// its item type, its names in the singular and plural (the plural is its path and tag),
+/// and its DTOs. Everything else comes from its [`OwnedResource`] implementation.
+macro_rules! owned_routes {
+    ($item:ty {
+        one: $one:literal,
+        many: $many:literal,
+        response: $response:ty,
+        create: $create:ty,
+        update: $update:ty,
+        query: $query:ty $(,)?
+    }) => {
+        /// Registers the routes, each path with its methods.
+        pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+            use actix_web::web;
+            use $crate::routes::owned;
+            cfg.service(
+                web::resource(concat!("/", $many))
+                    .route(web::get().to(owned::list::<$item>))
+                    .route(web::post().to(owned::create::<$item>)),
+            )
+            .service(
+                web::resource(concat!("/", $many, "/{id}"))
+                    .route(web::get().to(owned::get::<$item>))
+                    .route(web::patch().to(owned::update::<$item>))
+                    .route(web::delete().to(owned::delete::<$item>)),
+            );
+        }
+
+        /// The routes' part of the OpenAPI document.
+        #[derive(utoipa::OpenApi)]
+        #[openapi(
+            paths(doc::list, doc::create, doc::get, doc::update, doc::delete),
+            tags((name = $many, description = concat!("Your ", $many)))
+        )]
+        pub struct Doc;
+
+        /// Documentation only: the handlers are the shared ones of `routes::owned`.
+        #[allow(dead_code)]
+        mod doc {
+            use super::*;
+            use $crate::dto::PageResponse;
+            use $crate::openapi::responses::{BadRequest, InvalidInput, Protected, ValidationFailed};
+            use $crate::problem::ProblemDetails;
+            use $crate::routes::owned::{not_found, scope_name, OwnedResource};
+            use $crate::routes::query::Paging;
+
+            type Read = <$item as OwnedResource>::Read;
+            type Write = <$item as OwnedResource>::Write;
+
+            #[utoipa::path(
+                get,
+                path = concat!("/api/v1/", $many),
+                operation_id = concat!("list_", $many),
+                summary = concat!("Your ", $many, ", newest first."),
+                tag = $many,
+                params(Paging, $query),
+                security(("oauth2" = [scope_name::<Read>()])),
+                responses(
+                    (status = 200, description = concat!("A page of your ", $many), body = PageResponse<$response>),
+                    Protected,
+                    (status = 422, response = InvalidInput),
+                )
+            )]
+            fn list() {}
+
+            #[utoipa::path(
+                post,
+                path = concat!("/api/v1/", $many),
+                operation_id = concat!("create_", $one),
+                summary = concat!("Create a ", $one, "."),
+                tag = $many,
+                request_body = $create,
+                security(("oauth2" = [scope_name::<Write>()])),
+                responses(
+                    (status = 201, description = "Created", body = $response),
+                    (status = 400, response = BadRequest),
+                    Protected,
+                    (status = 422, response = ValidationFailed),
+                )
+            )]
+            fn create() {}
+
+            #[utoipa::path(
+                get,
+                path = concat!("/api/v1/", $many, "/{id}"),
+                operation_id = concat!("get_", $one),
+                summary = concat!("One of your ", $many, "."),
+                tag = $many,
+                params(("id" = Uuid, Path, description = concat!("The ", $one, "'s id"))),
+                security(("oauth2" = [scope_name::<Read>()])),
+                responses(
+                    (status = 200, description = concat!("The ", $one), body = $response),
+                    Protected,
+                    (status = 404, description = concat!("You have no ", $one, " with this id (it may exist, and belong to someone else)."),
+                        body = ProblemDetails, content_type = "application/problem+json", example = json!(not_found::<$item>())),
+                    (status = 422, response = InvalidInput),
+                )
+            )]
+            fn get() {}
+
+            #[utoipa::path(
+                patch,
+                path = concat!("/api/v1/", $many, "/{id}"),
+                operation_id = concat!("update_", $one),
+                summary = concat!("Change one of your ", $many, "."),
+                tag = $many,
+                params(("id" = Uuid, Path, description = concat!("The ", $one, "'s id"))),
+                request_body = $update,
+                security(("oauth2" = [scope_name::<Write>()])),
+                responses(
+                    (status = 200, description = concat!("The changed ", $one), body = $response),
+                    (status = 400, response = BadRequest),
+                    Protected,
+                    (status = 404, description = concat!("You have no ", $one, " with this id (it may exist, and belong to someone else)."),
+                        body = ProblemDetails, content_type = "application/problem+json", example = json!(not_found::<$item>())),
+                    (status = 422, response = ValidationFailed),
+                )
+            )]
+            fn update() {}
+
+            #[utoipa::path(
+                delete,
+                path = concat!("/api/v1/", $many, "/{id}"),
+                operation_id = concat!("delete_", $one),
+                summary = concat!("Delete one of your ", $many, "."),
+                tag = $many,
+                params(("id" = Uuid, Path, description = concat!("The ", $one, "'s id"))),
+                security(("oauth2" = [scope_name::<Write>()])),
+                responses(
+                    (status = 204, description = "Deleted"),
+                    Protected,
+                    (status = 404, description = concat!("You have no ", $one, " with this id (it may exist, and belong to someone else)."),
+                        body = ProblemDetails, content_type = "application/problem+json", example = json!(not_found::<$item>())),
+                    (status = 422, response = InvalidInput),
+                )
+            )]
+            fn delete() {}
+        }
+    };
+}
+
+pub(crate) use owned_routes;
