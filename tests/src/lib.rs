@@ -2,6 +2,8 @@
 //! (SQLite in a temporary directory, or a new PostgreSQL database when `TEST_DATABASE_URL`
 //! is set) and talk HTTP to it.
 
+pub mod document;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -258,6 +260,13 @@ impl TestApp {
         )
         .await;
         self.login(email).await
+    }
+
+    /// The served OpenAPI document.
+    pub async fn document(&self) -> document::Document {
+        let response = self.get("/api-docs/openapi.json").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        document::Document(response.json().await.expect("the document"))
     }
 
     pub async fn get(&self, path: &str) -> Response {

@@ -173,13 +173,8 @@ async fn swagger_ui_register_authorize_and_call_users_me() {
         gatehouse_domain::Scope::ALL.len(),
         "one checkbox per scope: {dialog}"
     );
-    for (scope, description) in [
-        ("me", "Read and manage your own account"),
-        ("todos:read", "Read your todos"),
-        ("todos:write", "Create, change and delete your todos"),
-        ("users:read", "Read all users (admin)"),
-        ("users:write", "Change and delete users (admin)"),
-    ] {
+    for scope in gatehouse_domain::Scope::ALL {
+        let (scope, description) = (scope.as_str(), scope.description());
         assert!(
             dialog.contains(scope),
             "scope {scope} is not offered: {dialog}"

@@ -234,6 +234,7 @@ pub struct PasswordResetRequest {
 /// Sets a new password with the token from a reset email.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "Zq3v9Xc0Jt2bK7mWfQeR8sYhA1uLpN4d", "new_password": "a brand new passphrase"}))]
 pub struct PasswordResetConfirm {
     /// The `token` parameter of the emailed link.
     #[schema(value_type = String)]
@@ -246,6 +247,7 @@ pub struct PasswordResetConfirm {
 /// Confirms an email address with the token from a verification email.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "Zq3v9Xc0Jt2bK7mWfQeR8sYhA1uLpN4d"}))]
 pub struct VerifyEmailConfirm {
     /// The `token` parameter of the emailed link.
     #[schema(value_type = String)]

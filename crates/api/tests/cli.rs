@@ -264,7 +264,11 @@ fn create_admin_then_serve_and_log_in_as_admin() {
     server.kill().ok();
     server.wait().ok();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.contains("users:read users:write"), "{response}");
+    let admin_scopes = gatehouse_domain::ScopeSet::all_for(gatehouse_domain::Role::Admin);
+    assert!(
+        response.contains(&format!(r#""scope":"{admin_scopes}""#)),
+        "{response}"
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! ids at the edges) gets a 4xx, never a 5xx, on SQLite and PostgreSQL alike, and leaves the app
 //! serving: no input produces a 500 (§4), even input no database accepts (§6).
 
+use gatehouse_tests::document::{Document, Operation};
 use gatehouse_tests::{PASSWORD, TestApp, spawn_app_with};
 use reqwest::header::HeaderValue;
 use reqwest::{IntoUrl, Method, RequestBuilder, StatusCode, Url};
@@ -105,13 +106,13 @@ async fn check(failures: &mut Vec<String>, label: String, request: RequestBuilde
     }
 }
 
-/// An app with a user (who has a todo) and an admin, both logged in before any hostile request.
+/// An app with a user and an admin, both logged in before any hostile request, and one
+/// item of the user's in every owned collection the document lists.
 struct Fixture {
     app: TestApp,
+    document: Document,
     user: String,
     admin: String,
-    user_id: String,
-    todo_id: String,
 }
 
 impl Fixture {
@@ -127,24 +128,82 @@ impl Fixture {
             s.server.trusted_proxies = vec!["127.0.0.1".into()];
         })
         .await;
-        let registered = app.register_ok(USER).await;
-        let user_id = registered["id"].as_str().expect("an id").to_owned();
+        app.register_ok(USER).await;
         let user = app.login(USER).await;
         let admin = app.admin_token("root@example.com").await;
-        let todo = json!({"title": "Buy milk"});
-        let todo = app
-            .bearer_send(Method::POST, "/api/v1/todos", &user, Some(&todo))
-            .await;
-        assert_eq!(todo.status(), StatusCode::CREATED);
-        let todo: Value = todo.json().await.expect("todo JSON");
-        let todo_id = todo["id"].as_str().expect("an id").to_owned();
-        Self {
+        let document = app.document().await;
+        let fx = Self {
             app,
+            document,
             user,
             admin,
-            user_id,
-            todo_id,
+        };
+        for create in fx.document.operations() {
+            let item_path = format!("{}/{{id}}", create.path);
+            let owned = fx.document.0["paths"].get(&item_path).is_some();
+            if create.method == "post" && owned && create.for_users() {
+                let body = fx.base_body(&create);
+                let response = fx
+                    .request(
+                        create.http_method(),
+                        fx.app.url(&create.path),
+                        fx.token(&create),
+                    )
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("an answer");
+                assert_eq!(response.status(), StatusCode::CREATED, "{}", create.path);
+            }
         }
+        fx
+    }
+
+    /// The token an operation is called with: none, the user's, or the admin's.
+    fn token(&self, operation: &Operation) -> Option<&str> {
+        match (operation.is_protected(), operation.for_users()) {
+            (false, _) => None,
+            (true, true) => Some(&self.user),
+            (true, false) => Some(&self.admin),
+        }
+    }
+
+    /// The documented example of an operation's body, with every password field set to
+    /// [`WRONG`] so that no password check passes.
+    fn base_body(&self, operation: &Operation) -> Value {
+        let mut body = self
+            .document
+            .request_example(operation)
+            .expect("a JSON body");
+        let schema = self
+            .document
+            .body_schema(operation, "application/json")
+            .expect("a body schema");
+        for (field, property) in schema["properties"].as_object().expect("properties") {
+            if property["format"] == "password" {
+                body[field] = json!(WRONG);
+            }
+        }
+        body
+    }
+
+    /// `path` with `{id}` filled in with the first item of its collection, as its caller
+    /// lists it.
+    async fn concrete(&self, operation: &Operation<'_>) -> String {
+        let Some(collection) = operation.path.strip_suffix("/{id}") else {
+            return operation.path.clone();
+        };
+        let token = self.token(operation).expect("a protected item");
+        let list: Value = self
+            .app
+            .bearer_get(collection, token)
+            .await
+            .json()
+            .await
+            .expect("a list");
+        let items = list.get("items").unwrap_or(&list);
+        let id = items[0]["id"].as_str().expect("an item");
+        format!("{collection}/{id}")
     }
 
     fn request(&self, method: Method, url: impl IntoUrl, bearer: Option<&str>) -> RequestBuilder {
@@ -156,7 +215,8 @@ impl Fixture {
     }
 
     /// Reports every failure at once, then checks that the app still serves, and still reads
-    /// back whatever the hostile requests stored.
+    /// back whatever the hostile requests stored: every documented read without a path
+    /// parameter answers 200.
     async fn finish(self, failures: Vec<String>) {
         assert!(
             failures.is_empty(),
@@ -164,16 +224,18 @@ impl Fixture {
             failures.len(),
             failures.join("\n")
         );
-        assert_eq!(self.app.get("/health/ready").await.status(), StatusCode::OK);
-        for (path, token) in [
-            ("/api/v1/users/me", &self.user),
-            ("/api/v1/users/me/sessions", &self.user),
-            ("/api/v1/todos?limit=100", &self.user),
-            ("/api/v1/users?limit=100", &self.admin),
-            ("/api/v1/audit?limit=100", &self.admin),
-        ] {
-            let status = self.app.bearer_get(path, token).await.status();
-            assert_eq!(status, StatusCode::OK, "{path} after the hostile requests");
+        for read in self.document.operations() {
+            if read.method != "get" || read.path.contains('{') {
+                continue;
+            }
+            let request = self.request(Method::GET, self.app.url(&read.path), self.token(&read));
+            let status = request.send().await.expect("an answer").status();
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "{} after the hostile requests",
+                read.path
+            );
         }
     }
 }
@@ -183,84 +245,22 @@ async fn hostile_bodies_and_forms_never_get_a_5xx() {
     let fx = Fixture::start().await;
     let values = hostile();
     let mut failures = Vec::new();
-    let (user, admin) = (Some(fx.user.as_str()), Some(fx.admin.as_str()));
-    let todo_path = format!("/api/v1/todos/{}", fx.todo_id);
-    let user_path = format!("/api/v1/users/{}", fx.user_id);
-    // Each field in turn gets each value; the other fields stay valid.
-    let endpoints: Vec<(Method, &str, Option<&str>, Value)> = vec![
-        (
-            Method::POST,
-            "/api/v1/auth/register",
-            None,
-            json!({"email": "new@example.com", "password": PASSWORD, "full_name": "Grace"}),
-        ),
-        (
-            Method::POST,
-            "/api/v1/auth/password-reset",
-            None,
-            json!({"email": "nobody@example.com"}),
-        ),
-        (
-            Method::POST,
-            "/api/v1/auth/password-reset/confirm",
-            None,
-            json!({"token": "not-a-reset-token", "new_password": PASSWORD}),
-        ),
-        (
-            Method::POST,
-            "/api/v1/auth/verify-email/confirm",
-            None,
-            json!({"token": "not-a-verification-token"}),
-        ),
-        (
-            Method::PATCH,
-            "/api/v1/users/me",
-            user,
-            json!({"full_name": "Ada"}),
-        ),
-        (
-            Method::PATCH,
-            "/api/v1/users/me",
-            user,
-            json!({"email": "ada.new@example.com", "current_password": WRONG}),
-        ),
-        (
-            Method::PUT,
-            "/api/v1/users/me/password",
-            user,
-            json!({"current_password": WRONG, "new_password": "a brand new passphrase"}),
-        ),
-        (
-            Method::DELETE,
-            "/api/v1/users/me",
-            user,
-            json!({"current_password": WRONG}),
-        ),
-        (
-            Method::POST,
-            "/api/v1/todos",
-            user,
-            json!({"title": "Buy milk", "description": "Oat", "done": false}),
-        ),
-        (
-            Method::PATCH,
-            todo_path.as_str(),
-            user,
-            json!({"title": "Buy milk", "description": "Oat", "done": true}),
-        ),
-        (
-            Method::PATCH,
-            user_path.as_str(),
-            admin,
-            json!({"full_name": "Ada", "role": "user", "is_active": true, "is_verified": false}),
-        ),
-    ];
-    for (method, path, bearer, base) in endpoints {
-        for field in base.as_object().expect("an object").keys() {
+    // Every documented JSON body: each field in turn gets each value; the other fields keep
+    // the documented example's.
+    let mut fuzzed = 0;
+    for operation in fx.document.operations() {
+        let Some(schema) = fx.document.body_schema(&operation, "application/json") else {
+            continue;
+        };
+        fuzzed += 1;
+        let (method, bearer) = (operation.http_method(), fx.token(&operation));
+        let path = fx.concrete(&operation).await;
+        let base = fx.base_body(&operation);
+        for field in schema["properties"].as_object().expect("properties").keys() {
             let render = |value: &str| {
                 let mut body = base.clone();
                 body[field] = json!(value);
-                if path.ends_with("/register") && field != "email" {
+                if body.get("email").is_some() && field != "email" {
                     // A new address each time, so no value stops at `email_taken`.
                     let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
                     body["email"] = json!(email);
@@ -269,7 +269,7 @@ async fn hostile_bodies_and_forms_never_get_a_5xx() {
             };
             for (name, body) in bodies(&values, SURROGATES, render) {
                 let request = fx
-                    .request(method.clone(), fx.app.url(path), bearer)
+                    .request(method.clone(), fx.app.url(&path), bearer)
                     .header("content-type", "application/json")
                     .body(body);
                 let label = format!("{} {path} {field}: {name}", method.as_str());
@@ -291,9 +291,16 @@ async fn hostile_bodies_and_forms_never_get_a_5xx() {
             ("scope", "me"),
         ],
     ];
+    assert!(fuzzed >= 10, "only {fuzzed} JSON bodies documented");
     let encoded: Vec<&[u8]> = ENCODED.iter().map(|raw| raw.as_bytes()).collect();
-    for grant in &grants {
-        for &(field, _) in grant {
+    let forms = fx.document.operations().into_iter().filter(|operation| {
+        let form = "application/x-www-form-urlencoded";
+        fx.document.body_schema(operation, form).is_some()
+    });
+    for (operation, grant) in
+        forms.flat_map(|operation| grants.clone().map(|g| (operation.path.clone(), g)))
+    {
+        for &(field, _) in &grant {
             let render = |value: &str| {
                 let pairs: Vec<(&str, &str)> = grant
                     .iter()
@@ -305,10 +312,10 @@ async fn hostile_bodies_and_forms_never_get_a_5xx() {
                 let request = fx
                     .app
                     .client
-                    .post(fx.app.url("/api/v1/auth/token"))
+                    .post(fx.app.url(&operation))
                     .header("content-type", "application/x-www-form-urlencoded")
                     .body(body);
-                let label = format!("POST /api/v1/auth/token {field}: {name}");
+                let label = format!("POST {operation} {field}: {name}");
                 check(&mut failures, label, request).await;
             }
         }
@@ -322,25 +329,18 @@ async fn hostile_urls_and_headers_never_get_a_5xx() {
     let mut values = hostile();
     values.extend(EDGES.iter().map(|edge| (*edge, edge.to_string())));
     let mut failures = Vec::new();
-    let (user, admin) = (fx.user.as_str(), fx.admin.as_str());
 
-    let queries: [(&str, &[&str], &str); 3] = [
-        ("/api/v1/todos", &["done", "limit", "offset"], user),
-        (
-            "/api/v1/users",
-            &["q", "role", "is_active", "limit", "offset"],
-            admin,
-        ),
-        (
-            "/api/v1/audit",
-            &["type", "user_id", "since", "until", "limit", "offset"],
-            admin,
-        ),
-    ];
-    for (path, params, bearer) in queries {
+    // Every documented query parameter.
+    let (mut queried, mut by_id) = (0, 0);
+    for operation in fx.document.operations() {
+        let (path, params) = (&operation.path, operation.query_parameters());
+        if params.is_empty() {
+            continue;
+        }
+        queried += 1;
         let not_utf8_key = fx.app.url(&format!("{path}?%FF%FE=1"));
         let mut urls = vec![("a key that is not UTF-8".to_owned(), not_utf8_key)];
-        for param in params {
+        for param in &params {
             for (name, value) in &values {
                 let mut url = Url::parse(&fx.app.url(path)).expect("a URL");
                 url.query_pairs_mut().append_pair(param, value);
@@ -354,23 +354,18 @@ async fn hostile_urls_and_headers_never_get_a_5xx() {
             urls.push((format!("{param} twice"), twice));
         }
         for (label, url) in urls {
-            let request = fx.request(Method::GET, url, Some(bearer));
+            let request = fx.request(operation.http_method(), url, fx.token(&operation));
             check(&mut failures, format!("GET {path}?{label}"), request).await;
         }
     }
 
-    let all = || vec![Method::GET, Method::PATCH, Method::DELETE];
-    let by_id = [
-        ("/api/v1/todos", user, all(), json!({"done": true})),
-        ("/api/v1/users", admin, all(), json!({"full_name": "Ada"})),
-        (
-            "/api/v1/users/me/sessions",
-            user,
-            vec![Method::DELETE],
-            Value::Null,
-        ),
-    ];
-    for (prefix, bearer, methods, body) in by_id {
+    // Every documented path parameter, with every method of its path.
+    for operation in fx.document.operations() {
+        let Some(prefix) = operation.path.strip_suffix("/{id}") else {
+            continue;
+        };
+        by_id += 1;
+        let method = operation.http_method();
         let mut urls = Vec::new();
         // Not the empty segment: a trailing slash is a question about routes, not input.
         for (name, value) in values.iter().filter(|(_, value)| !value.is_empty()) {
@@ -381,17 +376,18 @@ async fn hostile_urls_and_headers_never_get_a_5xx() {
         for raw in ENCODED {
             urls.push((raw.to_string(), fx.app.url(&format!("{prefix}/{raw}"))));
         }
+        let body = fx.document.request_example(&operation);
         for (name, url) in urls {
-            for method in &methods {
-                let mut request = fx.request(method.clone(), &url, Some(bearer));
-                if *method == Method::PATCH {
-                    request = request.json(&body);
-                }
-                let label = format!("{} {prefix}/<{name}>", method.as_str());
-                check(&mut failures, label, request).await;
+            let mut request = fx.request(method.clone(), &url, fx.token(&operation));
+            if let Some(body) = &body {
+                request = request.json(body);
             }
+            let label = format!("{} {prefix}/<{name}>", method.as_str());
+            check(&mut failures, label, request).await;
         }
     }
+
+    assert!(queried >= 3 && by_id >= 7, "{queried} lists, {by_id} by id");
 
     // Header values cannot hold NUL or control characters; these are the worst HTTP allows.
     let junk = [
@@ -456,7 +452,7 @@ async fn hostile_urls_and_headers_never_get_a_5xx() {
             )
             .await;
             let me = fx
-                .request(Method::GET, fx.app.url("/api/v1/users/me"), Some(user))
+                .request(Method::GET, fx.app.url("/api/v1/users/me"), Some(&fx.user))
                 .header(header, value);
             check(
                 &mut failures,

@@ -10,6 +10,7 @@ mod hardening;
 mod health;
 mod keys;
 mod openapi;
+mod owned;
 mod races;
 mod recovery;
 mod register;

@@ -10,9 +10,7 @@ async fn document() -> Value {
 }
 
 async fn served_document(app: &TestApp) -> Value {
-    let response = app.get("/api-docs/openapi.json").await;
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    app.document().await.0
 }
 
 #[tokio::test]
@@ -42,53 +40,31 @@ async fn users_me_requires_the_oauth2_scheme_with_scope_me() {
     assert_eq!(security, &serde_json::json!([{"oauth2": ["me"]}]));
 }
 
-/// Every operation of the document: path, method and the operation object.
-fn operations(doc: &Value) -> Vec<(String, String, Value)> {
-    let mut found = Vec::new();
-    for (path, operations) in doc["paths"].as_object().unwrap() {
-        for (method, operation) in operations.as_object().unwrap() {
-            found.push((path.clone(), method.clone(), operation.clone()));
-        }
-    }
-    found
-}
-
-/// The example of an operation's JSON request body; panics if a body has none, since
-/// generated clients and Swagger UI show it.
-fn request_example(doc: &Value, operation: &Value) -> Option<Value> {
-    let media = operation["requestBody"]["content"].get("application/json")?;
-    let name = media["schema"]["$ref"].as_str()?.rsplit('/').next()?;
-    let example = media
-        .get("example")
-        .or_else(|| doc["components"]["schemas"][name].get("example"))
-        .unwrap_or_else(|| panic!("request body {name} has no example"));
-    Some(example.clone())
-}
-
 /// A documented path with its parameters filled in with an id that names nothing.
 fn concrete(path: &str) -> String {
     path.replace("{id}", &uuid::Uuid::nil().to_string())
 }
 
 #[tokio::test]
-async fn every_documented_operation_is_served_and_its_errors_have_examples() {
+async fn every_documented_operation_is_served_and_its_bodies_and_errors_have_examples() {
     let app = spawn_app().await;
-    let doc = served_document(&app).await;
-    let operations = operations(&doc);
+    let document = app.document().await;
+    let doc = &document.0;
+    let operations = document.operations();
     assert!(
         operations.len() >= 20,
         "only {} operations",
         operations.len()
     );
-    for (path, method, operation) in &operations {
+    for op in &operations {
+        let (path, method, operation) = (&op.path, &op.method, op.spec);
+        // Every JSON body has an example (this panics when one lacks it).
+        document.request_example(op);
         // Served: without credentials or a body the answer may be anything but "no such
         // route" or "no such method".
         let response = app
             .client
-            .request(
-                method.to_uppercase().parse().unwrap(),
-                app.url(&concrete(path)),
-            )
+            .request(op.http_method(), app.url(&concrete(path)))
             .send()
             .await
             .unwrap();
@@ -121,7 +97,7 @@ async fn every_documented_operation_is_served_and_its_errors_have_examples() {
 #[tokio::test]
 async fn each_protected_operation_is_refused_without_the_scope_it_declares() {
     let app = spawn_app().await;
-    let doc = served_document(&app).await;
+    let document = app.document().await;
     app.admin_token("root@example.com").await;
     // One admin token per scope, holding every scope but that one.
     let mut without = std::collections::HashMap::new();
@@ -143,26 +119,23 @@ async fn each_protected_operation_is_refused_without_the_scope_it_declares() {
         );
     }
     let mut checked = 0;
-    for (path, method, operation) in operations(&doc) {
-        let Some(security) = operation.get("security") else {
+    for operation in document.operations() {
+        let (path, method) = (&operation.path, &operation.method);
+        let Some(security) = operation.spec.get("security") else {
             continue;
         };
         let scopes = security[0]["oauth2"].as_array().expect("the oauth2 scheme");
         assert!(scopes.len() <= 1, "{method} {path} declares {scopes:?}");
-        let Some(scope) = scopes.first().and_then(Value::as_str) else {
+        let Some(scope) = operation.scope() else {
             continue; // any valid token will do (logout)
         };
-        let scope = Scope::parse(scope).unwrap_or_else(|_| panic!("{method} {path}: {scope}"));
         let mut request = app
             .client
-            .request(
-                method.to_uppercase().parse().unwrap(),
-                app.url(&concrete(&path)),
-            )
+            .request(operation.http_method(), app.url(&concrete(path)))
             .bearer_auth(&without[scope.as_str()]);
         // A valid body (the documented example): the body is extracted beside the bearer
         // token, so only the scope may be what the request lacks.
-        if let Some(body) = request_example(&doc, &operation) {
+        if let Some(body) = document.request_example(&operation) {
             request = request.json(&body);
         }
         let response = request.send().await.unwrap();

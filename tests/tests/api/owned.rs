@@ -1,0 +1,61 @@
+//! Every owner-scoped resource the document lists (a collection with `POST` and an item path
+//! `…/{id}`, for users): one user's item is invisible to another through every endpoint.
+
+use gatehouse_tests::spawn_app;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[tokio::test]
+async fn another_users_item_is_invisible_to_every_endpoint_of_every_owned_resource() {
+    let app = spawn_app().await;
+    app.register_ok("ada@example.com").await;
+    app.register_ok("bob@example.com").await;
+    let ada = app.login("ada@example.com").await;
+    let bob = app.login("bob@example.com").await;
+    let document = app.document().await;
+    let operations = document.operations();
+    let mut resources = 0;
+    for create in &operations {
+        let item_path = format!("{}/{{id}}", create.path);
+        let on_item: Vec<_> = operations
+            .iter()
+            .filter(|op| op.path == item_path)
+            .collect();
+        if create.method != "post" || on_item.is_empty() || !create.for_users() {
+            continue;
+        }
+        resources += 1;
+        let body = document.request_example(create);
+        let response = app
+            .bearer_send(create.http_method(), &create.path, &ada, body.as_ref())
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{}", create.path);
+        let item: Value = response.json().await.unwrap();
+        let path = format!("{}/{}", create.path, item["id"].as_str().unwrap());
+
+        for operation in &on_item {
+            let body = document.request_example(operation);
+            let response = app
+                .bearer_send(operation.http_method(), &path, &bob, body.as_ref())
+                .await;
+            let label = format!("{} {}", operation.method, operation.path);
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{label}");
+            let answer: Value = response.json().await.unwrap();
+            let documented = &operation.spec["responses"]["404"]["content"]["application/problem+json"]
+                ["example"]["code"];
+            assert_eq!(&answer["code"], documented, "{label}");
+            assert!(documented.as_str().unwrap().ends_with("_not_found"));
+        }
+        let list: Value = app
+            .bearer_get(&create.path, &bob)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["total"], 0, "{}", create.path);
+
+        let unchanged: Value = app.bearer_get(&path, &ada).await.json().await.unwrap();
+        assert_eq!(unchanged, item, "{path}");
+    }
+    assert!(resources >= 1, "no owned resource in the document");
+}
