@@ -12,7 +12,7 @@ use sea_orm::{
 
 use crate::database::Database;
 use crate::entity::action_tokens::{self, Column, Entity};
-use crate::users::{CorruptRow, storage};
+use crate::users::{corrupt, storage};
 
 #[derive(Debug, Clone)]
 pub struct SeaActionTokenRepository {
@@ -70,13 +70,8 @@ impl ActionTokenRepository for SeaActionTokenRepository {
         else {
             return Ok(None);
         };
-        let email = Email::parse(&model.email).map_err(|error| {
-            RepositoryError::new(CorruptRow {
-                table: "action_tokens",
-                id: model.user_id,
-                reason: error.to_string(),
-            })
-        })?;
+        let email = Email::parse(&model.email)
+            .map_err(|error| corrupt("action_tokens", model.user_id, error))?;
         Ok(Some(ActionToken {
             digest: TokenDigest::new(model.token_hash),
             user_id: UserId::from_uuid(model.user_id),

@@ -8,7 +8,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Or
 use crate::database::Database;
 use crate::entity::audit_events::{self, Column, Entity};
 use crate::paging::page_of;
-use crate::users::{CorruptRow, storage};
+use crate::users::{corrupt, storage};
 
 #[derive(Debug, Clone)]
 pub struct SeaAuditLog {
@@ -25,11 +25,11 @@ impl SeaAuditLog {
 
 fn to_domain(model: audit_events::Model) -> Result<AuditEvent, RepositoryError> {
     let kind = AuditKind::parse(&model.kind).ok_or_else(|| {
-        RepositoryError::new(CorruptRow {
-            table: "audit_events",
-            id: model.id,
-            reason: format!("unknown kind {}", model.kind),
-        })
+        corrupt(
+            "audit_events",
+            model.id,
+            format!("unknown kind {}", model.kind),
+        )
     })?;
     Ok(AuditEvent {
         id: AuditEventId::from_uuid(model.id),

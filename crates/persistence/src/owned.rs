@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 
 use async_trait::async_trait;
 use gatehouse_domain::owned::{Owned, OwnedRepository};
-use gatehouse_domain::{Page, RepositoryError, UserId};
+use gatehouse_domain::{Identifier, Page, RepositoryError, UserId};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
     Order, QueryFilter, Select,
@@ -24,10 +24,13 @@ pub trait OwnedTable: EntityTrait {
     const OWNER: Self::Column;
     const CREATED_AT: Self::Column;
 
-    /// The item a row holds; a row the domain refuses is a `CorruptRow`, never a panic.
+    /// The item a row holds; a row the domain refuses is `users::corrupt`, a 500, never a panic.
     fn to_domain(row: Self::Model) -> Result<Self::Item, RepositoryError>;
     fn to_row(item: &Self::Item) -> Self::ActiveModel;
-    fn row_id(id: <Self::Item as Owned>::Id) -> uuid::Uuid;
+    /// The key of the row that holds the item with `id`.
+    fn row_id(id: <Self::Item as Owned>::Id) -> uuid::Uuid {
+        id.as_uuid()
+    }
     /// The conditions a listing's filter adds.
     fn matching(filter: &<Self::Item as Owned>::Filter) -> Condition;
 }

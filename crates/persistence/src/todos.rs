@@ -8,7 +8,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, Condition};
 
 use self::row::{Column, Entity, Model};
 use crate::owned::{OwnedTable, SeaOwned};
-use crate::users::CorruptRow;
+use crate::users::corrupt;
 
 /// The todos' repository.
 pub type SeaTodoRepository = SeaOwned<Entity>;
@@ -20,19 +20,13 @@ impl OwnedTable for Entity {
     const CREATED_AT: Column = Column::CreatedAt;
 
     fn to_domain(model: Model) -> Result<Todo, RepositoryError> {
-        let corrupt = |reason: String| {
-            RepositoryError::new(CorruptRow {
-                table: "todos",
-                id: model.id,
-                reason,
-            })
-        };
+        let corrupt = |e: &dyn std::fmt::Display| corrupt("todos", model.id, e);
         Ok(Todo {
             id: TodoId::from_uuid(model.id),
             owner: UserId::from_uuid(model.owner_id),
-            title: Title::parse(&model.title).map_err(|e| corrupt(e.to_string()))?,
+            title: Title::parse(&model.title).map_err(|e| corrupt(&e))?,
             description: LongText::parse_optional(model.description.as_deref())
-                .map_err(|e| corrupt(e.to_string()))?,
+                .map_err(|e| corrupt(&e))?,
             done: model.done,
             created_at: model.created_at,
             updated_at: model.updated_at,
@@ -49,10 +43,6 @@ impl OwnedTable for Entity {
             created_at: Set(todo.created_at),
             updated_at: Set(todo.updated_at),
         }
-    }
-
-    fn row_id(id: TodoId) -> uuid::Uuid {
-        id.as_uuid()
     }
 
     fn matching(filter: &TodoFilter) -> Condition {

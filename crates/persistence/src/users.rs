@@ -34,26 +34,32 @@ impl SeaUserRepository {
 /// Stored data that the domain refuses: a bug or a hand-edited row, never client input.
 #[derive(Debug, thiserror::Error)]
 #[error("corrupt {table} row {id}: {reason}")]
-pub(crate) struct CorruptRow {
-    pub table: &'static str,
-    pub id: uuid::Uuid,
-    pub reason: String,
+struct CorruptRow {
+    table: &'static str,
+    id: uuid::Uuid,
+    reason: String,
+}
+
+/// A value of row `id` of `table` that the domain refused: a 500, never a panic.
+pub(crate) fn corrupt(
+    table: &'static str,
+    id: uuid::Uuid,
+    reason: impl ToString,
+) -> RepositoryError {
+    RepositoryError::new(CorruptRow {
+        table,
+        id,
+        reason: reason.to_string(),
+    })
 }
 
 pub(crate) fn to_domain(model: users::Model) -> Result<User, RepositoryError> {
-    let corrupt = |reason: String| {
-        RepositoryError::new(CorruptRow {
-            table: "users",
-            id: model.id,
-            reason,
-        })
-    };
+    let corrupt = |e: &dyn std::fmt::Display| corrupt("users", model.id, e);
     Ok(User {
         id: UserId::from_uuid(model.id),
-        email: Email::parse(&model.email).map_err(|e| corrupt(e.to_string()))?,
-        full_name: FullName::parse_optional(model.full_name.as_deref())
-            .map_err(|e| corrupt(e.to_string()))?,
-        role: Role::parse(&model.role).map_err(|e| corrupt(e.to_string()))?,
+        email: Email::parse(&model.email).map_err(|e| corrupt(&e))?,
+        full_name: FullName::parse_optional(model.full_name.as_deref()).map_err(|e| corrupt(&e))?,
+        role: Role::parse(&model.role).map_err(|e| corrupt(&e))?,
         is_active: model.is_active,
         is_verified: model.is_verified,
         password_hash: PasswordHash::new(model.password_hash),
