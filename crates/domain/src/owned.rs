@@ -153,3 +153,135 @@ impl<T: Owned> OwnedItems<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::SystemClock;
+    use crate::todo::{NewTodo, Todo, TodoChanges, TodoFilter, TodoId};
+
+    /// Todos in memory, counting reads, so a test sees what reached storage.
+    #[derive(Default)]
+    struct Memory {
+        items: Mutex<Vec<Todo>>,
+        reads: Mutex<u32>,
+    }
+
+    #[async_trait]
+    impl OwnedRepository<Todo> for Memory {
+        async fn insert(&self, item: &Todo) -> Result<(), RepositoryError> {
+            self.items.lock().unwrap().push(item.clone());
+            Ok(())
+        }
+
+        async fn find(&self, owner: UserId, id: TodoId) -> Result<Option<Todo>, RepositoryError> {
+            *self.reads.lock().unwrap() += 1;
+            let items = self.items.lock().unwrap();
+            Ok(items
+                .iter()
+                .find(|t| t.id == id && t.owner == owner)
+                .cloned())
+        }
+
+        async fn list(
+            &self,
+            owner: UserId,
+            _: &TodoFilter,
+            _: Page,
+        ) -> Result<(Vec<Todo>, u64), RepositoryError> {
+            let items: Vec<Todo> = self
+                .items
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|t| t.owner == owner)
+                .cloned()
+                .collect();
+            let total = items.len() as u64;
+            Ok((items, total))
+        }
+
+        async fn update(&self, item: &Todo) -> Result<bool, RepositoryError> {
+            let mut items = self.items.lock().unwrap();
+            let found = items
+                .iter_mut()
+                .find(|t| t.id == item.id && t.owner == item.owner);
+            Ok(found.map(|t| *t = item.clone()).is_some())
+        }
+
+        async fn delete(&self, owner: UserId, id: TodoId) -> Result<bool, RepositoryError> {
+            let mut items = self.items.lock().unwrap();
+            let before = items.len();
+            items.retain(|t| !(t.id == id && t.owner == owner));
+            Ok(items.len() < before)
+        }
+    }
+
+    fn todos() -> (OwnedItems<Todo>, Arc<Memory>) {
+        let memory = Arc::new(Memory::default());
+        (
+            OwnedItems::new(memory.clone(), Arc::new(SystemClock)),
+            memory,
+        )
+    }
+
+    fn new(title: &str) -> NewTodo {
+        NewTodo {
+            title: title.into(),
+            description: None,
+            done: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_invalid_item_is_refused_with_every_field_and_not_stored() {
+        let (todos, memory) = todos();
+        let input = NewTodo {
+            title: " ".into(),
+            description: Some("x".repeat(2_001)),
+            done: None,
+        };
+        let Err(OwnedError::Invalid(errors)) = todos.create(UserId::generate(), input).await else {
+            panic!("accepted");
+        };
+        let fields: Vec<&str> = errors.violations().iter().map(|v| v.field).collect();
+        assert_eq!(fields, ["title", "description"]);
+        assert!(memory.items.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_change_is_checked_before_the_item_is_read_and_only_the_owner_changes_it() {
+        let (todos, memory) = todos();
+        let (ada, bob) = (UserId::generate(), UserId::generate());
+        let todo = todos.create(ada, new("Buy milk")).await.unwrap();
+        let bad = TodoChanges {
+            title: Some(String::new()),
+            ..TodoChanges::default()
+        };
+        assert!(matches!(
+            todos.update(ada, todo.id, bad).await,
+            Err(OwnedError::Invalid(_))
+        ));
+        assert_eq!(*memory.reads.lock().unwrap(), 0);
+
+        let done = || TodoChanges {
+            done: Some(true),
+            ..TodoChanges::default()
+        };
+        let refused = todos.update(bob, todo.id, done()).await;
+        assert!(matches!(
+            refused,
+            Err(OwnedError::NotFound("todo_not_found"))
+        ));
+        assert!(!todos.get(ada, todo.id).await.unwrap().done);
+        assert!(todos.update(ada, todo.id, done()).await.unwrap().done);
+        assert!(matches!(
+            todos.delete(bob, todo.id).await,
+            Err(OwnedError::NotFound(_))
+        ));
+        todos.delete(ada, todo.id).await.unwrap();
+        assert!(memory.items.lock().unwrap().is_empty());
+    }
+}
