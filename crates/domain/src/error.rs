@@ -40,6 +40,18 @@ impl ValidationErrors {
         }
     }
 
+    /// Checks a change to a field that can be cleared, as clients send it: `None` leaves
+    /// the field as it is, `Some(None)` clears it. Returns the parsed change, if valid.
+    pub fn check_clearable<T, E: fmt::Display>(
+        &mut self,
+        field: &'static str,
+        change: &Option<Option<String>>,
+        parse: impl FnOnce(Option<&str>) -> Result<Option<T>, E>,
+    ) -> Option<Option<Option<T>>> {
+        let parsed = change.as_ref().map(|value| parse(value.as_deref()));
+        self.check(field, parsed.transpose())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -95,12 +95,11 @@ impl Owned for Todo {
         let mut errors = ValidationErrors::new();
         let title = changes.title.as_deref().map(Title::parse).transpose();
         let title = errors.check("title", title);
-        let description = changes
-            .description
-            .as_ref()
-            .map(|d| LongText::parse_optional(d.as_deref()))
-            .transpose();
-        let description = errors.check("description", description);
+        let description = errors.check_clearable(
+            "description",
+            &changes.description,
+            LongText::parse_optional,
+        );
         let (Some(title), Some(description)) = (title, description) else {
             return Err(errors);
         };

@@ -176,12 +176,8 @@ impl UserService {
         client: &ClientInfo,
     ) -> Result<User, ManageUserError> {
         let mut errors = ValidationErrors::new();
-        let full_name = changes
-            .full_name
-            .as_ref()
-            .map(|name| FullName::parse_optional(name.as_deref()))
-            .transpose();
-        let full_name = errors.check("full_name", full_name);
+        let full_name =
+            errors.check_clearable("full_name", &changes.full_name, FullName::parse_optional);
         let Some(full_name) = full_name else {
             return Err(ManageUserError::Invalid(errors));
         };
@@ -304,12 +300,8 @@ impl UserService {
         client: &ClientInfo,
     ) -> Result<User, ManageUserError> {
         let mut errors = ValidationErrors::new();
-        let full_name = changes
-            .full_name
-            .as_ref()
-            .map(|name| FullName::parse_optional(name.as_deref()))
-            .transpose();
-        let full_name = errors.check("full_name", full_name);
+        let full_name =
+            errors.check_clearable("full_name", &changes.full_name, FullName::parse_optional);
         let email = errors.check(
             "email",
             changes.email.as_deref().map(Email::parse).transpose(),
