@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Load benchmark of a release build on loopback, with wrk, on SQLite and on PostgreSQL.
-# Prints one line per figure; every ratio is measured within one run on this machine.
+# Prints one line per figure; every ratio is measured within one run on this machine, most
+# against the floor: bare actix-web answering a constant (tests/benches/floor).
 #
 #   just bench                       both databases
 #   bash tests/benches/load.sh sqlite|postgres|all
 #
-# Environment: BENCH_SECONDS (per measurement, default 10), GATEHOUSE_BIN (skip the build).
+# Environment: BENCH_SECONDS (per measurement, default 10), BENCH_USERS (accounts whose
+# tokens /users/me is read with, default 1000), GATEHOUSE_BIN and FLOOR_BIN (skip the build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 WHICH=${1:-all}
 SECONDS_EACH=${BENCH_SECONDS:-10}
+USERS=${BENCH_USERS:-1000}
 EMAIL=bench@example.com
 PASSWORD='correct horse battery staple'
 
@@ -19,16 +22,18 @@ if ! command -v wrk >/dev/null; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk curl >/dev/null
 fi
-if [ -z "${GATEHOUSE_BIN:-}" ]; then
-  cargo build --release --locked -q -p gatehouse-api
+if [ -z "${GATEHOUSE_BIN:-}" ] || [ -z "${FLOOR_BIN:-}" ]; then
+  cargo build --release --locked -q -p gatehouse-api -p gatehouse-bench-floor
   GATEHOUSE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/gatehouse"
+  FLOOR_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/bench-floor"
 fi
 
 WORK=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
-SERVER_PID=
+SERVER_PIDS=()
+BASES=()
 PGDATA_DIR=
 cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+  for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -n "$PGDATA_DIR" ] && bash "$ROOT/.ci/postgres.sh" stop "$PGDATA_DIR"
   rm -rf "$WORK"
 }
@@ -69,10 +74,35 @@ response = function(status, headers, body)
 end
 EOF
 } >"$WORK/refresh.lua"
+# Each request with the next of many users' access tokens.
+{ cat "$WORK/report.lua"; cat <<'EOF'
+local tokens = {}
+for token in io.lines(os.getenv("TOKENS_FILE")) do table.insert(tokens, token) end
+local turn = math.random(#tokens)
+request = function()
+  turn = turn % #tokens + 1
+  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[turn]})
+end
+EOF
+} >"$WORK/tokens.lua"
 
 # wrk THREADS CONNECTIONS SCRIPT PATH → "requests/s p99_ms non2xx errors"
 load() {
   wrk -t"$1" -c"$2" -d"${SECONDS_EACH}s" --timeout 10s -s "$WORK/$3" "$BASE$4" | awk '/^RESULT/ {print $2, $3, $4, $5}'
+}
+# The same load on every instance (BASES) at once, the connections shared out:
+# "requests/s (summed) p99_ms (the worst) non2xx errors (summed)".
+load_split() { # CONNECTIONS SCRIPT PATH
+  local connections=$(($1 / ${#BASES[@]})) i=0
+  for base in "${BASES[@]}"; do
+    wrk -t1 -c"$connections" -d"${SECONDS_EACH}s" --timeout 10s -s "$WORK/$2" "$base$3" \
+      | awk '/^RESULT/ {print $2, $3, $4, $5}' >"$WORK/split-$i" &
+    i=$((i + 1))
+  done
+  wait
+  cat "$WORK"/split-* | awk '{r += $1; if ($2 > p) p = $2; n += $3; e += $4}
+    END {printf "%.1f %.2f %d %d\n", r, p, n, e}'
+  rm -f "$WORK"/split-*
 }
 field() { echo "$1" | cut -d' ' -f"$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -83,30 +113,55 @@ free_port() {
   echo "$port"
 }
 
-start_server() { # DATABASE_URL
-  local port data
-  port=$(free_port 18000)
-  data="$WORK/data-$1"
-  mkdir -p "$data"
-  BASE="http://127.0.0.1:$port"
-  env GATEHOUSE__SERVER__PORT="$port" GATEHOUSE__DATA_DIR="$data" GATEHOUSE__DATABASE__URL="$2" \
-    GATEHOUSE__JWT__SECRET="bench-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
-    GATEHOUSE__AUTH__REGISTRATIONS_PER_IP=1000 \
-    "$GATEHOUSE_BIN" serve >"$WORK/server-$1.log" 2>&1 &
-  SERVER_PID=$!
+wait_ready() { # BASE_URL LOG
   for _ in $(seq 1 100); do
-    curl -fs "$BASE/health/ready" >/dev/null 2>&1 && return 0
+    curl -fs "$1/health/ready" -o /dev/null 2>/dev/null && return 0
+    curl -fs "$1/health/live" -o /dev/null 2>/dev/null && [ "$2" = /dev/null ] && return 0
     sleep 0.1
   done
   echo "the server did not start:" >&2
-  cat "$WORK/server-$1.log" >&2
+  cat "$2" >&2
   exit 1
 }
 
-stop_server() {
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=
+# Starts one more gatehouse on DATABASE_URL: all of them are in BASES and SERVER_PIDS, the
+# first is BASE and SERVER_PID. They share the data directory, the secret and the database.
+start_server() { # NAME DATABASE_URL
+  local port data log
+  port=$(free_port 18000)
+  data="$WORK/data-$1"
+  log="$WORK/server-$1-${#BASES[@]}.log"
+  mkdir -p "$data"
+  env GATEHOUSE__SERVER__PORT="$port" GATEHOUSE__DATA_DIR="$data" GATEHOUSE__DATABASE__URL="$2" \
+    GATEHOUSE__JWT__SECRET="$SECRET" GATEHOUSE__AUTH__REGISTRATIONS_PER_IP=100000 \
+    "$GATEHOUSE_BIN" serve >"$log" 2>&1 &
+  SERVER_PIDS+=($!)
+  BASES+=("http://127.0.0.1:$port")
+  wait_ready "http://127.0.0.1:$port" "$log"
+  BASE=${BASES[0]}
+  SERVER_PID=${SERVER_PIDS[0]}
+}
+
+stop_servers() {
+  for pid in "${SERVER_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  SERVER_PIDS=()
+  BASES=()
+}
+
+# Bare actix-web answering a constant; FLOOR is its "requests/s p99 …".
+measure_floor() {
+  local port
+  port=$(free_port 18900)
+  "$FLOOR_BIN" "$port" &
+  SERVER_PIDS+=($!)
+  BASES=("http://127.0.0.1:$port")
+  BASE=${BASES[0]}
+  wait_ready "$BASE" /dev/null
+  FLOOR=$(load 2 64 report.lua /health/live)
+  stop_servers
 }
 
 login_json() { # retried: right after a flood the hashing queue may still be draining
@@ -119,21 +174,41 @@ login_json() { # retried: right after a flood the hashing queue may still be dra
 }
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
-bench() { # NAME DATABASE_URL
-  local name=$1
-  start_server "$name" "$2"
+bench() { # NAME DATABASE_URL INSTANCES
+  local name=$1 floor_rps
+  SECRET="bench-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  measure_floor
+  floor_rps=$(field "$FLOOR" 1)
+  echo "[$name] floor, bare actix-web GET /health/live: $floor_rps req/s, p99 $(field "$FLOOR" 2) ms (64 connections)"
+  for _ in $(seq 1 "$3"); do start_server "$name" "$2"; done
+
+  export TOKEN EMAIL PASSWORD PASSWORD_FORM REFRESH_TOKENS TOKENS_FILE
   curl -fs -o /dev/null "$BASE/api/v1/auth/register" -H 'content-type: application/json' \
     -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}"
-  export TOKEN EMAIL PASSWORD_FORM REFRESH_TOKENS
   TOKEN=$(login_json | json_field access_token)
   PASSWORD_FORM=$(python3 -c "import urllib.parse,sys; print(urllib.parse.quote_plus(sys.argv[1]))" "$PASSWORD")
 
-  local floor me cost
-  floor=$(load 2 64 report.lua /health/live)
+  local live me
+  live=$(load 2 64 report.lua /health/live)
   me=$(load 2 64 bearer.lua /api/v1/users/me)
-  echo "[$name] GET /health/live (floor): $(field "$floor" 1) req/s, p99 $(field "$floor" 2) ms (64 connections)"
-  echo "[$name] GET /api/v1/users/me: $(field "$me" 1) req/s, p99 $(field "$me" 2) ms (64 connections), non-2xx $(field "$me" 3)"
-  echo "[$name] GET /api/v1/users/me / floor: $(ratio "$(field "$me" 1)" "$(field "$floor" 1)") (target >= 0.40)"
+  echo "[$name] GET /health/live: $(field "$live" 1) req/s, p99 $(field "$live" 2) ms; ÷ floor $(ratio "$(field "$live" 1)" "$floor_rps") (target >= 0.80)"
+  echo "[$name] GET /api/v1/users/me, one token: $(field "$me" 1) req/s, p99 $(field "$me" 2) ms, non-2xx $(field "$me" 3); ÷ floor $(ratio "$(field "$me" 1)" "$floor_rps") (target >= 0.50)"
+
+  # Many users' tokens on every instance, alone, then beside a steady mix of writes.
+  mkdir -p "$WORK/accounts-$name"
+  python3 "$ROOT/tests/benches/traffic.py" accounts "$USERS" "$WORK/accounts-$name" "$BASE"
+  TOKENS_FILE="$WORK/accounts-$name/access"
+  local many mixed mix
+  many=$(load_split 64 tokens.lua /api/v1/users/me)
+  python3 "$ROOT/tests/benches/traffic.py" mix "$((SECONDS_EACH + 2))" 20 5 \
+    "$WORK/accounts-$name" "${BASES[@]}" >"$WORK/mix" &
+  local mix_pid=$!
+  sleep 1
+  mixed=$(load_split 64 tokens.lua /api/v1/users/me)
+  wait "$mix_pid"
+  mix=$(cat "$WORK/mix")
+  echo "[$name] GET /api/v1/users/me, $USERS users' tokens over $3 instance(s): $(field "$many" 1) req/s, p99 $(field "$many" 2) ms, non-2xx $(field "$many" 3); ÷ floor $(ratio "$(field "$many" 1)" "$floor_rps")"
+  echo "[$name] the same beside $(field "$mix" 2) refreshes/s and $(field "$mix" 3) logins/s ($(field "$mix" 4) failed): $(field "$mixed" 1) req/s, p99 $(field "$mixed" 2) ms, non-2xx $(field "$mixed" 3); ÷ write-free $(ratio "$(field "$mixed" 1)" "$(field "$many" 1)") (target >= 0.80)"
 
   cost=$("$GATEHOUSE_BIN" hash-cost --samples 15 2>/dev/null)
   local per_hash capacity login
@@ -142,7 +217,7 @@ bench() { # NAME DATABASE_URL
   login=$(load 2 16 login.lua /api/v1/auth/token)
   echo "[$name] one argon2id hash: $per_hash ms; hashing capacity $capacity logins/s ($cost)"
   echo "[$name] POST /api/v1/auth/token (password grant): $(field "$login" 1) req/s, p99 $(field "$login" 2) ms (16 connections), non-2xx $(field "$login" 3)"
-  echo "[$name] login / hashing capacity: $(ratio "$(field "$login" 1)" "$capacity") (target >= 0.90)"
+  echo "[$name] login ÷ hashing capacity: $(ratio "$(field "$login" 1)" "$capacity") (target >= 0.90)"
 
   # Login flood of 256 connections; /users/me measured while it runs; peak RSS reset first.
   echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || true
@@ -166,15 +241,15 @@ bench() { # NAME DATABASE_URL
   local refresh
   refresh=$(load 4 4 refresh.lua /api/v1/auth/token)
   echo "[$name] POST /api/v1/auth/token (refresh grant, rotating): $(field "$refresh" 1) req/s, p99 $(field "$refresh" 2) ms (4 sessions), non-2xx $(field "$refresh" 3)"
-  stop_server
+  stop_servers
 }
 
-echo "gatehouse load benchmark: $(nproc) cores, ${SECONDS_EACH} s per measurement, $(date -u +%FT%TZ)"
+echo "gatehouse load benchmark: $(nproc) cores, ${SECONDS_EACH} s per measurement, $(date -u +%FT%TZ), logging as shipped (RUST_LOG=${RUST_LOG:-info})"
 if [ "$WHICH" = all ] || [ "$WHICH" = sqlite ]; then
-  bench sqlite "sqlite://$WORK/data-sqlite/gatehouse.db"
+  bench sqlite "sqlite://$WORK/data-sqlite/gatehouse.db" 1
 fi
 if [ "$WHICH" = all ] || [ "$WHICH" = postgres ]; then
   eval "$(bash .ci/postgres.sh)"
   PGDATA_DIR=$GATEHOUSE_PGDATA
-  bench postgres "$TEST_DATABASE_URL"
+  bench postgres "$TEST_DATABASE_URL" 2
 fi

@@ -123,7 +123,8 @@ fn run(cli: Cli) -> Result<(), String> {
         _ => {}
     }
     let settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
-    telemetry::init(settings.log.format);
+    // Kept until the process ends: dropping it flushes the log.
+    let _log = telemetry::init(settings.log_format());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

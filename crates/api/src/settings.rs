@@ -207,10 +207,12 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LogSettings {
-    pub format: LogFormat,
+    /// `pretty` or `json`; unset, `json` under the `production` profile, else `pretty`.
+    #[serde(serialize_with = "or_empty")]
+    pub format: Option<LogFormat>,
 }
 
 impl Default for Settings {
@@ -322,14 +324,6 @@ impl Default for MailSettings {
     }
 }
 
-impl Default for LogSettings {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::Pretty,
-        }
-    }
-}
-
 /// A list setting: an array in the file, comma-separated in the environment.
 fn list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
@@ -402,6 +396,15 @@ pub enum SettingsError {
 }
 
 impl Settings {
+    /// The log format: as configured, else JSON in production (for log collectors) and
+    /// pretty lines in development.
+    pub fn log_format(&self) -> LogFormat {
+        self.log.format.unwrap_or(match self.profile {
+            Profile::Production => LogFormat::Json,
+            Profile::Development => LogFormat::Pretty,
+        })
+    }
+
     /// Loads defaults, then `file` (or `GATEHOUSE_CONFIG`), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
         let file = file

@@ -373,6 +373,81 @@ async fn two_instances_on_one_postgres_share_tokens_revocation_reuse_detection_a
     }
 }
 
+/// `full_name` of the account `GET /users/me` answers for, once it answers `wanted`
+/// (writes reach other instances through the database, a moment after they commit).
+async fn name_once(instance: &Instance, tokens: &Value, wanted: Value) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let me: Value = instance.me(access(tokens)).await.json().await.unwrap();
+        if me["full_name"] == wanted || Instant::now() > deadline {
+            return me["full_name"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "starts PostgreSQL: run with --ignored (.ci/run does)"]
+async fn a_write_on_one_instance_makes_the_others_forget_only_what_it_changed() {
+    let _one_at_a_time = CLUSTERS.lock().await;
+    let cluster = Cluster::start();
+    let a = Instance::start(Some(&cluster.url), &[]).await;
+    let b = Instance::start(Some(&cluster.url), &[]).await;
+    for email in ["ada@example.com", "bob@example.com"] {
+        assert_eq!(a.register(email).await.status(), StatusCode::CREATED);
+    }
+    let ada = a.tokens("ada@example.com").await;
+    let ada_elsewhere = a.tokens("ada@example.com").await;
+    let bob = a.tokens("bob@example.com").await;
+    for tokens in [&ada, &ada_elsewhere, &bob] {
+        assert_eq!(b.me(access(tokens)).await.status(), StatusCode::OK);
+    }
+
+    // A change no instance hears of (triggers off for this one statement's connection):
+    // an instance that answers with the old name answers from memory.
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(&cluster.url).await.unwrap();
+    db.execute_unprepared(
+        "SET session_replication_role = replica; UPDATE users SET full_name = 'Quietly'; \
+         SET session_replication_role = origin;",
+    )
+    .await
+    .unwrap();
+    assert_eq!(name_once(&a, &bob, json!("Quietly")).await, "Quietly");
+    assert_eq!(
+        b.me(access(&bob)).await.json::<Value>().await.unwrap()["full_name"],
+        Value::Null
+    );
+
+    // One of Ada's sessions ends on A: B refuses it, and keeps serving her other session
+    // and Bob's from memory.
+    let logout = client()
+        .post(a.url("/api/v1/auth/logout"))
+        .bearer_auth(access(&ada))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    assert_eq!(b.me(access(&ada)).await.status(), StatusCode::UNAUTHORIZED);
+    for tokens in [&ada_elsewhere, &bob] {
+        let me: Value = b.me(access(tokens)).await.json().await.unwrap();
+        assert_eq!(me["full_name"], Value::Null, "forgotten: {me}");
+    }
+
+    // Ada's account changes on A: B forgets every session of hers, and still not Bob's.
+    let renamed = client()
+        .patch(a.url("/api/v1/users/me"))
+        .bearer_auth(access(&ada_elsewhere))
+        .json(&json!({"full_name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), StatusCode::OK);
+    assert_eq!(name_once(&b, &ada_elsewhere, json!("Ada")).await, "Ada");
+    let me: Value = b.me(access(&bob)).await.json().await.unwrap();
+    assert_eq!(me["full_name"], Value::Null, "forgotten: {me}");
+}
+
 #[tokio::test]
 #[ignore = "starts PostgreSQL: run with --ignored (.ci/run does)"]
 async fn an_instance_answers_503_while_postgres_is_down_and_recovers_by_itself() {

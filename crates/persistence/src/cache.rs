@@ -1,18 +1,23 @@
 //! The session check of every authenticated request, answered from memory.
 //!
-//! `find_with_user` is the one read each request makes. Its answers are kept in memory and
-//! thrown away, all at once, whenever a session or a user may have changed:
+//! `find_with_user` is the one read each request makes. Its answers are kept in memory, at
+//! most [`CAPACITY`] of them (the least recently used go first), and forgotten by what a
+//! write changed ([`Change`]): a write to a session forgets that session, a write to a user
+//! forgets every session of that user. They are forgotten
 //! - after every write through this process's session and user repositories (the
 //!   decorators below), once the write is committed;
 //! - on PostgreSQL, whenever another instance commits such a write: triggers on `users` and
-//!   `sessions` send `NOTIFY gatehouse_invalidate`, which every instance listens for.
+//!   `sessions` send `NOTIFY gatehouse_invalidate` with the changed ids (or `*` when a
+//!   statement changed too many rows to list), which every instance listens for.
 //!
-//! Each entry records the generation it was read in; a write bumps the generation, so an
-//! answer read before a write can never be served after it, even if it is stored late.
-//! While the listener is not connected (PostgreSQL restarting, say) nothing is served from
-//! memory: a write by another instance could go unnoticed.
+//! Every write also moves a generation on; an answer read from the database before it is
+//! not kept, so an answer read before a write can never be served after it, even if it
+//! arrives late. While the listener is not connected (PostgreSQL restarting, say) nothing
+//! is served from memory, and everything is forgotten: a write by another instance could go
+//! unnoticed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -25,74 +30,168 @@ use gatehouse_domain::{
     Email, Page, PasswordHash, RepositoryError, Session, SessionId, SessionLifetimes, User,
     UserFilter, UserId,
 };
+use lru::LruCache;
 
 /// The PostgreSQL channel of invalidations.
 pub const CHANNEL: &str = "gatehouse_invalidate";
 
-/// Entries kept at most; past it the cache starts over (a memory bound, not an LRU).
-const CAPACITY: usize = 100_000;
+/// Answers kept at most (about 1 KiB each).
+pub const CAPACITY: usize = 100_000;
+
+/// What a write may have changed, and so what the cache forgets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// One session (rotated, revoked).
+    Session(SessionId),
+    /// A user, and so every answer about their sessions.
+    User(UserId),
+    /// Anything: a write whose extent is unknown (it failed, or changed many rows).
+    Everything,
+}
+
+impl Change {
+    /// The changes a notification on [`CHANNEL`] announces: `s:<id>,<id>…` for sessions,
+    /// `u:<id>,…` for users, anything else (`*`, or a payload this version cannot read) for
+    /// everything.
+    pub fn from_notification(payload: &str) -> Vec<Change> {
+        let parse = |ids: &str, change: fn(uuid::Uuid) -> Change| {
+            ids.split(',')
+                .map(|id| uuid::Uuid::parse_str(id).map(change))
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap_or_else(|_| vec![Change::Everything])
+        };
+        match payload.split_once(':') {
+            Some(("s", ids)) => parse(ids, |id| Change::Session(SessionId::from_uuid(id))),
+            Some(("u", ids)) => parse(ids, |id| Change::User(UserId::from_uuid(id))),
+            _ => vec![Change::Everything],
+        }
+    }
+}
+
+/// The answers, and which sessions each user has among them.
+struct Entries {
+    answers: LruCache<SessionId, (Session, User)>,
+    by_user: HashMap<UserId, HashSet<SessionId>>,
+}
+
+impl Entries {
+    fn remove(&mut self, id: SessionId) {
+        if let Some((_, user)) = self.answers.pop(&id) {
+            self.unlink(user.id, id);
+        }
+    }
+
+    fn unlink(&mut self, user: UserId, id: SessionId) {
+        if let Some(sessions) = self.by_user.get_mut(&user) {
+            sessions.remove(&id);
+            if sessions.is_empty() {
+                self.by_user.remove(&user);
+            }
+        }
+    }
+}
 
 pub struct SessionCache {
     generation: AtomicU64,
     /// Whether every write of other instances reaches us (always, on SQLite).
     in_sync: AtomicBool,
-    entries: Mutex<HashMap<SessionId, (u64, Session, User)>>,
+    entries: Mutex<Entries>,
 }
 
 impl SessionCache {
     /// `in_sync`: whether writes of other processes are already accounted for (true when
     /// this process is the only writer).
     pub fn new(in_sync: bool) -> Self {
+        Self::with_capacity(in_sync, CAPACITY)
+    }
+
+    fn with_capacity(in_sync: bool, capacity: usize) -> Self {
+        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
         Self {
             generation: AtomicU64::new(0),
             in_sync: AtomicBool::new(in_sync),
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries {
+                answers: LruCache::new(capacity),
+                by_user: HashMap::new(),
+            }),
         }
     }
 
-    /// Forgets everything: a session or a user may have changed.
-    pub fn invalidate(&self) {
+    /// Forgets what `change` may have made wrong.
+    pub fn forget(&self, change: &Change) {
+        // Under the lock, so a `put` either sees the new generation or is forgotten here.
+        let mut entries = self.lock();
         self.generation.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
+        match change {
+            Change::Session(id) => entries.remove(*id),
+            Change::User(user) => {
+                for id in entries.by_user.remove(user).unwrap_or_default() {
+                    entries.answers.pop(&id);
+                }
+            }
+            Change::Everything => {
+                entries.answers.clear();
+                entries.by_user.clear();
+            }
         }
     }
 
     /// Marks whether other instances' writes are heard; forgets everything either way.
     pub fn set_in_sync(&self, in_sync: bool) {
         self.in_sync.store(in_sync, Ordering::SeqCst);
-        self.invalidate();
+        self.forget(&Change::Everything);
+    }
+
+    /// The answers. A poisoned lock is taken over rather than given up, so forgetting never
+    /// fails: a change cut short leaves at most an index entry whose answer is gone already.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many answers are kept.
+    pub fn len(&self) -> usize {
+        self.lock().answers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn get(&self, id: SessionId) -> Option<(Session, User)> {
         if !self.in_sync.load(Ordering::SeqCst) {
             return None;
         }
-        let generation = self.generation.load(Ordering::SeqCst);
-        let entries = self.entries.lock().ok()?;
-        entries
-            .get(&id)
-            .filter(|(read_in, ..)| *read_in == generation)
-            .map(|(_, session, user)| (session.clone(), user.clone()))
+        self.lock().answers.get(&id).cloned()
     }
 
-    /// Runs a write, then invalidates: also when it failed, since it may have committed.
-    async fn after<T>(&self, write: impl Future<Output = T>) -> T {
+    /// Runs a write, then forgets what it changes: also when it failed, since it may have
+    /// committed.
+    async fn after<T>(&self, change: Change, write: impl Future<Output = T>) -> T {
         let result = write.await;
-        self.invalidate();
+        self.forget(&change);
         result
     }
 
+    /// Keeps an answer read from the database while the generation was `read_in`, unless
+    /// a write has happened since.
     fn put(&self, read_in: u64, session: &Session, user: &User) {
+        let mut entries = self.lock();
         if read_in != self.generation.load(Ordering::SeqCst) {
             return;
         }
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= CAPACITY {
-                entries.clear();
-            }
-            entries.insert(session.id, (read_in, session.clone(), user.clone()));
+        let answer = (session.clone(), user.clone());
+        if let Some((evicted, (_, owner))) = entries.answers.push(session.id, answer)
+            && evicted != session.id
+        {
+            entries.unlink(owner.id, evicted);
         }
+        entries
+            .by_user
+            .entry(user.id)
+            .or_default()
+            .insert(session.id);
     }
 }
 
@@ -176,9 +275,18 @@ impl SessionRepository for CachedSessions {
         now: DateTime<Utc>,
         lifetimes: SessionLifetimes,
     ) -> Result<Rotation, RepositoryError> {
-        self.cache
-            .after(self.inner.rotate(old, new, now, lifetimes))
-            .await
+        let rotation = self.inner.rotate(old, new, now, lifetimes).await;
+        // The token says which session only once it is read: the answer says what changed.
+        let change = match &rotation {
+            Ok(Rotation::Rotated(session)) => Some(Change::Session(session.id)),
+            Ok(Rotation::Reused { session, .. }) => Some(Change::Session(*session)),
+            Ok(Rotation::Lost | Rotation::Invalid) => None,
+            Err(_) => Some(Change::Everything),
+        };
+        if let Some(change) = change {
+            self.cache.forget(&change);
+        }
+        rotation
     }
 
     async fn list_live(
@@ -195,7 +303,8 @@ impl SessionRepository for CachedSessions {
         id: SessionId,
         now: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
-        self.cache.after(self.inner.revoke(user, id, now)).await
+        let revoke = self.inner.revoke(user, id, now);
+        self.cache.after(Change::Session(id), revoke).await
     }
 
     async fn revoke_all(
@@ -204,13 +313,14 @@ impl SessionRepository for CachedSessions {
         keep: Option<SessionId>,
         now: DateTime<Utc>,
     ) -> Result<u64, RepositoryError> {
-        self.cache
-            .after(self.inner.revoke_all(user, keep, now))
-            .await
+        let revoke = self.inner.revoke_all(user, keep, now);
+        self.cache.after(Change::User(user), revoke).await
     }
 
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
-        self.cache.after(self.inner.purge(before)).await
+        self.cache
+            .after(Change::Everything, self.inner.purge(before))
+            .await
     }
 }
 
@@ -247,9 +357,8 @@ impl UserRepository for InvalidatingUsers {
         new: &PasswordHash,
         at: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
-        self.cache
-            .after(self.inner.upgrade_password_hash(id, expected, new, at))
-            .await
+        let upgrade = self.inner.upgrade_password_hash(id, expected, new, at);
+        self.cache.after(Change::User(id), upgrade).await
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
@@ -265,7 +374,8 @@ impl UserRepository for InvalidatingUsers {
     }
 
     async fn update(&self, user: &User, read_at: DateTime<Utc>) -> Result<(), SaveUserError> {
-        self.cache.after(self.inner.update(user, read_at)).await
+        let update = self.inner.update(user, read_at);
+        self.cache.after(Change::User(user.id), update).await
     }
 
     async fn update_credential(
@@ -275,13 +385,14 @@ impl UserRepository for InvalidatingUsers {
         keep: Option<SessionId>,
         now: DateTime<Utc>,
     ) -> Result<u64, SaveUserError> {
-        self.cache
-            .after(self.inner.update_credential(user, read_at, keep, now))
-            .await
+        let update = self.inner.update_credential(user, read_at, keep, now);
+        self.cache.after(Change::User(user.id), update).await
     }
 
     async fn delete(&self, id: UserId) -> Result<(), SaveUserError> {
-        self.cache.after(self.inner.delete(id)).await
+        self.cache
+            .after(Change::User(id), self.inner.delete(id))
+            .await
     }
 }
 
@@ -314,15 +425,76 @@ mod tests {
         let cache = SessionCache::new(true);
         let (session, user) = pair();
         let read_in = cache.generation.load(Ordering::SeqCst);
-        cache.invalidate(); // a write commits while the read is in flight
+        cache.forget(&Change::Session(session.id)); // a write commits while the read is in flight
         cache.put(read_in, &session, &user);
         assert!(cache.get(session.id).is_none());
 
         let read_in = cache.generation.load(Ordering::SeqCst);
         cache.put(read_in, &session, &user);
         assert!(cache.get(session.id).is_some());
-        cache.invalidate();
+        cache.forget(&Change::Everything);
         assert!(cache.get(session.id).is_none());
+    }
+
+    #[test]
+    fn a_write_forgets_only_what_it_changed() {
+        let cache = SessionCache::new(true);
+        let (ada_1, ada) = pair();
+        let ada_2 = Session::start(
+            &ada,
+            Default::default(),
+            Default::default(),
+            SessionLifetimes::default(),
+            Utc::now(),
+        );
+        let (bob_1, bob) = pair();
+        for (session, user) in [(&ada_1, &ada), (&ada_2, &ada), (&bob_1, &bob)] {
+            cache.put(cache.generation.load(Ordering::SeqCst), session, user);
+        }
+        cache.forget(&Change::Session(ada_1.id));
+        assert!(cache.get(ada_1.id).is_none());
+        assert!(cache.get(ada_2.id).is_some() && cache.get(bob_1.id).is_some());
+
+        cache.forget(&Change::User(ada.id));
+        assert!(cache.get(ada_2.id).is_none());
+        assert!(cache.get(bob_1.id).is_some());
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn the_least_recently_used_answer_goes_first_when_full() {
+        let cache = SessionCache::with_capacity(true, 2);
+        let answers: Vec<(Session, User)> = (0..3).map(|_| pair()).collect();
+        let put = |(session, user): &(Session, User)| {
+            cache.put(cache.generation.load(Ordering::SeqCst), session, user)
+        };
+        put(&answers[0]);
+        put(&answers[1]);
+        assert!(cache.get(answers[0].0.id).is_some()); // now the most recently used
+        put(&answers[2]);
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(answers[1].0.id).is_none());
+        assert!(cache.get(answers[0].0.id).is_some());
+        // The evicted user's index went with it: forgetting them touches nothing else.
+        cache.forget(&Change::User(answers[1].1.id));
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.entries.lock().unwrap().by_user.len(), 2);
+    }
+
+    #[test]
+    fn notifications_name_sessions_users_or_everything() {
+        let id = uuid::Uuid::now_v7();
+        assert_eq!(
+            Change::from_notification(&format!("s:{id},{id}")),
+            vec![Change::Session(SessionId::from_uuid(id)); 2]
+        );
+        assert_eq!(
+            Change::from_notification(&format!("u:{id}")),
+            vec![Change::User(UserId::from_uuid(id))]
+        );
+        for payload in ["*", "", "users", "u:not-a-uuid", &format!("x:{id}")] {
+            assert_eq!(Change::from_notification(payload), vec![Change::Everything]);
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::cache::SessionCache;
+use crate::cache::{Change, SessionCache};
 
 use gatehouse_migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, DatabaseConnection, DbBackend, DbErr};
@@ -111,7 +111,7 @@ impl Database {
     }
 }
 
-/// Invalidates `cache` on every `NOTIFY gatehouse_invalidate`, reconnecting after failures,
+/// Forgets in `cache` what each `NOTIFY gatehouse_invalidate` names, reconnecting after failures,
 /// until the cache is dropped.
 async fn listen_for_changes(pool: sea_orm::sqlx::PgPool, cache: Weak<SessionCache>) {
     use sea_orm::sqlx::postgres::PgListener;
@@ -125,8 +125,13 @@ async fn listen_for_changes(pool: sea_orm::sqlx::PgPool, cache: Weak<SessionCach
                     }
                     loop {
                         match tokio::time::timeout(CHECK, listener.try_recv()).await {
-                            Ok(Ok(Some(_))) => match cache.upgrade() {
-                                Some(cache) => cache.invalidate(),
+                            Ok(Ok(Some(notification))) => match cache.upgrade() {
+                                Some(cache) => {
+                                    for change in Change::from_notification(notification.payload())
+                                    {
+                                        cache.forget(&change);
+                                    }
+                                }
                                 None => return,
                             },
                             // Nothing for a while: still wanted, and still connected? A
