@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::middleware::{Condition, ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use gatehouse_domain::{Clock, SystemClock};
 use gatehouse_persistence::{Database, DatabaseError};
@@ -102,7 +102,10 @@ impl Application {
                     ApiError::NotFound.error_response_owned()
                 }))
                 .wrap(ErrorHandlers::new().default_handler(problem::for_bare_errors))
-                .wrap(cors::allowlist(&cors_origins))
+                .wrap(Condition::new(
+                    !cors_origins.is_empty(),
+                    cors::allowlist(&cors_origins),
+                ))
                 .wrap(tls::security_headers(hsts.as_deref()))
                 .wrap(from_fn(request_log::request_span))
         });

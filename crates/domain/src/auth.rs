@@ -496,7 +496,9 @@ impl AuthService {
 
     /// The account behind a bearer token, re-read from storage so that a deleted or
     /// deactivated account, or a changed password, takes effect on the next request.
-    #[tracing::instrument(skip_all)]
+    /// Every authenticated request runs it: its span is a debug one, so that at the default
+    /// level it costs nothing (the request's own span identifies the request).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn resolve_current_user(
         &self,
         token: &str,
