@@ -7,7 +7,8 @@
 #   bash tests/benches/load.sh sqlite|postgres|all
 #
 # Environment: BENCH_SECONDS (per measurement, default 10), BENCH_USERS (accounts whose
-# tokens /users/me is read with, default 1000), GATEHOUSE_BIN and FLOOR_BIN (skip the build).
+# tokens /users/me is read with, default 1000), ROUNDS (turns of floor and figure behind each
+# ratio to the floor, default 3), GATEHOUSE_BIN and FLOOR_BIN (skip the build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -32,8 +33,9 @@ WORK=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
 SERVER_PIDS=()
 BASES=()
 PGDATA_DIR=
+FLOOR_PID=
 cleanup() {
-  for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${SERVER_PIDS[@]}" $FLOOR_PID; do kill "$pid" 2>/dev/null || true; done
   [ -n "$PGDATA_DIR" ] && bash "$ROOT/.ci/postgres.sh" stop "$PGDATA_DIR"
   rm -rf "$WORK"
 }
@@ -132,8 +134,12 @@ start_server() { # NAME DATABASE_URL
   data="$WORK/data-$1"
   log="$WORK/server-$1-${#BASES[@]}.log"
   mkdir -p "$data"
+  # Every client here is 127.0.0.1 and logs in to one account from many connections at
+  # once: the brute-force limits (which count attempts in flight) are lifted so that
+  # hashing, not throttling, is what the login figures measure.
   env GATEHOUSE__SERVER__PORT="$port" GATEHOUSE__DATA_DIR="$data" GATEHOUSE__DATABASE__URL="$2" \
-    GATEHOUSE__JWT__SECRET="$SECRET" GATEHOUSE__AUTH__REGISTRATIONS_PER_IP=100000 \
+    GATEHOUSE__JWT__SECRET="$SECRET" GATEHOUSE__AUTH__REGISTRATIONS_PER_IP=1000000 \
+    GATEHOUSE__AUTH__LOGIN_FAILURES_PER_IP=1000000 GATEHOUSE__AUTH__LOGIN_FAILURES_PER_ACCOUNT=1000000 \
     "$GATEHOUSE_BIN" serve >"$log" 2>&1 &
   SERVER_PIDS+=($!)
   BASES+=("http://127.0.0.1:$port")
@@ -151,17 +157,27 @@ stop_servers() {
   BASES=()
 }
 
-# Bare actix-web answering a constant; FLOOR is its "requests/s p99 …".
-measure_floor() {
+# Bare actix-web answering a constant, kept running (idle) beside gatehouse: FLOOR_BASE.
+start_floor() {
   local port
   port=$(free_port 18900)
   "$FLOOR_BIN" "$port" &
-  SERVER_PIDS+=($!)
-  BASES=("http://127.0.0.1:$port")
-  BASE=${BASES[0]}
-  wait_ready "$BASE" /dev/null
-  FLOOR=$(load 2 64 report.lua /health/live)
-  stop_servers
+  FLOOR_PID=$!
+  FLOOR_BASE="http://127.0.0.1:$port"
+  wait_ready "$FLOOR_BASE" /dev/null
+}
+
+# A figure and its ratio to the floor, measured in turns (floor, figure) ROUNDS times so that
+# the machine's drift hits both alike: "requests/s p99_ms non2xx ratio", the medians.
+against_floor() { # SCRIPT PATH
+  local rounds=${ROUNDS:-3} i floor figure
+  : >"$WORK/pairs"
+  for i in $(seq 1 "$rounds"); do
+    floor=$(BASE=$FLOOR_BASE load 2 64 report.lua /health/live)
+    figure=$(load 2 64 "$1" "$2")
+    echo "$figure $(ratio "$(field "$figure" 1)" "$(field "$floor" 1)") $(field "$floor" 1)" >>"$WORK/pairs"
+  done
+  sort -n -k5 "$WORK/pairs" | awk -v n="$rounds" 'NR == int((n + 1) / 2) {print $1, $2, $3, $5, $6}'
 }
 
 login_json() { # retried: right after a flood the hashing queue may still be draining
@@ -175,11 +191,9 @@ login_json() { # retried: right after a flood the hashing queue may still be dra
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
 bench() { # NAME DATABASE_URL INSTANCES
-  local name=$1 floor_rps
+  local name=$1
   SECRET="bench-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-  measure_floor
-  floor_rps=$(field "$FLOOR" 1)
-  echo "[$name] floor, bare actix-web GET /health/live: $floor_rps req/s, p99 $(field "$FLOOR" 2) ms (64 connections)"
+  start_floor
   for _ in $(seq 1 "$3"); do start_server "$name" "$2"; done
 
   export TOKEN EMAIL PASSWORD PASSWORD_FORM REFRESH_TOKENS TOKENS_FILE
@@ -188,11 +202,13 @@ bench() { # NAME DATABASE_URL INSTANCES
   TOKEN=$(login_json | json_field access_token)
   PASSWORD_FORM=$(python3 -c "import urllib.parse,sys; print(urllib.parse.quote_plus(sys.argv[1]))" "$PASSWORD")
 
-  local live me
-  live=$(load 2 64 report.lua /health/live)
-  me=$(load 2 64 bearer.lua /api/v1/users/me)
-  echo "[$name] GET /health/live: $(field "$live" 1) req/s, p99 $(field "$live" 2) ms; ÷ floor $(ratio "$(field "$live" 1)" "$floor_rps") (target >= 0.80)"
-  echo "[$name] GET /api/v1/users/me, one token: $(field "$me" 1) req/s, p99 $(field "$me" 2) ms, non-2xx $(field "$me" 3); ÷ floor $(ratio "$(field "$me" 1)" "$floor_rps") (target >= 0.50)"
+  local live me floor_rps
+  live=$(against_floor report.lua /health/live)
+  me=$(against_floor bearer.lua /api/v1/users/me)
+  floor_rps=$(field "$me" 5)
+  echo "[$name] floor, bare actix-web GET /health/live: $(field "$live" 5) req/s (median of ${ROUNDS:-3} turns, 64 connections)"
+  echo "[$name] GET /health/live: $(field "$live" 1) req/s, p99 $(field "$live" 2) ms; ÷ floor $(field "$live" 4) (target >= 0.80)"
+  echo "[$name] GET /api/v1/users/me, one token: $(field "$me" 1) req/s, p99 $(field "$me" 2) ms, non-2xx $(field "$me" 3); ÷ floor $(field "$me" 4) (target >= 0.50)"
 
   # Many users' tokens on every instance, alone, then beside a steady mix of writes.
   mkdir -p "$WORK/accounts-$name"
@@ -242,6 +258,8 @@ bench() { # NAME DATABASE_URL INSTANCES
   refresh=$(load 4 4 refresh.lua /api/v1/auth/token)
   echo "[$name] POST /api/v1/auth/token (refresh grant, rotating): $(field "$refresh" 1) req/s, p99 $(field "$refresh" 2) ms (4 sessions), non-2xx $(field "$refresh" 3)"
   stop_servers
+  kill "$FLOOR_PID" 2>/dev/null || true
+  wait "$FLOOR_PID" 2>/dev/null || true
 }
 
 echo "gatehouse load benchmark: $(nproc) cores, ${SECONDS_EACH} s per measurement, $(date -u +%FT%TZ), logging as shipped (RUST_LOG=${RUST_LOG:-info})"

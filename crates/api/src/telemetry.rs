@@ -202,7 +202,89 @@ fn write_json_string(writer: &mut Writer<'_>, value: &str) -> fmt::Result {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+
+    /// Lines written through a subscriber with our formatter, as `json` or pretty.
+    fn logged(json: bool, emit: impl FnOnce()) -> String {
+        let out = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = out.clone();
+        let make_writer = move || Sink(sink.clone());
+        let builder = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(make_writer);
+        if json {
+            let others = format::Format::default().json();
+            let subscriber = builder
+                .fmt_fields(JsonFields::new())
+                .event_format(AccessLines { others, json })
+                .finish();
+            tracing::subscriber::with_default(subscriber, emit);
+        } else {
+            let others = format::Format::default();
+            let subscriber = builder.event_format(AccessLines { others, json }).finish();
+            tracing::subscriber::with_default(subscriber, emit);
+        }
+        String::from_utf8(out.lock().unwrap().clone()).unwrap()
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn access_line() {
+        let user_id: Option<&str> = Some("u-1");
+        tracing::info!(
+            target: ACCESS_TARGET,
+            request_id = "r-1",
+            method = "GET",
+            path = "/a\"b\nc",
+            status = 200u16,
+            elapsed_us = 12u64,
+            user_id,
+            "request completed"
+        );
+        tracing::info!(target: "gatehouse_api::other", event = "login_failed", "login failed");
+    }
+
+    #[test]
+    fn access_lines_have_the_shape_of_the_others() {
+        let lines = logged(true, access_line);
+        let mut lines = lines
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap());
+        let access = lines.next().unwrap();
+        let other = lines.next().unwrap();
+        assert_eq!(access["target"], ACCESS_TARGET);
+        assert_eq!(access["level"], "INFO");
+        assert_eq!(
+            access["fields"],
+            serde_json::json!({"message": "request completed", "request_id": "r-1", "method": "GET",
+                "path": "/a\"b\nc", "status": 200, "elapsed_us": 12, "user_id": "u-1"})
+        );
+        for key in ["timestamp", "level", "fields", "target"] {
+            assert!(other.get(key).is_some(), "{key} in {other}");
+        }
+
+        let pretty = logged(false, access_line);
+        let access = pretty.lines().next().unwrap();
+        assert!(access.contains(" INFO gatehouse_api::request_log: request completed request_id=\"r-1\" method=\"GET\""), "{access}");
+        assert!(
+            access.ends_with(r#"path="/a\"b\nc" status=200 elapsed_us=12 user_id="u-1""#),
+            "{access}"
+        );
+        assert_eq!(pretty.lines().count(), 2, "one line each: {pretty}");
+    }
 
     fn json(value: &str) -> String {
         let mut out = String::new();
