@@ -13,6 +13,7 @@ mod m20261124_000007_notify_changes;
 mod m20261201_000008_reservations_and_credentials;
 mod m20261201_000009_notify_what_changed;
 mod owned;
+mod postgres_only;
 
 pub struct Migrator;
 
