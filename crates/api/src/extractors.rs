@@ -10,7 +10,7 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use gatehouse_domain::auth::CurrentUserError;
 use gatehouse_domain::ports::AccessClaims;
 use gatehouse_domain::{Scope, User};
@@ -126,7 +126,6 @@ impl<S: RequiredScope> FromRequest for CurrentUser<S> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer_token(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let req = req.clone();
         Box::pin(async move {
             let token = match token {
                 Presented::None => return Err(BearerError::Missing),
@@ -153,9 +152,7 @@ impl<S: RequiredScope> FromRequest for CurrentUser<S> {
             {
                 return Err(BearerError::InsufficientScope(scope));
             }
-            tracing::Span::current().record("user_id", tracing::field::display(user.id));
-            req.extensions_mut()
-                .insert(crate::request_log::Authenticated(user.id));
+            crate::request_log::authenticated(user.id);
             Ok(CurrentUser {
                 user,
                 claims,

@@ -1,55 +1,88 @@
-//! The request span: every request runs in a span with its id (also sent back as
-//! `X-Request-Id`) and, once known, its user, and ends with one `request completed` line
-//! with method, path, status and time taken: the access log. Both are kept cheap, since
-//! every request pays for them: the span holds two fields, the time is whole microseconds.
+//! The request context and the access line: every request gets an id (sent back as
+//! `X-Request-Id`) and, once authenticated, a user; every line logged while it is served
+//! carries both, and it ends with one `request completed` line with method, path, status and
+//! time taken: the access log.
+//!
+//! The context is a task-local rather than a `tracing` span: every request pays for it, and
+//! a span costs about as much as the access line itself (measured: 3.6 µs of 27 per
+//! `/health/live`). `telemetry` reads it when it writes a line.
 
+use std::cell::Cell;
 use std::time::Instant;
 
-use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use tracing::Instrument;
+use gatehouse_domain::UserId;
+use uuid::Uuid;
 
-/// Who the request was authenticated as, for its access line (set by `CurrentUser`).
-#[derive(Clone, Copy)]
-pub struct Authenticated(pub gatehouse_domain::UserId);
+tokio::task_local! {
+    static REQUEST: Context;
+}
 
-pub async fn request_span(
+/// The request being served on this task.
+struct Context {
+    id: Uuid,
+    user: Cell<Option<UserId>>,
+}
+
+/// Records who the request being served is authenticated as.
+pub fn authenticated(user: UserId) {
+    let _ = REQUEST.try_with(|request| request.user.set(Some(user)));
+}
+
+/// The id of the request being served, and its user once known; `None` outside requests.
+pub fn current() -> Option<(Uuid, Option<UserId>)> {
+    REQUEST
+        .try_with(|request| (request.id, request.user.get()))
+        .ok()
+}
+
+pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let request_id = uuid::Uuid::now_v7();
-    let span = tracing::info_span!("http_request", %request_id, user_id = tracing::field::Empty);
+    let context = Context {
+        id: Uuid::now_v7(),
+        user: Cell::new(None),
+    };
     let started = Instant::now();
-    async move {
-        let mut response = next.call(req).await?;
-        let mut id = uuid::Uuid::encode_buffer();
-        let id = &*request_id.hyphenated().encode_lower(&mut id);
-        if let Ok(value) = HeaderValue::from_str(id) {
-            response
-                .headers_mut()
-                .insert(HeaderName::from_static("x-request-id"), value);
-        }
-        let request = response.request();
-        let mut user = uuid::Uuid::encode_buffer();
-        let user_id = request
-            .extensions()
-            .get::<Authenticated>()
-            .map(|user_id| &*user_id.0.as_uuid().hyphenated().encode_lower(&mut user));
-        tracing::info!(
-            target: crate::telemetry::ACCESS_TARGET,
-            request_id = id,
-            method = request.method().as_str(),
-            path = request.path(),
-            status = response.status().as_u16(),
-            elapsed_us = started.elapsed().as_micros() as u64,
-            user_id,
-            "request completed"
-        );
-        Ok(response)
-    }
-    .instrument(span)
-    .await
+    REQUEST
+        .scope(context, async move {
+            let mut response = next.call(req).await?;
+            let (request_id, user) = current().unwrap_or_default();
+            let mut id = Uuid::encode_buffer();
+            let id = &*request_id.hyphenated().encode_lower(&mut id);
+            if let Ok(value) = HeaderValue::from_str(id) {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static("x-request-id"), value);
+            }
+            let mut user_id = Uuid::encode_buffer();
+            let user_id = user.map(|user| &*user.as_uuid().hyphenated().encode_lower(&mut user_id));
+            let request = response.request();
+            tracing::info!(
+                target: crate::telemetry::ACCESS_TARGET,
+                request_id = id,
+                method = request.method().as_str(),
+                path = request.path(),
+                status = response.status().as_u16(),
+                elapsed_us = started.elapsed().as_micros() as u64,
+                user_id,
+                "request completed"
+            );
+            Ok(response)
+        })
+        .await
+}
+
+/// Runs `f` as if serving request `id`, authenticated as `user`.
+#[cfg(test)]
+pub fn serving<R>(id: Uuid, user: Option<UserId>, f: impl FnOnce() -> R) -> R {
+    let context = Context {
+        id,
+        user: Cell::new(user),
+    };
+    REQUEST.sync_scope(context, f)
 }

@@ -107,7 +107,7 @@ impl Application {
                     cors::allowlist(&cors_origins),
                 ))
                 .wrap(tls::security_headers(hsts.as_deref()))
-                .wrap(from_fn(request_log::request_span))
+                .wrap(from_fn(request_log::request_context))
         });
         let mut server = match tls {
             Some(config) => server.listen_rustls_0_23(listener, config)?,

@@ -9,7 +9,9 @@
 //!
 //! Every request writes one access line ([`ACCESS_TARGET`]), so that line has a formatter
 //! of its own ([`AccessLines`]): the same shape as the others, without their generic
-//! machinery, at a fraction of the cost. Every other event goes through `tracing`'s.
+//! machinery, at a fraction of the cost. Every other event goes through `tracing`'s, and
+//! when it is logged while a request is served, it ends with that request's `request_id`
+//! and `user_id` (`request_log::current`).
 
 use std::fmt;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -43,9 +45,10 @@ pub fn init(format: LogFormat) -> WorkerGuard {
         .thread_name("gatehouse-log")
         .finish(Batches(BufWriter::with_capacity(1 << 16, io::stderr())));
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(io::stderr().is_terminal())
+        .with_ansi(ansi)
         .with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder
@@ -57,7 +60,7 @@ pub fn init(format: LogFormat) -> WorkerGuard {
             .try_init(),
         LogFormat::Pretty => builder
             .event_format(AccessLines {
-                others: format::Format::default(),
+                others: format::Format::default().with_ansi(ansi),
                 json: false,
             })
             .try_init(),
@@ -101,7 +104,27 @@ where
     ) -> fmt::Result {
         let metadata = event.metadata();
         if metadata.target() != ACCESS_TARGET {
-            return self.others.format_event(ctx, writer, event);
+            let Some((request_id, user_id)) = crate::request_log::current() else {
+                return self.others.format_event(ctx, writer, event);
+            };
+            // Rare next to access lines: formatted whole, then given the request's ids.
+            let mut line = String::new();
+            self.others
+                .format_event(ctx, Writer::new(&mut line), event)?;
+            let line = line.strip_suffix('\n').unwrap_or(&line);
+            if self.json {
+                let object = line.strip_suffix('}').unwrap_or(line);
+                write!(writer, r#"{object},"request_id":"{request_id}""#)?;
+                if let Some(user_id) = user_id {
+                    write!(writer, r#","user_id":"{user_id}""#)?;
+                }
+                return writeln!(writer, "}}");
+            }
+            write!(writer, r#"{line} request_id="{request_id}""#)?;
+            if let Some(user_id) = user_id {
+                write!(writer, r#" user_id="{user_id}""#)?;
+            }
+            return writeln!(writer);
         }
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let level = metadata.level().as_str();
@@ -255,6 +278,27 @@ mod tests {
             "request completed"
         );
         tracing::info!(target: "gatehouse_api::other", event = "login_failed", "login failed");
+    }
+
+    #[test]
+    fn lines_logged_while_serving_a_request_carry_its_ids() {
+        let (id, user) = (uuid::Uuid::now_v7(), gatehouse_domain::UserId::generate());
+        let emit = || {
+            crate::request_log::serving(id, Some(user), || {
+                tracing::warn!(event = "throttled", "request throttled");
+            })
+        };
+        let json = logged(true, emit);
+        let line: serde_json::Value = serde_json::from_str(json.trim_end()).unwrap();
+        assert_eq!(line["fields"]["message"], "request throttled");
+        assert_eq!(line["request_id"], id.to_string());
+        assert_eq!(line["user_id"], user.to_string());
+        let pretty = logged(false, emit);
+        let ids = format!(r#"event="throttled" request_id="{id}" user_id="{user}""#);
+        assert!(pretty.trim_end().ends_with(&ids), "{pretty}");
+        // Outside a request, nothing is added.
+        let outside = logged(false, || tracing::warn!("starting"));
+        assert!(!outside.contains("request_id"), "{outside}");
     }
 
     #[test]
