@@ -151,12 +151,9 @@ impl SessionCache {
     }
 
     /// How many answers are kept.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().answers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn get(&self, id: SessionId) -> Option<(Session, User)> {

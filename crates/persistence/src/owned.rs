@@ -130,8 +130,8 @@ async fn find<E: OwnedTable>(
     owner: UserId,
     id: uuid::Uuid,
 ) -> Result<Option<E::Model>, RepositoryError> {
-    rows_of::<E>(owner)
-        .filter(E::ID.eq(id))
+    E::find()
+        .filter(the_owners::<E>(owner, id))
         .one(db)
         .await
         .map_err(storage)
@@ -146,8 +146,7 @@ async fn update<E: OwnedTable>(
 ) -> Result<bool, RepositoryError> {
     let result = E::update_many()
         .set(row.into_active_model())
-        .filter(E::ID.eq(id))
-        .filter(E::OWNER.eq(owner.as_uuid()))
+        .filter(the_owners::<E>(owner, id))
         .exec(db)
         .await
         .map_err(storage)?;
@@ -161,10 +160,16 @@ async fn delete<E: OwnedTable>(
     id: uuid::Uuid,
 ) -> Result<bool, RepositoryError> {
     let result = E::delete_many()
-        .filter(E::ID.eq(id))
-        .filter(E::OWNER.eq(owner.as_uuid()))
+        .filter(the_owners::<E>(owner, id))
         .exec(db)
         .await
         .map_err(storage)?;
     Ok(result.rows_affected == 1)
+}
+
+/// The row with this id, if it is the owner's: every read and write of one row names both.
+fn the_owners<E: OwnedTable>(owner: UserId, id: uuid::Uuid) -> Condition {
+    Condition::all()
+        .add(E::ID.eq(id))
+        .add(E::OWNER.eq(owner.as_uuid()))
 }

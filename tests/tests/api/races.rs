@@ -399,3 +399,99 @@ async fn bursts_of_registrations_and_reset_requests_are_judged_as_a_whole() {
     assert_eq!(counts.get(&202), Some(&3), "{counts:?}");
     assert_eq!(counts.get(&429), Some(&7), "{counts:?}");
 }
+
+#[tokio::test]
+async fn a_logout_racing_reads_ends_that_session_only_and_for_good() {
+    let app = spawn_app().await;
+    app.register_ok("ada@example.com").await;
+    app.register_ok("bob@example.com").await;
+    let ended = app.login("ada@example.com").await;
+    let other = app.login("ada@example.com").await;
+    let bob = app.login("bob@example.com").await;
+    // Every session's answer is in the cache before the race.
+    for token in [&ended, &other, &bob] {
+        assert_eq!(
+            app.bearer_get("/api/v1/users/me", token).await.status(),
+            StatusCode::OK
+        );
+    }
+    let reads = burst(60, |i| {
+        let token = [&ended, &other, &bob][i % 3].clone();
+        let app = &app;
+        async move { app.bearer_get("/api/v1/users/me", &token).await }
+    });
+    let logout = app.bearer_send(Method::POST, "/api/v1/auth/logout", &ended, None);
+    let (reads, logout) = tokio::join!(reads, logout);
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    let during = statuses(reads).await;
+    assert!(
+        during.keys().all(|status| [200, 401].contains(status)),
+        "{during:?}"
+    );
+
+    // After the logout has answered: the ended session never again, the others always.
+    let after = join_all((0..60).map(|i| {
+        let token = [&ended, &other, &bob][i % 3].clone();
+        let app = &app;
+        async move {
+            (
+                i % 3,
+                app.bearer_get("/api/v1/users/me", &token).await.status(),
+            )
+        }
+    }))
+    .await;
+    for (which, status) in after {
+        let wanted = if which == 0 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(status, wanted, "token {which}");
+    }
+}
+
+#[tokio::test]
+async fn forged_tokens_racing_the_genuine_one_are_all_refused() {
+    let app = spawn_app().await;
+    app.register_ok("ada@example.com").await;
+    app.register_ok("bob@example.com").await;
+    let genuine = app.login("ada@example.com").await;
+    let bob = app.login("bob@example.com").await;
+    let (signed, signature) = genuine.rsplit_once('.').unwrap();
+    let (_, bob_payload_and_signature) = bob.split_once('.').unwrap();
+    let (bob_payload, _) = bob_payload_and_signature.split_once('.').unwrap();
+    let (header, _) = signed.split_once('.').unwrap();
+    let forged = [
+        // Another signature on the genuine header and claims.
+        format!("{signed}.{}", "A".repeat(signature.len())),
+        // Bob's claims under Ada's signature.
+        format!("{header}.{bob_payload}.{signature}"),
+        // The genuine token with a byte more or less.
+        format!("{genuine}A"),
+        genuine[..genuine.len() - 1].to_owned(),
+    ];
+    // The genuine token goes first and is verified (and remembered) while the forgeries race.
+    let responses = join_all((0..50).map(|i| {
+        let token = if i % 5 == 0 {
+            genuine.clone()
+        } else {
+            forged[i % 5 - 1].clone()
+        };
+        let app = &app;
+        async move { (i % 5 == 0, app.bearer_get("/api/v1/users/me", &token).await) }
+    }))
+    .await;
+    for (is_genuine, response) in responses {
+        let wanted = if is_genuine {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(response.status(), wanted);
+        if is_genuine {
+            let me: Value = response.json().await.unwrap();
+            assert_eq!(me["email"], "ada@example.com");
+        }
+    }
+}
