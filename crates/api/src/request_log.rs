@@ -62,16 +62,15 @@ pub async fn request_context(
             let mut user_id = Uuid::encode_buffer();
             let user_id = user.map(|user| &*user.as_uuid().hyphenated().encode_lower(&mut user_id));
             let request = response.request();
-            tracing::info!(
-                target: crate::telemetry::ACCESS_TARGET,
-                request_id = id,
-                method = request.method().as_str(),
-                path = request.path(),
-                status = response.status().as_u16(),
-                elapsed_us = started.elapsed().as_micros() as u64,
+            crate::telemetry::AccessLine {
+                request_id: id,
+                method: request.method().as_str(),
+                path: request.path(),
+                status: response.status().as_u16(),
+                elapsed_us: started.elapsed().as_micros() as u64,
                 user_id,
-                "request completed"
-            );
+            }
+            .log();
             Ok(response)
         })
         .await

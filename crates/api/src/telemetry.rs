@@ -7,19 +7,22 @@
 //! behind by [`BUFFERED_LINES`], loggers wait rather than lose security events. Colours only
 //! when stderr is a terminal.
 //!
-//! Every request writes one access line ([`ACCESS_TARGET`]), so that line has a formatter
-//! of its own ([`AccessLines`]): the same shape as the others, without their generic
-//! machinery, at a fraction of the cost. Every other event goes through `tracing`'s, and
-//! when it is logged while a request is served, it ends with that request's `request_id`
-//! and `user_id` (`request_log::current`).
+//! Every request writes one access line ([`AccessLine`], target [`ACCESS_TARGET`]). It is
+//! the one line every request pays for, so it skips `tracing`'s dispatch and generic
+//! formatting: when `RUST_LOG` enables it, it is formatted here, in the same shape as the
+//! others, and handed straight to the writer thread (measured: 1.8 µs of the 20 of a
+//! `/health/live` through `tracing`). Every other line goes through `tracing`, and when it
+//! is logged while a request is served, it ends with that request's `request_id` and
+//! `user_id` (`request_log::current`).
 
-use std::fmt;
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
+use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, format::JsonFields};
@@ -27,14 +30,24 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::settings::LogFormat;
 
-/// Lines waiting for the writer thread at most.
-pub const BUFFERED_LINES: usize = 128_000;
+/// Lines waiting for the writer thread at most. The queue's slots are allocated up front
+/// (a 128,000-line queue, the crate's default, is 5 MiB resident); at 50,000 lines a
+/// second, [`LINGER`] fills about 250 of them.
+pub const BUFFERED_LINES: usize = 8_192;
 
 /// How long the writer thread waits after each write: at most this late, a line is out.
 pub const LINGER: Duration = Duration::from_millis(5);
 
 /// The target of the access line each request ends with.
 pub const ACCESS_TARGET: &str = "gatehouse_api::request_log";
+
+/// Where access lines go once [`init`] installed the service's subscriber.
+static ACCESS_LOG: OnceLock<AccessLog> = OnceLock::new();
+
+struct AccessLog {
+    writer: NonBlocking,
+    json: bool,
+}
 
 /// Installs the global subscriber, writing to stderr. Does nothing if one is installed.
 /// Keep the guard: dropping it flushes what is buffered and stops the writer.
@@ -49,22 +62,27 @@ pub fn init(format: LogFormat) -> WorkerGuard {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(writer);
-    let _ = match format {
-        LogFormat::Json => builder
+        .with_writer(writer.clone());
+    let json = format == LogFormat::Json;
+    let installed = if json {
+        builder
             .fmt_fields(JsonFields::new())
-            .event_format(AccessLines {
+            .event_format(WithRequest {
                 others: format::Format::default().json(),
-                json: true,
+                json,
             })
-            .try_init(),
-        LogFormat::Pretty => builder
-            .event_format(AccessLines {
+            .try_init()
+    } else {
+        builder
+            .event_format(WithRequest {
                 others: format::Format::default().with_ansi(ansi),
-                json: false,
+                json,
             })
-            .try_init(),
+            .try_init()
     };
+    if installed.is_ok() {
+        let _ = ACCESS_LOG.set(AccessLog { writer, json });
+    }
     guard
 }
 
@@ -84,13 +102,100 @@ impl<W: Write> Write for Batches<W> {
     }
 }
 
-/// Formats access lines itself, everything else with `others`.
-struct AccessLines<F> {
+/// The line a request ends with: the access log.
+pub struct AccessLine<'a> {
+    pub request_id: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub status: u16,
+    pub elapsed_us: u64,
+    pub user_id: Option<&'a str>,
+}
+
+thread_local! {
+    /// This thread's line buffer and its handle on the writer thread (a handle of its own,
+    /// so that lines do not share a reference count between threads).
+    static ACCESS_BUFFER: RefCell<(String, Option<NonBlocking>)> = const { RefCell::new((String::new(), None)) };
+}
+
+impl AccessLine<'_> {
+    /// Logs the line, if `RUST_LOG` enables [`ACCESS_TARGET`] at `info`.
+    pub fn log(&self) {
+        if !tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
+            return;
+        }
+        let Some(log) = ACCESS_LOG.get() else {
+            // Another subscriber (a test's) is installed: it gets an event.
+            tracing::info!(
+                target: ACCESS_TARGET,
+                request_id = self.request_id,
+                method = self.method,
+                path = self.path,
+                status = self.status,
+                elapsed_us = self.elapsed_us,
+                user_id = self.user_id,
+                "request completed"
+            );
+            return;
+        };
+        ACCESS_BUFFER.with_borrow_mut(|(line, writer)| {
+            line.clear();
+            if self.write(line, log.json).is_ok() {
+                let writer = writer.get_or_insert_with(|| log.writer.clone());
+                let _ = writer.write_all(line.as_bytes());
+            }
+        });
+    }
+
+    /// The line as [`WithRequest`]'s `others` would write an event with these fields:
+    /// `2026-12-01T10:00:00.000000Z  INFO target: request completed name="value"…`, or a
+    /// JSON object with `timestamp`, `level`, `fields` and `target`.
+    fn write(&self, out: &mut String, json: bool) -> fmt::Result {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let Self {
+            request_id,
+            method,
+            path,
+            status,
+            elapsed_us,
+            user_id,
+        } = self;
+        if json {
+            write!(
+                out,
+                r#"{{"timestamp":"{now}","level":"INFO","fields":{{"message":"request completed","request_id":"#
+            )?;
+            write_json_string(out, request_id)?;
+            out.push_str(r#","method":"#);
+            write_json_string(out, method)?;
+            out.push_str(r#","path":"#);
+            write_json_string(out, path)?;
+            write!(out, r#","status":{status},"elapsed_us":{elapsed_us}"#)?;
+            if let Some(user_id) = user_id {
+                out.push_str(r#","user_id":"#);
+                write_json_string(out, user_id)?;
+            }
+            writeln!(out, r#"}},"target":"{ACCESS_TARGET}"}}"#)
+        } else {
+            write!(
+                out,
+                "{now}  INFO {ACCESS_TARGET}: request completed request_id={request_id:?} method={method:?} path={path:?} status={status} elapsed_us={elapsed_us}"
+            )?;
+            if let Some(user_id) = user_id {
+                write!(out, " user_id={user_id:?}")?;
+            }
+            writeln!(out)
+        }
+    }
+}
+
+/// Formats events with `others`, and gives those logged while a request is served its ids.
+struct WithRequest<F> {
     others: F,
     json: bool,
 }
 
-impl<S, N, F> FormatEvent<S, N> for AccessLines<F>
+impl<S, N, F> FormatEvent<S, N> for WithRequest<F>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
@@ -102,125 +207,44 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let metadata = event.metadata();
-        if metadata.target() != ACCESS_TARGET {
-            let Some((request_id, user_id)) = crate::request_log::current() else {
-                return self.others.format_event(ctx, writer, event);
-            };
-            // Rare next to access lines: formatted whole, then given the request's ids.
-            let mut line = String::new();
-            self.others
-                .format_event(ctx, Writer::new(&mut line), event)?;
-            let line = line.strip_suffix('\n').unwrap_or(&line);
-            if self.json {
-                let object = line.strip_suffix('}').unwrap_or(line);
-                write!(writer, r#"{object},"request_id":"{request_id}""#)?;
-                if let Some(user_id) = user_id {
-                    write!(writer, r#","user_id":"{user_id}""#)?;
-                }
-                return writeln!(writer, "}}");
-            }
-            write!(writer, r#"{line} request_id="{request_id}""#)?;
-            if let Some(user_id) = user_id {
-                write!(writer, r#" user_id="{user_id}""#)?;
-            }
-            return writeln!(writer);
-        }
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let level = metadata.level().as_str();
-        if self.json {
-            write!(
-                writer,
-                r#"{{"timestamp":"{now}","level":"{level}","fields":{{"#
-            )?;
-        } else {
-            write!(writer, "{now} {level:>5} {ACCESS_TARGET}:")?;
-        }
-        let mut fields = Fields {
-            writer: &mut writer,
-            json: self.json,
-            first: true,
-            result: Ok(()),
+        let Some((request_id, user_id)) = crate::request_log::current() else {
+            return self.others.format_event(ctx, writer, event);
         };
-        event.record(&mut fields);
-        fields.result?;
+        let mut line = String::new();
+        self.others
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        let line = line.strip_suffix('\n').unwrap_or(&line);
         if self.json {
-            writeln!(writer, r#"}},"target":"{ACCESS_TARGET}"}}"#)
-        } else {
-            writeln!(writer)
+            let object = line.strip_suffix('}').unwrap_or(line);
+            write!(writer, r#"{object},"request_id":"{request_id}""#)?;
+            if let Some(user_id) = user_id {
+                write!(writer, r#","user_id":"{user_id}""#)?;
+            }
+            return writeln!(writer, "}}");
         }
-    }
-}
-
-/// Writes each field as it is visited: ` name=value` (strings quoted and escaped as Rust
-/// does), or `"name":value` (JSON).
-struct Fields<'a, 'w> {
-    writer: &'a mut Writer<'w>,
-    json: bool,
-    first: bool,
-    result: fmt::Result,
-}
-
-impl Fields<'_, '_> {
-    fn field(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>, bool) -> fmt::Result) {
-        if self.result.is_err() {
-            return;
+        write!(writer, r#"{line} request_id="{request_id}""#)?;
+        if let Some(user_id) = user_id {
+            write!(writer, r#" user_id="{user_id}""#)?;
         }
-        let separator = if self.json && !self.first { "," } else { "" };
-        self.first = false;
-        let name = field.name();
-        self.result = if self.json {
-            write!(self.writer, r#"{separator}"{name}":"#)
-        } else if name == "message" {
-            write!(self.writer, " ")
-        } else {
-            write!(self.writer, " {name}=")
-        }
-        .and_then(|()| value(self.writer, self.json));
-    }
-}
-
-impl Visit for Fields<'_, '_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.field(field, |writer, json| match json {
-            true => write_json_string(writer, value),
-            false => write!(writer, "{value:?}"),
-        });
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.field(field, |writer, _| write!(writer, "{value}"));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.field(field, |writer, _| write!(writer, "{value}"));
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let message = field.name() == "message";
-        self.field(field, |writer, json| match (json, message) {
-            (true, _) => write_json_string(writer, &format!("{value:?}")),
-            (false, true) => write!(writer, "{value:?}"),
-            (false, false) => write!(writer, "{:?}", format!("{value:?}")),
-        });
+        writeln!(writer)
     }
 }
 
 /// `value` as a JSON string.
-fn write_json_string(writer: &mut Writer<'_>, value: &str) -> fmt::Result {
-    writer.write_char('"')?;
+fn write_json_string(out: &mut impl fmt::Write, value: &str) -> fmt::Result {
+    out.write_char('"')?;
     for c in value.chars() {
         match c {
-            '"' => writer.write_str("\\\"")?,
-            '\\' => writer.write_str("\\\\")?,
-            '\n' => writer.write_str("\\n")?,
-            '\r' => writer.write_str("\\r")?,
-            '\t' => writer.write_str("\\t")?,
-            c if c.is_control() => write!(writer, "\\u{:04x}", c as u32)?,
-            c => writer.write_char(c)?,
+            '"' => out.write_str("\\\"")?,
+            '\\' => out.write_str("\\\\")?,
+            '\n' => out.write_str("\\n")?,
+            '\r' => out.write_str("\\r")?,
+            '\t' => out.write_str("\\t")?,
+            c if c.is_control() => write!(out, "\\u{:04x}", c as u32)?,
+            c => out.write_char(c)?,
         }
     }
-    writer.write_char('"')
+    out.write_char('"')
 }
 
 #[cfg(test)]
@@ -241,12 +265,12 @@ mod tests {
             let others = format::Format::default().json();
             let subscriber = builder
                 .fmt_fields(JsonFields::new())
-                .event_format(AccessLines { others, json })
+                .event_format(WithRequest { others, json })
                 .finish();
             tracing::subscriber::with_default(subscriber, emit);
         } else {
             let others = format::Format::default();
-            let subscriber = builder.event_format(AccessLines { others, json }).finish();
+            let subscriber = builder.event_format(WithRequest { others, json }).finish();
             tracing::subscriber::with_default(subscriber, emit);
         }
         String::from_utf8(out.lock().unwrap().clone()).unwrap()
@@ -263,21 +287,6 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
-    }
-
-    fn access_line() {
-        let user_id: Option<&str> = Some("u-1");
-        tracing::info!(
-            target: ACCESS_TARGET,
-            request_id = "r-1",
-            method = "GET",
-            path = "/a\"b\nc",
-            status = 200u16,
-            elapsed_us = 12u64,
-            user_id,
-            "request completed"
-        );
-        tracing::info!(target: "gatehouse_api::other", event = "login_failed", "login failed");
     }
 
     #[test]
@@ -301,38 +310,69 @@ mod tests {
         assert!(!outside.contains("request_id"), "{outside}");
     }
 
-    #[test]
-    fn access_lines_have_the_shape_of_the_others() {
-        let lines = logged(true, access_line);
-        let mut lines = lines
-            .lines()
-            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap());
-        let access = lines.next().unwrap();
-        let other = lines.next().unwrap();
-        assert_eq!(access["target"], ACCESS_TARGET);
-        assert_eq!(access["level"], "INFO");
-        assert_eq!(
-            access["fields"],
-            serde_json::json!({"message": "request completed", "request_id": "r-1", "method": "GET",
-                "path": "/a\"b\nc", "status": 200, "elapsed_us": 12, "user_id": "u-1"})
-        );
-        for key in ["timestamp", "level", "fields", "target"] {
-            assert!(other.get(key).is_some(), "{key} in {other}");
-        }
+    const ACCESS: AccessLine<'static> = AccessLine {
+        request_id: "r-1",
+        method: "GET",
+        path: "/a\"b\nc",
+        status: 200,
+        elapsed_us: 12,
+        user_id: Some("u-1"),
+    };
 
-        let pretty = logged(false, access_line);
-        let access = pretty.lines().next().unwrap();
-        assert!(access.contains(" INFO gatehouse_api::request_log: request completed request_id=\"r-1\" method=\"GET\""), "{access}");
+    /// The access line as `tracing` and its formatter for the other lines would write it.
+    fn through_tracing(json: bool) -> String {
+        logged(json, || {
+            tracing::info!(
+                target: ACCESS_TARGET,
+                request_id = ACCESS.request_id,
+                method = ACCESS.method,
+                path = ACCESS.path,
+                status = ACCESS.status,
+                elapsed_us = ACCESS.elapsed_us,
+                user_id = ACCESS.user_id,
+                "request completed"
+            )
+        })
+    }
+
+    fn written(json: bool, line: &AccessLine<'_>) -> String {
+        let mut out = String::new();
+        line.write(&mut out, json).unwrap();
+        out
+    }
+
+    #[test]
+    fn access_lines_are_written_as_tracing_writes_the_others() {
+        let without_time = |line: &str| line.split_once(' ').unwrap().1.to_owned();
+        let ours = written(false, &ACCESS);
+        assert_eq!(ours.lines().count(), 1, "{ours}");
+        assert_eq!(without_time(&ours), without_time(&through_tracing(false)));
+
+        let parse = |line: &str| {
+            let mut value: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+            let time = value.as_object_mut().unwrap().remove("timestamp").unwrap();
+            assert!(time.as_str().unwrap().ends_with('Z'), "{time}");
+            value
+        };
+        let ours = parse(&written(true, &ACCESS));
+        assert_eq!(ours, parse(&through_tracing(true)));
+        assert_eq!(ours["fields"]["path"], "/a\"b\nc");
+
+        let anonymous = AccessLine {
+            user_id: None,
+            ..ACCESS
+        };
+        assert!(!written(false, &anonymous).contains("user_id"));
         assert!(
-            access.ends_with(r#"path="/a\"b\nc" status=200 elapsed_us=12 user_id="u-1""#),
-            "{access}"
+            parse(&written(true, &anonymous))["fields"]
+                .get("user_id")
+                .is_none()
         );
-        assert_eq!(pretty.lines().count(), 2, "one line each: {pretty}");
     }
 
     fn json(value: &str) -> String {
         let mut out = String::new();
-        write_json_string(&mut Writer::new(&mut out), value).unwrap();
+        write_json_string(&mut out, value).unwrap();
         out
     }
 
