@@ -19,7 +19,7 @@ pub struct RegisterRequest {
     /// 8–128 characters; not a common password and not the email address.
     #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     pub password: SecretString,
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub full_name: Option<String>,
 }
 
@@ -38,7 +38,7 @@ pub struct UserResponse {
     pub id: Uuid,
     pub email: String,
     pub full_name: Option<String>,
-    /// `user` or `admin`.
+    #[schema(schema_with = role_schema)]
     pub role: String,
     pub is_active: bool,
     pub is_verified: bool,
@@ -108,6 +108,61 @@ pub struct HealthResponse {
     pub status: &'static str,
 }
 
+/// The patterns of the text rules, as the schemas state them (`gatehouse_domain::text`,
+/// `FullName`, the emailed tokens). `pattern` takes only literals, so the schemas repeat
+/// these; a test checks that every pattern of the document is one of them, and each of
+/// them against the parser it describes.
+pub mod patterns {
+    /// One line: no control characters.
+    pub const ONE_LINE: &str = r"^[^\x00-\x1F\x7F-\x9F]*$";
+    /// One line with more than spaces in it (a title).
+    pub const NOT_BLANK_LINE: &str =
+        r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$";
+    /// Lines: no control characters but line breaks and tabs.
+    pub const LINES: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
+    /// An emailed token.
+    pub const OPAQUE_TOKEN: &str = r"^[A-Za-z0-9_-]{43}$";
+}
+
+/// A string that is one of `values`.
+pub(crate) fn one_of_schema(
+    values: impl IntoIterator<Item = &'static str>,
+    description: &str,
+) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values))
+        .description(Some(description))
+        .build()
+}
+
+/// `user`, `admin`, or `null` (which, like leaving it out, changes nothing).
+pub(crate) fn role_or_null_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let mut schema = role_schema();
+    schema.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+    if let Some(values) = schema.enum_values.as_mut() {
+        values.push(serde_json::Value::Null);
+    }
+    schema
+}
+
+/// `user` or `admin`.
+pub(crate) fn role_schema() -> utoipa::openapi::Object {
+    one_of_schema(
+        gatehouse_domain::Role::ALL.map(gatehouse_domain::Role::as_str),
+        "`user` or `admin`.",
+    )
+}
+
+/// The audit event types, from the domain's list.
+pub(crate) fn event_type_schema() -> utoipa::openapi::Object {
+    one_of_schema(
+        gatehouse_domain::audit::AuditKind::ALL.map(gatehouse_domain::audit::AuditKind::as_str),
+        "The kind of event.",
+    )
+}
+
 /// Lets a JSON field tell "absent" (`None`) from "null" (`Some(None)`).
 pub(crate) fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -145,10 +200,11 @@ impl<T: ToSchema> PageResponse<T> {
 #[schema(example = json!({"full_name": "Ada King"}))]
 pub struct UpdateMeRequest {
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub full_name: Option<Option<String>>,
-    #[schema(format = Email)]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
+    /// Needed with `email`.
     #[schema(value_type = Option<String>, format = Password)]
     pub current_password: Option<SecretString>,
 }
@@ -180,9 +236,9 @@ pub struct DeleteAccountRequest {
 #[schema(example = json!({"role": "admin"}))]
 pub struct AdminUpdateUserRequest {
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub full_name: Option<Option<String>>,
-    /// `user` or `admin`.
+    #[schema(schema_with = role_or_null_schema)]
     pub role: Option<String>,
     pub is_active: Option<bool>,
     pub is_verified: Option<bool>,
@@ -227,17 +283,17 @@ impl SessionResponse {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "ada@example.com"}))]
 pub struct PasswordResetRequest {
-    #[schema(format = Email)]
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 
 /// Sets a new password with the token from a reset email.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"token": "Zq3v9Xc0Jt2bK7mWfQeR8sYhA1uLpN4d", "new_password": "a brand new passphrase"}))]
+#[schema(example = json!({"token": "kq3V0o7mJ0rL1nHTCZyN0n6V6Q2mQxw9-1s8YlZpG0c", "new_password": "a brand new passphrase"}))]
 pub struct PasswordResetConfirm {
     /// The `token` parameter of the emailed link.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 43, max_length = 43, pattern = r"^[A-Za-z0-9_-]{43}$")]
     pub token: SecretString,
     /// 8–128 characters; not a common password and not your email.
     #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
@@ -247,10 +303,10 @@ pub struct PasswordResetConfirm {
 /// Confirms an email address with the token from a verification email.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"token": "Zq3v9Xc0Jt2bK7mWfQeR8sYhA1uLpN4d"}))]
+#[schema(example = json!({"token": "kq3V0o7mJ0rL1nHTCZyN0n6V6Q2mQxw9-1s8YlZpG0c"}))]
 pub struct VerifyEmailConfirm {
     /// The `token` parameter of the emailed link.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 43, max_length = 43, pattern = r"^[A-Za-z0-9_-]{43}$")]
     pub token: SecretString,
 }
 
@@ -275,12 +331,8 @@ pub struct AcceptedResponse {
 }))]
 pub struct AuditEventResponse {
     pub id: Uuid,
-    /// `login_succeeded`, `login_failed`, `login_throttled`, `token_refreshed`,
-    /// `refresh_token_reused`, `logout`, `session_revoked`, `password_changed`,
-    /// `password_reset`, `email_verified`, `role_changed`, `active_changed`, `account_deleted`,
-    /// `password_check_failed`, `password_check_throttled`, `email_changed`,
-    /// `reset_token_stale`.
     #[serde(rename = "type")]
+    #[schema(schema_with = event_type_schema)]
     pub kind: &'static str,
     pub user_id: Option<Uuid>,
     /// The admin who acted, when not the user.
@@ -302,6 +354,111 @@ impl From<&gatehouse_domain::audit::AuditEvent> for AuditEventResponse {
             user_agent: event.client.user_agent.clone(),
             detail: event.detail.clone(),
             created_at: event.at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gatehouse_domain::FullName;
+    use gatehouse_domain::ports::is_opaque_token;
+    use gatehouse_domain::text::{LongText, Title};
+    use regex::Regex;
+
+    use super::patterns::*;
+
+    /// Texts on the edges of the rules: blanks, control characters (C0, DEL, C1), Unicode
+    /// spaces and line separators, and ordinary text.
+    const SAMPLES: &[&str] = &[
+        "milk",
+        "  milk  ",
+        "",
+        " ",
+        "\u{a0}",
+        "\u{3000}x",
+        "a\nb",
+        "a\r\nb",
+        "tab\there",
+        "nul\u{0}",
+        "del\u{7f}",
+        "c1\u{85}",
+        "c1\u{9f}",
+        "x\u{2028}y",
+        "é 🦀",
+        "\u{b}",
+        "\u{c}",
+        "milk\n",
+        "\tmilk",
+    ];
+
+    fn matches(pattern: &str, text: &str) -> bool {
+        Regex::new(pattern).unwrap().is_match(text)
+    }
+
+    #[test]
+    fn each_pattern_says_what_its_parser_accepts() {
+        for &text in SAMPLES {
+            let says = |pattern| matches(pattern, text);
+            assert_eq!(
+                says(NOT_BLANK_LINE),
+                Title::parse(text).is_ok(),
+                "title {text:?}"
+            );
+            assert_eq!(
+                says(ONE_LINE),
+                FullName::parse_optional(Some(text)).is_ok(),
+                "full name {text:?}"
+            );
+            assert_eq!(
+                says(LINES),
+                LongText::parse_optional(Some(text)).is_ok(),
+                "long text {text:?}"
+            );
+        }
+        let token = "kq3V0o7mJ0rL1nHTCZyN0n6V6Q2mQxw9-1s8YlZpG0c";
+        for text in [
+            token,
+            &token[1..],
+            &format!("{token}x"),
+            &token.replace('-', "+"),
+            "",
+        ] {
+            assert_eq!(
+                matches(OPAQUE_TOKEN, text),
+                is_opaque_token(text),
+                "{text:?}"
+            );
+        }
+    }
+
+    /// `pattern` takes only literals: each one in the document must be one of ours.
+    #[test]
+    fn every_pattern_of_the_document_is_one_of_ours() {
+        fn patterns(value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, value) in map {
+                        match (key.as_str(), value) {
+                            ("pattern", serde_json::Value::String(pattern)) => {
+                                found.push(pattern.clone())
+                            }
+                            _ => patterns(value, found),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| patterns(v, found)),
+                _ => {}
+            }
+        }
+        let document = serde_json::to_value(crate::openapi::document()).unwrap();
+        let mut found = Vec::new();
+        patterns(&document, &mut found);
+        assert!(found.len() >= 8, "{found:?}");
+        for pattern in found {
+            assert!(
+                [ONE_LINE, NOT_BLANK_LINE, LINES, OPAQUE_TOKEN].contains(&pattern.as_str()),
+                "{pattern}"
+            );
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod dto;
 pub mod extractors;
 pub mod housekeeping;
 pub mod json;
+pub mod methods;
 pub mod openapi;
 pub mod problem;
 pub mod request_log;

@@ -9,6 +9,9 @@ use crate::dto;
 use crate::problem::{FieldError, OAuthErrorBody, ProblemDetails};
 use crate::routes::{audit, auth, health, jwks, users};
 
+/// Where the document is served.
+pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
+
 /// Where Swagger UI and clients get a token.
 pub const TOKEN_URL: &str = "/api/v1/auth/token";
 
@@ -45,7 +48,8 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
             responses::SessionNotFound, responses::EmailedTokenInvalid,
             responses::LastAdmin, responses::WrongPassword,
             responses::Overloaded, responses::TokenError, responses::TokenUnavailable,
-            responses::TooManyRequests,
+            responses::TooManyRequests, responses::UnsupportedMediaType,
+            responses::DatabaseUnavailable, responses::MethodNotAllowed,
         ),
     ),
     modifiers(&OAuth2Addon),
@@ -88,11 +92,94 @@ pub fn document() -> utoipa::openapi::OpenApi {
     for part in crate::routes::owned_docs() {
         document.merge(part);
     }
+    add_shared_responses(&mut document);
+    require_with(
+        &mut document,
+        "UpdateMeRequest",
+        "email",
+        &["current_password"],
+    );
     // The probes stay last in Swagger UI, after the resources merged in.
     if let Some(tags) = document.tags.as_mut() {
         tags.sort_by_key(|tag| tag.name == "health");
     }
     document
+}
+
+/// Adds the answers that come with a kind of operation rather than with the operation, so
+/// that none is left out: a JSON body can be malformed (400), too large (413), of another
+/// type (415) or invalid (422); path and query parameters can be invalid (422); anything
+/// under `/api/v1` needs the database, which can be down (503).
+fn add_shared_responses(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{Operation, ParameterIn};
+    use utoipa::openapi::{Ref, RefOr};
+
+    let add = |operation: &mut Operation, status: &str, response: &str| {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name(response)));
+    };
+    for (path, item) in document.paths.paths.iter_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let json_body = matches!(&operation.request_body, Some(RefOr::T(body))
+                if body.content.contains_key("application/json"));
+            if json_body {
+                add(operation, "400", "BadRequest");
+                add(operation, "413", "PayloadTooLarge");
+                add(operation, "415", "UnsupportedMediaType");
+                add(operation, "422", "ValidationFailed");
+            }
+            let has_parameters = operation.parameters.iter().flatten().any(|parameter| {
+                matches!(parameter, RefOr::T(parameter)
+                    if matches!(parameter.parameter_in, ParameterIn::Path | ParameterIn::Query))
+            });
+            if has_parameters {
+                add(operation, "422", "InvalidInput");
+            }
+            if path.starts_with("/api/v1/") {
+                add(operation, "503", "DatabaseUnavailable");
+            }
+        }
+    }
+}
+
+/// States in `schema` that `field`, when it is a string, needs `others` as strings (JSON
+/// Schema's `if`/`then`, which utoipa's attributes cannot spell; a `null` is the same as
+/// leaving a field out).
+fn require_with(
+    document: &mut utoipa::openapi::OpenApi,
+    schema: &str,
+    field: &str,
+    others: &[&str],
+) {
+    use utoipa::openapi::schema::Schema;
+    use utoipa::openapi::{RefOr, extensions::Extensions};
+
+    let schemas = document.components.as_mut().map(|c| &mut c.schemas);
+    if let Some(RefOr::T(Schema::Object(object))) = schemas.and_then(|s| s.get_mut(schema)) {
+        let extensions = object.extensions.get_or_insert_with(Extensions::default);
+        extensions.insert(
+            "if".into(),
+            serde_json::json!({"required": [field], "properties": {field: {"type": "string"}}}),
+        );
+        let strings: serde_json::Map<_, _> = others
+            .iter()
+            .map(|other| ((*other).to_owned(), serde_json::json!({"type": "string"})))
+            .collect();
+        extensions.insert(
+            "then".into(),
+            serde_json::json!({"required": others, "properties": strings}),
+        );
+    }
 }
 
 /// Reusable error responses, each with an example. The types exist only to describe
@@ -204,14 +291,44 @@ pub mod responses {
         "detail": "The current password is wrong.", "code": "wrong_password"}))]
     pub struct WrongPassword(ProblemDetails);
 
-    /// Password hashing is saturated; retry after `Retry-After` seconds.
+    /// Password hashing is saturated (`overloaded`), or the database is not answering
+    /// (`database_unavailable`); retry after `Retry-After` seconds.
     #[derive(ToResponse)]
     #[response(
         content_type = "application/problem+json",
         headers(("Retry-After" = u32, description = "Seconds to wait")),
-        example = json!({"type": "urn:gatehouse:problem:overloaded", "title": "Service Unavailable", "status": 503,
-            "detail": "The server is busy hashing passwords; try again shortly.", "code": "overloaded"}))]
+        examples(
+            ("overloaded" = (value = json!({"type": "urn:gatehouse:problem:overloaded", "title": "Service Unavailable", "status": 503,
+                "detail": "The server is busy hashing passwords; try again shortly.", "code": "overloaded"}))),
+            ("database_unavailable" = (value = json!({"type": "urn:gatehouse:problem:database_unavailable", "title": "Service Unavailable", "status": 503,
+                "detail": "The database is not answering.", "code": "database_unavailable"}))),
+        ))]
     pub struct Overloaded(ProblemDetails);
+
+    /// The database is not answering; retry after `Retry-After` seconds.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait")),
+        example = json!({"type": "urn:gatehouse:problem:database_unavailable", "title": "Service Unavailable", "status": 503,
+            "detail": "The database is not answering.", "code": "database_unavailable"}))]
+    pub struct DatabaseUnavailable(ProblemDetails);
+
+    /// The body is not `application/json`.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:unsupported_media_type", "title": "Unsupported Media Type", "status": 415,
+        "detail": "This endpoint takes an application/json body.", "code": "unsupported_media_type"}))]
+    pub struct UnsupportedMediaType(ProblemDetails);
+
+    /// The path does not accept this method; `Allow` lists those it does.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("Allow" = String, description = "The methods this path accepts")),
+        example = json!({"type": "urn:gatehouse:problem:method_not_allowed", "title": "Method Not Allowed", "status": 405,
+            "detail": "This address does not accept this method; it accepts GET, PATCH, DELETE.", "code": "method_not_allowed"}))]
+    pub struct MethodNotAllowed(ProblemDetails);
 
     /// Too many attempts (failed logins per account or IP, registrations or reset requests
     /// per IP); retry after `Retry-After` seconds.

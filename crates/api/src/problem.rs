@@ -103,6 +103,9 @@ pub enum ApiError {
     /// 404 `not_found`.
     #[error("not found")]
     NotFound,
+    /// 405 `method_not_allowed`, with `Allow` listing the path's methods.
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: String },
     /// 404 with the resource-specific code it holds (`todo_not_found`, `user_not_found`).
     #[error("{0}")]
     ResourceNotFound(&'static str),
@@ -162,6 +165,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::ResourceNotFound(code) => code,
             ApiError::LastAdmin => "last_admin",
             ApiError::Conflict => "conflict",
@@ -182,6 +186,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => "The request body is larger than 64 KiB.".into(),
             ApiError::UnsupportedMediaType(detail) => detail.clone(),
             ApiError::NotFound => "There is nothing at this address.".into(),
+            ApiError::MethodNotAllowed { allow } => {
+                format!("This address does not accept this method; it accepts {allow}.")
+            }
             ApiError::ResourceNotFound(code) => format!(
                 "No {} with this id exists.",
                 code.trim_end_matches("_not_found")
@@ -315,6 +322,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound | ApiError::ResourceNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::LastAdmin | ApiError::Conflict => StatusCode::CONFLICT,
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::WrongPassword => StatusCode::FORBIDDEN,
@@ -334,6 +342,9 @@ impl ResponseError for ApiError {
         let mut builder = problem_response(status);
         if let ApiError::Overloaded { retry_after } | ApiError::Throttled { retry_after } = self {
             builder.insert_header((header::RETRY_AFTER, retry_after_secs(*retry_after)));
+        }
+        if let ApiError::MethodNotAllowed { allow } = self {
+            builder.insert_header((header::ALLOW, allow.as_str()));
         }
         if let ApiError::DatabaseUnavailable = self {
             builder.insert_header((header::RETRY_AFTER, retry_after_secs(DATABASE_RETRY_AFTER)));

@@ -251,7 +251,8 @@ impl Default for ServerSettings {
 impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
-            url: "sqlite://data/gatehouse.db".into(),
+            // Empty: `Settings::load` puts it under `data_dir`.
+            url: SecretString::default(),
             timeout_secs: 5,
         }
     }
@@ -421,7 +422,18 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__"),
         );
-        Ok(builder.build()?.try_deserialize()?)
+        let settings: Self = builder.build()?.try_deserialize()?;
+        Ok(settings.with_derived_defaults())
+    }
+
+    /// Fills the defaults that depend on other settings: without a database URL, the
+    /// SQLite database lives in `data_dir` (`sqlite://<data_dir>/gatehouse.db`).
+    fn with_derived_defaults(mut self) -> Self {
+        if self.database.url.expose_secret().is_empty() {
+            let url = format!("sqlite://{}/gatehouse.db", self.data_dir.display());
+            self.database.url = url.into();
+        }
+        self
     }
 
     /// The throttling limits.

@@ -6,13 +6,15 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
+use actix_web::error::QueryPayloadError;
 use actix_web::middleware::{Condition, ErrorHandlers, from_fn};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 use gatehouse_domain::{Clock, SystemClock};
 use gatehouse_persistence::{Database, DatabaseError};
 use secrecy::ExposeSecret;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::methods::{self, Methods};
 use crate::problem::{self, ApiError};
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -70,6 +72,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = web::Data::new(state);
         let openapi = openapi::document();
+        let methods = web::Data::new(Methods::from_document(&openapi));
         let cors_origins = settings.server.cors_allowed_origins.clone();
         let tls = tls::server_config(settings)?;
         let hsts = tls
@@ -87,20 +90,22 @@ impl Application {
                     .into()
                 }))
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {
-                    ApiError::BadRequest {
-                        code: "bad_query",
-                        detail: format!("The query string could not be read: {error}."),
-                    }
-                    .into()
+                    // Every parameter is read as text, so what fails is the query's shape:
+                    // a parameter given twice (`duplicate field `offset``).
+                    let message = match error {
+                        QueryPayloadError::Deserialize(error) => error.to_string(),
+                        other => other.to_string(),
+                    };
+                    let field = message.split('`').nth(1).unwrap_or("query").to_owned();
+                    ApiError::Validation(vec![crate::problem::FieldError { field, message }]).into()
                 }))
                 .configure(routes::configure)
                 .service(
                     SwaggerUi::new("/swagger-ui/{_:.*}")
-                        .url("/api-docs/openapi.json", openapi.clone()),
+                        .url(openapi::DOCUMENT_PATH, openapi.clone()),
                 )
-                .default_service(web::to(|| async {
-                    ApiError::NotFound.error_response_owned()
-                }))
+                .app_data(methods.clone())
+                .default_service(web::to(methods::fallback))
                 .wrap(ErrorHandlers::new().default_handler(problem::for_bare_errors))
                 .wrap(Condition::new(
                     !cors_origins.is_empty(),
@@ -130,11 +135,5 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
-    }
-}
-
-impl ApiError {
-    fn error_response_owned(&self) -> HttpResponse {
-        actix_web::ResponseError::error_response(self)
     }
 }

@@ -29,7 +29,7 @@ pub use clock::{Clock, SystemClock};
 pub use email::{Email, EmailError};
 pub use error::{FieldViolation, RepositoryError, ValidationErrors};
 pub use id::Identifier;
-pub use pagination::{Page, Paged};
+pub use pagination::{MAX_LIMIT, MAX_OFFSET, Page, Paged};
 pub use password::{Password, PasswordError, PasswordHash};
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use session::{ClientInfo, Session, SessionId, SessionLifetimes};

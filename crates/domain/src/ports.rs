@@ -242,9 +242,22 @@ impl std::fmt::Debug for TokenDigest {
     }
 }
 
+/// Length of every opaque token: 256 bits in URL-safe base64 without padding.
+pub const OPAQUE_TOKEN_LEN: usize = 43;
+
+/// Whether `token` has the shape of the tokens [`OpaqueTokens::generate`] makes, so that a
+/// malformed one can be refused as such before it is looked up.
+pub fn is_opaque_token(token: &str) -> bool {
+    token.len() == OPAQUE_TOKEN_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Opaque bearer secrets (refresh, reset and verification tokens).
 pub trait OpaqueTokens: Send + Sync {
-    /// A new token of at least 256 bits from a CSPRNG, URL-safe.
+    /// A new token of 256 bits from a CSPRNG: [`OPAQUE_TOKEN_LEN`] characters of URL-safe
+    /// base64 without padding (see [`is_opaque_token`]).
     fn generate(&self) -> SecretString;
 
     /// The digest to store and look the token up by.

@@ -93,6 +93,23 @@ pub enum RecoveryError {
 
 crate::throttle::throttled_error!(RecoveryError);
 
+/// Refuses, as invalid input, a token that cannot be one of ours (`Invalid` on `token`); a
+/// well-formed one that matches nothing is `InvalidToken`.
+fn well_formed(token: &SecretString) -> Result<(), RecoveryError> {
+    if crate::ports::is_opaque_token(token.expose_secret()) {
+        return Ok(());
+    }
+    let mut errors = ValidationErrors::new();
+    errors.add(
+        "token",
+        format!(
+            "must be the {}-character token of the emailed link",
+            crate::ports::OPAQUE_TOKEN_LEN
+        ),
+    );
+    Err(RecoveryError::Invalid(errors))
+}
+
 /// A user who vanished or changed while a token was being used makes the token moot.
 fn moot(error: crate::ports::SaveUserError) -> RecoveryError {
     match error {
@@ -160,7 +177,7 @@ pub struct PendingMail {
 }
 
 enum MailJob {
-    PasswordReset(String),
+    PasswordReset(Email),
     Verification(User),
 }
 
@@ -246,12 +263,18 @@ impl RecoveryService {
 
     /// Admits a password-reset request (counted per client network) and returns the mail
     /// to send after answering: a reset link if `email` belongs to an active account,
-    /// nothing otherwise.
+    /// nothing otherwise. A malformed address is refused (`Invalid`) before anything else:
+    /// it is the client's mistake, and says nothing about which accounts exist.
     pub async fn request_password_reset(
         &self,
         email: String,
         client: &ClientInfo,
     ) -> Result<PendingMail, RecoveryError> {
+        let mut errors = ValidationErrors::new();
+        let email = errors.check("email", Email::parse(&email));
+        let Some(email) = email else {
+            return Err(RecoveryError::Invalid(errors));
+        };
         if let Some(ip) = &client.ip {
             self.throttle
                 .admit(Bucket::ResetIp, &ip_subject(ip))
@@ -264,11 +287,8 @@ impl RecoveryService {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn send_password_reset(&self, email: &str) -> Result<(), RecoveryError> {
-        let Ok(email) = Email::parse(email) else {
-            return Ok(());
-        };
-        let Some(user) = self.users.find_by_email(&email).await? else {
+    async fn send_password_reset(&self, email: &Email) -> Result<(), RecoveryError> {
+        let Some(user) = self.users.find_by_email(email).await? else {
             tracing::info!(
                 event = "password_reset_requested",
                 known = false,
@@ -310,6 +330,7 @@ impl RecoveryService {
         new_password: SecretString,
         client: &ClientInfo,
     ) -> Result<(), RecoveryError> {
+        well_formed(token)?;
         let digest = self.opaque.digest(token);
         let now = self.now();
         let found = self
@@ -413,6 +434,7 @@ impl RecoveryService {
         token: &SecretString,
         client: &ClientInfo,
     ) -> Result<(), RecoveryError> {
+        well_formed(token)?;
         let digest = self.opaque.digest(token);
         let now = self.now();
         let found = self

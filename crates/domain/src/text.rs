@@ -1,6 +1,9 @@
 //! Text fields that resources share, each a value object that only holds valid text: a
 //! one-line [`Title`] and an optional multi-line [`LongText`]. Messages leave out the field
 //! name, which the validation error carries.
+//!
+//! Lengths and characters are judged on the text as sent, before trimming, so that the
+//! rules are the ones a JSON Schema can state (`maxLength`, `pattern`).
 
 const TITLE_MAX: usize = 200;
 const LONG_TEXT_MAX: usize = 2_000;
@@ -15,21 +18,21 @@ pub enum TitleError {
     ControlCharacters,
 }
 
-/// A title: trimmed, 1–200 characters, one line.
+/// A title: at most 200 characters as sent, one line, not blank; stored trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Title(String);
 
 impl Title {
     pub fn parse(raw: &str) -> Result<Self, TitleError> {
+        if raw.chars().count() > TITLE_MAX {
+            return Err(TitleError::TooLong);
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(TitleError::ControlCharacters);
+        }
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(TitleError::Empty);
-        }
-        if trimmed.chars().count() > TITLE_MAX {
-            return Err(TitleError::TooLong);
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(TitleError::ControlCharacters);
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -47,25 +50,26 @@ pub enum LongTextError {
     ControlCharacters,
 }
 
-/// Free text of up to 2,000 characters; blank means none.
+/// Free text of up to 2,000 characters as sent; blank means none; stored trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LongText(String);
 
 impl LongText {
     pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, LongTextError> {
-        let Some(text) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        let Some(raw) = raw else {
             return Ok(None);
         };
-        if text.chars().count() > LONG_TEXT_MAX {
+        if raw.chars().count() > LONG_TEXT_MAX {
             return Err(LongTextError::TooLong);
         }
-        if text
+        if raw
             .chars()
             .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
         {
             return Err(LongTextError::ControlCharacters);
         }
-        Ok(Some(Self(text.to_owned())))
+        let text = raw.trim();
+        Ok((!text.is_empty()).then(|| Self(text.to_owned())))
     }
 
     pub fn as_str(&self) -> &str {
@@ -84,6 +88,12 @@ mod tests {
         assert!(Title::parse(&"é".repeat(200)).is_ok());
         assert_eq!(Title::parse(&"é".repeat(201)), Err(TitleError::TooLong));
         assert_eq!(Title::parse("a\nb"), Err(TitleError::ControlCharacters));
+        // Judged as sent: trailing control characters and spaces count.
+        assert_eq!(Title::parse("milk\n"), Err(TitleError::ControlCharacters));
+        assert_eq!(
+            Title::parse(&format!(" {}", "é".repeat(200))),
+            Err(TitleError::TooLong)
+        );
     }
 
     #[test]

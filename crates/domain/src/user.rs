@@ -24,6 +24,8 @@ pub enum Role {
 pub struct RoleError(pub String);
 
 impl Role {
+    pub const ALL: [Role; 2] = [Role::User, Role::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::User => "user",
@@ -32,11 +34,10 @@ impl Role {
     }
 
     pub fn parse(raw: &str) -> Result<Self, RoleError> {
-        match raw {
-            "user" => Ok(Role::User),
-            "admin" => Ok(Role::Admin),
-            other => Err(RoleError(other.to_owned())),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == raw)
+            .ok_or_else(|| RoleError(raw.to_owned()))
     }
 }
 
@@ -56,23 +57,25 @@ pub enum FullNameError {
     ControlCharacters,
 }
 
-/// A display name: trimmed, 1–200 characters, no control characters.
+/// A display name: at most 200 characters as sent, no control characters; stored trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FullName(String);
 
 impl FullName {
     /// Parses an optional name; blank means no name.
     pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, FullNameError> {
-        let Some(trimmed) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        let Some(raw) = raw else {
             return Ok(None);
         };
-        if trimmed.chars().count() > FULL_NAME_MAX {
+        // Judged as sent, like every text field (see `text`).
+        if raw.chars().count() > FULL_NAME_MAX {
             return Err(FullNameError::TooLong);
         }
-        if trimmed.chars().any(char::is_control) {
+        if raw.chars().any(char::is_control) {
             return Err(FullNameError::ControlCharacters);
         }
-        Ok(Some(Self(trimmed.to_owned())))
+        let trimmed = raw.trim();
+        Ok((!trimmed.is_empty()).then(|| Self(trimmed.to_owned())))
     }
 
     pub fn as_str(&self) -> &str {

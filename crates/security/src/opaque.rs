@@ -44,6 +44,13 @@ mod tests {
         assert_ne!(a.expose_secret(), b.expose_secret());
         let decoded = URL_SAFE_NO_PAD.decode(a.expose_secret()).unwrap();
         assert_eq!(decoded.len(), 32);
+        for _ in 0..100 {
+            let token = RandomTokens.generate();
+            assert!(
+                gatehouse_domain::ports::is_opaque_token(token.expose_secret()),
+                "the domain's shape of a token"
+            );
+        }
     }
 
     #[test]

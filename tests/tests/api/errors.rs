@@ -33,6 +33,26 @@ async fn a_wrong_method_is_a_problem_too() {
 }
 
 #[tokio::test]
+async fn a_query_parameter_given_twice_is_invalid_input_naming_it() {
+    let app = spawn_app().await;
+    let admin = app.admin_token("root@example.com").await;
+    for (path, field) in [
+        ("/api/v1/todos?offset=1&offset=2", "offset"),
+        ("/api/v1/users?role=user&role=admin", "role"),
+        ("/api/v1/audit?type=logout&type=logout", "type"),
+    ] {
+        let response = app.bearer_get(path, &admin).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["field"], field, "{path}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn every_response_carries_a_fresh_request_id() {
     let app = spawn_app().await;
     let first = app.get("/health/live").await;

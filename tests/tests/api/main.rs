@@ -9,6 +9,7 @@ mod fuzz;
 mod hardening;
 mod health;
 mod keys;
+mod methods;
 mod openapi;
 mod owned;
 mod races;

@@ -28,7 +28,7 @@ pub struct AuditQuery {
     user_id: Option<String>,
     /// Only events of this type.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", schema_with = crate::dto::event_type_schema)]
     kind: Option<String>,
     /// Only events at or after this time (RFC 3339).
     #[param(value_type = Option<DateTime<Utc>>)]

@@ -132,13 +132,15 @@ macro_rules! owned_routes {
             cfg.service(
                 web::resource(concat!("/", $many))
                     .route(web::get().to(owned::list::<$item>))
-                    .route(web::post().to(owned::create::<$item>)),
+                    .route(web::post().to(owned::create::<$item>))
+                    .default_service(web::to($crate::methods::fallback)),
             )
             .service(
                 web::resource(concat!("/", $many, "/{id}"))
                     .route(web::get().to(owned::get::<$item>))
                     .route(web::patch().to(owned::update::<$item>))
-                    .route(web::delete().to(owned::delete::<$item>)),
+                    .route(web::delete().to(owned::delete::<$item>))
+                    .default_service(web::to($crate::methods::fallback)),
             );
         }
 

@@ -12,7 +12,7 @@ pub struct Paging {
     #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// Items to skip (default 0).
-    #[param(value_type = Option<u64>, minimum = 0)]
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 1_000_000_000)]
     offset: Option<String>,
 }
 
@@ -74,5 +74,31 @@ fn parse_page(
             }
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `#[param]` takes only literals: the documented bounds must be the domain's.
+    #[test]
+    fn documented_bounds_are_the_domain_s() {
+        let params = serde_json::to_value(Paging::into_params(|| None)).unwrap();
+        let bound = |name: &str, key: &str| {
+            params
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|param| param["name"] == name)
+                .and_then(|param| param["schema"][key].as_u64())
+        };
+        assert_eq!(bound("limit", "minimum"), Some(1));
+        assert_eq!(bound("limit", "maximum"), Some(gatehouse_domain::MAX_LIMIT));
+        assert_eq!(bound("offset", "minimum"), Some(0));
+        assert_eq!(
+            bound("offset", "maximum"),
+            Some(gatehouse_domain::MAX_OFFSET)
+        );
     }
 }

@@ -51,11 +51,19 @@ impl From<&Todo> for TodoResponse {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Buy milk", "description": "Oat, 2 litres"}))]
 pub struct CreateTodoRequest {
-    /// 1–200 characters after trimming.
-    #[schema(min_length = 1, max_length = 200)]
+    /// 1–200 characters, one line, not blank; stored trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub title: String,
-    /// Up to 2,000 characters.
-    #[schema(max_length = 2000)]
+    /// Up to 2,000 characters; line breaks and tabs are the only control characters
+    /// allowed; blank means none.
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+    )]
     pub description: Option<String>,
     /// Defaults to `false`.
     pub done: Option<bool>,
@@ -81,10 +89,14 @@ impl From<CreateTodoRequest> for NewTodo {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"done": true}))]
 pub struct UpdateTodoRequest {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 2000)]
+    #[schema(value_type = Option<String>, max_length = 2000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub description: Option<Option<String>>,
     pub done: Option<bool>,
 }

@@ -241,8 +241,9 @@ pub async fn revoke_all_sessions(
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     /// Case-insensitive text to find in the email or the full name.
+    #[param(max_length = 254, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     q: Option<String>,
-    /// `user` or `admin`.
+    #[param(schema_with = crate::dto::role_schema)]
     role: Option<String>,
     #[param(value_type = Option<bool>)]
     is_active: Option<String>,
