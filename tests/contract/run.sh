@@ -63,12 +63,6 @@ stop_server() {
   SERVER_PID=
 }
 
-# access_token EMAIL PASSWORD
-access_token() {
-  curl -fsS "$BASE/api/v1/auth/token" -d grant_type=password --data-urlencode "username=$1" \
-    --data-urlencode "password=$2" | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
-}
-
 run_schemathesis() {
   if [ ! -x "$WORK/venv/bin/schemathesis" ]; then
     python3 -m venv "$WORK/venv"
@@ -95,8 +89,24 @@ run_schemathesis() {
   fi
 }
 
+# The generated client: types from the served document, `tsc --strict`, then the example
+# against the same server. An API change that breaks generated clients fails here.
+run_typescript() {
+  start_server
+  (
+    cd clients/typescript
+    npm ci --no-audit --no-fund --loglevel=error
+    GATEHOUSE_URL=$BASE npm run -s generate
+    npm run -s check
+    npm run -s build
+    GATEHOUSE_URL=$BASE npm run -s example
+  )
+  stop_server
+}
+
 case "$WHICH" in
   schemathesis) run_schemathesis ;;
-  all) run_schemathesis ;;
+  typescript) run_typescript ;;
+  all) run_schemathesis && run_typescript ;;
   *) echo "usage: $0 [schemathesis|typescript|all]" >&2; exit 2 ;;
 esac

@@ -64,7 +64,7 @@ impl From<&User> for UserResponse {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct TokenRequest {
-    /// `password` or `refresh_token`.
+    #[schema(schema_with = grant_type_schema)]
     pub grant_type: String,
     /// The account's email (password grant).
     pub username: Option<String>,
@@ -76,6 +76,13 @@ pub struct TokenRequest {
     /// Space-separated scopes. Password grant: all the account's role allows when absent.
     /// Refresh grant: the session's scopes when absent; may narrow them, never widen.
     pub scope: Option<String>,
+}
+
+fn grant_type_schema() -> utoipa::openapi::Object {
+    one_of_schema(
+        ["password", "refresh_token"],
+        "`password` (log in) or `refresh_token` (refresh).",
+    )
 }
 
 /// A successful token response (RFC 6749 §5.1).

@@ -15,7 +15,7 @@ use gatehouse_domain::auth::CurrentUserError;
 use gatehouse_domain::ports::AccessClaims;
 use gatehouse_domain::{Scope, User};
 
-use crate::problem::{ApiError, ProblemDetails, problem_response};
+use crate::problem::{ApiError, Code, ProblemDetails, problem_response};
 use crate::state::AppState;
 
 /// The realm of our `WWW-Authenticate` challenges.
@@ -60,19 +60,19 @@ impl ResponseError for BearerError {
     fn error_response(&self) -> HttpResponse {
         let (code, detail, challenge) = match self {
             BearerError::Missing => (
-                "unauthorized",
+                Code::Unauthorized,
                 "This endpoint needs a bearer token.".to_owned(),
                 format!(r#"Bearer realm="{REALM}""#),
             ),
             BearerError::Invalid => (
-                "invalid_token",
+                Code::InvalidToken,
                 "The access token is invalid or has expired.".to_owned(),
                 format!(
                     r#"Bearer realm="{REALM}", error="invalid_token", error_description="The access token is invalid or has expired""#
                 ),
             ),
             BearerError::InsufficientScope(scope) => (
-                "insufficient_scope",
+                Code::InsufficientScope,
                 format!("This endpoint needs a token with scope `{scope}`."),
                 format!(r#"Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}""#),
             ),
@@ -83,7 +83,7 @@ impl ResponseError for BearerError {
         if let Ok(value) = HeaderValue::from_str(&challenge) {
             builder.insert_header((header::WWW_AUTHENTICATE, value));
         }
-        builder.json(ProblemDetails::new(status, code, detail))
+        builder.json(ProblemDetails::new(status, code.as_str(), detail))
     }
 }
 

@@ -11,7 +11,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use serde::de::DeserializeOwned;
 
-use crate::problem::{ApiError, FieldError};
+use crate::problem::{ApiError, Code, FieldError};
 
 /// A JSON request body of type `T`.
 pub struct Json<T>(pub T);
@@ -106,7 +106,7 @@ fn refuse_nul(body: &[u8]) -> Result<(), ApiError> {
 /// or a string holding a NUL character).
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let malformed = |error: &serde_json::Error| ApiError::BadRequest {
-        code: "malformed_json",
+        code: Code::MalformedJson,
         detail: format!("The body is not valid JSON: {error}."),
     };
     refuse_nul(body)?;
@@ -154,7 +154,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
                         ApiError::PayloadTooLarge
                     }
                     _ => ApiError::BadRequest {
-                        code: "bad_request",
+                        code: Code::BadRequest,
                         detail: "The body could not be read.".into(),
                     },
                 })?;

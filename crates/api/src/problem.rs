@@ -15,6 +15,94 @@ use utoipa::ToSchema;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// Declares [`Code`]: each line a variant, its wire name and its status; its doc comment
+/// is its meaning, as docs/frontend.md's table gives it.
+macro_rules! codes {
+    ($($(#[doc = $doc:literal])+ $name:ident = $code:literal, $status:ident;)+) => {
+        /// Every `code` a problem document can carry, besides the `<resource>_not_found`
+        /// codes of [`not_found_codes`]. Clients branch on these; they never change.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Code {
+            $($(#[doc = $doc])+ $name,)+
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$name),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$name => $code,)+
+                }
+            }
+
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(Code::$name => StatusCode::$status,)+
+                }
+            }
+
+            /// What it means, for the documentation.
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(Code::$name => concat!($($doc),+).trim(),)+
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    /// A field of the body, the path or the query is invalid; `errors` names each one.
+    ValidationFailed = "validation_failed", UNPROCESSABLE_ENTITY;
+    /// The body is not valid JSON.
+    MalformedJson = "malformed_json", BAD_REQUEST;
+    /// The request could not be read (its body broke off).
+    BadRequest = "bad_request", BAD_REQUEST;
+    /// The body is larger than 64 KiB.
+    PayloadTooLarge = "payload_too_large", PAYLOAD_TOO_LARGE;
+    /// The body is not of the type the endpoint takes (`application/json`).
+    UnsupportedMediaType = "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE;
+    /// There is nothing at this address.
+    NotFound = "not_found", NOT_FOUND;
+    /// The address does not take this method; `Allow` lists those it takes.
+    MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED;
+    /// No bearer token was sent; `WWW-Authenticate` carries the challenge.
+    Unauthorized = "unauthorized", UNAUTHORIZED;
+    /// The bearer token is expired, malformed, forged or revoked, or its account is gone or disabled: get a new one (refresh, or log in).
+    InvalidToken = "invalid_token", UNAUTHORIZED;
+    /// The token lacks the scope (or its account the role) the endpoint needs.
+    InsufficientScope = "insufficient_scope", FORBIDDEN;
+    /// The `current_password` confirming a change is wrong.
+    WrongPassword = "wrong_password", FORBIDDEN;
+    /// An account with this email already exists.
+    EmailTaken = "email_taken", CONFLICT;
+    /// The change would leave no active admin.
+    LastAdmin = "last_admin", CONFLICT;
+    /// The account changed while the request ran; send it again.
+    Conflict = "conflict", CONFLICT;
+    /// The emailed link's token is unknown, expired, used, or meant for something else: ask for a new email.
+    TokenInvalid = "token_invalid", BAD_REQUEST;
+    /// Too many attempts (failed passwords per account or network, sign-ups or reset requests per network); wait `Retry-After` seconds.
+    TooManyRequests = "too_many_requests", TOO_MANY_REQUESTS;
+    /// Password hashing is saturated; retry after `Retry-After` seconds.
+    Overloaded = "overloaded", SERVICE_UNAVAILABLE;
+    /// The database is not answering; retry after `Retry-After` seconds.
+    DatabaseUnavailable = "database_unavailable", SERVICE_UNAVAILABLE;
+    /// A fault on the server's side; it is logged, never described.
+    InternalError = "internal_error", INTERNAL_SERVER_ERROR;
+}
+
+/// 404 codes of resources the API addresses by id.
+pub const USER_NOT_FOUND: &str = "user_not_found";
+pub const SESSION_NOT_FOUND: &str = "session_not_found";
+
+/// Every `<resource>_not_found` code (404): users, sessions and each owned resource.
+pub fn not_found_codes() -> Vec<&'static str> {
+    let mut codes = vec![USER_NOT_FOUND, SESSION_NOT_FOUND];
+    codes.extend(crate::routes::owned_not_found_codes());
+    codes
+}
+
 /// An RFC 9457 problem document. `code` is stable and machine-readable; `detail` is for people.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
@@ -93,7 +181,7 @@ pub enum ApiError {
     EmailTaken,
     /// 400 with the given code: a body that is not the JSON it should be.
     #[error("{detail}")]
-    BadRequest { code: &'static str, detail: String },
+    BadRequest { code: Code, detail: String },
     /// 413 `payload_too_large`.
     #[error("request body is too large")]
     PayloadTooLarge,
@@ -158,24 +246,25 @@ impl ApiError {
     }
 
     fn code(&self) -> &'static str {
-        match self {
-            ApiError::Validation(_) => "validation_failed",
-            ApiError::EmailTaken => "email_taken",
-            ApiError::BadRequest { code, .. } => code,
-            ApiError::PayloadTooLarge => "payload_too_large",
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::NotFound => "not_found",
-            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::ResourceNotFound(code) => code,
-            ApiError::LastAdmin => "last_admin",
-            ApiError::Conflict => "conflict",
-            ApiError::Throttled { .. } => "too_many_requests",
-            ApiError::EmailedTokenInvalid => "token_invalid",
-            ApiError::WrongPassword => "wrong_password",
-            ApiError::Overloaded { .. } => "overloaded",
-            ApiError::DatabaseUnavailable => "database_unavailable",
-            ApiError::Internal(_) => "internal_error",
-        }
+        let code = match self {
+            ApiError::Validation(_) => Code::ValidationFailed,
+            ApiError::EmailTaken => Code::EmailTaken,
+            ApiError::BadRequest { code, .. } => *code,
+            ApiError::PayloadTooLarge => Code::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => Code::UnsupportedMediaType,
+            ApiError::NotFound => Code::NotFound,
+            ApiError::MethodNotAllowed { .. } => Code::MethodNotAllowed,
+            ApiError::ResourceNotFound(code) => return code,
+            ApiError::LastAdmin => Code::LastAdmin,
+            ApiError::Conflict => Code::Conflict,
+            ApiError::Throttled { .. } => Code::TooManyRequests,
+            ApiError::EmailedTokenInvalid => Code::TokenInvalid,
+            ApiError::WrongPassword => Code::WrongPassword,
+            ApiError::Overloaded { .. } => Code::Overloaded,
+            ApiError::DatabaseUnavailable => Code::DatabaseUnavailable,
+            ApiError::Internal(_) => Code::InternalError,
+        };
+        code.as_str()
     }
 
     fn detail(&self) -> String {
@@ -258,8 +347,8 @@ impl From<gatehouse_domain::users::ManageUserError> for ApiError {
         use gatehouse_domain::users::ManageUserError as E;
         match error {
             E::Invalid(errors) => errors.into(),
-            E::NotFound => ApiError::ResourceNotFound("user_not_found"),
-            E::SessionNotFound => ApiError::ResourceNotFound("session_not_found"),
+            E::NotFound => ApiError::ResourceNotFound(USER_NOT_FOUND),
+            E::SessionNotFound => ApiError::ResourceNotFound(SESSION_NOT_FOUND),
             E::EmailTaken => ApiError::EmailTaken,
             E::LastAdmin => ApiError::LastAdmin,
             E::Conflict => ApiError::Conflict,
@@ -370,24 +459,25 @@ pub fn for_bare_errors<B>(
     }
     let status = response.status();
     let (code, detail) = match status {
-        StatusCode::NOT_FOUND => ("not_found", "There is nothing at this address."),
+        StatusCode::NOT_FOUND => (Code::NotFound, "There is nothing at this address."),
         StatusCode::METHOD_NOT_ALLOWED => (
-            "method_not_allowed",
+            Code::MethodNotAllowed,
             "This address does not accept this method.",
         ),
         StatusCode::PAYLOAD_TOO_LARGE => (
-            "payload_too_large",
+            Code::PayloadTooLarge,
             "The request body is larger than 64 KiB.",
         ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported_media_type",
+            Code::UnsupportedMediaType,
             "The body's content type is not accepted here.",
         ),
         status if status.is_server_error() => {
-            ("internal_error", "Something went wrong on our side.")
+            (Code::InternalError, "Something went wrong on our side.")
         }
-        _ => ("bad_request", "The request could not be understood."),
+        _ => (Code::BadRequest, "The request could not be understood."),
     };
+    let code = code.as_str();
     let (request, original) = response.into_parts();
     let mut replacement = problem_response(status).json(ProblemDetails::new(status, code, detail));
     for (name, value) in original.headers() {
@@ -624,5 +714,74 @@ impl ResponseError for OAuthError {
             error: self.error,
             error_description: self.description.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rows docs/frontend.md's table of codes must have, in order.
+    fn table() -> Vec<String> {
+        let fixed = Code::ALL.iter().map(|code| {
+            let status = code.status().as_u16();
+            format!("| `{}` | {status} | {} |", code.as_str(), code.meaning())
+        });
+        let not_found = not_found_codes().into_iter().map(|code| {
+            let resource = code.trim_end_matches("_not_found");
+            format!("| `{code}` | 404 | There is no {resource} with this id that you may see. |")
+        });
+        fixed.chain(not_found).collect()
+    }
+
+    #[test]
+    fn the_documented_codes_are_the_served_ones() {
+        let docs = include_str!("../../../docs/frontend.md");
+        let documented: Vec<&str> = docs
+            .lines()
+            .skip_while(|line| !line.starts_with("## Error codes"))
+            .skip_while(|line| !line.starts_with('|'))
+            .take_while(|line| line.starts_with('|'))
+            .filter(|line| line.starts_with("| `"))
+            .collect();
+        let expected = table();
+        assert_eq!(
+            documented,
+            expected,
+            "docs/frontend.md's table of codes should read:\n{}",
+            expected.join("\n")
+        );
+    }
+
+    #[test]
+    fn each_error_answers_with_the_status_of_its_code() {
+        let errors = [
+            ApiError::Validation(Vec::new()),
+            ApiError::EmailTaken,
+            ApiError::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(String::new()),
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed {
+                allow: "GET".into(),
+            },
+            ApiError::LastAdmin,
+            ApiError::Conflict,
+            ApiError::Throttled {
+                retry_after: Duration::from_secs(1),
+            },
+            ApiError::EmailedTokenInvalid,
+            ApiError::WrongPassword,
+            ApiError::Overloaded {
+                retry_after: Duration::from_secs(1),
+            },
+            ApiError::DatabaseUnavailable,
+        ];
+        for error in errors {
+            let code = Code::ALL
+                .iter()
+                .find(|code| code.as_str() == error.code())
+                .expect("a listed code");
+            assert_eq!(code.status(), error.status_code(), "{error:?}");
+        }
     }
 }

@@ -16,13 +16,21 @@ use utoipa::OpenApi;
 struct Area {
     configure: fn(&mut web::ServiceConfig),
     doc: fn() -> utoipa::openapi::OpenApi,
+    /// The 404 `code` of its items.
+    not_found: &'static str,
 }
 
 /// The owner-scoped resources: adding one is adding it here.
 const OWNED: [Area; 1] = [Area {
     configure: todos::configure,
     doc: todos::Doc::openapi,
+    not_found: <gatehouse_domain::Todo as gatehouse_domain::owned::Owned>::NOT_FOUND,
 }];
+
+/// The 404 codes of the owned resources.
+pub fn owned_not_found_codes() -> impl Iterator<Item = &'static str> {
+    OWNED.iter().map(|area| area.not_found)
+}
 
 /// The document's parts that the owned resources declare.
 pub fn owned_docs() -> impl Iterator<Item = utoipa::openapi::OpenApi> {
