@@ -75,7 +75,30 @@ pub struct TokenRequest {
     pub refresh_token: Option<String>,
     /// Space-separated scopes. Password grant: all the account's role allows when absent.
     /// Refresh grant: the session's scopes when absent; may narrow them, never widen.
+    #[schema(schema_with = scope_list_schema)]
     pub scope: Option<String>,
+}
+
+/// Scope names, separated by spaces: [`scope_list_pattern`].
+fn scope_list_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(scope_list_pattern()))
+        .description(Some(
+            "Space-separated scopes. Password grant: all the account's role allows when absent. \
+             Refresh grant: the session's scopes when absent; may narrow them, never widen.",
+        ))
+        .build()
+}
+
+/// Known scope names separated by ASCII whitespace, or nothing (which asks for the default),
+/// as `ScopeSet::parse` reads them.
+pub(crate) fn scope_list_pattern() -> String {
+    let names = gatehouse_domain::Scope::ALL
+        .map(gatehouse_domain::Scope::as_str)
+        .join("|");
+    format!(r"^\s*(?:(?:{names})(?:[ \t\n\f\r]+(?:{names}))*)?\s*$")
 }
 
 fn grant_type_schema() -> utoipa::openapi::Object {
@@ -462,8 +485,9 @@ mod tests {
         patterns(&document, &mut found);
         assert!(found.len() >= 8, "{found:?}");
         for pattern in found {
+            let ours = [ONE_LINE, NOT_BLANK_LINE, LINES, OPAQUE_TOKEN];
             assert!(
-                [ONE_LINE, NOT_BLANK_LINE, LINES, OPAQUE_TOKEN].contains(&pattern.as_str()),
+                ours.contains(&pattern.as_str()) || pattern == super::scope_list_pattern(),
                 "{pattern}"
             );
         }
