@@ -40,7 +40,10 @@ impl Methods {
             ResourceDef::new(crate::openapi::DOCUMENT_PATH),
             "GET".into(),
         ));
-        table.push((ResourceDef::new("/swagger-ui/{_:.*}"), "GET".into()));
+        table.push((
+            ResourceDef::new(crate::openapi::SWAGGER_UI_ROUTE),
+            "GET".into(),
+        ));
         Self(table)
     }
 

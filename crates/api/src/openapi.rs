@@ -12,6 +12,9 @@ use crate::routes::{audit, auth, health, jwks, users};
 /// Where the document is served.
 pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
 
+/// Where Swagger UI is served (the route, with its tail).
+pub const SWAGGER_UI_ROUTE: &str = "/swagger-ui/{_:.*}";
+
 /// Where Swagger UI and clients get a token.
 pub const TOKEN_URL: &str = "/api/v1/auth/token";
 

@@ -101,7 +101,7 @@ impl Application {
                 }))
                 .configure(routes::configure)
                 .service(
-                    SwaggerUi::new("/swagger-ui/{_:.*}")
+                    SwaggerUi::new(openapi::SWAGGER_UI_ROUTE)
                         .url(openapi::DOCUMENT_PATH, openapi.clone()),
                 )
                 .app_data(methods.clone())
