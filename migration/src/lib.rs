@@ -12,6 +12,7 @@ mod m20261123_000006_create_audit_events;
 mod m20261124_000007_notify_changes;
 mod m20261201_000008_reservations_and_credentials;
 mod m20261201_000009_notify_what_changed;
+mod m20261201_000010_oauth_clients_and_codes;
 mod owned;
 mod postgres_only;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000007_notify_changes::Migration),
             Box::new(m20261201_000008_reservations_and_credentials::Migration),
             Box::new(m20261201_000009_notify_what_changed::Migration),
+            Box::new(m20261201_000010_oauth_clients_and_codes::Migration),
         ]
     }
 }

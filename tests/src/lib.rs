@@ -3,6 +3,7 @@
 //! is set) and talk HTTP to it.
 
 pub mod document;
+pub mod oidc;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! The `gatehouse` command line: `serve` (default), `migrate`, `create-admin`,
-//! `import-users`, `openapi`, `gen-secret`, `gen-key`, `config` and `hash-cost`.
+//! `import-users`, `clients`, `openapi`, `gen-secret`, `gen-key`, `config` and `hash-cost`.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -49,6 +49,12 @@ enum Command {
     /// login). Every line is checked first; if any is bad, nothing is imported. Emails that
     /// already have an account are skipped, so a second run imports nothing twice.
     ImportUsers { file: PathBuf },
+    /// Register, list or remove OAuth clients (apps that sign people in through
+    /// `/oauth2/authorize`).
+    Clients {
+        #[command(subcommand)]
+        action: ClientsAction,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Print a new random secret for GATEHOUSE__JWT__SECRET.
@@ -79,6 +85,36 @@ enum Command {
 enum KeyType {
     Ed25519,
     Rsa,
+}
+
+#[derive(Subcommand)]
+enum ClientsAction {
+    /// Register a client. A confidential client's secret is printed once; only its digest
+    /// is kept.
+    Add {
+        /// The `client_id`: letters, digits, `.`, `_` or `-`.
+        #[arg(long)]
+        id: String,
+        /// The name shown on the consent page.
+        #[arg(long)]
+        name: String,
+        /// A browser or native app: no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// A redirect URI, matched exactly (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Where `/oauth2/logout` may send the browser afterwards (repeat for several).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Part of the same service: skip the consent page.
+        #[arg(long)]
+        first_party: bool,
+    },
+    /// List the registered clients.
+    List,
+    /// Remove a client; its sessions end at once.
+    Remove { id: String },
 }
 
 #[derive(Subcommand)]
@@ -137,6 +173,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 create_admin(&settings, email, full_name).await
             }
             Command::ImportUsers { file } => import_users(&settings, &file).await,
+            Command::Clients { action } => clients(&settings, action).await,
             Command::Config => {
                 print!("{}", settings.redacted_toml());
                 Ok(())
@@ -265,6 +302,83 @@ async fn app_state(settings: &Settings) -> Result<AppState, String> {
         std::sync::Arc::new(gatehouse_domain::SystemClock),
     )
     .map_err(error)
+}
+
+async fn clients(settings: &Settings, action: ClientsAction) -> Result<(), String> {
+    use gatehouse_domain::oauth::{NewClient, RegisterClientError};
+    let state = app_state(settings).await?;
+    match action {
+        ClientsAction::Add {
+            id,
+            name,
+            public,
+            redirect_uris,
+            post_logout_redirect_uris,
+            first_party,
+        } => {
+            let registered = state
+                .oauth
+                .register_client(NewClient {
+                    id,
+                    name,
+                    public,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    first_party,
+                })
+                .await;
+            let (client, secret) = match registered {
+                Ok(done) => done,
+                Err(RegisterClientError::Invalid(errors)) => {
+                    return Err(errors
+                        .violations()
+                        .iter()
+                        .map(|v| format!("{}: {}", v.field, v.message))
+                        .collect::<Vec<_>>()
+                        .join("; "));
+                }
+                Err(other) => return Err(other.to_string()),
+            };
+            println!("client_id:     {}", client.id);
+            println!("type:          {}", client.kind.as_str());
+            if let Some(secret) = secret {
+                println!("client_secret: {}", secret.expose_secret());
+                println!("(shown once: only its digest is kept)");
+            }
+            Ok(())
+        }
+        ClientsAction::List => {
+            for client in state.oauth.clients().await.map_err(|e| e.to_string())? {
+                let uris: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
+                println!(
+                    "{}\t{}\t{}{}\t{}",
+                    client.id,
+                    client.kind.as_str(),
+                    client.name.as_str(),
+                    if client.first_party {
+                        " (first party)"
+                    } else {
+                        ""
+                    },
+                    uris.join(" ")
+                );
+            }
+            Ok(())
+        }
+        ClientsAction::Remove { id } => {
+            if state
+                .oauth
+                .remove_client(&id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!("removed {id}");
+                Ok(())
+            } else {
+                Err(format!("no client `{id}`"))
+            }
+        }
+    }
 }
 
 /// One line of an import file.

@@ -59,8 +59,8 @@ impl From<&User> for UserResponse {
     }
 }
 
-/// The form of `POST /api/v1/auth/token`: the password grant (RFC 6749 §4.3) or the
-/// refresh grant (§6).
+/// The form of `POST /api/v1/auth/token`: the password grant (RFC 6749 §4.3), the refresh
+/// grant (§6) or the authorization code grant (§4.1.3, with PKCE: RFC 7636 §4.5).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct TokenRequest {
@@ -73,6 +73,18 @@ pub struct TokenRequest {
     pub password: Option<String>,
     /// The refresh token from the previous response (refresh grant).
     pub refresh_token: Option<String>,
+    /// The code from the authorization redirect (authorization code grant).
+    pub code: Option<String>,
+    /// The redirect URI of the authorization request, exactly (authorization code grant).
+    pub redirect_uri: Option<String>,
+    /// The PKCE code verifier (authorization code grant; required when the request had a
+    /// `code_challenge`).
+    pub code_verifier: Option<String>,
+    /// The client's id (authorization code grant), unless sent with HTTP Basic.
+    pub client_id: Option<String>,
+    /// A confidential client's secret (`client_secret_post`), unless sent with HTTP Basic.
+    #[schema(format = Password)]
+    pub client_secret: Option<String>,
     /// Space-separated scopes. Password grant: all the account's role allows when absent.
     /// Refresh grant: the session's scopes when absent; may narrow them, never widen.
     #[schema(schema_with = scope_list_schema)]
@@ -103,8 +115,8 @@ pub(crate) fn scope_list_pattern() -> String {
 
 fn grant_type_schema() -> utoipa::openapi::Object {
     one_of_schema(
-        ["password", "refresh_token"],
-        "`password` (log in) or `refresh_token` (refresh).",
+        ["password", "refresh_token", "authorization_code"],
+        "`password` (log in), `refresh_token` (refresh) or `authorization_code` (a code from `/oauth2/authorize`).",
     )
 }
 
@@ -129,6 +141,10 @@ pub struct TokenResponse {
     pub refresh_token: String,
     /// The scopes granted, space-separated.
     pub scope: String,
+    /// With the `openid` scope (authorization code grant): the ID token, a JWT signed by
+    /// the key in the JWKS document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// Health of the service.
@@ -152,6 +168,8 @@ pub mod patterns {
     pub const LINES: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
     /// An emailed token.
     pub const OPAQUE_TOKEN: &str = r"^[A-Za-z0-9_-]{43}$";
+    /// A client's id (`gatehouse_domain::oauth::ClientId`).
+    pub const CLIENT_ID: &str = r"^[A-Za-z0-9._-]{1,64}$";
 }
 
 /// A string that is one of `values`.
@@ -444,6 +462,16 @@ mod tests {
                 LongText::parse_optional(Some(text)).is_ok(),
                 "long text {text:?}"
             );
+            assert_eq!(
+                says(NOT_BLANK_LINE),
+                gatehouse_domain::oauth::ClientName::parse(text).is_ok(),
+                "client name {text:?}"
+            );
+            assert_eq!(
+                says(CLIENT_ID),
+                gatehouse_domain::oauth::ClientId::parse(text).is_ok(),
+                "client id {text:?}"
+            );
         }
         let token = "kq3V0o7mJ0rL1nHTCZyN0n6V6Q2mQxw9-1s8YlZpG0c";
         for text in [
@@ -485,7 +513,7 @@ mod tests {
         patterns(&document, &mut found);
         assert!(found.len() >= 8, "{found:?}");
         for pattern in found {
-            let ours = [ONE_LINE, NOT_BLANK_LINE, LINES, OPAQUE_TOKEN];
+            let ours = [ONE_LINE, NOT_BLANK_LINE, LINES, OPAQUE_TOKEN, CLIENT_ID];
             assert!(
                 ours.contains(&pattern.as_str()) || pattern == super::scope_list_pattern(),
                 "{pattern}"

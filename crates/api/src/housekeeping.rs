@@ -1,4 +1,5 @@
-//! Periodic deletion of what has expired: sessions, throttle counters, emailed tokens.
+//! Periodic deletion of what has expired: sessions, throttle counters, emailed tokens,
+//! authorization codes.
 
 use std::sync::Arc;
 
@@ -27,6 +28,11 @@ pub fn spawn(state: AppState, clock: Arc<dyn Clock>, every: std::time::Duration)
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "used or expired emailed tokens purged"),
                 Err(error) => tracing::warn!(%error, "token purge failed"),
+            }
+            match state.oauth.purge_codes().await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "expired authorization codes purged"),
+                Err(error) => tracing::warn!(%error, "authorization code purge failed"),
             }
         }
     });

@@ -10,6 +10,7 @@ pub mod housekeeping;
 pub mod json;
 pub mod methods;
 pub mod openapi;
+pub mod pages;
 pub mod problem;
 pub mod request_log;
 pub mod routes;

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto;
 use crate::problem::{FieldError, OAuthErrorBody, ProblemDetails};
-use crate::routes::{audit, auth, health, jwks, users};
+use crate::routes::{audit, auth, clients, health, jwks, oidc, users};
 
 /// Where the document is served.
 pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
@@ -34,6 +34,8 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         users::list, users::get_user, users::update_user, users::delete_user,
         audit::list,
         health::live, health::ready, jwks::jwks,
+        oidc::discovery, oidc::userinfo,
+        clients::list, clients::create, clients::get_client, clients::remove,
     ),
     components(
         schemas(
@@ -42,6 +44,8 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
             dto::DeleteAccountRequest, dto::AdminUpdateUserRequest, dto::SessionResponse,
             dto::PasswordResetRequest, dto::PasswordResetConfirm, dto::VerifyEmailConfirm,
             dto::AcceptedResponse, dto::AuditEventResponse, jwks::Jwk, jwks::JwkSet,
+            oidc::ProviderMetadata, oidc::UserInfo,
+            clients::NewClientRequest, clients::ClientResponse, clients::RegisteredClient,
             ProblemDetails, FieldError, OAuthErrorBody,
         ),
         responses(
@@ -51,6 +55,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
             responses::SessionNotFound, responses::EmailedTokenInvalid,
             responses::LastAdmin, responses::WrongPassword,
             responses::Overloaded, responses::TokenError, responses::TokenUnavailable,
+            responses::InvalidClient, responses::ClientNotFound, responses::ClientIdTaken,
             responses::TooManyRequests, responses::UnsupportedMediaType,
             responses::DatabaseUnavailable, responses::MethodNotAllowed,
         ),
@@ -61,6 +66,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         (name = "users", description = "Your account"),
         (name = "admin", description = "User management, for admins"),
         (name = "health", description = "Probes for orchestrators"),
+        (name = "oidc", description = "OpenID Connect provider: discovery and userinfo"),
     )
 )]
 pub struct ApiDoc;
@@ -273,6 +279,20 @@ pub mod responses {
         "detail": "No session with this id exists.", "code": "session_not_found"}))]
     pub struct SessionNotFound(ProblemDetails);
 
+    /// No client has this id.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:client_not_found", "title": "Not Found", "status": 404,
+        "detail": "No client with this id exists.", "code": "client_not_found"}))]
+    pub struct ClientNotFound(ProblemDetails);
+
+    /// A client with this id is already registered.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:client_id_taken", "title": "Conflict", "status": 409,
+        "detail": "A client with this id is already registered.", "code": "client_id_taken"}))]
+    pub struct ClientIdTaken(ProblemDetails);
+
     /// No user has this id.
     #[derive(ToResponse)]
     #[response(content_type = "application/problem+json", example = json!({
@@ -362,4 +382,12 @@ pub mod responses {
         ("invalid_scope" = (value = json!({"error": "invalid_scope", "error_description": "Scope `users:read` is not allowed for this account."}))),
     ))]
     pub struct TokenError(OAuthErrorBody);
+
+    /// `invalid_client` (RFC 6749 §5.2): the client of an authorization code grant is
+    /// unknown, or its secret is wrong or missing.
+    #[derive(ToResponse)]
+    #[response(
+        headers(("WWW-Authenticate" = String, description = "`Basic realm=\"gatehouse\"`")),
+        example = json!({"error": "invalid_client", "error_description": "Client authentication failed."}))]
+    pub struct InvalidClient(OAuthErrorBody);
 }

@@ -78,6 +78,8 @@ codes! {
     EmailTaken = "email_taken", CONFLICT;
     /// The change would leave no active admin.
     LastAdmin = "last_admin", CONFLICT;
+    /// A client with this `id` is already registered.
+    ClientIdTaken = "client_id_taken", CONFLICT;
     /// The account changed while the request ran; send it again.
     Conflict = "conflict", CONFLICT;
     /// The emailed link's token is unknown, expired, used, or meant for something else: ask for a new email.
@@ -95,10 +97,12 @@ codes! {
 /// 404 codes of resources the API addresses by id.
 pub const USER_NOT_FOUND: &str = "user_not_found";
 pub const SESSION_NOT_FOUND: &str = "session_not_found";
+pub const CLIENT_NOT_FOUND: &str = "client_not_found";
 
-/// Every `<resource>_not_found` code (404): users, sessions and each owned resource.
+/// Every `<resource>_not_found` code (404): users, sessions, clients and each owned
+/// resource.
 pub fn not_found_codes() -> Vec<&'static str> {
-    let mut codes = vec![USER_NOT_FOUND, SESSION_NOT_FOUND];
+    let mut codes = vec![USER_NOT_FOUND, SESSION_NOT_FOUND, CLIENT_NOT_FOUND];
     codes.extend(crate::routes::owned_not_found_codes());
     codes
 }
@@ -179,6 +183,9 @@ pub enum ApiError {
     /// 409 `email_taken`.
     #[error("email is already registered")]
     EmailTaken,
+    /// 409 `client_id_taken`.
+    #[error("client id is taken")]
+    ClientIdTaken,
     /// 400 with the given code: a body that is not the JSON it should be.
     #[error("{detail}")]
     BadRequest { code: Code, detail: String },
@@ -249,6 +256,7 @@ impl ApiError {
         let code = match self {
             ApiError::Validation(_) => Code::ValidationFailed,
             ApiError::EmailTaken => Code::EmailTaken,
+            ApiError::ClientIdTaken => Code::ClientIdTaken,
             ApiError::BadRequest { code, .. } => *code,
             ApiError::PayloadTooLarge => Code::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => Code::UnsupportedMediaType,
@@ -271,6 +279,7 @@ impl ApiError {
         match self {
             ApiError::Validation(_) => "The request has invalid fields.".into(),
             ApiError::EmailTaken => "An account with this email already exists.".into(),
+            ApiError::ClientIdTaken => "A client with this id is already registered.".into(),
             ApiError::BadRequest { detail, .. } => detail.clone(),
             ApiError::PayloadTooLarge => "The request body is larger than 64 KiB.".into(),
             ApiError::UnsupportedMediaType(detail) => detail.clone(),
@@ -331,6 +340,17 @@ impl From<gatehouse_domain::auth::RegisterError> for ApiError {
 }
 
 /// Every owner-scoped resource (todos and those built like them).
+impl From<gatehouse_domain::oauth::RegisterClientError> for ApiError {
+    fn from(error: gatehouse_domain::oauth::RegisterClientError) -> Self {
+        use gatehouse_domain::oauth::RegisterClientError as E;
+        match error {
+            E::Invalid(errors) => errors.into(),
+            E::IdTaken => ApiError::ClientIdTaken,
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
 impl From<gatehouse_domain::owned::OwnedError> for ApiError {
     fn from(error: gatehouse_domain::owned::OwnedError) -> Self {
         use gatehouse_domain::owned::OwnedError as E;
@@ -406,7 +426,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::EmailTaken => StatusCode::CONFLICT,
+            ApiError::EmailTaken | ApiError::ClientIdTaken => StatusCode::CONFLICT,
             ApiError::BadRequest { .. } | ApiError::EmailedTokenInvalid => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -447,12 +467,13 @@ impl ResponseError for ApiError {
 pub fn for_bare_errors<B>(
     response: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_json = response
+    // JSON errors are ours already, and so are the hosted pages' HTML ones.
+    let is_ours = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.contains("json"));
-    if is_json {
+        .is_some_and(|value| value.contains("json") || value.starts_with("text/html"));
+    if is_ours {
         return Ok(ErrorHandlerResponse::Response(
             response.map_into_left_body(),
         ));
@@ -503,8 +524,8 @@ pub fn retry_after_secs(duration: Duration) -> HeaderValue {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"error": "invalid_grant", "error_description": "Invalid username or password."}))]
 pub struct OAuthErrorBody {
-    /// `invalid_request`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope`,
-    /// `temporarily_unavailable` or `server_error`.
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unsupported_grant_type`,
+    /// `invalid_scope`, `temporarily_unavailable` or `server_error`.
     pub error: &'static str,
     pub error_description: String,
 }
@@ -539,6 +560,15 @@ impl OAuthError {
 
     pub fn invalid_scope(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
+    }
+
+    /// 401 `invalid_client` (RFC 6749 §5.2), with the `Basic` challenge.
+    pub fn invalid_client() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client authentication failed.",
+        )
     }
 
     pub fn unsupported_grant_type(description: impl Into<String>) -> Self {
@@ -658,6 +688,21 @@ impl From<gatehouse_domain::auth::RefreshGrantError> for OAuthError {
     }
 }
 
+impl From<gatehouse_domain::oauth::ExchangeError> for OAuthError {
+    fn from(error: gatehouse_domain::oauth::ExchangeError) -> Self {
+        use gatehouse_domain::oauth::ExchangeError as E;
+        match error {
+            E::InvalidClient => OAuthError::invalid_client(),
+            E::InvalidGrant(reason) => OAuthError::invalid_grant(sentence(&format!(
+                "invalid authorization code: {reason}"
+            ))),
+            E::InvalidRequest(reason) => OAuthError::invalid_request(sentence(reason)),
+            E::Token(error) => error.into(),
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
 /// What the token endpoint answers: RFC 6749 §5.2 errors, except that a throttled login is
 /// the same problem+json 429 with `Retry-After` as everywhere else.
 #[derive(Debug, thiserror::Error)]
@@ -709,6 +754,9 @@ impl ResponseError for OAuthError {
             .insert_header((header::PRAGMA, "no-cache"));
         if let Some(retry_after) = self.retry_after {
             builder.insert_header((header::RETRY_AFTER, retry_after_secs(retry_after)));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            builder.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"gatehouse\""));
         }
         builder.json(OAuthErrorBody {
             error: self.error,

@@ -436,6 +436,18 @@ impl Settings {
         self
     }
 
+    /// The OpenID Connect issuer: `server.public_url` without a trailing slash, as
+    /// discovery, ID tokens and the `iss` of every code redirect name it.
+    pub fn issuer(&self) -> String {
+        self.server.public_url.trim_end_matches('/').to_owned()
+    }
+
+    /// Whether browsers reach the service over TLS (the public URL is `https`), so that the
+    /// hosted pages' cookies are `Secure` and `__Host-` prefixed.
+    pub fn served_over_tls(&self) -> bool {
+        self.server.public_url.starts_with("https://")
+    }
+
     /// The throttling limits.
     pub fn throttle_policy(&self) -> gatehouse_domain::throttle::ThrottlePolicy {
         use gatehouse_domain::throttle::{Limit, ThrottlePolicy};

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use gatehouse_domain::audit::{Audit, AuditLog};
 use gatehouse_domain::auth::{AuthPolicy, AuthPorts};
 use gatehouse_domain::mail::Mailer;
+use gatehouse_domain::oauth::{
+    AuthorizationCodeRepository, ClientRepository, OAuthPolicy, OAuthPorts, OAuthService,
+};
 use gatehouse_domain::owned::{OwnedItems, OwnedRepository};
 use gatehouse_domain::ports::{
     PasswordHasher, PasswordVerifier, SessionRepository, UserRepository,
@@ -16,8 +19,8 @@ use gatehouse_domain::users::UserPorts;
 use gatehouse_domain::{AuthService, Clock, SessionLifetimes, Todo, UserService};
 use gatehouse_mail::{FileOutbox, SmtpMailer, SmtpSettings, SmtpTls, parse_sender};
 use gatehouse_persistence::{
-    AccountStores, Database, SeaActionTokenRepository, SeaAuditLog, SeaThrottleRepository,
-    SeaTodoRepository,
+    AccountStores, Database, SeaActionTokenRepository, SeaAuditLog, SeaAuthorizationCodeRepository,
+    SeaClientRepository, SeaThrottleRepository, SeaTodoRepository,
 };
 use gatehouse_security::keys::PublicJwk;
 use gatehouse_security::{
@@ -26,6 +29,7 @@ use gatehouse_security::{
 };
 use secrecy::SecretString;
 
+use crate::pages::Cookies;
 use crate::settings::{JwtAlgorithm, MailTransport, Settings, SmtpTlsMode};
 use crate::startup::StartupError;
 
@@ -33,6 +37,8 @@ use crate::startup::StartupError;
 #[derive(Clone)]
 pub struct AppState {
     pub auth: AuthService,
+    /// Clients and the authorization code flow (OpenID Connect provider).
+    pub oauth: OAuthService,
     pub users: UserService,
     pub todos: OwnedItems<Todo>,
     pub recovery: RecoveryService,
@@ -42,6 +48,10 @@ pub struct AppState {
     pub public_keys: Arc<Vec<PublicJwk>>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+    /// The hosted pages' cookie names and flags.
+    pub cookies: Cookies,
+    /// The `alg` of ID tokens; `None` when the key ring signs with a shared HS256 secret.
+    pub id_token_alg: Option<&'static str>,
 }
 
 /// The configured key ring: the active key (the HS256 secret or a private key file) and
@@ -140,6 +150,8 @@ pub struct Storage {
     pub action_tokens: Arc<dyn ActionTokenRepository>,
     pub throttle: Arc<dyn ThrottleRepository>,
     pub audit: Arc<dyn AuditLog>,
+    pub clients: Arc<dyn ClientRepository>,
+    pub codes: Arc<dyn AuthorizationCodeRepository>,
 }
 
 impl Storage {
@@ -155,6 +167,8 @@ impl Storage {
             action_tokens: Arc::new(SeaActionTokenRepository::new(database)),
             throttle: Arc::new(SeaThrottleRepository::new(database)),
             audit: Arc::new(SeaAuditLog::new(database)),
+            clients: Arc::new(SeaClientRepository::new(database)),
+            codes: Arc::new(SeaAuthorizationCodeRepository::new(database)),
         }
     }
 }
@@ -182,6 +196,7 @@ impl AppState {
         let tokens = JwtService::new(JwtConfig {
             keys: signing_keys(settings, secret)?,
             issuer: settings.jwt.issuer.clone(),
+            id_token_issuer: settings.issuer(),
             audience: settings.jwt.audience.clone(),
             access_token_ttl: chrono::Duration::seconds(settings.jwt.access_token_ttl_secs.into()),
             leeway: chrono::Duration::seconds(settings.jwt.leeway_secs.into()),
@@ -194,6 +209,8 @@ impl AppState {
             action_tokens,
             throttle,
             audit,
+            clients,
+            codes,
         } = storage;
         let audit = Audit::new(audit, clock.clone());
         let throttle = Throttle::new(throttle, clock.clone(), settings.throttle_policy());
@@ -251,8 +268,26 @@ impl AppState {
             },
             Links::new(&settings.server.public_url),
         );
+        let oauth = OAuthService::new(
+            OAuthPorts {
+                clients,
+                codes,
+                users: users.clone(),
+                sessions: sessions.clone(),
+                tokens: tokens.clone(),
+                id_tokens: tokens.clone(),
+                opaque: Arc::new(RandomTokens),
+                clock: clock.clone(),
+                audit: audit.clone(),
+            },
+            OAuthPolicy {
+                issuer: settings.issuer(),
+                sessions: lifetimes,
+            },
+        );
         Ok(Self {
             auth: AuthService::new(ports, policy),
+            oauth,
             users: UserService::new(UserPorts {
                 users,
                 hasher,
@@ -268,6 +303,11 @@ impl AppState {
             audit,
             public_keys,
             trusted_proxies: Arc::new(trusted_proxies),
+            cookies: Cookies::new(settings.served_over_tls()),
+            id_token_alg: match settings.jwt.algorithm {
+                JwtAlgorithm::HS256 => None,
+                other => Some(other.as_str()),
+            },
         })
     }
 }

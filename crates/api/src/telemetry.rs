@@ -151,7 +151,8 @@ impl AccessLine<'_> {
     /// `2026-12-01T10:00:00.000000Z  INFO target: request completed name="value"…`, or a
     /// JSON object with `timestamp`, `level`, `fields` and `target`.
     fn write(&self, out: &mut String, json: bool) -> fmt::Result {
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let mut now = TimestampBuffer::new();
+        let now = now.now();
         let Self {
             request_id,
             method,
@@ -179,10 +180,17 @@ impl AccessLine<'_> {
         } else {
             write!(
                 out,
-                "{now}  INFO {ACCESS_TARGET}: request completed request_id={request_id:?} method={method:?} path={path:?} status={status} elapsed_us={elapsed_us}"
+                "{now}  INFO {ACCESS_TARGET}: request completed request_id="
             )?;
+            write_debug_str(out, request_id)?;
+            out.push_str(" method=");
+            write_debug_str(out, method)?;
+            out.push_str(" path=");
+            write_debug_str(out, path)?;
+            write!(out, " status={status} elapsed_us={elapsed_us}")?;
             if let Some(user_id) = user_id {
-                write!(out, " user_id={user_id:?}")?;
+                out.push_str(" user_id=");
+                write_debug_str(out, user_id)?;
             }
             writeln!(out)
         }
@@ -231,6 +239,58 @@ where
 }
 
 /// `value` as a JSON string.
+/// `value` as `{:?}` writes it, without the formatting machinery when nothing in it needs
+/// escaping (ids, methods, most paths).
+fn write_debug_str(out: &mut String, value: &str) -> fmt::Result {
+    if value
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push('"');
+        out.push_str(value);
+        out.push('"');
+        Ok(())
+    } else {
+        write!(out, "{value:?}")
+    }
+}
+
+thread_local! {
+    /// The second last formatted on this thread, and its `YYYY-MM-DDTHH:MM:SS`.
+    static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+}
+
+/// The current time as RFC 3339 with microseconds (`2026-12-01T10:00:00.000000Z`), its
+/// date and time formatted once per second per thread.
+struct TimestampBuffer([u8; 27]);
+
+impl TimestampBuffer {
+    fn new() -> Self {
+        Self([b'0'; 27])
+    }
+
+    fn now(&mut self) -> &str {
+        let now = chrono::Utc::now();
+        let second = now.timestamp();
+        SECOND.with_borrow_mut(|(cached, text)| {
+            if *cached != second {
+                *text = now.format("%Y-%m-%dT%H:%M:%S").to_string();
+                *cached = second;
+            }
+            let len = text.len().min(19);
+            self.0[..len].copy_from_slice(&text.as_bytes()[..len]);
+        });
+        self.0[19] = b'.';
+        let mut micros = now.timestamp_subsec_micros().min(999_999);
+        for i in (20..26).rev() {
+            self.0[i] = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        self.0[26] = b'Z';
+        std::str::from_utf8(&self.0).unwrap_or("1970-01-01T00:00:00.000000Z")
+    }
+}
+
 fn write_json_string(out: &mut impl fmt::Write, value: &str) -> fmt::Result {
     out.write_char('"')?;
     for c in value.chars() {

@@ -38,10 +38,14 @@ pub enum AuditKind {
     EmailChanged,
     /// A reset link refused because the account's address changed since it was sent.
     ResetTokenStale,
+    /// An authorization code presented a second time: the session it opened is revoked.
+    AuthorizationCodeReplayed,
+    /// A person signed out of the hosted pages.
+    BrowserSignOut,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 17] = [
+    pub const ALL: [AuditKind; 19] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -59,6 +63,8 @@ impl AuditKind {
         AuditKind::PasswordCheckThrottled,
         AuditKind::EmailChanged,
         AuditKind::ResetTokenStale,
+        AuditKind::AuthorizationCodeReplayed,
+        AuditKind::BrowserSignOut,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +86,8 @@ impl AuditKind {
             AuditKind::PasswordCheckThrottled => "password_check_throttled",
             AuditKind::EmailChanged => "email_changed",
             AuditKind::ResetTokenStale => "reset_token_stale",
+            AuditKind::AuthorizationCodeReplayed => "authorization_code_replayed",
+            AuditKind::BrowserSignOut => "browser_sign_out",
         }
     }
 

@@ -17,7 +17,7 @@ use crate::ports::{
     Verification,
 };
 use crate::scope::{ScopeError, ScopeSet};
-use crate::session::{ClientInfo, Session, SessionLifetimes};
+use crate::session::{ClientInfo, Session, SessionKind, SessionLifetimes};
 use crate::throttle::{Bucket, Throttle, ip_subject};
 use crate::user::{FullName, Role, User};
 
@@ -95,6 +95,13 @@ pub enum RefreshGrantError {
     Token(#[from] TokenError),
     #[error(transparent)]
     Repository(#[from] RepositoryError),
+}
+
+/// A browser session just opened, and the cookie that carries it (its only copy).
+#[derive(Debug)]
+pub struct BrowserSignIn {
+    pub session: Session,
+    pub cookie: SecretString,
 }
 
 /// A freshly issued access token with the refresh token that continues its session.
@@ -318,6 +325,99 @@ impl AuthService {
         if let Some(raw) = scope {
             ScopeSet::parse(raw)?;
         }
+        let (user, scopes, attempt) = self
+            .login(username, password, &client, |user| {
+                Ok(ScopeSet::grant(scope, user.role)?)
+            })
+            .await?;
+        let now = self.clock.now();
+        let session = Session::start(&user, scopes.clone(), client, self.policy.sessions, now);
+        let refresh = self.opaque.generate();
+        let created = self
+            .sessions
+            .create(&session, &self.opaque.digest(&refresh))
+            .await;
+        self.opened(attempt, created, &user, &session, None).await?;
+        let access = self.tokens.issue(&user, session.id, scopes, now)?;
+        Ok(TokenGrant { access, refresh })
+    }
+
+    /// Signs a person in to the hosted pages: the same throttled, audited password check
+    /// as the password grant, opening a browser session whose cookie is returned (once).
+    #[tracing::instrument(skip_all)]
+    pub async fn browser_sign_in(
+        &self,
+        username: &str,
+        password: &SecretString,
+        client: ClientInfo,
+    ) -> Result<BrowserSignIn, PasswordGrantError> {
+        let (user, (), attempt) = self.login(username, password, &client, |_| Ok(())).await?;
+        let session = Session::start(
+            &user,
+            ScopeSet::default(),
+            client,
+            self.policy.sessions,
+            self.clock.now(),
+        )
+        .in_browser();
+        let cookie = self.opaque.generate();
+        let created = self
+            .sessions
+            .create_browser(&session, &self.opaque.digest(&cookie))
+            .await;
+        self.opened(attempt, created, &user, &session, Some("hosted sign-in"))
+            .await?;
+        Ok(BrowserSignIn { session, cookie })
+    }
+
+    /// The live browser session behind a cookie, with its user, if the user may still
+    /// sign in; `None` for anything else.
+    pub async fn browser_session(
+        &self,
+        cookie: &SecretString,
+    ) -> Result<Option<(Session, User)>, RepositoryError> {
+        let found = self
+            .sessions
+            .find_browser(&self.opaque.digest(cookie))
+            .await?;
+        let now = self.clock.now();
+        Ok(found.filter(|(session, user)| {
+            session.kind == SessionKind::Browser
+                && session.is_live(now)
+                && user.is_active
+                && session.opened_under(user)
+        }))
+    }
+
+    /// Ends the browser session behind a cookie, if any.
+    pub async fn browser_sign_out(
+        &self,
+        cookie: &SecretString,
+        client: &ClientInfo,
+    ) -> Result<(), RepositoryError> {
+        if let Some((session, user)) = self.browser_session(cookie).await? {
+            self.sessions
+                .revoke(user.id, session.id, self.clock.now())
+                .await?;
+            self.audit
+                .record(AuditKind::BrowserSignOut, Some(user.id), None, client, None)
+                .await;
+            tracing::info!(event = "browser_sign_out", user_id = %user.id, session_id = %session.id, "signed out of the hosted pages");
+        }
+        Ok(())
+    }
+
+    /// The checks every password login shares: hashing admission, an attempt reserved
+    /// against the account and the network, the password, the account's admission and
+    /// `admit` (the grant's own rule). A refusal after a right password still counts as a
+    /// failed attempt. On success the attempt stays reserved for [`Self::opened`].
+    async fn login<T>(
+        &self,
+        username: &str,
+        password: &SecretString,
+        client: &ClientInfo,
+        admit: impl FnOnce(&User) -> Result<T, PasswordGrantError>,
+    ) -> Result<(User, T, Attempt), PasswordGrantError> {
         // During a login flood most attempts find hashing saturated: refuse them before
         // any database work.
         self.hasher.admit().await.map_err(AuthenticateError::from)?;
@@ -328,7 +428,7 @@ impl AuthService {
             .unwrap_or_else(|_| username.trim().to_lowercase());
         let attempt = self
             .attempts
-            .begin(&account, None, &client, attempts::LOGIN)
+            .begin(&account, None, client, attempts::LOGIN)
             .await?;
         let user = match self.authenticate(&attempt, username, password).await {
             Ok(user) => user,
@@ -338,7 +438,7 @@ impl AuthService {
             }
             Err(refused) => {
                 self.attempts
-                    .failed(attempt, attempts::LOGIN, None, &client, None)
+                    .failed(attempt, attempts::LOGIN, None, client, None)
                     .await;
                 return Err(refused.into());
             }
@@ -347,49 +447,53 @@ impl AuthService {
         let admitted = self
             .admissible(&user)
             .map_err(PasswordGrantError::from)
-            .and_then(|()| Ok(ScopeSet::grant(scope, user.role)?));
-        let scopes = match admitted {
-            Ok(scopes) => scopes,
+            .and_then(|()| admit(&user));
+        match admitted {
+            Ok(value) => Ok((user, value, attempt)),
             Err(refused) => {
                 self.attempts
                     .failed(
                         attempt,
                         attempts::LOGIN,
                         Some(user.id),
-                        &client,
+                        client,
                         Some(format!("refused: {refused}")),
                     )
                     .await;
-                return Err(refused);
+                Err(refused)
             }
-        };
-        let now = self.clock.now();
-        let session = Session::start(&user, scopes.clone(), client, self.policy.sessions, now);
-        let refresh = self.opaque.generate();
-        if let Err(error) = self
-            .sessions
-            .create(&session, &self.opaque.digest(&refresh))
-            .await
-        {
+        }
+    }
+
+    /// Ends a login whose session `created` (or failed to be): the attempt is given back
+    /// if storage failed, cleared otherwise, and the success audited.
+    async fn opened(
+        &self,
+        attempt: Attempt,
+        created: Result<(), RepositoryError>,
+        user: &User,
+        session: &Session,
+        detail: Option<&str>,
+    ) -> Result<(), RepositoryError> {
+        if let Err(error) = created {
             self.attempts.abandoned(attempt).await;
-            return Err(error.into());
+            return Err(error);
         }
         // The session exists: a failure to clear the counter must not hide it.
         if let Err(error) = self.attempts.succeeded(attempt).await {
             tracing::warn!(%error, "could not clear the login throttle after a success");
         }
-        let access = self.tokens.issue(&user, session.id, scopes, now)?;
         self.audit
             .record(
                 AuditKind::LoginSucceeded,
                 Some(user.id),
                 None,
                 &session.client,
-                None,
+                detail.map(str::to_owned),
             )
             .await;
-        tracing::info!(event = "login_succeeded", user_id = %user.id, session_id = %session.id, "login succeeded: session started");
-        Ok(TokenGrant { access, refresh })
+        tracing::info!(event = "login_succeeded", user_id = %user.id, session_id = %session.id, kind = session.kind.as_str(), "login succeeded: session started");
+        Ok(())
     }
 
     /// The OAuth2 refresh grant: rotate the refresh token and issue a new pair. `scope` may

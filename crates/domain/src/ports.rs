@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::email::Email;
 use crate::error::RepositoryError;
+use crate::oauth::ClientId;
 use crate::pagination::Page;
 use crate::password::PasswordHash;
 use crate::scope::ScopeSet;
@@ -262,6 +263,10 @@ pub trait OpaqueTokens: Send + Sync {
 
     /// The digest to store and look the token up by.
     fn digest(&self, token: &SecretString) -> TokenDigest;
+
+    /// The PKCE `S256` challenge of a code verifier (RFC 7636 §4.2): the URL-safe base64,
+    /// without padding, of its SHA-256.
+    fn s256_challenge(&self, verifier: &str) -> String;
 }
 
 /// What became of a refresh attempt.
@@ -338,4 +343,27 @@ pub trait SessionRepository: Send + Sync {
     /// Deletes sessions (and their refresh tokens) that expired or were revoked before
     /// `before`; returns how many.
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError>;
+
+    /// Stores a new browser session ([`crate::session::SessionKind::Browser`]) found by the
+    /// digest of its cookie, which is never a refresh token: [`SessionRepository::rotate`]
+    /// and [`SessionRepository::find_by_refresh`] never see it.
+    async fn create_browser(
+        &self,
+        session: &Session,
+        cookie: &TokenDigest,
+    ) -> Result<(), RepositoryError>;
+
+    /// The browser session whose cookie has this digest, live or not, with its user.
+    async fn find_browser(
+        &self,
+        cookie: &TokenDigest,
+    ) -> Result<Option<(Session, User)>, RepositoryError>;
+
+    /// Revokes every live session opened for `client` (the client was removed); returns
+    /// how many.
+    async fn revoke_client(
+        &self,
+        client: &ClientId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError>;
 }

@@ -37,6 +37,14 @@ macro_rules! scopes {
                     $(Scope::$name => Holders::$holders.include(role),)*
                 }
             }
+
+            /// Whether a request without `scope` is granted this scope (when the role
+            /// allows it).
+            pub fn granted_by_default(self) -> bool {
+                match self {
+                    $(Scope::$name => Holders::$holders.by_default(),)*
+                }
+            }
         }
 
         /// The scope an endpoint requires, as a type: `CurrentUser<required::Me>`.
@@ -66,6 +74,9 @@ scopes! {
     TodosWrite = "todos:write", "Create, change and delete your todos", Everyone;
     UsersRead = "users:read", "Read all users (admin)", Admins;
     UsersWrite = "users:write", "Change and delete users (admin)", Admins;
+    OpenId = "openid", "Sign in with OpenID Connect: an ID token, and `/oauth2/userinfo`", OnRequest;
+    Profile = "profile", "Your name in the ID token and userinfo", OnRequest;
+    EmailAddress = "email", "Your email address in the ID token and userinfo", OnRequest;
 }
 
 /// A scope an endpoint requires, as a type; `None` accepts any valid token.
@@ -77,14 +88,21 @@ pub trait RequiredScope: 'static {
 enum Holders {
     Everyone,
     Admins,
+    /// Everyone, but only when asked for by name: the OpenID Connect scopes, which a token
+    /// request without `scope` does not get.
+    OnRequest,
 }
 
 impl Holders {
     fn include(self, role: Role) -> bool {
         match self {
-            Holders::Everyone => true,
+            Holders::Everyone | Holders::OnRequest => true,
             Holders::Admins => role == Role::Admin,
         }
+    }
+
+    fn by_default(self) -> bool {
+        !matches!(self, Holders::OnRequest)
     }
 }
 
@@ -135,12 +153,13 @@ impl ScopeSet {
         )
     }
 
-    /// Every scope `role` may hold.
+    /// Every scope `role` is granted when a request names none: all it may hold but the
+    /// OpenID Connect ones, which must be asked for.
     pub fn all_for(role: Role) -> Self {
         Self(
             Scope::ALL
                 .into_iter()
-                .filter(|scope| scope.allowed_for(role))
+                .filter(|scope| scope.allowed_for(role) && scope.granted_by_default())
                 .collect(),
         )
     }
@@ -189,16 +208,19 @@ mod tests {
         for role in [Role::User, Role::Admin] {
             let allowed: ScopeSet = Scope::ALL
                 .into_iter()
-                .filter(|scope| scope.allowed_for(role))
+                .filter(|scope| scope.allowed_for(role) && scope.granted_by_default())
                 .collect();
             assert_eq!(ScopeSet::grant(None, role).unwrap(), allowed);
             assert_eq!(ScopeSet::grant(Some(" "), role).unwrap(), allowed);
         }
-        // Admins hold every scope; users fewer.
+        // Admins hold every scope but the OpenID Connect ones, which must be asked for;
+        // users fewer.
         assert_eq!(
             ScopeSet::all_for(Role::Admin).iter().count(),
-            Scope::ALL.len()
+            Scope::ALL.len() - 3
         );
+        assert!(!ScopeSet::all_for(Role::Admin).contains(Scope::OpenId));
+        assert!(ScopeSet::grant(Some("openid me"), Role::User).is_ok());
         assert!(ScopeSet::all_for(Role::User).iter().count() < Scope::ALL.len());
     }
 

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::oauth::ClientId;
 use crate::scope::ScopeSet;
 use crate::user::{User, UserId};
 
@@ -37,6 +38,33 @@ pub struct ClientInfo {
     pub ip: Option<String>,
 }
 
+/// What a session serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// Tokens for an API client: a refresh token keeps it alive.
+    Api,
+    /// A person signed in to the hosted pages: a cookie, never a token.
+    Browser,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Api => "api",
+            SessionKind::Browser => "browser",
+        }
+    }
+
+    /// Reads a stored kind; anything unknown is treated as an API session.
+    pub fn parse(raw: &str) -> Self {
+        if raw == "browser" {
+            SessionKind::Browser
+        } else {
+            SessionKind::Api
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub id: SessionId,
@@ -53,6 +81,10 @@ pub struct Session {
     /// opened with a password that has since changed is dead, even if the login that opened
     /// it committed after the change.
     pub credential_version: i64,
+    pub kind: SessionKind,
+    /// The OAuth client an authorization code opened this session for; `None` for the
+    /// password grant and browser sessions.
+    pub client_id: Option<ClientId>,
 }
 
 impl Session {
@@ -76,6 +108,26 @@ impl Session {
             revoked_at: None,
             client,
             credential_version: user.credential_version,
+            kind: SessionKind::Api,
+            client_id: None,
+        }
+    }
+
+    /// The same session as a browser session (hosted pages).
+    pub fn in_browser(self) -> Self {
+        Self {
+            kind: SessionKind::Browser,
+            ..self
+        }
+    }
+
+    /// The same session, opened by an authorization code for `client` under the id the
+    /// code reserved.
+    pub fn for_client(self, id: SessionId, client: ClientId) -> Self {
+        Self {
+            id,
+            client_id: Some(client),
+            ..self
         }
     }
 

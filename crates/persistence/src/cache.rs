@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use gatehouse_domain::oauth::ClientId;
 use gatehouse_domain::ports::{
     InsertUserError, Rotation, SaveUserError, SessionRepository, TokenDigest, UserRepository,
 };
@@ -317,6 +318,33 @@ impl SessionRepository for CachedSessions {
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
         self.cache
             .after(Change::Everything, self.inner.purge(before))
+            .await
+    }
+
+    async fn create_browser(
+        &self,
+        session: &Session,
+        cookie: &TokenDigest,
+    ) -> Result<(), RepositoryError> {
+        self.inner.create_browser(session, cookie).await
+    }
+
+    async fn find_browser(
+        &self,
+        cookie: &TokenDigest,
+    ) -> Result<Option<(Session, User)>, RepositoryError> {
+        // Hosted pages are few: read through, so a browser session is never served stale.
+        self.inner.find_browser(cookie).await
+    }
+
+    async fn revoke_client(
+        &self,
+        client: &ClientId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
+        // The client's sessions are not indexed here: forget everything (a rare write).
+        self.cache
+            .after(Change::Everything, self.inner.revoke_client(client, now))
             .await
     }
 }

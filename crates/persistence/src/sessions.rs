@@ -3,9 +3,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use gatehouse_domain::oauth::ClientId;
 use gatehouse_domain::ports::{Rotation, SessionRepository, TokenDigest};
 use gatehouse_domain::{
-    ClientInfo, RepositoryError, ScopeSet, Session, SessionId, SessionLifetimes, User, UserId,
+    ClientInfo, RepositoryError, ScopeSet, Session, SessionId, SessionKind, SessionLifetimes, User,
+    UserId,
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
@@ -49,6 +51,9 @@ fn to_domain(model: sessions::Model) -> Result<Session, RepositoryError> {
             ip: model.ip,
         },
         credential_version: model.credential_version,
+        kind: SessionKind::parse(&model.kind),
+        // An id that no longer parses names no client.
+        client_id: model.client_id.and_then(|id| ClientId::parse(&id).ok()),
     })
 }
 
@@ -65,6 +70,9 @@ fn to_active_model(session: &Session) -> sessions::ActiveModel {
         user_agent: Set(session.client.user_agent.clone()),
         ip: Set(session.client.ip.clone()),
         credential_version: Set(session.credential_version),
+        client_id: Set(session.client_id.as_ref().map(|id| id.as_str().to_owned())),
+        kind: Set(session.kind.as_str().to_owned()),
+        browser_token_hash: Set(None),
     }
 }
 
@@ -302,6 +310,56 @@ impl SessionRepository for SeaSessionRepository {
             .rows_affected;
         txn.commit().await.map_err(storage)?;
         Ok(removed)
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %session.id))]
+    async fn create_browser(
+        &self,
+        session: &Session,
+        cookie: &TokenDigest,
+    ) -> Result<(), RepositoryError> {
+        let mut row = to_active_model(session);
+        row.browser_token_hash = Set(Some(cookie.as_str().to_owned()));
+        Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_browser(
+        &self,
+        cookie: &TokenDigest,
+    ) -> Result<Option<(Session, User)>, RepositoryError> {
+        let row = Entity::find()
+            .filter(Column::BrowserTokenHash.eq(cookie.as_str()))
+            .find_also_related(crate::entity::users::Entity)
+            .one(&self.db)
+            .await
+            .map_err(storage)?;
+        match row {
+            Some((session, Some(user))) => {
+                Ok(Some((to_domain(session)?, crate::users::to_domain(user)?)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(client_id = %client))]
+    async fn revoke_client(
+        &self,
+        client: &ClientId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
+        let result = Entity::update_many()
+            .col_expr(Column::RevokedAt, Expr::value(now))
+            .filter(Column::ClientId.eq(client.as_str()))
+            .filter(Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected)
     }
 }
 

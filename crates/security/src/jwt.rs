@@ -11,11 +11,12 @@ use std::num::NonZeroUsize;
 use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
+use gatehouse_domain::oauth::{IdClaims, IdTokenSigner};
 use gatehouse_domain::ports::{AccessClaims, AccessToken, AccessTokenService, TokenError};
 use gatehouse_domain::{Role, ScopeSet, SessionId, User, UserId};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -57,6 +58,8 @@ impl SigningKeys {
 pub struct JwtConfig {
     pub keys: SigningKeys,
     pub issuer: String,
+    /// The OpenID Connect issuer (`server.public_url`): the `iss` of ID tokens.
+    pub id_token_issuer: String,
     pub audience: String,
     pub access_token_ttl: Duration,
     /// Tolerated clock difference between instances for `nbf` and `iat`.
@@ -109,6 +112,7 @@ pub struct JwtService {
     default_kid: Option<String>,
     jwks: Vec<PublicJwk>,
     issuer: String,
+    id_token_issuer: String,
     audience: String,
     ttl: Duration,
     leeway: Duration,
@@ -160,6 +164,7 @@ impl JwtService {
             default_kid,
             jwks,
             issuer: config.issuer,
+            id_token_issuer: config.id_token_issuer,
             audience: config.audience,
             ttl: config.access_token_ttl,
             leeway: config.leeway,
@@ -272,6 +277,77 @@ impl AccessTokenService for JwtService {
     }
 }
 
+/// The claims of an ID token (OpenID Connect Core §2, §5.1).
+#[derive(Debug, Serialize)]
+struct IdTokenClaims<'a> {
+    iss: &'a str,
+    sub: String,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    at_hash: String,
+    amr: &'a [&'static str],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+}
+
+impl IdTokenSigner for JwtService {
+    fn signs_id_tokens(&self) -> bool {
+        self.active_algorithm != Algorithm::HS256
+    }
+
+    fn sign_id_token(
+        &self,
+        claims: &IdClaims,
+        access_token: &SecretString,
+    ) -> Result<SecretString, TokenError> {
+        if !self.signs_id_tokens() {
+            return Err(TokenError::Signing(
+                "ID tokens need an asymmetric key (EdDSA, RS256 or PS256)".into(),
+            ));
+        }
+        let body = IdTokenClaims {
+            iss: &self.id_token_issuer,
+            sub: claims.subject.to_string(),
+            aud: claims.audience.as_str(),
+            exp: claims.expires_at.timestamp(),
+            iat: claims.issued_at.timestamp(),
+            auth_time: claims.auth_time.timestamp(),
+            nonce: claims.nonce.as_deref(),
+            at_hash: half_hash(self.active_algorithm, access_token.expose_secret()),
+            amr: &claims.amr,
+            email: claims.email.as_ref().map(|(email, _)| email.as_str()),
+            email_verified: claims.email.as_ref().map(|(_, verified)| *verified),
+            name: claims.name.as_ref().and_then(|name| name.as_deref()),
+        };
+        let mut header = Header::new(self.active_algorithm);
+        header.typ = Some("JWT".to_owned());
+        header.kid = Some(self.active_kid.clone());
+        jsonwebtoken::encode(&header, &body, &self.encoding)
+            .map(SecretString::from)
+            .map_err(|error| TokenError::Signing(error.to_string()))
+    }
+}
+
+/// `at_hash` (OpenID Connect Core §3.1.3.6): the left half of the access token's hash by the
+/// signing algorithm's hash function (SHA-512 for Ed25519, as OpenID's libraries use),
+/// URL-safe base64 without padding.
+fn half_hash(algorithm: Algorithm, token: &str) -> String {
+    use base64::Engine as _;
+    let digest: Vec<u8> = match algorithm {
+        Algorithm::EdDSA => sha2::Sha512::digest(token.as_bytes()).to_vec(),
+        _ => Sha256::digest(token.as_bytes()).to_vec(),
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+}
+
 impl JwtService {
     /// Decodes `token` and checks its signature and claims, all but its times: the work
     /// `verify` does once per token.
@@ -374,6 +450,7 @@ mod tests {
         JwtService::new(JwtConfig {
             keys: SigningKeys::hs256(SecretString::from(SECRET)),
             issuer: "gatehouse".into(),
+            id_token_issuer: "https://id.example.com".into(),
             audience: "gatehouse-api".into(),
             access_token_ttl: Duration::minutes(15),
             leeway: Duration::seconds(30),
@@ -557,6 +634,7 @@ mod tests {
         JwtService::new(JwtConfig {
             keys: SigningKeys { active, retired },
             issuer: "gatehouse".into(),
+            id_token_issuer: "https://id.example.com".into(),
             audience: "gatehouse-api".into(),
             access_token_ttl: Duration::minutes(15),
             leeway: Duration::seconds(30),
@@ -611,6 +689,7 @@ mod tests {
         let result = JwtService::new(JwtConfig {
             keys: SigningKeys::hs256(SecretString::from("short")),
             issuer: "i".into(),
+            id_token_issuer: "https://id.example.com".into(),
             audience: "a".into(),
             access_token_ttl: Duration::minutes(15),
             leeway: Duration::zero(),

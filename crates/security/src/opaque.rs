@@ -31,6 +31,10 @@ impl OpaqueTokens for RandomTokens {
                 .collect::<String>(),
         )
     }
+
+    fn s256_challenge(&self, verifier: &str) -> String {
+        URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+    }
 }
 
 #[cfg(test)]
@@ -51,6 +55,15 @@ mod tests {
                 "the domain's shape of a token"
             );
         }
+    }
+
+    #[test]
+    fn pkce_challenges_are_those_of_rfc_7636() {
+        // RFC 7636 Appendix B.
+        assert_eq!(
+            RandomTokens.s256_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 
     #[test]

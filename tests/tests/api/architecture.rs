@@ -26,6 +26,8 @@ const DOMAIN_EXTERNAL: &[&str] = &[
     "secrecy",
     "thiserror",
     "tracing",
+    // Parses redirect URIs (WHATWG URLs); knows nothing of HTTP.
+    "url",
     "uuid",
 ];
 

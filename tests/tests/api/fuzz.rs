@@ -129,7 +129,20 @@ impl Fixture {
         })
         .await;
         app.register_ok(USER).await;
-        let user = app.login(USER).await;
+        // Every scope a user may hold, the OpenID Connect ones included.
+        let every_scope = gatehouse_domain::Scope::ALL
+            .into_iter()
+            .filter(|scope| scope.allowed_for(gatehouse_domain::Role::User))
+            .map(|scope| scope.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let tokens: Value = app
+            .login_with_scope(USER, &every_scope)
+            .await
+            .json()
+            .await
+            .expect("tokens");
+        let user = tokens["access_token"].as_str().expect("a token").to_owned();
         let admin = app.admin_token("root@example.com").await;
         let document = app.document().await;
         let fx = Self {

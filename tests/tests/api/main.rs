@@ -10,6 +10,7 @@ mod hardening;
 mod health;
 mod keys;
 mod methods;
+mod oidc;
 mod openapi;
 mod owned;
 mod races;

@@ -161,7 +161,7 @@ async fn a_json_body_is_an_invalid_request() {
 #[tokio::test]
 async fn other_grant_types_are_unsupported() {
     let app = spawn_app().await;
-    for grant in ["client_credentials", "authorization_code", "PASSWORD"] {
+    for grant in ["client_credentials", "implicit", "PASSWORD"] {
         let (status, body) = oauth_error(
             app.token(&[
                 ("grant_type", grant),

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
+use base64::Engine as _;
 use gatehouse_domain::auth::{Registration, TokenGrant};
+use gatehouse_domain::oauth::{ClientCredentials, CodeExchange};
 use gatehouse_domain::recovery::PendingMail;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -16,8 +18,8 @@ use crate::dto::{
 use crate::extractors::{CurrentUser, scopes};
 use crate::json::Json;
 use crate::openapi::responses::{
-    BadRequest, EmailTaken, EmailedTokenInvalid, Overloaded, PayloadTooLarge, Protected,
-    TokenError, TokenUnavailable, TooManyRequests, Unauthorized, ValidationFailed,
+    BadRequest, EmailTaken, EmailedTokenInvalid, InvalidClient, Overloaded, PayloadTooLarge,
+    Protected, TokenError, TokenUnavailable, TooManyRequests, Unauthorized, ValidationFailed,
 };
 use crate::problem::{ApiError, OAuthError, TokenEndpointError};
 use crate::state::AppState;
@@ -66,12 +68,16 @@ pub async fn register(
     Ok(HttpResponse::Created().json(UserResponse::from(&user)))
 }
 
-/// Get tokens: log in (`grant_type=password`) or refresh (`grant_type=refresh_token`).
+/// Get tokens: log in (`grant_type=password`), refresh (`grant_type=refresh_token`) or
+/// exchange an authorization code (`grant_type=authorization_code`).
 ///
 /// Send `application/x-www-form-urlencoded`. Password grant: `username` (the email),
 /// `password`, optional `scope` (space-separated). Refresh grant: `refresh_token`, optional
-/// `scope` (may narrow, never widen). Each success returns a new access token and a new
-/// single-use refresh token. Errors follow RFC 6749 §5.2.
+/// `scope` (may narrow, never widen). Authorization code grant: `code`, `redirect_uri`,
+/// `code_verifier` (PKCE) and the client: `client_id` for a public client, HTTP Basic or
+/// `client_id` + `client_secret` for a confidential one; with the `openid` scope the answer
+/// has an `id_token`. Each success returns a new access token and a new single-use refresh
+/// token. Errors follow RFC 6749 §5.2.
 #[utoipa::path(
     context_path = "/api/v1",
     tag = "auth",
@@ -80,6 +86,7 @@ pub async fn register(
         (status = 200, description = "Tokens issued", body = TokenResponse,
             headers(("Cache-Control" = String, description = "no-store"), ("Pragma" = String, description = "no-cache"))),
         (status = 400, response = TokenError),
+        (status = 401, response = InvalidClient),
         (status = 413, response = PayloadTooLarge),
         (status = 429, response = TooManyRequests),
         (status = 503, response = TokenUnavailable),
@@ -112,17 +119,80 @@ pub async fn token(
                 .await
                 .map_err(OAuthError::from)?
         }
+        "authorization_code" => {
+            let exchange = CodeExchange {
+                code: SecretString::from(required(&form, "code")?),
+                redirect_uri: form.get("redirect_uri").cloned(),
+                code_verifier: form.get("code_verifier").cloned().map(SecretString::from),
+                client: client_credentials(&req, &form)?,
+            };
+            let grant = state
+                .oauth
+                .exchange_code(exchange, caller.0)
+                .await
+                .map_err(OAuthError::from)?;
+            return Ok(token_response(grant.tokens, grant.id_token));
+        }
         other => {
             return Err(OAuthError::unsupported_grant_type(format!(
-                "Grant type `{other}` is not supported; use `password` or `refresh_token`."
+                "Grant type `{other}` is not supported; use `password`, `refresh_token` or `authorization_code`."
             ))
             .into());
         }
     };
-    Ok(token_response(grant))
+    Ok(token_response(grant, None))
 }
 
-fn token_response(grant: TokenGrant) -> HttpResponse {
+/// The client's credentials (RFC 6749 §2.3.1): HTTP Basic (`client_secret_basic`, each
+/// half form-urlencoded) or `client_id` and `client_secret` in the form
+/// (`client_secret_post`), never both.
+pub(crate) fn client_credentials(
+    req: &HttpRequest,
+    form: &HashMap<String, String>,
+) -> Result<ClientCredentials, OAuthError> {
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Basic "));
+    let Some(encoded) = basic else {
+        return Ok(ClientCredentials {
+            id: form.get("client_id").cloned(),
+            secret: form.get("client_secret").cloned().map(SecretString::from),
+        });
+    };
+    if form.contains_key("client_secret") {
+        return Err(OAuthError::invalid_request(
+            "Send the client's credentials once: HTTP Basic or the form, not both.",
+        ));
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(OAuthError::invalid_client)?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or_else(OAuthError::invalid_client)?;
+    let decode = |part: &str| {
+        form_urlencoded::parse(format!("x={part}").as_bytes())
+            .next()
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_default()
+    };
+    let id = decode(id);
+    if form.get("client_id").is_some_and(|named| *named != id) {
+        return Err(OAuthError::invalid_request(
+            "`client_id` differs from the client of the HTTP Basic credentials.",
+        ));
+    }
+    Ok(ClientCredentials {
+        id: Some(id),
+        secret: Some(SecretString::from(decode(secret))),
+    })
+}
+
+fn token_response(grant: TokenGrant, id_token: Option<SecretString>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
@@ -132,6 +202,7 @@ fn token_response(grant: TokenGrant) -> HttpResponse {
             expires_in: grant.access.lifetime_secs(),
             refresh_token: grant.refresh.expose_secret().to_owned(),
             scope: grant.access.claims.scopes.to_string(),
+            id_token: id_token.map(|id| id.expose_secret().to_owned()),
         })
 }
 

@@ -2,8 +2,10 @@
 
 pub mod audit;
 pub mod auth;
+pub mod clients;
 pub mod health;
 pub mod jwks;
+pub mod oidc;
 pub mod owned;
 mod query;
 pub mod todos;
@@ -41,6 +43,8 @@ pub fn owned_docs() -> impl Iterator<Item = utoipa::openapi::OpenApi> {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::configure)
         .configure(jwks::configure)
+        .configure(oidc::configure)
+        .configure(crate::pages::configure)
         .service(
             web::scope("/api/v1")
                 // Every API answer is about an account: no cache may keep it.
@@ -51,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(auth::configure)
                 .configure(users::configure)
                 .configure(audit::configure)
+                .configure(clients::configure)
                 .configure(|cfg| {
                     for area in &OWNED {
                         (area.configure)(cfg);

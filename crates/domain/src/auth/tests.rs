@@ -148,8 +148,13 @@ impl PasswordHasher for FakeHasher {
     }
 }
 
-/// Sessions in memory; rotation is not exercised here (the black-box tests do).
-struct InMemorySessions(Mutex<Vec<Session>>, Arc<InMemoryUsers>);
+/// Sessions in memory, and browser cookies' digests with their sessions; rotation is not
+/// exercised here (the black-box tests do).
+struct InMemorySessions(
+    Mutex<Vec<Session>>,
+    Arc<InMemoryUsers>,
+    Mutex<Vec<(TokenDigest, SessionId)>>,
+);
 
 #[async_trait]
 impl SessionRepository for InMemorySessions {
@@ -217,6 +222,38 @@ impl SessionRepository for InMemorySessions {
     async fn purge(&self, _: DateTime<Utc>) -> Result<u64, RepositoryError> {
         Ok(0)
     }
+    async fn create_browser(
+        &self,
+        session: &Session,
+        cookie: &TokenDigest,
+    ) -> Result<(), RepositoryError> {
+        self.2.lock().unwrap().push((cookie.clone(), session.id));
+        self.0.lock().unwrap().push(session.clone());
+        Ok(())
+    }
+    async fn find_browser(
+        &self,
+        cookie: &TokenDigest,
+    ) -> Result<Option<(Session, User)>, RepositoryError> {
+        let id = self
+            .2
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(c, _)| c == cookie)
+            .map(|(_, id)| *id);
+        match id {
+            Some(id) => self.find_with_user(id).await,
+            None => Ok(None),
+        }
+    }
+    async fn revoke_client(
+        &self,
+        _: &crate::oauth::ClientId,
+        _: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
 }
 
 struct FakeOpaque;
@@ -227,6 +264,9 @@ impl OpaqueTokens for FakeOpaque {
     }
     fn digest(&self, token: &SecretString) -> TokenDigest {
         TokenDigest::new(format!("digest:{}", token.expose_secret()))
+    }
+    fn s256_challenge(&self, verifier: &str) -> String {
+        format!("s256:{verifier}")
     }
 }
 
@@ -314,7 +354,11 @@ fn harness() -> Harness {
             hasher: hasher.clone(),
             verifier: hasher.clone(),
             tokens: Arc::new(FakeTokens),
-            sessions: Arc::new(InMemorySessions(Mutex::default(), users.clone())),
+            sessions: Arc::new(InMemorySessions(
+                Mutex::default(),
+                users.clone(),
+                Mutex::default(),
+            )),
             opaque: Arc::new(FakeOpaque),
             clock: clock.clone(),
             throttle: Throttle::new(

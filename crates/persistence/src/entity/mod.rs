@@ -4,6 +4,8 @@
 
 pub mod action_tokens;
 pub mod audit_events;
+pub mod authorization_codes;
+pub mod oauth_clients;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod throttle_counters;

@@ -17,6 +17,11 @@ pub struct Model {
     pub user_agent: Option<String>,
     pub ip: Option<String>,
     pub credential_version: i64,
+    pub client_id: Option<String>,
+    /// `api` or `browser`.
+    pub kind: String,
+    /// A browser session's cookie digest; never a refresh token.
+    pub browser_token_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

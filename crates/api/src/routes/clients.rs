@@ -1,0 +1,229 @@
+//! `/api/v1/clients`: registering the OAuth clients that sign people in through the
+//! authorization code flow (admins). The `gatehouse clients` command does the same.
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use chrono::{DateTime, SecondsFormat, Utc};
+use gatehouse_domain::oauth::{Client, NewClient};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::extractors::{CurrentUser, scopes};
+use crate::json::Json;
+use crate::openapi::responses::{
+    BadRequest, ClientIdTaken, ClientNotFound, Protected, ValidationFailed,
+};
+use crate::problem::{ApiError, CLIENT_NOT_FOUND};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(get_client)
+        .service(remove);
+}
+
+/// A client to register.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "spa", "name": "Example SPA", "public": true,
+    "redirect_uris": ["https://app.example.com/callback"], "first_party": true}))]
+pub struct NewClientRequest {
+    /// The `client_id`.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$", min_length = 1, max_length = 64)]
+    pub id: String,
+    /// The name people see on the consent page.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 100
+    )]
+    pub name: String,
+    /// A browser or native app: no secret, PKCE required. Otherwise a secret is returned
+    /// once.
+    #[serde(default)]
+    pub public: bool,
+    /// Redirect URIs, matched exactly: `https`, `http` on a loopback address (any port), or
+    /// an app's own scheme containing a dot; no fragment.
+    #[schema(min_items = 1, max_items = 10, value_type = Vec<String>)]
+    pub redirect_uris: Vec<String>,
+    /// Where `/oauth2/logout` may send the browser afterwards.
+    #[serde(default)]
+    #[schema(max_items = 10, value_type = Vec<String>)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Part of the same service: no consent page.
+    #[serde(default)]
+    pub first_party: bool,
+}
+
+/// A registered client. Its secret is never shown again.
+#[derive(Serialize, ToSchema)]
+pub struct ClientResponse {
+    pub id: String,
+    pub name: String,
+    /// `public` or `confidential`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub first_party: bool,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: String,
+}
+
+impl From<&Client> for ClientResponse {
+    fn from(client: &Client) -> Self {
+        let uris = |uris: &[gatehouse_domain::oauth::RedirectUri]| {
+            uris.iter().map(|uri| uri.as_str().to_owned()).collect()
+        };
+        Self {
+            id: client.id.to_string(),
+            name: client.name.as_str().to_owned(),
+            kind: client.kind.as_str(),
+            redirect_uris: uris(&client.redirect_uris),
+            post_logout_redirect_uris: uris(&client.post_logout_redirect_uris),
+            first_party: client.first_party,
+            created_at: rfc3339(client.created_at),
+        }
+    }
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// A client just registered, with a confidential client's secret (shown this once).
+#[derive(Serialize, ToSchema)]
+pub struct RegisteredClient {
+    #[serde(flatten)]
+    pub client: ClientResponse,
+    /// The secret of a confidential client, for `client_secret_basic` or
+    /// `client_secret_post`. Only its digest is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+/// The registered clients, by id (admins).
+#[utoipa::path(
+    operation_id = "list_clients",
+    context_path = "/api/v1",
+    tag = "admin",
+    security(("oauth2" = ["users:read"])),
+    responses(
+        (status = 200, description = "The clients", body = Vec<ClientResponse>),
+        Protected,
+    )
+)]
+#[get("/clients")]
+pub async fn list(
+    _admin: CurrentUser<scopes::UsersRead>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let clients = state.oauth.clients().await?;
+    Ok(HttpResponse::Ok().json(clients.iter().map(ClientResponse::from).collect::<Vec<_>>()))
+}
+
+/// Register a client (admins). A confidential client's secret is in this answer only.
+#[utoipa::path(
+    operation_id = "create_client",
+    context_path = "/api/v1",
+    tag = "admin",
+    request_body = NewClientRequest,
+    security(("oauth2" = ["users:write"])),
+    responses(
+        (status = 201, description = "Registered", body = RegisteredClient),
+        (status = 400, response = BadRequest),
+        Protected,
+        (status = 409, response = ClientIdTaken),
+        (status = 422, response = ValidationFailed),
+    )
+)]
+#[post("/clients")]
+pub async fn create(
+    _admin: CurrentUser<scopes::UsersWrite>,
+    state: web::Data<AppState>,
+    body: Json<NewClientRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let (client, secret) = state
+        .oauth
+        .register_client(NewClient {
+            id: body.id,
+            name: body.name,
+            public: body.public,
+            redirect_uris: body.redirect_uris,
+            post_logout_redirect_uris: body.post_logout_redirect_uris,
+            first_party: body.first_party,
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(RegisteredClient {
+        client: ClientResponse::from(&client),
+        client_secret: secret.map(|secret| secret.expose_secret().to_owned()),
+    }))
+}
+
+/// One client (admins).
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "admin",
+    params(("id" = String, Path, description = "The client's id", pattern = r"^[A-Za-z0-9._-]{1,64}$")),
+    security(("oauth2" = ["users:read"])),
+    responses(
+        (status = 200, description = "The client", body = ClientResponse),
+        Protected,
+        (status = 404, response = ClientNotFound),
+    )
+)]
+#[get("/clients/{id}")]
+pub async fn get_client(
+    _admin: CurrentUser<scopes::UsersRead>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let client = state
+        .oauth
+        .client(&id)
+        .await?
+        .ok_or(ApiError::ResourceNotFound(CLIENT_NOT_FOUND))?;
+    Ok(HttpResponse::Ok().json(ClientResponse::from(&client)))
+}
+
+/// Remove a client (admins): its codes go, and its sessions end at once.
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "admin",
+    params(("id" = String, Path, description = "The client's id", pattern = r"^[A-Za-z0-9._-]{1,64}$")),
+    security(("oauth2" = ["users:write"])),
+    responses(
+        (status = 204, description = "Removed"),
+        Protected,
+        (status = 404, response = ClientNotFound),
+    )
+)]
+#[delete("/clients/{id}")]
+pub async fn remove(
+    _admin: CurrentUser<scopes::UsersWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if state.oauth.remove_client(&id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::ResourceNotFound(CLIENT_NOT_FOUND))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_schemas_use_the_shared_patterns() {
+        // `#[schema(pattern)]` takes literals only: they must equal the shared ones.
+        let document = serde_json::to_value(crate::openapi::document()).unwrap();
+        let schema = &document["components"]["schemas"]["NewClientRequest"]["properties"];
+        assert_eq!(schema["id"]["pattern"], crate::dto::patterns::CLIENT_ID);
+        assert_eq!(
+            schema["name"]["pattern"],
+            crate::dto::patterns::NOT_BLANK_LINE
+        );
+    }
+}

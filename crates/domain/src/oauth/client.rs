@@ -1,0 +1,272 @@
+//! Registered OAuth 2.0 clients: who may ask for an authorization code, where the answer may
+//! be sent, and how the client proves itself at the token endpoint.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use url::Url;
+
+use crate::ports::TokenDigest;
+
+const CLIENT_ID_MAX: usize = 64;
+const CLIENT_NAME_MAX: usize = 100;
+const REDIRECT_URI_MAX: usize = 2_000;
+/// How many redirect URIs one client may register (of each kind).
+pub const MAX_REDIRECT_URIS: usize = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientIdError {
+    #[error("must be 1 to {CLIENT_ID_MAX} characters: letters, digits, `.`, `_` or `-`")]
+    Invalid,
+}
+
+/// A client's public identifier (`client_id`): 1–64 of `A–Z a–z 0–9 . _ -`, chosen when
+/// the client is registered.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(raw: &str) -> Result<Self, ClientIdError> {
+        let valid = !raw.is_empty()
+            && raw.len() <= CLIENT_ID_MAX
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ClientIdError::Invalid)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientNameError {
+    #[error("must be 1 to {CLIENT_NAME_MAX} characters on one line")]
+    Invalid,
+}
+
+/// The name people see on the consent page: one line, 1–100 characters, stored trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientName(String);
+
+impl ClientName {
+    pub fn parse(raw: &str) -> Result<Self, ClientNameError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty()
+            || raw.chars().count() > CLIENT_NAME_MAX
+            || raw.chars().any(char::is_control)
+        {
+            return Err(ClientNameError::Invalid);
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedirectUriError {
+    #[error("must be an absolute URI of at most {REDIRECT_URI_MAX} characters")]
+    NotAbsolute,
+    #[error("must not have a fragment (RFC 6749 §3.1.2)")]
+    Fragment,
+    #[error(
+        "must use https, http on a loopback address (127.0.0.1, [::1], localhost), or an app's own scheme containing a dot"
+    )]
+    Scheme,
+    #[error("must not carry credentials")]
+    Credentials,
+}
+
+/// A registered redirect URI. Requests must name one exactly (RFC 6749 §3.1.2.3), with the
+/// one exception of RFC 8252 §7.3: for `http` on a loopback address the port may differ,
+/// since a native app listens on whatever port it gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    pub fn parse(raw: &str) -> Result<Self, RedirectUriError> {
+        if raw.len() > REDIRECT_URI_MAX || raw.chars().any(|c| c.is_control() || c == ' ') {
+            return Err(RedirectUriError::NotAbsolute);
+        }
+        let url = Url::parse(raw).map_err(|_| RedirectUriError::NotAbsolute)?;
+        if url.fragment().is_some() {
+            return Err(RedirectUriError::Fragment);
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(RedirectUriError::Credentials);
+        }
+        match url.scheme() {
+            "https" if url.host().is_some() => {}
+            "http" if is_loopback(&url) => {}
+            // Private-use schemes of native apps are reversed domain names (RFC 8252 §7.1).
+            scheme if scheme.contains('.') => {}
+            _ => return Err(RedirectUriError::Scheme),
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `requested`, as a client sent it, names this URI: the same string, or for
+    /// a loopback `http` URI the same but for the port.
+    pub fn matches(&self, requested: &str) -> bool {
+        if self.0 == requested {
+            return true;
+        }
+        let (Ok(registered), Ok(mut asked)) = (Url::parse(&self.0), Url::parse(requested)) else {
+            return false;
+        };
+        if registered.scheme() != "http" || !is_loopback(&registered) || !is_loopback(&asked) {
+            return false;
+        }
+        // Compare everything but the port, as parsed and re-serialized by both sides.
+        if asked.set_port(registered.port()).is_err() {
+            return false;
+        }
+        asked.as_str() == registered.as_str() && requested.starts_with("http://")
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    }
+}
+
+/// How a client proves itself at the token endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientKind {
+    /// A browser app or a native app: it cannot keep a secret, so it must use PKCE (S256).
+    Public,
+    /// A server-side app with a secret (`client_secret_basic` or `client_secret_post`),
+    /// stored only as its digest.
+    Confidential { secret: TokenDigest },
+}
+
+impl ClientKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ClientKind::Public => "public",
+            ClientKind::Confidential { .. } => "confidential",
+        }
+    }
+}
+
+/// A registered client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub id: ClientId,
+    pub name: ClientName,
+    pub kind: ClientKind,
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Where `GET /oauth2/logout` may send the browser afterwards.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Part of the same service as gatehouse: no consent page.
+    pub first_party: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Client {
+    /// The registered redirect URI that `requested` names, if any.
+    pub fn redirect_uri(&self, requested: &str) -> Option<&RedirectUri> {
+        self.redirect_uris.iter().find(|uri| uri.matches(requested))
+    }
+
+    /// The registered post-logout redirect URI equal to `requested`, if any (exactly).
+    pub fn post_logout_redirect_uri(&self, requested: &str) -> Option<&RedirectUri> {
+        self.post_logout_redirect_uris
+            .iter()
+            .find(|uri| uri.as_str() == requested)
+    }
+
+    pub fn is_public(&self) -> bool {
+        self.kind == ClientKind::Public
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids_are_short_and_plain() {
+        assert!(ClientId::parse("spa-demo_1.0").is_ok());
+        for bad in ["", "a b", "é", "a/b", &"x".repeat(65)] {
+            assert_eq!(ClientId::parse(bad), Err(ClientIdError::Invalid), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redirect_uris_are_absolute_without_fragments_and_safe_schemes() {
+        for good in [
+            "https://app.example.com/callback",
+            "http://127.0.0.1/cb",
+            "http://localhost:8080/cb",
+            "http://[::1]:9000/",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert!(RedirectUri::parse(good).is_ok(), "{good}");
+        }
+        assert_eq!(
+            RedirectUri::parse("https://app.example.com/cb#x"),
+            Err(RedirectUriError::Fragment)
+        );
+        assert_eq!(
+            RedirectUri::parse("http://app.example.com/cb"),
+            Err(RedirectUriError::Scheme)
+        );
+        assert_eq!(
+            RedirectUri::parse("javascript:alert(1)"),
+            Err(RedirectUriError::Scheme)
+        );
+        assert_eq!(
+            RedirectUri::parse("/relative"),
+            Err(RedirectUriError::NotAbsolute)
+        );
+        assert_eq!(
+            RedirectUri::parse("https://user:pw@app.example.com/"),
+            Err(RedirectUriError::Credentials)
+        );
+    }
+
+    #[test]
+    fn redirect_uris_match_exactly_except_a_loopback_port() {
+        let web = RedirectUri::parse("https://app.example.com/cb").unwrap();
+        assert!(web.matches("https://app.example.com/cb"));
+        for other in [
+            "https://app.example.com/cb/",
+            "https://app.example.com/cb?x=1",
+            "https://APP.example.com/cb",
+            "https://app.example.com:444/cb",
+            "https://app.example.com.evil.test/cb",
+            "https://app.example.com/cb#",
+        ] {
+            assert!(!web.matches(other), "{other}");
+        }
+        let native = RedirectUri::parse("http://127.0.0.1/cb").unwrap();
+        assert!(native.matches("http://127.0.0.1:53121/cb"));
+        assert!(!native.matches("http://127.0.0.1:53121/other"));
+        assert!(!native.matches("http://localhost:53121/cb"));
+        assert!(!native.matches("https://127.0.0.1:53121/cb"));
+        assert!(!native.matches("http://127.0.0.1:53121/cb?next=https://evil.test"));
+    }
+}

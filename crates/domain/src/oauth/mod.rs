@@ -1,0 +1,20 @@
+//! OAuth 2.0 clients and the authorization code flow with PKCE, which make gatehouse an
+//! OpenID Connect provider: [`client`] (who may ask, and where answers go), [`code`] (what
+//! a code binds), [`ports`] (their storage and ID-token signing) and [`service`] (the use
+//! cases).
+
+pub mod client;
+pub mod code;
+pub mod ports;
+pub mod service;
+
+pub use client::{Client, ClientId, ClientKind, ClientName, RedirectUri};
+pub use code::{AuthorizationCode, CODE_LIFETIME, CodeChallenge, Nonce, State};
+pub use ports::{
+    AuthorizationCodeRepository, ClientRepository, IdClaims, IdTokenSigner, InsertClientError,
+    Redemption,
+};
+pub use service::{
+    AuthorizeError, AuthorizeParams, AuthorizeRequest, ClientCredentials, CodeExchange, CodeGrant,
+    ExchangeError, NewClient, OAuthPolicy, OAuthPorts, OAuthService, RegisterClientError,
+};

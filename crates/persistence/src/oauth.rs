@@ -1,0 +1,279 @@
+//! The domain's `ClientRepository` and `AuthorizationCodeRepository` on SeaORM.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gatehouse_domain::oauth::{
+    AuthorizationCode, AuthorizationCodeRepository, Client, ClientId, ClientKind, ClientName,
+    ClientRepository, CodeChallenge, InsertClientError, Nonce, Redemption, RedirectUri,
+};
+use gatehouse_domain::ports::TokenDigest;
+use gatehouse_domain::{RepositoryError, ScopeSet, SessionId, UserId};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, SqlErr,
+};
+
+use crate::database::Database;
+use crate::entity::{authorization_codes as codes, oauth_clients as clients};
+use crate::users::storage;
+
+#[derive(Debug, thiserror::Error)]
+#[error("corrupt {table} row: {reason}")]
+struct CorruptRow {
+    table: &'static str,
+    reason: String,
+}
+
+fn corrupt(table: &'static str, reason: impl ToString) -> RepositoryError {
+    RepositoryError::new(CorruptRow {
+        table,
+        reason: reason.to_string(),
+    })
+}
+
+/// Registered clients.
+#[derive(Debug, Clone)]
+pub struct SeaClientRepository {
+    db: DatabaseConnection,
+}
+
+impl SeaClientRepository {
+    pub fn new(database: &Database) -> Self {
+        Self {
+            db: database.connection().clone(),
+        }
+    }
+}
+
+fn join(uris: &[RedirectUri]) -> String {
+    uris.iter()
+        .map(RedirectUri::as_str)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn split(stored: &str) -> Result<Vec<RedirectUri>, RepositoryError> {
+    stored
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(|uri| RedirectUri::parse(uri).map_err(|e| corrupt("oauth_clients", e)))
+        .collect()
+}
+
+fn client_to_domain(model: clients::Model) -> Result<Client, RepositoryError> {
+    let corrupt = |e: &dyn std::fmt::Display| corrupt("oauth_clients", e);
+    Ok(Client {
+        id: ClientId::parse(&model.id).map_err(|e| corrupt(&e))?,
+        name: ClientName::parse(&model.name).map_err(|e| corrupt(&e))?,
+        kind: match model.secret_hash {
+            Some(hash) => ClientKind::Confidential {
+                secret: TokenDigest::new(hash),
+            },
+            None => ClientKind::Public,
+        },
+        redirect_uris: split(&model.redirect_uris)?,
+        post_logout_redirect_uris: split(&model.post_logout_redirect_uris)?,
+        first_party: model.first_party,
+        created_at: model.created_at,
+    })
+}
+
+#[async_trait]
+impl ClientRepository for SeaClientRepository {
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    async fn insert(&self, client: &Client) -> Result<(), InsertClientError> {
+        let row = clients::ActiveModel {
+            id: Set(client.id.as_str().to_owned()),
+            name: Set(client.name.as_str().to_owned()),
+            secret_hash: Set(match &client.kind {
+                ClientKind::Confidential { secret } => Some(secret.as_str().to_owned()),
+                ClientKind::Public => None,
+            }),
+            redirect_uris: Set(join(&client.redirect_uris)),
+            post_logout_redirect_uris: Set(join(&client.post_logout_redirect_uris)),
+            first_party: Set(client.first_party),
+            created_at: Set(client.created_at),
+        };
+        match clients::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) => match error.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(_)) => Err(InsertClientError::IdTaken),
+                _ => Err(storage(error).into()),
+            },
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    async fn find(&self, id: &ClientId) -> Result<Option<Client>, RepositoryError> {
+        clients::Entity::find_by_id(id.as_str().to_owned())
+            .one(&self.db)
+            .await
+            .map_err(storage)?
+            .map(client_to_domain)
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list(&self) -> Result<Vec<Client>, RepositoryError> {
+        clients::Entity::find()
+            .order_by_asc(clients::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(client_to_domain)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    async fn delete(&self, id: &ClientId) -> Result<bool, RepositoryError> {
+        // Codes first: SQLite enforces the foreign key only when told to.
+        codes::Entity::delete_many()
+            .filter(codes::Column::ClientId.eq(id.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        let deleted = clients::Entity::delete_by_id(id.as_str().to_owned())
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(deleted.rows_affected == 1)
+    }
+}
+
+/// Authorization codes, by digest.
+#[derive(Debug, Clone)]
+pub struct SeaAuthorizationCodeRepository {
+    db: DatabaseConnection,
+}
+
+impl SeaAuthorizationCodeRepository {
+    pub fn new(database: &Database) -> Self {
+        Self {
+            db: database.connection().clone(),
+        }
+    }
+
+    async fn find(&self, digest: &TokenDigest) -> Result<Option<codes::Model>, RepositoryError> {
+        codes::Entity::find_by_id(digest.as_str().to_owned())
+            .one(&self.db)
+            .await
+            .map_err(storage)
+    }
+}
+
+fn code_to_domain(model: codes::Model) -> Result<AuthorizationCode, RepositoryError> {
+    let corrupt = |e: &dyn std::fmt::Display| corrupt("authorization_codes", e);
+    Ok(AuthorizationCode {
+        client_id: ClientId::parse(&model.client_id).map_err(|e| corrupt(&e))?,
+        redirect_uri: model.redirect_uri,
+        user_id: UserId::from_uuid(model.user_id),
+        scopes: ScopeSet::parse_granted(&model.scope),
+        code_challenge: model
+            .code_challenge
+            .map(|c| CodeChallenge::parse(&c).map_err(|e| corrupt(&e)))
+            .transpose()?,
+        nonce: model
+            .nonce
+            .map(|n| Nonce::parse(&n).map_err(|e| corrupt(&e)))
+            .transpose()?,
+        session_id: SessionId::from_uuid(model.session_id),
+        browser_session_id: SessionId::from_uuid(model.browser_session_id),
+        credential_version: model.credential_version,
+        auth_time: model.auth_time,
+        expires_at: model.expires_at,
+    })
+}
+
+#[async_trait]
+impl AuthorizationCodeRepository for SeaAuthorizationCodeRepository {
+    #[tracing::instrument(skip_all, fields(client_id = %code.client_id))]
+    async fn insert(
+        &self,
+        digest: &TokenDigest,
+        code: &AuthorizationCode,
+    ) -> Result<(), RepositoryError> {
+        let row = codes::ActiveModel {
+            code_hash: Set(digest.as_str().to_owned()),
+            client_id: Set(code.client_id.as_str().to_owned()),
+            redirect_uri: Set(code.redirect_uri.clone()),
+            user_id: Set(code.user_id.as_uuid()),
+            scope: Set(code.scopes.to_string()),
+            code_challenge: Set(code.code_challenge.as_ref().map(|c| c.as_str().to_owned())),
+            nonce: Set(code.nonce.as_ref().map(|n| n.as_str().to_owned())),
+            session_id: Set(code.session_id.as_uuid()),
+            browser_session_id: Set(code.browser_session_id.as_uuid()),
+            credential_version: Set(code.credential_version),
+            auth_time: Set(code.auth_time),
+            expires_at: Set(code.expires_at),
+            redeemed_at: Set(None),
+            replayed_at: Set(None),
+        };
+        codes::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn redeem(
+        &self,
+        digest: &TokenDigest,
+        now: DateTime<Utc>,
+    ) -> Result<Redemption, RepositoryError> {
+        // The compare-and-swap: of concurrent redemptions exactly one changes the row.
+        let redeemed = codes::Entity::update_many()
+            .col_expr(codes::Column::RedeemedAt, Expr::value(now))
+            .filter(codes::Column::CodeHash.eq(digest.as_str()))
+            .filter(codes::Column::RedeemedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(storage)?
+            .rows_affected
+            == 1;
+        if !redeemed {
+            let replayed = codes::Entity::update_many()
+                .col_expr(codes::Column::ReplayedAt, Expr::value(now))
+                .filter(codes::Column::CodeHash.eq(digest.as_str()))
+                .exec(&self.db)
+                .await
+                .map_err(storage)?
+                .rows_affected
+                == 1;
+            if !replayed {
+                return Ok(Redemption::Unknown);
+            }
+        }
+        let Some(model) = self.find(digest).await? else {
+            return Ok(Redemption::Unknown);
+        };
+        let code = code_to_domain(model)?;
+        Ok(if redeemed {
+            Redemption::Redeemed(code)
+        } else {
+            Redemption::Replayed(code)
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn replayed(&self, digest: &TokenDigest) -> Result<bool, RepositoryError> {
+        Ok(self
+            .find(digest)
+            .await?
+            .is_some_and(|model| model.replayed_at.is_some()))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        Ok(codes::Entity::delete_many()
+            .filter(codes::Column::ExpiresAt.lt(before))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?
+            .rows_affected)
+    }
+}
