@@ -13,6 +13,7 @@ mod methods;
 mod oidc;
 mod openapi;
 mod owned;
+mod pages;
 mod races;
 mod recovery;
 mod register;

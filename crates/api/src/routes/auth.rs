@@ -362,7 +362,7 @@ pub async fn request_email_verification(
 
 /// Sends an admitted mail after the answer, so the answer never depends on what the
 /// sending finds.
-fn send_later(mail: PendingMail) {
+pub(crate) fn send_later(mail: PendingMail) {
     actix_web::rt::spawn(async move {
         if let Err(error) = mail.send().await {
             tracing::error!(%error, "could not prepare an email");

@@ -1,0 +1,236 @@
+//! The account page: profile, password and sessions, for the person signed in to this
+//! browser. Each form runs the same use case as its API twin under `/api/v1/users/me`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use askama::Template;
+use gatehouse_domain::users::ProfileChanges;
+use gatehouse_domain::{SessionId, SessionKind, User};
+use secrecy::SecretString;
+
+use super::flow::sign_in_first;
+use super::{
+    ACCOUNT_PATH, Refused, browser_session, csrf_token, describe, field, page, posted_form, query,
+    see_other, unavailable, with_cookie,
+};
+use crate::client::Caller;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(ACCOUNT_PATH).get(account))
+        .service(profile)
+        .service(password)
+        .service(revoke_session);
+}
+
+/// One row of the sessions table.
+struct SessionRow {
+    id: String,
+    created_at: String,
+    last_used_at: String,
+    device: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    csrf: &'a str,
+    email: &'a str,
+    verified: bool,
+    full_name: &'a str,
+    sessions: Vec<SessionRow>,
+    notice: Option<&'static str>,
+    errors: Vec<String>,
+}
+
+/// What a completed form says when the page comes back (never text from the request).
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    match done? {
+        "profile" => Some("Your profile is saved."),
+        "password" => Some("Your password is changed; every other device was signed out."),
+        "session" => Some("That session is signed out."),
+        _ => None,
+    }
+}
+
+async fn render(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &User,
+    current: SessionId,
+    errors: Vec<String>,
+    status: StatusCode,
+) -> HttpResponse {
+    let sessions = match state.users.sessions(user).await {
+        Ok(sessions) => sessions,
+        Err(error) => return super::error_page(error.into(), "Try again shortly"),
+    };
+    let when = |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
+    let rows = sessions
+        .iter()
+        .map(|session| SessionRow {
+            id: session.id.to_string(),
+            created_at: when(session.created_at),
+            last_used_at: when(session.last_used_at),
+            device: match session.kind {
+                SessionKind::Browser => "Browser",
+                SessionKind::Api => "App",
+            }
+            .to_owned()
+                + &session
+                    .client
+                    .user_agent
+                    .as_deref()
+                    .map(|agent| format!(": {}", agent.chars().take(60).collect::<String>()))
+                    .unwrap_or_default(),
+            current: session.id == current,
+        })
+        .collect();
+    let (csrf, new_cookie) = csrf_token(req, &state.cookies);
+    let done = query(req).remove("done");
+    let view = AccountPage {
+        csrf: &csrf,
+        email: user.email.as_str(),
+        verified: user.is_verified,
+        full_name: user.full_name.as_ref().map_or("", |name| name.as_str()),
+        sessions: rows,
+        notice: if errors.is_empty() {
+            notice(done.as_deref())
+        } else {
+            None
+        },
+        errors,
+    };
+    with_cookie(page(status, &view), new_cookie)
+}
+
+async fn account(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match browser_session(&req, &state).await {
+        Ok(Some((session, user))) => {
+            render(&req, &state, &user, session.id, Vec::new(), StatusCode::OK).await
+        }
+        Ok(None) => sign_in_first(),
+        Err(error) => unavailable(error),
+    }
+}
+
+/// A form of the account page: the signed-in user, the session and the fields, or the
+/// answer to send instead.
+async fn signed_in_form(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+) -> Result<(User, SessionId, std::collections::HashMap<String, String>), Refused> {
+    let form = posted_form(req, body, &state.cookies)?;
+    match browser_session(req, state).await {
+        Ok(Some((session, user))) => Ok((user, session.id, form)),
+        Ok(None) => Err(Refused::SignedOut),
+        Err(error) => Err(Refused::Storage(error)),
+    }
+}
+
+/// After a form: back to the page with a notice, or the page with what went wrong.
+async fn outcome(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &User,
+    session: SessionId,
+    result: Result<(), ApiError>,
+    done: &str,
+    labels: &[(&str, &str)],
+) -> HttpResponse {
+    match result {
+        Ok(()) => see_other(&format!("{ACCOUNT_PATH}?done={done}")),
+        Err(error) => {
+            let (status, errors) = describe(&error, labels);
+            render(req, state, user, session, errors, status).await
+        }
+    }
+}
+
+#[post("/account/profile")]
+async fn profile(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (user, session, form) = match signed_in_form(&req, &body, &state).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.page(),
+    };
+    let name = field(&form, "full_name");
+    let changes = ProfileChanges {
+        full_name: Some((!name.trim().is_empty()).then(|| name.to_owned())),
+        email: None,
+        current_password: None,
+    };
+    let result = state
+        .users
+        .update_profile(&user, changes, &caller.0)
+        .await
+        .map(|_| ())
+        .map_err(ApiError::from);
+    outcome(
+        &req,
+        &state,
+        &user,
+        session,
+        result,
+        "profile",
+        &[("full_name", "Full name")],
+    )
+    .await
+}
+
+/// Changes the password: every other session ends; this browser stays signed in.
+#[post("/account/password")]
+async fn password(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (user, session, form) = match signed_in_form(&req, &body, &state).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.page(),
+    };
+    let current = SecretString::from(field(&form, "current_password").to_owned());
+    let new = SecretString::from(field(&form, "new_password").to_owned());
+    let result = state
+        .users
+        .change_password(&user, session, &current, new, &caller.0)
+        .await
+        .map_err(ApiError::from);
+    let labels = [
+        ("current_password", "Current password"),
+        ("new_password", "New password"),
+    ];
+    outcome(&req, &state, &user, session, result, "password", &labels).await
+}
+
+#[post("/account/sessions/revoke")]
+async fn revoke_session(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (user, session, form) = match signed_in_form(&req, &body, &state).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.page(),
+    };
+    let result = match uuid::Uuid::parse_str(field(&form, "id")) {
+        Ok(id) => state
+            .users
+            .revoke_session(&user, SessionId::from_uuid(id), &caller.0)
+            .await
+            .map_err(ApiError::from),
+        Err(_) => Err(ApiError::ResourceNotFound(
+            crate::problem::SESSION_NOT_FOUND,
+        )),
+    };
+    outcome(&req, &state, &user, session, result, "session", &[]).await
+}

@@ -1,0 +1,413 @@
+//! The authorization endpoint and the pages it sends browsers through: sign-in, sign-up,
+//! consent, sign-out.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use gatehouse_domain::auth::{AuthenticateError, PasswordGrantError, Registration};
+use gatehouse_domain::oauth::{AuthorizeError, AuthorizeParams, AuthorizeRequest};
+use gatehouse_domain::ports::is_opaque_token;
+use gatehouse_domain::{ScopeSet, Session, User};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{
+    ACCOUNT_PATH, Field, FormPage, SIGN_IN_PATH, browser_session, csrf_token, field, form_again,
+    message, page, posted_form, query, safe_return_to, see_other, unavailable, with_cookie,
+    with_return_to,
+};
+use crate::client::Caller;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+pub const AUTHORIZE_PATH: &str = "/oauth2/authorize";
+const SIGN_UP_PATH: &str = "/signup";
+
+/// The parameters of an authorization request that the consent form carries on.
+const AUTHORIZE_PARAMS: [&str; 8] = [
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+];
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(authorize)
+        .service(consent)
+        .service(sign_in_page)
+        .service(sign_in)
+        .service(sign_up_page)
+        .service(sign_up)
+        .service(sign_out);
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    csrf: &'a str,
+    client_name: &'a str,
+    email: &'a str,
+    scopes: Vec<String>,
+    params: Vec<(&'static str, String)>,
+}
+
+/// The authorization request's parameters from a query or form, noting one sent twice.
+fn authorize_params(pairs: impl Iterator<Item = (String, String)>) -> AuthorizeParams {
+    let mut params = AuthorizeParams::default();
+    for (key, value) in pairs {
+        let slot = match key.as_str() {
+            "client_id" => &mut params.client_id,
+            "redirect_uri" => &mut params.redirect_uri,
+            "response_type" => &mut params.response_type,
+            "scope" => &mut params.scope,
+            "state" => &mut params.state,
+            "code_challenge" => &mut params.code_challenge,
+            "code_challenge_method" => &mut params.code_challenge_method,
+            "nonce" => &mut params.nonce,
+            _ => continue,
+        };
+        if slot.is_some() {
+            params.repeated.get_or_insert(key);
+        } else {
+            *slot = Some(value);
+        }
+    }
+    params
+}
+
+fn found(location: &str) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// The answer to a refused authorization request: a page, or the client's redirect URI.
+fn refused(error: AuthorizeError) -> HttpResponse {
+    match error {
+        AuthorizeError::Unredirectable(reason) => message(
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is not valid",
+            &reason,
+        ),
+        AuthorizeError::Redirect { location, .. } => found(&location),
+        AuthorizeError::Repository(error) => unavailable(error),
+    }
+}
+
+/// The authorization endpoint (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2): checks the
+/// request, sends a browser without a session to the sign-in page and back, then redirects
+/// with a code (first-party clients) or asks for consent (third-party clients).
+#[get("/oauth2/authorize")]
+async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let pairs = form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()));
+    let request = match state.oauth.authorize(authorize_params(pairs)).await {
+        Ok(request) => request,
+        Err(error) => return refused(error),
+    };
+    let (session, user) = match browser_session(&req, &state).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            let here = format!("{AUTHORIZE_PATH}?{}", req.query_string());
+            return see_other(&with_return_to(SIGN_IN_PATH, &here));
+        }
+        Err(error) => return unavailable(error),
+    };
+    if request.client.first_party {
+        return issue(&state, &request, &session, &user).await;
+    }
+    let (csrf, new_cookie) = csrf_token(&req, &state.cookies);
+    let scopes = request
+        .scope
+        .clone()
+        .unwrap_or_else(|| ScopeSet::all_for(user.role))
+        .iter()
+        .map(|scope| format!("{} ({scope})", scope.description()))
+        .collect();
+    let sent = query(&req);
+    let params = AUTHORIZE_PARAMS
+        .into_iter()
+        .filter_map(|name| sent.get(name).map(|value| (name, value.clone())))
+        .collect();
+    let view = ConsentPage {
+        csrf: &csrf,
+        client_name: request.client.name.as_str(),
+        email: user.email.as_str(),
+        scopes,
+        params,
+    };
+    with_cookie(page(StatusCode::OK, &view), new_cookie)
+}
+
+async fn issue(
+    state: &AppState,
+    request: &AuthorizeRequest,
+    session: &Session,
+    user: &User,
+) -> HttpResponse {
+    match state.oauth.issue_code(request, session, user).await {
+        Ok(location) => found(&location),
+        Err(error) => refused(error),
+    }
+}
+
+/// The consent form's answer: the same request again, with `decision` allow or deny.
+#[post("/oauth2/authorize")]
+async fn consent(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let form = match posted_form(&req, &body, &state.cookies) {
+        Ok(form) => form,
+        Err(refusal) => return refusal.page(),
+    };
+    let pairs = form.iter().map(|(key, value)| (key.clone(), value.clone()));
+    let request = match state.oauth.authorize(authorize_params(pairs)).await {
+        Ok(request) => request,
+        Err(error) => return refused(error),
+    };
+    let (session, user) = match browser_session(&req, &state).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return message(
+                StatusCode::UNAUTHORIZED,
+                "Signed out",
+                "You were signed out meanwhile; start again from the application.",
+            );
+        }
+        Err(error) => return unavailable(error),
+    };
+    match field(&form, "decision") {
+        "allow" => issue(&state, &request, &session, &user).await,
+        "deny" => found(&state.oauth.denied(&request)),
+        _ => message(
+            StatusCode::BAD_REQUEST,
+            "This form is not valid",
+            "Choose Allow or Deny.",
+        ),
+    }
+}
+
+/// The sign-in form, for `return_to`.
+fn sign_in_form<'a>(
+    csrf: &'a str,
+    return_to: &str,
+    email: &str,
+    client: Option<String>,
+) -> FormPage<'a> {
+    FormPage {
+        title: "Sign in",
+        intro: client.map(|name| format!("to continue to {name}")),
+        errors: Vec::new(),
+        action: SIGN_IN_PATH,
+        csrf,
+        hidden: vec![("return_to", return_to.to_owned())],
+        fields: vec![
+            Field::email(email),
+            Field::password("password", "Password", "current-password"),
+        ],
+        submit: "Sign in",
+        links: vec![
+            ("/forgot-password".to_owned(), "Forgot your password?"),
+            (with_return_to(SIGN_UP_PATH, return_to), "Create an account"),
+        ],
+    }
+}
+
+/// The name of the client a sign-in continues to, for the page's heading.
+async fn client_of(state: &AppState, return_to: &str) -> Option<String> {
+    let query = return_to.split_once('?')?.1;
+    let id = form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "client_id")?
+        .1;
+    let client = state.oauth.client(&id).await.ok()??;
+    Some(client.name.as_str().to_owned())
+}
+
+#[get("/signin")]
+async fn sign_in_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let sent = query(&req);
+    let return_to = safe_return_to(sent.get("return_to").map(String::as_str));
+    let (csrf, new_cookie) = csrf_token(&req, &state.cookies);
+    let client = client_of(&state, return_to).await;
+    let form = sign_in_form(&csrf, return_to, "", client);
+    with_cookie(page(StatusCode::OK, &form), new_cookie)
+}
+
+/// Opens a browser session for a right password and goes on to `return_to`.
+async fn open_session(
+    state: &AppState,
+    email: &str,
+    password: &SecretString,
+    caller: Caller,
+    return_to: &str,
+) -> Result<HttpResponse, PasswordGrantError> {
+    let signed_in = state
+        .auth
+        .browser_sign_in(email, password, caller.0)
+        .await?;
+    let cookie = state.cookies.build(
+        state.cookies.session,
+        signed_in.cookie.expose_secret().to_owned(),
+    );
+    Ok(with_cookie(see_other(return_to), Some(cookie)))
+}
+
+/// Signs in with email and password: the same throttled, audited check as the password
+/// grant. Success sets the session cookie and goes on to `return_to`.
+#[post("/signin")]
+async fn sign_in(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let form = match posted_form(&req, &body, &state.cookies) {
+        Ok(form) => form,
+        Err(refusal) => return refusal.page(),
+    };
+    let return_to = safe_return_to(form.get("return_to").map(String::as_str));
+    let email = field(&form, "email");
+    let password = SecretString::from(field(&form, "password").to_owned());
+    let error = match open_session(&state, email, &password, caller, return_to).await {
+        Ok(response) => return response,
+        Err(error) => error,
+    };
+    let again = sign_in_form(field(&form, "csrf"), return_to, email, None);
+    let refusal = match error {
+        PasswordGrantError::Throttled { retry_after } => ApiError::Throttled { retry_after },
+        PasswordGrantError::Authenticate(refused) => {
+            let text = match refused {
+                AuthenticateError::InvalidCredentials => "Wrong email or password.",
+                AuthenticateError::AccountDisabled => "This account is disabled.",
+                AuthenticateError::EmailNotVerified => {
+                    "Verify your email address first: follow the link we sent you."
+                }
+                AuthenticateError::Hashing(error) => return form_again(again, &error.into()),
+                AuthenticateError::Repository(error) => return unavailable(error),
+            };
+            return page(
+                StatusCode::OK,
+                &FormPage {
+                    errors: vec![text.to_owned()],
+                    ..again
+                },
+            );
+        }
+        PasswordGrantError::Repository(error) => return unavailable(error),
+        other @ (PasswordGrantError::Scope(_) | PasswordGrantError::Token(_)) => {
+            ApiError::internal(other)
+        }
+    };
+    form_again(again, &refusal)
+}
+
+fn sign_up_form<'a>(csrf: &'a str, return_to: &str, email: &str, full_name: &str) -> FormPage<'a> {
+    FormPage {
+        title: "Create an account",
+        intro: None,
+        errors: Vec::new(),
+        action: SIGN_UP_PATH,
+        csrf,
+        hidden: vec![("return_to", return_to.to_owned())],
+        fields: vec![
+            Field::email(email),
+            Field::text("full_name", "Full name (optional)", "name", full_name),
+            Field::password("password", "Password (8 to 128 characters)", "new-password"),
+        ],
+        submit: "Create account",
+        links: vec![(
+            with_return_to(SIGN_IN_PATH, return_to),
+            "I have an account: sign in",
+        )],
+    }
+}
+
+#[get("/signup")]
+async fn sign_up_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let sent = query(&req);
+    let return_to = safe_return_to(sent.get("return_to").map(String::as_str));
+    let (csrf, new_cookie) = csrf_token(&req, &state.cookies);
+    let form = sign_up_form(&csrf, return_to, "", "");
+    with_cookie(page(StatusCode::OK, &form), new_cookie)
+}
+
+/// Creates an account (the same rules and throttle as `POST /api/v1/auth/register`), then
+/// signs it in and goes on to `return_to`.
+#[post("/signup")]
+async fn sign_up(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let form = match posted_form(&req, &body, &state.cookies) {
+        Ok(form) => form,
+        Err(refusal) => return refusal.page(),
+    };
+    let return_to = safe_return_to(form.get("return_to").map(String::as_str));
+    let email = field(&form, "email");
+    let full_name = field(&form, "full_name");
+    let password = SecretString::from(field(&form, "password").to_owned());
+    let registration = Registration {
+        email: email.to_owned(),
+        password: password.clone(),
+        full_name: (!full_name.trim().is_empty()).then(|| full_name.to_owned()),
+    };
+    if let Err(error) = state.auth.register(registration, &caller.0).await {
+        let again = sign_up_form(field(&form, "csrf"), return_to, email, full_name);
+        return form_again(again, &error.into());
+    }
+    match open_session(&state, email, &password, caller, return_to).await {
+        Ok(response) => response,
+        // The account exists; signing in is left to the person (a disabled sign-in,
+        // say, when the address must be verified first).
+        Err(_) => see_other(&with_return_to(SIGN_IN_PATH, return_to)),
+    }
+}
+
+/// Signs out: ends the browser session everywhere and clears its cookie.
+#[post("/signout")]
+async fn sign_out(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if let Err(refusal) = posted_form(&req, &body, &state.cookies) {
+        return refusal.page();
+    }
+    if let Some(cookie) = req.cookie(state.cookies.session)
+        && is_opaque_token(cookie.value())
+        && let Err(error) = state
+            .auth
+            .browser_sign_out(&SecretString::from(cookie.value().to_owned()), &caller.0)
+            .await
+    {
+        return unavailable(error);
+    }
+    let removal = state.cookies.removal(state.cookies.session);
+    with_cookie(see_other(SIGN_IN_PATH), Some(removal))
+}
+
+/// The account page's address for a browser without a session: sign in first.
+pub(super) fn sign_in_first() -> HttpResponse {
+    see_other(&with_return_to(SIGN_IN_PATH, ACCOUNT_PATH))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parameter_sent_twice_is_noted() {
+        let params = authorize_params(
+            [("client_id", "a"), ("state", "1"), ("state", "2")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        assert_eq!(params.repeated.as_deref(), Some("state"));
+        assert_eq!(params.state.as_deref(), Some("1"));
+    }
+}

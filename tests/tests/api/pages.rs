@@ -1,0 +1,321 @@
+//! The hosted pages other than the authorization flow's: sign-up, the pages the emails link
+//! to (forgot and reset password, verify email) and the account page. Each form is tried
+//! as a person would send it and as a forger would.
+
+use gatehouse_tests::oidc::{Agent, input_value};
+use gatehouse_tests::{PASSWORD, TestApp, spawn_app, token_in, wait_for_mail};
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
+
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+/// The CSRF token of the page at `path`.
+async fn csrf_of(agent: &mut Agent<'_>, path: &str) -> (StatusCode, String, String) {
+    let response = agent.get(path).await;
+    let status = response.status();
+    let html = response.text().await.unwrap();
+    (status, input_value(&html, "csrf").unwrap_or_default(), html)
+}
+
+async fn signed_in<'a>(app: &'a TestApp, email: &str) -> Agent<'a> {
+    let mut agent = Agent::new(app);
+    let response = agent.sign_in_at("/signin", email, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    agent
+}
+
+#[tokio::test]
+async fn the_emailed_reset_link_opens_a_page_that_sets_a_new_password() {
+    let app = spawn_app().await;
+    app.register_ok("ada@example.com").await;
+    let mut agent = Agent::new(&app);
+    let (status, csrf, _) = csrf_of(&mut agent, "/forgot-password").await;
+    assert_eq!(status, StatusCode::OK);
+    let sent = agent
+        .post_form(
+            "/forgot-password",
+            &[("csrf", &csrf), ("email", "ada@example.com")],
+        )
+        .await;
+    assert_eq!(sent.status(), StatusCode::OK);
+    // An unknown address gets the very same page.
+    let unknown = agent
+        .post_form(
+            "/forgot-password",
+            &[("csrf", &csrf), ("email", "nobody@example.com")],
+        )
+        .await;
+    assert_eq!(unknown.text().await.unwrap(), sent.text().await.unwrap());
+
+    let mail = &wait_for_mail(&app, 1).await[0];
+    let link_path = "/reset-password";
+    let token = token_in(mail, link_path);
+    assert!(mail.contains(&format!("{}{link_path}?token=", app.settings.issuer())));
+    let (status, csrf, html) = csrf_of(&mut agent, &format!("{link_path}?token={token}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(input_value(&html, "token").as_deref(), Some(token.as_str()));
+
+    // A password the policy refuses: the form again, with the reason, and the link still good.
+    let weak = agent
+        .post_form(
+            link_path,
+            &[
+                ("csrf", &csrf),
+                ("token", &token),
+                ("new_password", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.text().await.unwrap().contains("too common"));
+    // Without the CSRF token nothing changes.
+    let forged = agent
+        .post_form(
+            link_path,
+            &[("token", &token), ("new_password", NEW_PASSWORD)],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let done = agent
+        .post_form(
+            link_path,
+            &[
+                ("csrf", &csrf),
+                ("token", &token),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status(), StatusCode::OK);
+
+    assert_eq!(
+        app.login_response("ada@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        app.login_response("ada@example.com", NEW_PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let again = agent
+        .post_form(
+            link_path,
+            &[
+                ("csrf", &csrf),
+                ("token", &token),
+                ("new_password", "yet another passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        again.status(),
+        StatusCode::BAD_REQUEST,
+        "the link is single-use"
+    );
+}
+
+#[tokio::test]
+async fn the_verification_link_confirms_only_when_its_button_is_pressed() {
+    let app = spawn_app().await;
+    app.register_ok("ada@example.com").await;
+    let token = app.login("ada@example.com").await;
+    let asked = app
+        .bearer_send(
+            reqwest::Method::POST,
+            "/api/v1/auth/verify-email",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let mail = &wait_for_mail(&app, 1).await[0];
+    let emailed = token_in(mail, "/verify-email");
+    let mut agent = Agent::new(&app);
+    let (status, csrf, _) = csrf_of(&mut agent, &format!("/verify-email?token={emailed}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let verified = || async {
+        app.query_string(
+            "SELECT CAST(is_verified AS TEXT) FROM users WHERE email = $1",
+            vec!["ada@example.com".into()],
+        )
+        .await
+        .unwrap()
+    };
+    assert!(
+        matches!(verified().await.as_str(), "false" | "0"),
+        "opening the link changes nothing"
+    );
+    let confirmed = agent
+        .post_form("/verify-email", &[("csrf", &csrf), ("token", &emailed)])
+        .await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    assert!(matches!(verified().await.as_str(), "true" | "1"));
+    let bad = agent
+        .post_form(
+            "/verify-email",
+            &[("csrf", &csrf), ("token", "not-a-token")],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn sign_up_creates_the_account_and_signs_it_in() {
+    let app = spawn_app().await;
+    let mut agent = Agent::new(&app);
+    let (_, csrf, _) = csrf_of(&mut agent, "/signup").await;
+    let weak = agent
+        .post_form(
+            "/signup",
+            &[
+                ("csrf", &csrf),
+                ("return_to", "/account"),
+                ("email", "ada@example.com"),
+                ("full_name", ""),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.text().await.unwrap().contains("Password"));
+    let created = agent
+        .post_form(
+            "/signup",
+            &[
+                ("csrf", &csrf),
+                ("return_to", "/account"),
+                ("email", "ada@example.com"),
+                ("full_name", "Ada"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    assert_eq!(created.headers()[LOCATION], "/account");
+    let page = agent.get("/account").await.text().await.unwrap();
+    assert!(page.contains("ada@example.com"));
+    let taken = agent
+        .post_form(
+            "/signup",
+            &[
+                ("csrf", &csrf),
+                ("return_to", "/account"),
+                ("email", "ada@example.com"),
+                ("full_name", ""),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn the_account_page_changes_name_and_password_and_ends_other_sessions() {
+    let app = spawn_app().await;
+    app.register_ok("ada@example.com").await;
+    let api_token = app.login("ada@example.com").await;
+    let mut agent = signed_in(&app, "ada@example.com").await;
+    let (status, csrf, html) = csrf_of(&mut agent, "/account").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("This browser"));
+
+    let saved = agent
+        .post_form(
+            "/account/profile",
+            &[("csrf", &csrf), ("full_name", "Ada Lovelace")],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let me: serde_json::Value = app
+        .bearer_get("/api/v1/users/me", &api_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["full_name"], "Ada Lovelace");
+
+    let wrong = agent
+        .post_form(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", "not my password"),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let changed = agent
+        .post_form(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+    // This browser stays signed in; the API session ended.
+    assert_eq!(agent.get("/account").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", &api_token)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_account_page_signs_out_another_session_and_only_with_its_csrf_token() {
+    let app = spawn_app().await;
+    app.register_ok("ada@example.com").await;
+    let api = app.login_tokens("ada@example.com").await;
+    let access = api["access_token"].as_str().unwrap();
+    let sessions: serde_json::Value = app
+        .bearer_get("/api/v1/users/me/sessions", access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let api_session = sessions[0]["id"].as_str().unwrap().to_owned();
+    let mut agent = signed_in(&app, "ada@example.com").await;
+    let (_, csrf, html) = csrf_of(&mut agent, "/account").await;
+    assert!(html.contains(&api_session));
+
+    let forged = agent
+        .post_form(
+            "/account/sessions/revoke",
+            &[("csrf", "A".repeat(43).as_str()), ("id", &api_session)],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", access).await.status(),
+        StatusCode::OK
+    );
+
+    let revoked = agent
+        .post_form(
+            "/account/sessions/revoke",
+            &[("csrf", &csrf), ("id", &api_session)],
+        )
+        .await;
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Signing out ends the browser session for good.
+    let out = agent.post_form("/signout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(agent.get("/account").await.status(), StatusCode::SEE_OTHER);
+    let live = app
+        .count("SELECT COUNT(*) FROM sessions WHERE kind = 'browser' AND revoked_at IS NULL")
+        .await;
+    assert_eq!(live, 0);
+}
