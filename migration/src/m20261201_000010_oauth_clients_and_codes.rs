@@ -2,7 +2,8 @@
 //! - `oauth_clients`: registered clients, their redirect URIs (newline-separated) and, for
 //!   confidential clients, the SHA-256 digest of their secret;
 //! - `authorization_codes`: codes by digest, what each is bound to, and when it was
-//!   redeemed and, should it come back, replayed;
+//!   redeemed and, should it come back, replayed. `client_id` has no foreign key: the
+//!   built-in Swagger UI client has no row (removing a client deletes its codes);
 //! - `sessions.client_id`: the client a code-flow session was opened for;
 //!   `sessions.kind` (`api` or `browser`) and `sessions.browser_token_hash`: the digest of
 //!   a browser session's cookie, kept apart from refresh tokens so one can never be used
@@ -60,13 +61,6 @@ impl MigrationTrait for Migration {
                             .name("fk_authorization_codes_user")
                             .from(AuthorizationCodes::Table, AuthorizationCodes::UserId)
                             .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_authorization_codes_client")
-                            .from(AuthorizationCodes::Table, AuthorizationCodes::ClientId)
-                            .to(OauthClients::Table, OauthClients::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )
                     .to_owned(),

@@ -34,7 +34,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         users::list, users::get_user, users::update_user, users::delete_user,
         audit::list,
         health::live, health::ready, jwks::jwks,
-        oidc::discovery, oidc::userinfo,
+        oidc::discovery, oidc::userinfo, oidc::revoke, oidc::introspect,
         clients::list, clients::create, clients::get_client, clients::remove,
     ),
     components(
@@ -44,7 +44,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
             dto::DeleteAccountRequest, dto::AdminUpdateUserRequest, dto::SessionResponse,
             dto::PasswordResetRequest, dto::PasswordResetConfirm, dto::VerifyEmailConfirm,
             dto::AcceptedResponse, dto::AuditEventResponse, jwks::Jwk, jwks::JwkSet,
-            oidc::ProviderMetadata, oidc::UserInfo,
+            oidc::ProviderMetadata, oidc::UserInfo, oidc::TokenForm, oidc::IntrospectionResponse,
             clients::NewClientRequest, clients::ClientResponse, clients::RegisteredClient,
             ProblemDetails, FieldError, OAuthErrorBody,
         ),
@@ -66,7 +66,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         (name = "users", description = "Your account"),
         (name = "admin", description = "User management, for admins"),
         (name = "health", description = "Probes for orchestrators"),
-        (name = "oidc", description = "OpenID Connect provider: discovery and userinfo"),
+        (name = "oidc", description = "OpenID Connect provider: discovery, userinfo, revocation and introspection"),
     )
 )]
 pub struct ApiDoc;

@@ -104,6 +104,23 @@ pub struct BrowserSignIn {
     pub cookie: SecretString,
 }
 
+/// What [`AuthService::introspect`] found.
+#[derive(Debug)]
+pub enum Introspection {
+    /// A valid access token.
+    Access {
+        user: User,
+        claims: AccessClaims,
+        session: Session,
+    },
+    /// A current refresh token.
+    Refresh {
+        user: User,
+        session: Session,
+    },
+    Inactive,
+}
+
 /// A freshly issued access token with the refresh token that continues its session.
 #[derive(Debug)]
 pub struct TokenGrant {
@@ -497,7 +514,9 @@ impl AuthService {
     }
 
     /// The OAuth2 refresh grant: rotate the refresh token and issue a new pair. `scope` may
-    /// narrow the session's scopes for the new access token, never widen them. A token that
+    /// narrow the session's scopes for the new access token, never widen them. A session an
+    /// authorization code opened refreshes only for its client (`oauth_client`, which the
+    /// caller authenticated). A token that
     /// was already used revokes its session, whatever else the request carries: replay is
     /// judged before the scope is even read.
     #[tracing::instrument(skip_all)]
@@ -505,6 +524,7 @@ impl AuthService {
         &self,
         refresh: &SecretString,
         scope: Option<&str>,
+        oauth_client: Option<&crate::oauth::ClientId>,
         client: ClientInfo,
     ) -> Result<TokenGrant, RefreshGrantError> {
         let now = self.clock.now();
@@ -548,6 +568,27 @@ impl AuthService {
             }
             Rotation::Lost | Rotation::Invalid => return Err(RefreshGrantError::Invalid),
         };
+        // A code-flow session's refresh token is bound to its client (RFC 6749 §10.4):
+        // presented by anyone else, it is taken for stolen and its session ends.
+        if session.client_id.is_some() && session.client_id.as_ref() != oauth_client {
+            self.sessions
+                .revoke(session.user_id, session.id, now)
+                .await?;
+            self.audit
+                .record(
+                    AuditKind::RefreshTokenReused,
+                    Some(session.user_id),
+                    None,
+                    &client,
+                    Some(format!(
+                        "session {} revoked: presented by another client",
+                        session.id
+                    )),
+                )
+                .await;
+            tracing::warn!(event = "refresh_token_reused", session_id = %session.id, "refresh token presented by another client: session revoked");
+            return Err(RefreshGrantError::Invalid);
+        }
         let user = match self.users.find_by_id(session.user_id).await? {
             Some(user) if user.is_active && session.opened_under(&user) => user,
             _ => {
@@ -607,6 +648,16 @@ impl AuthService {
         &self,
         token: &str,
     ) -> Result<(User, AccessClaims), CurrentUserError> {
+        self.resolve_access(token)
+            .await
+            .map(|(user, claims, _)| (user, claims))
+    }
+
+    /// [`Self::resolve_current_user`], with the session the token belongs to.
+    async fn resolve_access(
+        &self,
+        token: &str,
+    ) -> Result<(User, AccessClaims, Session), CurrentUserError> {
         let claims = self
             .tokens
             .verify(token, self.clock.now())
@@ -634,7 +685,93 @@ impl AuthService {
                 "issued before the last password change".into(),
             ));
         }
-        Ok((user, claims))
+        Ok((user, claims, session))
+    }
+
+    /// The API session behind a current refresh token, while it and its user may still
+    /// be used.
+    async fn live_refresh_session(
+        &self,
+        token: &SecretString,
+    ) -> Result<Option<(Session, User)>, RepositoryError> {
+        let Some(session) = self
+            .sessions
+            .find_by_refresh(&self.opaque.digest(token))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let user = self.users.find_by_id(session.user_id).await?;
+        let now = self.clock.now();
+        Ok(user
+            .filter(|user| {
+                session.kind == SessionKind::Api
+                    && session.is_live(now)
+                    && user.is_active
+                    && session.opened_under(user)
+            })
+            .map(|user| (session, user)))
+    }
+
+    /// What a token is worth right now (RFC 7662): an access token passes every check a
+    /// request's would; a refresh token must be current, its session live and its user
+    /// able to sign in. Anything else, revoked sessions included, is inactive.
+    pub async fn introspect(&self, token: &SecretString) -> Result<Introspection, RepositoryError> {
+        match self.resolve_access(token.expose_secret()).await {
+            Ok((user, claims, session)) => {
+                return Ok(Introspection::Access {
+                    user,
+                    claims,
+                    session,
+                });
+            }
+            Err(CurrentUserError::Repository(error)) => return Err(error),
+            Err(CurrentUserError::InvalidToken(_)) => {}
+        }
+        if !crate::ports::is_opaque_token(token.expose_secret()) {
+            return Ok(Introspection::Inactive);
+        }
+        Ok(match self.live_refresh_session(token).await? {
+            Some((session, user)) => Introspection::Refresh { user, session },
+            None => Introspection::Inactive,
+        })
+    }
+
+    /// Revokes the session of an access or refresh token (RFC 7009), provided `client`
+    /// opened it: a token of another client, or unknown, changes nothing and reports
+    /// nothing. Returns whether a session was revoked.
+    pub async fn revoke_token(
+        &self,
+        token: &SecretString,
+        client: &crate::oauth::ClientId,
+        caller: &ClientInfo,
+    ) -> Result<bool, RepositoryError> {
+        let session = match self.introspect(token).await? {
+            Introspection::Access { session, .. } | Introspection::Refresh { session, .. } => {
+                session
+            }
+            Introspection::Inactive => return Ok(false),
+        };
+        if session.client_id.as_ref() != Some(client) {
+            return Ok(false);
+        }
+        let revoked = self
+            .sessions
+            .revoke(session.user_id, session.id, self.clock.now())
+            .await?;
+        if revoked {
+            self.audit
+                .record(
+                    AuditKind::Logout,
+                    Some(session.user_id),
+                    None,
+                    caller,
+                    Some(format!("revoked by client {client}")),
+                )
+                .await;
+            tracing::info!(event = "logout", user_id = %session.user_id, session_id = %session.id, client_id = %client, "token revoked: session ended");
+        }
+        Ok(revoked)
     }
 
     /// Deletes sessions that expired or were revoked, with their refresh tokens; the

@@ -11,7 +11,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
-use gatehouse_domain::oauth::{IdClaims, IdTokenSigner};
+use gatehouse_domain::oauth::{ClientId, IdClaims, IdTokenSigner};
 use gatehouse_domain::ports::{AccessClaims, AccessToken, AccessTokenService, TokenError};
 use gatehouse_domain::{Role, ScopeSet, SessionId, User, UserId};
 use jsonwebtoken::errors::ErrorKind;
@@ -301,6 +301,34 @@ struct IdTokenClaims<'a> {
 impl IdTokenSigner for JwtService {
     fn signs_id_tokens(&self) -> bool {
         self.active_algorithm != Algorithm::HS256
+    }
+
+    fn id_token_subject(&self, id_token: &str) -> Option<(UserId, ClientId)> {
+        #[derive(Deserialize)]
+        struct Hint {
+            sub: String,
+            aud: String,
+        }
+        let header = jsonwebtoken::decode_header(id_token).ok()?;
+        if header.typ.as_deref() == Some(ACCESS_TOKEN_TYPE) {
+            return None;
+        }
+        let verifier = self.verifiers.get(header.kid.as_deref()?)?;
+        if header.alg != verifier.key.algorithm || header.alg == Algorithm::HS256 {
+            return None;
+        }
+        let mut validation = Validation::new(verifier.key.algorithm);
+        validation.set_issuer(&[&self.id_token_issuer]);
+        validation.validate_aud = false;
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+        let hint = jsonwebtoken::decode::<Hint>(id_token, &verifier.key.decoding, &validation)
+            .ok()?
+            .claims;
+        Some((
+            UserId::from_uuid(Uuid::parse_str(&hint.sub).ok()?),
+            ClientId::parse(&hint.aud).ok()?,
+        ))
     }
 
     fn sign_id_token(

@@ -177,9 +177,13 @@ async fn a_spa_signs_in_with_code_and_pkce_and_gets_a_verified_id_token() {
     assert_eq!(info["sub"], verified["sub"]);
     assert_eq!(info["email"], "ada@example.com");
 
-    // The refresh token works as after a password login.
+    // The refresh token works as after a password login, for its client.
     let refreshed = app
-        .refresh(tokens["refresh_token"].as_str().unwrap(), None)
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", "spa"),
+        ])
         .await;
     assert_eq!(refreshed.status(), StatusCode::OK);
 }
@@ -302,7 +306,11 @@ async fn a_replayed_code_revokes_the_session_it_opened() {
         StatusCode::UNAUTHORIZED
     );
     let refresh = app
-        .refresh(tokens["refresh_token"].as_str().unwrap(), None)
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", "spa"),
+        ])
         .await;
     assert_eq!(oauth_error(refresh).await.1, "invalid_grant");
     let audit = app
@@ -880,4 +888,204 @@ async fn clients_are_managed_by_admins_only() {
         app.bearer_get("/api/v1/clients/spa", &admin).await.status(),
         StatusCode::NOT_FOUND
     );
+}
+
+/// Tokens for `ada` from the SPA `spa` (scope `openid me`).
+async fn spa_tokens(app: &TestApp, agent: &mut Agent<'_>) -> Value {
+    let pending = request(app, "spa", "openid me");
+    let code = code_for(app, agent, &pending, "ada@example.com").await;
+    let response = exchange_public(app, "spa", &code, &pending.verifier).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+async fn introspect(app: &TestApp, id: &str, secret: &str, token: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/oauth2/introspect"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn revoke(app: &TestApp, client_id: &str, token: &str) -> StatusCode {
+    app.client
+        .post(app.url("/oauth2/revoke"))
+        .form(&[("token", token), ("client_id", client_id)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn introspection_tells_live_tokens_and_revocation_ends_them() {
+    let (app, admin, _keys) = eddsa_app().await;
+    app.register_ok("ada@example.com").await;
+    register_client(&app, &admin, spa("spa", CALLBACK)).await;
+    register_client(&app, &admin, spa("other", CALLBACK)).await;
+    let api = register_client(
+        &app,
+        &admin,
+        json!({"id": "api", "name": "Resource server", "redirect_uris": [CALLBACK]}),
+    )
+    .await;
+    let secret = api["client_secret"].as_str().unwrap();
+    let mut agent = Agent::new(&app);
+    let tokens = spa_tokens(&app, &mut agent).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+
+    let answer: Value = introspect(&app, "api", secret, access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["client_id"], "spa");
+    assert_eq!(answer["scope"], "me openid");
+    assert_eq!(answer["username"], "ada@example.com");
+    assert_eq!(answer["token_type"], "access_token");
+    let answer: Value = introspect(&app, "api", secret, refresh)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["token_type"], "refresh_token");
+    let forged = "A".repeat(43);
+    for junk in ["junk", &forged, tokens["id_token"].as_str().unwrap()] {
+        let answer: Value = introspect(&app, "api", secret, junk)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer, json!({"active": false}), "{junk}");
+    }
+    // Public clients may not introspect; wrong secrets neither.
+    let public = app
+        .client
+        .post(app.url("/oauth2/introspect"))
+        .form(&[("token", access), ("client_id", "spa")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        introspect(&app, "api", "wrong", access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Another client's revocation changes nothing (and says nothing).
+    assert_eq!(revoke(&app, "other", refresh).await, StatusCode::OK);
+    let answer: Value = introspect(&app, "api", secret, access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["active"], true);
+    // The client's own ends the session: every token of it.
+    assert_eq!(revoke(&app, "spa", refresh).await, StatusCode::OK);
+    let answer: Value = introspect(&app, "api", secret, access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer, json!({"active": false}));
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Revoking again, or a token that never was, is still 200.
+    assert_eq!(revoke(&app, "spa", refresh).await, StatusCode::OK);
+    assert_eq!(revoke(&app, "spa", "never-issued").await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_code_sessions_refresh_token_works_only_for_its_client() {
+    let (app, admin, _keys) = eddsa_app().await;
+    app.register_ok("ada@example.com").await;
+    register_client(&app, &admin, spa("spa", CALLBACK)).await;
+    register_client(&app, &admin, spa("other", CALLBACK)).await;
+    let mut agent = Agent::new(&app);
+
+    let tokens = spa_tokens(&app, &mut agent).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let own = app
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", "spa"),
+        ])
+        .await;
+    assert_eq!(own.status(), StatusCode::OK);
+    let next: Value = own.json().await.unwrap();
+
+    // Presented by another client, or by none, it is taken for stolen: the session ends.
+    let stolen = app
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", next["refresh_token"].as_str().unwrap()),
+            ("client_id", "other"),
+        ])
+        .await;
+    assert_eq!(oauth_error(stolen).await.1, "invalid_grant");
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", next["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let tokens = spa_tokens(&app, &mut agent).await;
+    let anonymous = app
+        .refresh(tokens["refresh_token"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(oauth_error(anonymous).await.1, "invalid_grant");
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_signs_the_browser_out_and_returns_only_to_registered_uris() {
+    let (app, admin, _keys) = eddsa_app().await;
+    app.register_ok("ada@example.com").await;
+    let mut client = spa("spa", CALLBACK);
+    client["post_logout_redirect_uris"] = json!(["https://app.example.com/bye"]);
+    register_client(&app, &admin, client).await;
+    let mut agent = Agent::new(&app);
+    let tokens = spa_tokens(&app, &mut agent).await;
+    let hint = tokens["id_token"].as_str().unwrap();
+    assert_eq!(agent.get("/account").await.status(), StatusCode::OK);
+
+    // An unregistered destination: refused on a page, nothing redirected, still signed in.
+    let query = gatehouse_tests::oidc::form_body(&[
+        ("id_token_hint", hint),
+        ("post_logout_redirect_uri", "https://evil.test/"),
+    ]);
+    let refused = agent.get(&format!("/oauth2/logout?{query}")).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.headers().get(LOCATION).is_none());
+    assert_eq!(agent.get("/account").await.status(), StatusCode::OK);
+
+    // Without a hint, the person confirms first.
+    let confirm = agent.get("/oauth2/logout").await;
+    assert_eq!(confirm.status(), StatusCode::OK);
+    assert_eq!(agent.get("/account").await.status(), StatusCode::OK);
+
+    // With the hint: signed out at once, and back to the registered URI with the state.
+    let query = gatehouse_tests::oidc::form_body(&[
+        ("id_token_hint", hint),
+        ("post_logout_redirect_uri", "https://app.example.com/bye"),
+        ("state", "bye-1"),
+    ]);
+    let out = agent.get(&format!("/oauth2/logout?{query}")).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        out.headers()[LOCATION],
+        "https://app.example.com/bye?state=bye-1"
+    );
+    assert_eq!(agent.get("/account").await.status(), StatusCode::SEE_OTHER);
+    let live = app
+        .count("SELECT COUNT(*) FROM sessions WHERE kind = 'browser' AND revoked_at IS NULL")
+        .await;
+    assert_eq!(live, 0);
 }

@@ -5,7 +5,9 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use gatehouse_domain::auth::{AuthenticateError, PasswordGrantError, Registration};
-use gatehouse_domain::oauth::{AuthorizeError, AuthorizeParams, AuthorizeRequest};
+use gatehouse_domain::oauth::{
+    AuthorizeError, AuthorizeParams, AuthorizeRequest, LogoutError, LogoutRequest,
+};
 use gatehouse_domain::ports::is_opaque_token;
 use gatehouse_domain::{ScopeSet, Session, User};
 use secrecy::{ExposeSecret, SecretString};
@@ -41,7 +43,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(sign_in)
         .service(sign_up_page)
         .service(sign_up)
-        .service(sign_out);
+        .service(sign_out)
+        .service(logout)
+        .service(logout_confirmed);
 }
 
 #[derive(Template)]
@@ -389,6 +393,115 @@ async fn sign_out(
     }
     let removal = state.cookies.removal(state.cookies.session);
     with_cookie(see_other(SIGN_IN_PATH), Some(removal))
+}
+
+/// The parameters of RP-initiated logout, carried by the confirmation form.
+const LOGOUT_PARAMS: [&str; 4] = [
+    "id_token_hint",
+    "client_id",
+    "post_logout_redirect_uri",
+    "state",
+];
+
+fn logout_request(params: &std::collections::HashMap<String, String>) -> LogoutRequest {
+    let get = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
+    LogoutRequest {
+        id_token_hint: get("id_token_hint"),
+        client_id: get("client_id"),
+        post_logout_redirect_uri: get("post_logout_redirect_uri"),
+        state: get("state"),
+    }
+}
+
+/// Ends the browser session and goes where the logout asked, or says it is done.
+async fn signed_out(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    redirect: Option<String>,
+) -> HttpResponse {
+    if let Some(cookie) = req.cookie(state.cookies.session)
+        && is_opaque_token(cookie.value())
+        && let Err(error) = state
+            .auth
+            .browser_sign_out(&SecretString::from(cookie.value().to_owned()), &caller.0)
+            .await
+    {
+        return unavailable(error);
+    }
+    let response = match redirect {
+        Some(location) => see_other(&location),
+        None => message(StatusCode::OK, "Signed out", "You are signed out."),
+    };
+    with_cookie(response, Some(state.cookies.removal(state.cookies.session)))
+}
+
+fn logout_refused(error: LogoutError) -> HttpResponse {
+    match error {
+        LogoutError::Invalid(reason) => message(
+            StatusCode::BAD_REQUEST,
+            "This sign-out link is not valid",
+            reason,
+        ),
+        LogoutError::Repository(error) => unavailable(error),
+    }
+}
+
+/// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0). With an `id_token_hint`
+/// for the person signed in here (or nobody), the browser is signed out at once; otherwise
+/// the person confirms, so that no other site can sign them out with a bare link.
+#[get("/oauth2/logout")]
+async fn logout(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> HttpResponse {
+    let params = query(&req);
+    let judged = match state.oauth.logout(logout_request(&params)).await {
+        Ok(judged) => judged,
+        Err(error) => return logout_refused(error),
+    };
+    let current = match browser_session(&req, &state).await {
+        Ok(found) => found.map(|(_, user)| user.id),
+        Err(error) => return unavailable(error),
+    };
+    let confirmed = match (judged.hinted_user, current) {
+        (_, None) => true,
+        (Some(hinted), Some(current)) => hinted == current,
+        (None, Some(_)) => false,
+    };
+    if confirmed {
+        return signed_out(&req, &state, &caller, judged.redirect).await;
+    }
+    let (csrf, new_cookie) = csrf_token(&req, &state.cookies);
+    let form = FormPage {
+        title: "Sign out?",
+        intro: Some("An application asks to sign you out of this browser.".into()),
+        errors: Vec::new(),
+        action: "/oauth2/logout",
+        csrf: &csrf,
+        hidden: LOGOUT_PARAMS
+            .into_iter()
+            .filter_map(|name| params.get(name).map(|value| (name, value.clone())))
+            .collect(),
+        fields: Vec::new(),
+        submit: "Sign out",
+        links: vec![(ACCOUNT_PATH.to_owned(), "Stay signed in")],
+    };
+    with_cookie(page(StatusCode::OK, &form), new_cookie)
+}
+
+#[post("/oauth2/logout")]
+async fn logout_confirmed(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let form = match posted_form(&req, &body, &state.cookies) {
+        Ok(form) => form,
+        Err(refusal) => return refusal.page(),
+    };
+    match state.oauth.logout(logout_request(&form)).await {
+        Ok(judged) => signed_out(&req, &state, &caller, judged.redirect).await,
+        Err(error) => logout_refused(error),
+    }
 }
 
 /// The account page's address for a browser without a session: sign in first.

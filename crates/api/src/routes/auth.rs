@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use base64::Engine as _;
 use gatehouse_domain::auth::{Registration, TokenGrant};
-use gatehouse_domain::oauth::{ClientCredentials, CodeExchange};
+use gatehouse_domain::oauth::{ClientCredentials, ClientId, CodeExchange};
 use gatehouse_domain::recovery::PendingMail;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -113,9 +113,10 @@ pub async fn token(
         }
         "refresh_token" => {
             let refresh = SecretString::from(required(&form, "refresh_token")?);
+            let client = refreshing_client(&state, &req, &form).await?;
             state
                 .auth
-                .refresh_grant(&refresh, scope, caller.0)
+                .refresh_grant(&refresh, scope, client.as_ref(), caller.0)
                 .await
                 .map_err(OAuthError::from)?
         }
@@ -141,6 +142,25 @@ pub async fn token(
         }
     };
     Ok(token_response(grant, None))
+}
+
+/// The registered client a refresh request names, authenticated (a confidential one by its
+/// secret). A name that is no registered client is ignored, as the password grant ignores
+/// the `client_id` Swagger UI sends.
+async fn refreshing_client(
+    state: &AppState,
+    req: &HttpRequest,
+    form: &HashMap<String, String>,
+) -> Result<Option<ClientId>, OAuthError> {
+    let credentials = client_credentials(req, form)?;
+    let Some(id) = credentials.id.as_deref() else {
+        return Ok(None);
+    };
+    if state.oauth.client(id).await?.is_none() {
+        return Ok(None);
+    }
+    let client = state.oauth.authenticate_client(&credentials).await?;
+    Ok(Some(client.id))
 }
 
 /// The client's credentials (RFC 6749 §2.3.1): HTTP Basic (`client_secret_basic`, each
@@ -229,7 +249,10 @@ pub async fn logout(
 
 /// Parses an `application/x-www-form-urlencoded` body. RFC 6749 §3.2 forbids repeated
 /// parameters, so a repeat is an `invalid_request`, never a silent pick.
-fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+pub(crate) fn parse_form(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<HashMap<String, String>, OAuthError> {
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -263,7 +286,10 @@ fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>,
     Ok(form)
 }
 
-fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, OAuthError> {
+pub(crate) fn required<'a>(
+    form: &'a HashMap<String, String>,
+    name: &str,
+) -> Result<&'a str, OAuthError> {
     match form.get(name).map(String::as_str) {
         Some(value) if !value.is_empty() => Ok(value),
         Some(_) => Err(OAuthError::invalid_request(format!(

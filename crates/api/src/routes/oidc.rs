@@ -8,19 +8,32 @@ use gatehouse_domain::Scope;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use actix_web::{HttpRequest, post};
+use gatehouse_domain::auth::Introspection;
+use secrecy::SecretString;
+
+use crate::client::Caller;
 use crate::extractors::{CurrentUser, scopes};
-use crate::openapi::responses::{Forbidden, Unauthorized};
+use crate::openapi::responses::{Forbidden, InvalidClient, TokenError, Unauthorized};
 use crate::pages::AUTHORIZE_PATH;
+use crate::problem::OAuthError;
+use crate::routes::auth::{client_credentials, parse_form, required};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(discovery).service(userinfo);
+    cfg.service(discovery)
+        .service(userinfo)
+        .service(revoke)
+        .service(introspect);
 }
 
 /// Where the JWKS document is served, relative to the issuer.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const TOKEN_PATH: &str = "/api/v1/auth/token";
 pub const USERINFO_PATH: &str = "/oauth2/userinfo";
+pub const REVOKE_PATH: &str = "/oauth2/revoke";
+pub const INTROSPECT_PATH: &str = "/oauth2/introspect";
+pub const LOGOUT_PATH: &str = "/oauth2/logout";
 
 /// OpenID Provider metadata (OpenID Connect Discovery 1.0 §3, RFC 8414).
 #[derive(Serialize, ToSchema)]
@@ -30,6 +43,9 @@ pub struct ProviderMetadata {
     pub token_endpoint: String,
     pub userinfo_endpoint: String,
     pub jwks_uri: String,
+    pub revocation_endpoint: String,
+    pub introspection_endpoint: String,
+    pub end_session_endpoint: String,
     pub scopes_supported: Vec<&'static str>,
     pub response_types_supported: Vec<&'static str>,
     pub response_modes_supported: Vec<&'static str>,
@@ -60,6 +76,9 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
         token_endpoint: at(TOKEN_PATH),
         userinfo_endpoint: at(USERINFO_PATH),
         jwks_uri: at(JWKS_PATH),
+        revocation_endpoint: at(REVOKE_PATH),
+        introspection_endpoint: at(INTROSPECT_PATH),
+        end_session_endpoint: at(LOGOUT_PATH),
         scopes_supported: Scope::ALL.map(Scope::as_str).to_vec(),
         response_types_supported: vec!["code"],
         response_modes_supported: vec!["query"],
@@ -137,4 +156,141 @@ pub async fn userinfo(current: CurrentUser<scopes::OpenId>) -> HttpResponse {
                 .then(|| user.full_name.as_ref().map(|n| n.as_str().to_owned()))
                 .flatten(),
         })
+}
+
+/// The form of `POST /oauth2/revoke` and `POST /oauth2/introspect`; the client
+/// authenticates as at the token endpoint (HTTP Basic, or `client_id` + `client_secret`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TokenForm {
+    /// An access token or a refresh token.
+    pub token: String,
+    /// `access_token` or `refresh_token`; optional, and only a hint.
+    pub token_type_hint: Option<String>,
+    pub client_id: Option<String>,
+    #[schema(format = Password)]
+    pub client_secret: Option<String>,
+}
+
+/// Revoke a token (RFC 7009): its session ends, and with it every token of the session.
+/// Only the client the session was opened for can revoke it; any other token, or an unknown
+/// one, is answered the same 200 and changes nothing.
+#[utoipa::path(
+    tag = "oidc",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke"),
+        (status = 400, response = TokenError),
+        (status = 401, response = InvalidClient),
+    )
+)]
+#[post("/oauth2/revoke")]
+pub async fn revoke(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    let form = parse_form(&req, &body)?;
+    let token = SecretString::from(required(&form, "token")?);
+    let client = state
+        .oauth
+        .authenticate_client(&client_credentials(&req, &form)?)
+        .await?;
+    state
+        .auth
+        .revoke_token(&token, &client.id, &caller.0)
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+/// What introspection says of a token (RFC 7662 §2.2).
+#[derive(Serialize, ToSchema, Default)]
+#[schema(example = json!({"active": true, "scope": "openid me", "client_id": "spa", "username": "ada@example.com",
+    "token_type": "access_token", "exp": 1764600000, "iat": 1764599100, "sub": "0192e4a0-7c1b-7d3e-9f00-5a1b2c3d4e5f",
+    "sid": "0192e4a0-7c1b-7d3e-9f00-000000000001"}))]
+pub struct IntrospectionResponse {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The account's email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `access_token` or `refresh_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// The session the token belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// Introspect a token (RFC 7662), for confidential clients (resource servers): `active` is
+/// true only for an access token that would be accepted now, or a current refresh token
+/// of a live session. Revoked sessions, expired or forged tokens are `{"active": false}`.
+#[utoipa::path(
+    tag = "oidc",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "What the token is worth", body = IntrospectionResponse),
+        (status = 400, response = TokenError),
+        (status = 401, response = InvalidClient),
+    )
+)]
+#[post("/oauth2/introspect")]
+pub async fn introspect(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    let form = parse_form(&req, &body)?;
+    let token = SecretString::from(required(&form, "token")?);
+    let client = state
+        .oauth
+        .authenticate_client(&client_credentials(&req, &form)?)
+        .await?;
+    if client.is_public() {
+        return Err(OAuthError::invalid_client());
+    }
+    let answer = match state.auth.introspect(&token).await? {
+        Introspection::Access {
+            user,
+            claims,
+            session,
+        } => IntrospectionResponse {
+            active: true,
+            scope: Some(claims.scopes.to_string()),
+            client_id: session.client_id.map(|id| id.to_string()),
+            username: Some(user.email.as_str().to_owned()),
+            token_type: Some("access_token"),
+            exp: Some(claims.expires_at.timestamp()),
+            iat: Some(claims.issued_at.timestamp()),
+            sub: Some(user.id.to_string()),
+            sid: Some(session.id.to_string()),
+        },
+        Introspection::Refresh { user, session } => IntrospectionResponse {
+            active: true,
+            scope: Some(session.scopes.to_string()),
+            client_id: session.client_id.map(|id| id.to_string()),
+            username: Some(user.email.as_str().to_owned()),
+            token_type: Some("refresh_token"),
+            exp: Some(session.idle_expires_at.timestamp()),
+            iat: Some(session.created_at.timestamp()),
+            sub: Some(user.id.to_string()),
+            sid: Some(session.id.to_string()),
+        },
+        Introspection::Inactive => IntrospectionResponse::default(),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(answer))
 }

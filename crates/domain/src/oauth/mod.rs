@@ -16,5 +16,6 @@ pub use ports::{
 };
 pub use service::{
     AuthorizeError, AuthorizeParams, AuthorizeRequest, ClientCredentials, CodeExchange, CodeGrant,
-    ExchangeError, NewClient, OAuthPolicy, OAuthPorts, OAuthService, RegisterClientError,
+    ExchangeError, Logout, LogoutError, LogoutRequest, NewClient, OAuthPolicy, OAuthPorts,
+    OAuthService, RegisterClientError,
 };

@@ -100,6 +100,10 @@ pub trait IdTokenSigner: Send + Sync {
     /// clients through the JWKS document, so an HS256 ring signs none.
     fn signs_id_tokens(&self) -> bool;
 
+    /// Who and which client an ID token we signed names (`sub`, `aud`), if its signature
+    /// and issuer hold; expiry is not checked (RP-initiated logout accepts expired hints).
+    fn id_token_subject(&self, id_token: &str) -> Option<(UserId, ClientId)>;
+
     /// Signs `claims`, with `at_hash` computed from `access_token` by the key's hash.
     /// Returns [`TokenError::Signing`] when the ring cannot sign ID tokens.
     fn sign_id_token(
