@@ -2,7 +2,9 @@
 //! examples, and the OAuth2 password-flow scheme that powers Swagger UI's Authorize button.
 
 use gatehouse_domain::Scope;
-use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
+use utoipa::openapi::security::{
+    AuthorizationCode, Flow, OAuth2, Password, Scopes, SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto;
@@ -17,6 +19,9 @@ pub const SWAGGER_UI_ROUTE: &str = "/swagger-ui/{_:.*}";
 
 /// Where Swagger UI and clients get a token.
 pub const TOKEN_URL: &str = "/api/v1/auth/token";
+
+/// Where the authorization code flow starts.
+pub const AUTHORIZE_URL: &str = crate::pages::AUTHORIZE_PATH;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -86,10 +91,20 @@ impl Modify for OAuth2Addon {
         components.add_security_scheme(
             "oauth2",
             SecurityScheme::OAuth2(OAuth2::with_description(
-                [Flow::Password(Password::with_refresh_url(
-                    TOKEN_URL, scopes, TOKEN_URL,
-                ))],
-                "Email as username, and your password.",
+                [
+                    Flow::Password(Password::with_refresh_url(
+                        TOKEN_URL,
+                        scopes.clone(),
+                        TOKEN_URL,
+                    )),
+                    Flow::AuthorizationCode(AuthorizationCode::with_refresh_url(
+                        AUTHORIZE_URL,
+                        TOKEN_URL,
+                        scopes,
+                        TOKEN_URL,
+                    )),
+                ],
+                "Password flow: your email as the username, and your password. Authorization code flow (with PKCE): sign in on gatehouse's own page, through the built-in public client `swagger-ui`.",
             )),
         );
     }

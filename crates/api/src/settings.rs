@@ -38,6 +38,24 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub mail: MailSettings,
     pub log: LogSettings,
+    pub oauth: OAuthSettings,
+}
+
+/// The OpenID Connect provider: the authorization code flow and the hosted pages.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct OAuthSettings {
+    /// Offer Swagger UI's "Authorize" the authorization code flow through the built-in
+    /// public client `swagger-ui` (redirecting to `<public_url>/swagger-ui/oauth2-redirect.html`).
+    pub swagger_ui_client: bool,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        Self {
+            swagger_ui_client: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -227,6 +245,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             mail: MailSettings::default(),
             log: LogSettings::default(),
+            oauth: OAuthSettings::default(),
         }
     }
 }

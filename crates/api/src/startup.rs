@@ -102,7 +102,13 @@ impl Application {
                 .configure(routes::configure)
                 .service(
                     SwaggerUi::new(openapi::SWAGGER_UI_ROUTE)
-                        .url(openapi::DOCUMENT_PATH, openapi.clone()),
+                        .url(openapi::DOCUMENT_PATH, openapi.clone())
+                        .oauth(
+                            utoipa_swagger_ui::oauth::Config::new()
+                                .client_id(crate::state::SWAGGER_UI_CLIENT)
+                                .app_name("gatehouse")
+                                .use_pkce_with_authorization_code_grant(true),
+                        ),
                 )
                 .app_data(methods.clone())
                 .default_service(web::to(methods::fallback))

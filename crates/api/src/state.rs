@@ -6,7 +6,8 @@ use gatehouse_domain::audit::{Audit, AuditLog};
 use gatehouse_domain::auth::{AuthPolicy, AuthPorts};
 use gatehouse_domain::mail::Mailer;
 use gatehouse_domain::oauth::{
-    AuthorizationCodeRepository, ClientRepository, OAuthPolicy, OAuthPorts, OAuthService,
+    AuthorizationCodeRepository, Client, ClientId, ClientKind, ClientName, ClientRepository,
+    OAuthPolicy, OAuthPorts, OAuthService, RedirectUri,
 };
 use gatehouse_domain::owned::{OwnedItems, OwnedRepository};
 use gatehouse_domain::ports::{
@@ -93,6 +94,35 @@ fn signing_keys(settings: &Settings, secret: SecretString) -> Result<SigningKeys
         });
     }
     Ok(SigningKeys { active, retired })
+}
+
+/// The id of the built-in client of Swagger UI's authorization code flow.
+pub const SWAGGER_UI_CLIENT: &str = "swagger-ui";
+
+/// The clients the deployment defines: Swagger UI's (public, first party, PKCE), when
+/// `oauth.swagger_ui_client` is on.
+fn built_in_clients(
+    settings: &Settings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Client>, StartupError> {
+    if !settings.oauth.swagger_ui_client {
+        return Ok(Vec::new());
+    }
+    let redirect = format!("{}/swagger-ui/oauth2-redirect.html", settings.issuer());
+    let redirect = RedirectUri::parse(&redirect).map_err(|error| {
+        StartupError::Config(format!(
+            "server.public_url gives Swagger UI the redirect URI {redirect}, which {error}; fix the URL or set oauth.swagger_ui_client = false"
+        ))
+    })?;
+    Ok(vec![Client {
+        id: ClientId::parse(SWAGGER_UI_CLIENT).map_err(|e| StartupError::Config(e.to_string()))?,
+        name: ClientName::parse("Swagger UI").map_err(|e| StartupError::Config(e.to_string()))?,
+        kind: ClientKind::Public,
+        redirect_uris: vec![redirect],
+        post_logout_redirect_uris: Vec::new(),
+        first_party: true,
+        created_at: now,
+    }])
 }
 
 /// The argon2id hasher with the configured parameters, on a pool of the configured size
@@ -283,6 +313,7 @@ impl AppState {
             OAuthPolicy {
                 issuer: settings.issuer(),
                 sessions: lifetimes,
+                built_in: built_in_clients(settings, clock.now())?,
             },
         );
         Ok(Self {

@@ -1089,3 +1089,72 @@ async fn rp_initiated_logout_signs_the_browser_out_and_returns_only_to_registere
         .await;
     assert_eq!(live, 0);
 }
+
+#[tokio::test]
+async fn swagger_uis_built_in_client_runs_the_code_flow_and_cannot_be_replaced() {
+    let (app, admin, _keys) = eddsa_app().await;
+    app.register_ok("ada@example.com").await;
+    let document: Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let flows = &document["components"]["securitySchemes"]["oauth2"]["flows"];
+    assert_eq!(
+        flows["authorizationCode"]["authorizationUrl"],
+        "/oauth2/authorize"
+    );
+    assert_eq!(flows["authorizationCode"]["tokenUrl"], "/api/v1/auth/token");
+    assert!(flows["password"].is_object(), "the password flow stays");
+
+    // Swagger UI redirects to its own page on whatever port the server has.
+    let redirect = format!("{}/swagger-ui/oauth2-redirect.html", app.address);
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(
+        &app,
+        &[
+            ("response_type", "code"),
+            ("client_id", "swagger-ui"),
+            ("redirect_uri", &redirect),
+            ("scope", "me"),
+            ("state", "sw"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let mut agent = Agent::new(&app);
+    let location = agent.authorize(&url, "ada@example.com").await;
+    assert!(location.starts_with(&redirect), "{location}");
+    let code = query_of(&location)["code"].clone();
+    let tokens = exchange(
+        &app,
+        &[
+            ("code", &code),
+            ("redirect_uri", &redirect),
+            ("client_id", "swagger-ui"),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(tokens.status(), StatusCode::OK);
+
+    let taken = app
+        .client
+        .post(app.url("/api/v1/clients"))
+        .bearer_auth(&admin)
+        .json(&spa("swagger-ui", CALLBACK))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    let removed = app
+        .bearer_send(
+            reqwest::Method::DELETE,
+            "/api/v1/clients/swagger-ui",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(removed.status(), StatusCode::NOT_FOUND);
+}

@@ -182,7 +182,7 @@ pub async fn get_client(
 ) -> Result<HttpResponse, ApiError> {
     let client = state
         .oauth
-        .client(&id)
+        .registered_client(&id)
         .await?
         .ok_or(ApiError::ResourceNotFound(CLIENT_NOT_FOUND))?;
     Ok(HttpResponse::Ok().json(ClientResponse::from(&client)))

@@ -174,6 +174,9 @@ pub struct OAuthPolicy {
     /// The issuer identifier (`server.public_url`), sent as `iss` with every code.
     pub issuer: String,
     pub sessions: SessionLifetimes,
+    /// Clients defined by the deployment rather than registered (Swagger UI's): found like
+    /// registered ones, never stored, listed, replaced or removed.
+    pub built_in: Vec<Client>,
 }
 
 /// The adapters the flow runs on.
@@ -229,6 +232,9 @@ impl OAuthService {
         else {
             return Err(RegisterClientError::Invalid(errors));
         };
+        if self.built_in(id.as_str()).is_some() {
+            return Err(RegisterClientError::IdTaken);
+        }
         let secret = (!input.public).then(|| self.ports.opaque.generate());
         let kind = match &secret {
             Some(secret) => ClientKind::Confidential {
@@ -255,17 +261,29 @@ impl OAuthService {
         }
     }
 
-    /// Every registered client.
+    /// Every registered client (not the built-in ones).
     pub async fn clients(&self) -> Result<Vec<Client>, RepositoryError> {
         self.ports.clients.list().await
     }
 
-    /// The client with this id, if it is registered (an id of the wrong shape is none).
-    pub async fn client(&self, id: &str) -> Result<Option<Client>, RepositoryError> {
+    /// The registered client with this id (an id of the wrong shape is none).
+    pub async fn registered_client(&self, id: &str) -> Result<Option<Client>, RepositoryError> {
         match ClientId::parse(id) {
             Ok(id) => self.ports.clients.find(&id).await,
             Err(_) => Ok(None),
         }
+    }
+
+    /// The client with this id, built-in or registered.
+    pub async fn client(&self, id: &str) -> Result<Option<Client>, RepositoryError> {
+        if let Some(client) = self.built_in(id) {
+            return Ok(Some(client.clone()));
+        }
+        self.registered_client(id).await
+    }
+
+    fn built_in(&self, id: &str) -> Option<&Client> {
+        self.policy.built_in.iter().find(|c| c.id.as_str() == id)
     }
 
     /// Removes a client: its codes go with it and its sessions are revoked at once.
@@ -274,6 +292,9 @@ impl OAuthService {
         let Ok(id) = ClientId::parse(id) else {
             return Ok(false);
         };
+        if self.built_in(id.as_str()).is_some() {
+            return Ok(false);
+        }
         let revoked = self
             .ports
             .sessions
