@@ -84,7 +84,12 @@ async fn spawn(customize: impl FnOnce(&mut Settings), clock: Option<Arc<ManualCl
         data_dir: data_dir.path().to_path_buf(),
         ..Settings::default()
     };
-    settings.server.port = 0;
+    // The port is picked first, so that the public URL (the issuer, the emails' links) is
+    // the address tests reach the app at.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().expect("a bound port").port();
+    settings.server.port = port;
+    settings.server.public_url = format!("http://127.0.0.1:{port}");
     settings.server.workers = 2;
     settings.jwt.secret = Some(TEST_SECRET.into());
     settings.database.url = match std::env::var("TEST_DATABASE_URL") {
@@ -94,11 +99,13 @@ async fn spawn(customize: impl FnOnce(&mut Settings), clock: Option<Arc<ManualCl
     .into();
     customize(&mut settings);
 
-    let application = match clock {
-        Some(clock) => Application::build_with_clock(settings.clone(), clock).await,
-        None => Application::build(settings.clone()).await,
-    }
-    .expect("the application builds");
+    let clock: Arc<dyn Clock> = match clock {
+        Some(clock) => clock,
+        None => Arc::new(gatehouse_domain::SystemClock),
+    };
+    let application = Application::build_on(settings.clone(), clock, listener)
+        .await
+        .expect("the application builds");
     let address = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
 

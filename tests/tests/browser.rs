@@ -1,6 +1,11 @@
-//! Swagger UI in a real headless Chromium: register with "Try it out", press "Authorize",
-//! log in through the OAuth2 password form, call `GET /api/v1/users/me`, then create a todo
-//! and see it listed.
+//! gatehouse in a real headless Chromium:
+//! - Swagger UI: register with "Try it out", press "Authorize", log in through the OAuth2
+//!   password form, call `GET /api/v1/users/me`, then create a todo and see it listed;
+//! - Swagger UI's authorization code flow (PKCE, the built-in client) through the hosted
+//!   sign-in page, in the window Swagger UI opens;
+//! - a single-page app on another origin (`tests/browser/spa.html`) signing in with the
+//!   code flow and PKCE, then calling `/users/me` with the token;
+//! - the emailed password-reset link opened in the browser, a new password set.
 //!
 //! Needs a running chromedriver: `CHROMEDRIVER_URL=http://127.0.0.1:9515 cargo test -p
 //! gatehouse-tests --test browser -- --ignored` (`.ci/run` does this). Screenshots of each
@@ -103,6 +108,17 @@ async fn live_response(client: &Client, block: &str, status: &str) -> String {
     }
 }
 
+/// The part of the Authorize dialog for one OAuth2 flow (`password`, `authorizationCode`).
+async fn flow_container(client: &Client, flow: &str) -> Element {
+    let xpath = format!("//div[contains(@class,'auth-container')][.//h4[contains(., '{flow}')]]");
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&xpath))
+        .await
+        .unwrap_or_else(|error| panic!("no {flow} flow in the dialog: {error}"))
+}
+
 async fn open_and_try(client: &Client, block: &str) {
     wait_for(client, &format!("{block} .opblock-summary-control"))
         .await
@@ -156,16 +172,12 @@ async fn swagger_ui_register_authorize_and_call_users_me() {
         .await
         .unwrap();
     screenshot(&client, "2-authorize-dialog").await;
-    // The dialog offers every scope of the document, each with its description.
-    let dialog = wait_for(&client, ".modal-ux-content")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let checkboxes = client
-        .find_all(Locator::Css(
-            ".modal-ux-content .scopes input[type=checkbox]",
-        ))
+    // The password flow's part of the dialog offers every scope of the document, each with
+    // its description.
+    let password_flow = flow_container(&client, "password").await;
+    let dialog = password_flow.text().await.unwrap();
+    let checkboxes = password_flow
+        .find_all(Locator::Css(".scopes input[type=checkbox]"))
         .await
         .unwrap();
     assert_eq!(
@@ -184,8 +196,10 @@ async fn swagger_ui_register_authorize_and_call_users_me() {
             "{description:?} missing: {dialog}"
         );
     }
-    wait_for(&client, ".auth-btn-wrapper .btn.modal-btn.authorize")
+    password_flow
+        .find(Locator::Css(".auth-btn-wrapper .btn.modal-btn.authorize"))
         .await
+        .unwrap()
         .click()
         .await
         .unwrap();
@@ -239,5 +253,277 @@ async fn swagger_ui_register_authorize_and_call_users_me() {
     assert!(listed.contains("Written from Swagger UI"), "{listed}");
     assert!(listed.contains(r#""total": 1"#), "{listed}");
 
+    client.close().await.ok();
+}
+
+/// Types into the hosted sign-in page and submits it.
+async fn sign_in_on_hosted_page(client: &Client, email: &str, password: &str) {
+    wait_for(client, "#email")
+        .await
+        .send_keys(email)
+        .await
+        .unwrap();
+    wait_for(client, "#password")
+        .await
+        .send_keys(password)
+        .await
+        .unwrap();
+    wait_for(client, "button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits until the element `css` shows text containing `expected`; returns it.
+async fn wait_for_text(client: &Client, css: &str, expected: &str) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let text = match client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text.contains(expected) {
+            return text;
+        }
+        if started.elapsed() > WAIT {
+            let url = client.current_url().await.map(|u| u.to_string());
+            let source: String = client
+                .source()
+                .await
+                .unwrap_or_default()
+                .chars()
+                .take(2000)
+                .collect();
+            panic!("`{css}` never showed {expected:?}; last: {text:?}, at {url:?}: {source}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs chromedriver and Chromium: set CHROMEDRIVER_URL and run with --ignored"]
+async fn a_spa_signs_in_through_the_hosted_page_with_code_and_pkce() {
+    let page_template = include_str!("../browser/spa.html");
+    // The SPA's host must exist before the app, whose CORS allowlist names it.
+    let placeholder = serve_static_later().await;
+    // ID tokens (`openid`) need an asymmetric key.
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("key.pem");
+    let (private, _) = gatehouse_security::keys::generate_ed25519().unwrap();
+    std::fs::write(&key, secrecy::ExposeSecret::expose_secret(&private)).unwrap();
+    let app = gatehouse_tests::spawn_app_with({
+        let origin = placeholder.origin.clone();
+        move |s| {
+            s.server.cors_allowed_origins = vec![origin];
+            s.jwt.algorithm = gatehouse_api::settings::JwtAlgorithm::EdDSA;
+            s.jwt.private_key_file = Some(key);
+        }
+    })
+    .await;
+    placeholder.set(
+        page_template
+            .replace("__ISSUER__", &app.address)
+            .replace("__CLIENT_ID__", "spa"),
+    );
+    let admin = app.admin_token("admin@example.com").await;
+    app.register_ok("ada@example.com").await;
+    let registered = app
+        .client
+        .post(app.url("/api/v1/clients"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({
+            "id": "spa", "name": "Example SPA", "public": true, "first_party": true,
+            "redirect_uris": [format!("{}/callback", placeholder.origin)],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), reqwest::StatusCode::CREATED);
+
+    let client = browser().await;
+    client.goto(&placeholder.origin).await.unwrap();
+    wait_for(&client, "#sign-in").await.click().await.unwrap();
+    // The hosted sign-in page, with the client's name.
+    let heading = wait_for_text(&client, "main", "Example SPA").await;
+    assert!(heading.contains("Sign in"), "{heading}");
+    screenshot(&client, "spa-1-hosted-sign-in").await;
+    sign_in_on_hosted_page(&client, "ada@example.com", PASSWORD).await;
+    // Back at the SPA, which exchanged the code and called /users/me.
+    let status = wait_for_text(&client, "#status", "Signed in as").await;
+    assert_eq!(status, "Signed in as ada@example.com");
+    assert!(
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&placeholder.origin)
+    );
+    screenshot(&client, "spa-2-signed-in").await;
+    client.close().await.ok();
+}
+
+/// A stand-in for a SPA's static host on a free loopback port: it serves one page for
+/// every GET, a page known only once the app it talks to has started.
+struct LaterPage {
+    origin: String,
+    page: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl LaterPage {
+    fn set(&self, page: String) {
+        *self.page.lock().unwrap() = page;
+    }
+}
+
+async fn serve_static_later() -> LaterPage {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let page = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let served = page.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let page = served.lock().unwrap().clone();
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 8192];
+                let _ = socket.read(&mut request).await;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    LaterPage { origin, page }
+}
+
+#[tokio::test]
+#[ignore = "needs chromedriver and Chromium: set CHROMEDRIVER_URL and run with --ignored"]
+async fn swagger_ui_authorizes_with_the_code_flow_through_the_hosted_sign_in() {
+    let app = spawn_app().await;
+    app.register_ok("ada@example.com").await;
+    let client = browser().await;
+    client.goto(&app.url("/swagger-ui/")).await.unwrap();
+    let main = client.window().await.unwrap();
+    wait_for(&client, ".auth-wrapper .btn.authorize")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let code_flow = flow_container(&client, "authorizationCode").await;
+    let text = code_flow.text().await.unwrap();
+    assert!(text.contains("PKCE"), "{text}");
+    screenshot(&client, "swagger-code-1-dialog").await;
+    code_flow
+        .find(Locator::Css(".auth-btn-wrapper .btn.modal-btn.authorize"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Swagger UI opens the authorization endpoint in a window of its own.
+    let started = std::time::Instant::now();
+    let popup = loop {
+        let windows = client.windows().await.unwrap();
+        if let Some(other) = windows.into_iter().find(|w| *w != main) {
+            break other;
+        }
+        assert!(started.elapsed() < WAIT, "no sign-in window opened");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    client.switch_to_window(popup).await.unwrap();
+    wait_for_text(&client, "main", "Sign in").await;
+    screenshot(&client, "swagger-code-2-hosted-sign-in").await;
+    sign_in_on_hosted_page(&client, "ada@example.com", PASSWORD).await;
+    // The window goes back to Swagger UI's oauth2-redirect.html, which hands the code to
+    // the main window and closes.
+    let started = std::time::Instant::now();
+    while client.windows().await.unwrap().len() > 1 {
+        assert!(started.elapsed() < WAIT, "the sign-in window never closed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    client.switch_to_window(main).await.unwrap();
+    wait_for(
+        &client,
+        r#".auth-btn-wrapper button[aria-label="Remove authorization"]"#,
+    )
+    .await;
+    screenshot(&client, "swagger-code-3-authorized").await;
+    wait_for(&client, ".auth-btn-wrapper .btn-done")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let me = "#operations-users-me";
+    open_and_try(&client, me).await;
+    execute(&client, me).await;
+    let body = live_response(&client, me, "200").await;
+    assert!(body.contains("ada@example.com"), "{body}");
+    screenshot(&client, "swagger-code-4-users-me").await;
+    client.close().await.ok();
+}
+
+#[tokio::test]
+#[ignore = "needs chromedriver and Chromium: set CHROMEDRIVER_URL and run with --ignored"]
+async fn the_emailed_reset_link_sets_a_new_password_in_the_browser() {
+    let app = spawn_app().await;
+    app.register_ok("ada@example.com").await;
+    let client = browser().await;
+    client.goto(&app.url("/signin")).await.unwrap();
+    client
+        .find(Locator::LinkText("Forgot your password?"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&client, "#email")
+        .await
+        .send_keys("ada@example.com")
+        .await
+        .unwrap();
+    wait_for(&client, "button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&client, "main", "Check your email").await;
+    screenshot(&client, "reset-1-sent").await;
+
+    let mail = &gatehouse_tests::wait_for_mail(&app, 1).await[0];
+    let token = gatehouse_tests::token_in(mail, "/reset-password");
+    // The link as the email has it: the public URL, never the request's Host.
+    let link = format!("{}/reset-password?token={token}", app.settings.issuer());
+    assert!(mail.contains(&link), "{mail}");
+    client.goto(&link).await.unwrap();
+    let new_password = "a fresh passphrase for ada";
+    wait_for(&client, "#new_password")
+        .await
+        .send_keys(new_password)
+        .await
+        .unwrap();
+    screenshot(&client, "reset-2-new-password").await;
+    wait_for(&client, "button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&client, "main", "Password changed").await;
+    screenshot(&client, "reset-3-done").await;
+
+    let old = app.login_response("ada@example.com", PASSWORD).await;
+    assert_eq!(
+        old.status(),
+        reqwest::StatusCode::BAD_REQUEST,
+        "the old password is refused"
+    );
+    let new = app.login_response("ada@example.com", new_password).await;
+    assert_eq!(new.status(), reqwest::StatusCode::OK);
     client.close().await.ok();
 }

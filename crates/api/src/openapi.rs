@@ -27,7 +27,7 @@ pub const AUTHORIZE_URL: &str = crate::pages::AUTHORIZE_PATH;
 #[openapi(
     info(
         title = "gatehouse",
-        description = "Authentication and user service: sign-up, OAuth2 password login with JWT access tokens, and per-user resources.\n\nPress **Authorize**, enter your email as the username and your password, then call any endpoint.",
+        description = "Authentication and user service: sign-up, OAuth2 login with JWT access tokens (password grant, or the authorization code flow with PKCE as an OpenID Connect provider), and per-user resources.\n\nPress **Authorize**, then either enter your email as the username and your password (password flow), or sign in on gatehouse's own page (authorization code flow), then call any endpoint.",
         license(name = "MIT OR Apache-2.0"),
     ),
     paths(

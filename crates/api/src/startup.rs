@@ -50,6 +50,17 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
+        Self::build_on(settings, clock, listener).await
+    }
+
+    /// As [`Application::build_with_clock`], serving on an already bound `listener`, so
+    /// that a caller who picked a free port can name it in `server.public_url` first.
+    pub async fn build_on(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        listener: TcpListener,
+    ) -> Result<Self, StartupError> {
         let secret = signing_secret::resolve(&settings)?;
         let database = Database::connect_with_timeout(
             settings.database.url.expose_secret(),
@@ -63,12 +74,15 @@ impl Application {
             clock,
             std::time::Duration::from_secs(settings.auth.housekeeping_interval_secs.max(1).into()),
         );
-        Self::build_with_state(&settings, state)
+        Self::serve(&settings, state, listener)
     }
 
-    /// Binds and assembles the server around already wired state.
-    pub fn build_with_state(settings: &Settings, state: AppState) -> Result<Self, StartupError> {
-        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
+    /// Assembles the server around already wired state, on `listener`.
+    fn serve(
+        settings: &Settings,
+        state: AppState,
+        listener: TcpListener,
+    ) -> Result<Self, StartupError> {
         let port = listener.local_addr()?.port();
         let state = web::Data::new(state);
         let openapi = openapi::document();
