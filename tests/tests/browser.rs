@@ -527,3 +527,120 @@ async fn the_emailed_reset_link_sets_a_new_password_in_the_browser() {
     assert_eq!(new.status(), reqwest::StatusCode::OK);
     client.close().await.ok();
 }
+
+#[tokio::test]
+#[ignore = "needs chromedriver and Chromium: set CHROMEDRIVER_URL and run with --ignored"]
+async fn every_hosted_page_renders_with_its_stylesheet_and_no_script() {
+    let app = spawn_app().await;
+    let admin = app.admin_token("admin@example.com").await;
+    let registered = app
+        .client
+        .post(app.url("/api/v1/clients"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({
+            "id": "partner", "name": "Partner App", "public": true, "first_party": false,
+            "redirect_uris": ["https://partner.example.com/callback"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), reqwest::StatusCode::CREATED);
+    let client = browser().await;
+    let visit = |path: &str| app.url(path);
+    let pages = [
+        ("page-signup", "/signup", "Create an account"),
+        (
+            "page-forgot-password",
+            "/forgot-password",
+            "Forgot your password?",
+        ),
+        (
+            "page-reset-password",
+            "/reset-password?token=x",
+            "Choose a new password",
+        ),
+        (
+            "page-verify-email",
+            "/verify-email?token=x",
+            "Confirm your email address",
+        ),
+        (
+            "page-bad-authorize",
+            "/oauth2/authorize?client_id=nobody",
+            "This sign-in link is not valid",
+        ),
+    ];
+    for (name, path, heading) in pages {
+        client.goto(&visit(path)).await.unwrap();
+        wait_for_text(&client, "h1", heading).await;
+        // No script on any page.
+        let scripts = client.find_all(Locator::Css("script")).await.unwrap();
+        assert!(scripts.is_empty(), "{path} has a script");
+        screenshot(&client, name).await;
+    }
+    // Sign up in the browser, then the account page.
+    client.goto(&visit("/signup")).await.unwrap();
+    wait_for(&client, "#email")
+        .await
+        .send_keys("ada@example.com")
+        .await
+        .unwrap();
+    wait_for(&client, "#full_name")
+        .await
+        .send_keys("Ada Lovelace")
+        .await
+        .unwrap();
+    wait_for(&client, "#password")
+        .await
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    wait_for(&client, "button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&client, "main", "Signed in as ada@example.com").await;
+    screenshot(&client, "page-account").await;
+    // A third-party client's consent page.
+    let (_, challenge) = gatehouse_tests::oidc::pkce();
+    let authorize = gatehouse_tests::oidc::authorize_url(
+        &app,
+        &[
+            ("response_type", "code"),
+            ("client_id", "partner"),
+            ("redirect_uri", "https://partner.example.com/callback"),
+            ("scope", "openid email"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    // HS256 here: `openid` is refused; ask for API scopes instead.
+    let authorize = authorize
+        .replace("openid+email", "me")
+        .replace("openid%20email", "me");
+    client.goto(&authorize).await.unwrap();
+    wait_for_text(&client, "main", "Partner App").await;
+    let page = client
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Read and manage your own account"), "{page}");
+    screenshot(&client, "page-consent").await;
+    // Logout without a hint asks first.
+    client.goto(&visit("/oauth2/logout")).await.unwrap();
+    wait_for_text(&client, "h1", "Sign out?").await;
+    screenshot(&client, "page-logout-confirm").await;
+    wait_for(&client, "button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&client, "h1", "Signed out").await;
+    client.goto(&visit("/account")).await.unwrap();
+    wait_for_text(&client, "h1", "Sign in").await;
+    client.close().await.ok();
+}

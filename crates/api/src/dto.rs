@@ -170,6 +170,25 @@ pub mod patterns {
     pub const OPAQUE_TOKEN: &str = r"^[A-Za-z0-9_-]{43}$";
     /// A client's id (`gatehouse_domain::oauth::ClientId`).
     pub const CLIENT_ID: &str = r"^[A-Za-z0-9._-]{1,64}$";
+    /// What a redirect URI may look like (`gatehouse_domain::oauth::RedirectUri`): `https`,
+    /// `http` on a loopback address, or a private-use scheme with a dot; no spaces, no
+    /// fragment. Looser than the parser, which also judges the host's syntax.
+    pub const REDIRECT_URI: &str = r"^((https://[^\s#/?@]+|http://(127\.0\.0\.1|\[::1\]|localhost)(:[0-9]{1,5})?)([/?][^\s#]*)?|[a-z][a-z0-9+-]*\.[a-z0-9+.-]*:[^\s#]*)$";
+}
+
+/// A list of redirect URIs, as [`patterns::REDIRECT_URI`] states each.
+pub(crate) fn redirect_uris_schema(min_items: usize) -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(patterns::REDIRECT_URI))
+                .max_length(Some(2_000)),
+        )
+        .min_items(Some(min_items))
+        .max_items(Some(10))
+        .build()
 }
 
 /// A string that is one of `values`.
@@ -444,6 +463,40 @@ mod tests {
     }
 
     #[test]
+    fn every_redirect_uri_the_parser_accepts_matches_the_pattern() {
+        let accepted = [
+            "https://app.example.com/callback",
+            "https://app.example.com:8443/cb?x=1",
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:53121/cb",
+            "http://localhost:8080",
+            "http://[::1]:9000/",
+            "com.example.app:/oauth2redirect",
+        ];
+        for uri in accepted {
+            assert!(
+                gatehouse_domain::oauth::RedirectUri::parse(uri).is_ok(),
+                "{uri}"
+            );
+            assert!(matches(REDIRECT_URI, uri), "{uri}");
+        }
+        for refused in [
+            "",
+            "http://app.example.com/cb",
+            "https://app.example.com/cb#x",
+            "javascript:alert(1)",
+            "https://user:pw@app.example.com/",
+            "https://app.example.com/a b",
+        ] {
+            assert!(
+                gatehouse_domain::oauth::RedirectUri::parse(refused).is_err(),
+                "{refused}"
+            );
+            assert!(!matches(REDIRECT_URI, refused), "{refused}");
+        }
+    }
+
+    #[test]
     fn each_pattern_says_what_its_parser_accepts() {
         for &text in SAMPLES {
             let says = |pattern| matches(pattern, text);
@@ -513,7 +566,14 @@ mod tests {
         patterns(&document, &mut found);
         assert!(found.len() >= 8, "{found:?}");
         for pattern in found {
-            let ours = [ONE_LINE, NOT_BLANK_LINE, LINES, OPAQUE_TOKEN, CLIENT_ID];
+            let ours = [
+                ONE_LINE,
+                NOT_BLANK_LINE,
+                LINES,
+                OPAQUE_TOKEN,
+                CLIENT_ID,
+                REDIRECT_URI,
+            ];
             assert!(
                 ours.contains(&pattern.as_str()) || pattern == super::scope_list_pattern(),
                 "{pattern}"

@@ -319,3 +319,112 @@ async fn the_account_page_signs_out_another_session_and_only_with_its_csrf_token
         .await;
     assert_eq!(live, 0);
 }
+
+#[tokio::test]
+async fn hostile_queries_and_forms_on_the_pages_never_get_a_5xx() {
+    let app = spawn_app().await;
+    app.register_ok("ada@example.com").await;
+    let mut agent = signed_in(&app, "ada@example.com").await;
+    let (_, csrf, _) = csrf_of(&mut agent, "/account").await;
+    let hostile = [
+        "",
+        "%00",
+        "%FF%FE",
+        "a%0d%0aSet-Cookie:%20x=1",
+        "%3Cscript%3Ealert(1)%3C/script%3E",
+        "https://evil.test/",
+        &"A".repeat(5_000),
+        "..%2F..%2Fetc%2Fpasswd",
+    ];
+    let pages = [
+        "/oauth2/authorize",
+        "/signin",
+        "/signup",
+        "/forgot-password",
+        "/reset-password",
+        "/verify-email",
+        "/account",
+        "/oauth2/logout",
+    ];
+    let fields = [
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "code_challenge",
+        "nonce",
+        "return_to",
+        "token",
+        "id_token_hint",
+        "post_logout_redirect_uri",
+    ];
+    let mut failures = Vec::new();
+    for page in pages {
+        for value in hostile {
+            let query = fields
+                .iter()
+                .map(|field| format!("{field}={value}"))
+                .collect::<Vec<_>>()
+                .join("&");
+            let status = agent
+                .get(&format!("{page}?{query}&client_id=x"))
+                .await
+                .status();
+            if status.is_server_error() {
+                failures.push(format!("GET {page} {value:.40}: {status}"));
+            }
+        }
+    }
+    let posts = [
+        "/oauth2/authorize",
+        "/signin",
+        "/signup",
+        "/forgot-password",
+        "/reset-password",
+        "/verify-email",
+        "/account/profile",
+        "/account/password",
+        "/account/sessions/revoke",
+        "/oauth2/logout",
+    ];
+    for path in posts {
+        for value in hostile {
+            let mut body = format!("csrf={csrf}");
+            for field in fields.iter().chain(&[
+                "email",
+                "password",
+                "new_password",
+                "current_password",
+                "full_name",
+                "id",
+                "decision",
+            ]) {
+                body.push_str(&format!("&{field}={value}"));
+            }
+            let response = app
+                .client
+                .post(app.url(path))
+                .header(
+                    "cookie",
+                    agent
+                        .cookies
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            if response.status().is_server_error() {
+                failures.push(format!("POST {path} {value:.40}: {}", response.status()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    // Still serving (the confirmed logout among the posts signed the browser out).
+    assert_eq!(agent.get("/signin").await.status(), StatusCode::OK);
+}

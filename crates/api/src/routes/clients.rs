@@ -45,15 +45,23 @@ pub struct NewClientRequest {
     pub public: bool,
     /// Redirect URIs, matched exactly: `https`, `http` on a loopback address (any port), or
     /// an app's own scheme containing a dot; no fragment.
-    #[schema(min_items = 1, max_items = 10, value_type = Vec<String>)]
+    #[schema(schema_with = redirect_uris)]
     pub redirect_uris: Vec<String>,
     /// Where `/oauth2/logout` may send the browser afterwards.
     #[serde(default)]
-    #[schema(max_items = 10, value_type = Vec<String>)]
+    #[schema(schema_with = post_logout_redirect_uris)]
     pub post_logout_redirect_uris: Vec<String>,
     /// Part of the same service: no consent page.
     #[serde(default)]
     pub first_party: bool,
+}
+
+fn redirect_uris() -> utoipa::openapi::Array {
+    crate::dto::redirect_uris_schema(1)
+}
+
+fn post_logout_redirect_uris() -> utoipa::openapi::Array {
+    crate::dto::redirect_uris_schema(0)
 }
 
 /// A registered client. Its secret is never shown again.

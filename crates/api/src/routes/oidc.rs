@@ -164,6 +164,7 @@ pub async fn userinfo(current: CurrentUser<scopes::OpenId>) -> HttpResponse {
 #[allow(dead_code)]
 pub struct TokenForm {
     /// An access token or a refresh token.
+    #[schema(min_length = 1)]
     pub token: String,
     /// `access_token` or `refresh_token`; optional, and only a hint.
     pub token_type_hint: Option<String>,
