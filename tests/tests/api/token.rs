@@ -140,6 +140,10 @@ async fn missing_empty_and_repeated_parameters_are_invalid_requests() {
             .unwrap()
             .contains("repeated")
     );
+    // A parameter the endpoint does not know is ignored, however often it comes.
+    let mut unknown = full.to_vec();
+    unknown.extend([("x-extra", "1"), ("x-extra", "2"), ("", "a"), ("", "b")]);
+    assert_eq!(app.token(&unknown).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

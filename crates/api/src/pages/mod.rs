@@ -409,6 +409,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cookies_are_host_prefixed_and_secure_over_tls_only() {
+        let tls = Cookies::new(true);
+        let cookie = tls.build(tls.session, "v".into()).to_string();
+        assert!(cookie.starts_with("__Host-gatehouse-session=v"), "{cookie}");
+        for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        assert!(
+            !cookie.contains("Domain"),
+            "`__Host-` cookies have no Domain: {cookie}"
+        );
+        let plain = Cookies::new(false);
+        let cookie = plain.build(plain.csrf, "v".into()).to_string();
+        assert!(
+            cookie.starts_with("gatehouse-csrf=v") && !cookie.contains("Secure"),
+            "{cookie}"
+        );
+        let removal = plain.removal(plain.session).to_string();
+        assert!(removal.contains("Max-Age=0"), "{removal}");
+    }
+
+    #[test]
     fn sign_in_returns_only_to_our_own_pages() {
         assert_eq!(safe_return_to(Some("/account")), "/account");
         let back = "/oauth2/authorize?client_id=spa&state=x";

@@ -277,14 +277,36 @@ pub(crate) fn parse_form(
                 key.replace('\0', "")
             )));
         }
-        if form.insert(key.to_string(), value.into_owned()).is_some() {
-            return Err(OAuthError::invalid_request(format!(
-                "Parameter `{key}` is repeated."
-            )));
+        // A parameter must not be sent twice (RFC 6749 §3.1); one we do not know is
+        // ignored, however often it comes (RFC 6749 §3.2).
+        if form.contains_key(key.as_ref()) {
+            if FORM_PARAMETERS.contains(&key.as_ref()) {
+                return Err(OAuthError::invalid_request(format!(
+                    "Parameter `{key}` is repeated."
+                )));
+            }
+            continue;
         }
+        form.insert(key.into_owned(), value.into_owned());
     }
     Ok(form)
 }
+
+/// Every parameter the token, revocation and introspection endpoints read.
+const FORM_PARAMETERS: &[&str] = &[
+    "grant_type",
+    "username",
+    "password",
+    "refresh_token",
+    "scope",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "client_id",
+    "client_secret",
+    "token",
+    "token_type_hint",
+];
 
 pub(crate) fn required<'a>(
     form: &'a HashMap<String, String>,
