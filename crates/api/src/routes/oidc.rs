@@ -160,16 +160,20 @@ pub async fn userinfo(current: CurrentUser<scopes::OpenId>) -> HttpResponse {
 
 /// The form of `POST /oauth2/revoke` and `POST /oauth2/introspect`; the client
 /// authenticates as at the token endpoint (HTTP Basic, or `client_id` + `client_secret`).
+/// No field holds a control character (`dto::patterns::ONE_LINE`, a client id
+/// `dto::patterns::CLIENT_ID`; a unit test checks the literals).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct TokenForm {
     /// An access token or a refresh token.
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub token: String,
     /// `access_token` or `refresh_token`; optional, and only a hint.
+    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub token_type_hint: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
     pub client_id: Option<String>,
-    #[schema(format = Password)]
+    #[schema(format = Password, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub client_secret: Option<String>,
 }
 
