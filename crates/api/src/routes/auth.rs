@@ -270,29 +270,29 @@ pub(crate) fn parse_form(
     }
     let mut form = HashMap::new();
     for (key, value) in form_urlencoded::parse(body) {
-        // No database stores a NUL; refuse it here rather than let it reach a query.
-        if key.contains('\0') || value.contains('\0') {
-            return Err(OAuthError::invalid_request(format!(
-                "Parameter `{}` contains a NUL character.",
-                key.replace('\0', "")
-            )));
-        }
-        // A parameter must not be sent twice (RFC 6749 §3.1); one we do not know is
-        // ignored, however often it comes (RFC 6749 §3.2).
-        if form.contains_key(key.as_ref()) {
-            if FORM_PARAMETERS.contains(&key.as_ref()) {
-                return Err(OAuthError::invalid_request(format!(
-                    "Parameter `{key}` is repeated."
-                )));
-            }
+        // A parameter we do not know is ignored, whatever it holds and however often it
+        // comes (RFC 6749 §3.2): it reaches nothing.
+        if !FORM_PARAMETERS.contains(&key.as_ref()) {
             continue;
         }
-        form.insert(key.into_owned(), value.into_owned());
+        // No database stores a NUL; refuse it here rather than let it reach a query.
+        if value.contains('\0') {
+            return Err(OAuthError::invalid_request(format!(
+                "Parameter `{key}` contains a NUL character."
+            )));
+        }
+        // A parameter must not be sent twice (RFC 6749 §3.1).
+        if form.insert(key.to_string(), value.into_owned()).is_some() {
+            return Err(OAuthError::invalid_request(format!(
+                "Parameter `{key}` is repeated."
+            )));
+        }
     }
     Ok(form)
 }
 
-/// Every parameter the token, revocation and introspection endpoints read.
+/// Every parameter the token, revocation and introspection endpoints read; the others are
+/// dropped as the form is read.
 const FORM_PARAMETERS: &[&str] = &[
     "grant_type",
     "username",
