@@ -390,3 +390,112 @@ fn gen_key_writes_a_private_key_only_its_owner_reads_and_the_server_uses_it() {
         .env("GATEHOUSE__JWT__PRIVATE_KEY_FILE", "keys/jwt-ed25519.pem"));
     assert!(output.status.success(), "{}", text(&output.stderr));
 }
+
+#[test]
+fn clients_add_list_and_remove_and_a_secret_is_shown_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = |command: &mut Command| {
+        command.env("GATEHOUSE__JWT__SECRET", SECRET);
+    };
+    let mut add = gatehouse(
+        dir.path(),
+        &[
+            "clients",
+            "add",
+            "--id",
+            "backend",
+            "--name",
+            "Backend",
+            "--redirect-uri",
+            "https://backend.example.com/cb",
+        ],
+    );
+    env(&mut add);
+    let output = run(&mut add);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let secret = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("client_secret: "))
+        .expect("the secret is printed")
+        .trim()
+        .to_owned();
+    assert_eq!(secret.len(), 43, "256 bits, URL-safe base64");
+
+    let mut public = gatehouse(
+        dir.path(),
+        &[
+            "clients",
+            "add",
+            "--id",
+            "spa",
+            "--name",
+            "SPA",
+            "--public",
+            "--first-party",
+            "--redirect-uri",
+            "http://127.0.0.1/callback",
+        ],
+    );
+    env(&mut public);
+    let output = run(&mut public);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        !text(&output.stdout).contains("client_secret"),
+        "public clients have none"
+    );
+
+    // Bad input is refused with the field named, and stores nothing.
+    let mut bad = gatehouse(
+        dir.path(),
+        &[
+            "clients",
+            "add",
+            "--id",
+            "bad id",
+            "--name",
+            "x",
+            "--redirect-uri",
+            "http://evil.test/",
+        ],
+    );
+    env(&mut bad);
+    let output = run(&mut bad);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("id:") && stderr.contains("redirect_uris:"),
+        "{stderr}"
+    );
+
+    let mut list = gatehouse(dir.path(), &["clients", "list"]);
+    env(&mut list);
+    let listed = text(&run(&mut list).stdout);
+    assert!(listed.contains("backend\tconfidential"), "{listed}");
+    assert!(
+        listed.contains("spa\tpublic\tSPA (first party)"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&secret), "the secret is never shown again");
+    // Only the secret's digest is stored (the database and its write-ahead log).
+    for file in ["data/gatehouse.db", "data/gatehouse.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret is in {file}"
+        );
+    }
+
+    let mut remove = gatehouse(dir.path(), &["clients", "remove", "spa"]);
+    env(&mut remove);
+    assert!(run(&mut remove).status.success());
+    let mut again = gatehouse(dir.path(), &["clients", "remove", "spa"]);
+    env(&mut again);
+    assert!(
+        !run(&mut again).status.success(),
+        "a second removal finds nothing"
+    );
+    let mut list = gatehouse(dir.path(), &["clients", "list"]);
+    env(&mut list);
+    assert!(!text(&run(&mut list).stdout).contains("spa\t"));
+}
