@@ -787,4 +787,4 @@ impl AuthService {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -17,7 +17,7 @@ use crate::throttle::tests::InMemoryCounters;
 use crate::user::{UserFilter, UserId};
 
 #[derive(Default)]
-struct InMemoryUsers(Mutex<Vec<User>>);
+pub(crate) struct InMemoryUsers(pub(crate) Mutex<Vec<User>>);
 
 #[async_trait]
 impl UserRepository for InMemoryUsers {
@@ -150,10 +150,10 @@ impl PasswordHasher for FakeHasher {
 
 /// Sessions in memory, and browser cookies' digests with their sessions; rotation is not
 /// exercised here (the black-box tests do).
-struct InMemorySessions(
-    Mutex<Vec<Session>>,
-    Arc<InMemoryUsers>,
-    Mutex<Vec<(TokenDigest, SessionId)>>,
+pub(crate) struct InMemorySessions(
+    pub(crate) Mutex<Vec<Session>>,
+    pub(crate) Arc<InMemoryUsers>,
+    pub(crate) Mutex<Vec<(TokenDigest, SessionId)>>,
 );
 
 #[async_trait]
@@ -256,7 +256,7 @@ impl SessionRepository for InMemorySessions {
     }
 }
 
-struct FakeOpaque;
+pub(crate) struct FakeOpaque;
 
 impl OpaqueTokens for FakeOpaque {
     fn generate(&self) -> SecretString {
@@ -265,13 +265,15 @@ impl OpaqueTokens for FakeOpaque {
     fn digest(&self, token: &SecretString) -> TokenDigest {
         TokenDigest::new(format!("digest:{}", token.expose_secret()))
     }
+    /// Not SHA-256: the verifier's last 43 characters, reversed (a challenge's shape when
+    /// the verifier is made of letters).
     fn s256_challenge(&self, verifier: &str) -> String {
-        format!("s256:{verifier}")
+        verifier.chars().rev().take(43).collect()
     }
 }
 
 /// Tokens are `<user id> <session id>`.
-struct FakeTokens;
+pub(crate) struct FakeTokens;
 
 impl AccessTokenService for FakeTokens {
     fn issue(
@@ -311,7 +313,7 @@ impl AccessTokenService for FakeTokens {
     }
 }
 
-struct FixedClock(DateTime<Utc>);
+pub(crate) struct FixedClock(pub(crate) DateTime<Utc>);
 
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
@@ -326,7 +328,7 @@ struct Harness {
 }
 
 /// Keeps nothing: the black-box tests read the audit trail from real storage.
-struct NoAudit;
+pub(crate) struct NoAudit;
 
 #[async_trait]
 impl AuditLog for NoAudit {

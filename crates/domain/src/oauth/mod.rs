@@ -19,3 +19,6 @@ pub use service::{
     ExchangeError, Logout, LogoutError, LogoutRequest, NewClient, OAuthPolicy, OAuthPorts,
     OAuthService, RegisterClientError,
 };
+
+#[cfg(test)]
+mod tests;
