@@ -750,6 +750,18 @@ impl AuthService {
             Introspection::Access { session, .. } | Introspection::Refresh { session, .. } => {
                 session
             }
+            // A refresh token rotated meanwhile (a refresh racing the revocation) still
+            // names its session, which must end all the same.
+            Introspection::Inactive if crate::ports::is_opaque_token(token.expose_secret()) => {
+                match self
+                    .sessions
+                    .find_by_any_refresh(&self.opaque.digest(token))
+                    .await?
+                {
+                    Some(session) => session,
+                    None => return Ok(false),
+                }
+            }
             Introspection::Inactive => return Ok(false),
         };
         if session.client_id.as_ref() != Some(client) {

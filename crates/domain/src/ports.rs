@@ -299,6 +299,13 @@ pub trait SessionRepository: Send + Sync {
         id: SessionId,
     ) -> Result<Option<(Session, User)>, RepositoryError>;
 
+    /// The session that any refresh token with this digest, current or already rotated,
+    /// belongs to (a revocation racing a refresh must still find it).
+    async fn find_by_any_refresh(
+        &self,
+        refresh: &TokenDigest,
+    ) -> Result<Option<Session>, RepositoryError>;
+
     /// The session whose current (not yet rotated) refresh token has this digest.
     async fn find_by_refresh(
         &self,

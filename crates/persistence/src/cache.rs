@@ -266,6 +266,13 @@ impl SessionRepository for CachedSessions {
         self.inner.find_by_refresh(refresh).await
     }
 
+    async fn find_by_any_refresh(
+        &self,
+        refresh: &TokenDigest,
+    ) -> Result<Option<Session>, RepositoryError> {
+        self.inner.find_by_any_refresh(refresh).await
+    }
+
     async fn rotate(
         &self,
         old: &TokenDigest,

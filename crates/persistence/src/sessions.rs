@@ -146,6 +146,21 @@ impl SessionRepository for SeaSessionRepository {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn find_by_any_refresh(
+        &self,
+        refresh: &TokenDigest,
+    ) -> Result<Option<Session>, RepositoryError> {
+        let token = refresh_tokens::Entity::find_by_id(refresh.as_str().to_owned())
+            .one(&self.db)
+            .await
+            .map_err(storage)?;
+        match token {
+            Some(token) => self.find(SessionId::from_uuid(token.session_id)).await,
+            None => Ok(None),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn find_by_refresh(
         &self,
         refresh: &TokenDigest,

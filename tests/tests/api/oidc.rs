@@ -1158,3 +1158,122 @@ async fn swagger_uis_built_in_client_runs_the_code_flow_and_cannot_be_replaced()
         .await;
     assert_eq!(removed.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn concurrent_registrations_of_one_client_id_create_exactly_one_client() {
+    let (app, admin, _keys) = eddsa_app().await;
+    let answers = join_all((0..8).map(|i| {
+        let mut client = spa("racer", CALLBACK);
+        client["name"] = json!(format!("Racer {i}"));
+        app.client
+            .post(app.url("/api/v1/clients"))
+            .bearer_auth(&admin)
+            .json(&client)
+            .send()
+    }))
+    .await;
+    let statuses: Vec<StatusCode> = answers.into_iter().map(|a| a.unwrap().status()).collect();
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM oauth_clients WHERE id = 'racer'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_revocation_racing_refreshes_leaves_no_live_token() {
+    let (app, admin, _keys) = eddsa_app().await;
+    app.register_ok("ada@example.com").await;
+    register_client(&app, &admin, spa("spa", CALLBACK)).await;
+    let mut agent = Agent::new(&app);
+    let tokens = spa_tokens(&app, &mut agent).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let refreshes = join_all((0..6).map(|_| async {
+        app.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", "spa"),
+        ])
+        .await
+    }));
+    let (answers, revoked) = futures::join!(refreshes, revoke(&app, "spa", refresh));
+    assert_eq!(revoked, StatusCode::OK);
+    // Whatever won the race, nothing it issued still works: the session is over.
+    for answer in answers {
+        if answer.status() == StatusCode::OK {
+            let body: Value = answer.json().await.unwrap();
+            let access = body["access_token"].as_str().unwrap();
+            let next = body["refresh_token"].as_str().unwrap();
+            let status = app.bearer_get("/api/v1/users/me", access).await.status();
+            let again = app
+                .token(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", next),
+                    ("client_id", "spa"),
+                ])
+                .await
+                .status();
+            // A refresh that won before the revocation saw its session end with it; one
+            // that lost got nothing. Either way the tokens are dead now.
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            assert_eq!(again, StatusCode::BAD_REQUEST);
+        }
+    }
+    let live = app
+        .count("SELECT COUNT(*) FROM sessions WHERE client_id = 'spa' AND revoked_at IS NULL")
+        .await;
+    assert_eq!(live, 0);
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_rotated_meanwhile_still_ends_its_session() {
+    let (app, admin, _keys) = eddsa_app().await;
+    app.register_ok("ada@example.com").await;
+    register_client(&app, &admin, spa("spa", CALLBACK)).await;
+    let mut agent = Agent::new(&app);
+    let tokens = spa_tokens(&app, &mut agent).await;
+    let old = tokens["refresh_token"].as_str().unwrap();
+    // A refresh (another tab, say) rotates the token just before the app logs out with
+    // the one it held.
+    let rotated: Value = app
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", old),
+            ("client_id", "spa"),
+        ])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revoke(&app, "spa", old).await, StatusCode::OK);
+    let access = rotated["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", access).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the logout ended the session the rotated token belonged to"
+    );
+    // Another client presenting the same old token changes nothing of someone else's.
+    let tokens = spa_tokens(&app, &mut agent).await;
+    register_client(&app, &admin, spa("other", CALLBACK)).await;
+    assert_eq!(
+        revoke(&app, "other", tokens["refresh_token"].as_str().unwrap()).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", tokens["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}

@@ -178,6 +178,12 @@ impl SessionRepository for InMemorySessions {
     async fn find_by_refresh(&self, _: &TokenDigest) -> Result<Option<Session>, RepositoryError> {
         Ok(None)
     }
+    async fn find_by_any_refresh(
+        &self,
+        _: &TokenDigest,
+    ) -> Result<Option<Session>, RepositoryError> {
+        Ok(None)
+    }
     async fn rotate(
         &self,
         _: &TokenDigest,
