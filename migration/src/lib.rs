@@ -13,6 +13,7 @@ mod m20261124_000007_notify_changes;
 mod m20261201_000008_reservations_and_credentials;
 mod m20261201_000009_notify_what_changed;
 mod m20261201_000010_oauth_clients_and_codes;
+mod m20261202_000011_mfa;
 mod owned;
 mod postgres_only;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_reservations_and_credentials::Migration),
             Box::new(m20261201_000009_notify_what_changed::Migration),
             Box::new(m20261201_000010_oauth_clients_and_codes::Migration),
+            Box::new(m20261202_000011_mfa::Migration),
         ]
     }
 }

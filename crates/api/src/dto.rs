@@ -43,6 +43,19 @@ pub struct UserResponse {
     pub is_active: bool,
     pub is_verified: bool,
     pub created_at: DateTime<Utc>,
+    /// Whether the account has multi-factor authentication; in admins' views only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_enabled: Option<bool>,
+}
+
+impl UserResponse {
+    /// The admins' view: with whether the account has MFA.
+    pub fn with_mfa(self, enabled: bool) -> Self {
+        Self {
+            mfa_enabled: Some(enabled),
+            ..self
+        }
+    }
 }
 
 impl From<&User> for UserResponse {
@@ -55,6 +68,7 @@ impl From<&User> for UserResponse {
             is_active: user.is_active,
             is_verified: user.is_verified,
             created_at: user.created_at,
+            mfa_enabled: None,
         }
     }
 }
@@ -85,6 +99,12 @@ pub struct TokenRequest {
     /// A confidential client's secret (`client_secret_post`), unless sent with HTTP Basic.
     #[schema(format = Password)]
     pub client_secret: Option<String>,
+    /// The token of a `mfa_required` answer (MFA grant).
+    pub mfa_token: Option<String>,
+    /// The authenticator's 6-digit code (MFA grant), or else `recovery_code`.
+    pub otp: Option<String>,
+    /// One of the account's recovery codes (MFA grant), instead of `otp`.
+    pub recovery_code: Option<String>,
     /// Space-separated scopes. Password grant: all the account's role allows when absent.
     /// Refresh grant: the session's scopes when absent; may narrow them, never widen.
     #[schema(schema_with = scope_list_schema)]
@@ -115,8 +135,13 @@ pub(crate) fn scope_list_pattern() -> String {
 
 fn grant_type_schema() -> utoipa::openapi::Object {
     one_of_schema(
-        ["password", "refresh_token", "authorization_code"],
-        "`password` (log in), `refresh_token` (refresh) or `authorization_code` (a code from `/oauth2/authorize`).",
+        [
+            "password",
+            "refresh_token",
+            "authorization_code",
+            crate::routes::auth::MFA_OTP_GRANT,
+        ],
+        "`password` (log in), `refresh_token` (refresh), `authorization_code` (a code from `/oauth2/authorize`) or `urn:gatehouse:params:oauth:grant-type:mfa-otp` (the second factor after a `mfa_required` answer).",
     )
 }
 

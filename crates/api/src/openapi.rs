@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto;
 use crate::problem::{FieldError, OAuthErrorBody, ProblemDetails};
-use crate::routes::{audit, auth, clients, health, jwks, oidc, users};
+use crate::routes::{audit, auth, clients, health, jwks, mfa, oidc, users};
 
 /// Where the document is served.
 pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
@@ -41,6 +41,8 @@ pub const AUTHORIZE_URL: &str = crate::pages::AUTHORIZE_PATH;
         health::live, health::ready, jwks::jwks,
         oidc::discovery, oidc::userinfo, oidc::revoke, oidc::introspect,
         clients::list, clients::create, clients::get_client, clients::remove,
+        mfa::own_status, mfa::start, mfa::confirm, mfa::disable, mfa::regenerate,
+        mfa::user_status, mfa::reset,
     ),
     components(
         schemas(
@@ -51,6 +53,8 @@ pub const AUTHORIZE_URL: &str = crate::pages::AUTHORIZE_PATH;
             dto::AcceptedResponse, dto::AuditEventResponse, jwks::Jwk, jwks::JwkSet,
             oidc::ProviderMetadata, oidc::UserInfo, oidc::TokenForm, oidc::IntrospectionResponse,
             clients::NewClientRequest, clients::ClientResponse, clients::RegisteredClient,
+            mfa::MfaStatusResponse, mfa::EnrolmentResponse, mfa::ConfirmMfaRequest,
+            mfa::MfaChangeRequest, mfa::RecoveryCodesResponse,
             ProblemDetails, FieldError, OAuthErrorBody,
         ),
         responses(
@@ -58,7 +62,8 @@ pub const AUTHORIZE_URL: &str = crate::pages::AUTHORIZE_PATH;
             responses::EmailTaken, responses::PayloadTooLarge, responses::ValidationFailed,
             responses::InvalidInput, responses::UserNotFound,
             responses::SessionNotFound, responses::EmailedTokenInvalid,
-            responses::LastAdmin, responses::WrongPassword,
+            responses::LastAdmin, responses::WrongPassword, responses::MfaRefused,
+            responses::MfaAlreadyEnabled, responses::MfaNotEnabled, responses::MfaRequired,
             responses::Overloaded, responses::TokenError, responses::TokenUnavailable,
             responses::InvalidClient, responses::ClientNotFound, responses::ClientIdTaken,
             responses::TooManyRequests, responses::UnsupportedMediaType,
@@ -329,6 +334,34 @@ pub mod responses {
         "detail": "The current password is wrong.", "code": "wrong_password"}))]
     pub struct WrongPassword(ProblemDetails);
 
+    /// The `current_password` is wrong (`wrong_password`), the one-time or recovery code is
+    /// wrong or was already used (`invalid_mfa_code`), or the token lacks the scope
+    /// (`insufficient_scope`).
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        examples(
+            ("invalid_mfa_code" = (value = json!({"type": "urn:gatehouse:problem:invalid_mfa_code", "title": "Forbidden", "status": 403,
+                "detail": "The code is wrong or was already used.", "code": "invalid_mfa_code"}))),
+            ("wrong_password" = (value = json!({"type": "urn:gatehouse:problem:wrong_password", "title": "Forbidden", "status": 403,
+                "detail": "The current password is wrong.", "code": "wrong_password"}))),
+        ))]
+    pub struct MfaRefused(ProblemDetails);
+
+    /// The account has MFA already: disable it first.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:mfa_already_enabled", "title": "Conflict", "status": 409,
+        "detail": "Multi-factor authentication is already on; turn it off first.", "code": "mfa_already_enabled"}))]
+    pub struct MfaAlreadyEnabled(ProblemDetails);
+
+    /// The account has no MFA (or no enrolment waiting for its code).
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json", example = json!({
+        "type": "urn:gatehouse:problem:mfa_not_enabled", "title": "Conflict", "status": 409,
+        "detail": "Multi-factor authentication is not on (or no enrolment is waiting for its code).", "code": "mfa_not_enabled"}))]
+    pub struct MfaNotEnabled(ProblemDetails);
+
     /// Password hashing is saturated (`overloaded`), or the database is not answering
     /// (`database_unavailable`); retry after `Retry-After` seconds.
     #[derive(ToResponse)]
@@ -397,6 +430,15 @@ pub mod responses {
         ("invalid_scope" = (value = json!({"error": "invalid_scope", "error_description": "Scope `users:read` is not allowed for this account."}))),
     ))]
     pub struct TokenError(OAuthErrorBody);
+
+    /// The password was right and the account has MFA: send `mfa_token` with a one-time
+    /// code (`otp`) or a recovery code (`recovery_code`) as
+    /// `grant_type=urn:gatehouse:params:oauth:grant-type:mfa-otp` within 5 minutes.
+    #[derive(ToResponse)]
+    #[response(example = json!({"error": "mfa_required",
+        "error_description": "A second factor is required: send the mfa_token with a one-time code.",
+        "mfa_token": "pQ0c2v6mJ0rL1nHTCZyN0n6V6Q2mQxw9-1s8YlZpG0c"}))]
+    pub struct MfaRequired(OAuthErrorBody);
 
     /// `invalid_client` (RFC 6749 §5.2): the client of an authorization code grant is
     /// unknown, or its secret is wrong or missing.

@@ -82,6 +82,12 @@ codes! {
     ClientIdTaken = "client_id_taken", CONFLICT;
     /// The account changed while the request ran; send it again.
     Conflict = "conflict", CONFLICT;
+    /// The one-time code or recovery code is wrong or was already used.
+    InvalidMfaCode = "invalid_mfa_code", FORBIDDEN;
+    /// Multi-factor authentication is already on; turn it off first.
+    MfaAlreadyEnabled = "mfa_already_enabled", CONFLICT;
+    /// Multi-factor authentication is not on (or no enrolment is waiting for its code).
+    MfaNotEnabled = "mfa_not_enabled", CONFLICT;
     /// The emailed link's token is unknown, expired, used, or meant for something else: ask for a new email.
     TokenInvalid = "token_invalid", BAD_REQUEST;
     /// Too many attempts (failed passwords per account or network, sign-ups or reset requests per network); wait `Retry-After` seconds.
@@ -220,6 +226,15 @@ pub enum ApiError {
     /// 403 `wrong_password`: the `current_password` confirming a change is wrong.
     #[error("wrong current password")]
     WrongPassword,
+    /// 403 `invalid_mfa_code`: the one-time or recovery code is wrong or used.
+    #[error("wrong one-time code")]
+    InvalidMfaCode,
+    /// 409 `mfa_already_enabled`.
+    #[error("MFA is already enabled")]
+    MfaAlreadyEnabled,
+    /// 409 `mfa_not_enabled`.
+    #[error("MFA is not enabled")]
+    MfaNotEnabled,
     /// 503 `overloaded` with `Retry-After`: the password hashing pool is saturated.
     #[error("password hashing is saturated")]
     Overloaded { retry_after: Duration },
@@ -268,6 +283,9 @@ impl ApiError {
             ApiError::Throttled { .. } => Code::TooManyRequests,
             ApiError::EmailedTokenInvalid => Code::TokenInvalid,
             ApiError::WrongPassword => Code::WrongPassword,
+            ApiError::InvalidMfaCode => Code::InvalidMfaCode,
+            ApiError::MfaAlreadyEnabled => Code::MfaAlreadyEnabled,
+            ApiError::MfaNotEnabled => Code::MfaNotEnabled,
             ApiError::Overloaded { .. } => Code::Overloaded,
             ApiError::DatabaseUnavailable => Code::DatabaseUnavailable,
             ApiError::Internal(_) => Code::InternalError,
@@ -295,6 +313,14 @@ impl ApiError {
                 "This is the last active admin: promote another user first.".into()
             }
             ApiError::WrongPassword => "The current password is wrong.".into(),
+            ApiError::InvalidMfaCode => "The code is wrong or was already used.".into(),
+            ApiError::MfaAlreadyEnabled => {
+                "Multi-factor authentication is already on; turn it off first.".into()
+            }
+            ApiError::MfaNotEnabled => {
+                "Multi-factor authentication is not on (or no enrolment is waiting for its code)."
+                    .into()
+            }
             ApiError::Conflict => "The account changed while this request ran; try again.".into(),
             ApiError::Throttled { .. } => {
                 "Too many attempts; wait for the time in Retry-After.".into()
@@ -380,6 +406,24 @@ impl From<gatehouse_domain::users::ManageUserError> for ApiError {
     }
 }
 
+impl From<gatehouse_domain::mfa::MfaError> for ApiError {
+    fn from(error: gatehouse_domain::mfa::MfaError) -> Self {
+        use gatehouse_domain::mfa::MfaError as E;
+        match error {
+            E::Invalid(errors) => errors.into(),
+            E::AlreadyEnabled => ApiError::MfaAlreadyEnabled,
+            E::NotEnabled => ApiError::MfaNotEnabled,
+            E::InvalidCode => ApiError::InvalidMfaCode,
+            E::WrongPassword => ApiError::WrongPassword,
+            E::UserNotFound => ApiError::ResourceNotFound(USER_NOT_FOUND),
+            E::Throttled { retry_after } => ApiError::Throttled { retry_after },
+            E::Unreadable(error) => ApiError::internal(error),
+            E::Hashing(error) => error.into(),
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
 impl From<gatehouse_domain::recovery::RecoveryError> for ApiError {
     fn from(error: gatehouse_domain::recovery::RecoveryError) -> Self {
         use gatehouse_domain::recovery::RecoveryError as E;
@@ -432,9 +476,12 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound | ApiError::ResourceNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::LastAdmin | ApiError::Conflict => StatusCode::CONFLICT,
+            ApiError::LastAdmin
+            | ApiError::Conflict
+            | ApiError::MfaAlreadyEnabled
+            | ApiError::MfaNotEnabled => StatusCode::CONFLICT,
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::WrongPassword => StatusCode::FORBIDDEN,
+            ApiError::WrongPassword | ApiError::InvalidMfaCode => StatusCode::FORBIDDEN,
             ApiError::Overloaded { .. } | ApiError::DatabaseUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -525,9 +572,13 @@ pub fn retry_after_secs(duration: Duration) -> HeaderValue {
 #[schema(example = json!({"error": "invalid_grant", "error_description": "Invalid username or password."}))]
 pub struct OAuthErrorBody {
     /// `invalid_request`, `invalid_client`, `invalid_grant`, `unsupported_grant_type`,
-    /// `invalid_scope`, `temporarily_unavailable` or `server_error`.
+    /// `invalid_scope`, `mfa_required`, `temporarily_unavailable` or `server_error`.
     pub error: &'static str,
     pub error_description: String,
+    /// `mfa_required` only: the token that continues this sign-in with a second factor
+    /// (single-use, 5 minutes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
 }
 
 /// An error of the token endpoint.
@@ -538,6 +589,8 @@ pub struct OAuthError {
     pub error: &'static str,
     pub description: String,
     pub retry_after: Option<Duration>,
+    /// `mfa_required`: the token of the second step.
+    pub mfa_token: Option<secrecy::SecretString>,
 }
 
 impl OAuthError {
@@ -547,6 +600,20 @@ impl OAuthError {
             error,
             description: description.into(),
             retry_after: None,
+            mfa_token: None,
+        }
+    }
+
+    /// 403 `mfa_required`: the password was right; the sign-in continues with `mfa_token`
+    /// and a second factor.
+    pub fn mfa_required(mfa_token: secrecy::SecretString) -> Self {
+        Self {
+            mfa_token: Some(mfa_token),
+            ..Self::new(
+                StatusCode::FORBIDDEN,
+                "mfa_required",
+                "A second factor is required: send the mfa_token with a one-time code (grant_type=urn:gatehouse:params:oauth:grant-type:mfa-otp).",
+            )
         }
     }
 
@@ -718,8 +785,32 @@ impl From<gatehouse_domain::auth::PasswordGrantError> for TokenEndpointError {
         use gatehouse_domain::auth::PasswordGrantError as E;
         match error {
             E::Throttled { retry_after } => ApiError::Throttled { retry_after }.into(),
+            E::MfaRequired { mfa_token } => OAuthError::mfa_required(mfa_token).into(),
             E::Authenticate(error) => OAuthError::from(error).into(),
             E::Scope(error) => OAuthError::from(error).into(),
+            E::Token(error) => OAuthError::from(error).into(),
+            E::Repository(error) => OAuthError::from(error).into(),
+        }
+    }
+}
+
+impl From<gatehouse_domain::auth::MfaGrantError> for TokenEndpointError {
+    fn from(error: gatehouse_domain::auth::MfaGrantError) -> Self {
+        use gatehouse_domain::auth::MfaGrantError as E;
+        match error {
+            E::Throttled { retry_after } => ApiError::Throttled { retry_after }.into(),
+            E::InvalidToken => OAuthError::invalid_grant(
+                "The mfa_token is invalid, expired or already used; sign in again.",
+            )
+            .into(),
+            E::MissingFactor => OAuthError::invalid_request(
+                "Send exactly one of `otp` (a one-time code) and `recovery_code`.",
+            )
+            .into(),
+            E::InvalidCode => {
+                OAuthError::invalid_grant("The code is wrong or was already used.").into()
+            }
+            E::Unreadable(error) => OAuthError::server_error(error).into(),
             E::Token(error) => OAuthError::from(error).into(),
             E::Repository(error) => OAuthError::from(error).into(),
         }
@@ -761,6 +852,10 @@ impl ResponseError for OAuthError {
         builder.json(OAuthErrorBody {
             error: self.error,
             error_description: self.description.clone(),
+            mfa_token: self
+                .mfa_token
+                .as_ref()
+                .map(|token| secrecy::ExposeSecret::expose_secret(token).to_owned()),
         })
     }
 }
@@ -819,6 +914,9 @@ mod tests {
             },
             ApiError::EmailedTokenInvalid,
             ApiError::WrongPassword,
+            ApiError::InvalidMfaCode,
+            ApiError::MfaAlreadyEnabled,
+            ApiError::MfaNotEnabled,
             ApiError::Overloaded {
                 retry_after: Duration::from_secs(1),
             },

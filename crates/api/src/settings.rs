@@ -39,6 +39,38 @@ pub struct Settings {
     pub mail: MailSettings,
     pub log: LogSettings,
     pub oauth: OAuthSettings,
+    pub mfa: MfaSettings,
+}
+
+/// Multi-factor authentication (TOTP).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MfaSettings {
+    /// Encrypts TOTP secrets at rest: at least 32 bytes, e.g. the output of `gatehouse
+    /// gen-secret`. Required in production; in development one is generated once into
+    /// `data_dir`.
+    #[serde(serialize_with = "generated_in_development")]
+    pub encryption_key: Option<SecretString>,
+    /// Former keys, which still open secrets sealed before a rotation; each secret is
+    /// sealed again under the current key the next time its code is accepted.
+    #[serde(deserialize_with = "list", serialize_with = "all_redacted")]
+    pub retired_encryption_keys: Vec<SecretString>,
+    /// Admin scopes only for sessions opened with a second factor: an admin without MFA
+    /// signs in with a user's scopes and is sent to enrolment by the hosted sign-in.
+    pub required_for_admins: bool,
+    /// The name authenticator apps show beside the account.
+    pub issuer: String,
+}
+
+impl Default for MfaSettings {
+    fn default() -> Self {
+        Self {
+            encryption_key: None,
+            retired_encryption_keys: Vec::new(),
+            required_for_admins: false,
+            issuer: "gatehouse".into(),
+        }
+    }
 }
 
 /// The OpenID Connect provider: the authorization code flow and the hosted pages.
@@ -166,7 +198,7 @@ pub struct JwtSettings {
     /// RSA key file) for services that only verify RSA. Asymmetric keys are published as JWKS.
     pub algorithm: JwtAlgorithm,
     /// HS256 key: the UTF-8 bytes of this string, at least 32 bytes.
-    #[serde(serialize_with = "jwt_secret")]
+    #[serde(serialize_with = "generated_in_development")]
     pub secret: Option<SecretString>,
     /// Former HS256 secrets, still accepted for verification after a rotation.
     #[serde(deserialize_with = "list", serialize_with = "all_redacted")]
@@ -246,6 +278,7 @@ impl Default for Settings {
             mail: MailSettings::default(),
             log: LogSettings::default(),
             oauth: OAuthSettings::default(),
+            mfa: MfaSettings::default(),
         }
     }
 }
@@ -389,7 +422,7 @@ fn redacted_or_empty<S: Serializer>(
     serializer.serialize_str(if value.is_some() { REDACTED } else { "" })
 }
 
-fn jwt_secret<S: Serializer>(
+fn generated_in_development<S: Serializer>(
     value: &Option<SecretString>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {

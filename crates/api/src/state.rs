@@ -5,6 +5,7 @@ use std::sync::Arc;
 use gatehouse_domain::audit::{Audit, AuditLog};
 use gatehouse_domain::auth::{AuthPolicy, AuthPorts};
 use gatehouse_domain::mail::Mailer;
+use gatehouse_domain::mfa::{MfaPolicy, MfaPorts, MfaRepository, MfaService};
 use gatehouse_domain::oauth::{
     AuthorizationCodeRepository, Client, ClientId, ClientKind, ClientName, ClientRepository,
     OAuthPolicy, OAuthPorts, OAuthService, RedirectUri,
@@ -21,12 +22,12 @@ use gatehouse_domain::{AuthService, Clock, SessionLifetimes, Todo, UserService};
 use gatehouse_mail::{FileOutbox, SmtpMailer, SmtpSettings, SmtpTls, parse_sender};
 use gatehouse_persistence::{
     AccountStores, Database, SeaActionTokenRepository, SeaAuditLog, SeaAuthorizationCodeRepository,
-    SeaClientRepository, SeaThrottleRepository, SeaTodoRepository,
+    SeaClientRepository, SeaMfaRepository, SeaThrottleRepository, SeaTodoRepository,
 };
 use gatehouse_security::keys::PublicJwk;
 use gatehouse_security::{
     ActiveKey, Argon2Config, Argon2Hasher, HashingPool, JwtConfig, JwtService, RandomTokens,
-    RetiredKey, RsaScheme, SigningKeys,
+    RetiredKey, RsaScheme, SealingKey, SigningKeys, TotpAuthenticators,
 };
 use secrecy::SecretString;
 
@@ -41,6 +42,8 @@ pub struct AppState {
     /// Clients and the authorization code flow (OpenID Connect provider).
     pub oauth: OAuthService,
     pub users: UserService,
+    /// Multi-factor authentication of accounts.
+    pub mfa: MfaService,
     pub todos: OwnedItems<Todo>,
     pub recovery: RecoveryService,
     pub throttle: Throttle,
@@ -182,6 +185,7 @@ pub struct Storage {
     pub audit: Arc<dyn AuditLog>,
     pub clients: Arc<dyn ClientRepository>,
     pub codes: Arc<dyn AuthorizationCodeRepository>,
+    pub mfa: Arc<dyn MfaRepository>,
 }
 
 impl Storage {
@@ -199,6 +203,7 @@ impl Storage {
             audit: Arc::new(SeaAuditLog::new(database)),
             clients: Arc::new(SeaClientRepository::new(database)),
             codes: Arc::new(SeaAuthorizationCodeRepository::new(database)),
+            mfa: Arc::new(SeaMfaRepository::new(database)),
         }
     }
 }
@@ -241,7 +246,20 @@ impl AppState {
             audit,
             clients,
             codes,
+            mfa,
         } = storage;
+        let (mfa_key, retired_mfa_keys) = crate::signing_secret::mfa_keys(settings)?;
+        let authenticators = Arc::new(TotpAuthenticators::new(
+            settings.mfa.issuer.clone(),
+            SealingKey::from_secret(&mfa_key),
+            retired_mfa_keys
+                .iter()
+                .map(SealingKey::from_secret)
+                .collect(),
+        ));
+        let mfa_policy = MfaPolicy {
+            required_for_admins: settings.mfa.required_for_admins,
+        };
         let audit = Audit::new(audit, clock.clone());
         let throttle = Throttle::new(throttle, clock.clone(), settings.throttle_policy());
         let trusted_proxies = settings
@@ -279,10 +297,13 @@ impl AppState {
             clock: clock.clone(),
             throttle: throttle.clone(),
             audit: audit.clone(),
+            mfa: mfa.clone(),
+            authenticators: authenticators.clone(),
         };
         let policy = AuthPolicy {
             sessions: lifetimes,
             require_verified_email: settings.auth.require_verified_email,
+            mfa: mfa_policy,
         };
         let recovery = RecoveryService::new(
             RecoveryPorts {
@@ -314,11 +335,21 @@ impl AppState {
                 issuer: settings.issuer(),
                 sessions: lifetimes,
                 built_in: built_in_clients(settings, clock.now())?,
+                mfa: mfa_policy,
             },
         );
         Ok(Self {
             auth: AuthService::new(ports, policy),
             oauth,
+            mfa: MfaService::new(MfaPorts {
+                repository: mfa,
+                authenticators,
+                users: users.clone(),
+                verifier: verifier.clone(),
+                clock: clock.clone(),
+                throttle: throttle.clone(),
+                audit: audit.clone(),
+            }),
             users: UserService::new(UserPorts {
                 users,
                 hasher,

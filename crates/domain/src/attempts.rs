@@ -13,7 +13,27 @@ use crate::password::PasswordHash;
 use crate::ports::{HashingError, PasswordVerifier, Verification};
 use crate::session::ClientInfo;
 use crate::throttle::{Bucket, Reservation, Throttle, ThrottleError, ip_subject};
-use crate::user::UserId;
+use crate::user::{User, UserId};
+
+/// Why a current password confirming a change was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    /// No current password was given.
+    #[error("current password is required")]
+    Missing,
+    #[error("the current password is wrong")]
+    Wrong,
+    /// Too many password attempts for this account or from this network: wait
+    /// `retry_after`. Nothing was verified.
+    #[error("too many password attempts")]
+    Throttled { retry_after: std::time::Duration },
+    #[error(transparent)]
+    Hashing(#[from] HashingError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+crate::throttle::throttled_error!(ConfirmError);
 
 /// One reserved password attempt. It counts as a failure unless [`PasswordAttempts::succeeded`]
 /// or [`PasswordAttempts::abandoned`] takes it back.
@@ -115,6 +135,33 @@ impl PasswordAttempts {
                     self.throttle.release(ip).await?;
                 }
                 Err(refused)
+            }
+        }
+    }
+
+    /// Checks the current password confirming a sensitive change (password, email,
+    /// deletion, MFA), as a reserved attempt: throttled like logins (the same counts, per
+    /// account and per network) and audited.
+    pub async fn confirm(
+        &self,
+        user: &User,
+        password: Option<&SecretString>,
+        client: &ClientInfo,
+    ) -> Result<(), ConfirmError> {
+        let password = password.ok_or(ConfirmError::Missing)?;
+        let attempt = self
+            .begin(user.email.as_str(), Some(user.id), client, CONFIRMATION)
+            .await?;
+        match self.verify(&attempt, password, &user.password_hash).await {
+            Ok(Verification::Match { .. }) => Ok(self.succeeded(attempt).await?),
+            Ok(Verification::Mismatch) => {
+                self.failed(attempt, CONFIRMATION, Some(user.id), client, None)
+                    .await;
+                Err(ConfirmError::Wrong)
+            }
+            Err(error) => {
+                self.abandoned(attempt).await;
+                Err(error.into())
             }
         }
     }

@@ -42,10 +42,24 @@ pub enum AuditKind {
     AuthorizationCodeReplayed,
     /// A person signed out of the hosted pages.
     BrowserSignOut,
+    /// MFA turned on: an enrolment confirmed with a valid code.
+    MfaEnrolled,
+    /// MFA turned off by its user (password and code).
+    MfaDisabled,
+    /// New recovery codes replaced the old ones.
+    RecoveryCodesRegenerated,
+    /// A one-time code accepted.
+    MfaSucceeded,
+    /// A one-time or recovery code refused (wrong, malformed or reused).
+    MfaFailed,
+    /// A recovery code accepted (and used up).
+    RecoveryCodeUsed,
+    /// An admin removed a user's MFA.
+    MfaReset,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 19] = [
+    pub const ALL: [AuditKind; 26] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -65,6 +79,13 @@ impl AuditKind {
         AuditKind::ResetTokenStale,
         AuditKind::AuthorizationCodeReplayed,
         AuditKind::BrowserSignOut,
+        AuditKind::MfaEnrolled,
+        AuditKind::MfaDisabled,
+        AuditKind::RecoveryCodesRegenerated,
+        AuditKind::MfaSucceeded,
+        AuditKind::MfaFailed,
+        AuditKind::RecoveryCodeUsed,
+        AuditKind::MfaReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +109,13 @@ impl AuditKind {
             AuditKind::ResetTokenStale => "reset_token_stale",
             AuditKind::AuthorizationCodeReplayed => "authorization_code_replayed",
             AuditKind::BrowserSignOut => "browser_sign_out",
+            AuditKind::MfaEnrolled => "mfa_enrolled",
+            AuditKind::MfaDisabled => "mfa_disabled",
+            AuditKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            AuditKind::MfaSucceeded => "mfa_succeeded",
+            AuditKind::MfaFailed => "mfa_failed",
+            AuditKind::RecoveryCodeUsed => "recovery_code_used",
+            AuditKind::MfaReset => "mfa_reset",
         }
     }
 

@@ -10,6 +10,10 @@ use crate::audit::{Audit, AuditKind};
 use crate::clock::Clock;
 use crate::email::Email;
 use crate::error::{RepositoryError, ValidationErrors};
+use crate::mfa::{
+    Amr, Authenticators, CHALLENGE_LIFETIME, Challenge, ChallengeFor, Factor, FactorError,
+    MfaPolicy, MfaRepository, OtpError, SecondFactors,
+};
 use crate::password::{self, Password};
 use crate::ports::{
     AccessClaims, AccessToken, AccessTokenService, HashingError, InsertUserError, OpaqueTokens,
@@ -74,11 +78,51 @@ pub enum PasswordGrantError {
     /// Too many failed logins for this account or from this client: wait `retry_after`.
     #[error("too many failed logins")]
     Throttled { retry_after: std::time::Duration },
+    /// The password was right and the account has MFA: the sign-in continues with a
+    /// second factor and this token (single-use, [`CHALLENGE_LIFETIME`]).
+    #[error("a second factor is required")]
+    MfaRequired { mfa_token: SecretString },
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }
 
 crate::throttle::throttled_error!(PasswordGrantError);
+
+#[derive(Debug, thiserror::Error)]
+pub enum MfaGrantError {
+    /// The `mfa_token` is unknown, expired, used, for another client or kind of sign-in, or
+    /// its account changed (password, deactivation) since.
+    #[error("the MFA token is invalid, expired or used")]
+    InvalidToken,
+    /// Neither or both of a one-time code and a recovery code were given.
+    #[error("give exactly one of a one-time code and a recovery code")]
+    MissingFactor,
+    /// The code is wrong, malformed or already used; it counts as a failed attempt.
+    #[error("the code is wrong or was already used")]
+    InvalidCode,
+    /// Too many failed attempts for this account or from this network.
+    #[error("too many failed attempts")]
+    Throttled { retry_after: std::time::Duration },
+    #[error(transparent)]
+    Unreadable(#[from] OtpError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+impl From<FactorError> for MfaGrantError {
+    fn from(error: FactorError) -> Self {
+        match error {
+            // MFA removed since the password was checked: the challenge is void.
+            FactorError::NotEnabled => MfaGrantError::InvalidToken,
+            FactorError::Invalid => MfaGrantError::InvalidCode,
+            FactorError::Throttled { retry_after } => MfaGrantError::Throttled { retry_after },
+            FactorError::Unreadable(error) => MfaGrantError::Unreadable(error),
+            FactorError::Repository(error) => MfaGrantError::Repository(error),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshGrantError {
@@ -102,6 +146,8 @@ pub enum RefreshGrantError {
 pub struct BrowserSignIn {
     pub session: Session,
     pub cookie: SecretString,
+    /// The policy wants this person to enrol in MFA before they get all their role holds.
+    pub must_enrol: bool,
 }
 
 /// What [`AuthService::introspect`] found.
@@ -148,6 +194,8 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     throttle: Throttle,
     attempts: PasswordAttempts,
+    factors: SecondFactors,
+    mfa: Arc<dyn MfaRepository>,
     audit: Audit,
     policy: AuthPolicy,
 }
@@ -158,6 +206,7 @@ pub struct AuthPolicy {
     pub sessions: SessionLifetimes,
     /// Refuse logins of accounts whose email is not verified.
     pub require_verified_email: bool,
+    pub mfa: MfaPolicy,
 }
 
 /// The adapters the authentication use cases run on.
@@ -173,22 +222,30 @@ pub struct AuthPorts {
     pub clock: Arc<dyn Clock>,
     pub throttle: Throttle,
     pub audit: Audit,
+    pub mfa: Arc<dyn MfaRepository>,
+    pub authenticators: Arc<dyn Authenticators>,
 }
 
 impl AuthService {
     pub fn new(ports: AuthPorts, policy: AuthPolicy) -> Self {
+        let attempts =
+            PasswordAttempts::new(ports.verifier, ports.throttle.clone(), ports.audit.clone());
         Self {
+            factors: SecondFactors::new(
+                ports.mfa.clone(),
+                ports.authenticators,
+                attempts.clone(),
+                ports.clock.clone(),
+                ports.audit.clone(),
+            ),
+            mfa: ports.mfa,
             users: ports.users,
             hasher: ports.hasher,
             tokens: ports.tokens,
             sessions: ports.sessions,
             opaque: ports.opaque,
             clock: ports.clock,
-            attempts: PasswordAttempts::new(
-                ports.verifier,
-                ports.throttle.clone(),
-                ports.audit.clone(),
-            ),
+            attempts,
             throttle: ports.throttle,
             audit: ports.audit,
             policy,
@@ -330,23 +387,42 @@ impl AuthService {
     /// hashing. The attempt is reserved against the account and the caller's network before
     /// the password is verified, and counts as a failure unless a session is started: a
     /// right password with a scope the role does not allow, or for a disabled account, still
-    /// counts.
+    /// counts. An account with MFA gets [`PasswordGrantError::MfaRequired`] instead and its
+    /// attempt is given back: each code that follows is an attempt of its own.
+    /// `oauth_client` is the `client_id` the request named; the same must complete it.
     #[tracing::instrument(skip_all)]
     pub async fn password_grant(
         &self,
         username: &str,
         password: &SecretString,
         scope: Option<&str>,
+        oauth_client: Option<&str>,
         client: ClientInfo,
     ) -> Result<TokenGrant, PasswordGrantError> {
         if let Some(raw) = scope {
             ScopeSet::parse(raw)?;
         }
-        let (user, scopes, attempt) = self
-            .login(username, password, &client, |user| {
-                Ok(ScopeSet::grant(scope, user.role)?)
-            })
-            .await?;
+        let (user, attempt) = self.login(username, password, &client).await?;
+        let (has_mfa, attempt) = self.has_mfa(&user, attempt).await?;
+        let amr = if has_mfa {
+            Amr::PasswordOtp
+        } else {
+            Amr::Password
+        };
+        let scopes = match ScopeSet::grant(scope, self.policy.mfa.scope_role(user.role, amr)) {
+            Ok(scopes) => scopes,
+            Err(refused) => {
+                return Err(self.refused(attempt, &user, &client, refused.into()).await);
+            }
+        };
+        if has_mfa {
+            self.attempts.abandoned(attempt).await;
+            let purpose = ChallengeFor::Tokens {
+                scopes,
+                client_id: oauth_client.map(str::to_owned),
+            };
+            return Err(self.challenge(&user, purpose).await?);
+        }
         let now = self.clock.now();
         let session = Session::start(&user, scopes.clone(), client, self.policy.sessions, now);
         let refresh = self.opaque.generate();
@@ -355,12 +431,47 @@ impl AuthService {
             .create(&session, &self.opaque.digest(&refresh))
             .await;
         self.opened(attempt, created, &user, &session, None).await?;
-        let access = self.tokens.issue(&user, session.id, scopes, now)?;
+        let access = self.tokens.issue(&user, &session, scopes, now)?;
+        Ok(TokenGrant { access, refresh })
+    }
+
+    /// The second step of the password grant for an account with MFA: the `mfa_token` the
+    /// first step returned, from the same client, and a one-time or recovery code, checked
+    /// as a password is (reserved, throttled with the passwords, audited). The token is
+    /// spent by the first success; a wrong code leaves it for another try.
+    #[tracing::instrument(skip_all)]
+    pub async fn mfa_grant(
+        &self,
+        mfa_token: &SecretString,
+        factor: Option<Factor>,
+        oauth_client: Option<&str>,
+        client: ClientInfo,
+    ) -> Result<TokenGrant, MfaGrantError> {
+        let (user, challenge) = self
+            .second_step(mfa_token, factor, &client, |purpose| match purpose {
+                ChallengeFor::Tokens { client_id, .. } => client_id.as_deref() == oauth_client,
+                ChallengeFor::Browser => false,
+            })
+            .await?;
+        let ChallengeFor::Tokens { scopes, .. } = challenge.purpose else {
+            return Err(MfaGrantError::InvalidToken);
+        };
+        let now = self.clock.now();
+        let session = Session::start(&user, scopes.clone(), client, self.policy.sessions, now)
+            .with_amr(Amr::PasswordOtp);
+        let refresh = self.opaque.generate();
+        self.sessions
+            .create(&session, &self.opaque.digest(&refresh))
+            .await?;
+        self.signed_in(&user, &session, Some("with a second factor"))
+            .await;
+        let access = self.tokens.issue(&user, &session, scopes, now)?;
         Ok(TokenGrant { access, refresh })
     }
 
     /// Signs a person in to the hosted pages: the same throttled, audited password check
-    /// as the password grant, opening a browser session whose cookie is returned (once).
+    /// as the password grant, opening a browser session whose cookie is returned (once), or
+    /// [`PasswordGrantError::MfaRequired`] for an account with MFA.
     #[tracing::instrument(skip_all)]
     pub async fn browser_sign_in(
         &self,
@@ -368,7 +479,12 @@ impl AuthService {
         password: &SecretString,
         client: ClientInfo,
     ) -> Result<BrowserSignIn, PasswordGrantError> {
-        let (user, (), attempt) = self.login(username, password, &client, |_| Ok(())).await?;
+        let (user, attempt) = self.login(username, password, &client).await?;
+        let (has_mfa, attempt) = self.has_mfa(&user, attempt).await?;
+        if has_mfa {
+            self.attempts.abandoned(attempt).await;
+            return Err(self.challenge(&user, ChallengeFor::Browser).await?);
+        }
         let session = Session::start(
             &user,
             ScopeSet::default(),
@@ -384,7 +500,102 @@ impl AuthService {
             .await;
         self.opened(attempt, created, &user, &session, Some("hosted sign-in"))
             .await?;
-        Ok(BrowserSignIn { session, cookie })
+        Ok(BrowserSignIn {
+            session,
+            cookie,
+            must_enrol: self.policy.mfa.must_enrol(user.role, false),
+        })
+    }
+
+    /// The second step of a hosted sign-in: as [`Self::mfa_grant`], opening a browser
+    /// session.
+    #[tracing::instrument(skip_all)]
+    pub async fn browser_mfa(
+        &self,
+        mfa_token: &SecretString,
+        factor: Option<Factor>,
+        client: ClientInfo,
+    ) -> Result<BrowserSignIn, MfaGrantError> {
+        let (user, _) = self
+            .second_step(mfa_token, factor, &client, |purpose| {
+                *purpose == ChallengeFor::Browser
+            })
+            .await?;
+        let session = Session::start(
+            &user,
+            ScopeSet::default(),
+            client,
+            self.policy.sessions,
+            self.clock.now(),
+        )
+        .in_browser()
+        .with_amr(Amr::PasswordOtp);
+        let cookie = self.opaque.generate();
+        self.sessions
+            .create_browser(&session, &self.opaque.digest(&cookie))
+            .await?;
+        self.signed_in(&user, &session, Some("hosted sign-in with a second factor"))
+            .await;
+        Ok(BrowserSignIn {
+            session,
+            cookie,
+            must_enrol: false,
+        })
+    }
+
+    /// Starts the second step of a sign-in whose password was right.
+    async fn challenge(
+        &self,
+        user: &User,
+        purpose: ChallengeFor,
+    ) -> Result<PasswordGrantError, RepositoryError> {
+        let token = self.opaque.generate();
+        let challenge = Challenge {
+            user_id: user.id,
+            purpose,
+            credential_version: user.credential_version,
+            expires_at: self.clock.now() + CHALLENGE_LIFETIME,
+        };
+        self.mfa
+            .create_challenge(&self.opaque.digest(&token), &challenge)
+            .await?;
+        tracing::info!(event = "mfa_required", user_id = %user.id, "password accepted: second factor required");
+        Ok(PasswordGrantError::MfaRequired { mfa_token: token })
+    }
+
+    /// Judges the second step of a sign-in: the challenge must be live and of the kind
+    /// `expected`, its account unchanged and able to sign in, the factor right; then the
+    /// challenge is spent, atomically, so that of two racing completions one wins.
+    async fn second_step(
+        &self,
+        mfa_token: &SecretString,
+        factor: Option<Factor>,
+        client: &ClientInfo,
+        expected: impl FnOnce(&ChallengeFor) -> bool,
+    ) -> Result<(User, Challenge), MfaGrantError> {
+        // Only a digest of the token reaches storage, whatever it holds.
+        let digest = self.opaque.digest(mfa_token);
+        let now = self.clock.now();
+        let challenge = match self.mfa.find_challenge(&digest).await? {
+            Some(challenge) if now < challenge.expires_at && expected(&challenge.purpose) => {
+                challenge
+            }
+            _ => return Err(MfaGrantError::InvalidToken),
+        };
+        let user = match self.users.find_by_id(challenge.user_id).await? {
+            Some(user)
+                if user.is_active && user.credential_version == challenge.credential_version =>
+            {
+                user
+            }
+            _ => return Err(MfaGrantError::InvalidToken),
+        };
+        let factor = factor.ok_or(MfaGrantError::MissingFactor)?;
+        self.factors.verify(&user, &factor, client).await?;
+        if !self.mfa.redeem_challenge(&digest, now).await? {
+            return Err(MfaGrantError::InvalidToken);
+        }
+        Ok((user, challenge))
     }
 
     /// The live browser session behind a cookie, with its user, if the user may still
@@ -425,16 +636,15 @@ impl AuthService {
     }
 
     /// The checks every password login shares: hashing admission, an attempt reserved
-    /// against the account and the network, the password, the account's admission and
-    /// `admit` (the grant's own rule). A refusal after a right password still counts as a
-    /// failed attempt. On success the attempt stays reserved for [`Self::opened`].
-    async fn login<T>(
+    /// against the account and the network, the password and the account's admission. A
+    /// refusal after a right password still counts as a failed attempt. On success the
+    /// attempt stays reserved for the caller to end ([`Self::opened`], [`Self::refused`]).
+    async fn login(
         &self,
         username: &str,
         password: &SecretString,
         client: &ClientInfo,
-        admit: impl FnOnce(&User) -> Result<T, PasswordGrantError>,
-    ) -> Result<(User, T, Attempt), PasswordGrantError> {
+    ) -> Result<(User, Attempt), PasswordGrantError> {
         // During a login flood most attempts find hashing saturated: refuse them before
         // any database work.
         self.hasher.admit().await.map_err(AuthenticateError::from)?;
@@ -461,23 +671,45 @@ impl AuthService {
             }
         };
         // A right password that is refused anyway still counts as a failed attempt.
-        let admitted = self
-            .admissible(&user)
-            .map_err(PasswordGrantError::from)
-            .and_then(|()| admit(&user));
-        match admitted {
-            Ok(value) => Ok((user, value, attempt)),
-            Err(refused) => {
-                self.attempts
-                    .failed(
-                        attempt,
-                        attempts::LOGIN,
-                        Some(user.id),
-                        client,
-                        Some(format!("refused: {refused}")),
-                    )
-                    .await;
-                Err(refused)
+        match self.admissible(&user) {
+            Ok(()) => Ok((user, attempt)),
+            Err(refused) => Err(self.refused(attempt, &user, client, refused.into()).await),
+        }
+    }
+
+    /// Ends a login whose right password is refused all the same (a disabled account, a
+    /// scope the role lacks): the attempt counts as failed.
+    async fn refused(
+        &self,
+        attempt: Attempt,
+        user: &User,
+        client: &ClientInfo,
+        refused: PasswordGrantError,
+    ) -> PasswordGrantError {
+        self.attempts
+            .failed(
+                attempt,
+                attempts::LOGIN,
+                Some(user.id),
+                client,
+                Some(format!("refused: {refused}")),
+            )
+            .await;
+        refused
+    }
+
+    /// Whether the account behind a right password has MFA; the attempt is given back if
+    /// storage cannot tell.
+    async fn has_mfa(
+        &self,
+        user: &User,
+        attempt: Attempt,
+    ) -> Result<(bool, Attempt), PasswordGrantError> {
+        match self.factors.enabled(user).await {
+            Ok(credential) => Ok((credential.is_some(), attempt)),
+            Err(error) => {
+                self.attempts.abandoned(attempt).await;
+                Err(error.into())
             }
         }
     }
@@ -500,6 +732,12 @@ impl AuthService {
         if let Err(error) = self.attempts.succeeded(attempt).await {
             tracing::warn!(%error, "could not clear the login throttle after a success");
         }
+        self.signed_in(user, session, detail).await;
+        Ok(())
+    }
+
+    /// Audits a session just opened by a sign-in.
+    async fn signed_in(&self, user: &User, session: &Session, detail: Option<&str>) {
         self.audit
             .record(
                 AuditKind::LoginSucceeded,
@@ -509,8 +747,7 @@ impl AuthService {
                 detail.map(str::to_owned),
             )
             .await;
-        tracing::info!(event = "login_succeeded", user_id = %user.id, session_id = %session.id, kind = session.kind.as_str(), "login succeeded: session started");
-        Ok(())
+        tracing::info!(event = "login_succeeded", user_id = %user.id, session_id = %session.id, kind = session.kind.as_str(), amr = session.amr.as_str(), "login succeeded: session started");
     }
 
     /// The OAuth2 refresh grant: rotate the refresh token and issue a new pair. `scope` may
@@ -602,9 +839,9 @@ impl AuthService {
         let scopes: ScopeSet = requested
             .unwrap_or_else(|| session.scopes.clone())
             .iter()
-            .filter(|scope| scope.allowed_for(user.role))
+            .filter(|scope| scope.allowed_for(self.policy.mfa.scope_role(user.role, session.amr)))
             .collect();
-        let access = self.tokens.issue(&user, session.id, scopes, now)?;
+        let access = self.tokens.issue(&user, &session, scopes, now)?;
         self.audit
             .record(
                 AuditKind::TokenRefreshed,

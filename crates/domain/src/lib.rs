@@ -11,6 +11,7 @@ pub mod email;
 pub mod error;
 pub mod id;
 pub mod mail;
+pub mod mfa;
 pub mod oauth;
 pub mod owned;
 pub mod pagination;

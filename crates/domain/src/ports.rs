@@ -176,6 +176,8 @@ pub struct AccessClaims {
     pub expires_at: DateTime<Utc>,
     pub scopes: ScopeSet,
     pub role: Role,
+    /// How the session's person signed in (`amr`).
+    pub amr: crate::mfa::Amr,
 }
 
 /// A signed access token and what it says.
@@ -208,12 +210,12 @@ pub enum TokenError {
 
 /// Issues and verifies self-contained access tokens.
 pub trait AccessTokenService: Send + Sync {
-    /// Signs a token for `user` in `session` carrying `scopes`, valid from `now` for the
-    /// configured lifetime.
+    /// Signs a token for `user` in `session` carrying `scopes` (and the session's `amr`),
+    /// valid from `now` for the configured lifetime.
     fn issue(
         &self,
         user: &User,
-        session: SessionId,
+        session: &Session,
         scopes: ScopeSet,
         now: DateTime<Utc>,
     ) -> Result<AccessToken, TokenError>;

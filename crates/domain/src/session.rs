@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::mfa::Amr;
 use crate::oauth::ClientId;
 use crate::scope::ScopeSet;
 use crate::user::{User, UserId};
@@ -85,6 +86,8 @@ pub struct Session {
     /// The OAuth client an authorization code opened this session for; `None` for the
     /// password grant and browser sessions.
     pub client_id: Option<ClientId>,
+    /// How the person proved who they are when the session was opened.
+    pub amr: Amr,
 }
 
 impl Session {
@@ -110,7 +113,13 @@ impl Session {
             credential_version: user.credential_version,
             kind: SessionKind::Api,
             client_id: None,
+            amr: Amr::Password,
         }
+    }
+
+    /// The same session, opened by the methods `amr`.
+    pub fn with_amr(self, amr: Amr) -> Self {
+        Self { amr, ..self }
     }
 
     /// The same session as a browser session (hosted pages).

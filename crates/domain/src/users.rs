@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use crate::attempts::{self, PasswordAttempts};
+use crate::attempts::{ConfirmError, PasswordAttempts};
 use crate::audit::{Audit, AuditKind};
 use crate::clock::Clock;
 use crate::email::Email;
@@ -15,7 +15,7 @@ use crate::pagination::{Page, Paged};
 use crate::password::Password;
 use crate::ports::{
     HashingError, PasswordHasher, PasswordVerifier, SaveUserError, SessionRepository,
-    UserRepository, Verification,
+    UserRepository,
 };
 use crate::session::{ClientInfo, Session, SessionId};
 use crate::throttle::Throttle;
@@ -64,6 +64,22 @@ impl From<SaveUserError> for ManageUserError {
 }
 
 crate::throttle::throttled_error!(ManageUserError);
+
+impl From<ConfirmError> for ManageUserError {
+    fn from(error: ConfirmError) -> Self {
+        match error {
+            ConfirmError::Missing => {
+                let mut errors = ValidationErrors::new();
+                errors.add("current_password", "current password is required");
+                ManageUserError::Invalid(errors)
+            }
+            ConfirmError::Wrong => ManageUserError::WrongPassword,
+            ConfirmError::Throttled { retry_after } => ManageUserError::Throttled { retry_after },
+            ConfirmError::Hashing(error) => ManageUserError::Hashing(error),
+            ConfirmError::Repository(error) => ManageUserError::Repository(error),
+        }
+    }
+}
 
 /// What an admin may change about a user; `None` leaves a field alone and
 /// `full_name: Some(None)` clears the name.
@@ -249,45 +265,18 @@ impl UserService {
         Ok(())
     }
 
-    /// Checks the current password confirming a sensitive change, as a reserved attempt:
-    /// throttled like logins (the same counts, per account and per network) and audited.
+    /// Checks the current password confirming a sensitive change
+    /// ([`PasswordAttempts::confirm`]).
     async fn confirm_password(
         &self,
         user: &User,
         password: Option<&SecretString>,
         client: &ClientInfo,
     ) -> Result<(), ManageUserError> {
-        let Some(password) = password else {
-            let mut errors = ValidationErrors::new();
-            errors.add("current_password", "current password is required");
-            return Err(ManageUserError::Invalid(errors));
-        };
-        let attempt = self
-            .attempts
-            .begin(
-                user.email.as_str(),
-                Some(user.id),
-                client,
-                attempts::CONFIRMATION,
-            )
-            .await?;
-        match self
-            .attempts
-            .verify(&attempt, password, &user.password_hash)
+        self.attempts
+            .confirm(user, password, client)
             .await
-        {
-            Ok(Verification::Match { .. }) => Ok(self.attempts.succeeded(attempt).await?),
-            Ok(Verification::Mismatch) => {
-                self.attempts
-                    .failed(attempt, attempts::CONFIRMATION, Some(user.id), client, None)
-                    .await;
-                Err(ManageUserError::WrongPassword)
-            }
-            Err(error) => {
-                self.attempts.abandoned(attempt).await;
-                Err(error.into())
-            }
-        }
+            .map_err(ManageUserError::from)
     }
 
     /// Changes the caller's name and/or email. A new email needs the current password and

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use gatehouse_domain::mfa::Amr;
 use gatehouse_domain::oauth::{
     AuthorizationCode, AuthorizationCodeRepository, Client, ClientId, ClientKind, ClientName,
     ClientRepository, CodeChallenge, InsertClientError, Nonce, Redemption, RedirectUri,
@@ -184,6 +185,7 @@ fn code_to_domain(model: codes::Model) -> Result<AuthorizationCode, RepositoryEr
         browser_session_id: SessionId::from_uuid(model.browser_session_id),
         credential_version: model.credential_version,
         auth_time: model.auth_time,
+        amr: Amr::parse(&model.amr),
         expires_at: model.expires_at,
     })
 }
@@ -211,6 +213,7 @@ impl AuthorizationCodeRepository for SeaAuthorizationCodeRepository {
             expires_at: Set(code.expires_at),
             redeemed_at: Set(None),
             replayed_at: Set(None),
+            amr: Set(code.amr.as_str().to_owned()),
         };
         codes::Entity::insert(row)
             .exec_without_returning(&self.db)

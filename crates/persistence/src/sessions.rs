@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use gatehouse_domain::mfa::Amr;
 use gatehouse_domain::oauth::ClientId;
 use gatehouse_domain::ports::{Rotation, SessionRepository, TokenDigest};
 use gatehouse_domain::{
@@ -54,6 +55,7 @@ fn to_domain(model: sessions::Model) -> Result<Session, RepositoryError> {
         kind: SessionKind::parse(&model.kind),
         // An id that no longer parses names no client.
         client_id: model.client_id.and_then(|id| ClientId::parse(&id).ok()),
+        amr: Amr::parse(&model.amr),
     })
 }
 
@@ -73,6 +75,7 @@ fn to_active_model(session: &Session) -> sessions::ActiveModel {
         client_id: Set(session.client_id.as_ref().map(|id| id.as_str().to_owned())),
         kind: Set(session.kind.as_str().to_owned()),
         browser_token_hash: Set(None),
+        amr: Set(session.amr.as_str().to_owned()),
     }
 }
 

@@ -11,9 +11,10 @@ use std::num::NonZeroUsize;
 use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
+use gatehouse_domain::mfa::Amr;
 use gatehouse_domain::oauth::{ClientId, IdClaims, IdTokenSigner};
 use gatehouse_domain::ports::{AccessClaims, AccessToken, AccessTokenService, TokenError};
-use gatehouse_domain::{Role, ScopeSet, SessionId, User, UserId};
+use gatehouse_domain::{Role, ScopeSet, Session, SessionId, User, UserId};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
@@ -78,6 +79,9 @@ struct Claims {
     jti: String,
     scope: String,
     role: String,
+    /// How the person signed in (RFC 8176 names); absent in tokens of older releases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    amr: Vec<String>,
 }
 
 /// Tokens whose signature this process has verified, at most: a token is presented on
@@ -214,7 +218,7 @@ impl AccessTokenService for JwtService {
     fn issue(
         &self,
         user: &User,
-        session: SessionId,
+        session: &Session,
         scopes: ScopeSet,
         now: DateTime<Utc>,
     ) -> Result<AccessToken, TokenError> {
@@ -232,13 +236,19 @@ impl AccessTokenService for JwtService {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             sub: user.id.to_string(),
-            sid: session.to_string(),
+            sid: session.id.to_string(),
             exp: expires_at.timestamp(),
             iat: issued_at.timestamp(),
             nbf: issued_at.timestamp(),
             jti: token_id.to_string(),
             scope: scopes.to_string(),
             role: user.role.as_str().to_owned(),
+            amr: session
+                .amr
+                .methods()
+                .iter()
+                .map(|m| (*m).to_owned())
+                .collect(),
         };
         let mut header = Header::new(self.active_algorithm);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
@@ -249,12 +259,13 @@ impl AccessTokenService for JwtService {
             token: SecretString::from(token),
             claims: AccessClaims {
                 user_id: user.id,
-                session_id: session,
+                session_id: session.id,
                 token_id,
                 issued_at,
                 expires_at,
                 scopes,
                 role: user.role,
+                amr: session.amr,
             },
         })
     }
@@ -442,6 +453,7 @@ impl JwtService {
                 expires_at: to_time(claims.exp)?,
                 scopes,
                 role,
+                amr: Amr::parse(&claims.amr.join(" ")),
             },
         })
     }
@@ -468,6 +480,17 @@ fn precise_issue_time(iat: i64, token_id: Uuid) -> Result<DateTime<Utc>, TokenEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A session to issue tokens in (its user is not the token's subject here).
+    fn session() -> Session {
+        Session::start(
+            &user(),
+            ScopeSet::default(),
+            gatehouse_domain::ClientInfo::default(),
+            gatehouse_domain::SessionLifetimes::default(),
+            Utc::now(),
+        )
+    }
     use crate::keys::{self, RsaScheme};
     use gatehouse_domain::{Email, PasswordHash, Scope};
     use secrecy::ExposeSecret;
@@ -522,7 +545,7 @@ mod tests {
         let now = Utc::now();
         let scopes: ScopeSet = [Scope::Me, Scope::TodosRead].into_iter().collect();
         let issued = service
-            .issue(&user, SessionId::generate(), scopes.clone(), now)
+            .issue(&user, &session(), scopes.clone(), now)
             .unwrap();
         assert_eq!(issued.lifetime_secs(), 900);
         assert_eq!(
@@ -543,7 +566,7 @@ mod tests {
         let service = service();
         let now = Utc::now();
         let issued = service
-            .issue(&user(), SessionId::generate(), ScopeSet::default(), now)
+            .issue(&user(), &session(), ScopeSet::default(), now)
             .unwrap();
         let token = issued.token.expose_secret();
         assert_eq!(service.verify(token, now).unwrap(), issued.claims);
@@ -566,7 +589,7 @@ mod tests {
         let service = service();
         let now = Utc::now();
         let issued = service
-            .issue(&user(), SessionId::generate(), ScopeSet::default(), now)
+            .issue(&user(), &session(), ScopeSet::default(), now)
             .unwrap();
         let token = issued.token.expose_secret();
         assert!(matches!(
@@ -677,7 +700,7 @@ mod tests {
         let now = Utc::now();
         let before = eddsa(&old_private, vec![]);
         let token = before
-            .issue(&user(), SessionId::generate(), ScopeSet::default(), now)
+            .issue(&user(), &session(), ScopeSet::default(), now)
             .unwrap();
         let header = jsonwebtoken::decode_header(token.token.expose_secret()).unwrap();
         assert_eq!(header.alg, Algorithm::EdDSA);
@@ -734,7 +757,7 @@ mod tests {
         let now = Utc::now();
         let old = service();
         let token = old
-            .issue(&user(), SessionId::generate(), ScopeSet::default(), now)
+            .issue(&user(), &session(), ScopeSet::default(), now)
             .unwrap();
         let header = jsonwebtoken::decode_header(token.token.expose_secret()).unwrap();
         assert_eq!(header.kid.as_deref(), Some(old.active_key_id()));
@@ -766,7 +789,7 @@ mod tests {
         ] {
             let service = ring(ActiveKey::Rsa(scheme, private.clone()), vec![]);
             let token = service
-                .issue(&user(), SessionId::generate(), ScopeSet::default(), now)
+                .issue(&user(), &session(), ScopeSet::default(), now)
                 .unwrap();
             let header = jsonwebtoken::decode_header(token.token.expose_secret()).unwrap();
             assert_eq!(header.alg, alg);
@@ -791,7 +814,7 @@ mod tests {
         let rs = ring(ActiveKey::Rsa(RsaScheme::Rs256, private.clone()), vec![]);
         let ps = ring(ActiveKey::Rsa(RsaScheme::Ps256, private.clone()), vec![]);
         let token = rs
-            .issue(&user(), SessionId::generate(), ScopeSet::default(), now)
+            .issue(&user(), &session(), ScopeSet::default(), now)
             .unwrap();
         assert!(ps.verify(token.token.expose_secret(), now).is_err());
     }
@@ -800,7 +823,7 @@ mod tests {
     fn a_move_from_hs256_to_eddsa_keeps_issued_tokens_valid() {
         let now = Utc::now();
         let token = service()
-            .issue(&user(), SessionId::generate(), ScopeSet::default(), now)
+            .issue(&user(), &session(), ScopeSet::default(), now)
             .unwrap();
         let (private, _) = keys::generate_ed25519().unwrap();
         let moved = ring(

@@ -7,9 +7,11 @@ pub mod jwt;
 pub mod keys;
 pub mod opaque;
 pub mod pool;
+pub mod totp;
 
 pub use hashing::{Argon2Config, Argon2Hasher};
 pub use jwt::{JwtConfig, JwtService, SigningKeys};
 pub use keys::{ActiveKey, RetiredKey, RsaScheme, SecretVerdict, generate_secret, judge_secret};
 pub use opaque::RandomTokens;
 pub use pool::HashingPool;
+pub use totp::{SealingKey, TotpAuthenticators};

@@ -1,12 +1,16 @@
-//! The account page: profile, password and sessions, for the person signed in to this
-//! browser. Each form runs the same use case as its API twin under `/api/v1/users/me`.
+//! The account page: profile, password, two-step verification and sessions, for the
+//! person signed in to this browser. Each form runs the same use case as its API twin under
+//! `/api/v1/users/me`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use askama::Template;
 use gatehouse_domain::users::ProfileChanges;
 use gatehouse_domain::{SessionId, SessionKind, User};
-use secrecy::SecretString;
+use std::collections::HashMap;
+
+use gatehouse_domain::mfa::Factor;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::flow::sign_in_first;
 use super::{
@@ -15,13 +19,33 @@ use super::{
 };
 use crate::client::Caller;
 use crate::problem::ApiError;
+use crate::routes::mfa::qr_svg;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(ACCOUNT_PATH).get(account))
         .service(profile)
         .service(password)
-        .service(revoke_session);
+        .service(revoke_session)
+        .service(mfa_start)
+        .service(mfa_confirm)
+        .service(mfa_disable)
+        .service(mfa_recovery_codes);
+}
+
+/// A new authenticator to scan.
+struct EnrolmentView {
+    qr_svg: String,
+    secret: String,
+}
+
+/// Enrolment (the QR code and its confirmation), or recovery codes shown once.
+#[derive(Template)]
+#[template(path = "mfa.html")]
+struct MfaPage<'a> {
+    csrf: &'a str,
+    enrolment: Option<EnrolmentView>,
+    recovery_codes: Vec<String>,
 }
 
 /// One row of the sessions table.
@@ -43,6 +67,9 @@ struct AccountPage<'a> {
     sessions: Vec<SessionRow>,
     notice: Option<&'static str>,
     errors: Vec<String>,
+    mfa_enabled: bool,
+    mfa_since: String,
+    recovery_codes_left: u32,
 }
 
 /// What a completed form says when the page comes back (never text from the request).
@@ -51,6 +78,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "profile" => Some("Your profile is saved."),
         "password" => Some("Your password is changed; every other device was signed out."),
         "session" => Some("That session is signed out."),
+        "mfa-off" => Some("Two-step verification is off."),
         _ => None,
     }
 }
@@ -66,6 +94,10 @@ async fn render(
     let sessions = match state.users.sessions(user).await {
         Ok(sessions) => sessions,
         Err(error) => return super::error_page(error.into(), "Try again shortly"),
+    };
+    let mfa = match state.mfa.status(user.id).await {
+        Ok(mfa) => mfa,
+        Err(error) => return unavailable(error),
     };
     let when = |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
     let rows = sessions
@@ -89,19 +121,26 @@ async fn render(
         })
         .collect();
     let (csrf, new_cookie) = csrf_token(req, &state.cookies);
-    let done = query(req).remove("done");
+    let mut sent = query(req);
+    let done = sent.remove("done");
+    let enrol_first = sent.get("mfa").is_some_and(|v| v == "required") && !mfa.enabled;
     let view = AccountPage {
         csrf: &csrf,
         email: user.email.as_str(),
         verified: user.is_verified,
         full_name: user.full_name.as_ref().map_or("", |name| name.as_str()),
         sessions: rows,
-        notice: if errors.is_empty() {
-            notice(done.as_deref())
-        } else {
+        notice: if !errors.is_empty() {
             None
+        } else if enrol_first {
+            Some("Your role needs two-step verification: set it up below to get its permissions.")
+        } else {
+            notice(done.as_deref())
         },
         errors,
+        mfa_enabled: mfa.enabled,
+        mfa_since: mfa.enrolled_at.map(when).unwrap_or_default(),
+        recovery_codes_left: mfa.recovery_codes_left,
     };
     with_cookie(page(status, &view), new_cookie)
 }
@@ -233,4 +272,144 @@ async fn revoke_session(
         )),
     };
     outcome(&req, &state, &user, session, result, "session", &[]).await
+}
+
+/// Shows a page of the MFA forms, or the account page with what went wrong.
+async fn mfa_outcome(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &User,
+    session: SessionId,
+    result: Result<MfaPage<'_>, ApiError>,
+) -> HttpResponse {
+    match result {
+        Ok(view) => page(StatusCode::OK, &view),
+        Err(error) => {
+            let labels = [
+                ("current_password", "Current password"),
+                ("otp", "Code"),
+                ("code", "Code"),
+            ];
+            let (status, errors) = describe(&error, &labels);
+            render(req, state, user, session, errors, status).await
+        }
+    }
+}
+
+fn codes_of(codes: &[SecretString]) -> Vec<String> {
+    codes
+        .iter()
+        .map(|code| code.expose_secret().to_owned())
+        .collect()
+}
+
+/// Starts enrolment: the QR code and key of a new authenticator, and the form that turns
+/// it on.
+#[post("/account/mfa/start")]
+async fn mfa_start(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (user, session, form) = match signed_in_form(&req, &body, &state).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.page(),
+    };
+    let result = state
+        .mfa
+        .start(&user)
+        .await
+        .map(|enrolment| MfaPage {
+            csrf: field(&form, "csrf"),
+            enrolment: Some(EnrolmentView {
+                qr_svg: inline_svg(&qr_svg(enrolment.uri.expose_secret())),
+                secret: enrolment.secret.expose_secret().to_owned(),
+            }),
+            recovery_codes: Vec::new(),
+        })
+        .map_err(ApiError::from);
+    mfa_outcome(&req, &state, &user, session, result).await
+}
+
+/// The SVG element of an SVG document, to sit inside HTML.
+fn inline_svg(document: &str) -> String {
+    document
+        .find("<svg")
+        .map_or_else(String::new, |start| document[start..].to_owned())
+}
+
+/// Turns MFA on with a code from the new authenticator, and shows the recovery codes once.
+#[post("/account/mfa/confirm")]
+async fn mfa_confirm(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (user, session, form) = match signed_in_form(&req, &body, &state).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.page(),
+    };
+    let result = state
+        .mfa
+        .confirm(&user, field(&form, "code"), &caller.0)
+        .await
+        .map(|codes| MfaPage {
+            csrf: field(&form, "csrf"),
+            enrolment: None,
+            recovery_codes: codes_of(&codes),
+        })
+        .map_err(ApiError::from);
+    mfa_outcome(&req, &state, &user, session, result).await
+}
+
+/// The current password and a second factor of an MFA form.
+fn confirmation(form: &HashMap<String, String>) -> (SecretString, Option<Factor>) {
+    (
+        SecretString::from(field(form, "current_password").to_owned()),
+        Factor::from_fields(form.get("otp").cloned(), form.get("recovery_code").cloned()),
+    )
+}
+
+#[post("/account/mfa/disable")]
+async fn mfa_disable(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (user, session, form) = match signed_in_form(&req, &body, &state).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.page(),
+    };
+    let (current, factor) = confirmation(&form);
+    let result = state
+        .mfa
+        .disable(&user, Some(&current), factor, &caller.0)
+        .await
+        .map_err(ApiError::from);
+    let labels = [("current_password", "Current password"), ("otp", "Code")];
+    outcome(&req, &state, &user, session, result, "mfa-off", &labels).await
+}
+
+/// New recovery codes, shown once; the old ones stop working.
+#[post("/account/mfa/recovery-codes")]
+async fn mfa_recovery_codes(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (user, session, form) = match signed_in_form(&req, &body, &state).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.page(),
+    };
+    let (current, factor) = confirmation(&form);
+    let result = state
+        .mfa
+        .regenerate(&user, Some(&current), factor, &caller.0)
+        .await
+        .map(|codes| MfaPage {
+            csrf: field(&form, "csrf"),
+            enrolment: None,
+            recovery_codes: codes_of(&codes),
+        })
+        .map_err(ApiError::from);
+    mfa_outcome(&req, &state, &user, session, result).await
 }

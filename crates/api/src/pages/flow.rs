@@ -4,7 +4,10 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
-use gatehouse_domain::auth::{AuthenticateError, PasswordGrantError, Registration};
+use gatehouse_domain::auth::{
+    AuthenticateError, BrowserSignIn, MfaGrantError, PasswordGrantError, Registration,
+};
+use gatehouse_domain::mfa::Factor;
 use gatehouse_domain::oauth::{
     AuthorizeError, AuthorizeParams, AuthorizeRequest, LogoutError, LogoutRequest,
 };
@@ -23,6 +26,7 @@ use crate::state::AppState;
 
 pub const AUTHORIZE_PATH: &str = "/oauth2/authorize";
 const SIGN_UP_PATH: &str = "/signup";
+const SECOND_FACTOR_PATH: &str = "/signin/mfa";
 
 /// The parameters of an authorization request that the consent form carries on.
 const AUTHORIZE_PARAMS: [&str; 8] = [
@@ -41,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(consent)
         .service(sign_in_page)
         .service(sign_in)
+        .service(second_factor)
         .service(sign_up_page)
         .service(sign_up)
         .service(sign_out)
@@ -251,11 +256,99 @@ async fn open_session(
         .auth
         .browser_sign_in(email, password, caller.0)
         .await?;
+    Ok(signed_in_to(state, signed_in, return_to))
+}
+
+/// The session cookie, and on to `return_to`, or to enrolment when the policy wants this
+/// person to have MFA first.
+fn signed_in_to(state: &AppState, signed_in: BrowserSignIn, return_to: &str) -> HttpResponse {
     let cookie = state.cookies.build(
         state.cookies.session,
         signed_in.cookie.expose_secret().to_owned(),
     );
-    Ok(with_cookie(see_other(return_to), Some(cookie)))
+    let next = if signed_in.must_enrol {
+        format!("{ACCOUNT_PATH}?mfa=required")
+    } else {
+        return_to.to_owned()
+    };
+    with_cookie(see_other(&next), Some(cookie))
+}
+
+/// The second step of a sign-in: a code from the authenticator, or a recovery code.
+fn second_factor_form<'a>(csrf: &'a str, return_to: &str, mfa_token: &str) -> FormPage<'a> {
+    FormPage {
+        title: "Two-step verification",
+        intro: Some("Enter the 6-digit code from your authenticator app.".into()),
+        errors: Vec::new(),
+        action: SECOND_FACTOR_PATH,
+        csrf,
+        hidden: vec![
+            ("return_to", return_to.to_owned()),
+            ("mfa_token", mfa_token.to_owned()),
+        ],
+        fields: vec![
+            Field::code("otp", "Code from your authenticator app", "one-time-code"),
+            Field::code(
+                "recovery_code",
+                "Or use a recovery code (if you lost your device)",
+                "off",
+            ),
+        ],
+        submit: "Verify",
+        links: vec![(with_return_to(SIGN_IN_PATH, return_to), "Start over")],
+    }
+}
+
+/// Completes a sign-in with its second factor: the same throttled, audited check as the
+/// MFA grant. Success sets the session cookie and goes on to `return_to`.
+#[post("/signin/mfa")]
+async fn second_factor(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let form = match posted_form(&req, &body, &state.cookies) {
+        Ok(form) => form,
+        Err(refusal) => return refusal.page(),
+    };
+    let return_to = safe_return_to(form.get("return_to").map(String::as_str));
+    let mfa_token = field(&form, "mfa_token");
+    let factor = Factor::from_fields(form.get("otp").cloned(), form.get("recovery_code").cloned());
+    let error = match state
+        .auth
+        .browser_mfa(&SecretString::from(mfa_token.to_owned()), factor, caller.0)
+        .await
+    {
+        Ok(signed_in) => return signed_in_to(&state, signed_in, return_to),
+        Err(error) => error,
+    };
+    let again = second_factor_form(field(&form, "csrf"), return_to, mfa_token);
+    let text = match error {
+        MfaGrantError::InvalidToken => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "Sign in again",
+                "This sign-in has expired or was already completed. Start over with your password.",
+            );
+        }
+        MfaGrantError::MissingFactor => "Enter the code from your app, or a recovery code.",
+        MfaGrantError::InvalidCode => "That code is wrong or was already used.",
+        MfaGrantError::Throttled { retry_after } => {
+            return form_again(again, &ApiError::Throttled { retry_after });
+        }
+        MfaGrantError::Repository(error) => return unavailable(error),
+        other @ (MfaGrantError::Unreadable(_) | MfaGrantError::Token(_)) => {
+            return form_again(again, &ApiError::internal(other));
+        }
+    };
+    page(
+        StatusCode::OK,
+        &FormPage {
+            errors: vec![text.to_owned()],
+            ..again
+        },
+    )
 }
 
 /// Signs in with email and password: the same throttled, audited check as the password
@@ -298,6 +391,11 @@ async fn sign_in(
                     ..again
                 },
             );
+        }
+        PasswordGrantError::MfaRequired { mfa_token } => {
+            let step =
+                second_factor_form(field(&form, "csrf"), return_to, mfa_token.expose_secret());
+            return page(StatusCode::OK, &step);
         }
         PasswordGrantError::Repository(error) => return unavailable(error),
         other @ (PasswordGrantError::Scope(_) | PasswordGrantError::Token(_)) => {

@@ -121,6 +121,18 @@ impl Field {
         }
     }
 
+    /// A one-time or recovery code: optional, so that either of two can be given.
+    fn code(name: &'static str, label: &'static str, autocomplete: &'static str) -> Self {
+        Self {
+            name,
+            label,
+            kind: "text",
+            autocomplete,
+            value: String::new(),
+            required: false,
+        }
+    }
+
     fn text(
         name: &'static str,
         label: &'static str,

@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use base64::Engine as _;
 use gatehouse_domain::auth::{Registration, TokenGrant};
+use gatehouse_domain::mfa::Factor;
 use gatehouse_domain::oauth::{ClientCredentials, ClientId, CodeExchange};
 use gatehouse_domain::recovery::PendingMail;
 use secrecy::{ExposeSecret, SecretString};
@@ -18,8 +19,9 @@ use crate::dto::{
 use crate::extractors::{CurrentUser, scopes};
 use crate::json::Json;
 use crate::openapi::responses::{
-    BadRequest, EmailTaken, EmailedTokenInvalid, InvalidClient, Overloaded, PayloadTooLarge,
-    Protected, TokenError, TokenUnavailable, TooManyRequests, Unauthorized, ValidationFailed,
+    BadRequest, EmailTaken, EmailedTokenInvalid, InvalidClient, MfaRequired, Overloaded,
+    PayloadTooLarge, Protected, TokenError, TokenUnavailable, TooManyRequests, Unauthorized,
+    ValidationFailed,
 };
 use crate::problem::{ApiError, OAuthError, TokenEndpointError};
 use crate::state::AppState;
@@ -78,6 +80,12 @@ pub async fn register(
 /// `client_id` + `client_secret` for a confidential one; with the `openid` scope the answer
 /// has an `id_token`. Each success returns a new access token and a new single-use refresh
 /// token. Errors follow RFC 6749 §5.2.
+///
+/// An account with multi-factor authentication answers a right password with 403
+/// `mfa_required` and an `mfa_token`; send it within 5 minutes, from the same `client_id`
+/// if any, with `grant_type=urn:gatehouse:params:oauth:grant-type:mfa-otp` and either `otp`
+/// (the authenticator's 6-digit code) or `recovery_code`. Wrong codes count towards the
+/// same limit as wrong passwords.
 #[utoipa::path(
     context_path = "/api/v1",
     tag = "auth",
@@ -87,6 +95,7 @@ pub async fn register(
             headers(("Cache-Control" = String, description = "no-store"), ("Pragma" = String, description = "no-cache"))),
         (status = 400, response = TokenError),
         (status = 401, response = InvalidClient),
+        (status = 403, response = MfaRequired),
         (status = 413, response = PayloadTooLarge),
         (status = 429, response = TooManyRequests),
         (status = 503, response = TokenUnavailable),
@@ -106,9 +115,20 @@ pub async fn token(
         "password" => {
             let username = required(&form, "username")?;
             let password = SecretString::from(required(&form, "password")?);
+            let client_id = form.get("client_id").map(String::as_str);
             state
                 .auth
-                .password_grant(username, &password, scope, caller.0)
+                .password_grant(username, &password, scope, client_id, caller.0)
+                .await?
+        }
+        MFA_OTP_GRANT => {
+            let mfa_token = SecretString::from(required(&form, "mfa_token")?);
+            let factor =
+                Factor::from_fields(form.get("otp").cloned(), form.get("recovery_code").cloned());
+            let client_id = form.get("client_id").map(String::as_str);
+            state
+                .auth
+                .mfa_grant(&mfa_token, factor, client_id, caller.0)
                 .await?
         }
         "refresh_token" => {
@@ -136,13 +156,16 @@ pub async fn token(
         }
         other => {
             return Err(OAuthError::unsupported_grant_type(format!(
-                "Grant type `{other}` is not supported; use `password`, `refresh_token` or `authorization_code`."
+                "Grant type `{other}` is not supported; use `password`, `refresh_token`, `authorization_code` or `{MFA_OTP_GRANT}`."
             ))
             .into());
         }
     };
     Ok(token_response(grant, None))
 }
+
+/// The second step of a password grant for an account with MFA.
+pub const MFA_OTP_GRANT: &str = "urn:gatehouse:params:oauth:grant-type:mfa-otp";
 
 /// The registered client a refresh request names, authenticated (a confidential one by its
 /// secret). A name that is no registered client is ignored, as the password grant ignores
@@ -306,6 +329,9 @@ const FORM_PARAMETERS: &[&str] = &[
     "client_secret",
     "token",
     "token_type_hint",
+    "mfa_token",
+    "otp",
+    "recovery_code",
 ];
 
 pub(crate) fn required<'a>(

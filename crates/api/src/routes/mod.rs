@@ -5,6 +5,7 @@ pub mod auth;
 pub mod clients;
 pub mod health;
 pub mod jwks;
+pub mod mfa;
 pub mod oidc;
 pub mod owned;
 mod query;
@@ -53,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .add((actix_web::http::header::CACHE_CONTROL, "no-store")),
                 )
                 .configure(auth::configure)
+                .configure(mfa::configure)
                 .configure(users::configure)
                 .configure(audit::configure)
                 .configure(clients::configure)

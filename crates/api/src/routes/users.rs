@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, delete, get, patch, put, web};
 use gatehouse_domain::users::{AdminChanges, ProfileChanges};
-use gatehouse_domain::{Role, SessionId, UserFilter, UserId, ValidationErrors};
+use gatehouse_domain::{Role, SessionId, User, UserFilter, UserId, ValidationErrors};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -292,9 +292,11 @@ pub async fn list(
         is_active,
     };
     let paged = state.users.list(filter, page).await?;
+    let ids: Vec<UserId> = paged.items.iter().map(|user| user.id).collect();
+    let with_mfa = state.mfa.enabled_among(&ids).await?;
     Ok(
         HttpResponse::Ok().json(PageResponse::from_paged(paged, |user| {
-            UserResponse::from(user)
+            UserResponse::from(user).with_mfa(with_mfa.contains(&user.id))
         })),
     )
 }
@@ -319,7 +321,7 @@ pub async fn get_user(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let user = state.users.get(UserId::from_uuid(id.into_inner())).await?;
-    Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
+    Ok(HttpResponse::Ok().json(admin_view(&state, &user).await?))
 }
 
 /// Change a user's name, role, active or verified flag (admins). A deactivated user can no
@@ -367,7 +369,13 @@ pub async fn update_user(
             &caller.0,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
+    Ok(HttpResponse::Ok().json(admin_view(&state, &user).await?))
+}
+
+/// A user as admins see them: with whether they have MFA.
+async fn admin_view(state: &AppState, user: &User) -> Result<UserResponse, ApiError> {
+    let enabled = state.mfa.status(user.id).await?.enabled;
+    Ok(UserResponse::from(user).with_mfa(enabled))
 }
 
 /// Delete a user and their data (admins).

@@ -93,7 +93,7 @@ impl UserRepository for InMemoryUsers {
 }
 
 /// "Hashes" as `v2:<password>`; `v1:` hashes verify but ask for a re-hash.
-struct FakeHasher {
+pub(crate) struct FakeHasher {
     dummy: PasswordHash,
     hashes: AtomicUsize,
     verifications: AtomicUsize,
@@ -285,20 +285,21 @@ impl AccessTokenService for FakeTokens {
     fn issue(
         &self,
         user: &User,
-        session: SessionId,
+        session: &Session,
         scopes: ScopeSet,
         now: DateTime<Utc>,
     ) -> Result<AccessToken, TokenError> {
         Ok(AccessToken {
-            token: SecretString::from(format!("{} {session}", user.id)),
+            token: SecretString::from(format!("{} {}", user.id, session.id)),
             claims: AccessClaims {
                 user_id: user.id,
-                session_id: session,
+                session_id: session.id,
                 token_id: uuid::Uuid::now_v7(),
                 issued_at: now,
                 expires_at: now + Duration::minutes(15),
                 scopes,
                 role: user.role,
+                amr: session.amr,
             },
         })
     }
@@ -315,6 +316,7 @@ impl AccessTokenService for FakeTokens {
             expires_at: now + Duration::minutes(15),
             scopes: ScopeSet::all_for(Role::User),
             role: Role::User,
+            amr: Amr::Password,
         })
     }
 }
@@ -375,6 +377,8 @@ fn harness() -> Harness {
                 ThrottlePolicy::default(),
             ),
             audit: Audit::new(Arc::new(NoAudit), clock),
+            mfa: Arc::new(crate::mfa::tests::InMemoryMfa::default()),
+            authenticators: Arc::new(crate::mfa::tests::FakeAuthenticators),
         },
         AuthPolicy::default(),
     );
@@ -397,6 +401,7 @@ impl Harness {
                 "ada@example.com",
                 &secret(password),
                 scope,
+                None,
                 ClientInfo::default(),
             )
             .await

@@ -30,6 +30,8 @@ pub struct AuthorizationCode {
     pub credential_version: i64,
     /// When the person typed their password.
     pub auth_time: DateTime<Utc>,
+    /// How they signed in.
+    pub amr: crate::mfa::Amr,
     pub expires_at: DateTime<Utc>,
 }
 

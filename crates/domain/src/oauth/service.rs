@@ -177,6 +177,7 @@ pub struct OAuthPolicy {
     /// Clients defined by the deployment rather than registered (Swagger UI's): found like
     /// registered ones, never stored, listed, replaced or removed.
     pub built_in: Vec<Client>,
+    pub mfa: crate::mfa::MfaPolicy,
 }
 
 /// The adapters the flow runs on.
@@ -499,9 +500,10 @@ impl OAuthService {
         browser: &Session,
         user: &User,
     ) -> Result<String, AuthorizeError> {
+        let role = self.policy.mfa.scope_role(user.role, browser.amr);
         let scopes = match &request.scope {
-            None => ScopeSet::all_for(user.role),
-            Some(asked) => match asked.iter().find(|scope| !scope.allowed_for(user.role)) {
+            None => ScopeSet::all_for(role),
+            Some(asked) => match asked.iter().find(|scope| !scope.allowed_for(role)) {
                 Some(scope) => {
                     let description = format!("This account may not hold the scope `{scope}`.");
                     return Err(AuthorizeError::Redirect {
@@ -532,6 +534,7 @@ impl OAuthService {
             browser_session_id: browser.id,
             credential_version: user.credential_version,
             auth_time: browser.created_at,
+            amr: browser.amr,
             expires_at: now + CODE_LIFETIME,
         };
         let secret = self.ports.opaque.generate();
@@ -627,10 +630,11 @@ impl OAuthService {
         let scopes: ScopeSet = code
             .scopes
             .iter()
-            .filter(|scope| scope.allowed_for(user.role))
+            .filter(|scope| scope.allowed_for(self.policy.mfa.scope_role(user.role, code.amr)))
             .collect();
         let session = Session::start(&user, scopes.clone(), caller, self.policy.sessions, now)
-            .for_client(code.session_id, client.id.clone());
+            .for_client(code.session_id, client.id.clone())
+            .with_amr(code.amr);
         let refresh = self.ports.opaque.generate();
         self.ports
             .sessions
@@ -644,7 +648,7 @@ impl OAuthService {
         let access = self
             .ports
             .tokens
-            .issue(&user, session.id, scopes.clone(), now)?;
+            .issue(&user, &session, scopes.clone(), now)?;
         let id_token = if scopes.contains(Scope::OpenId) {
             let claims = self.id_claims(
                 &user,
@@ -741,7 +745,7 @@ impl OAuthService {
             expires_at: *expires_at,
             auth_time: code.auth_time,
             nonce: code.nonce.as_ref().map(|n| n.as_str().to_owned()),
-            amr: vec!["pwd"],
+            amr: code.amr.methods().to_vec(),
             email: scopes
                 .contains(Scope::EmailAddress)
                 .then(|| (user.email.as_str().to_owned(), user.is_verified)),

@@ -174,6 +174,7 @@ async fn flow() -> Flow {
             issuer: "https://id.example.com".into(),
             sessions: SessionLifetimes::default(),
             built_in: Vec::new(),
+            mfa: crate::mfa::MfaPolicy::default(),
         },
     );
     for (id, public) in [("spa", true), ("other", true)] {

@@ -20,6 +20,7 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub redeemed_at: Option<DateTimeUtc>,
     pub replayed_at: Option<DateTimeUtc>,
+    pub amr: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

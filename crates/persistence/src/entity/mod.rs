@@ -5,6 +5,9 @@
 pub mod action_tokens;
 pub mod audit_events;
 pub mod authorization_codes;
+pub mod mfa_challenges;
+pub mod mfa_credentials;
+pub mod mfa_recovery_codes;
 pub mod oauth_clients;
 pub mod refresh_tokens;
 pub mod sessions;

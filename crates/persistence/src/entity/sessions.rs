@@ -22,6 +22,8 @@ pub struct Model {
     pub kind: String,
     /// A browser session's cookie digest; never a refresh token.
     pub browser_token_hash: Option<String>,
+    /// How the person signed in: `pwd` or `pwd otp`.
+    pub amr: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,565 @@
+//! MFA use cases over in-memory fakes: enrolment, replay, recovery codes and the second
+//! step of the password grant.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::*;
+use crate::AuthService;
+use crate::audit::Audit;
+use crate::auth::tests::{
+    FakeHasher, FakeOpaque, FakeTokens, FixedClock, InMemorySessions, InMemoryUsers, NoAudit,
+};
+use crate::auth::{AuthPolicy, AuthPorts, MfaGrantError, PasswordGrantError, Registration};
+use crate::clock::Clock;
+use crate::email::Email;
+use crate::error::RepositoryError;
+use crate::ports::TokenDigest;
+use crate::session::ClientInfo;
+use crate::throttle::tests::InMemoryCounters;
+use crate::throttle::{Throttle, ThrottlePolicy};
+use crate::user::{User, UserId};
+
+/// The code of a step is the step number's last six digits; secrets are not secret here.
+pub(crate) struct FakeAuthenticators;
+
+fn code_at(now: DateTime<Utc>, steps: i64) -> String {
+    format!("{:06}", (now.timestamp() / 30 + steps) % 1_000_000)
+}
+
+impl Authenticators for FakeAuthenticators {
+    fn enrol(&self, user: UserId, account: &Email) -> (SealedSecret, Enrolment) {
+        (
+            SealedSecret::new(format!("sealed:{user}:{}", uuid::Uuid::new_v4())),
+            Enrolment {
+                secret: SecretString::from("SECRET"),
+                uri: SecretString::from(format!("otpauth://totp/gatehouse:{account}")),
+            },
+        )
+    }
+    fn check(
+        &self,
+        _: UserId,
+        _: &SealedSecret,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, OtpError> {
+        let step = now.timestamp() / 30;
+        Ok((-1..=1)
+            .map(|offset| step + offset)
+            .find(|candidate| format!("{:06}", candidate % 1_000_000) == code))
+    }
+    fn reseal(&self, _: UserId, _: &SealedSecret) -> Option<SealedSecret> {
+        None
+    }
+    fn recovery_codes(&self) -> Vec<SecretString> {
+        (0..RECOVERY_CODES)
+            .map(|_| SecretString::from(uuid::Uuid::new_v4().to_string()))
+            .collect()
+    }
+    fn recovery_digest(&self, code: &SecretString) -> Option<TokenDigest> {
+        Some(TokenDigest::new(format!("rc:{}", code.expose_secret())))
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct InMemoryMfa {
+    credentials: Mutex<HashMap<UserId, MfaCredential>>,
+    /// (user, digest, used)
+    codes: Mutex<Vec<(UserId, TokenDigest, bool)>>,
+    /// digest → (challenge, redeemed)
+    challenges: Mutex<HashMap<String, (Challenge, bool)>>,
+}
+
+#[async_trait]
+impl MfaRepository for InMemoryMfa {
+    async fn find(&self, user: UserId) -> Result<Option<MfaCredential>, RepositoryError> {
+        Ok(self.credentials.lock().unwrap().get(&user).cloned())
+    }
+    async fn start(
+        &self,
+        user: UserId,
+        sealed: &SealedSecret,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut credentials = self.credentials.lock().unwrap();
+        if credentials
+            .get(&user)
+            .is_some_and(|c| c.confirmed_at.is_some())
+        {
+            return Ok(false);
+        }
+        credentials.insert(
+            user,
+            MfaCredential {
+                user_id: user,
+                sealed: sealed.clone(),
+                confirmed_at: None,
+                last_step: None,
+                created_at: now,
+            },
+        );
+        Ok(true)
+    }
+    async fn confirm(
+        &self,
+        user: UserId,
+        sealed: &SealedSecret,
+        step: i64,
+        codes: &[TokenDigest],
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        {
+            let mut credentials = self.credentials.lock().unwrap();
+            match credentials.get_mut(&user) {
+                Some(c) if c.confirmed_at.is_none() && &c.sealed == sealed => {
+                    c.confirmed_at = Some(now);
+                    c.last_step = Some(step);
+                }
+                _ => return Ok(false),
+            }
+        }
+        self.replace_recovery_codes(user, codes, now).await?;
+        Ok(true)
+    }
+    async fn use_step(
+        &self,
+        user: UserId,
+        step: i64,
+        _: Option<&SealedSecret>,
+    ) -> Result<bool, RepositoryError> {
+        let mut credentials = self.credentials.lock().unwrap();
+        let Some(c) = credentials.get_mut(&user) else {
+            return Ok(false);
+        };
+        if c.last_step.is_some_and(|last| last >= step) {
+            return Ok(false);
+        }
+        c.last_step = Some(step);
+        Ok(true)
+    }
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        digest: &TokenDigest,
+        _: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut codes = self.codes.lock().unwrap();
+        match codes
+            .iter_mut()
+            .find(|(owner, d, used)| *owner == user && d == digest && !*used)
+        {
+            Some(code) => {
+                code.2 = true;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        codes: &[TokenDigest],
+        _: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        let mut stored = self.codes.lock().unwrap();
+        stored.retain(|(owner, _, _)| *owner != user);
+        stored.extend(codes.iter().map(|d| (user, d.clone(), false)));
+        Ok(())
+    }
+    async fn recovery_codes_left(&self, user: UserId) -> Result<u32, RepositoryError> {
+        Ok(self
+            .codes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(owner, _, used)| *owner == user && !used)
+            .count() as u32)
+    }
+    async fn remove(&self, user: UserId) -> Result<bool, RepositoryError> {
+        self.codes
+            .lock()
+            .unwrap()
+            .retain(|(owner, _, _)| *owner != user);
+        Ok(self
+            .credentials
+            .lock()
+            .unwrap()
+            .remove(&user)
+            .is_some_and(|c| c.confirmed_at.is_some()))
+    }
+    async fn enabled_among(&self, users: &[UserId]) -> Result<HashSet<UserId>, RepositoryError> {
+        let credentials = self.credentials.lock().unwrap();
+        Ok(users
+            .iter()
+            .filter(|u| credentials.get(u).is_some_and(|c| c.confirmed_at.is_some()))
+            .copied()
+            .collect())
+    }
+    async fn create_challenge(
+        &self,
+        digest: &TokenDigest,
+        challenge: &Challenge,
+    ) -> Result<(), RepositoryError> {
+        self.challenges
+            .lock()
+            .unwrap()
+            .insert(digest.as_str().to_owned(), (challenge.clone(), false));
+        Ok(())
+    }
+    async fn find_challenge(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<Challenge>, RepositoryError> {
+        Ok(self
+            .challenges
+            .lock()
+            .unwrap()
+            .get(digest.as_str())
+            .filter(|(_, redeemed)| !redeemed)
+            .map(|(c, _)| c.clone()))
+    }
+    async fn redeem_challenge(
+        &self,
+        digest: &TokenDigest,
+        _: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut challenges = self.challenges.lock().unwrap();
+        match challenges.get_mut(digest.as_str()) {
+            Some((_, redeemed)) if !*redeemed => {
+                *redeemed = true;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+    async fn purge_challenges(&self, _: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
+}
+
+struct Harness {
+    now: DateTime<Utc>,
+    auth: AuthService,
+    mfa: MfaService,
+    ada: User,
+}
+
+async fn harness() -> Harness {
+    let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 10).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock(now));
+    let users = Arc::new(InMemoryUsers::default());
+    let hasher = Arc::new(FakeHasher::default());
+    let repository = Arc::new(InMemoryMfa::default());
+    let throttle = Throttle::new(
+        Arc::new(InMemoryCounters::default()),
+        clock.clone(),
+        ThrottlePolicy::default(),
+    );
+    let audit = Audit::new(Arc::new(NoAudit), clock.clone());
+    let auth = AuthService::new(
+        AuthPorts {
+            users: users.clone(),
+            hasher: hasher.clone(),
+            verifier: hasher.clone(),
+            tokens: Arc::new(FakeTokens),
+            sessions: Arc::new(InMemorySessions(
+                Mutex::default(),
+                users.clone(),
+                Mutex::default(),
+            )),
+            opaque: Arc::new(FakeOpaque),
+            clock: clock.clone(),
+            throttle: throttle.clone(),
+            audit: audit.clone(),
+            mfa: repository.clone(),
+            authenticators: Arc::new(FakeAuthenticators),
+        },
+        AuthPolicy::default(),
+    );
+    let mfa = MfaService::new(MfaPorts {
+        repository,
+        authenticators: Arc::new(FakeAuthenticators),
+        users,
+        verifier: hasher,
+        clock,
+        throttle,
+        audit,
+    });
+    let ada = auth
+        .register(
+            Registration {
+                email: "ada@example.com".into(),
+                password: SecretString::from("correct horse battery"),
+                full_name: None,
+            },
+            &ClientInfo::default(),
+        )
+        .await
+        .unwrap();
+    Harness {
+        now,
+        auth,
+        mfa,
+        ada,
+    }
+}
+
+impl Harness {
+    /// Enrols Ada with the previous step's code; returns her recovery codes.
+    async fn enrol(&self) -> Vec<SecretString> {
+        self.mfa.start(&self.ada).await.unwrap();
+        self.mfa
+            .confirm(&self.ada, &code_at(self.now, -1), &ClientInfo::default())
+            .await
+            .unwrap()
+    }
+
+    async fn password_step(&self, client_id: Option<&str>) -> SecretString {
+        match self
+            .auth
+            .password_grant(
+                "ada@example.com",
+                &SecretString::from("correct horse battery"),
+                None,
+                client_id,
+                ClientInfo::default(),
+            )
+            .await
+        {
+            Err(PasswordGrantError::MfaRequired { mfa_token }) => mfa_token,
+            other => panic!("expected mfa_required, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn enrolment_is_active_only_after_a_valid_code() {
+    let h = harness().await;
+    h.mfa.start(&h.ada).await.unwrap();
+    assert!(!h.mfa.status(h.ada.id).await.unwrap().enabled);
+    // A pending enrolment signs nobody in with a second factor.
+    assert!(
+        h.auth
+            .password_grant(
+                "ada@example.com",
+                &SecretString::from("correct horse battery"),
+                None,
+                None,
+                ClientInfo::default(),
+            )
+            .await
+            .is_ok()
+    );
+    let wrong = h
+        .mfa
+        .confirm(&h.ada, &code_at(h.now, 2), &ClientInfo::default())
+        .await;
+    assert!(matches!(wrong, Err(MfaError::InvalidCode)), "{wrong:?}");
+    assert!(!h.mfa.status(h.ada.id).await.unwrap().enabled);
+
+    let codes = h
+        .mfa
+        .confirm(&h.ada, &code_at(h.now, 0), &ClientInfo::default())
+        .await
+        .unwrap();
+    assert_eq!(codes.len(), RECOVERY_CODES);
+    let status = h.mfa.status(h.ada.id).await.unwrap();
+    assert!(status.enabled);
+    assert_eq!(status.recovery_codes_left, RECOVERY_CODES as u32);
+    assert!(matches!(
+        h.mfa.start(&h.ada).await,
+        Err(MfaError::AlreadyEnabled)
+    ));
+}
+
+#[tokio::test]
+async fn the_password_grant_needs_a_second_step_and_its_token_is_spent_once() {
+    let h = harness().await;
+    h.enrol().await;
+    let token = h.password_step(Some("cli")).await;
+
+    // Another client, or no factor, completes nothing.
+    let other = h
+        .auth
+        .mfa_grant(
+            &token,
+            Some(Factor::Otp(code_at(h.now, 0))),
+            None,
+            ClientInfo::default(),
+        )
+        .await;
+    assert!(
+        matches!(other, Err(MfaGrantError::InvalidToken)),
+        "{other:?}"
+    );
+    let none = h
+        .auth
+        .mfa_grant(&token, None, Some("cli"), ClientInfo::default())
+        .await;
+    assert!(
+        matches!(none, Err(MfaGrantError::MissingFactor)),
+        "{none:?}"
+    );
+    // The enrolment's code was used up by the enrolment.
+    let replayed = h
+        .auth
+        .mfa_grant(
+            &token,
+            Some(Factor::Otp(code_at(h.now, -1))),
+            Some("cli"),
+            ClientInfo::default(),
+        )
+        .await;
+    assert!(
+        matches!(replayed, Err(MfaGrantError::InvalidCode)),
+        "{replayed:?}"
+    );
+
+    let grant = h
+        .auth
+        .mfa_grant(
+            &token,
+            Some(Factor::Otp(code_at(h.now, 0))),
+            Some("cli"),
+            ClientInfo::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(grant.access.claims.amr, Amr::PasswordOtp);
+    let again = h
+        .auth
+        .mfa_grant(
+            &token,
+            Some(Factor::Otp(code_at(h.now, 1))),
+            Some("cli"),
+            ClientInfo::default(),
+        )
+        .await;
+    assert!(
+        matches!(again, Err(MfaGrantError::InvalidToken)),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_code_is_taken_once_and_each_recovery_code_once() {
+    let h = harness().await;
+    let codes = h.enrol().await;
+    let first = h.password_step(None).await;
+    h.auth
+        .mfa_grant(
+            &first,
+            Some(Factor::Otp(code_at(h.now, 0))),
+            None,
+            ClientInfo::default(),
+        )
+        .await
+        .unwrap();
+    let second = h.password_step(None).await;
+    let reused = h
+        .auth
+        .mfa_grant(
+            &second,
+            Some(Factor::Otp(code_at(h.now, 0))),
+            None,
+            ClientInfo::default(),
+        )
+        .await;
+    assert!(
+        matches!(reused, Err(MfaGrantError::InvalidCode)),
+        "{reused:?}"
+    );
+
+    let recovery = || Some(Factor::RecoveryCode(codes[3].clone()));
+    h.auth
+        .mfa_grant(&second, recovery(), None, ClientInfo::default())
+        .await
+        .unwrap();
+    let third = h.password_step(None).await;
+    let spent = h
+        .auth
+        .mfa_grant(&third, recovery(), None, ClientInfo::default())
+        .await;
+    assert!(
+        matches!(spent, Err(MfaGrantError::InvalidCode)),
+        "{spent:?}"
+    );
+    assert_eq!(
+        h.mfa.status(h.ada.id).await.unwrap().recovery_codes_left,
+        RECOVERY_CODES as u32 - 1
+    );
+}
+
+#[tokio::test]
+async fn disabling_needs_the_password_and_a_code() {
+    let h = harness().await;
+    h.enrol().await;
+    let client = ClientInfo::default();
+    let wrong_password = h
+        .mfa
+        .disable(
+            &h.ada,
+            Some(&SecretString::from("wrong password!")),
+            Some(Factor::Otp(code_at(h.now, 0))),
+            &client,
+        )
+        .await;
+    assert!(
+        matches!(wrong_password, Err(MfaError::WrongPassword)),
+        "{wrong_password:?}"
+    );
+    let password = SecretString::from("correct horse battery");
+    let no_code = h.mfa.disable(&h.ada, Some(&password), None, &client).await;
+    assert!(matches!(no_code, Err(MfaError::Invalid(_))), "{no_code:?}");
+    let wrong_code = h
+        .mfa
+        .disable(
+            &h.ada,
+            Some(&password),
+            Some(Factor::Otp("000000".into())),
+            &client,
+        )
+        .await;
+    assert!(
+        matches!(wrong_code, Err(MfaError::InvalidCode)),
+        "{wrong_code:?}"
+    );
+    assert!(h.mfa.status(h.ada.id).await.unwrap().enabled);
+
+    h.mfa
+        .disable(
+            &h.ada,
+            Some(&password),
+            Some(Factor::Otp(code_at(h.now, 0))),
+            &client,
+        )
+        .await
+        .unwrap();
+    assert!(!h.mfa.status(h.ada.id).await.unwrap().enabled);
+}
+
+#[test]
+fn admins_hold_admin_scopes_only_with_a_second_factor_when_the_policy_says_so() {
+    use crate::user::Role;
+    let strict = MfaPolicy {
+        required_for_admins: true,
+    };
+    assert_eq!(strict.scope_role(Role::Admin, Amr::Password), Role::User);
+    assert_eq!(
+        strict.scope_role(Role::Admin, Amr::PasswordOtp),
+        Role::Admin
+    );
+    assert_eq!(
+        MfaPolicy::default().scope_role(Role::Admin, Amr::Password),
+        Role::Admin
+    );
+    assert!(strict.must_enrol(Role::Admin, false));
+    assert!(!strict.must_enrol(Role::User, false));
+    assert_eq!(Amr::parse("pwd otp"), Amr::PasswordOtp);
+    assert_eq!(Amr::PasswordOtp.methods(), ["pwd", "otp"]);
+}
