@@ -4,6 +4,7 @@
 
 pub mod document;
 pub mod oidc;
+pub mod totp;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -10,6 +10,7 @@ mod hardening;
 mod health;
 mod keys;
 mod methods;
+mod mfa;
 mod oidc;
 mod openapi;
 mod owned;
