@@ -5,7 +5,9 @@
 //!   sign-in page, in the window Swagger UI opens;
 //! - a single-page app on another origin (`tests/browser/spa.html`) signing in with the
 //!   code flow and PKCE, then calling `/users/me` with the token;
-//! - the emailed password-reset link opened in the browser, a new password set.
+//! - the emailed password-reset link opened in the browser, a new password set;
+//! - two-step verification set up on the account page (the key typed into the tests' own
+//!   TOTP), then a sign-in with password and code.
 //!
 //! Needs a running chromedriver: `CHROMEDRIVER_URL=http://127.0.0.1:9515 cargo test -p
 //! gatehouse-tests --test browser -- --ignored` (`.ci/run` does this). Screenshots of each
@@ -642,5 +644,83 @@ async fn every_hosted_page_renders_with_its_stylesheet_and_no_script() {
     wait_for_text(&client, "h1", "Signed out").await;
     client.goto(&visit("/account")).await.unwrap();
     wait_for_text(&client, "h1", "Sign in").await;
+    client.close().await.ok();
+}
+
+#[tokio::test]
+#[ignore = "needs chromedriver and Chromium: set CHROMEDRIVER_URL and run with --ignored"]
+async fn two_step_verification_is_set_up_and_used_in_the_hosted_pages() {
+    use gatehouse_domain::Clock as _;
+    let clock = gatehouse_tests::ManualClock::new();
+    let app = gatehouse_tests::spawn_app_with_clock(clock.clone()).await;
+    app.register_ok("ada@example.com").await;
+    let client = browser().await;
+
+    // Enrol on the account page: the key under the QR code goes into the tests' own TOTP.
+    client.goto(&app.url("/signin")).await.unwrap();
+    sign_in_on_hosted_page(&client, "ada@example.com", PASSWORD).await;
+    wait_for_text(&client, "h1", "Your account").await;
+    wait_for(&client, "form[action='/account/mfa/start'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let secret = wait_for(&client, "#totp-secret")
+        .await
+        .text()
+        .await
+        .unwrap();
+    wait_for(&client, "figure.qr svg").await;
+    assert!(
+        client
+            .find_all(Locator::Css("script"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    screenshot(&client, "mfa-1-enrol").await;
+    wait_for(&client, "#code")
+        .await
+        .send_keys(&gatehouse_tests::totp::code_at(&secret, clock.now()))
+        .await
+        .unwrap();
+    wait_for(&client, "form[action='/account/mfa/confirm'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&client, "#recovery-codes").await;
+    let codes = client
+        .find_all(Locator::Css("#recovery-codes li"))
+        .await
+        .unwrap();
+    assert_eq!(codes.len(), 10);
+    screenshot(&client, "mfa-2-recovery-codes").await;
+
+    // Sign out, then in again: the password, then the code page.
+    client.goto(&app.url("/account")).await.unwrap();
+    wait_for(&client, "form[action='/signout'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    clock.advance(chrono::Duration::seconds(30));
+    client.goto(&app.url("/signin")).await.unwrap();
+    sign_in_on_hosted_page(&client, "ada@example.com", PASSWORD).await;
+    wait_for_text(&client, "h1", "Two-step verification").await;
+    screenshot(&client, "mfa-3-code-page").await;
+    wait_for(&client, "#otp")
+        .await
+        .send_keys(&gatehouse_tests::totp::code_at(&secret, clock.now()))
+        .await
+        .unwrap();
+    wait_for(&client, "button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&client, "h1", "Your account").await;
+    wait_for_text(&client, "main", "recovery codes left").await;
+    screenshot(&client, "mfa-4-signed-in").await;
     client.close().await.ok();
 }
