@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use gatehouse_domain::SystemClock;
 use gatehouse_tests::{PASSWORD, TEST_SECRET, spawn_app, stored_hash};
 use reqwest::StatusCode;
 use tracing_subscriber::fmt::MakeWriter;
@@ -51,6 +52,20 @@ async fn register_login_and_me_log_no_secret() {
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     let hash = stored_hash(&app, "ada@example.com").await;
 
+    // Two-step verification: the secret, its codes, the recovery codes and the mfa_token.
+    let enrolled =
+        gatehouse_tests::totp::enrol(&app, &token, gatehouse_domain::Clock::now(&SystemClock))
+            .await;
+    let mfa_token = gatehouse_tests::totp::mfa_token(&app, "ada@example.com").await;
+    let recovery = enrolled.recovery_codes[0].clone();
+    let signed_in =
+        gatehouse_tests::totp::second_step(&app, &mfa_token, ("recovery_code", &recovery)).await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let sealed = app
+        .query_string("SELECT secret FROM mfa_credentials", vec![])
+        .await
+        .unwrap();
+
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     // The capture works: the events we expect are there.
     for expected in [
@@ -59,6 +74,7 @@ async fn register_login_and_me_log_no_secret() {
         "login succeeded",
         "request completed",
         "bearer token refused",
+        "second factor required",
     ] {
         assert!(logs.contains(expected), "no `{expected}` in the logs");
     }
@@ -74,6 +90,11 @@ async fn register_login_and_me_log_no_secret() {
         ("hash output", hash_output),
         ("hash salt", hash_salt),
         ("JWT secret", TEST_SECRET),
+        ("TOTP secret", enrolled.secret.as_str()),
+        ("sealed TOTP secret", sealed.as_str()),
+        ("recovery code", recovery.as_str()),
+        ("another recovery code", enrolled.recovery_codes[9].as_str()),
+        ("mfa_token", mfa_token.as_str()),
     ] {
         assert!(!logs.contains(secret), "the {what} appears in the logs");
     }

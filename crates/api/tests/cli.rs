@@ -105,6 +105,40 @@ fn config_layers_file_then_environment_and_redacts_secrets() {
 }
 
 #[test]
+fn production_refuses_to_start_without_a_strong_mfa_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (key, expected) in [
+        (None, "no MFA encryption key is configured"),
+        (Some("too-short"), "shorter than 32"),
+    ] {
+        let mut command = gatehouse(dir.path(), &["serve"]);
+        command
+            .env("GATEHOUSE__PROFILE", "production")
+            .env("GATEHOUSE__SERVER__PORT", "0")
+            .env(
+                "GATEHOUSE__JWT__SECRET",
+                "a production secret 0123456789abcdef0123456789",
+            );
+        if let Some(key) = key {
+            command.env("GATEHOUSE__MFA__ENCRYPTION_KEY", key);
+        }
+        let output = run(&mut command);
+        assert!(!output.status.success());
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(
+            stderr.contains("GATEHOUSE__MFA__ENCRYPTION_KEY"),
+            "{stderr}"
+        );
+        if let Some(key) = key {
+            assert!(!stderr.contains(key), "the key was echoed: {stderr}");
+        }
+    }
+    // Nothing was generated for production to fall back on.
+    assert!(!dir.path().join("data/mfa-key").exists());
+}
+
+#[test]
 fn production_refuses_missing_short_and_well_known_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [

@@ -671,3 +671,63 @@ async fn the_account_page_enrols_with_the_qr_code_and_shows_recovery_codes_once(
     assert_eq!(html.matches("<li><code>").count(), 10, "{html}");
     assert_eq!(login_status(&app).await, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_rotated_key_still_opens_old_secrets_and_reseals_them() {
+    let old_key = "old mfa key 0123456789abcdef0123456789";
+    let new_key = "new mfa key 0123456789abcdef0123456789";
+    let clock = ManualClock::new();
+    let before = spawn_app_with_settings_and_clock(
+        |settings| settings.mfa.encryption_key = Some(old_key.into()),
+        clock.clone(),
+    )
+    .await;
+    before.register_ok(ADA).await;
+    let token = before.login(ADA).await;
+    let enrolled = enrol(&before, &token, clock.now()).await;
+    let sealed = || before.query_string("SELECT secret FROM mfa_credentials", vec![]);
+    let under_old = sealed().await.unwrap();
+
+    // The same database, the new key current and the old one retired.
+    let database = before.database_url.clone();
+    let after = spawn_app_with_settings_and_clock(
+        |settings| {
+            settings.database.url = database.clone().into();
+            settings.mfa.encryption_key = Some(new_key.into());
+            settings.mfa.retired_encryption_keys = vec![old_key.into()];
+        },
+        clock.clone(),
+    )
+    .await;
+    clock.advance(Duration::seconds(30));
+    let step = mfa_token(&after, ADA).await;
+    let code = code_at(&enrolled.secret, clock.now());
+    assert_eq!(
+        second_step(&after, &step, ("otp", &code)).await.status(),
+        StatusCode::OK
+    );
+    let under_new = sealed().await.unwrap();
+    assert_ne!(
+        under_old.split('.').nth(1),
+        under_new.split('.').nth(1),
+        "sealed again under the new key"
+    );
+
+    // The old key can go now: the secret opens with the new one alone.
+    let database = before.database_url.clone();
+    let later = spawn_app_with_settings_and_clock(
+        |settings| {
+            settings.database.url = database.into();
+            settings.mfa.encryption_key = Some(new_key.into());
+        },
+        clock.clone(),
+    )
+    .await;
+    clock.advance(Duration::seconds(30));
+    let step = mfa_token(&later, ADA).await;
+    let code = code_at(&enrolled.secret, clock.now());
+    assert_eq!(
+        second_step(&later, &step, ("otp", &code)).await.status(),
+        StatusCode::OK
+    );
+}
