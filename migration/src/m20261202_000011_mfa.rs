@@ -75,7 +75,7 @@ impl MigrationTrait for Migration {
                     .col(uuid(MfaColumn::UserId))
                     .col(string_len(MfaColumn::Kind, 16))
                     .col(string_len(MfaColumn::Scope, 255))
-                    .col(string_len_null(MfaColumn::ClientId, 255))
+                    .col(text_null(MfaColumn::ClientId))
                     .col(big_integer(MfaColumn::CredentialVersion))
                     .col(timestamp_with_time_zone(MfaColumn::ExpiresAt))
                     .col(timestamp_with_time_zone_null(MfaColumn::RedeemedAt))

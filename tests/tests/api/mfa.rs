@@ -354,6 +354,19 @@ async fn the_mfa_token_is_single_use_bound_to_its_client_and_expires() {
     assert_eq!(own.status(), StatusCode::OK);
     h.clock.advance(Duration::seconds(30));
 
+    // Any client_id a request names is bound, however long.
+    let long = "c".repeat(5000);
+    let response = h
+        .app
+        .token(&[
+            ("grant_type", "password"),
+            ("username", ADA),
+            ("password", PASSWORD),
+            ("client_id", &long),
+        ])
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
     // Five minutes, no more.
     let token = mfa_token(&h.app, ADA).await;
     h.clock.advance(Duration::minutes(5) + Duration::seconds(1));

@@ -74,7 +74,6 @@ pub struct EnrolmentResponse {
 #[schema(example = json!({"code": "123456"}))]
 pub struct ConfirmMfaRequest {
     /// The 6-digit code the app shows now.
-    #[schema(min_length = 1, max_length = 64)]
     pub code: String,
 }
 
@@ -87,10 +86,8 @@ pub struct MfaChangeRequest {
     #[schema(value_type = String, format = Password)]
     pub current_password: SecretString,
     /// A 6-digit code from the authenticator.
-    #[schema(max_length = 64)]
     pub otp: Option<String>,
     /// One of the recovery codes (it is used up).
-    #[schema(max_length = 64)]
     pub recovery_code: Option<String>,
 }
 
