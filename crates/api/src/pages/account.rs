@@ -5,11 +5,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use askama::Template;
+use gatehouse_domain::mfa::Factor;
 use gatehouse_domain::users::ProfileChanges;
 use gatehouse_domain::{SessionId, SessionKind, User};
-use std::collections::HashMap;
-
-use gatehouse_domain::mfa::Factor;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::flow::sign_in_first;
@@ -359,12 +357,11 @@ async fn mfa_confirm(
     mfa_outcome(&req, &state, &user, session, result).await
 }
 
-/// The current password and a second factor of an MFA form.
-fn confirmation(form: &HashMap<String, String>) -> (SecretString, Option<Factor>) {
-    (
-        SecretString::from(field(form, "current_password").to_owned()),
-        Factor::from_fields(form.get("otp").cloned(), form.get("recovery_code").cloned()),
-    )
+/// What an MFA form confirmed by the password and a code changes.
+#[derive(Clone, Copy)]
+enum MfaChange {
+    TurnOff,
+    NewRecoveryCodes,
 }
 
 #[post("/account/mfa/disable")]
@@ -374,18 +371,7 @@ async fn mfa_disable(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (user, session, form) = match signed_in_form(&req, &body, &state).await {
-        Ok(found) => found,
-        Err(refusal) => return refusal.page(),
-    };
-    let (current, factor) = confirmation(&form);
-    let result = state
-        .mfa
-        .disable(&user, Some(&current), factor, &caller.0)
-        .await
-        .map_err(ApiError::from);
-    let labels = [("current_password", "Current password"), ("otp", "Code")];
-    outcome(&req, &state, &user, session, result, "mfa-off", &labels).await
+    mfa_change(req, caller, body, state, MfaChange::TurnOff).await
 }
 
 /// New recovery codes, shown once; the old ones stop working.
@@ -396,20 +382,45 @@ async fn mfa_recovery_codes(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    mfa_change(req, caller, body, state, MfaChange::NewRecoveryCodes).await
+}
+
+/// Turns MFA off, or replaces the recovery codes, with the current password and a code.
+async fn mfa_change(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+    change: MfaChange,
+) -> HttpResponse {
     let (user, session, form) = match signed_in_form(&req, &body, &state).await {
         Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
-    let (current, factor) = confirmation(&form);
-    let result = state
-        .mfa
-        .regenerate(&user, Some(&current), factor, &caller.0)
-        .await
-        .map(|codes| MfaPage {
-            csrf: field(&form, "csrf"),
-            enrolment: None,
-            recovery_codes: codes_of(&codes),
-        })
-        .map_err(ApiError::from);
-    mfa_outcome(&req, &state, &user, session, result).await
+    let current = SecretString::from(field(&form, "current_password").to_owned());
+    let factor = Factor::from_fields(form.get("otp").cloned(), form.get("recovery_code").cloned());
+    match change {
+        MfaChange::TurnOff => {
+            let result = state
+                .mfa
+                .disable(&user, Some(&current), factor, &caller.0)
+                .await
+                .map_err(ApiError::from);
+            let labels = [("current_password", "Current password"), ("otp", "Code")];
+            outcome(&req, &state, &user, session, result, "mfa-off", &labels).await
+        }
+        MfaChange::NewRecoveryCodes => {
+            let result = state
+                .mfa
+                .regenerate(&user, Some(&current), factor, &caller.0)
+                .await
+                .map(|codes| MfaPage {
+                    csrf: field(&form, "csrf"),
+                    enrolment: None,
+                    recovery_codes: codes_of(&codes),
+                })
+                .map_err(ApiError::from);
+            mfa_outcome(&req, &state, &user, session, result).await
+        }
+    }
 }

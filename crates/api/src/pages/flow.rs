@@ -17,8 +17,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{
     ACCOUNT_PATH, Field, FormPage, SIGN_IN_PATH, browser_session, csrf_token, field, form_again,
-    message, page, posted_form, query, safe_return_to, see_other, unavailable, with_cookie,
-    with_return_to,
+    form_with_error, message, page, posted_form, query, safe_return_to, see_other, unavailable,
+    with_cookie, with_return_to,
 };
 use crate::client::Caller;
 use crate::problem::ApiError;
@@ -342,13 +342,7 @@ async fn second_factor(
             return form_again(again, &ApiError::internal(other));
         }
     };
-    page(
-        StatusCode::OK,
-        &FormPage {
-            errors: vec![text.to_owned()],
-            ..again
-        },
-    )
+    form_with_error(again, text)
 }
 
 /// Signs in with email and password: the same throttled, audited check as the password
@@ -384,13 +378,7 @@ async fn sign_in(
                 AuthenticateError::Hashing(error) => return form_again(again, &error.into()),
                 AuthenticateError::Repository(error) => return unavailable(error),
             };
-            return page(
-                StatusCode::OK,
-                &FormPage {
-                    errors: vec![text.to_owned()],
-                    ..again
-                },
-            );
+            return form_with_error(again, text);
         }
         PasswordGrantError::MfaRequired { mfa_token } => {
             let step =

@@ -257,6 +257,18 @@ fn form_again(form: FormPage<'_>, error: &ApiError) -> HttpResponse {
     response
 }
 
+/// A form page again, with one thing to tell the person (a refusal the API has no code
+/// for: wrong credentials, a wrong code).
+fn form_with_error(form: FormPage<'_>, text: &str) -> HttpResponse {
+    page(
+        StatusCode::OK,
+        &FormPage {
+            errors: vec![text.to_owned()],
+            ..form
+        },
+    )
+}
+
 /// A page answering a storage failure: 503 when the database is not answering.
 fn unavailable(error: RepositoryError) -> HttpResponse {
     error_page(ApiError::from(error), "Try again shortly")
