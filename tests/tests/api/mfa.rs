@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use gatehouse_domain::Clock;
-use gatehouse_tests::oidc::{Agent, input_value};
+use gatehouse_tests::oidc::{
+    Agent, authorize_url, input_value, pkce, query_of, register_client, spa,
+};
 use gatehouse_tests::totp::{Enrolled, claims, code_at, enrol, mfa_token, second_step};
 use gatehouse_tests::{
     ManualClock, PASSWORD, TestApp, spawn_app_with_clock, spawn_app_with_settings_and_clock,
@@ -556,6 +558,21 @@ async fn with_the_admin_policy_admin_scopes_need_a_second_factor() {
         "invalid_scope"
     );
 
+    // The hosted sign-in sends such an admin to enrolment.
+    let mut browser = Agent::new(&app);
+    let signed_in = browser
+        .sign_in_at("/signin", "root@example.com", PASSWORD)
+        .await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(signed_in.headers()["location"], "/account?mfa=required");
+    let account = browser
+        .get("/account?mfa=required")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(account.contains("needs two-step verification"), "{account}");
+
     let enrolled = enrol(&app, &admin, clock.now()).await;
     clock.advance(Duration::seconds(30));
     let token = mfa_token(&app, "root@example.com").await;
@@ -742,5 +759,78 @@ async fn a_rotated_key_still_opens_old_secrets_and_reseals_them() {
     assert_eq!(
         second_step(&later, &step, ("otp", &code)).await.status(),
         StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn an_id_token_after_a_two_step_hosted_sign_in_says_pwd_otp() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private, _) = gatehouse_security::keys::generate_ed25519().unwrap();
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, secrecy::ExposeSecret::expose_secret(&private)).unwrap();
+    let h = harness_with(move |settings| {
+        settings.jwt.algorithm = gatehouse_api::settings::JwtAlgorithm::EdDSA;
+        settings.jwt.private_key_file = Some(key);
+    })
+    .await;
+    let admin = h.app.admin_token("root@example.com").await;
+    const CALLBACK: &str = "https://app.example.com/callback";
+    register_client(&h.app, &admin, spa("spa", CALLBACK)).await;
+
+    let mut browser = Agent::new(&h.app);
+    let html = browser
+        .sign_in_at("/signin", ADA, PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let signed_in = browser
+        .post_form(
+            "/signin/mfa",
+            &[
+                ("csrf", &input_value(&html, "csrf").unwrap()),
+                ("mfa_token", &input_value(&html, "mfa_token").unwrap()),
+                ("return_to", &input_value(&html, "return_to").unwrap()),
+                ("otp", &h.code(0)),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(
+        &h.app,
+        &[
+            ("response_type", "code"),
+            ("client_id", "spa"),
+            ("redirect_uri", CALLBACK),
+            ("scope", "openid me"),
+            ("state", "s"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let location = browser.authorize(&url, ADA).await;
+    let code = query_of(&location)["code"].clone();
+    let tokens: Value = h
+        .app
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", "spa"),
+            ("code_verifier", &verifier),
+        ])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        claims(tokens["id_token"].as_str().unwrap())["amr"],
+        json!(["pwd", "otp"])
+    );
+    assert_eq!(
+        claims(tokens["access_token"].as_str().unwrap())["amr"],
+        json!(["pwd", "otp"])
     );
 }
