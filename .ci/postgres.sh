@@ -36,15 +36,26 @@ case "${1:-}" in
     ;;
 esac
 
-PORT=${GATEHOUSE_PG_PORT:-55432}
-# Skip ports something else already listens on (another cluster, a second run).
-while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
+# Below Linux's ephemeral range (32768-60999), so that no client connection of a test run
+# holds the port as its local end.
+PORT=${GATEHOUSE_PG_PORT:-15432}
 DATA=$(mktemp -d /tmp/gatehouse-pg.XXXXXX)
 if [ "$(id -u)" = 0 ]; then chown postgres: "$DATA"; fi
 
 as_pg "$PGBIN/initdb" -D "$DATA" -A trust -U postgres >/dev/null
-echo "$PORT" >"$DATA/gatehouse.port"
-start_cluster "$DATA" "$PORT"
+# Skip ports something else already listens on (another cluster, a second run), and try the
+# next one if the port could not be bound all the same.
+for attempt in $(seq 1 20); do
+  while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
+  echo "$PORT" >"$DATA/gatehouse.port"
+  if start_cluster "$DATA" "$PORT" 2>/dev/null; then break; fi
+  if [ "$attempt" = 20 ]; then
+    echo "could not start PostgreSQL:" >&2
+    cat "$DATA/server.log" >&2
+    exit 1
+  fi
+  PORT=$((PORT + 1))
+done
 
 echo "export TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PORT/postgres"
 echo "export GATEHOUSE_PGDATA=$DATA"
