@@ -117,25 +117,27 @@ impl PasswordAttempts {
         account: &str,
         client: &ClientInfo,
     ) -> Result<Attempt, ThrottleError> {
-        // The network first: a network over its limit never reaches (nor locks) an account.
-        let ip = match &client.ip {
-            Some(ip) => Some(
-                self.throttle
-                    .reserve(Bucket::LoginIp, &ip_subject(ip))
-                    .await?,
-            ),
-            None => None,
-        };
-        match self.throttle.reserve(Bucket::LoginAccount, account).await {
-            Ok(account) => Ok(Attempt { account, ip }),
-            Err(refused) => {
-                // The account is locked: this attempt reaches no password, so it does not
-                // count against the network either.
-                if let Some(ip) = ip {
-                    self.throttle.release(ip).await?;
-                }
-                Err(refused)
+        // The network first: a network over its limit never reaches (nor locks) an account;
+        // a locked account's attempt reaches no password, so it does not count against the
+        // network either. Both are counted in one statement.
+        match &client.ip {
+            Some(ip) => {
+                let (ip, account) = self
+                    .throttle
+                    .reserve_pair(
+                        (Bucket::LoginIp, &ip_subject(ip)),
+                        (Bucket::LoginAccount, account),
+                    )
+                    .await?;
+                Ok(Attempt {
+                    account,
+                    ip: Some(ip),
+                })
             }
+            None => Ok(Attempt {
+                account: self.throttle.reserve(Bucket::LoginAccount, account).await?,
+                ip: None,
+            }),
         }
     }
 
@@ -169,11 +171,10 @@ impl PasswordAttempts {
     /// The password was right and the action went through: the account's failures are
     /// forgotten and the network's reservation given back.
     pub async fn succeeded(&self, attempt: Attempt) -> Result<(), RepositoryError> {
-        self.throttle.clear(attempt.account).await?;
-        if let Some(ip) = attempt.ip {
-            self.throttle.release(ip).await?;
+        match attempt.ip {
+            Some(ip) => self.throttle.clear_and_release(attempt.account, ip).await,
+            None => self.throttle.clear(attempt.account).await,
         }
-        Ok(())
     }
 
     /// The password was wrong, or right but the attempt was refused anyway (a disabled

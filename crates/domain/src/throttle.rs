@@ -139,6 +139,21 @@ pub trait ThrottleRepository: Send + Sync {
         window: Duration,
     ) -> Result<Count, RepositoryError>;
 
+    /// [`ThrottleRepository::reserve`] for several counters of distinct buckets, each
+    /// `(bucket, subject, window)`, at once (one statement where storage allows); the counts
+    /// in the same order.
+    async fn reserve_each(
+        &self,
+        counters: &[(Bucket, &str, Duration)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Count>, RepositoryError> {
+        let mut counts = Vec::with_capacity(counters.len());
+        for (bucket, subject, window) in counters {
+            counts.push(self.reserve(*bucket, subject, now, *window).await?);
+        }
+        Ok(counts)
+    }
+
     /// Takes one back from the counter, provided its window is still the one that began at
     /// `window_start` and it is above zero (a reservation that turned out not to count).
     async fn release(
@@ -150,6 +165,17 @@ pub trait ThrottleRepository: Send + Sync {
 
     /// Forgets the counter of `bucket` for `subject`.
     async fn clear(&self, bucket: Bucket, subject: &str) -> Result<(), RepositoryError>;
+
+    /// [`ThrottleRepository::clear`] of `clear` and [`ThrottleRepository::release`] of
+    /// `release` `(bucket, subject, window_start)`, at once where storage allows.
+    async fn clear_and_release(
+        &self,
+        clear: (Bucket, &str),
+        release: (Bucket, &str, DateTime<Utc>),
+    ) -> Result<(), RepositoryError> {
+        self.clear(clear.0, clear.1).await?;
+        self.release(release.0, release.1, release.2).await
+    }
 
     /// Deletes counters whose window began before `before`; returns how many.
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError>;
@@ -219,6 +245,11 @@ pub fn ip_subject(ip: &str) -> String {
     }
 }
 
+/// Storage answered a reservation of several counters with fewer counts.
+#[derive(Debug, thiserror::Error)]
+#[error("the throttle returned fewer counts than counters reserved")]
+struct CountsMissing;
+
 /// One counted event that may still be given back.
 #[derive(Debug, Clone)]
 #[must_use = "a reservation is released or kept explicitly"]
@@ -260,19 +291,85 @@ impl Throttle {
         // As stored, so the window start reads back equal for `release`.
         let now = self.clock.now_stored();
         let subject = subject(raw_subject);
-        let Count {
-            count,
-            window_start,
-        } = self
+        let count = self
             .counters
             .reserve(bucket, &subject, now, limit.window)
             .await?;
+        let (reservation, verdict) = self.judge(bucket, subject, count, now);
+        verdict.map(|()| reservation)
+    }
+
+    /// [`Throttle::reserve`] of one event in each of two buckets, counted at once (one
+    /// statement on storage that allows it), as if `first` were reserved before `second`:
+    /// when `first` is refused, `second` is given back (as if never reached); when only
+    /// `second` is refused, `first` is given back (the event did not happen).
+    pub async fn reserve_pair(
+        &self,
+        first: (Bucket, &str),
+        second: (Bucket, &str),
+    ) -> Result<(Reservation, Reservation), ThrottleError> {
+        let now = self.clock.now_stored();
+        let (first_subject, second_subject) = (subject(first.1), subject(second.1));
+        let first_window = self.policy.limit(first.0).window;
+        let second_window = self.policy.limit(second.0).window;
+        let counts = if first.0 == second.0 {
+            // Storage counts distinct buckets at once; one bucket twice is counted in turn.
+            vec![
+                self.counters
+                    .reserve(first.0, &first_subject, now, first_window)
+                    .await?,
+                self.counters
+                    .reserve(second.0, &second_subject, now, second_window)
+                    .await?,
+            ]
+        } else {
+            self.counters
+                .reserve_each(
+                    &[
+                        (first.0, &first_subject, first_window),
+                        (second.0, &second_subject, second_window),
+                    ],
+                    now,
+                )
+                .await?
+        };
+        let [first_count, second_count] = counts[..] else {
+            return Err(RepositoryError::new(CountsMissing).into());
+        };
+        let (first, first_verdict) = self.judge(first.0, first_subject, first_count, now);
+        let (second, second_verdict) = self.judge(second.0, second_subject, second_count, now);
+        match (first_verdict, second_verdict) {
+            (Ok(()), Ok(())) => Ok((first, second)),
+            (Err(refused), _) => {
+                self.release(second).await?;
+                Err(refused)
+            }
+            (Ok(()), Err(refused)) => {
+                self.release(first).await?;
+                Err(refused)
+            }
+        }
+    }
+
+    /// The reservation `count` stands for, and whether it is within the bucket's limit.
+    fn judge(
+        &self,
+        bucket: Bucket,
+        subject: String,
+        Count {
+            count,
+            window_start,
+        }: Count,
+        now: DateTime<Utc>,
+    ) -> (Reservation, Result<(), ThrottleError>) {
+        let limit = self.policy.limit(bucket);
+        let reservation = Reservation {
+            bucket,
+            subject,
+            window_start,
+        };
         if count <= u64::from(limit.max) {
-            return Ok(Reservation {
-                bucket,
-                subject,
-                window_start,
-            });
+            return (reservation, Ok(()));
         }
         let retry_after = (window_start + limit.window - now)
             .to_std()
@@ -283,7 +380,7 @@ impl Throttle {
             bucket = bucket.as_str(),
             "request throttled"
         );
-        Err(ThrottleError::Limited { retry_after })
+        (reservation, Err(ThrottleError::Limited { retry_after }))
     }
 
     /// Gives a reservation back: the event it counted turned out not to count.
@@ -301,6 +398,21 @@ impl Throttle {
     pub async fn clear(&self, reservation: Reservation) -> Result<(), RepositoryError> {
         self.counters
             .clear(reservation.bucket, &reservation.subject)
+            .await
+    }
+
+    /// [`Throttle::clear`] of `clear` and [`Throttle::release`] of `release`, at once where
+    /// storage allows.
+    pub async fn clear_and_release(
+        &self,
+        clear: Reservation,
+        release: Reservation,
+    ) -> Result<(), RepositoryError> {
+        self.counters
+            .clear_and_release(
+                (clear.bucket, &clear.subject),
+                (release.bucket, &release.subject, release.window_start),
+            )
             .await
     }
 
@@ -435,6 +547,74 @@ pub(crate) mod tests {
             .reserve(Bucket::LoginAccount, "a@b.c")
             .await
             .unwrap();
+    }
+
+    /// A throttle allowing `ip` attempts per network and `account` per account, and its
+    /// counters.
+    fn login_throttle(ip: u32, account: u32) -> (Throttle, Arc<InMemoryCounters>) {
+        let counters = Arc::new(InMemoryCounters::default());
+        let window = Duration::minutes(15);
+        let policy = ThrottlePolicy {
+            login_ip: Limit { max: ip, window },
+            login_account: Limit {
+                max: account,
+                window,
+            },
+            ..ThrottlePolicy::default()
+        };
+        let clock = Arc::new(FixedClock(Utc::now()));
+        (Throttle::new(counters.clone(), clock, policy), counters)
+    }
+
+    /// Reserves one login attempt from 203.0.113.9 on a@b.c, the network first.
+    async fn login_pair(throttle: &Throttle) -> Result<(Reservation, Reservation), ThrottleError> {
+        throttle
+            .reserve_pair(
+                (Bucket::LoginIp, "203.0.113.9"),
+                (Bucket::LoginAccount, "a@b.c"),
+            )
+            .await
+    }
+
+    /// The counts of the network and of the account, read without counting.
+    fn login_counts(counters: &InMemoryCounters) -> (u64, u64) {
+        let map = counters.0.lock().unwrap();
+        let count = |bucket, subject: &str| {
+            map.get(&(bucket, subject.to_owned()))
+                .map_or(0, |count| count.count)
+        };
+        (
+            count(Bucket::LoginIp, "203.0.113.9"),
+            count(Bucket::LoginAccount, "a@b.c"),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_locked_account_gives_the_networks_reservation_back() {
+        let (throttle, counters) = login_throttle(10, 2);
+        let _first = login_pair(&throttle).await.unwrap();
+        let (ip, account) = login_pair(&throttle).await.unwrap();
+        assert_eq!(login_counts(&counters), (2, 2));
+        assert!(matches!(
+            login_pair(&throttle).await,
+            Err(ThrottleError::Limited { .. })
+        ));
+        // The refused attempt counts on the account only.
+        assert_eq!(login_counts(&counters), (2, 3));
+        // A success forgets the account and gives the network's reservation back.
+        throttle.clear_and_release(account, ip).await.unwrap();
+        assert_eq!(login_counts(&counters), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_network_over_its_limit_leaves_the_account_as_it_was() {
+        let (throttle, counters) = login_throttle(1, 10);
+        let _first = login_pair(&throttle).await.unwrap();
+        assert!(matches!(
+            login_pair(&throttle).await,
+            Err(ThrottleError::Limited { .. })
+        ));
+        assert_eq!(login_counts(&counters), (2, 1));
     }
 
     #[test]

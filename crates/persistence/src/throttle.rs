@@ -42,6 +42,24 @@ ON CONFLICT (bucket, subject) DO UPDATE SET
 RETURNING "count", window_start
 "#;
 
+/// PostgreSQL only: a success forgets the account's counter and gives the network's
+/// reservation back, in one statement.
+const CLEAR_AND_RELEASE: &str = r#"
+WITH cleared AS (DELETE FROM throttle_counters WHERE bucket = $1 AND subject = $2)
+UPDATE throttle_counters SET "count" = "count" - 1
+WHERE bucket = $3 AND subject = $4 AND window_start = $5 AND "count" > 0
+"#;
+
+/// The count and window a reservation's upsert returned.
+fn count(row: &sea_orm::QueryResult) -> Result<Count, RepositoryError> {
+    let count: i64 = row.try_get("", "count").map_err(storage)?;
+    let window_start: DateTime<Utc> = row.try_get("", "window_start").map_err(storage)?;
+    Ok(Count {
+        count: u64::try_from(count).unwrap_or_default(),
+        window_start,
+    })
+}
+
 fn statement(backend: DatabaseBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     // SQLite numbers its parameters `?N`, PostgreSQL `$N`.
     let sql = match backend {
@@ -75,12 +93,99 @@ impl ThrottleRepository for SeaThrottleRepository {
             .await
             .map_err(storage)?
             .ok_or_else(|| RepositoryError::new(NoRowReturned))?;
-        let count: i64 = row.try_get("", "count").map_err(storage)?;
-        let window_start: DateTime<Utc> = row.try_get("", "window_start").map_err(storage)?;
-        Ok(Count {
-            count: u64::try_from(count).unwrap_or_default(),
-            window_start,
-        })
+        count(&row)
+    }
+
+    async fn reserve_each(
+        &self,
+        counters: &[(Bucket, &str, Duration)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Count>, RepositoryError> {
+        // One multi-row upsert; each row's window is chosen by its bucket, so the buckets
+        // must be distinct (a row cannot be upserted twice in one statement).
+        let distinct = counters
+            .iter()
+            .enumerate()
+            .all(|(i, (bucket, ..))| counters[..i].iter().all(|(other, ..)| other != bucket));
+        if counters.len() < 2 || !distinct {
+            let mut counts = Vec::with_capacity(counters.len());
+            for (bucket, subject, window) in counters {
+                counts.push(self.reserve(*bucket, subject, now, *window).await?);
+            }
+            return Ok(counts);
+        }
+        let mut values: Vec<sea_orm::Value> = vec![now.into()];
+        let (mut rows, mut windows) = (Vec::new(), Vec::new());
+        for (bucket, subject, window) in counters {
+            let n = values.len();
+            rows.push(format!("(${}, ${}, $1, 1)", n + 1, n + 2));
+            windows.push(format!("WHEN ${} THEN ${}", n + 1, n + 3));
+            values.extend([
+                bucket.as_str().into(),
+                (*subject).into(),
+                (now - *window).into(),
+            ]);
+        }
+        let sql = format!(
+            r#"
+INSERT INTO throttle_counters (bucket, subject, window_start, "count")
+VALUES {rows}
+ON CONFLICT (bucket, subject) DO UPDATE SET
+    "count" = CASE WHEN throttle_counters.window_start <= CASE excluded.bucket {windows} END
+        THEN 1 ELSE throttle_counters."count" + 1 END,
+    window_start = CASE WHEN throttle_counters.window_start <= CASE excluded.bucket {windows} END
+        THEN excluded.window_start ELSE throttle_counters.window_start END
+RETURNING bucket, "count", window_start
+"#,
+            rows = rows.join(", "),
+            windows = windows.join(" "),
+        );
+        let returned = self
+            .db
+            .query_all_raw(statement(self.db.get_database_backend(), &sql, values))
+            .await
+            .map_err(storage)?;
+        // Rows come back in no promised order: matched by bucket.
+        let mut counts = Vec::with_capacity(counters.len());
+        for (bucket, ..) in counters {
+            let row = returned
+                .iter()
+                .find(|row| {
+                    row.try_get::<String>("", "bucket")
+                        .is_ok_and(|returned| returned == bucket.as_str())
+                })
+                .ok_or_else(|| RepositoryError::new(NoRowReturned))?;
+            counts.push(count(row)?);
+        }
+        Ok(counts)
+    }
+
+    async fn clear_and_release(
+        &self,
+        clear: (Bucket, &str),
+        release: (Bucket, &str, DateTime<Utc>),
+    ) -> Result<(), RepositoryError> {
+        let backend = self.db.get_database_backend();
+        if backend != DatabaseBackend::Postgres || (clear.0, clear.1) == (release.0, release.1) {
+            // SQLite has no data-modifying WITH: two statements.
+            self.clear(clear.0, clear.1).await?;
+            return self.release(release.0, release.1, release.2).await;
+        }
+        self.db
+            .execute_raw(statement(
+                backend,
+                CLEAR_AND_RELEASE,
+                vec![
+                    clear.0.as_str().into(),
+                    clear.1.into(),
+                    release.0.as_str().into(),
+                    release.1.into(),
+                    release.2.into(),
+                ],
+            ))
+            .await
+            .map(|_| ())
+            .map_err(storage)
     }
 
     async fn release(

@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::phc;
+use std::cell::RefCell;
+
+use argon2::password_hash::{self, CustomizedPasswordHasher, phc};
 use argon2::{
-    Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as Argon2Verifier, Version,
+    Algorithm, Argon2, Block, Params, PasswordHasher as Argon2PasswordHasher,
+    PasswordVerifier as Argon2Verifier, Version,
 };
 use async_trait::async_trait;
 use gatehouse_domain::PasswordHash;
@@ -64,7 +67,11 @@ impl Argon2Hasher {
         let params = config.params()?;
         let mut unguessable = [0u8; 32];
         rand::rng().fill_bytes(&mut unguessable);
-        let dummy = hash_with(&params, &unguessable)?;
+        // On the calling thread, which keeps no working memory (the pool's threads do).
+        let dummy = argon2id(params.clone())
+            .hash_password(&unguessable)
+            .map(|hash| PasswordHash::new(hash.to_string()))
+            .map_err(|error| HashingError::Failed(error.to_string()))?;
         Ok(Self {
             params,
             pool,
@@ -78,10 +85,113 @@ fn argon2id(params: Params) -> Argon2<'static> {
 }
 
 fn hash_with(params: &Params, password: &[u8]) -> Result<PasswordHash, HashingError> {
-    argon2id(params.clone())
+    WithKeptMemory::new(Algorithm::Argon2id, Version::V0x13, params.clone())
         .hash_password(password)
         .map(|hash| PasswordHash::new(hash.to_string()))
         .map_err(|error| HashingError::Failed(error.to_string()))
+}
+
+thread_local! {
+    /// The working memory of the last argon2 computation on this thread (the hashing pool's
+    /// threads), kept for the next. A fresh allocation of argon2's 19 MiB costs about as much
+    /// CPU as the hash itself (the kernel maps and zeroes each of its pages on first touch).
+    /// Released by [`release_kept_memory`] when the thread has been idle for a while.
+    static KEPT_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// At most this much working memory is kept per thread; a stored hash asking for more
+/// (imported, up to [`MAX_VERIFY_M_COST_KIB`]) gets memory of its own, freed after.
+const MAX_KEPT_BLOCKS: usize = 64 * 1024;
+
+/// Gives this thread's kept argon2 memory back to the system.
+pub(crate) fn release_kept_memory() {
+    KEPT_MEMORY.with_borrow_mut(|memory| *memory = Vec::new());
+}
+
+/// Runs `compute` over `blocks` blocks of this thread's kept memory.
+fn with_kept_memory<T>(blocks: usize, compute: impl FnOnce(&mut [Block]) -> T) -> T {
+    if blocks > MAX_KEPT_BLOCKS {
+        return compute(&mut vec![Block::new(); blocks]);
+    }
+    KEPT_MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            // Previous contents are never read: argon2's first pass writes every block.
+            memory.resize(blocks, Block::new());
+        }
+        compute(&mut memory[..blocks])
+    })
+}
+
+/// argon2, as the `argon2` crate computes it, over this thread's kept working memory
+/// instead of a fresh allocation per hash. Verification is the `password-hash` crate's own
+/// (its blanket `PasswordVerifier`, with its constant-time comparison).
+#[derive(Debug, Clone)]
+struct WithKeptMemory {
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+}
+
+impl WithKeptMemory {
+    fn new(algorithm: Algorithm, version: Version, params: Params) -> Self {
+        Self {
+            algorithm,
+            version,
+            params,
+        }
+    }
+}
+
+impl Argon2PasswordHasher<phc::PasswordHash> for WithKeptMemory {
+    fn hash_password_with_salt(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+    ) -> password_hash::Result<phc::PasswordHash> {
+        let salt = phc::Salt::new(salt)?;
+        let output_len = self
+            .params
+            .output_len()
+            .unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let mut buffer = [0u8; phc::Output::MAX_LENGTH];
+        let out = buffer
+            .get_mut(..output_len)
+            .ok_or(password_hash::Error::OutputSize)?;
+        let argon2 = Argon2::new(self.algorithm, self.version, self.params.clone());
+        with_kept_memory(self.params.block_count(), |memory| {
+            argon2.hash_password_into_with_memory(password, &salt, out, memory)
+        })?;
+        Ok(phc::PasswordHash {
+            algorithm: self.algorithm.ident(),
+            version: Some(self.version.into()),
+            params: phc::ParamsString::try_from(&self.params)?,
+            salt: Some(salt),
+            hash: Some(phc::Output::new(out)?),
+        })
+    }
+}
+
+impl CustomizedPasswordHasher<phc::PasswordHash> for WithKeptMemory {
+    type Params = Params;
+
+    fn hash_password_customized(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        algorithm: Option<&str>,
+        version: Option<password_hash::Version>,
+        params: Params,
+    ) -> password_hash::Result<phc::PasswordHash> {
+        let algorithm = algorithm
+            .map(Algorithm::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        let version = version
+            .map(Version::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        Self::new(algorithm, version, params).hash_password_with_salt(password, salt)
+    }
 }
 
 /// bcrypt costs above this are refused rather than computed (each step doubles the work).
@@ -153,7 +263,7 @@ fn verify_with(configured: &Params, password: &[u8], stored: &str) -> Verificati
         return Verification::Mismatch;
     }
     // Verification follows the algorithm, version and parameters written in the hash.
-    if argon2id(configured.clone())
+    if WithKeptMemory::new(Algorithm::Argon2id, Version::V0x13, configured.clone())
         .verify_password(password, &parsed)
         .is_err()
     {
@@ -272,6 +382,47 @@ mod tests {
         iterations: 1,
         parallelism: 1,
     };
+
+    #[test]
+    fn kept_memory_gives_what_the_argon2_crate_gives() {
+        let salt = [7u8; 16];
+        // The default twice (the second over the first's memory), then smaller parameters
+        // over the larger memory, then argon2i as an imported hash would ask.
+        let cases = [
+            (Algorithm::Argon2id, Argon2Config::default()),
+            (Algorithm::Argon2id, Argon2Config::default()),
+            (Algorithm::Argon2id, WEAK),
+            (Algorithm::Argon2i, WEAK),
+        ];
+        for (algorithm, config) in cases {
+            let params = config.params().unwrap();
+            let ours = WithKeptMemory::new(algorithm, Version::V0x13, params.clone())
+                .hash_password_with_salt(b"pw-for-test", &salt)
+                .unwrap();
+            let theirs = Argon2::new(algorithm, Version::V0x13, params.clone())
+                .hash_password_with_salt(b"pw-for-test", &salt)
+                .unwrap();
+            assert_eq!(ours.to_string(), theirs.to_string());
+            let random_salt = hash_with(&params, b"pw-for-test").unwrap();
+            let parsed = phc::PasswordHash::new(random_salt.as_str()).unwrap();
+            assert!(
+                argon2id(params.clone())
+                    .verify_password(b"pw-for-test", &parsed)
+                    .is_ok()
+            );
+            assert!(
+                argon2id(params.clone())
+                    .verify_password(b"pw-for-tesT", &parsed)
+                    .is_err()
+            );
+            assert_eq!(
+                verify_with(&params, b"pw-for-tesT", &theirs.to_string()),
+                Verification::Mismatch
+            );
+        }
+        release_kept_memory();
+        KEPT_MEMORY.with_borrow(|memory| assert!(memory.is_empty()));
+    }
 
     #[tokio::test]
     async fn hashes_with_owasp_argon2id_by_default() {

@@ -7,7 +7,8 @@
 //! pile up memory.
 //!
 //! The threads are few and fixed (not tokio's growing blocking pool): each keeps the memory
-//! of its last argon2 hash for the next, so memory stays at `workers` hashes' worth. On
+//! of its last argon2 hash for the next while busy, and gives it back after a few idle
+//! seconds, so memory stays at `workers` hashes' worth at most. On
 //! Linux they run at a lower scheduling priority (nice 10), so when the cores are busy a
 //! request that needs no hash is served first; with idle cores hashing runs at full speed.
 
@@ -22,6 +23,10 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// The nice value of hashing threads: below request handling, above idle work.
 const HASHING_NICE: i32 = 10;
+
+/// A thread idle this long gives its kept argon2 memory back (a busy one keeps it from one
+/// hash to the next: see `hashing.rs`).
+const IDLE: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub struct HashingPool {
@@ -57,12 +62,15 @@ impl HashingPool {
                     // Ends when the pool, and with it the sender, is dropped.
                     loop {
                         let job = match receiver.lock() {
-                            Ok(receiver) => receiver.recv(),
+                            Ok(receiver) => receiver.recv_timeout(IDLE),
                             Err(_) => return,
                         };
                         match job {
                             Ok(job) => job(),
-                            Err(_) => return,
+                            Err(mpsc::RecvTimeoutError::Timeout) => {
+                                crate::hashing::release_kept_memory();
+                            }
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
                         }
                     }
                 })
