@@ -45,7 +45,14 @@ impl Database {
     /// as unavailable, so an outage answers quickly instead of piling requests up.
     pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, DatabaseError> {
         let url = prepare_url(url)?;
+        let sqlite = url.starts_with("sqlite:");
         let mut options = ConnectOptions::new(url);
+        if sqlite {
+            // A SQLite connection is a file opened in this process: nothing can cut it, so
+            // the pool does not ping it on every checkout (a round trip to its worker thread,
+            // one per statement).
+            options.test_before_acquire(false);
+        }
         options
             .connect_timeout(timeout)
             .acquire_timeout(timeout)
