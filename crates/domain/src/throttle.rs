@@ -139,9 +139,9 @@ pub trait ThrottleRepository: Send + Sync {
         window: Duration,
     ) -> Result<Count, RepositoryError>;
 
-    /// [`ThrottleRepository::reserve`] for several counters of distinct buckets, each
-    /// `(bucket, subject, window)`, at once (one statement where storage allows); the counts
-    /// in the same order.
+    /// [`ThrottleRepository::reserve`] for several counters, each `(bucket, subject,
+    /// window)`, at once where storage allows (one statement for distinct buckets; a bucket
+    /// named twice is counted in turn); the counts in the same order.
     async fn reserve_each(
         &self,
         counters: &[(Bucket, &str, Duration)],
@@ -312,27 +312,16 @@ impl Throttle {
         let (first_subject, second_subject) = (subject(first.1), subject(second.1));
         let first_window = self.policy.limit(first.0).window;
         let second_window = self.policy.limit(second.0).window;
-        let counts = if first.0 == second.0 {
-            // Storage counts distinct buckets at once; one bucket twice is counted in turn.
-            vec![
-                self.counters
-                    .reserve(first.0, &first_subject, now, first_window)
-                    .await?,
-                self.counters
-                    .reserve(second.0, &second_subject, now, second_window)
-                    .await?,
-            ]
-        } else {
-            self.counters
-                .reserve_each(
-                    &[
-                        (first.0, &first_subject, first_window),
-                        (second.0, &second_subject, second_window),
-                    ],
-                    now,
-                )
-                .await?
-        };
+        let counts = self
+            .counters
+            .reserve_each(
+                &[
+                    (first.0, &first_subject, first_window),
+                    (second.0, &second_subject, second_window),
+                ],
+                now,
+            )
+            .await?;
         let [first_count, second_count] = counts[..] else {
             return Err(RepositoryError::new(CountsMissing).into());
         };
