@@ -729,13 +729,7 @@ async fn a_rotated_key_still_opens_old_secrets_and_reseals_them() {
         clock.clone(),
     )
     .await;
-    clock.advance(Duration::seconds(30));
-    let step = mfa_token(&after, ADA).await;
-    let code = code_at(&enrolled.secret, clock.now());
-    assert_eq!(
-        second_step(&after, &step, ("otp", &code)).await.status(),
-        StatusCode::OK
-    );
+    signs_in_with_the_next_code(&after, &clock, &enrolled.secret).await;
     let under_new = sealed().await.unwrap();
     assert_ne!(
         under_old.split('.').nth(1),
@@ -753,11 +747,16 @@ async fn a_rotated_key_still_opens_old_secrets_and_reseals_them() {
         clock.clone(),
     )
     .await;
+    signs_in_with_the_next_code(&later, &clock, &enrolled.secret).await;
+}
+
+/// Ada signs in on `app` with her password, then the code of the next time step.
+async fn signs_in_with_the_next_code(app: &TestApp, clock: &ManualClock, secret: &str) {
     clock.advance(Duration::seconds(30));
-    let step = mfa_token(&later, ADA).await;
-    let code = code_at(&enrolled.secret, clock.now());
+    let step = mfa_token(app, ADA).await;
+    let code = code_at(secret, clock.now());
     assert_eq!(
-        second_step(&later, &step, ("otp", &code)).await.status(),
+        second_step(app, &step, ("otp", &code)).await.status(),
         StatusCode::OK
     );
 }

@@ -294,11 +294,19 @@ async fn mfa_outcome(
     }
 }
 
-fn codes_of(codes: &[SecretString]) -> Vec<String> {
-    codes
-        .iter()
-        .map(|code| code.expose_secret().to_owned())
-        .collect()
+/// The MFA section showing new recovery codes, once.
+fn recovery_codes_page<'a>(
+    form: &'a std::collections::HashMap<String, String>,
+    codes: &[SecretString],
+) -> MfaPage<'a> {
+    MfaPage {
+        csrf: field(form, "csrf"),
+        enrolment: None,
+        recovery_codes: codes
+            .iter()
+            .map(|code| code.expose_secret().to_owned())
+            .collect(),
+    }
 }
 
 /// Starts enrolment: the QR code and key of a new authenticator, and the form that turns
@@ -348,11 +356,7 @@ async fn mfa_confirm(
         .mfa
         .confirm(&user, field(&form, "code"), &caller.0)
         .await
-        .map(|codes| MfaPage {
-            csrf: field(&form, "csrf"),
-            enrolment: None,
-            recovery_codes: codes_of(&codes),
-        })
+        .map(|codes| recovery_codes_page(&form, &codes))
         .map_err(ApiError::from);
     mfa_outcome(&req, &state, &user, session, result).await
 }
@@ -414,11 +418,7 @@ async fn mfa_change(
                 .mfa
                 .regenerate(&user, Some(&current), factor, &caller.0)
                 .await
-                .map(|codes| MfaPage {
-                    csrf: field(&form, "csrf"),
-                    enrolment: None,
-                    recovery_codes: codes_of(&codes),
-                })
+                .map(|codes| recovery_codes_page(&form, &codes))
                 .map_err(ApiError::from);
             mfa_outcome(&req, &state, &user, session, result).await
         }
