@@ -135,6 +135,25 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document
 }
 
+/// The document as served: serialized once at start-up and shared by every worker, rather
+/// than a copy of the document per worker serialized on each request (three copies of the
+/// document took 3.7 MiB).
+#[derive(Clone)]
+pub struct Served(actix_web::web::Bytes);
+
+impl Served {
+    pub fn new(document: &utoipa::openapi::OpenApi) -> Result<Self, serde_json::Error> {
+        serde_json::to_vec(document).map(|json| Self(json.into()))
+    }
+
+    /// `GET` [`DOCUMENT_PATH`].
+    pub async fn serve(served: actix_web::web::Data<Served>) -> actix_web::HttpResponse {
+        actix_web::HttpResponse::Ok()
+            .content_type(actix_web::http::header::ContentType::json())
+            .body(served.0.clone())
+    }
+}
+
 /// Adds the answers that come with a kind of operation rather than with the operation, so
 /// that none is left out: a JSON body can be malformed (400), too large (413), of another
 /// type (415) or invalid (422); path and query parameters can be invalid (422); anything

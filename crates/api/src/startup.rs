@@ -87,6 +87,11 @@ impl Application {
         let state = web::Data::new(state);
         let openapi = openapi::document();
         let methods = web::Data::new(Methods::from_document(&openapi));
+        let document = web::Data::new(
+            openapi::Served::new(&openapi)
+                .map_err(|error| StartupError::Config(format!("the OpenAPI document: {error}")))?,
+        );
+        drop(openapi);
         let cors_origins = settings.server.cors_allowed_origins.clone();
         let tls = tls::server_config(settings)?;
         let hsts = tls
@@ -115,14 +120,23 @@ impl Application {
                 }))
                 .configure(routes::configure)
                 .service(
-                    SwaggerUi::new(openapi::SWAGGER_UI_ROUTE)
-                        .url(openapi::DOCUMENT_PATH, openapi.clone())
-                        .oauth(
+                    // GET only, as Swagger UI's own routes: other methods fall through to
+                    // the fallback's 405 with `Allow`.
+                    web::resource(openapi::DOCUMENT_PATH)
+                        .guard(actix_web::guard::Get())
+                        .app_data(document.clone())
+                        .to(openapi::Served::serve),
+                )
+                .service(
+                    SwaggerUi::new(openapi::SWAGGER_UI_ROUTE).config(
+                        utoipa_swagger_ui::Config::with_oauth_config(
+                            [openapi::DOCUMENT_PATH],
                             utoipa_swagger_ui::oauth::Config::new()
                                 .client_id(crate::state::SWAGGER_UI_CLIENT)
                                 .app_name("gatehouse")
                                 .use_pkce_with_authorization_code_grant(true),
                         ),
+                    ),
                 )
                 .app_data(methods.clone())
                 .default_service(web::to(methods::fallback))

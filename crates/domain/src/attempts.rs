@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use crate::audit::{Audit, AuditKind};
 use crate::error::RepositoryError;
 use crate::password::PasswordHash;
-use crate::ports::{HashingError, PasswordVerifier, Verification};
+use crate::ports::{HashingError, HashingTurn, PasswordVerifier, Verification};
 use crate::session::ClientInfo;
 use crate::throttle::{Bucket, Reservation, Throttle, ThrottleError, ip_subject};
 use crate::user::{User, UserId};
@@ -87,10 +87,11 @@ impl PasswordAttempts {
     pub async fn verify(
         &self,
         _attempt: &Attempt,
+        turn: HashingTurn,
         password: &SecretString,
         stored: &PasswordHash,
     ) -> Result<Verification, HashingError> {
-        self.verifier.verify(password, stored).await
+        self.verifier.verify(turn, password, stored).await
     }
 
     /// Reserves one attempt for `account` (a normalized email, known or not) and for the
@@ -154,7 +155,10 @@ impl PasswordAttempts {
         let attempt = self
             .begin(user.email.as_str(), Some(user.id), client, CONFIRMATION)
             .await?;
-        match self.verify(&attempt, password, &user.password_hash).await {
+        match self
+            .verify(&attempt, HashingTurn::none(), password, &user.password_hash)
+            .await
+        {
             Ok(Verification::Match { .. }) => Ok(self.succeeded(attempt).await?),
             Ok(Verification::Mismatch) => {
                 self.failed(attempt, CONFIRMATION, Some(user.id), client, None)

@@ -16,9 +16,9 @@ use crate::mfa::{
 };
 use crate::password::{self, Password};
 use crate::ports::{
-    AccessClaims, AccessToken, AccessTokenService, HashingError, InsertUserError, OpaqueTokens,
-    PasswordHasher, PasswordVerifier, Rotation, SessionRepository, TokenError, UserRepository,
-    Verification,
+    AccessClaims, AccessToken, AccessTokenService, HashingError, HashingTurn, InsertUserError,
+    OpaqueTokens, PasswordHasher, PasswordVerifier, Rotation, SessionRepository, TokenError,
+    UserRepository, Verification,
 };
 use crate::scope::{ScopeError, ScopeSet};
 use crate::session::{ClientInfo, Session, SessionKind, SessionLifetimes};
@@ -308,6 +308,7 @@ impl AuthService {
     async fn authenticate(
         &self,
         attempt: &Attempt,
+        turn: HashingTurn,
         username: &str,
         password: &SecretString,
     ) -> Result<User, AuthenticateError> {
@@ -329,7 +330,10 @@ impl AuthService {
         let stored = user
             .as_ref()
             .map_or_else(|| self.hasher.dummy_hash(), |user| &user.password_hash);
-        let verification = self.attempts.verify(attempt, password, stored).await?;
+        let verification = self
+            .attempts
+            .verify(attempt, turn, password, stored)
+            .await?;
 
         let (Some(user), Verification::Match { needs_rehash }) = (user, verification) else {
             tracing::info!(event = "login_failed", "login failed");
@@ -646,8 +650,9 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<(User, Attempt), PasswordGrantError> {
         // During a login flood most attempts find hashing saturated: refuse them before
-        // any database work.
-        self.hasher.admit().await.map_err(AuthenticateError::from)?;
+        // any database work. An admitted one holds its place in the hashing queue through
+        // that work, so no more logins get that far than will be hashed.
+        let turn = self.hasher.admit().await.map_err(AuthenticateError::from)?;
         // Counted per normalized email whether or not the account exists, so the answer
         // tells nothing.
         let account = Email::parse(username)
@@ -657,7 +662,7 @@ impl AuthService {
             .attempts
             .begin(&account, None, client, attempts::LOGIN)
             .await?;
-        let user = match self.authenticate(&attempt, username, password).await {
+        let user = match self.authenticate(&attempt, turn, username, password).await {
             Ok(user) => user,
             Err(error @ (AuthenticateError::Hashing(_) | AuthenticateError::Repository(_))) => {
                 self.attempts.abandoned(attempt).await;

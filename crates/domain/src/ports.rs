@@ -128,6 +128,40 @@ pub enum HashingError {
     Failed(String),
 }
 
+/// A place among the hashes the hasher will take, given by [`PasswordHasher::admit`] and
+/// used by the verification it was given for ([`PasswordVerifier::verify`]). Held while the
+/// caller does its work before the hash (database reads), so no more callers get past
+/// admission than the hasher will take; dropped unused, the place is given back.
+#[derive(Default)]
+pub struct HashingTurn(Option<Box<dyn std::any::Any + Send + Sync>>);
+
+impl HashingTurn {
+    /// A turn holding the hasher's own record of the place.
+    pub fn holding<T: std::any::Any + Send + Sync>(place: T) -> Self {
+        Self(Some(Box::new(place)))
+    }
+
+    /// No place taken: the verification waits for one, or is refused, on its own.
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// The place, if this turn holds one of type `T`.
+    pub fn take<T: std::any::Any>(self) -> Option<T> {
+        self.0
+            .and_then(|place| place.downcast::<T>().ok())
+            .map(|place| *place)
+    }
+}
+
+impl std::fmt::Debug for HashingTurn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("HashingTurn")
+            .field(&self.0.is_some())
+            .finish()
+    }
+}
+
 /// Slow, salted password hashing. Implementations run the work off the async executor.
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
@@ -135,11 +169,11 @@ pub trait PasswordHasher: Send + Sync {
     /// Returns [`HashingError::Overloaded`] when the worker pool is saturated.
     async fn hash(&self, password: &SecretString) -> Result<PasswordHash, HashingError>;
 
-    /// Refuses with [`HashingError::Overloaded`] when hashing would be refused right now,
-    /// after holding the caller for the interval it announces (a timer, no CPU), so a
-    /// flood that ignores `Retry-After` cannot spin. Cheap: use cases ask it before work
-    /// that costs a database read. [`PasswordHasher::verify`] and `hash` still decide.
-    async fn admit(&self) -> Result<(), HashingError>;
+    /// A place for one verification, taken before work that costs a database read and
+    /// handed to [`PasswordVerifier::verify`]. Refuses with [`HashingError::Overloaded`]
+    /// when every place is taken, after holding the caller for the interval it announces (a
+    /// timer, no CPU), so a flood that ignores `Retry-After` cannot spin. Cheap.
+    async fn admit(&self) -> Result<HashingTurn, HashingError>;
 
     /// A hash of an unguessable password with the configured parameters. Logins for unknown
     /// accounts verify against it so that they cost as much as logins for known ones.
@@ -153,11 +187,13 @@ pub trait PasswordHasher: Send + Sync {
 /// [`crate::attempts::PasswordAttempts`], which reserves and audits every attempt, holds it.
 #[async_trait]
 pub trait PasswordVerifier: Send + Sync {
-    /// Checks `password` against `hash`. A hash this hasher cannot parse is a
-    /// [`Verification::Mismatch`], never an error: stored data must not turn a login into a 500.
-    /// Returns [`HashingError::Overloaded`] when the worker pool is saturated.
+    /// Checks `password` against `hash`, in the place `turn` holds if it holds one. A hash
+    /// this hasher cannot parse is a [`Verification::Mismatch`], never an error: stored data
+    /// must not turn a login into a 500. Returns [`HashingError::Overloaded`] when the worker
+    /// pool is saturated and `turn` holds no place.
     async fn verify(
         &self,
+        turn: HashingTurn,
         password: &SecretString,
         hash: &PasswordHash,
     ) -> Result<Verification, HashingError>;

@@ -107,12 +107,16 @@ impl SessionCache {
     }
 
     fn with_capacity(in_sync: bool, capacity: usize) -> Self {
-        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        // Bounded, but grown as answers come rather than allocated for all of them at once
+        // (`LruCache::new` reserves a table for `capacity`, 2 MiB of it resident once a
+        // thousand answers are spread over it).
+        let mut answers = LruCache::unbounded();
+        answers.resize(NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN));
         Self {
             generation: AtomicU64::new(0),
             in_sync: AtomicBool::new(in_sync),
             entries: Mutex::new(Entries {
-                answers: LruCache::new(capacity),
+                answers,
                 by_user: HashMap::new(),
             }),
         }

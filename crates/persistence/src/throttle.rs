@@ -42,12 +42,15 @@ ON CONFLICT (bucket, subject) DO UPDATE SET
 RETURNING "count", window_start
 "#;
 
-/// PostgreSQL only: a success forgets the account's counter and gives the network's
-/// reservation back, in one statement.
+/// A success forgets the account's counter and gives the network's reservation back, in
+/// one statement on either database. The account's row is set to zero rather than deleted
+/// (which needs a second statement on SQLite): a zero counts as nothing, and housekeeping
+/// purges the row with its window. Naming one row twice clears it.
 const CLEAR_AND_RELEASE: &str = r#"
-WITH cleared AS (DELETE FROM throttle_counters WHERE bucket = $1 AND subject = $2)
-UPDATE throttle_counters SET "count" = "count" - 1
-WHERE bucket = $3 AND subject = $4 AND window_start = $5 AND "count" > 0
+UPDATE throttle_counters SET "count" = CASE WHEN bucket = $1 AND subject = $2
+    THEN 0 ELSE "count" - 1 END
+WHERE (bucket = $1 AND subject = $2)
+    OR (bucket = $3 AND subject = $4 AND window_start = $5 AND "count" > 0)
 "#;
 
 /// The count and window a reservation's upsert returned.
@@ -166,11 +169,6 @@ RETURNING bucket, "count", window_start
         release: (Bucket, &str, DateTime<Utc>),
     ) -> Result<(), RepositoryError> {
         let backend = self.db.get_database_backend();
-        if backend != DatabaseBackend::Postgres || (clear.0, clear.1) == (release.0, release.1) {
-            // SQLite has no data-modifying WITH: two statements.
-            self.clear(clear.0, clear.1).await?;
-            return self.release(release.0, release.1, release.2).await;
-        }
         self.db
             .execute_raw(statement(
                 backend,

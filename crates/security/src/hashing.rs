@@ -11,11 +11,13 @@ use argon2::{
 };
 use async_trait::async_trait;
 use gatehouse_domain::PasswordHash;
-use gatehouse_domain::ports::{HashingError, PasswordHasher, PasswordVerifier, Verification};
+use gatehouse_domain::ports::{
+    HashingError, HashingTurn, PasswordHasher, PasswordVerifier, Verification,
+};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::pool::HashingPool;
+use crate::pool::{Admission, HashingPool};
 
 /// Stored hashes asking for more memory than this are refused rather than computed: a
 /// tampered or imported hash must not be able to exhaust the server's memory.
@@ -321,14 +323,11 @@ impl PasswordHasher for Argon2Hasher {
             .await?
     }
 
-    async fn admit(&self) -> Result<(), HashingError> {
-        if !self.pool.is_full() {
-            return Ok(());
+    async fn admit(&self) -> Result<HashingTurn, HashingError> {
+        match self.pool.admit() {
+            Some(admission) => Ok(HashingTurn::holding(admission)),
+            None => Err(self.pool.refuse().await),
         }
-        self.pool.hold_refusal().await;
-        Err(HashingError::Overloaded {
-            retry_after: self.pool.retry_after(),
-        })
     }
 
     fn dummy_hash(&self) -> &PasswordHash {
@@ -345,6 +344,7 @@ impl PasswordVerifier for Argon2Hasher {
     #[tracing::instrument(skip_all)]
     async fn verify(
         &self,
+        turn: HashingTurn,
         password: &SecretString,
         hash: &PasswordHash,
     ) -> Result<Verification, HashingError> {
@@ -352,16 +352,18 @@ impl PasswordVerifier for Argon2Hasher {
         let password = password.clone();
         let stored = hash.clone();
         let dummy = self.dummy.clone();
-        self.pool
-            .run(move || {
-                verify_at_full_cost(
-                    &params,
-                    password.expose_secret().as_bytes(),
-                    stored.as_str(),
-                    dummy.as_str(),
-                )
-            })
-            .await
+        let job = move || {
+            verify_at_full_cost(
+                &params,
+                password.expose_secret().as_bytes(),
+                stored.as_str(),
+                dummy.as_str(),
+            )
+        };
+        match turn.take::<Admission>() {
+            Some(admission) => self.pool.run_admitted(admission, job).await,
+            None => self.pool.run(job).await,
+        }
     }
 }
 
@@ -435,7 +437,7 @@ mod tests {
         );
         assert_eq!(
             hasher
-                .verify(&secret("correct horse battery"), &hash)
+                .verify(HashingTurn::none(), &secret("correct horse battery"), &hash)
                 .await
                 .unwrap(),
             Verification::Match {
@@ -444,11 +446,34 @@ mod tests {
         );
         assert_eq!(
             hasher
-                .verify(&secret("correct horse batterY"), &hash)
+                .verify(HashingTurn::none(), &secret("correct horse batterY"), &hash)
                 .await
                 .unwrap(),
             Verification::Mismatch
         );
+    }
+
+    #[tokio::test]
+    async fn an_admitted_verification_runs_in_the_place_admission_took() {
+        let hasher = Argon2Hasher::new(WEAK, Arc::new(HashingPool::new(1, 0))).unwrap();
+        let hash = hasher.hash(&secret("pw-for-test")).await.unwrap();
+        let turn = hasher.admit().await.expect("the one place is free");
+        // Held through the caller's other work: the next caller is refused.
+        assert!(matches!(
+            hasher.admit().await,
+            Err(HashingError::Overloaded { .. })
+        ));
+        assert_eq!(
+            hasher
+                .verify(turn, &secret("pw-for-test"), &hash)
+                .await
+                .unwrap(),
+            Verification::Match {
+                needs_rehash: false
+            }
+        );
+        // And given back when the verification ends.
+        assert!(hasher.admit().await.is_ok());
     }
 
     #[tokio::test]
@@ -477,7 +502,10 @@ mod tests {
         let weak = hasher(WEAK).hash(&secret("pw-for-test")).await.unwrap();
         let strong = hasher(Argon2Config::default());
         assert_eq!(
-            strong.verify(&secret("pw-for-test"), &weak).await.unwrap(),
+            strong
+                .verify(HashingTurn::none(), &secret("pw-for-test"), &weak)
+                .await
+                .unwrap(),
             Verification::Match { needs_rehash: true }
         );
     }
@@ -490,7 +518,11 @@ mod tests {
             .unwrap()
             .to_string();
         let verification = hasher(WEAK)
-            .verify(&secret("pw-for-test"), &PasswordHash::new(hash))
+            .verify(
+                HashingTurn::none(),
+                &secret("pw-for-test"),
+                &PasswordHash::new(hash),
+            )
             .await
             .unwrap();
         assert_eq!(verification, Verification::Match { needs_rehash: true });
@@ -508,7 +540,7 @@ mod tests {
             assert!(hasher.supports(&stored));
             assert_eq!(
                 hasher
-                    .verify(&secret("pw-for-test"), &stored)
+                    .verify(HashingTurn::none(), &secret("pw-for-test"), &stored)
                     .await
                     .unwrap(),
                 Verification::Match { needs_rehash: true },
@@ -516,7 +548,7 @@ mod tests {
             );
             assert_eq!(
                 hasher
-                    .verify(&secret("pw-for-tesT"), &stored)
+                    .verify(HashingTurn::none(), &secret("pw-for-tesT"), &stored)
                     .await
                     .unwrap(),
                 Verification::Mismatch
@@ -531,11 +563,17 @@ mod tests {
         // bcrypt itself would accept any password sharing the first 72 bytes.
         let stored = PasswordHash::new(bcrypt::hash(&long[..72], 4).unwrap());
         assert_eq!(
-            hasher.verify(&secret(&long), &stored).await.unwrap(),
+            hasher
+                .verify(HashingTurn::none(), &secret(&long), &stored)
+                .await
+                .unwrap(),
             Verification::Mismatch
         );
         assert_eq!(
-            hasher.verify(&secret(&long[..72]), &stored).await.unwrap(),
+            hasher
+                .verify(HashingTurn::none(), &secret(&long[..72]), &stored)
+                .await
+                .unwrap(),
             Verification::Match { needs_rehash: true }
         );
     }
@@ -550,7 +588,11 @@ mod tests {
         ] {
             assert_eq!(
                 hasher
-                    .verify(&secret("whatever"), &PasswordHash::new(stored))
+                    .verify(
+                        HashingTurn::none(),
+                        &secret("whatever"),
+                        &PasswordHash::new(stored)
+                    )
                     .await
                     .unwrap(),
                 Verification::Mismatch

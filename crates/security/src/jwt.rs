@@ -89,6 +89,14 @@ struct Claims {
 /// the signature, a fifth of a request's time on `/users/me`) tells nothing new.
 pub const VERIFIED_CAPACITY: usize = 10_000;
 
+/// An empty cache of verified tokens, holding at most [`VERIFIED_CAPACITY`]; its table grows
+/// with use instead of being reserved whole up front.
+fn verified_cache() -> lru::LruCache<[u8; 32], Verified> {
+    let mut cache = lru::LruCache::unbounded();
+    cache.resize(NonZeroUsize::new(VERIFIED_CAPACITY).unwrap_or(NonZeroUsize::MIN));
+    cache
+}
+
 /// What a verified token says: its times, checked again on every presentation, and its
 /// claims. Kept under the SHA-256 of the token, never the token itself.
 #[derive(Clone)]
@@ -172,9 +180,7 @@ impl JwtService {
             audience: config.audience,
             ttl: config.access_token_ttl,
             leeway: config.leeway,
-            verified: Mutex::new(lru::LruCache::new(
-                NonZeroUsize::new(VERIFIED_CAPACITY).unwrap_or(NonZeroUsize::MIN),
-            )),
+            verified: Mutex::new(verified_cache()),
         })
     }
 

@@ -4,7 +4,9 @@
 //! free for other requests; at most `queue` more wait for a turn. Anything beyond that is
 //! refused with [`HashingError::Overloaded`] once its `Retry-After` has passed (see
 //! [`HashingPool::hold_refusal`]), so a login flood can neither starve other requests nor
-//! pile up memory.
+//! pile up memory. A caller with work to do before its job (a login reads the database
+//! before it verifies) takes its place first ([`HashingPool::admit`]) and holds it through
+//! that work, so no more callers than the pool will take get as far as the database.
 //!
 //! The threads are few and fixed (not tokio's growing blocking pool): each keeps the memory
 //! of its last argon2 hash for the next while busy, and gives it back after a few idle
@@ -34,14 +36,16 @@ pub struct HashingPool {
     jobs: Mutex<mpsc::Sender<Job>>,
     workers: usize,
     queue: usize,
-    admitted: AtomicUsize,
+    admitted: Arc<AtomicUsize>,
     retry_after: Duration,
 }
 
-/// Gives back an admission slot when the caller finishes or gives up.
-struct Admission<'a>(&'a AtomicUsize);
+/// A place among the `workers + queue` jobs the pool takes, from admission until the job it
+/// was taken for ends (or the caller gives up): dropping it gives the place back.
+#[derive(Debug)]
+pub struct Admission(Arc<AtomicUsize>);
 
-impl Drop for Admission<'_> {
+impl Drop for Admission {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
@@ -81,7 +85,7 @@ impl HashingPool {
             jobs: Mutex::new(jobs),
             workers,
             queue,
-            admitted: AtomicUsize::new(0),
+            admitted: Arc::new(AtomicUsize::new(0)),
             retry_after: Duration::from_secs(1),
         }
     }
@@ -96,10 +100,13 @@ impl HashingPool {
         self.workers
     }
 
-    /// Whether new work would be refused right now. A cheap early answer for callers that
-    /// would do costly work (database reads) before asking; `run` still decides.
-    pub fn is_full(&self) -> bool {
-        self.admitted.load(Ordering::Acquire) >= self.workers + self.queue
+    /// A place for one job, if one is free: for callers that do costly work (database
+    /// reads) before the job, so that no more of them get that far than the pool will take.
+    /// Hand it to [`HashingPool::run_admitted`].
+    pub fn admit(&self) -> Option<Admission> {
+        let before = self.admitted.fetch_add(1, Ordering::AcqRel);
+        let admission = Admission(self.admitted.clone());
+        (before < self.workers + self.queue).then_some(admission)
     }
 
     /// How long a refused caller is told to wait.
@@ -115,21 +122,39 @@ impl HashingPool {
     }
 
     /// Runs `job` on a hashing thread once a worker is free.
-    /// Returns [`HashingError::Overloaded`] without waiting when the queue is full.
+    /// Returns [`HashingError::Overloaded`] (after [`HashingPool::hold_refusal`]) when the
+    /// queue is full.
     pub async fn run<T, F>(&self, job: F) -> Result<T, HashingError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let before = self.admitted.fetch_add(1, Ordering::AcqRel);
-        let _admission = Admission(&self.admitted);
-        if before >= self.workers + self.queue {
-            drop(_admission);
-            self.hold_refusal().await;
-            return Err(HashingError::Overloaded {
-                retry_after: self.retry_after,
-            });
+        match self.admit() {
+            Some(admission) => self.run_admitted(admission, job).await,
+            None => Err(self.refuse().await),
         }
+    }
+
+    /// Refuses, once the `Retry-After` it announces has passed.
+    pub async fn refuse(&self) -> HashingError {
+        self.hold_refusal().await;
+        HashingError::Overloaded {
+            retry_after: self.retry_after,
+        }
+    }
+
+    /// Runs `job` in the place `admission` holds ([`HashingPool::admit`]), once a worker is
+    /// free. An admission from another pool holds no place here: the job asks for one.
+    pub async fn run_admitted<T, F>(&self, admission: Admission, job: F) -> Result<T, HashingError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        if !Arc::ptr_eq(&admission.0, &self.admitted) {
+            drop(admission);
+            return Box::pin(self.run(job)).await;
+        }
+        let _admission = admission;
         let permit = self
             .permits
             .clone()
@@ -199,5 +224,40 @@ mod tests {
         assert_eq!(queued.await.unwrap().unwrap(), 7);
         // Slots are given back: the pool accepts work again.
         assert_eq!(pool.run(|| 3).await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_admission_holds_its_place_until_its_job_ends_or_it_is_dropped() {
+        let pool = HashingPool::new(1, 1);
+        let first = pool.admit().expect("a free place");
+        let second = pool.admit().expect("a place in the queue");
+        // Both places are held while their callers do other work: nobody else gets in,
+        // neither by admission nor by running a job directly.
+        assert!(pool.admit().is_none());
+        assert!(matches!(
+            pool.run(|| 1).await,
+            Err(HashingError::Overloaded { .. })
+        ));
+        // A job run in a held place takes no other, and gives it back when it ends.
+        assert_eq!(pool.run_admitted(first, || 5).await.unwrap(), 5);
+        let third = pool.admit().expect("the place given back");
+        assert!(pool.admit().is_none());
+        // Dropped unused, a place is given back too.
+        drop(second);
+        drop(third);
+        assert_eq!(pool.run(|| 3).await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_admission_from_another_pool_holds_no_place_here() {
+        let pool = HashingPool::new(1, 0);
+        let other = HashingPool::new(1, 0);
+        let foreign = other.admit().expect("a place in the other pool");
+        let held = pool.admit().expect("the only place");
+        assert!(matches!(
+            pool.run_admitted(foreign, || 1).await,
+            Err(HashingError::Overloaded { .. })
+        ));
+        assert_eq!(pool.run_admitted(held, || 2).await.unwrap(), 2);
     }
 }

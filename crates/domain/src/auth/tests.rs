@@ -113,6 +113,7 @@ impl Default for FakeHasher {
 impl PasswordVerifier for FakeHasher {
     async fn verify(
         &self,
+        _turn: HashingTurn,
         password: &SecretString,
         hash: &PasswordHash,
     ) -> Result<Verification, HashingError> {
@@ -140,8 +141,8 @@ impl PasswordHasher for FakeHasher {
     fn dummy_hash(&self) -> &PasswordHash {
         &self.dummy
     }
-    async fn admit(&self) -> Result<(), HashingError> {
-        Ok(())
+    async fn admit(&self) -> Result<HashingTurn, HashingError> {
+        Ok(HashingTurn::none())
     }
     fn supports(&self, hash: &PasswordHash) -> bool {
         hash.as_str().starts_with("v")
@@ -420,7 +421,9 @@ impl AuthService {
             .begin(username, None, &ClientInfo::default(), attempts::LOGIN)
             .await
             .expect("under the limit");
-        let user = self.authenticate(&attempt, username, password).await?;
+        let user = self
+            .authenticate(&attempt, HashingTurn::none(), username, password)
+            .await?;
         self.admissible(&user)?;
         Ok(user)
     }
