@@ -43,14 +43,33 @@ RETURNING "count", window_start
 "#;
 
 /// A success forgets the account's counter and gives the network's reservation back, in
-/// one statement on either database. The account's row is set to zero rather than deleted
-/// (which needs a second statement on SQLite): a zero counts as nothing, and housekeeping
-/// purges the row with its window. Naming one row twice clears it.
+/// one statement. The account's row is set to zero rather than deleted (which would take a
+/// second statement on SQLite): a zero counts as nothing, and housekeeping purges the row
+/// with its window. Naming one row twice clears it.
 const CLEAR_AND_RELEASE: &str = r#"
 UPDATE throttle_counters SET "count" = CASE WHEN bucket = $1 AND subject = $2
     THEN 0 ELSE "count" - 1 END
 WHERE (bucket = $1 AND subject = $2)
     OR (bucket = $3 AND subject = $4 AND window_start = $5 AND "count" > 0)
+"#;
+
+/// The same on PostgreSQL, whose rows are locked one by one: in the order of their buckets,
+/// as [`SeaThrottleRepository::reserve_each`] takes them. An `UPDATE` alone locks them in
+/// the order it finds them, and two statements taking two rows in opposite orders
+/// deadlock until PostgreSQL fails one of them (after `deadlock_timeout`, a second).
+const CLEAR_AND_RELEASE_IN_ORDER: &str = r#"
+WITH locked AS (
+    SELECT bucket, subject FROM throttle_counters
+    WHERE (bucket = $1 AND subject = $2)
+        OR (bucket = $3 AND subject = $4 AND window_start = $5 AND "count" > 0)
+    ORDER BY bucket COLLATE "C", subject COLLATE "C"
+    FOR UPDATE
+)
+UPDATE throttle_counters SET "count" = CASE
+        WHEN throttle_counters.bucket = $1 AND throttle_counters.subject = $2
+        THEN 0 ELSE throttle_counters."count" - 1 END
+FROM locked
+WHERE throttle_counters.bucket = locked.bucket AND throttle_counters.subject = locked.subject
 "#;
 
 /// The count and window a reservation's upsert returned.
@@ -119,7 +138,11 @@ impl ThrottleRepository for SeaThrottleRepository {
         }
         let mut values: Vec<sea_orm::Value> = vec![now.into()];
         let (mut rows, mut windows) = (Vec::new(), Vec::new());
-        for (bucket, subject, window) in counters {
+        // Rows are upserted, and on PostgreSQL locked, in the order given: always that of
+        // their buckets, so that two statements never wait for each other's rows.
+        let mut in_order: Vec<_> = counters.iter().collect();
+        in_order.sort_by_key(|(bucket, ..)| bucket.as_str());
+        for (bucket, subject, window) in in_order {
             let n = values.len();
             rows.push(format!("(${}, ${}, $1, 1)", n + 1, n + 2));
             windows.push(format!("WHEN ${} THEN ${}", n + 1, n + 3));
@@ -169,10 +192,14 @@ RETURNING bucket, "count", window_start
         release: (Bucket, &str, DateTime<Utc>),
     ) -> Result<(), RepositoryError> {
         let backend = self.db.get_database_backend();
+        let sql = match backend {
+            DatabaseBackend::Postgres => CLEAR_AND_RELEASE_IN_ORDER,
+            _ => CLEAR_AND_RELEASE,
+        };
         self.db
             .execute_raw(statement(
                 backend,
-                CLEAR_AND_RELEASE,
+                sql,
                 vec![
                     clear.0.as_str().into(),
                     clear.1.into(),

@@ -495,3 +495,37 @@ async fn forged_tokens_racing_the_genuine_one_are_all_refused() {
         }
     }
 }
+
+#[tokio::test]
+async fn right_passwords_racing_from_one_network_all_get_in() {
+    // Each login reserves its account's and its network's counters in one statement and
+    // settles both in one statement. Run at once, those statements must take the two rows
+    // in the same order, or PostgreSQL ends their deadlocks by failing one of them (a 503,
+    // after a second's wait). Cheap hashes, so the statements interleave densely.
+    let app = spawn_app_with(|s| {
+        s.auth.login_failures_per_account = 10_000;
+        s.auth.login_failures_per_ip = 10_000;
+        s.password.memory_kib = 1024;
+        s.password.iterations = 1;
+    })
+    .await;
+    app.register_ok("ada@example.com").await;
+    let rounds = join_all((0..16).map(|_| async {
+        let mut statuses = Vec::new();
+        for _ in 0..40 {
+            statuses.push(
+                app.login_response("ada@example.com", PASSWORD)
+                    .await
+                    .status()
+                    .as_u16(),
+            );
+        }
+        statuses
+    }))
+    .await;
+    let mut counts: HashMap<u16, usize> = HashMap::new();
+    for status in rounds.into_iter().flatten() {
+        *counts.entry(status).or_default() += 1;
+    }
+    assert_eq!(counts, HashMap::from([(200, 640)]));
+}
