@@ -651,7 +651,9 @@ impl AuthService {
     ) -> Result<(User, Attempt), PasswordGrantError> {
         // During a login flood most attempts find hashing saturated: refuse them before
         // any database work. An admitted one holds its place in the hashing queue through
-        // that work, so no more logins get that far than will be hashed.
+        // that work, so no more logins get that far than will be hashed. A throttled one
+        // holds it too, for the one upsert that refuses it: cheap requests cannot keep the
+        // queue's places taken for longer than the database takes to answer them.
         let turn = self.hasher.admit().await.map_err(AuthenticateError::from)?;
         // Counted per normalized email whether or not the account exists, so the answer
         // tells nothing.

@@ -43,12 +43,15 @@ RETURNING "count", window_start
 "#;
 
 /// A success forgets the account's counter and gives the network's reservation back, in
-/// one statement. The account's row is set to zero rather than deleted (which would take a
-/// second statement on SQLite): a zero counts as nothing, and housekeeping purges the row
-/// with its window. Naming one row twice clears it.
+/// one statement. The account's row is not deleted (which would take a second statement on
+/// SQLite) but emptied and dated back to `$6`, the epoch, as if it were gone: the next
+/// attempt starts a new window, a late release of an earlier reservation (which names the
+/// old window) finds nothing to take back, and housekeeping purges the row. Naming one row
+/// twice clears it.
 const CLEAR_AND_RELEASE: &str = r#"
-UPDATE throttle_counters SET "count" = CASE WHEN bucket = $1 AND subject = $2
-    THEN 0 ELSE "count" - 1 END
+UPDATE throttle_counters SET
+    "count" = CASE WHEN bucket = $1 AND subject = $2 THEN 0 ELSE "count" - 1 END,
+    window_start = CASE WHEN bucket = $1 AND subject = $2 THEN $6 ELSE window_start END
 WHERE (bucket = $1 AND subject = $2)
     OR (bucket = $3 AND subject = $4 AND window_start = $5 AND "count" > 0)
 "#;
@@ -65,9 +68,11 @@ WITH locked AS (
     ORDER BY bucket COLLATE "C", subject COLLATE "C"
     FOR UPDATE
 )
-UPDATE throttle_counters SET "count" = CASE
-        WHEN throttle_counters.bucket = $1 AND throttle_counters.subject = $2
-        THEN 0 ELSE throttle_counters."count" - 1 END
+UPDATE throttle_counters SET
+    "count" = CASE WHEN throttle_counters.bucket = $1 AND throttle_counters.subject = $2
+        THEN 0 ELSE throttle_counters."count" - 1 END,
+    window_start = CASE WHEN throttle_counters.bucket = $1 AND throttle_counters.subject = $2
+        THEN $6 ELSE throttle_counters.window_start END
 FROM locked
 WHERE throttle_counters.bucket = locked.bucket AND throttle_counters.subject = locked.subject
 "#;
@@ -206,6 +211,7 @@ RETURNING bucket, "count", window_start
                     release.0.as_str().into(),
                     release.1.into(),
                     release.2.into(),
+                    DateTime::<Utc>::UNIX_EPOCH.into(),
                 ],
             ))
             .await
