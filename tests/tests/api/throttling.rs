@@ -99,6 +99,28 @@ async fn the_lock_lifts_after_the_window() {
 }
 
 #[tokio::test]
+async fn failures_after_a_success_start_a_window_of_their_own() {
+    // A success forgets the account's failures. Those that follow are counted from their
+    // own start, not in what is left of the window the forgotten ones opened: the lock
+    // they earn lasts a whole window.
+    let clock = ManualClock::new();
+    let app = spawn_app_with_settings_and_clock(|_| {}, clock.clone()).await;
+    app.register_ok("ada@example.com").await;
+    app.login_response("ada@example.com", WRONG).await;
+    clock.advance(chrono::Duration::minutes(14));
+    app.login("ada@example.com").await;
+    for _ in 0..5 {
+        app.login_response("ada@example.com", WRONG).await;
+    }
+    assert_throttled(app.login_response("ada@example.com", PASSWORD).await).await;
+    // Past the end of the first window, within the second.
+    clock.advance(chrono::Duration::minutes(2));
+    assert_throttled(app.login_response("ada@example.com", PASSWORD).await).await;
+    clock.advance(chrono::Duration::minutes(13) + chrono::Duration::seconds(1));
+    app.login("ada@example.com").await;
+}
+
+#[tokio::test]
 async fn failures_are_counted_per_client_ip_behind_a_trusted_proxy() {
     let app = spawn_app_with(|s| {
         s.server.trusted_proxies = vec!["127.0.0.1".into()];
