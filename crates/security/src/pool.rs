@@ -150,11 +150,15 @@ impl HashingPool {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        if !Arc::ptr_eq(&admission.0, &self.admitted) {
+        let _admission = if Arc::ptr_eq(&admission.0, &self.admitted) {
+            admission
+        } else {
             drop(admission);
-            return Box::pin(self.run(job)).await;
-        }
-        let _admission = admission;
+            match self.admit() {
+                Some(own) => own,
+                None => return Err(self.refuse().await),
+            }
+        };
         let permit = self
             .permits
             .clone()
