@@ -14,6 +14,7 @@ mod m20261201_000008_reservations_and_credentials;
 mod m20261201_000009_notify_what_changed;
 mod m20261201_000010_oauth_clients_and_codes;
 mod m20261202_000011_mfa;
+mod m20261203_000012_reauthentication;
 mod owned;
 mod postgres_only;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_notify_what_changed::Migration),
             Box::new(m20261201_000010_oauth_clients_and_codes::Migration),
             Box::new(m20261202_000011_mfa::Migration),
+            Box::new(m20261203_000012_reauthentication::Migration),
         ]
     }
 }

@@ -124,6 +124,7 @@ fn built_in_clients(
         redirect_uris: vec![redirect],
         post_logout_redirect_uris: Vec::new(),
         first_party: true,
+        resource_server: false,
         created_at: now,
     }])
 }

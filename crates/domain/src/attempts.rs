@@ -159,7 +159,13 @@ impl PasswordAttempts {
             .verify(&attempt, HashingTurn::none(), password, &user.password_hash)
             .await
         {
-            Ok(Verification::Match { .. }) => Ok(self.succeeded(attempt).await?),
+            // A right password confirms this change only: the account's earlier failures
+            // stay counted (else a known password would reopen the budget of the codes
+            // that follow it), and only this attempt is given back.
+            Ok(Verification::Match { .. }) => {
+                self.confirmed(attempt).await;
+                Ok(())
+            }
             Ok(Verification::Mismatch) => {
                 self.failed(attempt, CONFIRMATION, Some(user.id), client, None)
                     .await;
@@ -172,7 +178,7 @@ impl PasswordAttempts {
         }
     }
 
-    /// The password was right and the action went through: the account's failures are
+    /// The password was right and a sign-in completed: the account's failures are
     /// forgotten and the network's reservation given back.
     pub async fn succeeded(&self, attempt: Attempt) -> Result<(), RepositoryError> {
         match attempt.ip {
@@ -197,9 +203,20 @@ impl PasswordAttempts {
             .await;
     }
 
+    /// The password (or code) was right and confirms a change, not a sign-in: the attempt
+    /// is given back, and the account's earlier failures stay counted. Only a completed
+    /// sign-in forgets them ([`Self::succeeded`]).
+    pub async fn confirmed(&self, attempt: Attempt) {
+        self.give_back(attempt).await;
+    }
+
     /// No password was verified (the hashing pool was full, storage failed): the attempt
     /// is given back.
     pub async fn abandoned(&self, attempt: Attempt) {
+        self.give_back(attempt).await;
+    }
+
+    async fn give_back(&self, attempt: Attempt) {
         let releases = [Some(attempt.account), attempt.ip];
         for reservation in releases.into_iter().flatten() {
             if let Err(error) = self.throttle.release(reservation).await {

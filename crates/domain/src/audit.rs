@@ -56,10 +56,12 @@ pub enum AuditKind {
     RecoveryCodeUsed,
     /// An admin removed a user's MFA.
     MfaReset,
+    /// A third-party app's token tried a change that needs re-authentication.
+    ReauthenticationRefused,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 26] = [
+    pub const ALL: [AuditKind; 27] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -86,6 +88,7 @@ impl AuditKind {
         AuditKind::MfaFailed,
         AuditKind::RecoveryCodeUsed,
         AuditKind::MfaReset,
+        AuditKind::ReauthenticationRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -116,6 +119,7 @@ impl AuditKind {
             AuditKind::MfaFailed => "mfa_failed",
             AuditKind::RecoveryCodeUsed => "recovery_code_used",
             AuditKind::MfaReset => "mfa_reset",
+            AuditKind::ReauthenticationRefused => "reauthentication_refused",
         }
     }
 

@@ -12,7 +12,7 @@ use crate::email::Email;
 use crate::error::{RepositoryError, ValidationErrors};
 use crate::mfa::{
     Amr, Authenticators, CHALLENGE_LIFETIME, Challenge, ChallengeFor, Factor, FactorError,
-    MfaPolicy, MfaRepository, OtpError, SecondFactors,
+    FactorUse, MfaPolicy, MfaRepository, OtpError, SecondFactors,
 };
 use crate::password::{self, Password};
 use crate::ports::{
@@ -323,8 +323,14 @@ impl AuthService {
         {
             return Err(AuthenticateError::InvalidCredentials);
         }
+        // An account without a password (it signs in another way) is, to a password, as
+        // good as no account: verified against the dummy hash, refused the same way.
         let user = match Email::parse(username) {
-            Ok(email) => self.users.find_by_email(&email).await?,
+            Ok(email) => self
+                .users
+                .find_by_email(&email)
+                .await?
+                .filter(User::has_password),
             Err(_) => None,
         };
         let stored = user
@@ -595,7 +601,9 @@ impl AuthService {
             _ => return Err(MfaGrantError::InvalidToken),
         };
         let factor = factor.ok_or(MfaGrantError::MissingFactor)?;
-        self.factors.verify(&user, &factor, client).await?;
+        self.factors
+            .verify(&user, &factor, client, FactorUse::SignIn)
+            .await?;
         if !self.mfa.redeem_challenge(&digest, now).await? {
             return Err(MfaGrantError::InvalidToken);
         }
@@ -776,11 +784,15 @@ impl AuthService {
         let next = self.opaque.generate();
         let requested = scope.map(str::trim).filter(|s| !s.is_empty());
         // A bad scope is refused before rotating, so the client's refresh token stays
-        // usable; only a current token gets that far (a stale one goes on to `rotate`, which
-        // tells a replay from a stranger).
+        // usable; only a current token presented by its own client gets that far (a stale
+        // one goes on to `rotate`, which tells a replay from a stranger, and one presented
+        // by another client to the binding below, which ends its session: a probe with a
+        // stolen token is judged by who presents it before anything it asks for).
         let requested = match requested {
             Some(raw) => match self.sessions.find_by_refresh(&old).await? {
-                Some(session) if session.is_live(now) => {
+                Some(session)
+                    if session.is_live(now) && presented_by_own(&session, oauth_client) =>
+                {
                     let requested = ScopeSet::parse(raw)?;
                     if let Some(extra) = requested.iter().find(|s| !session.scopes.contains(*s)) {
                         return Err(ScopeError::NotAllowed(extra).into());
@@ -814,7 +826,7 @@ impl AuthService {
         };
         // A code-flow session's refresh token is bound to its client (RFC 6749 §10.4):
         // presented by anyone else, it is taken for stolen and its session ends.
-        if session.client_id.is_some() && session.client_id.as_ref() != oauth_client {
+        if !presented_by_own(&session, oauth_client) {
             self.sessions
                 .revoke(session.user_id, session.id, now)
                 .await?;
@@ -1040,6 +1052,12 @@ impl AuthService {
     pub async fn ready(&self) -> Result<(), RepositoryError> {
         self.users.ping().await
     }
+}
+
+/// Whether a refresh token of `session` comes from the client it was issued to: any
+/// caller for a session of the password grant, only its client for a code-flow session.
+fn presented_by_own(session: &Session, oauth_client: Option<&crate::oauth::ClientId>) -> bool {
+    session.client_id.is_none() || session.client_id.as_ref() == oauth_client
 }
 
 #[cfg(test)]

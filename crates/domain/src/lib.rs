@@ -17,6 +17,7 @@ pub mod owned;
 pub mod pagination;
 pub mod password;
 pub mod ports;
+pub mod reauth;
 pub mod recovery;
 pub mod scope;
 pub mod session;

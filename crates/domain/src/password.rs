@@ -86,9 +86,23 @@ impl fmt::Debug for Password {
 #[derive(Clone, PartialEq, Eq)]
 pub struct PasswordHash(String);
 
+/// What an account without a password stores in place of a hash: not a PHC string, so no
+/// verifier accepts anything against it (the convention of Django's unusable passwords).
+const NO_PASSWORD: &str = "!";
+
 impl PasswordHash {
     pub fn new(phc: impl Into<String>) -> Self {
         Self(phc.into())
+    }
+
+    /// The hash of an account that has no password (it signs in another way).
+    pub fn none() -> Self {
+        Self(NO_PASSWORD.to_owned())
+    }
+
+    /// Whether this is a hash of a password, rather than [`PasswordHash::none`].
+    pub fn is_password(&self) -> bool {
+        !self.0.is_empty() && !self.0.starts_with(NO_PASSWORD)
     }
 
     pub fn as_str(&self) -> &str {

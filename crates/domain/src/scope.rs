@@ -8,7 +8,7 @@ use crate::user::Role;
 /// Declares every scope once: its variant, its name on the wire, what it allows and who may
 /// hold it; and a marker type per scope in [`required`], for endpoints to state their need.
 macro_rules! scopes {
-    ($($name:ident = $wire:literal, $description:literal, $holders:ident;)*) => {
+    ($($name:ident = $wire:literal, $description:literal, $holders:ident, $apps:ident;)*) => {
         /// One permission an access token can carry.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Scope {
@@ -35,6 +35,15 @@ macro_rules! scopes {
             pub fn allowed_for(self, role: Role) -> bool {
                 match self {
                     $(Scope::$name => Holders::$holders.include(role),)*
+                }
+            }
+
+            /// Whether a third-party app may hold this scope: the scopes that read or
+            /// manage the account itself are for gatehouse's own pages, first-party apps
+            /// and the password grant.
+            pub fn third_parties_may_hold(self) -> bool {
+                match self {
+                    $(Scope::$name => Apps::$apps.include_third_parties(),)*
                 }
             }
 
@@ -69,14 +78,27 @@ macro_rules! scopes {
 }
 
 scopes! {
-    Me = "me", "Read and manage your own account", Everyone;
-    TodosRead = "todos:read", "Read your todos", Everyone;
-    TodosWrite = "todos:write", "Create, change and delete your todos", Everyone;
-    UsersRead = "users:read", "Read all users (admin)", Admins;
-    UsersWrite = "users:write", "Change and delete users (admin)", Admins;
-    OpenId = "openid", "Sign in with OpenID Connect: an ID token, and `/oauth2/userinfo`", OnRequest;
-    Profile = "profile", "Your name in the ID token and userinfo", OnRequest;
-    EmailAddress = "email", "Your email address in the ID token and userinfo", OnRequest;
+    Me = "me", "Read and manage your own account", Everyone, FirstParty;
+    TodosRead = "todos:read", "Read your todos", Everyone, Any;
+    TodosWrite = "todos:write", "Create, change and delete your todos", Everyone, Any;
+    UsersRead = "users:read", "Read all users (admin)", Admins, FirstParty;
+    UsersWrite = "users:write", "Change and delete users (admin)", Admins, FirstParty;
+    OpenId = "openid", "Sign in with OpenID Connect: an ID token, and `/oauth2/userinfo`", OnRequest, Any;
+    Profile = "profile", "Your name in the ID token and userinfo", OnRequest, Any;
+    EmailAddress = "email", "Your email address in the ID token and userinfo", OnRequest, Any;
+}
+
+/// Which apps may hold a scope.
+enum Apps {
+    Any,
+    /// gatehouse's own pages, first-party clients and the password grant only.
+    FirstParty,
+}
+
+impl Apps {
+    fn include_third_parties(self) -> bool {
+        matches!(self, Apps::Any)
+    }
 }
 
 /// A scope an endpoint requires, as a type; `None` accepts any valid token.

@@ -88,6 +88,9 @@ pub struct Session {
     pub client_id: Option<ClientId>,
     /// How the person proved who they are when the session was opened.
     pub amr: Amr,
+    /// When the person last proved who they are for this session (`auth_time`): when it was
+    /// opened, or for a session an authorization code opened, when its browser signed in.
+    pub authenticated_at: DateTime<Utc>,
 }
 
 impl Session {
@@ -114,7 +117,21 @@ impl Session {
             kind: SessionKind::Api,
             client_id: None,
             amr: Amr::Password,
+            authenticated_at: now,
         }
+    }
+
+    /// The same session, whose person proved who they are at `at` (before it was opened).
+    pub fn authenticated_at(self, at: DateTime<Utc>) -> Self {
+        Self {
+            authenticated_at: at,
+            ..self
+        }
+    }
+
+    /// Whether the person proved who they are for this session within `window` of `now`.
+    pub fn authenticated_within(&self, window: Duration, now: DateTime<Utc>) -> bool {
+        now - self.authenticated_at <= window
     }
 
     /// The same session, opened by the methods `amr`.

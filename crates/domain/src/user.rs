@@ -138,11 +138,23 @@ impl User {
 }
 
 impl User {
+    /// Whether the account has a password (accounts may sign in by other means only).
+    pub fn has_password(&self) -> bool {
+        self.password_hash.is_password()
+    }
+
     /// Replaces the password hash at `now`: every session opened before now ends, and
     /// every access token issued before now is refused.
     pub fn set_password(&mut self, hash: PasswordHash, now: DateTime<Utc>) {
         self.password_hash = hash;
         self.password_changed_at = crate::clock::token_time(now);
+        self.renew_credential(now);
+    }
+
+    /// Moves the account to a new credential version at `now` (a password or a second
+    /// factor changed): every session opened under the old one is dead, including those of
+    /// sign-ins still in flight, unless carried over.
+    pub fn renew_credential(&mut self, now: DateTime<Utc>) {
         self.credential_version += 1;
         self.updated_at = crate::clock::stored(now);
     }

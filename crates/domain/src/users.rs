@@ -17,6 +17,7 @@ use crate::ports::{
     HashingError, PasswordHasher, PasswordVerifier, SaveUserError, SessionRepository,
     UserRepository,
 };
+use crate::reauth::{ClientTrust, ReauthError, ReauthRefusal, Reauthentication};
 use crate::session::{ClientInfo, Session, SessionId};
 use crate::throttle::Throttle;
 use crate::user::{FullName, Role, User, UserFilter, UserId};
@@ -45,10 +46,22 @@ pub enum ManageUserError {
     /// `retry_after`. Nothing was verified.
     #[error("too many password attempts")]
     Throttled { retry_after: std::time::Duration },
+    /// Re-authentication refused: a third-party app's session, or a sign-in too old.
+    #[error(transparent)]
+    NotReauthenticated(ReauthRefusal),
     #[error(transparent)]
     Hashing(#[from] HashingError),
     #[error(transparent)]
     Repository(#[from] RepositoryError),
+}
+
+impl From<ReauthError> for ManageUserError {
+    fn from(error: ReauthError) -> Self {
+        match error {
+            ReauthError::Refused(refusal) => ManageUserError::NotReauthenticated(refusal),
+            ReauthError::Password(error) => error.into(),
+        }
+    }
 }
 
 impl From<SaveUserError> for ManageUserError {
@@ -91,7 +104,8 @@ pub struct AdminChanges {
     pub is_verified: Option<bool>,
 }
 
-/// What users may change about themselves. Changing the email needs `current_password`.
+/// What users may change about themselves. Changing the email needs re-authentication
+/// (`current_password`).
 #[derive(Default)]
 pub struct ProfileChanges {
     pub full_name: Option<Option<String>>,
@@ -123,7 +137,7 @@ pub struct UserService {
     sessions: Arc<dyn SessionRepository>,
     clock: Arc<dyn Clock>,
     audit: Audit,
-    attempts: PasswordAttempts,
+    reauth: Reauthentication,
 }
 
 /// The adapters account management runs on.
@@ -136,16 +150,28 @@ pub struct UserPorts {
     pub clock: Arc<dyn Clock>,
     pub throttle: Throttle,
     pub audit: Audit,
+    /// Which OAuth clients are first-party (re-authentication refuses the others).
+    pub clients: Arc<dyn ClientTrust>,
+    /// How recent a sign-in re-authenticates an account without a password.
+    pub reauthentication: chrono::Duration,
 }
 
 impl UserService {
     pub fn new(ports: UserPorts) -> Self {
+        let attempts = PasswordAttempts::new(ports.verifier, ports.throttle, ports.audit.clone());
         Self {
+            reauth: Reauthentication::new(
+                attempts,
+                ports.sessions.clone(),
+                ports.clients,
+                ports.clock.clone(),
+                ports.audit.clone(),
+                ports.reauthentication,
+            ),
             users: ports.users,
             hasher: ports.hasher,
             sessions: ports.sessions,
             clock: ports.clock,
-            attempts: PasswordAttempts::new(ports.verifier, ports.throttle, ports.audit.clone()),
             audit: ports.audit,
         }
     }
@@ -265,16 +291,17 @@ impl UserService {
         Ok(())
     }
 
-    /// Checks the current password confirming a sensitive change
-    /// ([`PasswordAttempts::confirm`]).
-    async fn confirm_password(
+    /// Re-authenticates the person behind `session` before a change to how `user` signs in
+    /// ([`Reauthentication::check`]).
+    async fn reauthenticate(
         &self,
         user: &User,
+        session: SessionId,
         password: Option<&SecretString>,
         client: &ClientInfo,
     ) -> Result<(), ManageUserError> {
-        self.attempts
-            .confirm(user, password, client)
+        self.reauth
+            .check(user, session, password, client)
             .await
             .map_err(ManageUserError::from)
     }
@@ -285,6 +312,7 @@ impl UserService {
     pub async fn update_profile(
         &self,
         user: &User,
+        session: SessionId,
         changes: ProfileChanges,
         client: &ClientInfo,
     ) -> Result<User, ManageUserError> {
@@ -301,7 +329,7 @@ impl UserService {
 
         let mut updated = user.clone();
         if let Some(email) = email.filter(|email| *email != user.email) {
-            self.confirm_password(user, changes.current_password.as_ref(), client)
+            self.reauthenticate(user, session, changes.current_password.as_ref(), client)
                 .await?;
             updated.email = email;
             updated.is_verified = false;
@@ -337,7 +365,8 @@ impl UserService {
             errors.add("new_password", error);
             ManageUserError::Invalid(errors)
         })?;
-        self.confirm_password(user, Some(current), client).await?;
+        self.reauthenticate(user, session, Some(current), client)
+            .await?;
         let mut updated = user.clone();
         updated.set_password(self.hasher.hash(new.secret()).await?, self.clock.now());
         let revoked = self
@@ -406,14 +435,20 @@ impl UserService {
         Ok(sessions)
     }
 
-    /// Revokes one of the caller's sessions.
+    /// Revokes one of the caller's sessions. Ending another session than the caller's own
+    /// (`current`) needs re-authentication; ending one's own is logging out.
     #[tracing::instrument(skip_all, fields(user_id = %user.id, session_id = %id))]
     pub async fn revoke_session(
         &self,
         user: &User,
+        current: SessionId,
         id: SessionId,
+        password: Option<&SecretString>,
         client: &ClientInfo,
     ) -> Result<(), ManageUserError> {
+        if id != current {
+            self.reauthenticate(user, current, password, client).await?;
+        }
         if !self.sessions.revoke(user.id, id, self.now()).await? {
             return Err(ManageUserError::SessionNotFound);
         }
@@ -429,13 +464,16 @@ impl UserService {
         Ok(())
     }
 
-    /// Revokes every session of the caller ("log out everywhere").
+    /// Revokes every session of the caller ("log out everywhere"), after re-authentication.
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     pub async fn revoke_all_sessions(
         &self,
         user: &User,
+        current: SessionId,
+        password: Option<&SecretString>,
         client: &ClientInfo,
     ) -> Result<u64, ManageUserError> {
+        self.reauthenticate(user, current, password, client).await?;
         let revoked = self.sessions.revoke_all(user.id, None, self.now()).await?;
         self.audit(
             AuditKind::SessionRevoked,
@@ -449,15 +487,16 @@ impl UserService {
         Ok(revoked)
     }
 
-    /// Deletes the caller's account and data, after checking their password.
+    /// Deletes the caller's account and data, after re-authentication.
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     pub async fn delete_account(
         &self,
         user: &User,
-        current: &SecretString,
+        session: SessionId,
+        current: Option<&SecretString>,
         client: &ClientInfo,
     ) -> Result<(), ManageUserError> {
-        self.confirm_password(user, Some(current), client).await?;
+        self.reauthenticate(user, session, current, client).await?;
         self.users.delete(user.id).await?;
         self.audit(AuditKind::AccountDeleted, user.id, None, client, None)
             .await;

@@ -75,6 +75,7 @@ fn client_to_domain(model: clients::Model) -> Result<Client, RepositoryError> {
         redirect_uris: split(&model.redirect_uris)?,
         post_logout_redirect_uris: split(&model.post_logout_redirect_uris)?,
         first_party: model.first_party,
+        resource_server: model.resource_server,
         created_at: model.created_at,
     })
 }
@@ -93,6 +94,7 @@ impl ClientRepository for SeaClientRepository {
             redirect_uris: Set(join(&client.redirect_uris)),
             post_logout_redirect_uris: Set(join(&client.post_logout_redirect_uris)),
             first_party: Set(client.first_party),
+            resource_server: Set(client.resource_server),
             created_at: Set(client.created_at),
         };
         match clients::Entity::insert(row)

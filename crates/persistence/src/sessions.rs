@@ -56,6 +56,7 @@ fn to_domain(model: sessions::Model) -> Result<Session, RepositoryError> {
         // An id that no longer parses names no client.
         client_id: model.client_id.and_then(|id| ClientId::parse(&id).ok()),
         amr: Amr::parse(&model.amr),
+        authenticated_at: model.authenticated_at.unwrap_or(model.created_at),
     })
 }
 
@@ -76,6 +77,7 @@ fn to_active_model(session: &Session) -> sessions::ActiveModel {
         kind: Set(session.kind.as_str().to_owned()),
         browser_token_hash: Set(None),
         amr: Set(session.amr.as_str().to_owned()),
+        authenticated_at: Set(Some(session.authenticated_at)),
     }
 }
 

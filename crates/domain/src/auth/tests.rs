@@ -79,12 +79,19 @@ impl UserRepository for InMemoryUsers {
     }
     async fn update_credential(
         &self,
-        _: &User,
+        user: &User,
         _: DateTime<Utc>,
         _: Option<SessionId>,
         _: DateTime<Utc>,
     ) -> Result<u64, SaveUserError> {
-        unimplemented!("not used by these tests")
+        // Sessions are the session fake's: this one keeps the new credential version only.
+        let mut users = self.0.lock().unwrap();
+        let stored = users
+            .iter_mut()
+            .find(|u| u.id == user.id)
+            .ok_or(SaveUserError::NotFound)?;
+        *stored = user.clone();
+        Ok(0)
     }
     async fn delete(&self, id: UserId) -> Result<(), SaveUserError> {
         self.0.lock().unwrap().retain(|u| u.id != id);

@@ -40,6 +40,16 @@ const MFA: AttemptKinds = AttemptKinds {
     failed: AuditKind::MfaFailed,
 };
 
+/// What a checked code is for, which decides what a right one does to the counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorUse {
+    /// The last step of a sign-in: a right code forgets the account's failures.
+    SignIn,
+    /// Confirming a change (enrolment, disabling, new recovery codes): a right code gives
+    /// its attempt back and forgets nothing, so that codes guessed around it stay counted.
+    Confirmation,
+}
+
 /// The one way the use cases check a second factor.
 #[derive(Clone)]
 pub struct SecondFactors {
@@ -78,12 +88,13 @@ impl SecondFactors {
 
     /// Checks `factor` for `user`, in an attempt reserved before anything is checked: a
     /// code is accepted once (its time step, or the recovery code, is used up atomically),
-    /// a success forgets the account's failures, a failure counts and is audited.
+    /// a success ends the attempt as `purpose` says, a failure counts and is audited.
     pub async fn verify(
         &self,
         user: &User,
         factor: &Factor,
         client: &ClientInfo,
+        purpose: FactorUse,
     ) -> Result<(), FactorError> {
         let credential = self.enabled(user).await?.ok_or(FactorError::NotEnabled)?;
         let attempt = self
@@ -103,8 +114,13 @@ impl SecondFactors {
         };
         match outcome {
             Ok(true) => {
-                if let Err(error) = self.attempts.succeeded(attempt).await {
-                    tracing::warn!(%error, "could not clear the throttle after a second factor");
+                match purpose {
+                    FactorUse::SignIn => {
+                        if let Err(error) = self.attempts.succeeded(attempt).await {
+                            tracing::warn!(%error, "could not clear the throttle after a second factor");
+                        }
+                    }
+                    FactorUse::Confirmation => self.attempts.confirmed(attempt).await,
                 }
                 let kind = match factor {
                     Factor::Otp(_) => AuditKind::MfaSucceeded,
@@ -129,6 +145,47 @@ impl SecondFactors {
             Err(error) => {
                 self.attempts.abandoned(attempt).await;
                 Err(error)
+            }
+        }
+    }
+
+    /// Checks a code from a pending (not yet confirmed) authenticator, in an attempt on the
+    /// same counters: `Some(step)` for a right code, which gives its attempt back; a wrong
+    /// one counts and is audited.
+    pub async fn check_pending(
+        &self,
+        user: &User,
+        pending: &MfaCredential,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<Option<i64>, FactorError> {
+        let attempt = self
+            .attempts
+            .begin(user.email.as_str(), Some(user.id), client, MFA)
+            .await?;
+        match self
+            .authenticators
+            .check(user.id, &pending.sealed, code, self.clock.now())
+        {
+            Ok(Some(step)) => {
+                self.attempts.confirmed(attempt).await;
+                Ok(Some(step))
+            }
+            Ok(None) => {
+                self.attempts
+                    .failed(
+                        attempt,
+                        MFA,
+                        Some(user.id),
+                        client,
+                        Some("enrolment code wrong".into()),
+                    )
+                    .await;
+                Ok(None)
+            }
+            Err(error) => {
+                self.attempts.abandoned(attempt).await;
+                Err(error.into())
             }
         }
     }

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use crate::scope::ScopeSet;
 use crate::user::{Role, UserId};
 
-pub use factors::{FactorError, SecondFactors};
+pub use factors::{FactorError, FactorUse, SecondFactors};
 pub use ports::{Authenticators, MfaRepository, OtpError};
 pub use service::{MfaError, MfaPorts, MfaService};
 

@@ -7,15 +7,18 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::factors::{FactorError, SecondFactors};
+use super::factors::{FactorError, FactorUse, SecondFactors};
 use super::ports::{Authenticators, MfaRepository};
 use super::{Enrolment, Factor, MfaStatus, RECOVERY_CODES};
 use crate::attempts::{ConfirmError, PasswordAttempts};
 use crate::audit::{Audit, AuditKind};
 use crate::clock::Clock;
 use crate::error::{RepositoryError, ValidationErrors};
-use crate::ports::{HashingError, PasswordVerifier, TokenDigest, UserRepository};
-use crate::session::ClientInfo;
+use crate::ports::{
+    HashingError, PasswordVerifier, SaveUserError, SessionRepository, TokenDigest, UserRepository,
+};
+use crate::reauth::{ClientTrust, ReauthError, ReauthRefusal, Reauthentication};
+use crate::session::{ClientInfo, SessionId};
 use crate::throttle::Throttle;
 use crate::user::{User, UserId};
 
@@ -41,6 +44,9 @@ pub enum MfaError {
     /// Too many attempts for this account or from this network: wait `retry_after`.
     #[error("too many attempts")]
     Throttled { retry_after: std::time::Duration },
+    /// Re-authentication refused: a third-party app's session, or a sign-in too old.
+    #[error(transparent)]
+    NotReauthenticated(ReauthRefusal),
     /// A stored secret cannot be opened (a configuration problem).
     #[error(transparent)]
     Unreadable(#[from] super::OtpError),
@@ -60,6 +66,15 @@ impl From<FactorError> for MfaError {
             FactorError::Throttled { retry_after } => MfaError::Throttled { retry_after },
             FactorError::Unreadable(error) => MfaError::Unreadable(error),
             FactorError::Repository(error) => MfaError::Repository(error),
+        }
+    }
+}
+
+impl From<ReauthError> for MfaError {
+    fn from(error: ReauthError) -> Self {
+        match error {
+            ReauthError::Refused(refusal) => MfaError::NotReauthenticated(refusal),
+            ReauthError::Password(error) => error.into(),
         }
     }
 }
@@ -89,10 +104,15 @@ pub struct MfaPorts {
     pub repository: Arc<dyn MfaRepository>,
     pub authenticators: Arc<dyn Authenticators>,
     pub users: Arc<dyn UserRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
     pub verifier: Arc<dyn PasswordVerifier>,
     pub clock: Arc<dyn Clock>,
     pub throttle: Throttle,
     pub audit: Audit,
+    /// Which OAuth clients are first-party (re-authentication refuses the others).
+    pub clients: Arc<dyn ClientTrust>,
+    /// How recent a sign-in re-authenticates an account without a password.
+    pub reauthentication: chrono::Duration,
 }
 
 #[derive(Clone)]
@@ -100,7 +120,8 @@ pub struct MfaService {
     repository: Arc<dyn MfaRepository>,
     authenticators: Arc<dyn Authenticators>,
     users: Arc<dyn UserRepository>,
-    attempts: PasswordAttempts,
+    sessions: Arc<dyn SessionRepository>,
+    reauth: Reauthentication,
     factors: SecondFactors,
     clock: Arc<dyn Clock>,
     audit: Audit,
@@ -117,10 +138,18 @@ impl MfaService {
                 ports.clock.clone(),
                 ports.audit.clone(),
             ),
+            reauth: Reauthentication::new(
+                attempts,
+                ports.sessions.clone(),
+                ports.clients,
+                ports.clock.clone(),
+                ports.audit.clone(),
+                ports.reauthentication,
+            ),
             repository: ports.repository,
             authenticators: ports.authenticators,
             users: ports.users,
-            attempts,
+            sessions: ports.sessions,
             clock: ports.clock,
             audit: ports.audit,
         }
@@ -156,10 +185,21 @@ impl MfaService {
         self.repository.enabled_among(users).await
     }
 
-    /// Starts enrolment: a new secret, pending until [`Self::confirm`] sees a valid code
-    /// from it. Starting again replaces a pending secret. The secret is returned here only.
+    /// Starts enrolment, after re-authentication of the person behind `session`: a new
+    /// secret, pending until [`Self::confirm`] sees a valid code from it. Starting again
+    /// replaces a pending secret. The secret is returned here only.
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
-    pub async fn start(&self, user: &User) -> Result<Enrolment, MfaError> {
+    pub async fn start(
+        &self,
+        user: &User,
+        session: SessionId,
+        password: Option<&SecretString>,
+        client: &ClientInfo,
+    ) -> Result<Enrolment, MfaError> {
+        if self.factors.enabled(user).await?.is_some() {
+            return Err(MfaError::AlreadyEnabled);
+        }
+        self.reauth.check(user, session, password, client).await?;
         let (sealed, enrolment) = self.authenticators.enrol(user.id, &user.email);
         if !self
             .repository
@@ -172,12 +212,15 @@ impl MfaService {
         Ok(enrolment)
     }
 
-    /// Confirms enrolment with a code from the pending secret: MFA is on from now, and the
-    /// recovery codes are returned, once.
+    /// Confirms enrolment with a code from the pending secret (checked as an attempt on
+    /// the account's and the network's counts): MFA is on from now, every other session of
+    /// the account ends (`session`, the caller's, is kept), and the recovery codes are
+    /// returned, once.
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     pub async fn confirm(
         &self,
         user: &User,
+        session: SessionId,
         code: &str,
         client: &ClientInfo,
     ) -> Result<Vec<SecretString>, MfaError> {
@@ -188,11 +231,12 @@ impl MfaService {
             Some(credential) => credential,
             None => return Err(MfaError::NotEnabled),
         };
-        let now = self.clock.now();
         let step = self
-            .authenticators
-            .check(user.id, &pending.sealed, code, now)?
+            .factors
+            .check_pending(user, &pending, code, client)
+            .await?
             .ok_or(MfaError::InvalidCode)?;
+        let now = self.clock.now();
         let (codes, digests) = self.new_recovery_codes();
         if !self
             .repository
@@ -202,10 +246,17 @@ impl MfaService {
             // Confirmed or restarted by a concurrent request: this code confirmed nothing.
             return Err(MfaError::InvalidCode);
         }
+        let ended = self.end_other_sessions(user, session).await?;
         self.audit
-            .record(AuditKind::MfaEnrolled, Some(user.id), None, client, None)
+            .record(
+                AuditKind::MfaEnrolled,
+                Some(user.id),
+                None,
+                client,
+                Some(format!("{ended} other sessions ended")),
+            )
             .await;
-        tracing::info!(event = "mfa_enrolled", "MFA enabled");
+        tracing::info!(event = "mfa_enrolled", ended, "MFA enabled");
         Ok(codes)
     }
 
@@ -214,11 +265,13 @@ impl MfaService {
     pub async fn disable(
         &self,
         user: &User,
+        session: SessionId,
         password: Option<&SecretString>,
         factor: Option<Factor>,
         client: &ClientInfo,
     ) -> Result<(), MfaError> {
-        self.confirm_change(user, password, factor, client).await?;
+        self.confirm_change(user, session, password, factor, client)
+            .await?;
         self.repository.remove(user.id).await?;
         self.audit
             .record(AuditKind::MfaDisabled, Some(user.id), None, client, None)
@@ -227,28 +280,32 @@ impl MfaService {
         Ok(())
     }
 
-    /// Replaces the recovery codes, with the current password and a second factor; the
-    /// new ones are returned, once.
+    /// Replaces the recovery codes, with re-authentication and a second factor; every
+    /// other session of the account ends (whoever held the old codes may have signed in
+    /// with one), and the new ones are returned, once.
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     pub async fn regenerate(
         &self,
         user: &User,
+        session: SessionId,
         password: Option<&SecretString>,
         factor: Option<Factor>,
         client: &ClientInfo,
     ) -> Result<Vec<SecretString>, MfaError> {
-        self.confirm_change(user, password, factor, client).await?;
+        self.confirm_change(user, session, password, factor, client)
+            .await?;
         let (codes, digests) = self.new_recovery_codes();
         self.repository
             .replace_recovery_codes(user.id, &digests, self.clock.now())
             .await?;
+        let ended = self.end_other_sessions(user, session).await?;
         self.audit
             .record(
                 AuditKind::RecoveryCodesRegenerated,
                 Some(user.id),
                 None,
                 client,
-                None,
+                Some(format!("{ended} other sessions ended")),
             )
             .await;
         Ok(codes)
@@ -287,10 +344,42 @@ impl MfaService {
         Ok(removed)
     }
 
-    /// The password first (no code is spent on a wrong password), then the factor.
+    /// Moves the account to a new credential version, carrying `keep` (the caller's
+    /// session) over: every other session ends, and so do sign-ins still in flight, which
+    /// open under the old version. Returns how many sessions ended.
+    async fn end_other_sessions(&self, user: &User, keep: SessionId) -> Result<u64, MfaError> {
+        let now = self.clock.now();
+        for _ in 0..3 {
+            let Some(mut current) = self.users.find_by_id(user.id).await? else {
+                return Err(MfaError::UserNotFound);
+            };
+            let read_at = current.updated_at;
+            current.renew_credential(now);
+            match self
+                .users
+                .update_credential(&current, read_at, Some(keep), now)
+                .await
+            {
+                Ok(ended) => return Ok(ended),
+                // Changed meanwhile (a login upgrading its hash, an admin): read it again.
+                Err(SaveUserError::Conflict) => continue,
+                Err(SaveUserError::NotFound) => return Err(MfaError::UserNotFound),
+                Err(SaveUserError::Repository(error)) => return Err(error.into()),
+                // Unreachable: only the credential version changed.
+                Err(error @ (SaveUserError::EmailTaken | SaveUserError::LastAdmin)) => {
+                    return Err(MfaError::Repository(RepositoryError::new(error)));
+                }
+            }
+        }
+        // Still changing under us: end the other sessions without the new version.
+        Ok(self.sessions.revoke_all(user.id, Some(keep), now).await?)
+    }
+
+    /// Re-authentication first (no code is spent on a wrong password), then the factor.
     async fn confirm_change(
         &self,
         user: &User,
+        session: SessionId,
         password: Option<&SecretString>,
         factor: Option<Factor>,
         client: &ClientInfo,
@@ -304,8 +393,10 @@ impl MfaService {
                 "give a code from the authenticator (`otp`) or a recovery code (`recovery_code`)",
             )));
         };
-        self.attempts.confirm(user, password, client).await?;
-        self.factors.verify(user, &factor, client).await?;
+        self.reauth.check(user, session, password, client).await?;
+        self.factors
+            .verify(user, &factor, client, FactorUse::Confirmation)
+            .await?;
         Ok(())
     }
 

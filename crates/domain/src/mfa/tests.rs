@@ -18,8 +18,11 @@ use crate::auth::{AuthPolicy, AuthPorts, MfaGrantError, PasswordGrantError, Regi
 use crate::clock::Clock;
 use crate::email::Email;
 use crate::error::RepositoryError;
-use crate::ports::TokenDigest;
+use crate::oauth::ClientId;
+use crate::ports::{SessionRepository, TokenDigest};
+use crate::reauth::ReauthRefusal;
 use crate::session::ClientInfo;
+use crate::session::{Session, SessionId};
 use crate::throttle::tests::InMemoryCounters;
 use crate::throttle::{Throttle, ThrottlePolicy};
 use crate::user::{User, UserId};
@@ -247,6 +250,20 @@ struct Harness {
     auth: AuthService,
     mfa: MfaService,
     ada: User,
+    /// A session of Ada's, opened by a first-party sign-in at `now`.
+    session: SessionId,
+    sessions: Arc<InMemorySessions>,
+    users: Arc<InMemoryUsers>,
+}
+
+/// Every client is first-party but `third-party`.
+struct OneThirdParty;
+
+#[async_trait]
+impl crate::reauth::ClientTrust for OneThirdParty {
+    async fn is_first_party(&self, client: &ClientId) -> Result<bool, RepositoryError> {
+        Ok(client.as_str() != "third-party")
+    }
 }
 
 async fn harness() -> Harness {
@@ -261,17 +278,18 @@ async fn harness() -> Harness {
         ThrottlePolicy::default(),
     );
     let audit = Audit::new(Arc::new(NoAudit), clock.clone());
+    let sessions = Arc::new(InMemorySessions(
+        Mutex::default(),
+        users.clone(),
+        Mutex::default(),
+    ));
     let auth = AuthService::new(
         AuthPorts {
             users: users.clone(),
             hasher: hasher.clone(),
             verifier: hasher.clone(),
             tokens: Arc::new(FakeTokens),
-            sessions: Arc::new(InMemorySessions(
-                Mutex::default(),
-                users.clone(),
-                Mutex::default(),
-            )),
+            sessions: sessions.clone(),
             opaque: Arc::new(FakeOpaque),
             clock: clock.clone(),
             throttle: throttle.clone(),
@@ -284,11 +302,14 @@ async fn harness() -> Harness {
     let mfa = MfaService::new(MfaPorts {
         repository,
         authenticators: Arc::new(FakeAuthenticators),
-        users,
+        users: users.clone(),
+        sessions: sessions.clone(),
         verifier: hasher,
         clock,
         throttle,
         audit,
+        clients: Arc::new(OneThirdParty),
+        reauthentication: crate::reauth::DEFAULT_WINDOW,
     });
     let ada = auth
         .register(
@@ -301,22 +322,54 @@ async fn harness() -> Harness {
         )
         .await
         .unwrap();
+    let session = Session::start(
+        &ada,
+        crate::ScopeSet::default(),
+        ClientInfo::default(),
+        crate::SessionLifetimes::default(),
+        now,
+    );
+    sessions
+        .create(&session, &TokenDigest::new("x".repeat(64)))
+        .await
+        .unwrap();
     Harness {
         now,
         auth,
         mfa,
         ada,
+        session: session.id,
+        sessions,
+        users,
     }
 }
+
+const PASSWORD: &str = "correct horse battery";
 
 impl Harness {
     /// Enrols Ada with the previous step's code; returns her recovery codes.
     async fn enrol(&self) -> Vec<SecretString> {
-        self.mfa.start(&self.ada).await.unwrap();
+        self.start().await.unwrap();
         self.mfa
-            .confirm(&self.ada, &code_at(self.now, -1), &ClientInfo::default())
+            .confirm(
+                &self.ada,
+                self.session,
+                &code_at(self.now, -1),
+                &ClientInfo::default(),
+            )
             .await
             .unwrap()
+    }
+
+    async fn start(&self) -> Result<Enrolment, MfaError> {
+        self.mfa
+            .start(
+                &self.ada,
+                self.session,
+                Some(&SecretString::from(PASSWORD)),
+                &ClientInfo::default(),
+            )
+            .await
     }
 
     async fn password_step(&self, client_id: Option<&str>) -> SecretString {
@@ -340,7 +393,7 @@ impl Harness {
 #[tokio::test]
 async fn enrolment_is_active_only_after_a_valid_code() {
     let h = harness().await;
-    h.mfa.start(&h.ada).await.unwrap();
+    h.start().await.unwrap();
     assert!(!h.mfa.status(h.ada.id).await.unwrap().enabled);
     // A pending enrolment signs nobody in with a second factor.
     assert!(
@@ -357,24 +410,31 @@ async fn enrolment_is_active_only_after_a_valid_code() {
     );
     let wrong = h
         .mfa
-        .confirm(&h.ada, &code_at(h.now, 2), &ClientInfo::default())
+        .confirm(
+            &h.ada,
+            h.session,
+            &code_at(h.now, 2),
+            &ClientInfo::default(),
+        )
         .await;
     assert!(matches!(wrong, Err(MfaError::InvalidCode)), "{wrong:?}");
     assert!(!h.mfa.status(h.ada.id).await.unwrap().enabled);
 
     let codes = h
         .mfa
-        .confirm(&h.ada, &code_at(h.now, 0), &ClientInfo::default())
+        .confirm(
+            &h.ada,
+            h.session,
+            &code_at(h.now, 0),
+            &ClientInfo::default(),
+        )
         .await
         .unwrap();
     assert_eq!(codes.len(), RECOVERY_CODES);
     let status = h.mfa.status(h.ada.id).await.unwrap();
     assert!(status.enabled);
     assert_eq!(status.recovery_codes_left, RECOVERY_CODES as u32);
-    assert!(matches!(
-        h.mfa.start(&h.ada).await,
-        Err(MfaError::AlreadyEnabled)
-    ));
+    assert!(matches!(h.start().await, Err(MfaError::AlreadyEnabled)));
 }
 
 #[tokio::test]
@@ -504,6 +564,7 @@ async fn disabling_needs_the_password_and_a_code() {
         .mfa
         .disable(
             &h.ada,
+            h.session,
             Some(&SecretString::from("wrong password!")),
             Some(Factor::Otp(code_at(h.now, 0))),
             &client,
@@ -514,12 +575,16 @@ async fn disabling_needs_the_password_and_a_code() {
         "{wrong_password:?}"
     );
     let password = SecretString::from("correct horse battery");
-    let no_code = h.mfa.disable(&h.ada, Some(&password), None, &client).await;
+    let no_code = h
+        .mfa
+        .disable(&h.ada, h.session, Some(&password), None, &client)
+        .await;
     assert!(matches!(no_code, Err(MfaError::Invalid(_))), "{no_code:?}");
     let wrong_code = h
         .mfa
         .disable(
             &h.ada,
+            h.session,
             Some(&password),
             Some(Factor::Otp("000000".into())),
             &client,
@@ -534,6 +599,7 @@ async fn disabling_needs_the_password_and_a_code() {
     h.mfa
         .disable(
             &h.ada,
+            h.session,
             Some(&password),
             Some(Factor::Otp(code_at(h.now, 0))),
             &client,
@@ -541,6 +607,146 @@ async fn disabling_needs_the_password_and_a_code() {
         .await
         .unwrap();
     assert!(!h.mfa.status(h.ada.id).await.unwrap().enabled);
+}
+
+impl Harness {
+    /// A session of `user`'s, opened for `client` (a code flow's) or by a first-party
+    /// sign-in, whose person signed in `ago` before now.
+    async fn session_of(
+        &self,
+        user: &User,
+        client: Option<&str>,
+        ago: chrono::Duration,
+    ) -> SessionId {
+        let mut session = Session::start(
+            user,
+            crate::ScopeSet::default(),
+            ClientInfo::default(),
+            crate::SessionLifetimes::default(),
+            self.now,
+        )
+        .authenticated_at(self.now - ago);
+        if let Some(client) = client {
+            session = session.for_client(SessionId::generate(), ClientId::parse(client).unwrap());
+        }
+        self.sessions
+            .create(&session, &TokenDigest::new("y".repeat(64)))
+            .await
+            .unwrap();
+        session.id
+    }
+}
+
+#[tokio::test]
+async fn a_third_party_apps_session_never_reaches_the_password_check() {
+    let h = harness().await;
+    let third = h
+        .session_of(&h.ada, Some("third-party"), chrono::Duration::zero())
+        .await;
+    let password = SecretString::from(PASSWORD);
+    let refused = h
+        .mfa
+        .start(&h.ada, third, Some(&password), &ClientInfo::default())
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(MfaError::NotReauthenticated(ReauthRefusal::ThirdParty))
+        ),
+        "{refused:?}"
+    );
+    // A first-party app's session of the same account may, with the password.
+    let first = h
+        .session_of(&h.ada, Some("first-party"), chrono::Duration::hours(5))
+        .await;
+    assert!(
+        h.mfa
+            .start(&h.ada, first, Some(&password), &ClientInfo::default())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn an_account_without_a_password_reauthenticates_by_a_recent_sign_in() {
+    let h = harness().await;
+    let mut grace = User::new(
+        Email::parse("grace@example.com").unwrap(),
+        None,
+        crate::user::Role::User,
+        crate::password::PasswordHash::none(),
+        h.now,
+    );
+    grace.is_verified = true;
+    assert!(!grace.has_password());
+    h.users.0.lock().unwrap().push(grace.clone());
+    let stale = h
+        .session_of(&grace, None, chrono::Duration::minutes(6))
+        .await;
+    let refused = h
+        .mfa
+        .start(&grace, stale, None, &ClientInfo::default())
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(MfaError::NotReauthenticated(ReauthRefusal::Stale))
+        ),
+        "{refused:?}"
+    );
+    // A password, whatever it is, does not stand in for the sign-in it does not have.
+    let refused = h
+        .mfa
+        .start(
+            &grace,
+            stale,
+            Some(&SecretString::from(PASSWORD)),
+            &ClientInfo::default(),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(MfaError::NotReauthenticated(_))),
+        "{refused:?}"
+    );
+    let recent = h
+        .session_of(&grace, None, chrono::Duration::minutes(4))
+        .await;
+    assert!(
+        h.mfa
+            .start(&grace, recent, None, &ClientInfo::default())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_right_password_on_a_confirmation_never_resets_the_code_guesses() {
+    let h = harness().await;
+    h.enrol().await;
+    let password = SecretString::from(PASSWORD);
+    let mut answers = Vec::new();
+    for _ in 0..8 {
+        answers.push(
+            h.mfa
+                .disable(
+                    &h.ada,
+                    h.session,
+                    Some(&password),
+                    Some(Factor::Otp("000000".into())),
+                    &ClientInfo::default(),
+                )
+                .await,
+        );
+    }
+    let wrong = answers
+        .iter()
+        .filter(|a| matches!(a, Err(MfaError::InvalidCode)))
+        .count();
+    assert_eq!(wrong, 5, "{answers:?}");
+    assert!(
+        matches!(answers.last(), Some(Err(MfaError::Throttled { .. }))),
+        "{answers:?}"
+    );
 }
 
 #[test]

@@ -182,6 +182,9 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     /// Part of the same service as gatehouse: no consent page.
     pub first_party: bool,
+    /// An API (resource server) that accepts gatehouse's tokens: it may introspect them
+    /// (RFC 7662). Only a confidential client can be one.
+    pub resource_server: bool,
     pub created_at: DateTime<Utc>,
 }
 

@@ -39,6 +39,8 @@ pub struct NewClient {
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub first_party: bool,
+    /// May introspect tokens (an API that accepts gatehouse's tokens).
+    pub resource_server: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,8 +65,67 @@ pub struct AuthorizeParams {
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
     pub nonce: Option<String>,
+    /// `none`, `login`, `consent` and/or `select_account`, space-separated.
+    pub prompt: Option<String>,
+    /// Seconds since the person last signed in beyond which they must sign in again.
+    pub max_age: Option<String>,
+    /// Who the app thinks is signing in (an email): filled in on the sign-in page.
+    pub login_hint: Option<String>,
+    /// An ID token issued earlier, naming who should be signed in.
+    pub id_token_hint: Option<String>,
+    /// Request objects (not supported: refused with the errors OpenID Connect names).
+    pub request: Option<String>,
+    pub request_uri: Option<String>,
+    pub registration: Option<String>,
     /// A parameter that was sent more than once (RFC 6749 §3.1 forbids it).
     pub repeated: Option<String>,
+}
+
+/// What `prompt` asks for (OpenID Connect Core §3.1.2.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    /// Show nothing: answer at once, or with the error that says what the person would
+    /// have had to do (`login_required`, `consent_required`).
+    pub none: bool,
+    /// Sign in again, even with a session (`login`, and `select_account`, since a browser
+    /// holds one account: signing in again is how another is chosen).
+    pub login: bool,
+    /// Ask for consent, even for a first-party app.
+    pub consent: bool,
+}
+
+impl Prompt {
+    fn parse(raw: &str) -> Result<Self, &'static str> {
+        let mut prompt = Prompt::default();
+        for value in raw.split_ascii_whitespace() {
+            match value {
+                "none" => prompt.none = true,
+                "login" | "select_account" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                _ => {
+                    return Err("`prompt` takes `none`, `login`, `consent` or `select_account`.");
+                }
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent) {
+            return Err("`prompt=none` cannot be combined with another value.");
+        }
+        Ok(prompt)
+    }
+}
+
+/// Where an authorization request goes next, for the browser that sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextStep {
+    /// The person must sign in (again), then come back with the request.
+    SignIn,
+    /// The person is asked whether the app may have what it asks for.
+    Consent,
+    /// A code is issued now ([`OAuthService::issue_code`]).
+    Issue,
+    /// `prompt=none`, and the person would have had to act: the error goes back to the
+    /// client at `location`.
+    Refused { location: String },
 }
 
 /// A valid authorization request, waiting for the person to sign in (and consent).
@@ -78,6 +139,13 @@ pub struct AuthorizeRequest {
     pub state: Option<State>,
     pub code_challenge: Option<CodeChallenge>,
     pub nonce: Option<Nonce>,
+    pub prompt: Prompt,
+    /// Seconds: a sign-in longer ago than this must be repeated.
+    pub max_age: Option<u32>,
+    /// The email to fill in on the sign-in page.
+    pub login_hint: Option<String>,
+    /// The user a valid `id_token_hint` names.
+    pub hinted_user: Option<crate::user::UserId>,
 }
 
 /// Why an authorization request was refused.
@@ -228,11 +296,20 @@ impl OAuthService {
             "post_logout_redirect_uris",
             uris(&input.post_logout_redirect_uris, false),
         );
+        if input.public && input.resource_server {
+            errors.add(
+                "resource_server",
+                "a resource server authenticates to introspect: it must be confidential, not public",
+            );
+        }
         let (Some(id), Some(name), Some(redirect_uris), Some(post_logout_redirect_uris)) =
             (id, name, redirect_uris, post_logout)
         else {
             return Err(RegisterClientError::Invalid(errors));
         };
+        if !errors.is_empty() {
+            return Err(RegisterClientError::Invalid(errors));
+        }
         if self.built_in(id.as_str()).is_some() {
             return Err(RegisterClientError::IdTaken);
         }
@@ -250,6 +327,7 @@ impl OAuthService {
             redirect_uris,
             post_logout_redirect_uris,
             first_party: input.first_party,
+            resource_server: input.resource_server,
             created_at: self.ports.clock.now_stored(),
         };
         match self.ports.clients.insert(&client).await {
@@ -426,13 +504,81 @@ impl OAuthService {
                 );
             }
         }
+        // Request objects are not supported: OpenID Connect Core §6 names the errors.
+        if params.request.is_some() {
+            return refuse(
+                "request_not_supported",
+                "Request objects (`request`) are not supported: send the parameters themselves.",
+            );
+        }
+        if params.request_uri.is_some() {
+            return refuse(
+                "request_uri_not_supported",
+                "`request_uri` is not supported: send the parameters themselves.",
+            );
+        }
+        if params.registration.is_some() {
+            return refuse(
+                "registration_not_supported",
+                "`registration` is not supported: clients are registered by an administrator.",
+            );
+        }
         let scope = match params.scope.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(raw) => match ScopeSet::parse(raw) {
                 Ok(scopes) => Some(scopes),
+                // Under `openid`, scope values the server does not know are ignored
+                // (OpenID Connect Core §3.1.2.1: `address`, `phone`, `offline_access`…).
+                Err(_)
+                    if raw
+                        .split_ascii_whitespace()
+                        .any(|s| s == Scope::OpenId.as_str()) =>
+                {
+                    Some(ScopeSet::parse_granted(raw))
+                }
                 Err(error) => return refuse("invalid_scope", &error.to_string()),
             },
         };
+        if !client.first_party
+            && let Some(scope) = scope
+                .as_ref()
+                .and_then(|asked| asked.iter().find(|s| !s.third_parties_may_hold()))
+        {
+            return refuse(
+                "invalid_scope",
+                &format!(
+                    "The scope `{scope}` reads or manages the account itself: only first-party apps may ask for it."
+                ),
+            );
+        }
+        let prompt = match params.prompt.as_deref().map(Prompt::parse).transpose() {
+            Ok(prompt) => prompt.unwrap_or_default(),
+            Err(description) => return refuse("invalid_request", description),
+        };
+        let max_age = match params.max_age.as_deref().map(str::parse::<u32>).transpose() {
+            Ok(max_age) => max_age,
+            Err(_) => {
+                return refuse(
+                    "invalid_request",
+                    "`max_age` must be a whole number of seconds.",
+                );
+            }
+        };
+        let hinted_user = match params.id_token_hint.as_deref() {
+            None => None,
+            Some(hint) => match self.ports.id_tokens.id_token_subject(hint) {
+                Some((user, _)) => Some(user),
+                None => {
+                    return refuse(
+                        "invalid_request",
+                        "The `id_token_hint` is not an ID token of this server.",
+                    );
+                }
+            },
+        };
+        let login_hint = params
+            .login_hint
+            .filter(|hint| hint.len() <= 254 && !hint.chars().any(char::is_control));
         if scope.as_ref().is_some_and(|s| s.contains(Scope::OpenId)) && !self.signs_id_tokens() {
             return refuse(
                 "invalid_scope",
@@ -477,7 +623,75 @@ impl OAuthService {
             state,
             code_challenge,
             nonce,
+            prompt,
+            max_age,
+            login_hint,
+            hinted_user,
         })
+    }
+
+    /// Where `request` goes next for a browser signed in as `browser` (or not at all): a
+    /// sign-in when there is none, it is someone else than `id_token_hint` names, older
+    /// than `max_age`, or `prompt=login` asks for one; then consent for a third-party app
+    /// (or `prompt=consent`); else a code. Under `prompt=none` a step that needs the person
+    /// is the error OpenID Connect names for it.
+    pub fn next_step(&self, request: &AuthorizeRequest, browser: Option<&Session>) -> NextStep {
+        let now = self.ports.clock.now();
+        let fresh = browser.filter(|session| {
+            !request.prompt.login
+                && request
+                    .hinted_user
+                    .is_none_or(|user| user == session.user_id)
+                && request.max_age.is_none_or(|max_age| {
+                    (now - session.authenticated_at).num_seconds() <= i64::from(max_age)
+                })
+        });
+        let (needed, error, description) = if fresh.is_none() {
+            (
+                NextStep::SignIn,
+                "login_required",
+                "The person must sign in (`prompt=none` forbids asking).",
+            )
+        } else if !request.client.first_party || request.prompt.consent {
+            (
+                NextStep::Consent,
+                "consent_required",
+                "The person must consent (`prompt=none` forbids asking).",
+            )
+        } else {
+            return NextStep::Issue;
+        };
+        if request.prompt.none {
+            return NextStep::Refused {
+                location: self.redirect(
+                    &request.redirect_uri,
+                    &[("error", error), ("error_description", description)],
+                    request.state.as_ref(),
+                ),
+            };
+        }
+        needed
+    }
+
+    /// The scopes a code for `request` would grant `user`, signed in as `browser`: those
+    /// asked for, each allowed for the role (`Err` names the first that is not); without
+    /// `scope`, all the role's for a first-party app and nothing for a third-party one (it
+    /// is registered for no scope of the account's).
+    pub fn scopes_to_grant(
+        &self,
+        request: &AuthorizeRequest,
+        browser: &Session,
+        user: &User,
+    ) -> Result<ScopeSet, Scope> {
+        let role = self.policy.mfa.scope_role(user.role, browser.amr);
+        match &request.scope {
+            None if request.client.first_party => Ok(ScopeSet::all_for(role)),
+            None => Ok(ScopeSet::default()),
+            Some(asked) => match asked.iter().find(|scope| !scope.allowed_for(role)) {
+                Some(scope) => Err(scope),
+                None => Ok(asked.clone()),
+            },
+        }
     }
 
     /// The answer to a request the person refused on the consent page.
@@ -500,27 +714,23 @@ impl OAuthService {
         browser: &Session,
         user: &User,
     ) -> Result<String, AuthorizeError> {
-        let role = self.policy.mfa.scope_role(user.role, browser.amr);
-        let scopes = match &request.scope {
-            None => ScopeSet::all_for(role),
-            Some(asked) => match asked.iter().find(|scope| !scope.allowed_for(role)) {
-                Some(scope) => {
-                    let description = format!("This account may not hold the scope `{scope}`.");
-                    return Err(AuthorizeError::Redirect {
-                        location: self.redirect(
-                            &request.redirect_uri,
-                            &[
-                                ("error", "invalid_scope"),
-                                ("error_description", &description),
-                            ],
-                            request.state.as_ref(),
-                        ),
-                        error: "invalid_scope",
-                        description,
-                    });
-                }
-                None => asked.clone(),
-            },
+        let scopes = match self.scopes_to_grant(request, browser, user) {
+            Ok(scopes) => scopes,
+            Err(scope) => {
+                let description = format!("This account may not hold the scope `{scope}`.");
+                return Err(AuthorizeError::Redirect {
+                    location: self.redirect(
+                        &request.redirect_uri,
+                        &[
+                            ("error", "invalid_scope"),
+                            ("error_description", &description),
+                        ],
+                        request.state.as_ref(),
+                    ),
+                    error: "invalid_scope",
+                    description,
+                });
+            }
         };
         let now = self.ports.clock.now_stored();
         let code = AuthorizationCode {
@@ -533,7 +743,7 @@ impl OAuthService {
             session_id: SessionId::generate(),
             browser_session_id: browser.id,
             credential_version: user.credential_version,
-            auth_time: browser.created_at,
+            auth_time: browser.authenticated_at,
             amr: browser.amr,
             expires_at: now + CODE_LIFETIME,
         };
@@ -634,7 +844,8 @@ impl OAuthService {
             .collect();
         let session = Session::start(&user, scopes.clone(), caller, self.policy.sessions, now)
             .for_client(code.session_id, client.id.clone())
-            .with_amr(code.amr);
+            .with_amr(code.amr)
+            .authenticated_at(code.auth_time);
         let refresh = self.ports.opaque.generate();
         self.ports
             .sessions
@@ -771,6 +982,16 @@ impl OAuthService {
             query.append_pair("iss", &self.policy.issuer);
         }
         url.into()
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::reauth::ClientTrust for OAuthService {
+    async fn is_first_party(&self, client: &ClientId) -> Result<bool, RepositoryError> {
+        Ok(self
+            .client(client.as_str())
+            .await?
+            .is_some_and(|client| client.first_party))
     }
 }
 

@@ -186,6 +186,7 @@ async fn flow() -> Flow {
                 redirect_uris: vec![CALLBACK.into()],
                 post_logout_redirect_uris: Vec::new(),
                 first_party: true,
+                resource_server: false,
             })
             .await
             .unwrap();
@@ -214,6 +215,13 @@ fn params(pairs: &[(&str, &str)]) -> AuthorizeParams {
         code_challenge: get("code_challenge"),
         code_challenge_method: get("code_challenge_method"),
         nonce: get("nonce"),
+        prompt: get("prompt"),
+        max_age: get("max_age"),
+        login_hint: get("login_hint"),
+        id_token_hint: get("id_token_hint"),
+        request: get("request"),
+        request_uri: get("request_uri"),
+        registration: get("registration"),
         repeated: get("repeated"),
     }
 }

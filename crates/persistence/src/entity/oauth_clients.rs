@@ -15,6 +15,8 @@ pub struct Model {
     /// Newline-separated.
     pub post_logout_redirect_uris: String,
     pub first_party: bool,
+    /// May introspect tokens.
+    pub resource_server: bool,
     pub created_at: DateTimeUtc,
 }
 
