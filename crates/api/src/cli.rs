@@ -110,6 +110,10 @@ enum ClientsAction {
         /// Part of the same service: skip the consent page.
         #[arg(long)]
         first_party: bool,
+        /// An API that accepts gatehouse's tokens: it may introspect them (confidential
+        /// clients only).
+        #[arg(long)]
+        resource_server: bool,
     },
     /// List the registered clients.
     List,
@@ -315,6 +319,7 @@ async fn clients(settings: &Settings, action: ClientsAction) -> Result<(), Strin
             redirect_uris,
             post_logout_redirect_uris,
             first_party,
+            resource_server,
         } => {
             let registered = state
                 .oauth
@@ -325,6 +330,7 @@ async fn clients(settings: &Settings, action: ClientsAction) -> Result<(), Strin
                     redirect_uris,
                     post_logout_redirect_uris,
                     first_party,
+                    resource_server,
                 })
                 .await;
             let (client, secret) = match registered {
@@ -351,12 +357,17 @@ async fn clients(settings: &Settings, action: ClientsAction) -> Result<(), Strin
             for client in state.oauth.clients().await.map_err(|e| e.to_string())? {
                 let uris: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
                 println!(
-                    "{}\t{}\t{}{}\t{}",
+                    "{}\t{}\t{}{}{}\t{}",
                     client.id,
                     client.kind.as_str(),
                     client.name.as_str(),
                     if client.first_party {
                         " (first party)"
+                    } else {
+                        ""
+                    },
+                    if client.resource_server {
+                        " (resource server)"
                     } else {
                         ""
                     },

@@ -193,6 +193,11 @@ pub mod patterns {
     pub const LINES: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
     /// An emailed token.
     pub const OPAQUE_TOKEN: &str = r"^[A-Za-z0-9_-]{43}$";
+    /// A code from an authenticator app: six digits.
+    pub const ONE_TIME_CODE: &str = r"^[0-9]{6}$";
+    /// A recovery code as shown (`k7qm-2xvd-9fp4-hw3a`), any case, dashes and spaces
+    /// anywhere but first.
+    pub const RECOVERY_CODE: &str = r"^[A-Za-z0-9][A-Za-z0-9 -]{0,63}$";
     /// A client's id (`gatehouse_domain::oauth::ClientId`).
     pub const CLIENT_ID: &str = r"^[A-Za-z0-9._-]{1,64}$";
     /// What a redirect URI may look like (`gatehouse_domain::oauth::RedirectUri`): `https`,
@@ -296,7 +301,7 @@ pub struct UpdateMeRequest {
     pub full_name: Option<Option<String>>,
     #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
-    /// Needed with `email`.
+    /// Needed with a new `email` when the account has a password (re-authentication).
     #[schema(value_type = Option<String>, format = Password)]
     pub current_password: Option<SecretString>,
 }
@@ -318,8 +323,20 @@ pub struct ChangePasswordRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"current_password": "correct horse battery staple"}))]
 pub struct DeleteAccountRequest {
-    #[schema(value_type = String, format = Password)]
-    pub current_password: SecretString,
+    /// Needed when the account has a password (re-authentication).
+    #[schema(value_type = Option<String>, format = Password)]
+    pub current_password: Option<SecretString>,
+}
+
+/// Re-authentication for a change to how the account signs in: the current password when
+/// the account has one; an account without a password sends `{}` within a few minutes of
+/// signing in.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_password": "correct horse battery staple"}))]
+pub struct ReauthenticationRequest {
+    #[schema(value_type = Option<String>, format = Password)]
+    pub current_password: Option<SecretString>,
 }
 
 /// What an admin may change about a user; absent fields stay as they are.

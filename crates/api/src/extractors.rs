@@ -119,22 +119,41 @@ fn bearer_token(req: &HttpRequest) -> Presented {
     }
 }
 
-impl<S: RequiredScope> FromRequest for CurrentUser<S> {
-    type Error = BearerError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+impl<S: RequiredScope> CurrentUser<S> {
+    /// The caller of a request whose token may also come in a form body (RFC 6750 §2.2:
+    /// `access_token`, for endpoints that take POST such as userinfo). A token sent both
+    /// ways is refused.
+    pub async fn from_header_or_form(
+        req: &HttpRequest,
+        form: &[u8],
+        state: &AppState,
+    ) -> Result<Self, BearerError> {
+        let in_form = crate::json::is_form(req)
+            .then(|| {
+                form_urlencoded::parse(form)
+                    .find(|(key, _)| key == "access_token")
+                    .map(|(_, value)| value.into_owned())
+            })
+            .flatten();
+        let presented = match (bearer_token(req), in_form) {
+            (Presented::None, Some(token)) if token.len() <= MAX_TOKEN_BYTES => {
+                Presented::Bearer(token)
+            }
+            (Presented::None, Some(_)) => Presented::Malformed,
+            (Presented::None, None) => Presented::None,
+            (_, Some(_)) => return Err(BearerError::Invalid),
+            (header, None) => header,
+        };
+        Self::authenticate(presented, state).await
+    }
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = bearer_token(req);
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        Box::pin(async move {
-            let token = match token {
-                Presented::None => return Err(BearerError::Missing),
-                Presented::Malformed => return Err(BearerError::Invalid),
-                Presented::Bearer(token) => token,
-            };
-            let state = state.ok_or_else(|| {
-                BearerError::Api(ApiError::Internal("application state missing".into()))
-            })?;
+    async fn authenticate(token: Presented, state: &AppState) -> Result<Self, BearerError> {
+        let token = match token {
+            Presented::None => return Err(BearerError::Missing),
+            Presented::Malformed => return Err(BearerError::Invalid),
+            Presented::Bearer(token) => token,
+        };
+        {
             let (user, claims) = match state.auth.resolve_current_user(&token).await {
                 Ok(found) => found,
                 Err(CurrentUserError::InvalidToken(reason)) => {
@@ -158,6 +177,22 @@ impl<S: RequiredScope> FromRequest for CurrentUser<S> {
                 claims,
                 _scope: PhantomData,
             })
+        }
+    }
+}
+
+impl<S: RequiredScope> FromRequest for CurrentUser<S> {
+    type Error = BearerError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| {
+                BearerError::Api(ApiError::Internal("application state missing".into()))
+            })?;
+            Self::authenticate(token, &state).await
         })
     }
 }

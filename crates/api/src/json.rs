@@ -39,6 +39,19 @@ fn is_json(req: &HttpRequest) -> bool {
         .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"))
 }
 
+/// Whether the request's body is a form (`application/x-www-form-urlencoded`).
+pub(crate) fn is_form(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
 /// The field a serde error is about: its path, or the name serde quotes in the message for
 /// errors about the object itself (missing and unknown fields).
 fn field_of(path: &str, message: &str) -> String {

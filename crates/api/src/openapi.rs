@@ -39,7 +39,7 @@ pub const AUTHORIZE_URL: &str = crate::pages::AUTHORIZE_PATH;
         users::list, users::get_user, users::update_user, users::delete_user,
         audit::list,
         health::live, health::ready, jwks::jwks,
-        oidc::discovery, oidc::userinfo, oidc::revoke, oidc::introspect,
+        oidc::discovery, oidc::userinfo, oidc::userinfo_by_post, oidc::revoke, oidc::introspect,
         clients::list, clients::create, clients::get_client, clients::remove,
         mfa::own_status, mfa::start, mfa::confirm, mfa::disable, mfa::regenerate,
         mfa::user_status, mfa::reset,
@@ -48,13 +48,13 @@ pub const AUTHORIZE_URL: &str = crate::pages::AUTHORIZE_PATH;
         schemas(
             dto::RegisterRequest, dto::UserResponse, dto::TokenRequest, dto::TokenResponse,
             dto::HealthResponse, dto::UpdateMeRequest, dto::ChangePasswordRequest,
-            dto::DeleteAccountRequest, dto::AdminUpdateUserRequest, dto::SessionResponse,
+            dto::DeleteAccountRequest, dto::ReauthenticationRequest, dto::AdminUpdateUserRequest, dto::SessionResponse,
             dto::PasswordResetRequest, dto::PasswordResetConfirm, dto::VerifyEmailConfirm,
             dto::AcceptedResponse, dto::AuditEventResponse, jwks::Jwk, jwks::JwkSet,
-            oidc::ProviderMetadata, oidc::UserInfo, oidc::TokenForm, oidc::IntrospectionResponse,
+            oidc::ProviderMetadata, oidc::UserInfo, oidc::UserinfoForm, oidc::TokenForm, oidc::IntrospectionResponse,
             clients::NewClientRequest, clients::ClientResponse, clients::RegisteredClient,
             mfa::MfaStatusResponse, mfa::EnrolmentResponse, mfa::ConfirmMfaRequest,
-            mfa::MfaChangeRequest, mfa::RecoveryCodesResponse,
+            mfa::MfaChangeRequest, mfa::WithOtp, mfa::WithRecoveryCode, mfa::RecoveryCodesResponse,
             ProblemDetails, FieldError, OAuthErrorBody,
         ),
         responses(
@@ -65,7 +65,7 @@ pub const AUTHORIZE_URL: &str = crate::pages::AUTHORIZE_PATH;
             responses::LastAdmin, responses::WrongPassword, responses::MfaRefused,
             responses::MfaAlreadyEnabled, responses::MfaNotEnabled, responses::MfaRequired,
             responses::Overloaded, responses::TokenError, responses::TokenUnavailable,
-            responses::InvalidClient, responses::ClientNotFound, responses::ClientIdTaken,
+            responses::InvalidClient, responses::UnauthorizedClient, responses::ClientNotFound, responses::ClientIdTaken,
             responses::TooManyRequests, responses::UnsupportedMediaType,
             responses::DatabaseUnavailable, responses::MethodNotAllowed,
         ),
@@ -346,16 +346,27 @@ pub mod responses {
         "detail": "This is the last active admin: promote another user first.", "code": "last_admin"}))]
     pub struct LastAdmin(ProblemDetails);
 
-    /// `current_password` is wrong.
+    /// Re-authentication refused: `current_password` is wrong (`wrong_password`) or missing
+    /// (`reauthentication_required`, which an account without a password gets when its
+    /// sign-in is older than `auth.reauthentication_seconds`), or the token belongs to a
+    /// third-party app (`first_party_only`), or lacks the scope (`insufficient_scope`).
     #[derive(ToResponse)]
-    #[response(content_type = "application/problem+json", example = json!({
-        "type": "urn:gatehouse:problem:wrong_password", "title": "Forbidden", "status": 403,
-        "detail": "The current password is wrong.", "code": "wrong_password"}))]
+    #[response(
+        content_type = "application/problem+json",
+        examples(
+            ("wrong_password" = (value = json!({"type": "urn:gatehouse:problem:wrong_password", "title": "Forbidden", "status": 403,
+                "detail": "The current password is wrong.", "code": "wrong_password"}))),
+            ("reauthentication_required" = (value = json!({"type": "urn:gatehouse:problem:reauthentication_required", "title": "Forbidden", "status": 403,
+                "detail": "Confirm this change with your current password (`current_password`).", "code": "reauthentication_required"}))),
+            ("first_party_only" = (value = json!({"type": "urn:gatehouse:problem:first_party_only", "title": "Forbidden", "status": 403,
+                "detail": "This token belongs to a third-party application, which cannot change how the account signs in or is recovered.", "code": "first_party_only"}))),
+        ))]
     pub struct WrongPassword(ProblemDetails);
 
-    /// The `current_password` is wrong (`wrong_password`), the one-time or recovery code is
-    /// wrong or was already used (`invalid_mfa_code`), or the token lacks the scope
-    /// (`insufficient_scope`).
+    /// The `current_password` is wrong (`wrong_password`) or missing
+    /// (`reauthentication_required`), the one-time or recovery code is wrong or was already
+    /// used (`invalid_mfa_code`), the token belongs to a third-party app
+    /// (`first_party_only`), or lacks the scope (`insufficient_scope`).
     #[derive(ToResponse)]
     #[response(
         content_type = "application/problem+json",
@@ -364,6 +375,10 @@ pub mod responses {
                 "detail": "The code is wrong or was already used.", "code": "invalid_mfa_code"}))),
             ("wrong_password" = (value = json!({"type": "urn:gatehouse:problem:wrong_password", "title": "Forbidden", "status": 403,
                 "detail": "The current password is wrong.", "code": "wrong_password"}))),
+            ("reauthentication_required" = (value = json!({"type": "urn:gatehouse:problem:reauthentication_required", "title": "Forbidden", "status": 403,
+                "detail": "Confirm this change with your current password (`current_password`).", "code": "reauthentication_required"}))),
+            ("first_party_only" = (value = json!({"type": "urn:gatehouse:problem:first_party_only", "title": "Forbidden", "status": 403,
+                "detail": "This token belongs to a third-party application, which cannot change how the account signs in or is recovered.", "code": "first_party_only"}))),
         ))]
     pub struct MfaRefused(ProblemDetails);
 
@@ -466,4 +481,11 @@ pub mod responses {
         headers(("WWW-Authenticate" = String, description = "`Basic realm=\"gatehouse\"`")),
         example = json!({"error": "invalid_client", "error_description": "Client authentication failed."}))]
     pub struct InvalidClient(OAuthErrorBody);
+
+    /// `unauthorized_client` (RFC 6749 §5.2): the client authenticated, but may not use
+    /// this endpoint (introspection is for resource servers).
+    #[derive(ToResponse)]
+    #[response(example = json!({"error": "unauthorized_client",
+        "error_description": "Only clients an administrator registered as resource servers may introspect tokens."}))]
+    pub struct UnauthorizedClient(OAuthErrorBody);
 }

@@ -10,6 +10,7 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use gatehouse_domain::ValidationErrors;
 use gatehouse_domain::ports::HashingError;
+use gatehouse_domain::reauth::ReauthRefusal;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -74,6 +75,10 @@ codes! {
     InsufficientScope = "insufficient_scope", FORBIDDEN;
     /// The `current_password` confirming a change is wrong.
     WrongPassword = "wrong_password", FORBIDDEN;
+    /// The change needs re-authentication: send `current_password`, or (for an account without a password) sign in again and retry within the window.
+    ReauthenticationRequired = "reauthentication_required", FORBIDDEN;
+    /// The token belongs to a third-party app: changes to how the account signs in are for its owner, in gatehouse's pages or a first-party app.
+    FirstPartyOnly = "first_party_only", FORBIDDEN;
     /// An account with this email already exists.
     EmailTaken = "email_taken", CONFLICT;
     /// The change would leave no active admin.
@@ -229,6 +234,10 @@ pub enum ApiError {
     /// 403 `invalid_mfa_code`: the one-time or recovery code is wrong or used.
     #[error("wrong one-time code")]
     InvalidMfaCode,
+    /// 403 `reauthentication_required` (no current password given, or a sign-in too old)
+    /// or `first_party_only` (a third-party app's token).
+    #[error(transparent)]
+    NotReauthenticated(ReauthRefusal),
     /// 409 `mfa_already_enabled`.
     #[error("MFA is already enabled")]
     MfaAlreadyEnabled,
@@ -284,6 +293,8 @@ impl ApiError {
             ApiError::EmailedTokenInvalid => Code::TokenInvalid,
             ApiError::WrongPassword => Code::WrongPassword,
             ApiError::InvalidMfaCode => Code::InvalidMfaCode,
+            ApiError::NotReauthenticated(ReauthRefusal::ThirdParty) => Code::FirstPartyOnly,
+            ApiError::NotReauthenticated(_) => Code::ReauthenticationRequired,
             ApiError::MfaAlreadyEnabled => Code::MfaAlreadyEnabled,
             ApiError::MfaNotEnabled => Code::MfaNotEnabled,
             ApiError::Overloaded { .. } => Code::Overloaded,
@@ -314,6 +325,15 @@ impl ApiError {
             }
             ApiError::WrongPassword => "The current password is wrong.".into(),
             ApiError::InvalidMfaCode => "The code is wrong or was already used.".into(),
+            ApiError::NotReauthenticated(ReauthRefusal::ThirdParty) => {
+                "This token belongs to a third-party application, which cannot change how the account signs in or is recovered.".into()
+            }
+            ApiError::NotReauthenticated(ReauthRefusal::PasswordRequired) => {
+                "Confirm this change with your current password (`current_password`).".into()
+            }
+            ApiError::NotReauthenticated(ReauthRefusal::Stale) => {
+                "Sign in again, then retry this change within a few minutes.".into()
+            }
             ApiError::MfaAlreadyEnabled => {
                 "Multi-factor authentication is already on; turn it off first.".into()
             }
@@ -399,6 +419,7 @@ impl From<gatehouse_domain::users::ManageUserError> for ApiError {
             E::LastAdmin => ApiError::LastAdmin,
             E::Conflict => ApiError::Conflict,
             E::WrongPassword => ApiError::WrongPassword,
+            E::NotReauthenticated(refusal) => ApiError::NotReauthenticated(refusal),
             E::Throttled { retry_after } => ApiError::Throttled { retry_after },
             E::Hashing(error) => error.into(),
             E::Repository(error) => error.into(),
@@ -415,6 +436,7 @@ impl From<gatehouse_domain::mfa::MfaError> for ApiError {
             E::NotEnabled => ApiError::MfaNotEnabled,
             E::InvalidCode => ApiError::InvalidMfaCode,
             E::WrongPassword => ApiError::WrongPassword,
+            E::NotReauthenticated(refusal) => ApiError::NotReauthenticated(refusal),
             E::UserNotFound => ApiError::ResourceNotFound(USER_NOT_FOUND),
             E::Throttled { retry_after } => ApiError::Throttled { retry_after },
             E::Unreadable(error) => ApiError::internal(error),
@@ -481,7 +503,9 @@ impl ResponseError for ApiError {
             | ApiError::MfaAlreadyEnabled
             | ApiError::MfaNotEnabled => StatusCode::CONFLICT,
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::WrongPassword | ApiError::InvalidMfaCode => StatusCode::FORBIDDEN,
+            ApiError::WrongPassword
+            | ApiError::InvalidMfaCode
+            | ApiError::NotReauthenticated(_) => StatusCode::FORBIDDEN,
             ApiError::Overloaded { .. } | ApiError::DatabaseUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -636,6 +660,12 @@ impl OAuthError {
             "invalid_client",
             "Client authentication failed.",
         )
+    }
+
+    /// 403 `unauthorized_client` (RFC 6749 §5.2): the client authenticated but may not do
+    /// this.
+    pub fn unauthorized_client(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "unauthorized_client", description)
     }
 
     pub fn unsupported_grant_type(description: impl Into<String>) -> Self {
@@ -915,6 +945,9 @@ mod tests {
             ApiError::EmailedTokenInvalid,
             ApiError::WrongPassword,
             ApiError::InvalidMfaCode,
+            ApiError::NotReauthenticated(ReauthRefusal::ThirdParty),
+            ApiError::NotReauthenticated(ReauthRefusal::PasswordRequired),
+            ApiError::NotReauthenticated(ReauthRefusal::Stale),
             ApiError::MfaAlreadyEnabled,
             ApiError::MfaNotEnabled,
             ApiError::Overloaded {

@@ -113,6 +113,9 @@ pub struct AuthSettings {
     pub ip_window_secs: u32,
     /// Verification emails one user may ask for within an hour.
     pub verification_emails_per_user: u32,
+    /// How recent a sign-in re-authenticates an account without a password for a change
+    /// to how it signs in (accounts with one give their current password).
+    pub reauthentication_seconds: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -358,6 +361,7 @@ impl Default for AuthSettings {
             password_resets_per_ip: limits.reset_ip.max,
             ip_window_secs: secs(limits.register_ip.window),
             verification_emails_per_user: limits.verify_email.max,
+            reauthentication_seconds: secs(gatehouse_domain::reauth::DEFAULT_WINDOW),
         }
     }
 }

@@ -14,6 +14,7 @@ use gatehouse_domain::owned::{OwnedItems, OwnedRepository};
 use gatehouse_domain::ports::{
     PasswordHasher, PasswordVerifier, SessionRepository, UserRepository,
 };
+use gatehouse_domain::reauth::ClientTrust;
 use gatehouse_domain::recovery::ActionTokenRepository;
 use gatehouse_domain::recovery::{Links, RecoveryPorts, RecoveryService};
 use gatehouse_domain::throttle::{Throttle, ThrottleRepository};
@@ -26,8 +27,8 @@ use gatehouse_persistence::{
 };
 use gatehouse_security::keys::PublicJwk;
 use gatehouse_security::{
-    ActiveKey, Argon2Config, Argon2Hasher, HashingPool, JwtConfig, JwtService, RandomTokens,
-    RetiredKey, RsaScheme, SealingKey, SigningKeys, TotpAuthenticators,
+    ActiveKey, Argon2Config, Argon2Hasher, CsrfKey, HashingPool, JwtConfig, JwtService,
+    RandomTokens, RetiredKey, RsaScheme, SealingKey, SigningKeys, TotpAuthenticators,
 };
 use secrecy::SecretString;
 
@@ -56,6 +57,9 @@ pub struct AppState {
     pub cookies: Cookies,
     /// The `alg` of ID tokens; `None` when the key ring signs with a shared HS256 secret.
     pub id_token_alg: Option<&'static str>,
+    /// The key of the hosted pages' CSRF tokens (from the MFA key, which every instance
+    /// shares).
+    pub csrf: Arc<CsrfKey>,
 }
 
 /// The configured key ring: the active key (the HS256 secret or a private key file) and
@@ -250,6 +254,7 @@ impl AppState {
             mfa,
         } = storage;
         let (mfa_key, retired_mfa_keys) = crate::signing_secret::mfa_keys(settings)?;
+        let csrf = Arc::new(CsrfKey::from_secret(&mfa_key));
         let authenticators = Arc::new(TotpAuthenticators::new(
             settings.mfa.issuer.clone(),
             SealingKey::from_secret(&mfa_key),
@@ -339,6 +344,9 @@ impl AppState {
                 mfa: mfa_policy,
             },
         );
+        let client_trust: Arc<dyn ClientTrust> = Arc::new(oauth.clone());
+        let reauthentication =
+            chrono::Duration::seconds(settings.auth.reauthentication_seconds.into());
         Ok(Self {
             auth: AuthService::new(ports, policy),
             oauth,
@@ -346,10 +354,13 @@ impl AppState {
                 repository: mfa,
                 authenticators,
                 users: users.clone(),
+                sessions: sessions.clone(),
                 verifier: verifier.clone(),
                 clock: clock.clone(),
                 throttle: throttle.clone(),
                 audit: audit.clone(),
+                clients: client_trust.clone(),
+                reauthentication,
             }),
             users: UserService::new(UserPorts {
                 users,
@@ -359,6 +370,8 @@ impl AppState {
                 clock: clock.clone(),
                 throttle: throttle.clone(),
                 audit: audit.clone(),
+                clients: client_trust,
+                reauthentication,
             }),
             todos: OwnedItems::new(todos, clock),
             recovery,
@@ -367,6 +380,7 @@ impl AppState {
             public_keys,
             trusted_proxies: Arc::new(trusted_proxies),
             cookies: Cookies::new(settings.served_over_tls()),
+            csrf,
             id_token_alg: match settings.jwt.algorithm {
                 JwtAlgorithm::HS256 => None,
                 other => Some(other.as_str()),

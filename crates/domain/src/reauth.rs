@@ -37,6 +37,9 @@ pub enum ReauthRefusal {
     /// in are for its owner, on gatehouse's pages or in a first-party app.
     #[error("a third-party application cannot change how this account signs in")]
     ThirdParty,
+    /// The account has a password and the request did not give it.
+    #[error("confirm this change with your current password (`current_password`)")]
+    PasswordRequired,
     /// The account has no password and its sign-in is older than the window (or the
     /// session is gone): sign in again, then retry.
     #[error("sign in again to confirm this change")]
@@ -121,6 +124,9 @@ impl Reauthentication {
             return Err(ReauthError::Refused(ReauthRefusal::ThirdParty));
         }
         if user.has_password() {
+            if password.is_none() {
+                return Err(ReauthError::Refused(ReauthRefusal::PasswordRequired));
+            }
             return Ok(self.attempts.confirm(user, password, client).await?);
         }
         if session.authenticated_within(self.window, now) {

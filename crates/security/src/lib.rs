@@ -2,6 +2,7 @@
 //! signed JWT access tokens, and opaque random tokens stored as digests. Implements the domain's `PasswordHasher` and
 //! `AccessTokenService` ports; knows nothing of HTTP or storage.
 
+pub mod csrf;
 pub mod hashing;
 pub mod jwt;
 pub mod keys;
@@ -9,6 +10,7 @@ pub mod opaque;
 pub mod pool;
 pub mod totp;
 
+pub use csrf::CsrfKey;
 pub use hashing::{Argon2Config, Argon2Hasher};
 pub use jwt::{JwtConfig, JwtService, SigningKeys};
 pub use keys::{ActiveKey, RetiredKey, RsaScheme, SecretVerdict, generate_secret, judge_secret};

@@ -61,6 +61,8 @@ struct AccountPage<'a> {
     csrf: &'a str,
     email: &'a str,
     verified: bool,
+    /// Forms that need re-authentication ask for the password only when there is one.
+    has_password: bool,
     full_name: &'a str,
     sessions: Vec<SessionRow>,
     notice: Option<&'static str>,
@@ -118,7 +120,7 @@ async fn render(
             current: session.id == current,
         })
         .collect();
-    let (csrf, new_cookie) = csrf_token(req, &state.cookies);
+    let (csrf, new_cookie) = csrf_token(req, state);
     let mut sent = query(req);
     let done = sent.remove("done");
     let enrol_first = sent.get("mfa").is_some_and(|v| v == "required") && !mfa.enabled;
@@ -126,6 +128,7 @@ async fn render(
         csrf: &csrf,
         email: user.email.as_str(),
         verified: user.is_verified,
+        has_password: user.has_password(),
         full_name: user.full_name.as_ref().map_or("", |name| name.as_str()),
         sessions: rows,
         notice: if !errors.is_empty() {
@@ -160,7 +163,7 @@ async fn signed_in_form(
     body: &[u8],
     state: &AppState,
 ) -> Result<(User, SessionId, std::collections::HashMap<String, String>), Refused> {
-    let form = posted_form(req, body, &state.cookies)?;
+    let form = posted_form(req, body, state)?;
     match browser_session(req, state).await {
         Ok(Some((session, user))) => Ok((user, session.id, form)),
         Ok(None) => Err(Refused::SignedOut),
@@ -206,7 +209,7 @@ async fn profile(
     };
     let result = state
         .users
-        .update_profile(&user, changes, &caller.0)
+        .update_profile(&user, session, changes, &caller.0)
         .await
         .map(|_| ())
         .map_err(ApiError::from);
@@ -259,17 +262,31 @@ async fn revoke_session(
         Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
+    let given = current_password(&form);
     let result = match uuid::Uuid::parse_str(field(&form, "id")) {
         Ok(id) => state
             .users
-            .revoke_session(&user, SessionId::from_uuid(id), &caller.0)
+            .revoke_session(
+                &user,
+                session,
+                SessionId::from_uuid(id),
+                given.as_ref(),
+                &caller.0,
+            )
             .await
             .map_err(ApiError::from),
         Err(_) => Err(ApiError::ResourceNotFound(
             crate::problem::SESSION_NOT_FOUND,
         )),
     };
-    outcome(&req, &state, &user, session, result, "session", &[]).await
+    let labels = [("current_password", "Current password")];
+    outcome(&req, &state, &user, session, result, "session", &labels).await
+}
+
+/// The current password a form re-authenticates with, when it has the field.
+fn current_password(form: &std::collections::HashMap<String, String>) -> Option<SecretString> {
+    form.get("current_password")
+        .map(|value| SecretString::from(value.to_owned()))
 }
 
 /// Shows a page of the MFA forms, or the account page with what went wrong.
@@ -312,14 +329,20 @@ fn recovery_codes_page<'a>(
 /// Starts enrolment: the QR code and key of a new authenticator, and the form that turns
 /// it on.
 #[post("/account/mfa/start")]
-async fn mfa_start(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+async fn mfa_start(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let (user, session, form) = match signed_in_form(&req, &body, &state).await {
         Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
+    let given = current_password(&form);
     let result = state
         .mfa
-        .start(&user)
+        .start(&user, session, given.as_ref(), &caller.0)
         .await
         .map(|enrolment| MfaPage {
             csrf: field(&form, "csrf"),
@@ -354,7 +377,7 @@ async fn mfa_confirm(
     };
     let result = state
         .mfa
-        .confirm(&user, field(&form, "code"), &caller.0)
+        .confirm(&user, session, field(&form, "code"), &caller.0)
         .await
         .map(|codes| recovery_codes_page(&form, &codes))
         .map_err(ApiError::from);
@@ -401,13 +424,13 @@ async fn mfa_change(
         Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
-    let current = SecretString::from(field(&form, "current_password").to_owned());
+    let current = current_password(&form);
     let factor = Factor::from_fields(form.get("otp").cloned(), form.get("recovery_code").cloned());
     match change {
         MfaChange::TurnOff => {
             let result = state
                 .mfa
-                .disable(&user, Some(&current), factor, &caller.0)
+                .disable(&user, session, current.as_ref(), factor, &caller.0)
                 .await
                 .map_err(ApiError::from);
             let labels = [("current_password", "Current password"), ("otp", "Code")];
@@ -416,7 +439,7 @@ async fn mfa_change(
         MfaChange::NewRecoveryCodes => {
             let result = state
                 .mfa
-                .regenerate(&user, Some(&current), factor, &caller.0)
+                .regenerate(&user, session, current.as_ref(), factor, &caller.0)
                 .await
                 .map(|codes| recovery_codes_page(&form, &codes))
                 .map_err(ApiError::from);

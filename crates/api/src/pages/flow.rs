@@ -1,7 +1,7 @@
 //! The authorization endpoint and the pages it sends browsers through: sign-in, sign-up,
 //! consent, sign-out.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use gatehouse_domain::auth::{
@@ -9,10 +9,10 @@ use gatehouse_domain::auth::{
 };
 use gatehouse_domain::mfa::Factor;
 use gatehouse_domain::oauth::{
-    AuthorizeError, AuthorizeParams, AuthorizeRequest, LogoutError, LogoutRequest,
+    AuthorizeError, AuthorizeParams, AuthorizeRequest, LogoutError, LogoutRequest, NextStep,
 };
 use gatehouse_domain::ports::is_opaque_token;
-use gatehouse_domain::{ScopeSet, Session, User};
+use gatehouse_domain::{Session, User};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
@@ -25,6 +25,9 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 
 pub const AUTHORIZE_PATH: &str = "/oauth2/authorize";
+/// Where the consent page's form goes (the authorization endpoint's own POST is a request).
+const CONSENT_PATH: &str = "/oauth2/consent";
+const LOGOUT_CONFIRM_PATH: &str = "/oauth2/logout/confirm";
 const SIGN_UP_PATH: &str = "/signup";
 const SECOND_FACTOR_PATH: &str = "/signin/mfa";
 
@@ -42,6 +45,7 @@ const AUTHORIZE_PARAMS: [&str; 8] = [
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(authorize)
+        .service(authorize_by_post)
         .service(consent)
         .service(sign_in_page)
         .service(sign_in)
@@ -50,12 +54,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(sign_up)
         .service(sign_out)
         .service(logout)
+        .service(logout_by_post)
         .service(logout_confirmed);
 }
 
 #[derive(Template)]
 #[template(path = "consent.html")]
 struct ConsentPage<'a> {
+    action: &'a str,
     csrf: &'a str,
     client_name: &'a str,
     email: &'a str,
@@ -76,6 +82,13 @@ fn authorize_params(pairs: impl Iterator<Item = (String, String)>) -> AuthorizeP
             "code_challenge" => &mut params.code_challenge,
             "code_challenge_method" => &mut params.code_challenge_method,
             "nonce" => &mut params.nonce,
+            "prompt" => &mut params.prompt,
+            "max_age" => &mut params.max_age,
+            "login_hint" => &mut params.login_hint,
+            "id_token_hint" => &mut params.id_token_hint,
+            "request" => &mut params.request,
+            "request_uri" => &mut params.request_uri,
+            "registration" => &mut params.registration,
             _ => continue,
         };
         if slot.is_some() {
@@ -87,13 +100,6 @@ fn authorize_params(pairs: impl Iterator<Item = (String, String)>) -> AuthorizeP
     params
 }
 
-fn found(location: &str) -> HttpResponse {
-    HttpResponse::Found()
-        .insert_header((header::LOCATION, location))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
-}
-
 /// The answer to a refused authorization request: a page, or the client's redirect URI.
 fn refused(error: AuthorizeError) -> HttpResponse {
     match error {
@@ -102,47 +108,100 @@ fn refused(error: AuthorizeError) -> HttpResponse {
             "This sign-in link is not valid",
             &reason,
         ),
-        AuthorizeError::Redirect { location, .. } => found(&location),
+        AuthorizeError::Redirect { location, .. } => see_other(&location),
         AuthorizeError::Repository(error) => unavailable(error),
     }
 }
 
-/// The authorization endpoint (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2): checks the
-/// request, sends a browser without a session to the sign-in page and back, then redirects
-/// with a code (first-party clients) or asks for consent (third-party clients).
+/// The pairs of a query or a form body.
+fn pairs_of(encoded: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(encoded)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The authorization endpoint (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2), by GET.
 #[get("/oauth2/authorize")]
 async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let pairs = form_urlencoded::parse(req.query_string().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()));
-    let request = match state.oauth.authorize(authorize_params(pairs)).await {
+    let pairs = pairs_of(req.query_string().as_bytes());
+    authorization(&req, &state, pairs).await
+}
+
+/// The authorization endpoint by POST, its parameters in a form body (OpenID Connect Core
+/// §3.1.2.1: the endpoint must take both).
+#[post("/oauth2/authorize")]
+async fn authorize_by_post(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if !crate::json::is_form(&req) {
+        return message(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "This sign-in request is not valid",
+            "Send the parameters as an application/x-www-form-urlencoded body.",
+        );
+    }
+    authorization(&req, &state, pairs_of(&body)).await
+}
+
+/// Judges an authorization request, then: a browser that must sign in (none, someone
+/// else than `id_token_hint` names, older than `max_age`, or `prompt=login`) goes to the
+/// sign-in page and back; a first-party client gets its code at once, a third-party one
+/// (or `prompt=consent`) the consent page; under `prompt=none` a step that needs the
+/// person is an error sent back to the client. Every redirect is a 303.
+async fn authorization(
+    req: &HttpRequest,
+    state: &AppState,
+    pairs: Vec<(String, String)>,
+) -> HttpResponse {
+    let request = match state
+        .oauth
+        .authorize(authorize_params(pairs.iter().cloned()))
+        .await
+    {
         Ok(request) => request,
         Err(error) => return refused(error),
     };
-    let (session, user) = match browser_session(&req, &state).await {
-        Ok(Some(found)) => found,
-        Ok(None) => {
-            let here = format!("{AUTHORIZE_PATH}?{}", req.query_string());
-            return see_other(&with_return_to(SIGN_IN_PATH, &here));
-        }
+    let browser = match browser_session(req, state).await {
+        Ok(found) => found,
         Err(error) => return unavailable(error),
     };
-    if request.client.first_party {
-        return issue(&state, &request, &session, &user).await;
-    }
-    let (csrf, new_cookie) = csrf_token(&req, &state.cookies);
-    let scopes = request
-        .scope
-        .clone()
-        .unwrap_or_else(|| ScopeSet::all_for(user.role))
+    let step = state
+        .oauth
+        .next_step(&request, browser.as_ref().map(|(session, _)| session));
+    let (session, user) = match (step, browser) {
+        (NextStep::Refused { location }, _) => return see_other(&location),
+        (NextStep::SignIn, _) | (_, None) => {
+            let back = after_sign_in(&pairs);
+            return see_other(&with_return_to(SIGN_IN_PATH, &back));
+        }
+        (NextStep::Issue, Some((session, user))) => {
+            return issue(state, &request, &session, &user).await;
+        }
+        (NextStep::Consent, Some(found)) => found,
+    };
+    let granted = match state.oauth.scopes_to_grant(&request, &session, &user) {
+        Ok(granted) => granted,
+        // Refused with `invalid_scope`, back to the client.
+        Err(_) => return issue(state, &request, &session, &user).await,
+    };
+    let (csrf, new_cookie) = csrf_token(req, state);
+    let scopes = granted
         .iter()
         .map(|scope| format!("{} ({scope})", scope.description()))
         .collect();
-    let sent = query(&req);
     let params = AUTHORIZE_PARAMS
         .into_iter()
-        .filter_map(|name| sent.get(name).map(|value| (name, value.clone())))
+        .filter_map(|name| {
+            pairs
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| (name, value.clone()))
+        })
         .collect();
     let view = ConsentPage {
+        action: CONSENT_PATH,
         csrf: &csrf,
         client_name: request.client.name.as_str(),
         email: user.email.as_str(),
@@ -152,6 +211,27 @@ async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
     with_cookie(page(StatusCode::OK, &view), new_cookie)
 }
 
+/// Where the sign-in page sends the browser back: the same request, without the
+/// `prompt=login` (or `select_account`) that sent it there, so that it goes on from the
+/// new sign-in instead of asking for another.
+fn after_sign_in(pairs: &[(String, String)]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in pairs {
+        if key == "prompt" {
+            let kept: Vec<&str> = value
+                .split_ascii_whitespace()
+                .filter(|v| !matches!(*v, "login" | "select_account"))
+                .collect();
+            if !kept.is_empty() {
+                query.append_pair(key, &kept.join(" "));
+            }
+        } else {
+            query.append_pair(key, value);
+        }
+    }
+    format!("{AUTHORIZE_PATH}?{}", query.finish())
+}
+
 async fn issue(
     state: &AppState,
     request: &AuthorizeRequest,
@@ -159,15 +239,15 @@ async fn issue(
     user: &User,
 ) -> HttpResponse {
     match state.oauth.issue_code(request, session, user).await {
-        Ok(location) => found(&location),
+        Ok(location) => see_other(&location),
         Err(error) => refused(error),
     }
 }
 
 /// The consent form's answer: the same request again, with `decision` allow or deny.
-#[post("/oauth2/authorize")]
+#[post("/oauth2/consent")]
 async fn consent(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let form = match posted_form(&req, &body, &state.cookies) {
+    let form = match posted_form(&req, &body, &state) {
         Ok(form) => form,
         Err(refusal) => return refusal.page(),
     };
@@ -189,13 +269,21 @@ async fn consent(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>)
     };
     match field(&form, "decision") {
         "allow" => issue(&state, &request, &session, &user).await,
-        "deny" => found(&state.oauth.denied(&request)),
+        "deny" => see_other(&state.oauth.denied(&request)),
         _ => message(
             StatusCode::BAD_REQUEST,
             "This form is not valid",
             "Choose Allow or Deny.",
         ),
     }
+}
+
+/// The value of parameter `name` in the query of `return_to` (an authorization request).
+fn return_to_param(return_to: &str, name: &str) -> Option<String> {
+    let query = return_to.split_once('?')?.1;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
 }
 
 /// The sign-in form, for `return_to`.
@@ -226,21 +314,20 @@ fn sign_in_form<'a>(
 
 /// The name of the client a sign-in continues to, for the page's heading.
 async fn client_of(state: &AppState, return_to: &str) -> Option<String> {
-    let query = return_to.split_once('?')?.1;
-    let id = form_urlencoded::parse(query.as_bytes())
-        .find(|(key, _)| key == "client_id")?
-        .1;
+    let id = return_to_param(return_to, "client_id")?;
     let client = state.oauth.client(&id).await.ok()??;
     Some(client.name.as_str().to_owned())
 }
 
+/// The sign-in page; the email is filled in from the request's `login_hint`, if any.
 #[get("/signin")]
 async fn sign_in_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let sent = query(&req);
     let return_to = safe_return_to(sent.get("return_to").map(String::as_str));
-    let (csrf, new_cookie) = csrf_token(&req, &state.cookies);
+    let (csrf, new_cookie) = csrf_token(&req, &state);
     let client = client_of(&state, return_to).await;
-    let form = sign_in_form(&csrf, return_to, "", client);
+    let hint = return_to_param(return_to, "login_hint").unwrap_or_default();
+    let form = sign_in_form(&csrf, return_to, &hint, client);
     with_cookie(page(StatusCode::OK, &form), new_cookie)
 }
 
@@ -259,8 +346,8 @@ async fn open_session(
     Ok(signed_in_to(state, signed_in, return_to))
 }
 
-/// The session cookie, and on to `return_to`, or to enrolment when the policy wants this
-/// person to have MFA first.
+/// The session cookie (and a new CSRF secret: the forms of before the sign-in die), and on
+/// to `return_to`, or to enrolment when the policy wants this person to have MFA first.
 fn signed_in_to(state: &AppState, signed_in: BrowserSignIn, return_to: &str) -> HttpResponse {
     let cookie = state.cookies.build(
         state.cookies.session,
@@ -271,7 +358,17 @@ fn signed_in_to(state: &AppState, signed_in: BrowserSignIn, return_to: &str) -> 
     } else {
         return_to.to_owned()
     };
-    with_cookie(see_other(&next), Some(cookie))
+    let (_, csrf) = state.cookies.new_browser_secret();
+    with_cookie(with_cookie(see_other(&next), Some(cookie)), Some(csrf))
+}
+
+/// `response`, clearing the session cookie and renewing the CSRF secret (a sign-out).
+fn signed_out_cookies(state: &AppState, response: HttpResponse) -> HttpResponse {
+    let (_, csrf) = state.cookies.new_browser_secret();
+    with_cookie(
+        with_cookie(response, Some(state.cookies.removal(state.cookies.session))),
+        Some(csrf),
+    )
 }
 
 /// The second step of a sign-in: a code from the authenticator, or a recovery code.
@@ -308,7 +405,7 @@ async fn second_factor(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let form = match posted_form(&req, &body, &state.cookies) {
+    let form = match posted_form(&req, &body, &state) {
         Ok(form) => form,
         Err(refusal) => return refusal.page(),
     };
@@ -354,7 +451,7 @@ async fn sign_in(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let form = match posted_form(&req, &body, &state.cookies) {
+    let form = match posted_form(&req, &body, &state) {
         Ok(form) => form,
         Err(refusal) => return refusal.page(),
     };
@@ -418,7 +515,7 @@ fn sign_up_form<'a>(csrf: &'a str, return_to: &str, email: &str, full_name: &str
 async fn sign_up_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let sent = query(&req);
     let return_to = safe_return_to(sent.get("return_to").map(String::as_str));
-    let (csrf, new_cookie) = csrf_token(&req, &state.cookies);
+    let (csrf, new_cookie) = csrf_token(&req, &state);
     let form = sign_up_form(&csrf, return_to, "", "");
     with_cookie(page(StatusCode::OK, &form), new_cookie)
 }
@@ -432,7 +529,7 @@ async fn sign_up(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let form = match posted_form(&req, &body, &state.cookies) {
+    let form = match posted_form(&req, &body, &state) {
         Ok(form) => form,
         Err(refusal) => return refusal.page(),
     };
@@ -465,7 +562,7 @@ async fn sign_out(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    if let Err(refusal) = posted_form(&req, &body, &state.cookies) {
+    if let Err(refusal) = posted_form(&req, &body, &state) {
         return refusal.page();
     }
     if let Some(cookie) = req.cookie(state.cookies.session)
@@ -477,8 +574,7 @@ async fn sign_out(
     {
         return unavailable(error);
     }
-    let removal = state.cookies.removal(state.cookies.session);
-    with_cookie(see_other(SIGN_IN_PATH), Some(removal))
+    signed_out_cookies(&state, see_other(SIGN_IN_PATH))
 }
 
 /// The parameters of RP-initiated logout, carried by the confirmation form.
@@ -519,7 +615,7 @@ async fn signed_out(
         Some(location) => see_other(&location),
         None => message(StatusCode::OK, "Signed out", "You are signed out."),
     };
-    with_cookie(response, Some(state.cookies.removal(state.cookies.session)))
+    signed_out_cookies(state, response)
 }
 
 fn logout_refused(error: LogoutError) -> HttpResponse {
@@ -533,17 +629,51 @@ fn logout_refused(error: LogoutError) -> HttpResponse {
     }
 }
 
-/// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0). With an `id_token_hint`
-/// for the person signed in here (or nobody), the browser is signed out at once; otherwise
-/// the person confirms, so that no other site can sign them out with a bare link.
+/// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) by GET.
 #[get("/oauth2/logout")]
 async fn logout(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> HttpResponse {
     let params = query(&req);
+    logout_requested(&req, &caller, &state, params).await
+}
+
+/// RP-initiated logout by POST, its parameters in a form body (§2: the OP must take both).
+#[post("/oauth2/logout")]
+async fn logout_by_post(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if !crate::json::is_form(&req) {
+        return message(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "This sign-out request is not valid",
+            "Send the parameters as an application/x-www-form-urlencoded body.",
+        );
+    }
+    let mut params = std::collections::HashMap::new();
+    for (key, value) in form_urlencoded::parse(&body) {
+        params
+            .entry(key.into_owned())
+            .or_insert_with(|| value.into_owned());
+    }
+    logout_requested(&req, &caller, &state, params).await
+}
+
+/// With an `id_token_hint` for the person signed in here (or nobody signed in), the
+/// browser is signed out at once; otherwise the person confirms, so that no other site can
+/// sign them out with a bare link.
+async fn logout_requested(
+    req: &HttpRequest,
+    caller: &Caller,
+    state: &AppState,
+    params: std::collections::HashMap<String, String>,
+) -> HttpResponse {
     let judged = match state.oauth.logout(logout_request(&params)).await {
         Ok(judged) => judged,
         Err(error) => return logout_refused(error),
     };
-    let current = match browser_session(&req, &state).await {
+    let current = match browser_session(req, state).await {
         Ok(found) => found.map(|(_, user)| user.id),
         Err(error) => return unavailable(error),
     };
@@ -553,14 +683,14 @@ async fn logout(req: HttpRequest, caller: Caller, state: web::Data<AppState>) ->
         (None, Some(_)) => false,
     };
     if confirmed {
-        return signed_out(&req, &state, &caller, judged.redirect).await;
+        return signed_out(req, state, caller, judged.redirect).await;
     }
-    let (csrf, new_cookie) = csrf_token(&req, &state.cookies);
+    let (csrf, new_cookie) = csrf_token(req, state);
     let form = FormPage {
         title: "Sign out?",
         intro: Some("An application asks to sign you out of this browser.".into()),
         errors: Vec::new(),
-        action: "/oauth2/logout",
+        action: LOGOUT_CONFIRM_PATH,
         csrf: &csrf,
         hidden: LOGOUT_PARAMS
             .into_iter()
@@ -573,14 +703,15 @@ async fn logout(req: HttpRequest, caller: Caller, state: web::Data<AppState>) ->
     with_cookie(page(StatusCode::OK, &form), new_cookie)
 }
 
-#[post("/oauth2/logout")]
+/// The person's confirmation of a logout they were asked about.
+#[post("/oauth2/logout/confirm")]
 async fn logout_confirmed(
     req: HttpRequest,
     caller: Caller,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let form = match posted_form(&req, &body, &state.cookies) {
+    let form = match posted_form(&req, &body, &state) {
         Ok(form) => form,
         Err(refusal) => return refusal.page(),
     };

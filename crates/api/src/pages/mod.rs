@@ -7,8 +7,11 @@
 //!   of kind `browser` in the sessions table: logout, revocation and password changes end
 //!   it like any other session. `HttpOnly`, `SameSite=Lax`, and `Secure` with the
 //!   `__Host-` prefix when the public URL is `https`.
-//! - Every form carries a CSRF token equal to a cookie of its own (double submit); a post
-//!   whose token differs changes nothing.
+//! - Every form carries a CSRF token bound to the browser and to its sign-in: an HMAC, under
+//!   a server key, of a random secret in a cookie of its own and of the session cookie
+//!   (`gatehouse_security::CsrfKey`). The secret is renewed at sign-in and sign-out, which
+//!   change the session cookie too, so every earlier token dies; a post whose token does not
+//!   verify changes nothing.
 //! - Every page is sent with a `Content-Security-Policy` that allows no script at all.
 
 mod account;
@@ -78,6 +81,17 @@ impl Cookies {
             .same_site(SameSite::Lax)
             .secure(self.secure)
             .finish()
+    }
+
+    /// A new random browser secret for CSRF tokens, and its cookie: set on a browser's
+    /// first page, and renewed at sign-in and sign-out.
+    fn new_browser_secret(&self) -> (String, Cookie<'static>) {
+        use base64::Engine as _;
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let cookie = self.build(self.csrf, secret.clone());
+        (secret, cookie)
     }
 
     fn removal(&self, name: &'static str) -> Cookie<'static> {
@@ -274,18 +288,23 @@ fn unavailable(error: RepositoryError) -> HttpResponse {
     error_page(ApiError::from(error), "Try again shortly")
 }
 
-/// The CSRF token of this browser (its cookie's, when well-formed) and, when it had none,
-/// the cookie to set.
-fn csrf_token(req: &HttpRequest, cookies: &Cookies) -> (String, Option<Cookie<'static>>) {
-    match req.cookie(cookies.csrf) {
-        Some(cookie) if is_opaque_token(cookie.value()) => (cookie.value().to_owned(), None),
+/// The session cookie this request carries, as sent (a CSRF token is bound to it).
+fn session_cookie(req: &HttpRequest, cookies: &Cookies) -> Option<String> {
+    req.cookie(cookies.session)
+        .map(|cookie| cookie.value().to_owned())
+}
+
+/// The CSRF token of this browser's forms (bound to its secret and its session cookie)
+/// and, when it had no secret yet, the cookie to set.
+fn csrf_token(req: &HttpRequest, state: &AppState) -> (String, Option<Cookie<'static>>) {
+    let session = session_cookie(req, &state.cookies);
+    match req.cookie(state.cookies.csrf) {
+        Some(cookie) if is_opaque_token(cookie.value()) => {
+            (state.csrf.token(cookie.value(), session.as_deref()), None)
+        }
         _ => {
-            use base64::Engine as _;
-            let mut bytes = [0u8; 32];
-            rand::rng().fill_bytes(&mut bytes);
-            let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-            let cookie = cookies.build(cookies.csrf, token.clone());
-            (token, Some(cookie))
+            let (secret, cookie) = state.cookies.new_browser_secret();
+            (state.csrf.token(&secret, session.as_deref()), Some(cookie))
         }
     }
 }
@@ -334,11 +353,12 @@ impl Refused {
     }
 }
 
-/// A posted form whose CSRF token is this browser's: its fields by name.
+/// A posted form whose CSRF token is this browser's, for its current session cookie: its
+/// fields by name.
 fn posted_form(
     req: &HttpRequest,
     body: &[u8],
-    cookies: &Cookies,
+    state: &AppState,
 ) -> Result<HashMap<String, String>, Refused> {
     let mut form = HashMap::new();
     for (key, value) in form_urlencoded::parse(body) {
@@ -349,8 +369,12 @@ fn posted_form(
             return Err(Refused::Unreadable);
         }
     }
-    let holds = match (req.cookie(cookies.csrf), form.get("csrf")) {
-        (Some(cookie), Some(sent)) => is_opaque_token(sent) && cookie.value() == sent.as_str(),
+    let session = session_cookie(req, &state.cookies);
+    let holds = match (req.cookie(state.cookies.csrf), form.get("csrf")) {
+        (Some(cookie), Some(sent)) => {
+            is_opaque_token(cookie.value())
+                && state.csrf.verify(cookie.value(), session.as_deref(), sent)
+        }
         _ => false,
     };
     if holds {

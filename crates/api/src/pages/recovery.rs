@@ -39,7 +39,7 @@ fn forgot_form<'a>(csrf: &'a str, email: &str) -> FormPage<'a> {
 
 #[get("/forgot-password")]
 async fn forgot_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let (csrf, new_cookie) = csrf_token(&req, &state.cookies);
+    let (csrf, new_cookie) = csrf_token(&req, &state);
     with_cookie(page(StatusCode::OK, &forgot_form(&csrf, "")), new_cookie)
 }
 
@@ -51,7 +51,7 @@ async fn forgot(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let form = match posted_form(&req, &body, &state.cookies) {
+    let form = match posted_form(&req, &body, &state) {
         Ok(form) => form,
         Err(refusal) => return refusal.page(),
     };
@@ -95,7 +95,7 @@ fn reset_form<'a>(csrf: &'a str, token: &str) -> FormPage<'a> {
 #[get("/reset-password")]
 async fn reset_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let token = query(&req).remove("token").unwrap_or_default();
-    let (csrf, new_cookie) = csrf_token(&req, &state.cookies);
+    let (csrf, new_cookie) = csrf_token(&req, &state);
     with_cookie(page(StatusCode::OK, &reset_form(&csrf, &token)), new_cookie)
 }
 
@@ -106,7 +106,7 @@ async fn reset(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let form = match posted_form(&req, &body, &state.cookies) {
+    let form = match posted_form(&req, &body, &state) {
         Ok(form) => form,
         Err(refusal) => return refusal.page(),
     };
@@ -144,7 +144,7 @@ async fn reset(
 #[get("/verify-email")]
 async fn verify_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let token = query(&req).remove("token").unwrap_or_default();
-    let (csrf, new_cookie) = csrf_token(&req, &state.cookies);
+    let (csrf, new_cookie) = csrf_token(&req, &state);
     let form = FormPage {
         title: "Confirm your email address",
         intro: None,
@@ -166,7 +166,7 @@ async fn verify(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let form = match posted_form(&req, &body, &state.cookies) {
+    let form = match posted_form(&req, &body, &state) {
         Ok(form) => form,
         Err(refusal) => return refusal.page(),
     };

@@ -115,25 +115,38 @@ pub async fn token(
         "password" => {
             let username = required(&form, "username")?;
             let password = SecretString::from(required(&form, "password")?);
-            let client_id = form.get("client_id").map(String::as_str);
+            // A confidential client that names itself must authenticate (RFC 6749 §4.3.2),
+            // before any password is looked at; the `mfa_token` is bound to it.
+            let client = named_client(&state, &req, &form).await?;
             state
                 .auth
-                .password_grant(username, &password, scope, client_id, caller.0)
+                .password_grant(
+                    username,
+                    &password,
+                    scope,
+                    client.as_ref().map(ClientId::as_str),
+                    caller.0,
+                )
                 .await?
         }
         MFA_OTP_GRANT => {
             let mfa_token = SecretString::from(required(&form, "mfa_token")?);
             let factor =
                 Factor::from_fields(form.get("otp").cloned(), form.get("recovery_code").cloned());
-            let client_id = form.get("client_id").map(String::as_str);
+            let client = named_client(&state, &req, &form).await?;
             state
                 .auth
-                .mfa_grant(&mfa_token, factor, client_id, caller.0)
+                .mfa_grant(
+                    &mfa_token,
+                    factor,
+                    client.as_ref().map(ClientId::as_str),
+                    caller.0,
+                )
                 .await?
         }
         "refresh_token" => {
             let refresh = SecretString::from(required(&form, "refresh_token")?);
-            let client = refreshing_client(&state, &req, &form).await?;
+            let client = named_client(&state, &req, &form).await?;
             state
                 .auth
                 .refresh_grant(&refresh, scope, client.as_ref(), caller.0)
@@ -167,10 +180,10 @@ pub async fn token(
 /// The second step of a password grant for an account with MFA.
 pub const MFA_OTP_GRANT: &str = "urn:gatehouse:params:oauth:grant-type:mfa-otp";
 
-/// The registered client a refresh request names, authenticated (a confidential one by its
-/// secret). A name that is no registered client is ignored, as the password grant ignores
-/// the `client_id` Swagger UI sends.
-async fn refreshing_client(
+/// The registered client a password, MFA or refresh request names, authenticated (a
+/// confidential one by its secret: without it the answer is 401 `invalid_client`). A name
+/// that is no registered client is ignored, as Swagger UI's password flow may send one.
+async fn named_client(
     state: &AppState,
     req: &HttpRequest,
     form: &HashMap<String, String>,
@@ -276,17 +289,7 @@ pub(crate) fn parse_form(
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<HashMap<String, String>, OAuthError> {
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| {
-            essence
-                .trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
+    if !crate::json::is_form(req) {
         return Err(OAuthError::invalid_request(
             "The token endpoint takes an application/x-www-form-urlencoded body.",
         ));

@@ -54,6 +54,10 @@ pub struct NewClientRequest {
     /// Part of the same service: no consent page.
     #[serde(default)]
     pub first_party: bool,
+    /// An API that accepts gatehouse's tokens: it may introspect them (RFC 7662).
+    /// Confidential clients only.
+    #[serde(default)]
+    pub resource_server: bool,
 }
 
 fn redirect_uris() -> utoipa::openapi::Array {
@@ -75,6 +79,8 @@ pub struct ClientResponse {
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub first_party: bool,
+    /// May introspect tokens.
+    pub resource_server: bool,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: String,
 }
@@ -91,6 +97,7 @@ impl From<&Client> for ClientResponse {
             redirect_uris: uris(&client.redirect_uris),
             post_logout_redirect_uris: uris(&client.post_logout_redirect_uris),
             first_party: client.first_party,
+            resource_server: client.resource_server,
             created_at: rfc3339(client.created_at),
         }
     }
@@ -162,6 +169,7 @@ pub async fn create(
             redirect_uris: body.redirect_uris,
             post_logout_redirect_uris: body.post_logout_redirect_uris,
             first_party: body.first_party,
+            resource_server: body.resource_server,
         })
         .await?;
     Ok(HttpResponse::Created().json(RegisteredClient {

@@ -11,11 +11,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::client::Caller;
+use crate::dto::ReauthenticationRequest;
 use crate::extractors::{CurrentUser, scopes};
 use crate::json::Json;
 use crate::openapi::responses::{
     BadRequest, InvalidInput, MfaAlreadyEnabled, MfaNotEnabled, MfaRefused, Overloaded, Protected,
-    TooManyRequests, Unauthorized, UserNotFound, ValidationFailed,
+    TooManyRequests, Unauthorized, UserNotFound, ValidationFailed, WrongPassword,
 };
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -68,27 +69,61 @@ pub struct EnrolmentResponse {
     pub qr_svg: String,
 }
 
-/// A code from the authenticator, confirming enrolment.
+/// A code from the authenticator, confirming enrolment (`dto::patterns::ONE_TIME_CODE`).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"code": "123456"}))]
 pub struct ConfirmMfaRequest {
     /// The 6-digit code the app shows now.
+    #[schema(pattern = r"^[0-9]{6}$")]
     pub code: String,
 }
 
-/// The current password and a second factor (exactly one of `otp` and `recovery_code`),
-/// confirming a change to MFA.
+/// Re-authentication and a second factor confirming a change to MFA: exactly one of `otp`
+/// and `recovery_code`, each body one shape or the other.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum MfaChangeRequest {
+    Otp(WithOtp),
+    RecoveryCode(WithRecoveryCode),
+}
+
+impl MfaChangeRequest {
+    fn into_parts(self) -> (Option<SecretString>, Factor) {
+        match self {
+            MfaChangeRequest::Otp(body) => (body.current_password, Factor::Otp(body.otp)),
+            MfaChangeRequest::RecoveryCode(body) => (
+                body.current_password,
+                Factor::RecoveryCode(SecretString::from(body.recovery_code)),
+            ),
+        }
+    }
+}
+
+/// The current password (when the account has one) and a code from the authenticator
+/// (`dto::patterns::ONE_TIME_CODE`).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"current_password": "correct horse battery staple", "otp": "123456"}))]
-pub struct MfaChangeRequest {
-    #[schema(value_type = String, format = Password)]
-    pub current_password: SecretString,
+pub struct WithOtp {
+    #[schema(value_type = Option<String>, format = Password)]
+    pub current_password: Option<SecretString>,
     /// A 6-digit code from the authenticator.
-    pub otp: Option<String>,
+    #[schema(pattern = r"^[0-9]{6}$")]
+    pub otp: String,
+}
+
+/// The current password (when the account has one) and a recovery code
+/// (`dto::patterns::RECOVERY_CODE`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_password": "correct horse battery staple", "recovery_code": "k7qm-2xvd-9fp4-hw3a"}))]
+pub struct WithRecoveryCode {
+    #[schema(value_type = Option<String>, format = Password)]
+    pub current_password: Option<SecretString>,
     /// One of the recovery codes (it is used up).
-    pub recovery_code: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9 -]{0,63}$")]
+    pub recovery_code: String,
 }
 
 /// Recovery codes, each good for one sign-in without the authenticator. Shown once: keep
@@ -141,25 +176,42 @@ pub async fn own_status(
     Ok(HttpResponse::Ok().json(MfaStatusResponse::from(status)))
 }
 
-/// Start enrolling an authenticator (TOTP): a new secret, its `otpauth://` URI and a QR
-/// code. MFA is on only once `/users/me/mfa/totp/confirm` gets a valid code from it;
-/// starting again replaces a pending secret.
+/// Start enrolling an authenticator (TOTP), after re-authentication (`current_password`):
+/// a new secret, its `otpauth://` URI and a QR code. MFA is on only once
+/// `/users/me/mfa/totp/confirm` gets a valid code from it; starting again replaces a
+/// pending secret.
 #[utoipa::path(
     context_path = "/api/v1",
     tag = "users",
+    request_body = ReauthenticationRequest,
     security(("oauth2" = ["me"])),
     responses(
         (status = 200, description = "The new secret, shown once", body = EnrolmentResponse),
-        Protected,
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = WrongPassword),
         (status = 409, response = MfaAlreadyEnabled),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Overloaded),
     )
 )]
 #[post("/users/me/mfa/totp")]
 pub async fn start(
     current: CurrentUser<scopes::Me>,
     state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<ReauthenticationRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let enrolment = state.mfa.start(&current.user).await?;
+    let enrolment = state
+        .mfa
+        .start(
+            &current.user,
+            current.claims.session_id,
+            body.current_password.as_ref(),
+            &caller.0,
+        )
+        .await?;
     let uri = enrolment.uri.expose_secret();
     Ok(HttpResponse::Ok().json(EnrolmentResponse {
         secret: enrolment.secret.expose_secret().to_owned(),
@@ -168,8 +220,10 @@ pub async fn start(
     }))
 }
 
-/// Confirm enrolment with a code from the new authenticator: MFA is on from now, and the
-/// answer holds 10 recovery codes, shown this once.
+/// Confirm enrolment with a code from the new authenticator: MFA is on from now, every
+/// other session of the account ends (this token's stays), and the answer holds 10
+/// recovery codes, shown this once. Wrong codes count towards the same limits as wrong
+/// passwords.
 #[utoipa::path(
     context_path = "/api/v1",
     tag = "users",
@@ -182,6 +236,7 @@ pub async fn start(
         (status = 403, response = MfaRefused),
         (status = 409, response = MfaNotEnabled),
         (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
     )
 )]
 #[post("/users/me/mfa/totp/confirm")]
@@ -193,7 +248,12 @@ pub async fn confirm(
 ) -> Result<HttpResponse, ApiError> {
     let codes = state
         .mfa
-        .confirm(&current.user, &body.into_inner().code, &caller.0)
+        .confirm(
+            &current.user,
+            current.claims.session_id,
+            &body.into_inner().code,
+            &caller.0,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(RecoveryCodesResponse::new(&codes)))
 }
@@ -222,13 +282,14 @@ pub async fn disable(
     caller: Caller,
     body: Json<MfaChangeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let (password, factor) = body.into_inner().into_parts();
     state
         .mfa
         .disable(
             &current.user,
-            Some(&body.current_password),
-            Factor::from_fields(body.otp, body.recovery_code),
+            current.claims.session_id,
+            password.as_ref(),
+            Some(factor),
             &caller.0,
         )
         .await?;
@@ -236,7 +297,8 @@ pub async fn disable(
 }
 
 /// Replace your recovery codes, with your current password and a code; the new ones are
-/// shown this once and the old ones stop working.
+/// shown this once, the old ones stop working, and every other session of the account
+/// ends.
 #[utoipa::path(
     context_path = "/api/v1",
     tag = "users",
@@ -260,13 +322,14 @@ pub async fn regenerate(
     caller: Caller,
     body: Json<MfaChangeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let (password, factor) = body.into_inner().into_parts();
     let codes = state
         .mfa
         .regenerate(
             &current.user,
-            Some(&body.current_password),
-            Factor::from_fields(body.otp, body.recovery_code),
+            current.claims.session_id,
+            password.as_ref(),
+            Some(factor),
             &caller.0,
         )
         .await?;

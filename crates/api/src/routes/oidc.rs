@@ -23,6 +23,7 @@ use crate::state::AppState;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(discovery)
         .service(userinfo)
+        .service(userinfo_by_post)
         .service(revoke)
         .service(introspect);
 }
@@ -59,6 +60,17 @@ pub struct ProviderMetadata {
     pub claims_supported: Vec<&'static str>,
     /// RFC 9207: every authorization response carries `iss`.
     pub authorization_response_iss_parameter_supported: bool,
+    pub prompt_values_supported: Vec<&'static str>,
+    pub display_values_supported: Vec<&'static str>,
+    pub claim_types_supported: Vec<&'static str>,
+    /// Request objects are refused (`request_not_supported`, `request_uri_not_supported`).
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
+    /// The `claims` parameter is ignored.
+    pub claims_parameter_supported: bool,
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub userinfo_signing_alg_values_supported: Vec<&'static str>,
 }
 
 /// The provider's metadata: where its endpoints are and what it supports.
@@ -106,6 +118,22 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
             "name",
         ],
         authorization_response_iss_parameter_supported: true,
+        prompt_values_supported: vec!["none", "login", "consent", "select_account"],
+        display_values_supported: vec!["page", "popup"],
+        claim_types_supported: vec!["normal"],
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
+        claims_parameter_supported: false,
+        revocation_endpoint_auth_methods_supported: vec![
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        introspection_endpoint_auth_methods_supported: vec![
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        userinfo_signing_alg_values_supported: Vec::new(),
     };
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
@@ -142,6 +170,42 @@ pub struct UserInfo {
 )]
 #[get("/oauth2/userinfo")]
 pub async fn userinfo(current: CurrentUser<scopes::OpenId>) -> HttpResponse {
+    claims_of(&current)
+}
+
+/// The signed-in person's claims, by POST (OpenID Connect Core §5.3.1): the access token in
+/// `Authorization: Bearer`, or as `access_token` in a form body (RFC 6750 §2.2), not both.
+#[utoipa::path(
+    tag = "oidc",
+    request_body(content = Option<UserinfoForm>, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The claims", body = UserInfo),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+    ),
+    security(("oauth2" = ["openid"]))
+)]
+#[post("/oauth2/userinfo")]
+pub async fn userinfo_by_post(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, crate::extractors::BearerError> {
+    let current = CurrentUser::<scopes::OpenId>::from_header_or_form(&req, &body, &state).await?;
+    Ok(claims_of(&current))
+}
+
+/// The form of `POST /oauth2/userinfo` when the token is not in `Authorization`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UserinfoForm {
+    /// The access token (RFC 6750 §2.2).
+    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 4096)]
+    pub access_token: Option<String>,
+}
+
+fn claims_of(current: &CurrentUser<scopes::OpenId>) -> HttpResponse {
     let user = &current.user;
     let scopes = &current.claims.scopes;
     let email = scopes.contains(Scope::EmailAddress);
@@ -239,9 +303,11 @@ pub struct IntrospectionResponse {
     pub sid: Option<String>,
 }
 
-/// Introspect a token (RFC 7662), for confidential clients (resource servers): `active` is
-/// true only for an access token that would be accepted now, or a current refresh token
-/// of a live session. Revoked sessions, expired or forged tokens are `{"active": false}`.
+/// Introspect a token (RFC 7662), for confidential clients an administrator registered as
+/// resource servers (others get 403 `unauthorized_client`): `active` is true only for an
+/// access token that would be accepted now, or a current refresh token of a live session.
+/// Revoked sessions, expired or forged tokens are `{"active": false}`. `username` (the
+/// email) only for a token with the `email` scope.
 #[utoipa::path(
     tag = "oidc",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
@@ -249,6 +315,7 @@ pub struct IntrospectionResponse {
         (status = 200, description = "What the token is worth", body = IntrospectionResponse),
         (status = 400, response = TokenError),
         (status = 401, response = InvalidClient),
+        (status = 403, response = crate::openapi::responses::UnauthorizedClient),
     )
 )]
 #[post("/oauth2/introspect")]
@@ -266,6 +333,17 @@ pub async fn introspect(
     if client.is_public() {
         return Err(OAuthError::invalid_client());
     }
+    if !client.resource_server {
+        return Err(OAuthError::unauthorized_client(
+            "Only clients an administrator registered as resource servers may introspect tokens.",
+        ));
+    }
+    // The email is a personal claim: only for tokens whose scopes let it be read.
+    let username = |user: &gatehouse_domain::User, scopes: &gatehouse_domain::ScopeSet| {
+        scopes
+            .contains(Scope::EmailAddress)
+            .then(|| user.email.as_str().to_owned())
+    };
     let answer = match state.auth.introspect(&token).await? {
         Introspection::Access {
             user,
@@ -275,7 +353,7 @@ pub async fn introspect(
             active: true,
             scope: Some(claims.scopes.to_string()),
             client_id: session.client_id.map(|id| id.to_string()),
-            username: Some(user.email.as_str().to_owned()),
+            username: username(&user, &claims.scopes),
             token_type: Some("access_token"),
             exp: Some(claims.expires_at.timestamp()),
             iat: Some(claims.issued_at.timestamp()),
@@ -285,8 +363,8 @@ pub async fn introspect(
         Introspection::Refresh { user, session } => IntrospectionResponse {
             active: true,
             scope: Some(session.scopes.to_string()),
+            username: username(&user, &session.scopes),
             client_id: session.client_id.map(|id| id.to_string()),
-            username: Some(user.email.as_str().to_owned()),
             token_type: Some("refresh_token"),
             exp: Some(session.idle_expires_at.timestamp()),
             iat: Some(session.created_at.timestamp()),

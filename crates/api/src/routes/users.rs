@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::client::Caller;
 use crate::dto::{
     AdminUpdateUserRequest, ChangePasswordRequest, DeleteAccountRequest, PageResponse,
-    SessionResponse, UpdateMeRequest, UserResponse,
+    ReauthenticationRequest, SessionResponse, UpdateMeRequest, UserResponse,
 };
 use crate::extractors::{CurrentUser, scopes};
 use crate::json::Json;
@@ -81,6 +81,7 @@ pub async fn update_me(
         .users
         .update_profile(
             &current.user,
+            current.claims.session_id,
             ProfileChanges {
                 full_name: body.full_name,
                 email: body.email,
@@ -154,7 +155,12 @@ pub async fn delete_me(
 ) -> Result<HttpResponse, ApiError> {
     state
         .users
-        .delete_account(&current.user, &body.current_password, &caller.0)
+        .delete_account(
+            &current.user,
+            current.claims.session_id,
+            body.current_password.as_ref(),
+            &caller.0,
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -183,16 +189,23 @@ pub async fn list_sessions(
 }
 
 /// Revoke one of your sessions: its refresh token and access tokens stop working at once.
+/// Ending another session than this token's needs re-authentication (`current_password`);
+/// ending this one takes `{}`.
 #[utoipa::path(
     context_path = "/api/v1",
     tag = "users",
     params(("id" = Uuid, Path, description = "The session's id")),
+    request_body = ReauthenticationRequest,
     security(("oauth2" = ["me"])),
     responses(
         (status = 204, description = "Revoked"),
-        Protected,
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = WrongPassword),
         (status = 404, response = SessionNotFound),
         (status = 422, response = InvalidInput),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Overloaded),
     )
 )]
 #[delete("/users/me/sessions/{id}")]
@@ -201,26 +214,36 @@ pub async fn revoke_session(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<Uuid>,
+    body: Json<ReauthenticationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .users
         .revoke_session(
             &current.user,
+            current.claims.session_id,
             SessionId::from_uuid(id.into_inner()),
+            body.current_password.as_ref(),
             &caller.0,
         )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Log out everywhere: revoke every one of your sessions, this one included.
+/// Log out everywhere: revoke every one of your sessions, this one included, after
+/// re-authentication (`current_password`).
 #[utoipa::path(
     context_path = "/api/v1",
     tag = "users",
+    request_body = ReauthenticationRequest,
     security(("oauth2" = ["me"])),
     responses(
         (status = 204, description = "Every session revoked"),
-        Protected,
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = WrongPassword),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Overloaded),
     )
 )]
 #[delete("/users/me/sessions")]
@@ -228,10 +251,16 @@ pub async fn revoke_all_sessions(
     current: CurrentUser<scopes::Me>,
     state: web::Data<AppState>,
     caller: Caller,
+    body: Json<ReauthenticationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .users
-        .revoke_all_sessions(&current.user, &caller.0)
+        .revoke_all_sessions(
+            &current.user,
+            current.claims.session_id,
+            body.current_password.as_ref(),
+            &caller.0,
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

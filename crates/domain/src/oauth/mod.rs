@@ -16,8 +16,8 @@ pub use ports::{
 };
 pub use service::{
     AuthorizeError, AuthorizeParams, AuthorizeRequest, ClientCredentials, CodeExchange, CodeGrant,
-    ExchangeError, Logout, LogoutError, LogoutRequest, NewClient, OAuthPolicy, OAuthPorts,
-    OAuthService, RegisterClientError,
+    ExchangeError, Logout, LogoutError, LogoutRequest, NewClient, NextStep, OAuthPolicy,
+    OAuthPorts, OAuthService, Prompt, RegisterClientError,
 };
 
 #[cfg(test)]
