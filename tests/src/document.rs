@@ -41,6 +41,14 @@ impl Document {
         }
     }
 
+    /// `schema`, or for a body of several shapes (`oneOf`) its first.
+    pub fn first_shape<'a>(&'a self, schema: &'a Value) -> &'a Value {
+        match schema.get("oneOf") {
+            Some(shapes) => self.resolve(&shapes[0]),
+            None => schema,
+        }
+    }
+
     /// The schema of an operation's request body of `content_type`.
     pub fn body_schema<'a>(
         &'a self,

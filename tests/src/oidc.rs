@@ -214,6 +214,23 @@ impl<'a> Agent<'a> {
     }
 }
 
+/// An app signing with a fresh Ed25519 key (ID tokens need an asymmetric key), with its
+/// admin's token; keep the directory alive as long as the app.
+pub async fn eddsa_app() -> (TestApp, String, tempfile::TempDir) {
+    use secrecy::ExposeSecret;
+    let dir = tempfile::tempdir().unwrap();
+    let (private, _) = gatehouse_security::keys::generate_ed25519().unwrap();
+    let path = dir.path().join("key.pem");
+    std::fs::write(&path, private.expose_secret()).unwrap();
+    let app = crate::spawn_app_with(move |s| {
+        s.jwt.algorithm = gatehouse_api::settings::JwtAlgorithm::EdDSA;
+        s.jwt.private_key_file = Some(path);
+    })
+    .await;
+    let admin = app.admin_token("admin@example.com").await;
+    (app, admin, dir)
+}
+
 /// Registers a client through the admin API; returns the answer's body (with
 /// `client_secret` for a confidential client).
 pub async fn register_client(app: &TestApp, admin_token: &str, client: Value) -> Value {

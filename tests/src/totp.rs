@@ -42,6 +42,7 @@ pub async fn enrol(app: &TestApp, token: &str, now: DateTime<Utc>) -> Enrolled {
         .client
         .post(app.url("/api/v1/users/me/mfa/totp"))
         .bearer_auth(token)
+        .json(&json!({"current_password": PASSWORD}))
         .send()
         .await
         .unwrap();

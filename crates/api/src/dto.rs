@@ -584,6 +584,28 @@ mod tests {
         }
     }
 
+    /// The code patterns take what the authenticators and the recovery codes the server
+    /// issues look like, and refuse what would read as no code at all.
+    #[test]
+    fn the_code_patterns_take_the_codes_the_server_issues() {
+        for code in ["000000", "123456"] {
+            assert!(matches(ONE_TIME_CODE, code), "{code}");
+        }
+        for code in ["", " 123456", "12345", "1234567", "12345a"] {
+            assert!(!matches(ONE_TIME_CODE, code), "{code:?}");
+        }
+        for code in [
+            "k7qm-2xvd-9fp4-hw3a",
+            "K7QM2XVD9FP4HW3A",
+            "k7qm 2xvd 9fp4 hw3a",
+        ] {
+            assert!(matches(RECOVERY_CODE, code), "{code}");
+        }
+        for code in ["", " ", "-k7qm", "k7qm\u{0}"] {
+            assert!(!matches(RECOVERY_CODE, code), "{code:?}");
+        }
+    }
+
     /// `pattern` takes only literals: each one in the document must be one of ours.
     #[test]
     fn every_pattern_of_the_document_is_one_of_ours() {
@@ -615,6 +637,8 @@ mod tests {
                 OPAQUE_TOKEN,
                 CLIENT_ID,
                 REDIRECT_URI,
+                ONE_TIME_CODE,
+                RECOVERY_CODE,
             ];
             assert!(
                 ours.contains(&pattern.as_str()) || pattern == super::scope_list_pattern(),

@@ -15,6 +15,7 @@ mod oidc;
 mod openapi;
 mod owned;
 mod pages;
+mod provider;
 mod races;
 mod recovery;
 mod register;

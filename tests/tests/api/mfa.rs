@@ -83,6 +83,7 @@ async fn mfa_is_on_only_after_a_valid_code_and_its_secret_is_sealed_at_rest() {
         .client
         .post(app.url("/api/v1/users/me/mfa/totp"))
         .bearer_auth(&token)
+        .json(&json!({"current_password": PASSWORD}))
         .send()
         .await
         .unwrap()
@@ -145,6 +146,7 @@ async fn mfa_is_on_only_after_a_valid_code_and_its_secret_is_sealed_at_rest() {
         .client
         .post(app.url("/api/v1/users/me/mfa/totp"))
         .bearer_auth(&token)
+        .json(&json!({"current_password": PASSWORD}))
         .send()
         .await
         .unwrap();
@@ -327,7 +329,9 @@ async fn the_mfa_token_is_single_use_bound_to_its_client_and_expires() {
     assert_eq!(wins, 1, "{} {}", a.status(), b.status());
     h.clock.advance(Duration::seconds(30));
 
-    // Asked for by a client, completed by it only.
+    // Asked for by a registered client, completed by it only.
+    let admin = h.app.admin_token("admin@example.com").await;
+    register_client(&h.app, &admin, spa("cli", "http://127.0.0.1/cb")).await;
     let response = h
         .app
         .token(&[
@@ -356,7 +360,8 @@ async fn the_mfa_token_is_single_use_bound_to_its_client_and_expires() {
     assert_eq!(own.status(), StatusCode::OK);
     h.clock.advance(Duration::seconds(30));
 
-    // Any client_id a request names is bound, however long.
+    // A client_id that names no registered client is ignored (as Swagger UI's may be),
+    // however long.
     let long = "c".repeat(5000);
     let response = h
         .app
@@ -679,7 +684,10 @@ async fn the_account_page_enrols_with_the_qr_code_and_shows_recovery_codes_once(
     let account = browser.get("/account").await.text().await.unwrap();
     let csrf = input_value(&account, "csrf").unwrap();
     let started = browser
-        .post_form("/account/mfa/start", &[("csrf", &csrf)])
+        .post_form(
+            "/account/mfa/start",
+            &[("csrf", &csrf), ("current_password", PASSWORD)],
+        )
         .await;
     assert_eq!(started.status(), StatusCode::OK);
     let html = started.text().await.unwrap();

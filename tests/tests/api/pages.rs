@@ -197,6 +197,21 @@ async fn sign_up_creates_the_account_and_signs_it_in() {
     assert_eq!(created.headers()[LOCATION], "/account");
     let page = agent.get("/account").await.text().await.unwrap();
     assert!(page.contains("ada@example.com"));
+    // Signing in renewed the CSRF secret: the sign-up page's token of before is dead.
+    let stale = agent
+        .post_form(
+            "/signup",
+            &[
+                ("csrf", &csrf),
+                ("return_to", "/account"),
+                ("email", "ada@example.com"),
+                ("full_name", ""),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
+    let (_, csrf, _) = csrf_of(&mut agent, "/signup").await;
     let taken = agent
         .post_form(
             "/signup",
@@ -298,10 +313,26 @@ async fn the_account_page_signs_out_another_session_and_only_with_its_csrf_token
         StatusCode::OK
     );
 
-    let revoked = agent
+    // Ending another session needs the password (re-authentication).
+    let unconfirmed = agent
         .post_form(
             "/account/sessions/revoke",
             &[("csrf", &csrf), ("id", &api_session)],
+        )
+        .await;
+    assert_eq!(unconfirmed.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", access).await.status(),
+        StatusCode::OK
+    );
+    let revoked = agent
+        .post_form(
+            "/account/sessions/revoke",
+            &[
+                ("csrf", &csrf),
+                ("id", &api_session),
+                ("current_password", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(revoked.status(), StatusCode::SEE_OTHER);

@@ -57,9 +57,10 @@ async fn changing_the_email_needs_the_password_and_clears_verification() {
     };
 
     let response = patch(json!({"email": "ada@new.example.com"})).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["errors"][0]["field"], "current_password");
+    assert_eq!(
+        problem_code(response).await,
+        (StatusCode::FORBIDDEN, "reauthentication_required".into())
+    );
     let response =
         patch(json!({"email": "ada@new.example.com", "current_password": "wrong horse battery"}))
             .await;
@@ -186,8 +187,8 @@ async fn deleting_the_account_needs_the_password_and_removes_the_todos() {
         (StatusCode::FORBIDDEN, "wrong_password".into())
     );
     assert_eq!(
-        delete(json!({})).await.status(),
-        StatusCode::UNPROCESSABLE_ENTITY
+        problem_code(delete(json!({})).await).await,
+        (StatusCode::FORBIDDEN, "reauthentication_required".into())
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM todos").await, 3);
 

@@ -2,7 +2,7 @@
 //! by an injected clock, and revocation on password change and deactivation.
 
 use gatehouse_tests::{
-    ManualClock, PASSWORD, TestApp, spawn_app, spawn_app_with_clock, user_scopes,
+    ManualClock, PASSWORD, TestApp, problem_code, spawn_app, spawn_app_with_clock, user_scopes,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -223,15 +223,26 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_all_at_once() {
     app.register_ok("bob@example.com").await;
     let bob = app.login("bob@example.com").await;
     let path = format!("/api/v1/users/me/sessions/{phone_session}");
-    let response = app.bearer_send(Method::DELETE, &path, &bob, None).await;
+    let with_password = json!({"current_password": PASSWORD});
+    let response = app
+        .bearer_send(Method::DELETE, &path, &bob, Some(&with_password))
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         me_status(&app, &field(&phone, "access_token")).await,
         StatusCode::OK
     );
 
+    // Ending another session needs re-authentication: the password.
     let response = app
-        .bearer_send(Method::DELETE, &path, &laptop_access, None)
+        .bearer_send(Method::DELETE, &path, &laptop_access, Some(&json!({})))
+        .await;
+    assert_eq!(
+        problem_code(response).await,
+        (StatusCode::FORBIDDEN, "reauthentication_required".into())
+    );
+    let response = app
+        .bearer_send(Method::DELETE, &path, &laptop_access, Some(&with_password))
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(
@@ -240,7 +251,7 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_all_at_once() {
     );
     assert_refresh_refused(&app, &field(&phone, "refresh_token")).await;
     let response = app
-        .bearer_send(Method::DELETE, &path, &laptop_access, None)
+        .bearer_send(Method::DELETE, &path, &laptop_access, Some(&with_password))
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let response = app
@@ -248,7 +259,7 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_all_at_once() {
             Method::DELETE,
             "/api/v1/users/me/sessions/not-a-uuid",
             &laptop_access,
-            None,
+            Some(&with_password),
         )
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -258,7 +269,7 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_all_at_once() {
             Method::DELETE,
             "/api/v1/users/me/sessions",
             &laptop_access,
-            None,
+            Some(&with_password),
         )
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);

@@ -83,6 +83,7 @@ pub struct ConfirmMfaRequest {
 /// and `recovery_code`, each body one shape or the other.
 #[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
+#[schema(example = json!({"current_password": "correct horse battery staple", "otp": "123456"}))]
 pub enum MfaChangeRequest {
     Otp(WithOtp),
     RecoveryCode(WithRecoveryCode),
