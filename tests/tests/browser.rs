@@ -617,10 +617,11 @@ async fn every_hosted_page_renders_with_its_stylesheet_and_no_script() {
             ("code_challenge_method", "S256"),
         ],
     );
-    // HS256 here: `openid` is refused; ask for API scopes instead.
+    // HS256 here: `openid` is refused; ask for an API scope a third-party app may hold
+    // instead (`me` is for first-party apps only).
     let authorize = authorize
-        .replace("openid+email", "me")
-        .replace("openid%20email", "me");
+        .replace("openid+email", "todos%3Aread")
+        .replace("openid%20email", "todos%3Aread");
     client.goto(&authorize).await.unwrap();
     wait_for_text(&client, "main", "Partner App").await;
     let page = client
@@ -630,7 +631,8 @@ async fn every_hosted_page_renders_with_its_stylesheet_and_no_script() {
         .text()
         .await
         .unwrap();
-    assert!(page.contains("Read and manage your own account"), "{page}");
+    assert!(page.contains("Read your todos"), "{page}");
+    assert!(!page.contains("Read and manage your own account"), "{page}");
     screenshot(&client, "page-consent").await;
     // Logout without a hint asks first.
     client.goto(&visit("/oauth2/logout")).await.unwrap();
@@ -660,6 +662,12 @@ async fn two_step_verification_is_set_up_and_used_in_the_hosted_pages() {
     client.goto(&app.url("/signin")).await.unwrap();
     sign_in_on_hosted_page(&client, "ada@example.com", PASSWORD).await;
     wait_for_text(&client, "h1", "Your account").await;
+    // Setting it up needs the password again (re-authentication).
+    wait_for(&client, "#mfa_password")
+        .await
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
     wait_for(&client, "form[action='/account/mfa/start'] button")
         .await
         .click()
