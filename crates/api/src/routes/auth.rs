@@ -201,7 +201,8 @@ async fn named_client(
 
 /// The client's credentials (RFC 6749 §2.3.1): HTTP Basic (`client_secret_basic`, each
 /// half form-urlencoded) or `client_id` and `client_secret` in the form
-/// (`client_secret_post`), never both.
+/// (`client_secret_post`), never both. An empty secret is no secret: Swagger UI sends one
+/// (HTTP Basic with an empty password) for its public client.
 pub(crate) fn client_credentials(
     req: &HttpRequest,
     form: &HashMap<String, String>,
@@ -214,7 +215,11 @@ pub(crate) fn client_credentials(
     let Some(encoded) = basic else {
         return Ok(ClientCredentials {
             id: form.get("client_id").cloned(),
-            secret: form.get("client_secret").cloned().map(SecretString::from),
+            secret: form
+                .get("client_secret")
+                .filter(|secret| !secret.is_empty())
+                .cloned()
+                .map(SecretString::from),
         });
     };
     if form.contains_key("client_secret") {
@@ -242,9 +247,10 @@ pub(crate) fn client_credentials(
             "`client_id` differs from the client of the HTTP Basic credentials.",
         ));
     }
+    let secret = decode(secret);
     Ok(ClientCredentials {
         id: Some(id),
-        secret: Some(SecretString::from(decode(secret))),
+        secret: (!secret.is_empty()).then(|| SecretString::from(secret)),
     })
 }
 
