@@ -732,6 +732,29 @@ async fn a_confidential_client_named_at_the_password_grant_must_authenticate() {
         StatusCode::OK
     );
     assert_eq!(grant(&[]).await.status(), StatusCode::OK);
+    // An empty secret is no secret (Swagger UI sends one for its public client).
+    assert_eq!(
+        grant(&[
+            ("client_id", "spa".into()),
+            ("client_secret", String::new())
+        ])
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    let swagger_style = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .basic_auth("spa", Some(""))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", ADA),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(swagger_style.status(), StatusCode::OK);
 
     // With MFA, the mfa_token of the authenticated client completes only with it.
     let token = app.login(ADA).await;
