@@ -52,7 +52,7 @@ run_with() {
     -d "{\"email\":\"$email\",\"password\":\"$password\"}" \
     "http://127.0.0.1:$port/api/v1/auth/register" >/dev/null
   local secret
-  secret=$("$GATEHOUSE_BIN" clients add --id rp --name "Relying party" --first-party \
+  secret=$("$GATEHOUSE_BIN" clients add --id rp --name "Relying party" --first-party --resource-server \
     --redirect-uri "$redirect" --post-logout-redirect-uri "$logout" \
     | awk '/^client_secret:/ {print $2}')
   "$GATEHOUSE_BIN" clients add --id spa --name "Public app" --public --first-party \

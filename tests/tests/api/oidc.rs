@@ -193,6 +193,26 @@ async fn discovery_names_every_endpoint_under_the_issuer() {
         metadata["id_token_signing_alg_values_supported"],
         json!(["EdDSA"])
     );
+    // What the Config OP checks read: request objects and `claims` are not supported (the
+    // defaults of these say they are), and the prompts and response types served.
+    for field in [
+        "request_parameter_supported",
+        "request_uri_parameter_supported",
+        "claims_parameter_supported",
+    ] {
+        assert_eq!(metadata[field], false, "{field}");
+    }
+    assert_eq!(
+        metadata["prompt_values_supported"],
+        json!(["none", "login", "consent", "select_account"])
+    );
+    assert_eq!(metadata["response_types_supported"], json!(["code"]));
+    assert_eq!(metadata["subject_types_supported"], json!(["public"]));
+    assert_eq!(metadata["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(
+        metadata["end_session_endpoint"],
+        format!("{issuer}/oauth2/logout")
+    );
 }
 
 #[tokio::test]
