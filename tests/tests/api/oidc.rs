@@ -208,7 +208,10 @@ async fn discovery_names_every_endpoint_under_the_issuer() {
     );
     assert_eq!(metadata["response_types_supported"], json!(["code"]));
     assert_eq!(metadata["subject_types_supported"], json!(["public"]));
-    assert_eq!(metadata["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
     assert_eq!(
         metadata["end_session_endpoint"],
         format!("{issuer}/oauth2/logout")
