@@ -35,6 +35,23 @@ async fn app_behind_proxy() -> (TestApp, Arc<ManualClock>) {
     (app, clock)
 }
 
+/// Ada's sign-in through the authorization request `url` of the SPA `spa`, and the tokens
+/// its code is exchanged for.
+async fn spa_tokens(app: &TestApp, agent: &mut Agent<'_>, url: &str, verifier: &str) -> Value {
+    let location = agent.authorize(url, ADA).await;
+    app.token(&[
+        ("grant_type", "authorization_code"),
+        ("code", &query_of(&location)["code"]),
+        ("redirect_uri", CALLBACK),
+        ("client_id", "spa"),
+        ("code_verifier", verifier),
+    ])
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
 /// A code that is not the current one (nor its neighbours).
 fn wrong_code(secret: &str, clock: &ManualClock) -> String {
     let near: Vec<String> = [-30, 0, 30]
@@ -245,19 +262,7 @@ async fn enrolling_needs_reauthentication_and_third_party_tokens_never_reach_it(
             ("code_challenge_method", "S256"),
         ],
     );
-    let location = agent.authorize(&url, ADA).await;
-    let tokens: Value = app
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &query_of(&location)["code"]),
-            ("redirect_uri", CALLBACK),
-            ("client_id", "spa"),
-            ("code_verifier", &verifier),
-        ])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = spa_tokens(&app, &mut agent, &url, &verifier).await;
     let app_token = tokens["access_token"].as_str().unwrap().to_owned();
     app.execute(
         "UPDATE oauth_clients SET first_party = $1 WHERE id = $2",
@@ -829,19 +834,7 @@ async fn a_stolen_refresh_token_probed_with_a_bogus_scope_ends_its_session() {
             ("code_challenge_method", "S256"),
         ],
     );
-    let location = agent.authorize(&url, ADA).await;
-    let tokens: Value = app
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &query_of(&location)["code"]),
-            ("redirect_uri", CALLBACK),
-            ("client_id", "spa"),
-            ("code_verifier", &verifier),
-        ])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = spa_tokens(&app, &mut agent, &url, &verifier).await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let access = tokens["access_token"].as_str().unwrap();
     let probes = ["bogus", "users:write", "", "me"].map(|scope| {
@@ -1074,19 +1067,7 @@ async fn userinfo_and_logout_take_post() {
     register_client(&app, &admin, client).await;
     let mut agent = Agent::new(&app);
     let (url, verifier) = spa_request(&app, &[("scope", "openid email address phone")]);
-    let location = agent.authorize(&url, ADA).await;
-    let tokens: Value = app
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &query_of(&location)["code"]),
-            ("redirect_uri", CALLBACK),
-            ("client_id", "spa"),
-            ("code_verifier", &verifier),
-        ])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = spa_tokens(&app, &mut agent, &url, &verifier).await;
     // Scope values OpenID Connect defines but this server does not serve are ignored.
     assert_eq!(tokens["scope"], "openid email");
     let access = tokens["access_token"].as_str().unwrap();

@@ -120,6 +120,15 @@ fn pairs_of(encoded: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The answer to a POST of the OpenID endpoints whose body is not a form.
+fn not_a_form(title: &str) -> HttpResponse {
+    message(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        title,
+        "Send the parameters as an application/x-www-form-urlencoded body.",
+    )
+}
+
 /// The authorization endpoint (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2), by GET.
 #[get("/oauth2/authorize")]
 async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -136,11 +145,7 @@ async fn authorize_by_post(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     if !crate::json::is_form(&req) {
-        return message(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "This sign-in request is not valid",
-            "Send the parameters as an application/x-www-form-urlencoded body.",
-        );
+        return not_a_form("This sign-in request is not valid");
     }
     authorization(&req, &state, pairs_of(&body)).await
 }
@@ -645,11 +650,7 @@ async fn logout_by_post(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     if !crate::json::is_form(&req) {
-        return message(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "This sign-out request is not valid",
-            "Send the parameters as an application/x-www-form-urlencoded body.",
-        );
+        return not_a_form("This sign-out request is not valid");
     }
     let mut params = std::collections::HashMap::new();
     for (key, value) in form_urlencoded::parse(&body) {
