@@ -990,6 +990,28 @@ async fn introspection_tells_live_tokens_and_revocation_ends_them() {
         .await
         .unwrap();
     assert_eq!(answer["active"], true);
+    // A control character in any field, even the hint, is refused and revokes nothing.
+    for (field, value) in [("token_type_hint", "\u{84}"), ("token_type_hint", "a\nb")] {
+        let refused = app
+            .client
+            .post(app.url("/oauth2/revoke"))
+            .form(&[("token", refresh), ("client_id", "spa"), (field, value)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(oauth_error(refused).await.1, "invalid_request", "{value:?}");
+    }
+    let with_control = format!("{refresh}\u{7f}");
+    assert_eq!(
+        revoke(&app, "spa", &with_control).await,
+        StatusCode::BAD_REQUEST
+    );
+    let answer: Value = introspect(&app, "api", secret, access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["active"], true);
     // The client's own ends the session: every token of it.
     assert_eq!(revoke(&app, "spa", refresh).await, StatusCode::OK);
     let answer: Value = introspect(&app, "api", secret, access)

@@ -241,6 +241,25 @@ pub struct TokenForm {
     pub client_secret: Option<String>,
 }
 
+/// The form of revocation and introspection, as [`TokenForm`] states it: no field holds a
+/// control character (an `invalid_request`, before the client is even looked up).
+fn one_line_form(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<std::collections::HashMap<String, String>, OAuthError> {
+    let form = parse_form(req, body)?;
+    if let Some(key) = form
+        .iter()
+        .find(|(_, value)| value.chars().any(char::is_control))
+        .map(|(key, _)| key)
+    {
+        return Err(OAuthError::invalid_request(format!(
+            "Parameter `{key}` contains a control character."
+        )));
+    }
+    Ok(form)
+}
+
 /// Revoke a token (RFC 7009): its session ends, and with it every token of the session.
 /// Only the client the session was opened for can revoke it; any other token, or an unknown
 /// one, is answered the same 200 and changes nothing.
@@ -260,7 +279,7 @@ pub async fn revoke(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let form = parse_form(&req, &body)?;
+    let form = one_line_form(&req, &body)?;
     let token = SecretString::from(required(&form, "token")?);
     let client = state
         .oauth
@@ -324,7 +343,7 @@ pub async fn introspect(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let form = parse_form(&req, &body)?;
+    let form = one_line_form(&req, &body)?;
     let token = SecretString::from(required(&form, "token")?);
     let client = state
         .oauth
