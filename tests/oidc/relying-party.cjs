@@ -3,8 +3,7 @@
 // against the JWKS (signature, issuer, audience, nonce, at_hash), userinfo, refresh,
 // introspection, revocation and RP-initiated logout.
 //
-// The person's part (the hosted sign-in page) is played with plain HTTP: a cookie jar,
-// the page's CSRF field, and the redirects read one by one.
+// The person's part (the hosted sign-in page) is played with plain HTTP (browser.cjs).
 //
 //   node relying-party.cjs
 //
@@ -14,6 +13,7 @@
 
 const assert = require("node:assert/strict");
 const { Issuer, generators, custom } = require("openid-client");
+const { Browser } = require("./browser.cjs");
 
 const env = (name) => {
   const value = process.env[name];
@@ -29,69 +29,6 @@ const LOGOUT_URI = env("LOGOUT_URI");
 
 custom.setHttpOptionsDefaults({ timeout: 10000 });
 
-/** A browser's cookie jar and redirects, by hand. */
-class Browser {
-  constructor() {
-    this.cookies = new Map();
-  }
-
-  async get(url, init = {}) {
-    const response = await fetch(new URL(url, BASE), {
-      ...init,
-      redirect: "manual",
-      headers: { ...(init.headers || {}), cookie: this.cookieHeader() },
-    });
-    for (const line of response.headers.getSetCookie()) {
-      const [pair] = line.split(";");
-      const [name, ...rest] = pair.split("=");
-      const value = rest.join("=");
-      if (value === "" || /max-age=0/i.test(line)) this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-    return response;
-  }
-
-  post(url, fields) {
-    return this.get(url, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams(fields).toString(),
-    });
-  }
-
-  cookieHeader() {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
-  }
-
-  /** Follows an authorization URL, signing in on the hosted page when it asks, and
-   * returns the redirect back to the client. */
-  async authorize(url) {
-    let response = await this.get(url);
-    for (let hops = 0; hops < 6; hops++) {
-      assert.ok(response.status >= 300 && response.status < 400, `a redirect, got ${response.status}: ${await response.text()}`);
-      const location = response.headers.get("location");
-      if (!location.startsWith("/")) return location;
-      if (location.startsWith("/signin")) {
-        const page = await (await this.get(location)).text();
-        const field = (name) => {
-          const match = page.match(new RegExp(`name="${name}" value="([^"]*)"`));
-          assert.ok(match, `the sign-in page has a ${name} field`);
-          return match[1].replace(/&#38;/g, "&").replace(/&amp;/g, "&").replace(/&#34;/g, '"');
-        };
-        response = await this.post("/signin", {
-          csrf: field("csrf"),
-          return_to: field("return_to"),
-          email: EMAIL,
-          password: PASSWORD,
-        });
-      } else {
-        response = await this.get(location);
-      }
-    }
-    throw new Error("too many redirects");
-  }
-}
-
 async function signIn(client, browser, scope) {
   const code_verifier = generators.codeVerifier();
   const nonce = generators.nonce();
@@ -103,7 +40,7 @@ async function signIn(client, browser, scope) {
     nonce,
     state,
   });
-  const location = await browser.authorize(url);
+  const { location } = await browser.authorize(url);
   assert.ok(location.startsWith(REDIRECT_URI), location);
   // callback() checks state, iss (RFC 9207), the code exchange with the verifier, and the
   // ID token: signature by a JWKS key, iss, aud, exp, iat, nonce and at_hash.
@@ -115,7 +52,7 @@ async function main() {
   const issuer = await Issuer.discover(BASE);
   assert.equal(issuer.issuer, BASE);
   assert.deepEqual(issuer.metadata.id_token_signing_alg_values_supported, [ALG]);
-  const browser = new Browser();
+  const browser = new Browser(BASE, EMAIL, PASSWORD);
 
   // A confidential client (client_secret_basic) with PKCE.
   const rp = new issuer.Client({

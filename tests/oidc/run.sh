@@ -6,7 +6,8 @@
 #
 #   bash tests/oidc/run.sh
 #
-# Environment: GATEHOUSE_BIN (skip the build), OIDC_WORK (keep logs there).
+# Environment: GATEHOUSE_BIN (skip the build), OIDC_WORK (keep logs there), CODE_REUSE_WAIT
+# (seconds before the late code reuse; 30 as the suite does).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -47,9 +48,9 @@ run_with() {
     sleep 0.1
   done
   local redirect="http://127.0.0.1:9/callback" logout="https://rp.example.test/signed-out"
-  local email=rp-user@example.com password='relying party passphrase 3'
+  local email=rp-user@example.com password='relying party passphrase 3' full_name='Ada Lovelace'
   curl -fs -H 'content-type: application/json' \
-    -d "{\"email\":\"$email\",\"password\":\"$password\"}" \
+    -d "{\"email\":\"$email\",\"password\":\"$password\",\"full_name\":\"$full_name\"}" \
     "http://127.0.0.1:$port/api/v1/auth/register" >/dev/null
   local secret
   secret=$("$GATEHOUSE_BIN" clients add --id rp --name "Relying party" --first-party --resource-server \
@@ -57,9 +58,19 @@ run_with() {
     | awk '/^client_secret:/ {print $2}')
   "$GATEHOUSE_BIN" clients add --id spa --name "Public app" --public --first-party \
     --redirect-uri "$redirect" >/dev/null
+  # The conformance suite's client: another party's app, registered by an administrator.
+  local logout_with_query="https://rp.example.test/signed-out?from=gatehouse" third_secret
+  third_secret=$("$GATEHOUSE_BIN" clients add --id third --name "Third-party app" \
+    --redirect-uri "$redirect" --post-logout-redirect-uri "$logout" \
+    --post-logout-redirect-uri "$logout_with_query" \
+    | awk '/^client_secret:/ {print $2}')
   GATEHOUSE_URL="http://127.0.0.1:$port" ALG=$alg EMAIL=$email PASSWORD=$password \
     RP_ID=rp RP_SECRET="$secret" SPA_ID=spa REDIRECT_URI="$redirect" LOGOUT_URI="$logout" \
     node tests/oidc/relying-party.cjs || { echo "server log:" >&2; tail -50 "$data/server.log" >&2; exit 1; }
+  GATEHOUSE_URL="http://127.0.0.1:$port" ALG=$alg EMAIL=$email PASSWORD=$password FULL_NAME=$full_name \
+    THIRD_ID=third THIRD_SECRET="$third_secret" RP_ID=rp RP_SECRET="$secret" SPA_ID=spa \
+    REDIRECT_URI="$redirect" LOGOUT_URI="$logout" LOGOUT_URI_WITH_QUERY="$logout_with_query" \
+    node tests/oidc/conformance.cjs || { echo "server log:" >&2; tail -50 "$data/server.log" >&2; exit 1; }
   kill "$SERVER_PID" 2>/dev/null || true
   wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=
