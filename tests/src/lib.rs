@@ -56,30 +56,58 @@ pub struct TestApp {
     _data_dir: tempfile::TempDir,
 }
 
-/// Starts an app with default settings.
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}).await
+/// How a test app is started: `TestApp::builder()`, then what the test needs, then
+/// [`Builder::spawn`].
+#[must_use]
+pub struct Builder<'a> {
+    customize: Vec<Box<dyn FnOnce(&mut Settings) + 'a>>,
+    clock: Option<Arc<ManualClock>>,
+    production_hashing: bool,
 }
 
-/// Starts an app after `customize` has adjusted its settings.
-pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
-    spawn(customize, None).await
+impl TestApp {
+    /// A test app with default settings, but for password hashing: argon2id at a test-only
+    /// cost (see [`TEST_HASHING`]) unless [`Builder::production_hashing`].
+    pub fn builder<'a>() -> Builder<'a> {
+        Builder {
+            customize: Vec::new(),
+            clock: None,
+            production_hashing: false,
+        }
+    }
 }
 
-/// Starts an app whose every time decision follows `clock`.
-pub async fn spawn_app_with_clock(clock: Arc<ManualClock>) -> TestApp {
-    spawn(|_| {}, Some(clock)).await
+/// The argon2id cost of test apps (KiB, passes): the algorithm and every code path of the
+/// production one, at a fraction of its work. Tests that look at the stored hash's
+/// parameters, or need hashing to be slow, ask for [`Builder::production_hashing`].
+pub const TEST_HASHING: (u32, u32) = (256, 1);
+
+impl<'a> Builder<'a> {
+    /// Adjusts the settings (after the harness's own; several calls apply in order).
+    pub fn settings(mut self, customize: impl FnOnce(&mut Settings) + 'a) -> Self {
+        self.customize.push(Box::new(customize));
+        self
+    }
+
+    /// Every time decision follows `clock`.
+    pub fn clock(mut self, clock: Arc<ManualClock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// argon2id at the cost a deployment gets by default.
+    pub fn production_hashing(mut self) -> Self {
+        self.production_hashing = true;
+        self
+    }
+
+    /// Starts the app on a free port with a fresh database.
+    pub async fn spawn(self) -> TestApp {
+        spawn(self).await
+    }
 }
 
-/// Both: adjusted settings and a hand-moved clock.
-pub async fn spawn_app_with_settings_and_clock(
-    customize: impl FnOnce(&mut Settings),
-    clock: Arc<ManualClock>,
-) -> TestApp {
-    spawn(customize, Some(clock)).await
-}
-
-async fn spawn(customize: impl FnOnce(&mut Settings), clock: Option<Arc<ManualClock>>) -> TestApp {
+async fn spawn(builder: Builder<'_>) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary directory");
     let mut settings = Settings {
         data_dir: data_dir.path().to_path_buf(),
@@ -93,14 +121,19 @@ async fn spawn(customize: impl FnOnce(&mut Settings), clock: Option<Arc<ManualCl
     settings.server.public_url = format!("http://127.0.0.1:{port}");
     settings.server.workers = 2;
     settings.jwt.secret = Some(TEST_SECRET.into());
+    if !builder.production_hashing {
+        (settings.password.memory_kib, settings.password.iterations) = TEST_HASHING;
+    }
     settings.database.url = match std::env::var("TEST_DATABASE_URL") {
         Ok(admin_url) if !admin_url.is_empty() => fresh_postgres_database(&admin_url).await,
         _ => format!("sqlite://{}/gatehouse.db", data_dir.path().display()),
     }
     .into();
-    customize(&mut settings);
+    for customize in builder.customize {
+        customize(&mut settings);
+    }
 
-    let clock: Arc<dyn Clock> = match clock {
+    let clock: Arc<dyn Clock> = match builder.clock {
         Some(clock) => clock,
         None => Arc::new(gatehouse_domain::SystemClock),
     };

@@ -222,11 +222,13 @@ pub async fn eddsa_app() -> (TestApp, String, tempfile::TempDir) {
     let (private, _) = gatehouse_security::keys::generate_ed25519().unwrap();
     let path = dir.path().join("key.pem");
     std::fs::write(&path, private.expose_secret()).unwrap();
-    let app = crate::spawn_app_with(move |s| {
-        s.jwt.algorithm = gatehouse_api::settings::JwtAlgorithm::EdDSA;
-        s.jwt.private_key_file = Some(path);
-    })
-    .await;
+    let app = crate::TestApp::builder()
+        .settings(move |s| {
+            s.jwt.algorithm = gatehouse_api::settings::JwtAlgorithm::EdDSA;
+            s.jwt.private_key_file = Some(path);
+        })
+        .spawn()
+        .await;
     let admin = app.admin_token("admin@example.com").await;
     (app, admin, dir)
 }

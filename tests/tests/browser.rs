@@ -18,7 +18,7 @@ use std::time::Duration;
 use fantoccini::elements::Element;
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
-use gatehouse_tests::{PASSWORD, spawn_app};
+use gatehouse_tests::{PASSWORD, TestApp};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -137,7 +137,7 @@ async fn open_and_try(client: &Client, block: &str) {
 #[tokio::test]
 #[ignore = "needs chromedriver and Chromium: set CHROMEDRIVER_URL and run with --ignored"]
 async fn swagger_ui_register_authorize_and_call_users_me() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let client = browser().await;
     client.goto(&app.url("/swagger-ui/")).await.unwrap();
 
@@ -314,15 +314,17 @@ async fn a_spa_signs_in_through_the_hosted_page_with_code_and_pkce() {
     let key = keys.path().join("key.pem");
     let (private, _) = gatehouse_security::keys::generate_ed25519().unwrap();
     std::fs::write(&key, secrecy::ExposeSecret::expose_secret(&private)).unwrap();
-    let app = gatehouse_tests::spawn_app_with({
-        let origin = placeholder.origin.clone();
-        move |s| {
-            s.server.cors_allowed_origins = vec![origin];
-            s.jwt.algorithm = gatehouse_api::settings::JwtAlgorithm::EdDSA;
-            s.jwt.private_key_file = Some(key);
-        }
-    })
-    .await;
+    let app = gatehouse_tests::TestApp::builder()
+        .settings({
+            let origin = placeholder.origin.clone();
+            move |s| {
+                s.server.cors_allowed_origins = vec![origin];
+                s.jwt.algorithm = gatehouse_api::settings::JwtAlgorithm::EdDSA;
+                s.jwt.private_key_file = Some(key);
+            }
+        })
+        .spawn()
+        .await;
     placeholder.set(
         page_template
             .replace("__ISSUER__", &app.address)
@@ -408,7 +410,7 @@ async fn serve_static_later() -> LaterPage {
 #[tokio::test]
 #[ignore = "needs chromedriver and Chromium: set CHROMEDRIVER_URL and run with --ignored"]
 async fn swagger_ui_authorizes_with_the_code_flow_through_the_hosted_sign_in() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let client = browser().await;
     client.goto(&app.url("/swagger-ui/")).await.unwrap();
@@ -474,7 +476,7 @@ async fn swagger_ui_authorizes_with_the_code_flow_through_the_hosted_sign_in() {
 #[tokio::test]
 #[ignore = "needs chromedriver and Chromium: set CHROMEDRIVER_URL and run with --ignored"]
 async fn the_emailed_reset_link_sets_a_new_password_in_the_browser() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let client = browser().await;
     client.goto(&app.url("/signin")).await.unwrap();
@@ -533,7 +535,7 @@ async fn the_emailed_reset_link_sets_a_new_password_in_the_browser() {
 #[tokio::test]
 #[ignore = "needs chromedriver and Chromium: set CHROMEDRIVER_URL and run with --ignored"]
 async fn every_hosted_page_renders_with_its_stylesheet_and_no_script() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let admin = app.admin_token("admin@example.com").await;
     let registered = app
         .client
@@ -654,7 +656,10 @@ async fn every_hosted_page_renders_with_its_stylesheet_and_no_script() {
 async fn two_step_verification_is_set_up_and_used_in_the_hosted_pages() {
     use gatehouse_domain::Clock as _;
     let clock = gatehouse_tests::ManualClock::new();
-    let app = gatehouse_tests::spawn_app_with_clock(clock.clone()).await;
+    let app = gatehouse_tests::TestApp::builder()
+        .clock(clock.clone())
+        .spawn()
+        .await;
     app.register_ok("ada@example.com").await;
     let client = browser().await;
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use gatehouse_domain::SystemClock;
-use gatehouse_tests::{PASSWORD, TEST_SECRET, spawn_app, stored_hash};
+use gatehouse_tests::{PASSWORD, TEST_SECRET, TestApp, stored_hash};
 use reqwest::StatusCode;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -38,7 +38,7 @@ async fn register_login_and_me_log_no_secret() {
         .with_writer(captured.clone())
         .init();
 
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let wrong = app
         .login_response("ada@example.com", "wrong horse battery")

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gatehouse_api::settings::{MailTransport, SmtpTlsMode};
-use gatehouse_tests::{spawn_app_with, token_in, unfold_mail};
+use gatehouse_tests::{TestApp, token_in, unfold_mail};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -35,15 +35,17 @@ async fn a_reset_email_reaches_the_smtp_server() {
     let maildir = PathBuf::from(std::env::var("SMTP_TEST_MAILDIR").expect("SMTP_TEST_MAILDIR"));
     let recipient = format!("smtp-{}@example.com", uuid::Uuid::new_v4().simple());
 
-    let app = spawn_app_with(|settings| {
-        settings.mail.transport = MailTransport::Smtp;
-        settings.mail.smtp_host = "127.0.0.1".into();
-        settings.mail.smtp_port = port;
-        settings.mail.smtp_tls = SmtpTlsMode::None;
-        settings.mail.from = "gatehouse <no-reply@gatehouse.test>".into();
-        settings.server.public_url = "https://accounts.example.test".into();
-    })
-    .await;
+    let app = TestApp::builder()
+        .settings(|settings| {
+            settings.mail.transport = MailTransport::Smtp;
+            settings.mail.smtp_host = "127.0.0.1".into();
+            settings.mail.smtp_port = port;
+            settings.mail.smtp_tls = SmtpTlsMode::None;
+            settings.mail.from = "gatehouse <no-reply@gatehouse.test>".into();
+            settings.server.public_url = "https://accounts.example.test".into();
+        })
+        .spawn()
+        .await;
     app.register_ok(&recipient).await;
     let response = app
         .post_json("/api/v1/auth/password-reset", &json!({"email": recipient}))

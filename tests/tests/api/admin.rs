@@ -1,7 +1,7 @@
 //! Admin user management: every endpoint for admins and refused to users, roles read from
 //! the database on every request, and the last-admin rule.
 
-use gatehouse_tests::{PASSWORD, TestApp, problem_code, spawn_app};
+use gatehouse_tests::{PASSWORD, TestApp, problem_code};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -17,7 +17,7 @@ async fn user_id(app: &TestApp, token: &str) -> String {
 
 #[tokio::test]
 async fn users_are_refused_every_admin_endpoint() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;
     let id = user_id(&app, &token).await;
@@ -58,7 +58,7 @@ async fn users_are_refused_every_admin_endpoint() {
 
 #[tokio::test]
 async fn an_admin_token_without_the_users_scopes_is_refused() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.admin_token("root@example.com").await;
     let narrow: Value = app
         .login_with_scope("root@example.com", "me users:read")
@@ -101,7 +101,7 @@ async fn an_admin_token_without_the_users_scopes_is_refused() {
 
 #[tokio::test]
 async fn admins_list_search_read_edit_and_delete_users() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let admin = app.admin_token("root@example.com").await;
     for (email, name) in [
         ("ada@example.com", "Ada Lovelace"),
@@ -181,7 +181,7 @@ async fn admins_list_search_read_edit_and_delete_users() {
 
 #[tokio::test]
 async fn admin_input_is_validated() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let admin = app.admin_token("root@example.com").await;
     let id = user_id(&app, &admin).await;
     for query in ["role=root", "is_active=yes", "limit=500", "offset=x"] {
@@ -243,7 +243,7 @@ async fn admin_input_is_validated() {
 
 #[tokio::test]
 async fn a_demotion_takes_effect_on_the_next_request() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let root = app.admin_token("root@example.com").await;
     let other = app.admin_token("other@example.com").await;
     assert_eq!(
@@ -272,7 +272,7 @@ async fn a_demotion_takes_effect_on_the_next_request() {
 
 #[tokio::test]
 async fn a_deactivated_user_cannot_log_in_or_use_a_token() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let root = app.admin_token("root@example.com").await;
     app.register_ok("ada@example.com").await;
     let ada = app.login("ada@example.com").await;
@@ -315,7 +315,7 @@ async fn a_deactivated_user_cannot_log_in_or_use_a_token() {
 
 #[tokio::test]
 async fn the_last_active_admin_cannot_be_demoted_deactivated_or_deleted() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let root = app.admin_token("root@example.com").await;
     let root_id = user_id(&app, &root).await;
     let path = format!("/api/v1/users/{root_id}");

@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gatehouse_tests::{PASSWORD, TEST_SECRET, TestApp, spawn_app};
+use gatehouse_tests::{PASSWORD, TEST_SECRET, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -44,7 +44,7 @@ async fn assert_refused(app: &TestApp, token: &str, case: &str) {
 
 #[tokio::test]
 async fn forged_tokens_of_every_shape_are_refused() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let (token, claims) = victim(&app).await;
     assert_eq!(
         app.bearer_get("/api/v1/users/me", &token).await.status(),
@@ -188,7 +188,7 @@ async fn forged_tokens_of_every_shape_are_refused() {
 
 #[tokio::test]
 async fn tokens_in_the_wrong_place_do_not_authenticate() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let (token, _) = victim(&app).await;
     let in_query = app
         .get(&format!("/api/v1/users/me?access_token={token}"))
@@ -230,7 +230,7 @@ async fn tokens_in_the_wrong_place_do_not_authenticate() {
 
 #[tokio::test]
 async fn abusive_requests_get_clear_client_errors() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("victim@example.com").await;
     let repeated = app
         .token(&[
@@ -275,7 +275,7 @@ async fn abusive_requests_get_clear_client_errors() {
 
 #[tokio::test]
 async fn other_kinds_of_token_are_not_access_tokens() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("victim@example.com").await;
     let tokens = app.login_tokens("victim@example.com").await;
     let access = tokens["access_token"].as_str().unwrap();

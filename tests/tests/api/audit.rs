@@ -1,12 +1,12 @@
 //! The audit trail: security events recorded in the database and read by admins.
 
-use gatehouse_tests::{PASSWORD, spawn_app};
+use gatehouse_tests::{PASSWORD, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn security_events_are_recorded_and_admins_can_filter_them() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let root = app.admin_token("root@example.com").await;
     let ada = app.register_ok("ada@example.com").await;
     let ada_id = ada["id"].as_str().unwrap();
@@ -93,7 +93,7 @@ async fn security_events_are_recorded_and_admins_can_filter_them() {
 
 #[tokio::test]
 async fn only_admins_read_the_trail_and_bad_filters_are_named() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let root = app.admin_token("root@example.com").await;
     app.register_ok("ada@example.com").await;
     let ada = app.login("ada@example.com").await;
@@ -127,7 +127,7 @@ async fn only_admins_read_the_trail_and_bad_filters_are_named() {
 
 #[tokio::test]
 async fn self_service_events_record_where_they_came_from() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let root = app.admin_token("root@example.com").await;
     let ada = app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;

@@ -1,12 +1,12 @@
 //! Cross-cutting HTTP behaviour: problem+json for every error, request ids.
 
-use gatehouse_tests::spawn_app;
+use gatehouse_tests::TestApp;
 use reqwest::StatusCode;
 use serde_json::Value;
 
 #[tokio::test]
 async fn unknown_routes_are_404_problems() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for path in ["/nope", "/api/v1/nope", "/api/v2/users/me"] {
         let response = app.get(path).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
@@ -23,7 +23,7 @@ async fn unknown_routes_are_404_problems() {
 
 #[tokio::test]
 async fn a_wrong_method_is_a_problem_too() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let response = app.get("/api/v1/auth/register").await;
     assert!(response.status().is_client_error());
     assert_eq!(
@@ -34,7 +34,7 @@ async fn a_wrong_method_is_a_problem_too() {
 
 #[tokio::test]
 async fn a_query_parameter_given_twice_is_invalid_input_naming_it() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let admin = app.admin_token("root@example.com").await;
     for (path, field) in [
         ("/api/v1/todos?offset=1&offset=2", "offset"),
@@ -54,7 +54,7 @@ async fn a_query_parameter_given_twice_is_invalid_input_naming_it() {
 
 #[tokio::test]
 async fn every_response_carries_a_fresh_request_id() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let first = app.get("/health/live").await;
     let second = app.get("/nope").await;
     let id = |r: &reqwest::Response| r.headers()["x-request-id"].to_str().unwrap().to_owned();

@@ -4,7 +4,7 @@
 //! serving: no input produces a 500 (§4), even input no database accepts (§6).
 
 use gatehouse_tests::document::{Document, Operation};
-use gatehouse_tests::{PASSWORD, TestApp, spawn_app_with};
+use gatehouse_tests::{PASSWORD, TestApp};
 use reqwest::header::HeaderValue;
 use reqwest::{IntoUrl, Method, RequestBuilder, StatusCode, Url};
 use serde_json::{Value, json};
@@ -117,17 +117,19 @@ struct Fixture {
 
 impl Fixture {
     async fn start() -> Self {
-        let app = spawn_app_with(|s| {
-            // Every hostile value should reach validation and the database, not stop at a
-            // throttle (a 429 would be fine, but would prove less).
-            s.auth.login_failures_per_account = 100_000;
-            s.auth.login_failures_per_ip = 100_000;
-            s.auth.registrations_per_ip = 100_000;
-            s.auth.password_resets_per_ip = 100_000;
-            // So that X-Forwarded-For is read rather than ignored.
-            s.server.trusted_proxies = vec!["127.0.0.1".into()];
-        })
-        .await;
+        let app = TestApp::builder()
+            .settings(|s| {
+                // Every hostile value should reach validation and the database, not stop at a
+                // throttle (a 429 would be fine, but would prove less).
+                s.auth.login_failures_per_account = 100_000;
+                s.auth.login_failures_per_ip = 100_000;
+                s.auth.registrations_per_ip = 100_000;
+                s.auth.password_resets_per_ip = 100_000;
+                // So that X-Forwarded-For is read rather than ignored.
+                s.server.trusted_proxies = vec!["127.0.0.1".into()];
+            })
+            .spawn()
+            .await;
         app.register_ok(USER).await;
         // Every scope a user may hold, the OpenID Connect ones included.
         let every_scope = gatehouse_domain::Scope::ALL

@@ -1,12 +1,12 @@
 //! HTTP hardening: security headers, no caching of API answers, CORS from an allowlist only,
 //! and oversized tokens refused cheaply.
 
-use gatehouse_tests::{spawn_app, spawn_app_with};
+use gatehouse_tests::TestApp;
 use reqwest::StatusCode;
 
 #[tokio::test]
 async fn api_answers_and_errors_are_never_cached_and_carry_security_headers() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let created = app
         .register("ada@example.com", gatehouse_tests::PASSWORD)
         .await;
@@ -24,9 +24,10 @@ async fn api_answers_and_errors_are_never_cached_and_carry_security_headers() {
 
 #[tokio::test]
 async fn cors_allows_configured_origins_and_never_reflects_others() {
-    let app =
-        spawn_app_with(|s| s.server.cors_allowed_origins = vec!["https://app.example.com".into()])
-            .await;
+    let app = TestApp::builder()
+        .settings(|s| s.server.cors_allowed_origins = vec!["https://app.example.com".into()])
+        .spawn()
+        .await;
     let preflight = |origin: &'static str| {
         app.client
             .request(reqwest::Method::OPTIONS, app.url("/api/v1/users/me"))
@@ -57,7 +58,7 @@ async fn cors_allows_configured_origins_and_never_reflects_others() {
             .is_none()
     );
 
-    let unconfigured = spawn_app().await;
+    let unconfigured = TestApp::builder().spawn().await;
     let response = unconfigured
         .client
         .get(unconfigured.url("/health/live"))
@@ -75,7 +76,7 @@ async fn cors_allows_configured_origins_and_never_reflects_others() {
 
 #[tokio::test]
 async fn an_oversized_bearer_token_is_refused_without_parsing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for size in [5_000, 64 * 1024] {
         let token = "a".repeat(size);
         let response = app.bearer_get("/api/v1/users/me", &token).await;
@@ -95,11 +96,13 @@ async fn tls_serves_https_with_hsts_and_plain_http_gets_none() {
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    let app = spawn_app_with(|s| {
-        s.server.tls_cert_file = Some(cert);
-        s.server.tls_key_file = Some(key);
-    })
-    .await;
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.server.tls_cert_file = Some(cert);
+            s.server.tls_key_file = Some(key);
+        })
+        .spawn()
+        .await;
     let port = app.address.rsplit(':').next().unwrap();
     let client = reqwest::Client::builder()
         .add_root_certificate(
@@ -123,7 +126,7 @@ async fn tls_serves_https_with_hsts_and_plain_http_gets_none() {
     let plain_to_tls = app.client.get(app.url("/health/live")).send().await;
     assert!(plain_to_tls.is_err(), "{plain_to_tls:?}");
 
-    let plain = spawn_app().await;
+    let plain = TestApp::builder().spawn().await;
     let response = plain.get("/health/live").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(

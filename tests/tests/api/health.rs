@@ -1,18 +1,18 @@
 //! `/health/live` and `/health/ready`.
 
-use gatehouse_tests::spawn_app;
+use gatehouse_tests::TestApp;
 use reqwest::StatusCode;
 
 #[tokio::test]
 async fn live_and_ready_answer_200() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
     assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn ready_is_503_when_the_database_cannot_serve() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.execute("ALTER TABLE users RENAME TO users_gone", vec![])
         .await;
     let response = app.get("/health/ready").await;

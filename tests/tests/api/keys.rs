@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_api::settings::JwtAlgorithm;
-use gatehouse_tests::{TestApp, spawn_app, spawn_app_with};
+use gatehouse_tests::TestApp;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -49,15 +49,17 @@ async fn jwks(app: &TestApp) -> Value {
 
 async fn eddsa_app(private: &Path, retired: Vec<PathBuf>, database: Option<&str>) -> TestApp {
     let (private, database) = (private.to_path_buf(), database.map(str::to_owned));
-    spawn_app_with(move |s| {
-        s.jwt.algorithm = JwtAlgorithm::EdDSA;
-        s.jwt.private_key_file = Some(private);
-        s.jwt.retired_public_key_files = retired;
-        if let Some(url) = database {
-            s.database.url = url.into();
-        }
-    })
-    .await
+    TestApp::builder()
+        .settings(move |s| {
+            s.jwt.algorithm = JwtAlgorithm::EdDSA;
+            s.jwt.private_key_file = Some(private);
+            s.jwt.retired_public_key_files = retired;
+            if let Some(url) = database {
+                s.database.url = url.into();
+            }
+        })
+        .spawn()
+        .await
 }
 
 #[tokio::test]
@@ -153,7 +155,7 @@ async fn an_eddsa_deployment_refuses_hs256_tokens() {
 
 #[tokio::test]
 async fn an_hs256_deployment_publishes_no_keys() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     assert_eq!(jwks(&app).await["keys"], serde_json::json!([]));
 }
 
@@ -174,11 +176,13 @@ async fn rsa_deployments_publish_their_modulus_and_refuse_the_public_key_as_an_h
         (JwtAlgorithm::PS256, "PS256"),
     ] {
         let private = private.clone();
-        let app = spawn_app_with(move |s| {
-            s.jwt.algorithm = algorithm;
-            s.jwt.private_key_file = Some(private);
-        })
-        .await;
+        let app = TestApp::builder()
+            .settings(move |s| {
+                s.jwt.algorithm = algorithm;
+                s.jwt.private_key_file = Some(private);
+            })
+            .spawn()
+            .await;
         app.register_ok("ada@example.com").await;
         let token = app.login("ada@example.com").await;
         let header = header_of(&token);
@@ -238,7 +242,7 @@ fn header_alg(name: &str) -> jsonwebtoken::Algorithm {
 async fn an_hs256_secret_rotation_keeps_issued_tokens_valid_until_the_old_secret_is_removed() {
     let old_secret = gatehouse_tests::TEST_SECRET;
     let new_secret = "a-new-secret-that-is-long-enough-for-hs256!!";
-    let before = spawn_app().await;
+    let before = TestApp::builder().spawn().await;
     before.register_ok("ada@example.com").await;
     let old_token = before.login("ada@example.com").await;
     let database = before.database_url.clone();
@@ -246,11 +250,13 @@ async fn an_hs256_secret_rotation_keeps_issued_tokens_valid_until_the_old_secret
     let rotate = |retired: Vec<&str>| {
         let database = database.clone();
         let retired: Vec<secrecy::SecretString> = retired.into_iter().map(Into::into).collect();
-        spawn_app_with(move |s| {
-            s.jwt.secret = Some(new_secret.into());
-            s.jwt.retired_secrets = retired;
-            s.database.url = database.into();
-        })
+        TestApp::builder()
+            .settings(move |s| {
+                s.jwt.secret = Some(new_secret.into());
+                s.jwt.retired_secrets = retired;
+                s.database.url = database.into();
+            })
+            .spawn()
     };
     let during = rotate(vec![old_secret]).await;
     let new_token = old_token_still_verifies(&during, &old_token).await;

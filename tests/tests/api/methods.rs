@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use gatehouse_tests::spawn_app;
+use gatehouse_tests::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -95,7 +95,7 @@ async fn wrong_method_violations(base: &str, document: &Value) -> (Vec<String>, 
 
 #[tokio::test]
 async fn every_documented_path_answers_a_wrong_method_with_405_and_its_methods() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let document = app.document().await;
 
     let (violations, checked) = wrong_method_violations(&app.address, &document.0).await;
@@ -106,7 +106,7 @@ async fn every_documented_path_answers_a_wrong_method_with_405_and_its_methods()
 
 #[tokio::test]
 async fn paths_outside_the_document_still_answer_404() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for path in ["/api/v1/nothing", "/api/v1/users/me/extra", "/nothing"] {
         let response = app
             .client

@@ -11,9 +11,7 @@ use gatehouse_tests::oidc::{
     Agent, authorize_url, input_value, pkce, query_of, register_client, spa,
 };
 use gatehouse_tests::totp::{Enrolled, claims, code_at, enrol, mfa_token, second_step};
-use gatehouse_tests::{
-    ManualClock, PASSWORD, TestApp, spawn_app_with_clock, spawn_app_with_settings_and_clock,
-};
+use gatehouse_tests::{ManualClock, PASSWORD, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -30,7 +28,11 @@ struct Harness {
 
 async fn harness_with(customize: impl FnOnce(&mut gatehouse_api::Settings)) -> Harness {
     let clock = ManualClock::new();
-    let app = spawn_app_with_settings_and_clock(customize, clock.clone()).await;
+    let app = TestApp::builder()
+        .settings(customize)
+        .clock(clock.clone())
+        .spawn()
+        .await;
     let user = app.register_ok(ADA).await;
     let token = app.login(ADA).await;
     let ada = enrol(&app, &token, clock.now()).await;
@@ -76,7 +78,7 @@ impl Harness {
 #[tokio::test]
 async fn mfa_is_on_only_after_a_valid_code_and_its_secret_is_sealed_at_rest() {
     let clock = ManualClock::new();
-    let app = spawn_app_with_clock(clock.clone()).await;
+    let app = TestApp::builder().clock(clock.clone()).spawn().await;
     app.register_ok(ADA).await;
     let token = app.login(ADA).await;
     let started: Value = app
@@ -548,11 +550,11 @@ async fn an_admin_sees_and_resets_a_users_mfa_and_nobody_else_may() {
 #[tokio::test]
 async fn with_the_admin_policy_admin_scopes_need_a_second_factor() {
     let clock = ManualClock::new();
-    let app = spawn_app_with_settings_and_clock(
-        |settings| settings.mfa.required_for_admins = true,
-        clock.clone(),
-    )
-    .await;
+    let app = TestApp::builder()
+        .settings(|settings| settings.mfa.required_for_admins = true)
+        .clock(clock.clone())
+        .spawn()
+        .await;
     let admin = app.admin_token("root@example.com").await;
     let scope = claims(&admin)["scope"].as_str().unwrap().to_owned();
     assert!(!scope.contains("users:"), "{scope}");
@@ -676,7 +678,7 @@ async fn the_hosted_sign_in_asks_for_the_code_after_the_password() {
 #[tokio::test]
 async fn the_account_page_enrols_with_the_qr_code_and_shows_recovery_codes_once() {
     let clock = ManualClock::new();
-    let app = spawn_app_with_clock(clock.clone()).await;
+    let app = TestApp::builder().clock(clock.clone()).spawn().await;
     app.register_ok(ADA).await;
     let mut browser = Agent::new(&app);
     let signed_in = browser.sign_in_at("/signin", ADA, PASSWORD).await;
@@ -715,11 +717,11 @@ async fn a_rotated_key_still_opens_old_secrets_and_reseals_them() {
     let old_key = "old mfa key 0123456789abcdef0123456789";
     let new_key = "new mfa key 0123456789abcdef0123456789";
     let clock = ManualClock::new();
-    let before = spawn_app_with_settings_and_clock(
-        |settings| settings.mfa.encryption_key = Some(old_key.into()),
-        clock.clone(),
-    )
-    .await;
+    let before = TestApp::builder()
+        .settings(|settings| settings.mfa.encryption_key = Some(old_key.into()))
+        .clock(clock.clone())
+        .spawn()
+        .await;
     before.register_ok(ADA).await;
     let token = before.login(ADA).await;
     let enrolled = enrol(&before, &token, clock.now()).await;
@@ -728,15 +730,15 @@ async fn a_rotated_key_still_opens_old_secrets_and_reseals_them() {
 
     // The same database, the new key current and the old one retired.
     let database = before.database_url.clone();
-    let after = spawn_app_with_settings_and_clock(
-        |settings| {
+    let after = TestApp::builder()
+        .settings(|settings| {
             settings.database.url = database.clone().into();
             settings.mfa.encryption_key = Some(new_key.into());
             settings.mfa.retired_encryption_keys = vec![old_key.into()];
-        },
-        clock.clone(),
-    )
-    .await;
+        })
+        .clock(clock.clone())
+        .spawn()
+        .await;
     signs_in_with_the_next_code(&after, &clock, &enrolled.secret).await;
     let under_new = sealed().await.unwrap();
     assert_ne!(
@@ -747,14 +749,14 @@ async fn a_rotated_key_still_opens_old_secrets_and_reseals_them() {
 
     // The old key can go now: the secret opens with the new one alone.
     let database = before.database_url.clone();
-    let later = spawn_app_with_settings_and_clock(
-        |settings| {
+    let later = TestApp::builder()
+        .settings(|settings| {
             settings.database.url = database.into();
             settings.mfa.encryption_key = Some(new_key.into());
-        },
-        clock.clone(),
-    )
-    .await;
+        })
+        .clock(clock.clone())
+        .spawn()
+        .await;
     signs_in_with_the_next_code(&later, &clock, &enrolled.secret).await;
 }
 

@@ -10,7 +10,7 @@ use futures::future::join_all;
 use gatehouse_tests::oidc::{
     Agent, authorize_url, eddsa_app, input_value, pkce, query_of, register_client, spa,
 };
-use gatehouse_tests::{PASSWORD, TestApp, spawn_app};
+use gatehouse_tests::{PASSWORD, TestApp};
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::{Value, json};
@@ -652,7 +652,7 @@ async fn third_party_clients_ask_for_consent() {
 
 #[tokio::test]
 async fn the_sign_in_form_needs_its_csrf_token_and_sets_a_strict_cookie() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let mut agent = Agent::new(&app);
     let page = agent.get("/signin").await;
@@ -720,7 +720,7 @@ async fn the_sign_in_form_needs_its_csrf_token_and_sets_a_strict_cookie() {
 
 #[tokio::test]
 async fn a_password_change_ends_the_browser_session() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let mut agent = Agent::new(&app);
     let signed_in = agent
@@ -744,7 +744,7 @@ async fn a_password_change_ends_the_browser_session() {
 
 #[tokio::test]
 async fn hosted_sign_in_is_throttled_with_the_password_grant_under_a_burst() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let limit = app.settings.auth.login_failures_per_account as usize;
     // One page per attempt, so every attempt has a valid CSRF token.
@@ -793,7 +793,7 @@ async fn hosted_sign_in_is_throttled_with_the_password_grant_under_a_burst() {
 
 #[tokio::test]
 async fn without_an_asymmetric_key_openid_is_refused_but_the_code_flow_works() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let admin = app.admin_token("admin@example.com").await;
     app.register_ok("ada@example.com").await;
     register_client(&app, &admin, spa("spa", CALLBACK)).await;

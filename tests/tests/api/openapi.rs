@@ -1,12 +1,12 @@
 //! The OpenAPI document and Swagger UI.
 
 use gatehouse_domain::Scope;
-use gatehouse_tests::{TestApp, spawn_app};
+use gatehouse_tests::TestApp;
 use reqwest::StatusCode;
 use serde_json::Value;
 
 async fn document() -> Value {
-    served_document(&spawn_app().await).await
+    served_document(&TestApp::builder().spawn().await).await
 }
 
 async fn served_document(app: &TestApp) -> Value {
@@ -47,7 +47,7 @@ fn concrete(path: &str) -> String {
 
 #[tokio::test]
 async fn every_documented_operation_is_served_and_its_bodies_and_errors_have_examples() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let document = app.document().await;
     let doc = &document.0;
     let operations = document.operations();
@@ -96,7 +96,7 @@ async fn every_documented_operation_is_served_and_its_bodies_and_errors_have_exa
 
 #[tokio::test]
 async fn each_protected_operation_is_refused_without_the_scope_it_declares() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let document = app.document().await;
     app.admin_token("root@example.com").await;
     // One admin token per scope, holding every scope but that one.
@@ -152,7 +152,7 @@ async fn each_protected_operation_is_refused_without_the_scope_it_declares() {
 
 #[tokio::test]
 async fn swagger_ui_is_served() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let response = app.get("/swagger-ui/").await;
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await.unwrap();

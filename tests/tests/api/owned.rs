@@ -1,13 +1,13 @@
 //! Every owner-scoped resource the document lists (a collection with `POST` and an item path
 //! `…/{id}`, for users): one user's item is invisible to another through every endpoint.
 
-use gatehouse_tests::spawn_app;
+use gatehouse_tests::TestApp;
 use reqwest::StatusCode;
 use serde_json::Value;
 
 #[tokio::test]
 async fn another_users_item_is_invisible_to_every_endpoint_of_every_owned_resource() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     app.register_ok("bob@example.com").await;
     let ada = app.login("ada@example.com").await;

@@ -3,7 +3,7 @@
 //! as a person would send it and as a forger would.
 
 use gatehouse_tests::oidc::{Agent, input_value};
-use gatehouse_tests::{PASSWORD, TestApp, spawn_app, token_in, wait_for_mail};
+use gatehouse_tests::{PASSWORD, TestApp, token_in, wait_for_mail};
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 
@@ -26,7 +26,7 @@ async fn signed_in<'a>(app: &'a TestApp, email: &str) -> Agent<'a> {
 
 #[tokio::test]
 async fn the_emailed_reset_link_opens_a_page_that_sets_a_new_password() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let mut agent = Agent::new(&app);
     let (status, csrf, _) = csrf_of(&mut agent, "/forgot-password").await;
@@ -119,7 +119,7 @@ async fn the_emailed_reset_link_opens_a_page_that_sets_a_new_password() {
 
 #[tokio::test]
 async fn the_verification_link_confirms_only_when_its_button_is_pressed() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;
     let asked = app
@@ -164,7 +164,7 @@ async fn the_verification_link_confirms_only_when_its_button_is_pressed() {
 
 #[tokio::test]
 async fn sign_up_creates_the_account_and_signs_it_in() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let mut agent = Agent::new(&app);
     let (_, csrf, _) = csrf_of(&mut agent, "/signup").await;
     let weak = agent
@@ -229,7 +229,7 @@ async fn sign_up_creates_the_account_and_signs_it_in() {
 
 #[tokio::test]
 async fn the_account_page_changes_name_and_password_and_ends_other_sessions() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let api_token = app.login("ada@example.com").await;
     let mut agent = signed_in(&app, "ada@example.com").await;
@@ -286,7 +286,7 @@ async fn the_account_page_changes_name_and_password_and_ends_other_sessions() {
 
 #[tokio::test]
 async fn the_account_page_signs_out_another_session_and_only_with_its_csrf_token() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let api = app.login_tokens("ada@example.com").await;
     let access = api["access_token"].as_str().unwrap();
@@ -353,7 +353,7 @@ async fn the_account_page_signs_out_another_session_and_only_with_its_csrf_token
 
 #[tokio::test]
 async fn hostile_queries_and_forms_on_the_pages_never_get_a_5xx() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let mut agent = signed_in(&app, "ada@example.com").await;
     let (_, csrf, _) = csrf_of(&mut agent, "/account").await;

@@ -13,9 +13,7 @@ use gatehouse_tests::oidc::{
     Agent, authorize_url, input_value, pkce, query_of, register_client, spa,
 };
 use gatehouse_tests::totp::{code_at, enrol, mfa_token, second_step};
-use gatehouse_tests::{
-    ManualClock, PASSWORD, TestApp, problem_code, spawn_app, spawn_app_with_settings_and_clock,
-};
+use gatehouse_tests::{ManualClock, PASSWORD, TestApp, problem_code};
 use reqwest::header::LOCATION;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -27,11 +25,11 @@ const CALLBACK: &str = "https://app.example.com/callback";
 /// test can speak from several networks.
 async fn app_behind_proxy() -> (TestApp, Arc<ManualClock>) {
     let clock = ManualClock::new();
-    let app = spawn_app_with_settings_and_clock(
-        |s| s.server.trusted_proxies = vec!["127.0.0.1".into()],
-        clock.clone(),
-    )
-    .await;
+    let app = TestApp::builder()
+        .settings(|s| s.server.trusted_proxies = vec!["127.0.0.1".into()])
+        .clock(clock.clone())
+        .spawn()
+        .await;
     (app, clock)
 }
 
@@ -214,7 +212,7 @@ async fn a_burst_of_wrong_enrolment_codes_is_counted_like_passwords() {
 /// needs re-authentication; a token whose client is not first-party never gets there.
 #[tokio::test]
 async fn enrolling_needs_reauthentication_and_third_party_tokens_never_reach_it() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let admin = app.admin_token("admin@example.com").await;
     app.register_ok(ADA).await;
     let token = app.login(ADA).await;
@@ -325,7 +323,7 @@ async fn enrolling_needs_reauthentication_and_third_party_tokens_never_reach_it(
 /// what will be granted.
 #[tokio::test]
 async fn a_third_party_app_gets_only_what_the_consent_page_lists() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let admin = app.admin_token("admin@example.com").await;
     app.register_ok(ADA).await;
     let mut partner = spa("partner", CALLBACK);
@@ -429,14 +427,14 @@ async fn turning_mfa_on_ends_every_other_session_even_logins_in_flight() {
     // The racing logins are right passwords: the account's limit (which counts logins in
     // flight) is lifted so that they all reach the change they race.
     let clock = ManualClock::new();
-    let app = spawn_app_with_settings_and_clock(
-        |s| {
+    let app = TestApp::builder()
+        .settings(|s| {
             s.server.trusted_proxies = vec!["127.0.0.1".into()];
             s.auth.login_failures_per_account = 1_000;
-        },
-        clock.clone(),
-    )
-    .await;
+        })
+        .clock(clock.clone())
+        .spawn()
+        .await;
     app.register_ok(ADA).await;
     let caller = app.login(ADA).await;
     let other = app.login_tokens(ADA).await;
@@ -566,7 +564,7 @@ async fn introspect(app: &TestApp, id: &str, secret: &str, token: &str) -> reqwe
 /// email only comes with a token whose scopes allow it.
 #[tokio::test]
 async fn only_resource_servers_introspect_and_the_email_needs_its_scope() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let admin = app.admin_token("admin@example.com").await;
     app.register_ok(ADA).await;
     let confidential = |id: &str, resource_server: bool| json!({"id": id, "name": id, "redirect_uris": [CALLBACK], "resource_server": resource_server});
@@ -623,7 +621,7 @@ async fn only_resource_servers_introspect_and_the_email_needs_its_scope() {
 /// Tokens are now an HMAC of the browser's secret and its session, renewed at sign-in.
 #[tokio::test]
 async fn csrf_tokens_are_bound_to_the_browser_and_renewed_at_sign_in() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok(ADA).await;
     let planted = "A".repeat(43);
     let sign_in = |csrf: String| {
@@ -817,7 +815,7 @@ async fn a_confidential_client_named_at_the_password_grant_must_authenticate() {
 /// refresh.
 #[tokio::test]
 async fn a_stolen_refresh_token_probed_with_a_bogus_scope_ends_its_session() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let admin = app.admin_token("admin@example.com").await;
     app.register_ok(ADA).await;
     register_client(&app, &admin, spa("spa", CALLBACK)).await;
@@ -908,7 +906,11 @@ fn location_of(response: &reqwest::Response) -> String {
 #[tokio::test]
 async fn the_authorization_endpoint_follows_prompt_max_age_hints_and_takes_post() {
     let clock = ManualClock::new();
-    let app = spawn_app_with_settings_and_clock(|_| {}, clock.clone()).await;
+    let app = TestApp::builder()
+        .settings(|_| {})
+        .clock(clock.clone())
+        .spawn()
+        .await;
     let admin = app.admin_token("admin@example.com").await;
     app.register_ok(ADA).await;
     register_client(&app, &admin, spa("spa", CALLBACK)).await;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use futures::future::join_all;
-use gatehouse_tests::{PASSWORD, TestApp, spawn_app, spawn_app_with, token_in, wait_for_mail};
+use gatehouse_tests::{PASSWORD, TestApp, token_in, wait_for_mail};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -39,7 +39,7 @@ where
 
 #[tokio::test]
 async fn a_burst_of_forty_guesses_verifies_at_most_five_passwords() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     // The right password hides among 39 wrong ones, all in flight at once.
     let responses = burst(40, |i| {
@@ -62,7 +62,7 @@ async fn a_burst_of_forty_guesses_verifies_at_most_five_passwords() {
 
 #[tokio::test]
 async fn a_burst_across_accounts_from_one_network_verifies_at_most_the_ip_limit() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let app = &app;
     let responses = burst(40, |i| async move {
         app.login_response(&format!("guess{i}@example.com"), WRONG)
@@ -76,11 +76,13 @@ async fn a_burst_across_accounts_from_one_network_verifies_at_most_the_ip_limit(
 
 #[tokio::test]
 async fn ipv6_clients_are_counted_by_their_64_and_mapped_ipv4_as_ipv4() {
-    let app = spawn_app_with(|s| {
-        s.server.trusted_proxies = vec!["127.0.0.1".into()];
-        s.auth.login_failures_per_ip = 4;
-    })
-    .await;
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.server.trusted_proxies = vec!["127.0.0.1".into()];
+            s.auth.login_failures_per_ip = 4;
+        })
+        .spawn()
+        .await;
     let guess = |i: usize, from: String| {
         let email = format!("guess{i}@example.com");
         let request = app.client.post(app.url("/api/v1/auth/token")).form(&[
@@ -113,7 +115,7 @@ async fn ipv6_clients_are_counted_by_their_64_and_mapped_ipv4_as_ipv4() {
 
 #[tokio::test]
 async fn a_right_password_with_a_forbidden_scope_counts_as_a_failure() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let responses = burst(10, |_| {
         app.login_with_scope("ada@example.com", "users:read")
@@ -132,7 +134,10 @@ async fn logins_racing_a_password_change_leave_no_surviving_session() {
     // Six logins in flight hold six reservations against the account, which would refuse
     // the owner's own current-password check (rightly: more attempts at once than the
     // limit). This test is about sessions, so the account's limit is out of the way.
-    let app = spawn_app_with(|s| s.auth.login_failures_per_account = 100).await;
+    let app = TestApp::builder()
+        .settings(|s| s.auth.login_failures_per_account = 100)
+        .spawn()
+        .await;
     app.register_ok("ada@example.com").await;
     let owner = app.login_tokens("ada@example.com").await;
     let owner_access = owner["access_token"].as_str().unwrap().to_owned();
@@ -201,7 +206,7 @@ async fn logins_racing_a_password_change_leave_no_surviving_session() {
 
 #[tokio::test]
 async fn a_replayed_refresh_token_revokes_its_session_whatever_the_request_carries() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     for scope in ["me", "users:read", "no-such-scope", "me todos:read"] {
         let first = app.login_tokens("ada@example.com").await;
@@ -230,7 +235,7 @@ async fn a_replayed_refresh_token_revokes_its_session_whatever_the_request_carri
 
 #[tokio::test]
 async fn concurrent_refreshes_with_one_token_and_a_scope_grant_at_most_one_pair() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let tokens = app.login_tokens("ada@example.com").await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
@@ -255,7 +260,7 @@ async fn concurrent_refreshes_with_one_token_and_a_scope_grant_at_most_one_pair(
 
 #[tokio::test]
 async fn bursts_of_wrong_current_passwords_are_throttled_and_audited() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let endpoints = [
         (
             Method::PUT,
@@ -296,7 +301,7 @@ async fn bursts_of_wrong_current_passwords_are_throttled_and_audited() {
 
 #[tokio::test]
 async fn a_reset_link_dies_when_the_email_changes() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;
     let requested = app
@@ -335,7 +340,7 @@ async fn a_reset_link_dies_when_the_email_changes() {
 
 #[tokio::test]
 async fn verification_emails_are_limited_per_user_under_a_burst() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;
     let responses = burst(12, |_| {
@@ -352,7 +357,7 @@ async fn verification_emails_are_limited_per_user_under_a_burst() {
 
 #[tokio::test]
 async fn nul_bytes_are_refused_before_any_query() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for username in ["ada\0@example.com", "\0"] {
         let response = app.login_response(username, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -373,11 +378,13 @@ async fn nul_bytes_are_refused_before_any_query() {
 
 #[tokio::test]
 async fn bursts_of_registrations_and_reset_requests_are_judged_as_a_whole() {
-    let app = spawn_app_with(|s| {
-        s.auth.registrations_per_ip = 4;
-        s.auth.password_resets_per_ip = 3;
-    })
-    .await;
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.auth.registrations_per_ip = 4;
+            s.auth.password_resets_per_ip = 3;
+        })
+        .spawn()
+        .await;
     let app = &app;
     let responses = burst(10, |i| async move {
         app.register(&format!("user{i}@example.com"), PASSWORD)
@@ -402,7 +409,7 @@ async fn bursts_of_registrations_and_reset_requests_are_judged_as_a_whole() {
 
 #[tokio::test]
 async fn a_logout_racing_reads_ends_that_session_only_and_for_good() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     app.register_ok("bob@example.com").await;
     let ended = app.login("ada@example.com").await;
@@ -453,7 +460,7 @@ async fn a_logout_racing_reads_ends_that_session_only_and_for_good() {
 
 #[tokio::test]
 async fn forged_tokens_racing_the_genuine_one_are_all_refused() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     app.register_ok("bob@example.com").await;
     let genuine = app.login("ada@example.com").await;
@@ -502,13 +509,15 @@ async fn right_passwords_racing_from_one_network_all_get_in() {
     // settles both in one statement. Run at once, those statements must take the two rows
     // in the same order, or PostgreSQL ends their deadlocks by failing one of them (a 503,
     // after a second's wait). Cheap hashes, so the statements interleave densely.
-    let app = spawn_app_with(|s| {
-        s.auth.login_failures_per_account = 10_000;
-        s.auth.login_failures_per_ip = 10_000;
-        s.password.memory_kib = 1024;
-        s.password.iterations = 1;
-    })
-    .await;
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.auth.login_failures_per_account = 10_000;
+            s.auth.login_failures_per_ip = 10_000;
+            s.password.memory_kib = 1024;
+            s.password.iterations = 1;
+        })
+        .spawn()
+        .await;
     app.register_ok("ada@example.com").await;
     let rounds = join_all((0..16).map(|_| async {
         let mut statuses = Vec::new();

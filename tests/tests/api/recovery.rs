@@ -2,8 +2,7 @@
 //! the file outbox; and the housekeeping that purges what expired.
 
 use gatehouse_tests::{
-    ManualClock, PASSWORD, TestApp, outbox, problem_code, spawn_app, spawn_app_with,
-    spawn_app_with_settings_and_clock, token_in, wait_for_mail,
+    ManualClock, PASSWORD, TestApp, outbox, problem_code, token_in, wait_for_mail,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -46,8 +45,10 @@ async fn confirm_reset(app: &TestApp, token: &str, password: &str) -> reqwest::R
 
 #[tokio::test]
 async fn a_reset_link_sets_a_new_password_once_and_ends_every_session() {
-    let app =
-        spawn_app_with(|s| s.server.public_url = "https://accounts.example.test/".into()).await;
+    let app = TestApp::builder()
+        .settings(|s| s.server.public_url = "https://accounts.example.test/".into())
+        .spawn()
+        .await;
     app.register_ok("ada@example.com").await;
     let before = app.login_tokens("ada@example.com").await;
 
@@ -115,7 +116,7 @@ async fn a_reset_link_sets_a_new_password_once_and_ends_every_session() {
 
 #[tokio::test]
 async fn known_and_unknown_emails_get_the_same_answer_and_only_accounts_get_mail() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let unknown = request_reset(&app, "nobody@example.com").await;
     let known = request_reset(&app, "ada@example.com").await;
@@ -135,8 +136,10 @@ async fn known_and_unknown_emails_get_the_same_answer_and_only_accounts_get_mail
 
 #[tokio::test]
 async fn links_are_built_from_the_configured_url_never_the_host_header() {
-    let app =
-        spawn_app_with(|s| s.server.public_url = "https://accounts.example.test".into()).await;
+    let app = TestApp::builder()
+        .settings(|s| s.server.public_url = "https://accounts.example.test".into())
+        .spawn()
+        .await;
     app.register_ok("ada@example.com").await;
     let response = app
         .client
@@ -156,7 +159,11 @@ async fn links_are_built_from_the_configured_url_never_the_host_header() {
 #[tokio::test]
 async fn reset_tokens_expire_after_thirty_minutes() {
     let clock = ManualClock::new();
-    let app = spawn_app_with_settings_and_clock(|_| {}, clock.clone()).await;
+    let app = TestApp::builder()
+        .settings(|_| {})
+        .clock(clock.clone())
+        .spawn()
+        .await;
     app.register_ok("ada@example.com").await;
     request_reset(&app, "ada@example.com").await;
     let token = token_in(&wait_for_mail(&app, 1).await[0], "/reset-password");
@@ -171,7 +178,7 @@ async fn reset_tokens_expire_after_thirty_minutes() {
 
 #[tokio::test]
 async fn a_weak_new_password_is_refused_and_the_link_stays_usable() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     request_reset(&app, "ada@example.com").await;
     let token = token_in(&wait_for_mail(&app, 1).await[0], "/reset-password");
@@ -197,7 +204,7 @@ async fn a_weak_new_password_is_refused_and_the_link_stays_usable() {
 
 #[tokio::test]
 async fn reset_verification_and_bearer_tokens_are_not_interchangeable() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let access = app.login("ada@example.com").await;
     request_reset(&app, "ada@example.com").await;
@@ -234,7 +241,7 @@ async fn reset_verification_and_bearer_tokens_are_not_interchangeable() {
 
 #[tokio::test]
 async fn an_email_address_is_verified_from_its_link_once() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let access = app.login("ada@example.com").await;
     let token = verification_token(&app, &access, 0).await;
@@ -264,7 +271,7 @@ async fn an_email_address_is_verified_from_its_link_once() {
 
 #[tokio::test]
 async fn a_link_for_an_old_address_does_not_verify_the_new_one() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let access = app.login("ada@example.com").await;
     let token = verification_token(&app, &access, 0).await;
@@ -287,7 +294,11 @@ async fn a_link_for_an_old_address_does_not_verify_the_new_one() {
 #[tokio::test]
 async fn verification_tokens_expire_after_a_day() {
     let clock = ManualClock::new();
-    let app = spawn_app_with_settings_and_clock(|_| {}, clock.clone()).await;
+    let app = TestApp::builder()
+        .settings(|_| {})
+        .clock(clock.clone())
+        .spawn()
+        .await;
     app.register_ok("ada@example.com").await;
     let access = app.login("ada@example.com").await;
     let token = verification_token(&app, &access, 0).await;
@@ -301,7 +312,10 @@ async fn verification_tokens_expire_after_a_day() {
 
 #[tokio::test]
 async fn unverified_accounts_cannot_log_in_when_the_policy_requires_it() {
-    let app = spawn_app_with(|s| s.auth.require_verified_email = true).await;
+    let app = TestApp::builder()
+        .settings(|s| s.auth.require_verified_email = true)
+        .spawn()
+        .await;
     app.register_ok("ada@example.com").await;
     let response = app.login_response("ada@example.com", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -316,9 +330,11 @@ async fn unverified_accounts_cannot_log_in_when_the_policy_requires_it() {
 #[tokio::test]
 async fn housekeeping_purges_dead_sessions_and_used_tokens() {
     let clock = ManualClock::new();
-    let app =
-        spawn_app_with_settings_and_clock(|s| s.auth.housekeeping_interval_secs = 1, clock.clone())
-            .await;
+    let app = TestApp::builder()
+        .settings(|s| s.auth.housekeeping_interval_secs = 1)
+        .clock(clock.clone())
+        .spawn()
+        .await;
     app.register_ok("ada@example.com").await;
     let live = app.login_tokens("ada@example.com").await;
     let dead = app.login("ada@example.com").await;

@@ -1,6 +1,6 @@
 //! `POST /api/v1/auth/register`.
 
-use gatehouse_tests::{PASSWORD, spawn_app, stored_hash};
+use gatehouse_tests::{PASSWORD, TestApp, stored_hash};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -23,7 +23,7 @@ fn error_fields(problem: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn registration_returns_the_normalized_user_without_any_hash() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().production_hashing().spawn().await;
     let response = app
         .post_json(
             "/api/v1/auth/register",
@@ -55,7 +55,7 @@ async fn registration_returns_the_normalized_user_without_any_hash() {
 
 #[tokio::test]
 async fn a_taken_email_is_a_409_in_any_case() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let response = app.register("ADA@example.com", "another fine secret").await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
@@ -67,7 +67,7 @@ async fn a_taken_email_is_a_409_in_any_case() {
 
 #[tokio::test]
 async fn concurrent_registrations_of_one_email_create_exactly_one_account() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let attempts: Vec<_> = (0..8)
         .map(|_| {
             let client = app.client.clone();
@@ -96,7 +96,7 @@ async fn concurrent_registrations_of_one_email_create_exactly_one_account() {
 
 #[tokio::test]
 async fn passwords_breaking_the_policy_are_refused_and_nothing_is_stored() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let cases = [
         ("short", "seven77".to_owned()),
         ("too long", "x".repeat(10_000)),
@@ -121,14 +121,14 @@ async fn passwords_breaking_the_policy_are_refused_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn a_128_character_multibyte_password_is_accepted() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let response = app.register("long@example.com", &"é".repeat(128)).await;
     assert_eq!(response.status(), StatusCode::CREATED);
 }
 
 #[tokio::test]
 async fn malformed_emails_are_refused() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for email in [
         "",
         "ada",
@@ -154,7 +154,7 @@ async fn malformed_emails_are_refused() {
 
 #[tokio::test]
 async fn every_invalid_field_is_reported_at_once() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let response = app
         .post_json(
             "/api/v1/auth/register",
@@ -170,7 +170,7 @@ async fn every_invalid_field_is_reported_at_once() {
 
 #[tokio::test]
 async fn bodies_of_the_wrong_shape_are_client_errors() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let raw = |body: &'static str, content_type: &'static str| {
         app.client
             .post(app.url("/api/v1/auth/register"))
@@ -217,7 +217,7 @@ async fn bodies_of_the_wrong_shape_are_client_errors() {
 
 #[tokio::test]
 async fn bodies_over_64_kib_are_413() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let big =
         json!({"email": "ada@example.com", "password": PASSWORD, "full_name": "x".repeat(70_000)});
     let response = app.post_json("/api/v1/auth/register", &big).await;

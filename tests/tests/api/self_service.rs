@@ -1,12 +1,12 @@
 //! `/api/v1/users/me`: profile changes, password change and account deletion.
 
-use gatehouse_tests::{PASSWORD, problem_code, spawn_app};
+use gatehouse_tests::{PASSWORD, TestApp, problem_code};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn the_full_name_can_be_set_and_cleared() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;
     let patch = |body: Value| {
@@ -42,7 +42,7 @@ async fn the_full_name_can_be_set_and_cleared() {
 
 #[tokio::test]
 async fn changing_the_email_needs_the_password_and_clears_verification() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     app.register_ok("bob@example.com").await;
     app.execute("UPDATE users SET is_verified = $1", vec![true.into()])
@@ -94,7 +94,7 @@ async fn changing_the_email_needs_the_password_and_clears_verification() {
 
 #[tokio::test]
 async fn a_password_change_invalidates_every_older_token() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let first = app.login("ada@example.com").await;
     let second = app.login("ada@example.com").await;
@@ -157,7 +157,7 @@ async fn a_password_change_invalidates_every_older_token() {
 
 #[tokio::test]
 async fn deleting_the_account_needs_the_password_and_removes_the_todos() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     app.register_ok("bob@example.com").await;
     let ada = app.login("ada@example.com").await;

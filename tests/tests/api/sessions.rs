@@ -1,9 +1,7 @@
 //! Sessions: refresh-token rotation and reuse detection, logout, the session list, expiry
 //! by an injected clock, and revocation on password change and deactivation.
 
-use gatehouse_tests::{
-    ManualClock, PASSWORD, TestApp, problem_code, spawn_app, spawn_app_with_clock, user_scopes,
-};
+use gatehouse_tests::{ManualClock, PASSWORD, TestApp, problem_code, user_scopes};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -31,7 +29,7 @@ async fn me_status(app: &TestApp, access: &str) -> StatusCode {
 
 #[tokio::test]
 async fn each_refresh_rotates_both_tokens() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let first = app.login_tokens("ada@example.com").await;
     let refresh = field(&first, "refresh_token");
@@ -72,7 +70,7 @@ async fn each_refresh_rotates_both_tokens() {
 
 #[tokio::test]
 async fn reusing_a_rotated_refresh_token_revokes_the_session() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let first = app.login_tokens("ada@example.com").await;
     let stolen = field(&first, "refresh_token");
@@ -103,7 +101,7 @@ async fn reusing_a_rotated_refresh_token_revokes_the_session() {
 
 #[tokio::test]
 async fn of_twenty_concurrent_refreshes_with_one_token_exactly_one_succeeds() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let refresh = field(&app.login_tokens("ada@example.com").await, "refresh_token");
     let attempts: Vec<_> = (0..20)
@@ -139,7 +137,7 @@ async fn of_twenty_concurrent_refreshes_with_one_token_exactly_one_succeeds() {
 
 #[tokio::test]
 async fn logout_kills_the_access_and_refresh_tokens_at_once() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let tokens = app.login_tokens("ada@example.com").await;
     let other = app.login_tokens("ada@example.com").await;
@@ -185,7 +183,7 @@ async fn logout_kills_the_access_and_refresh_tokens_at_once() {
 
 #[tokio::test]
 async fn sessions_are_listed_and_revoked_one_by_one_or_all_at_once() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let phone = app.login_tokens("ada@example.com").await;
     let laptop = app
@@ -284,7 +282,7 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_all_at_once() {
 #[tokio::test]
 async fn idle_sessions_expire_after_seven_days() {
     let clock = ManualClock::new();
-    let app = spawn_app_with_clock(clock.clone()).await;
+    let app = TestApp::builder().clock(clock.clone()).spawn().await;
     app.register_ok("ada@example.com").await;
     let tokens = app.login_tokens("ada@example.com").await;
 
@@ -307,7 +305,7 @@ async fn idle_sessions_expire_after_seven_days() {
 #[tokio::test]
 async fn no_session_outlives_thirty_days() {
     let clock = ManualClock::new();
-    let app = spawn_app_with_clock(clock.clone()).await;
+    let app = TestApp::builder().clock(clock.clone()).spawn().await;
     app.register_ok("ada@example.com").await;
     let mut refresh = field(&app.login_tokens("ada@example.com").await, "refresh_token");
     for _ in 0..4 {
@@ -320,7 +318,7 @@ async fn no_session_outlives_thirty_days() {
 
 #[tokio::test]
 async fn a_password_change_revokes_the_other_sessions() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let here = app.login_tokens("ada@example.com").await;
     let elsewhere = app.login_tokens("ada@example.com").await;
@@ -344,7 +342,7 @@ async fn a_password_change_revokes_the_other_sessions() {
 
 #[tokio::test]
 async fn deactivation_revokes_every_session_for_good() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let root = app.admin_token("root@example.com").await;
     app.register_ok("ada@example.com").await;
     let tokens = app.login_tokens("ada@example.com").await;
@@ -376,7 +374,7 @@ async fn deactivation_revokes_every_session_for_good() {
 
 #[tokio::test]
 async fn a_refresh_may_narrow_scope_but_never_widen_it() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let narrow: Value = app
         .login_with_scope("ada@example.com", "me todos:read")
@@ -403,7 +401,7 @@ async fn a_refresh_may_narrow_scope_but_never_widen_it() {
 
 #[tokio::test]
 async fn refresh_and_access_tokens_are_not_interchangeable() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let tokens = app.login_tokens("ada@example.com").await;
     assert_eq!(
@@ -419,7 +417,7 @@ async fn refresh_and_access_tokens_are_not_interchangeable() {
 
 #[tokio::test]
 async fn a_scope_removed_since_login_narrows_the_session_instead_of_breaking_it() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let tokens = app.login_tokens("ada@example.com").await;
     // As if `todos:write` had been renamed by an upgrade after this login.

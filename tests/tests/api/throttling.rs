@@ -1,9 +1,7 @@
 //! Brute-force throttling: failed logins per account and per client IP, registrations and
 //! reset requests per IP, counted in the database.
 
-use gatehouse_tests::{
-    ManualClock, PASSWORD, TestApp, spawn_app, spawn_app_with, spawn_app_with_settings_and_clock,
-};
+use gatehouse_tests::{ManualClock, PASSWORD, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -45,7 +43,7 @@ async fn assert_throttled(response: reqwest::Response) -> Value {
 
 #[tokio::test]
 async fn five_failures_lock_an_account_and_an_unknown_email_alike() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     for email in ["ada@example.com", "nobody@example.com"] {
         for _ in 0..5 {
@@ -72,7 +70,7 @@ async fn five_failures_lock_an_account_and_an_unknown_email_alike() {
 
 #[tokio::test]
 async fn a_success_resets_the_account_counter() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     for _ in 0..4 {
         app.login_response("ada@example.com", WRONG).await;
@@ -88,7 +86,11 @@ async fn a_success_resets_the_account_counter() {
 #[tokio::test]
 async fn the_lock_lifts_after_the_window() {
     let clock = ManualClock::new();
-    let app = spawn_app_with_settings_and_clock(|_| {}, clock.clone()).await;
+    let app = TestApp::builder()
+        .settings(|_| {})
+        .clock(clock.clone())
+        .spawn()
+        .await;
     app.register_ok("ada@example.com").await;
     for _ in 0..5 {
         app.login_response("ada@example.com", WRONG).await;
@@ -104,7 +106,11 @@ async fn failures_after_a_success_start_a_window_of_their_own() {
     // own start, not in what is left of the window the forgotten ones opened: the lock
     // they earn lasts a whole window.
     let clock = ManualClock::new();
-    let app = spawn_app_with_settings_and_clock(|_| {}, clock.clone()).await;
+    let app = TestApp::builder()
+        .settings(|_| {})
+        .clock(clock.clone())
+        .spawn()
+        .await;
     app.register_ok("ada@example.com").await;
     app.login_response("ada@example.com", WRONG).await;
     clock.advance(chrono::Duration::minutes(14));
@@ -122,11 +128,13 @@ async fn failures_after_a_success_start_a_window_of_their_own() {
 
 #[tokio::test]
 async fn failures_are_counted_per_client_ip_behind_a_trusted_proxy() {
-    let app = spawn_app_with(|s| {
-        s.server.trusted_proxies = vec!["127.0.0.1".into()];
-        s.auth.login_failures_per_ip = 3;
-    })
-    .await;
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.server.trusted_proxies = vec!["127.0.0.1".into()];
+            s.auth.login_failures_per_ip = 3;
+        })
+        .spawn()
+        .await;
     app.register_ok("ada@example.com").await;
     for n in 0..3 {
         let response = login_from(
@@ -159,7 +167,10 @@ async fn failures_are_counted_per_client_ip_behind_a_trusted_proxy() {
 
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
-    let app = spawn_app_with(|s| s.auth.login_failures_per_ip = 3).await;
+    let app = TestApp::builder()
+        .settings(|s| s.auth.login_failures_per_ip = 3)
+        .spawn()
+        .await;
     app.register_ok("ada@example.com").await;
     for n in 0..3 {
         // A different "client" each time, by header only: all count against the real peer.
@@ -178,11 +189,13 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
 
 #[tokio::test]
 async fn registrations_and_reset_requests_are_limited_per_ip() {
-    let app = spawn_app_with(|s| {
-        s.auth.registrations_per_ip = 2;
-        s.auth.password_resets_per_ip = 2;
-    })
-    .await;
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.auth.registrations_per_ip = 2;
+            s.auth.password_resets_per_ip = 2;
+        })
+        .spawn()
+        .await;
     app.register_ok("one@example.com").await;
     app.register_ok("two@example.com").await;
     let response = app.register("three@example.com", PASSWORD).await;

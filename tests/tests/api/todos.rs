@@ -1,7 +1,7 @@
 //! `/api/v1/todos`: the per-user resource, its scopes and input checks (its isolation is
 //! checked with every owned resource's, in `owned.rs`).
 
-use gatehouse_tests::{TestApp, spawn_app};
+use gatehouse_tests::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -31,7 +31,7 @@ async fn problem_fields(response: reqwest::Response) -> Vec<String> {
 
 #[tokio::test]
 async fn a_todo_can_be_created_read_changed_and_deleted() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;
 
@@ -73,7 +73,7 @@ async fn a_todo_can_be_created_read_changed_and_deleted() {
 
 #[tokio::test]
 async fn lists_are_newest_first_paged_and_filtered() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;
     for n in 0..5 {
@@ -137,7 +137,7 @@ async fn lists_are_newest_first_paged_and_filtered() {
 
 #[tokio::test]
 async fn bad_input_is_refused_with_the_field_named_and_nothing_stored() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;
     let post = |body: Value| {
@@ -205,7 +205,7 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_stored() {
 
 #[tokio::test]
 async fn each_scope_is_granted_and_refused() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let token_with = |scope: &'static str| {
         let app = &app;

@@ -1,6 +1,6 @@
 //! `POST /api/v1/auth/token`: the OAuth2 password grant and its RFC 6749 errors.
 
-use gatehouse_tests::{PASSWORD, spawn_app, spawn_app_with, stored_hash, user_scopes};
+use gatehouse_tests::{PASSWORD, TestApp, stored_hash, user_scopes};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -22,7 +22,7 @@ fn decode_part(token: &str, index: usize) -> Value {
 
 #[tokio::test]
 async fn a_password_grant_returns_a_bearer_access_token() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let user = app.register_ok("ada@example.com").await;
     let response = app.login_response("ADA@example.com", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -57,7 +57,7 @@ async fn a_password_grant_returns_a_bearer_access_token() {
 
 #[tokio::test]
 async fn the_token_verifies_with_another_library_given_the_same_secret_string() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
@@ -72,7 +72,7 @@ async fn the_token_verifies_with_another_library_given_the_same_secret_string() 
 
 #[tokio::test]
 async fn wrong_password_and_unknown_email_are_byte_identical() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
 
     let wrong = app
@@ -96,7 +96,7 @@ async fn wrong_password_and_unknown_email_are_byte_identical() {
 
 #[tokio::test]
 async fn missing_empty_and_repeated_parameters_are_invalid_requests() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let full = [
         ("grant_type", "password"),
@@ -148,7 +148,7 @@ async fn missing_empty_and_repeated_parameters_are_invalid_requests() {
 
 #[tokio::test]
 async fn a_json_body_is_an_invalid_request() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let response = app
         .client
@@ -164,7 +164,7 @@ async fn a_json_body_is_an_invalid_request() {
 
 #[tokio::test]
 async fn other_grant_types_are_unsupported() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for grant in ["client_credentials", "implicit", "PASSWORD"] {
         let (status, body) = oauth_error(
             app.token(&[
@@ -182,7 +182,7 @@ async fn other_grant_types_are_unsupported() {
 
 #[tokio::test]
 async fn swagger_uis_extra_client_fields_are_ignored() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let response = app
         .token(&[
@@ -199,7 +199,7 @@ async fn swagger_uis_extra_client_fields_are_ignored() {
 
 #[tokio::test]
 async fn scopes_can_be_narrowed_but_not_beyond_the_role() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let response = app
         .login_with_scope("ada@example.com", "todos:read me")
@@ -219,7 +219,7 @@ async fn scopes_can_be_narrowed_but_not_beyond_the_role() {
 #[tokio::test]
 async fn a_weaker_stored_hash_is_upgraded_after_a_successful_login_only() {
     use argon2::PasswordHasher as _;
-    let app = spawn_app().await;
+    let app = TestApp::builder().production_hashing().spawn().await;
     app.register_ok("ada@example.com").await;
     let weak = argon2::Argon2::new(
         argon2::Algorithm::Argon2id,
@@ -254,14 +254,17 @@ async fn a_weaker_stored_hash_is_upgraded_after_a_successful_login_only() {
 
 #[tokio::test]
 async fn a_login_flood_beyond_the_hashing_queue_gets_503_with_retry_after() {
-    let app = spawn_app_with(|settings| {
-        settings.password.hashing_workers = 1;
-        settings.password.hashing_queue = 1;
-        // Concurrent logins of one account are reserved against its throttle (5 at a
-        // time); this test is about the hashing queue, so give it room.
-        settings.auth.login_failures_per_account = 100;
-    })
-    .await;
+    let app = TestApp::builder()
+        .production_hashing()
+        .settings(|settings| {
+            settings.password.hashing_workers = 1;
+            settings.password.hashing_queue = 1;
+            // Concurrent logins of one account are reserved against its throttle (5 at a
+            // time); this test is about the hashing queue, so give it room.
+            settings.auth.login_failures_per_account = 100;
+        })
+        .spawn()
+        .await;
     app.register_ok("ada@example.com").await;
     let attempts: Vec<_> = (0..12)
         .map(|_| {
@@ -302,7 +305,7 @@ async fn a_login_flood_beyond_the_hashing_queue_gets_503_with_retry_after() {
 
 #[tokio::test]
 async fn a_legacy_bcrypt_hash_logs_in_and_is_upgraded_to_argon2id() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().production_hashing().spawn().await;
     app.register_ok("ada@example.com").await;
     let legacy = bcrypt::hash(PASSWORD, 4)
         .unwrap()

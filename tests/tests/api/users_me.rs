@@ -1,6 +1,6 @@
 //! `GET /api/v1/users/me` and the bearer-token rules of RFC 6750.
 
-use gatehouse_tests::{TEST_SECRET, TestApp, spawn_app};
+use gatehouse_tests::{TEST_SECRET, TestApp};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -56,7 +56,7 @@ fn sign(claims: &Value, typ: Option<&str>, secret: &str) -> String {
 
 #[tokio::test]
 async fn the_current_user_is_returned_for_a_valid_token() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let user = app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;
     let response = app.bearer_get("/api/v1/users/me", &token).await;
@@ -68,7 +68,7 @@ async fn the_current_user_is_returned_for_a_valid_token() {
 #[tokio::test]
 async fn a_hand_made_token_with_every_claim_right_is_accepted() {
     // Proves the forged-token cases below fail for their one defect, not for another.
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let user = app.register_ok("ada@example.com").await;
     let sid = session_of(&app.login("ada@example.com").await);
     let token = sign(
@@ -82,7 +82,7 @@ async fn a_hand_made_token_with_every_claim_right_is_accepted() {
 
 #[tokio::test]
 async fn no_token_gets_a_bare_challenge() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let response = app.get("/api/v1/users/me").await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -108,7 +108,7 @@ async fn no_token_gets_a_bare_challenge() {
 
 #[tokio::test]
 async fn bad_tokens_are_401_invalid_token() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let user = app.register_ok("ada@example.com").await;
     let id = user["id"].as_str().unwrap();
     let sid = session_of(&app.login("ada@example.com").await);
@@ -179,7 +179,7 @@ async fn bad_tokens_are_401_invalid_token() {
 
 #[tokio::test]
 async fn a_deleted_users_token_is_refused() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let root = app.admin_token("root@example.com").await;
     let ada = app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;
@@ -202,7 +202,7 @@ async fn a_deleted_users_token_is_refused() {
 
 #[tokio::test]
 async fn a_deactivated_users_token_is_refused() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;
     app.execute(
@@ -215,7 +215,7 @@ async fn a_deactivated_users_token_is_refused() {
 
 #[tokio::test]
 async fn a_token_without_scope_me_is_403_insufficient_scope() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let response = app.login_with_scope("ada@example.com", "todos:read").await;
     let token: Value = response.json().await.unwrap();
