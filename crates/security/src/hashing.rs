@@ -2,11 +2,9 @@
 
 use std::sync::Arc;
 
-use std::cell::RefCell;
-
 use argon2::password_hash::{self, CustomizedPasswordHasher, phc};
 use argon2::{
-    Algorithm, Argon2, Block, Params, PasswordHasher as Argon2PasswordHasher,
+    Algorithm, Argon2, Params, PasswordHasher as Argon2PasswordHasher,
     PasswordVerifier as Argon2Verifier, Version,
 };
 use async_trait::async_trait;
@@ -17,6 +15,7 @@ use gatehouse_domain::ports::{
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::kept_memory::with_kept_memory;
 use crate::pool::{Admission, HashingPool};
 
 /// Stored hashes asking for more memory than this are refused rather than computed: a
@@ -91,37 +90,6 @@ fn hash_with(params: &Params, password: &[u8]) -> Result<PasswordHash, HashingEr
         .hash_password(password)
         .map(|hash| PasswordHash::new(hash.to_string()))
         .map_err(|error| HashingError::Failed(error.to_string()))
-}
-
-thread_local! {
-    /// The working memory of the last argon2 computation on this thread (the hashing pool's
-    /// threads), kept for the next. A fresh allocation of argon2's 19 MiB costs about as much
-    /// CPU as the hash itself (the kernel maps and zeroes each of its pages on first touch).
-    /// Released by [`release_kept_memory`] when the thread has been idle for a while.
-    static KEPT_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
-}
-
-/// At most this much working memory is kept per thread; a stored hash asking for more
-/// (imported, up to [`MAX_VERIFY_M_COST_KIB`]) gets memory of its own, freed after.
-const MAX_KEPT_BLOCKS: usize = 64 * 1024;
-
-/// Gives this thread's kept argon2 memory back to the system.
-pub(crate) fn release_kept_memory() {
-    KEPT_MEMORY.with_borrow_mut(|memory| *memory = Vec::new());
-}
-
-/// Runs `compute` over `blocks` blocks of this thread's kept memory.
-fn with_kept_memory<T>(blocks: usize, compute: impl FnOnce(&mut [Block]) -> T) -> T {
-    if blocks > MAX_KEPT_BLOCKS {
-        return compute(&mut vec![Block::new(); blocks]);
-    }
-    KEPT_MEMORY.with_borrow_mut(|memory| {
-        if memory.len() < blocks {
-            // Previous contents are never read: argon2's first pass writes every block.
-            memory.resize(blocks, Block::new());
-        }
-        compute(&mut memory[..blocks])
-    })
 }
 
 /// argon2, as the `argon2` crate computes it, over this thread's kept working memory
@@ -422,8 +390,8 @@ mod tests {
                 Verification::Mismatch
             );
         }
-        release_kept_memory();
-        KEPT_MEMORY.with_borrow(|memory| assert!(memory.is_empty()));
+        crate::kept_memory::release_kept_memory();
+        crate::kept_memory::KEPT_MEMORY.with_borrow(|memory| assert!(memory.is_empty()));
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 pub mod csrf;
 pub mod hashing;
 pub mod jwt;
+mod kept_memory;
 pub mod keys;
 pub mod opaque;
 pub mod pool;

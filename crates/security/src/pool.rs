@@ -27,7 +27,7 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 const HASHING_NICE: i32 = 10;
 
 /// A thread idle this long gives its kept argon2 memory back (a busy one keeps it from one
-/// hash to the next: see `hashing.rs`).
+/// hash to the next: see `kept_memory.rs`).
 const IDLE: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
@@ -72,7 +72,7 @@ impl HashingPool {
                         match job {
                             Ok(job) => job(),
                             Err(mpsc::RecvTimeoutError::Timeout) => {
-                                crate::hashing::release_kept_memory();
+                                crate::kept_memory::release_kept_memory();
                             }
                             Err(mpsc::RecvTimeoutError::Disconnected) => return,
                         }

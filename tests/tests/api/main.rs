@@ -1,7 +1,6 @@
 //! Black-box tests of the HTTP API: each starts the real app on port 0 with a fresh database.
 
 mod admin;
-mod architecture;
 mod attacks;
 mod audit;
 mod errors;
