@@ -12,7 +12,7 @@ use sea_orm::{
 
 use crate::database::Database;
 use crate::entity::action_tokens::{self, Column, Entity};
-use crate::users::{corrupt, storage};
+use crate::errors::{corrupt, storage};
 
 #[derive(Debug, Clone)]
 pub struct SeaActionTokenRepository {

@@ -7,8 +7,8 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Or
 
 use crate::database::Database;
 use crate::entity::audit_events::{self, Column, Entity};
+use crate::errors::{corrupt, storage};
 use crate::paging::page_of;
-use crate::users::{corrupt, storage};
 
 #[derive(Debug, Clone)]
 pub struct SeaAuditLog {

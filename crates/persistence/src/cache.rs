@@ -197,30 +197,6 @@ impl SessionCache {
     }
 }
 
-/// The stores of users and sessions, wired the one way that keeps the session cache right:
-/// every write through either forgets what the cache may remember of it. The plain SeaORM
-/// stores are private to this crate, so nothing can wire them without their decorators.
-pub struct AccountStores {
-    pub users: Arc<dyn UserRepository>,
-    pub sessions: Arc<dyn SessionRepository>,
-}
-
-impl AccountStores {
-    pub fn new(database: &crate::Database) -> Self {
-        let cache = database.session_cache();
-        Self {
-            users: Arc::new(InvalidatingUsers::new(
-                Arc::new(crate::users::SeaUserRepository::new(database)),
-                cache.clone(),
-            )),
-            sessions: Arc::new(CachedSessions::new(
-                Arc::new(crate::sessions::SeaSessionRepository::new(database)),
-                cache,
-            )),
-        }
-    }
-}
-
 /// Sessions, with `find_with_user` served from the cache.
 pub struct CachedSessions {
     inner: Arc<dyn SessionRepository>,
@@ -228,7 +204,7 @@ pub struct CachedSessions {
 }
 
 impl CachedSessions {
-    fn new(inner: Arc<dyn SessionRepository>, cache: Arc<SessionCache>) -> Self {
+    pub(crate) fn new(inner: Arc<dyn SessionRepository>, cache: Arc<SessionCache>) -> Self {
         Self { inner, cache }
     }
 }
@@ -367,7 +343,7 @@ pub struct InvalidatingUsers {
 }
 
 impl InvalidatingUsers {
-    fn new(inner: Arc<dyn UserRepository>, cache: Arc<SessionCache>) -> Self {
+    pub(crate) fn new(inner: Arc<dyn UserRepository>, cache: Arc<SessionCache>) -> Self {
         Self { inner, cache }
     }
 }

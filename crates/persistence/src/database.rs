@@ -169,40 +169,6 @@ async fn listen_for_changes(pool: sea_orm::sqlx::PgPool, cache: Weak<SessionCach
     }
 }
 
-/// Whether `error` says the database could not be reached, rather than that a statement
-/// failed: pool timeouts, closed or broken connections, I/O and TLS failures.
-pub fn is_unavailable(error: &DbErr) -> bool {
-    use sea_orm::RuntimeErr;
-    use sea_orm::sqlx::Error as Sqlx;
-    match error {
-        DbErr::ConnectionAcquire(_) => true,
-        DbErr::Conn(RuntimeErr::SqlxError(error))
-        | DbErr::Exec(RuntimeErr::SqlxError(error))
-        | DbErr::Query(RuntimeErr::SqlxError(error)) => {
-            matches!(
-                error.as_ref(),
-                Sqlx::Io(_)
-                    | Sqlx::Tls(_)
-                    | Sqlx::PoolTimedOut
-                    | Sqlx::PoolClosed
-                    | Sqlx::WorkerCrashed
-                    | Sqlx::Protocol(_)
-            ) || is_shutdown(error)
-        }
-        DbErr::Conn(_) => true,
-        _ => false,
-    }
-}
-
-/// PostgreSQL's "the server is shutting down / starting up" and "connection lost" codes
-/// (class 57P: operator intervention, 08: connection exception).
-fn is_shutdown(error: &sea_orm::sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .and_then(|db| db.code())
-        .is_some_and(|code| code.starts_with("57P") || code.starts_with("08"))
-}
-
 fn prepare_url(url: &str) -> Result<String, DatabaseError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(url.to_owned());

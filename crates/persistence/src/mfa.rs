@@ -19,7 +19,7 @@ use crate::database::Database;
 use crate::entity::{
     mfa_challenges as challenges, mfa_credentials as credentials, mfa_recovery_codes as codes,
 };
-use crate::users::storage;
+use crate::errors::storage;
 
 const TOKENS: &str = "tokens";
 const BROWSER: &str = "browser";

@@ -16,21 +16,7 @@ use sea_orm::{
 
 use crate::database::Database;
 use crate::entity::{authorization_codes as codes, oauth_clients as clients};
-use crate::users::storage;
-
-#[derive(Debug, thiserror::Error)]
-#[error("corrupt {table} row: {reason}")]
-struct CorruptRow {
-    table: &'static str,
-    reason: String,
-}
-
-fn corrupt(table: &'static str, reason: impl ToString) -> RepositoryError {
-    RepositoryError::new(CorruptRow {
-        table,
-        reason: reason.to_string(),
-    })
-}
+use crate::errors::{corrupt, storage};
 
 /// Registered clients.
 #[derive(Debug, Clone)]
@@ -53,16 +39,17 @@ fn join(uris: &[RedirectUri]) -> String {
         .join("\n")
 }
 
-fn split(stored: &str) -> Result<Vec<RedirectUri>, RepositoryError> {
+fn split(id: &str, stored: &str) -> Result<Vec<RedirectUri>, RepositoryError> {
     stored
         .lines()
         .filter(|line| !line.is_empty())
-        .map(|uri| RedirectUri::parse(uri).map_err(|e| corrupt("oauth_clients", e)))
+        .map(|uri| RedirectUri::parse(uri).map_err(|e| corrupt("oauth_clients", id, e)))
         .collect()
 }
 
 fn client_to_domain(model: clients::Model) -> Result<Client, RepositoryError> {
-    let corrupt = |e: &dyn std::fmt::Display| corrupt("oauth_clients", e);
+    let row = model.id.clone();
+    let corrupt = |e: &dyn std::fmt::Display| corrupt("oauth_clients", &row, e);
     Ok(Client {
         id: ClientId::parse(&model.id).map_err(|e| corrupt(&e))?,
         name: ClientName::parse(&model.name).map_err(|e| corrupt(&e))?,
@@ -72,8 +59,8 @@ fn client_to_domain(model: clients::Model) -> Result<Client, RepositoryError> {
             },
             None => ClientKind::Public,
         },
-        redirect_uris: split(&model.redirect_uris)?,
-        post_logout_redirect_uris: split(&model.post_logout_redirect_uris)?,
+        redirect_uris: split(&row, &model.redirect_uris)?,
+        post_logout_redirect_uris: split(&row, &model.post_logout_redirect_uris)?,
         first_party: model.first_party,
         resource_server: model.resource_server,
         created_at: model.created_at,
@@ -169,7 +156,9 @@ impl SeaAuthorizationCodeRepository {
 }
 
 fn code_to_domain(model: codes::Model) -> Result<AuthorizationCode, RepositoryError> {
-    let corrupt = |e: &dyn std::fmt::Display| corrupt("authorization_codes", e);
+    // A code's row is named by its session, never by the code's digest.
+    let row = model.session_id;
+    let corrupt = |e: &dyn std::fmt::Display| corrupt("authorization_codes", row, e);
     Ok(AuthorizationCode {
         client_id: ClientId::parse(&model.client_id).map_err(|e| corrupt(&e))?,
         redirect_uri: model.redirect_uri,

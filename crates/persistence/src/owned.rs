@@ -14,8 +14,8 @@ use sea_orm::{
 };
 
 use crate::database::Database;
+use crate::errors::storage;
 use crate::paging::page_of;
-use crate::users::storage;
 
 /// A table whose rows each belong to one user, and how they map to the domain's item.
 pub trait OwnedTable: EntityTrait {
@@ -24,7 +24,7 @@ pub trait OwnedTable: EntityTrait {
     const OWNER: Self::Column;
     const CREATED_AT: Self::Column;
 
-    /// The item a row holds; a row the domain refuses is `users::corrupt`, a 500, never a panic.
+    /// The item a row holds; a row the domain refuses is `errors::corrupt`, a 500, never a panic.
     fn to_domain(row: Self::Model) -> Result<Self::Item, RepositoryError>;
     fn to_row(item: &Self::Item) -> Self::ActiveModel;
     /// The key of the row that holds the item with `id`.

@@ -5,7 +5,7 @@ use sea_orm::{
     DatabaseConnection, EntityTrait, Order, PaginatorTrait, QueryOrder, QuerySelect, Select,
 };
 
-use crate::users::storage;
+use crate::errors::storage;
 
 /// The rows of `query` in `page`, ordered by `created_at` then `id` (both in `order`, so
 /// pages are stable), converted by `to_domain`, and how many rows `query` matches in all.

@@ -19,7 +19,7 @@ use sea_orm::{
 use crate::database::Database;
 use crate::entity::refresh_tokens;
 use crate::entity::sessions::{self, Column, Entity};
-use crate::users::storage;
+use crate::errors::storage;
 
 #[derive(Debug, Clone)]
 pub struct SeaSessionRepository {

@@ -14,7 +14,7 @@ use sea_orm::{
 
 use crate::database::Database;
 use crate::entity::throttle_counters::{Column, Entity};
-use crate::users::storage;
+use crate::errors::storage;
 
 #[derive(Debug, Clone)]
 pub struct SeaThrottleRepository {

@@ -7,8 +7,8 @@ use gatehouse_domain::{RepositoryError, UserId};
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition};
 
 use self::row::{Column, Entity, Model};
+use crate::errors::corrupt;
 use crate::owned::{OwnedTable, SeaOwned};
-use crate::users::corrupt;
 
 /// The todos' repository.
 pub type SeaTodoRepository = SeaOwned<Entity>;

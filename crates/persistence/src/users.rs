@@ -9,12 +9,12 @@ use gatehouse_domain::{
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter, SqlErr,
-    TransactionTrait,
+    DatabaseTransaction, EntityTrait, Order, PaginatorTrait, QueryFilter, SqlErr, TransactionTrait,
 };
 
 use crate::database::Database;
 use crate::entity::users::{self, Column, Entity};
+use crate::errors::{corrupt, storage};
 use crate::paging::page_of;
 
 #[derive(Debug, Clone)]
@@ -29,28 +29,6 @@ impl SeaUserRepository {
             db: database.connection().clone(),
         }
     }
-}
-
-/// Stored data that the domain refuses: a bug or a hand-edited row, never client input.
-#[derive(Debug, thiserror::Error)]
-#[error("corrupt {table} row {id}: {reason}")]
-struct CorruptRow {
-    table: &'static str,
-    id: uuid::Uuid,
-    reason: String,
-}
-
-/// A value of row `id` of `table` that the domain refused: a 500, never a panic.
-pub(crate) fn corrupt(
-    table: &'static str,
-    id: uuid::Uuid,
-    reason: impl ToString,
-) -> RepositoryError {
-    RepositoryError::new(CorruptRow {
-        table,
-        id,
-        reason: reason.to_string(),
-    })
 }
 
 pub(crate) fn to_domain(model: users::Model) -> Result<User, RepositoryError> {
@@ -83,16 +61,6 @@ fn to_active_model(user: &User) -> users::ActiveModel {
         credential_version: Set(user.credential_version),
         created_at: Set(user.created_at),
         updated_at: Set(user.updated_at),
-    }
-}
-
-/// A database error as the domain sees it: unreachable (the pool could not get a working
-/// connection in time, or the connection broke) or a failure of the storage itself.
-pub(crate) fn storage(error: DbErr) -> RepositoryError {
-    if crate::database::is_unavailable(&error) {
-        RepositoryError::unavailable(error)
-    } else {
-        RepositoryError::new(error)
     }
 }
 

@@ -17,11 +17,7 @@ type ModPath = Vec<String>;
 
 /// The crate roots (relative to the workspace) whose modules still form a cycle. A root
 /// listed here that has become acyclic fails the test too: take it off the list.
-const TANGLED: &[&str] = &[
-    "crates/api/src/lib.rs",
-    "crates/domain/src/lib.rs",
-    "crates/persistence/src/lib.rs",
-];
+const TANGLED: &[&str] = &["crates/api/src/lib.rs", "crates/domain/src/lib.rs"];
 
 /// A crate's modules and the paths its code names, by the module naming them.
 #[derive(Default)]
