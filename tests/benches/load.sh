@@ -24,7 +24,7 @@ if ! command -v wrk >/dev/null; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk curl >/dev/null
 fi
 if [ -z "${GATEHOUSE_BIN:-}" ] || [ -z "${FLOOR_BIN:-}" ]; then
-  cargo build --release --locked -q -p gatehouse-api -p gatehouse-bench-floor
+  cargo build --release --locked -q -p gatehouse-server -p gatehouse-bench-floor
   GATEHOUSE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/gatehouse"
   FLOOR_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/bench-floor"
 fi

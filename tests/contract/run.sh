@@ -17,7 +17,7 @@ SECONDS_BUDGET=${CONTRACT_SECONDS:-150}
 SCHEMATHESIS_VERSION=4.32.5
 
 if [ -z "${GATEHOUSE_BIN:-}" ]; then
-  cargo build --release --locked -q -p gatehouse-api
+  cargo build --release --locked -q -p gatehouse-server
   GATEHOUSE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/gatehouse"
 fi
 WORK=${CONTRACT_WORK:-$(mktemp -d /tmp/gatehouse-contract.XXXXXX)}

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 
 if [ -z "${GATEHOUSE_BIN:-}" ]; then
-  cargo build --release --locked -q -p gatehouse-api
+  cargo build --release --locked -q -p gatehouse-server
   GATEHOUSE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/gatehouse"
 fi
 WORK=${OIDC_WORK:-$(mktemp -d /tmp/gatehouse-oidc.XXXXXX)}

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use gatehouse_api::{Application, Settings};
 use gatehouse_domain::Clock;
+use gatehouse_server::{Application, Settings};
 use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use secrecy::ExposeSecret;
@@ -56,11 +56,14 @@ pub struct TestApp {
     _data_dir: tempfile::TempDir,
 }
 
+/// A change to a test app's settings.
+type Customize<'a> = Box<dyn FnOnce(&mut Settings) + 'a>;
+
 /// How a test app is started: `TestApp::builder()`, then what the test needs, then
 /// [`Builder::spawn`].
 #[must_use]
 pub struct Builder<'a> {
-    customize: Vec<Box<dyn FnOnce(&mut Settings) + 'a>>,
+    customize: Vec<Customize<'a>>,
     clock: Option<Arc<ManualClock>>,
     production_hashing: bool,
 }

@@ -224,7 +224,7 @@ pub async fn eddsa_app() -> (TestApp, String, tempfile::TempDir) {
     std::fs::write(&path, private.expose_secret()).unwrap();
     let app = crate::TestApp::builder()
         .settings(move |s| {
-            s.jwt.algorithm = gatehouse_api::settings::JwtAlgorithm::EdDSA;
+            s.jwt.algorithm = gatehouse_server::settings::JwtAlgorithm::EdDSA;
             s.jwt.private_key_file = Some(path);
         })
         .spawn()

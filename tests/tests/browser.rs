@@ -319,7 +319,7 @@ async fn a_spa_signs_in_through_the_hosted_page_with_code_and_pkce() {
             let origin = placeholder.origin.clone();
             move |s| {
                 s.server.cors_allowed_origins = vec![origin];
-                s.jwt.algorithm = gatehouse_api::settings::JwtAlgorithm::EdDSA;
+                s.jwt.algorithm = gatehouse_server::settings::JwtAlgorithm::EdDSA;
                 s.jwt.private_key_file = Some(key);
             }
         })

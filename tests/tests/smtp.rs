@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gatehouse_api::settings::{MailTransport, SmtpTlsMode};
+use gatehouse_server::settings::{MailTransport, SmtpTlsMode};
 use gatehouse_tests::{TestApp, token_in, unfold_mail};
 use reqwest::StatusCode;
 use serde_json::json;

@@ -1,25 +1,7 @@
-//! The gatehouse HTTP service: actix-web routes, extractors, error mapping, OpenAPI,
-//! configuration and the command line. The only crate that knows HTTP and JSON.
+//! The JSON API of gatehouse: its routes (`routes`, one module per feature), their bodies
+//! (`dto`) and the OpenAPI document (`openapi`). Shared HTTP plumbing is `gatehouse-http`;
+//! the server (`gatehouse-server`) mounts these routes beside the hosted pages.
 
-pub mod cli;
-pub mod client;
-pub mod cors;
 pub mod dto;
-pub mod extractors;
-pub mod housekeeping;
-pub mod json;
-pub mod methods;
 pub mod openapi;
-pub mod pages;
-pub mod problem;
-pub mod request_log;
 pub mod routes;
-pub mod settings;
-pub mod signing_secret;
-pub mod startup;
-pub mod state;
-pub mod telemetry;
-pub mod tls;
-
-pub use settings::Settings;
-pub use startup::Application;

@@ -7,21 +7,11 @@ use utoipa::openapi::security::{
 };
 use utoipa::{Modify, OpenApi};
 
+use gatehouse_http::paths;
+
 use crate::dto;
-use crate::problem::{FieldError, OAuthErrorBody, ProblemDetails};
 use crate::routes::{audit, auth, clients, health, jwks, mfa, oidc, users};
-
-/// Where the document is served.
-pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
-
-/// Where Swagger UI is served (the route, with its tail).
-pub const SWAGGER_UI_ROUTE: &str = "/swagger-ui/{_:.*}";
-
-/// Where Swagger UI and clients get a token.
-pub const TOKEN_URL: &str = "/api/v1/auth/token";
-
-/// Where the authorization code flow starts.
-pub const AUTHORIZE_URL: &str = crate::pages::AUTHORIZE_PATH;
+use gatehouse_http::problem::{FieldError, OAuthErrorBody, ProblemDetails};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -98,15 +88,15 @@ impl Modify for OAuth2Addon {
             SecurityScheme::OAuth2(OAuth2::with_description(
                 [
                     Flow::Password(Password::with_refresh_url(
-                        TOKEN_URL,
+                        paths::TOKEN,
                         scopes.clone(),
-                        TOKEN_URL,
+                        paths::TOKEN,
                     )),
                     Flow::AuthorizationCode(AuthorizationCode::with_refresh_url(
-                        AUTHORIZE_URL,
-                        TOKEN_URL,
+                        paths::AUTHORIZE,
+                        paths::TOKEN,
                         scopes,
-                        TOKEN_URL,
+                        paths::TOKEN,
                     )),
                 ],
                 "Password flow: your email as the username, and your password. Authorization code flow (with PKCE): sign in on gatehouse's own page, through the built-in public client `swagger-ui`.",
@@ -146,7 +136,7 @@ impl Served {
         serde_json::to_vec(document).map(|json| Self(json.into()))
     }
 
-    /// `GET` [`DOCUMENT_PATH`].
+    /// `GET` [`paths::DOCUMENT`].
     pub async fn serve(served: actix_web::web::Data<Served>) -> actix_web::HttpResponse {
         actix_web::HttpResponse::Ok()
             .content_type(actix_web::http::header::ContentType::json())
@@ -231,12 +221,12 @@ fn require_with(
 }
 
 /// Reusable error responses, each with an example. The types exist only to describe
-/// responses in the document; the bodies themselves are built in `crate::problem`.
+/// responses in the document; the bodies themselves are built in `gatehouse_http::problem`.
 #[allow(dead_code)]
 pub mod responses {
     use utoipa::{IntoResponses, ToResponse};
 
-    use crate::problem::{OAuthErrorBody, ProblemDetails};
+    use gatehouse_http::problem::{OAuthErrorBody, ProblemDetails};
 
     /// What every operation behind a bearer token may answer besides its own responses: no
     /// or a bad token (401), a token without the scope or role it needs (403).
@@ -488,4 +478,28 @@ pub mod responses {
     #[response(example = json!({"error": "unauthorized_client",
         "error_description": "Only clients an administrator registered as resource servers may introspect tokens."}))]
     pub struct UnauthorizedClient(OAuthErrorBody);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 405 answers' `Allow` lists come from this document.
+
+    #[test]
+    fn allow_lists_the_documented_methods_of_the_matching_path() {
+        let methods = gatehouse_http::methods::Methods::from_document(&document());
+        assert_eq!(
+            methods.allowed("/api/v1/users/me"),
+            Some("GET, PATCH, DELETE")
+        );
+        assert_eq!(
+            methods.allowed("/api/v1/todos/019a4d3e-7b6f-7c52-9d7e-2f1a3b4c5d6e"),
+            Some("GET, PATCH, DELETE")
+        );
+        assert_eq!(methods.allowed("/api/v1/auth/token"), Some("POST"));
+        assert_eq!(methods.allowed("/swagger-ui/index.html"), Some("GET"));
+        assert_eq!(methods.allowed("/api/v1/nothing"), None);
+        assert_eq!(methods.allowed("/api/v1/users/me/extra"), None);
+    }
 }

@@ -139,13 +139,13 @@ async fn tls_serves_https_with_hsts_and_plain_http_gets_none() {
 
 #[tokio::test]
 async fn tls_needs_both_a_certificate_and_a_key() {
-    let mut settings = gatehouse_api::settings::Settings::default();
+    let mut settings = gatehouse_server::settings::Settings::default();
     settings.server.port = 0;
     settings.server.tls_cert_file = Some("cert.pem".into());
     let data = tempfile::tempdir().unwrap();
     settings.data_dir = data.path().to_path_buf();
     settings.database.url = format!("sqlite://{}/g.db", data.path().display()).into();
-    let error = gatehouse_api::startup::Application::build(settings)
+    let error = gatehouse_server::startup::Application::build(settings)
         .await
         .err()
         .expect("refused");

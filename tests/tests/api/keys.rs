@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gatehouse_api::settings::JwtAlgorithm;
+use gatehouse_server::settings::JwtAlgorithm;
 use gatehouse_tests::TestApp;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;

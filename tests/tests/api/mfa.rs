@@ -26,7 +26,7 @@ struct Harness {
     ada_id: String,
 }
 
-async fn harness_with(customize: impl FnOnce(&mut gatehouse_api::Settings)) -> Harness {
+async fn harness_with(customize: impl FnOnce(&mut gatehouse_server::Settings)) -> Harness {
     let clock = ManualClock::new();
     let app = TestApp::builder()
         .settings(customize)
@@ -778,7 +778,7 @@ async fn an_id_token_after_a_two_step_hosted_sign_in_says_pwd_otp() {
     let key = dir.path().join("key.pem");
     std::fs::write(&key, secrecy::ExposeSecret::expose_secret(&private)).unwrap();
     let h = harness_with(move |settings| {
-        settings.jwt.algorithm = gatehouse_api::settings::JwtAlgorithm::EdDSA;
+        settings.jwt.algorithm = gatehouse_server::settings::JwtAlgorithm::EdDSA;
         settings.jwt.private_key_file = Some(key);
     })
     .await;

@@ -9,11 +9,11 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::dto::{AuditEventResponse, PageResponse};
-use crate::extractors::{CurrentUser, scopes};
 use crate::openapi::responses::{InvalidInput, Protected};
-use crate::problem::ApiError;
 use crate::routes::query::Paging;
-use crate::state::AppState;
+use gatehouse_http::extractors::{CurrentUser, scopes};
+use gatehouse_http::problem::ApiError;
+use gatehouse_http::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list);

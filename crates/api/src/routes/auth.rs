@@ -8,23 +8,22 @@ use base64::Engine as _;
 use gatehouse_domain::auth::{Registration, TokenGrant};
 use gatehouse_domain::mfa::Factor;
 use gatehouse_domain::oauth::{ClientCredentials, ClientId, CodeExchange};
-use gatehouse_domain::recovery::PendingMail;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::client::Caller;
 use crate::dto::{
     AcceptedResponse, PasswordResetConfirm, PasswordResetRequest, RegisterRequest, TokenRequest,
     TokenResponse, UserResponse, VerifyEmailConfirm,
 };
-use crate::extractors::{CurrentUser, scopes};
-use crate::json::Json;
 use crate::openapi::responses::{
     BadRequest, EmailTaken, EmailedTokenInvalid, InvalidClient, MfaRequired, Overloaded,
     PayloadTooLarge, Protected, TokenError, TokenUnavailable, TooManyRequests, Unauthorized,
     ValidationFailed,
 };
-use crate::problem::{ApiError, OAuthError, TokenEndpointError};
-use crate::state::AppState;
+use gatehouse_http::caller::Caller;
+use gatehouse_http::extractors::{CurrentUser, scopes};
+use gatehouse_http::json::Json;
+use gatehouse_http::problem::{ApiError, OAuthError, TokenEndpointError};
+use gatehouse_http::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(register)
@@ -295,7 +294,7 @@ pub(crate) fn parse_form(
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<HashMap<String, String>, OAuthError> {
-    if !crate::json::is_form(req) {
+    if !gatehouse_http::json::is_form(req) {
         return Err(OAuthError::invalid_request(
             "The token endpoint takes an application/x-www-form-urlencoded body.",
         ));
@@ -383,7 +382,7 @@ pub async fn request_password_reset(
         .recovery
         .request_password_reset(body.into_inner().email, &caller.0)
         .await?;
-    send_later(mail);
+    gatehouse_http::mail::send_later(mail);
     Ok(HttpResponse::Accepted().json(AcceptedResponse {
         detail: "If an account exists for this address, an email with a reset link is on its way.",
     }))
@@ -437,20 +436,10 @@ pub async fn request_email_verification(
         .recovery
         .request_email_verification(current.user)
         .await?;
-    send_later(mail);
+    gatehouse_http::mail::send_later(mail);
     Ok(HttpResponse::Accepted().json(AcceptedResponse {
         detail: "A verification link is on its way to your address.",
     }))
-}
-
-/// Sends an admitted mail after the answer, so the answer never depends on what the
-/// sending finds.
-pub(crate) fn send_later(mail: PendingMail) {
-    actix_web::rt::spawn(async move {
-        if let Err(error) = mail.send().await {
-            tracing::error!(%error, "could not prepare an email");
-        }
-    });
 }
 
 /// Confirm your email address with the token from a verification email.

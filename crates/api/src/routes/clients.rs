@@ -8,13 +8,13 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::extractors::{CurrentUser, scopes};
-use crate::json::Json;
 use crate::openapi::responses::{
     BadRequest, ClientIdTaken, ClientNotFound, Protected, ValidationFailed,
 };
-use crate::problem::{ApiError, CLIENT_NOT_FOUND};
-use crate::state::AppState;
+use gatehouse_http::extractors::{CurrentUser, scopes};
+use gatehouse_http::json::Json;
+use gatehouse_http::problem::{ApiError, CLIENT_NOT_FOUND};
+use gatehouse_http::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list)

@@ -3,8 +3,8 @@
 use actix_web::{HttpResponse, get, web};
 
 use crate::dto::HealthResponse;
-use crate::problem::{ApiError, ProblemDetails};
-use crate::state::AppState;
+use gatehouse_http::problem::{ApiError, ProblemDetails};
+use gatehouse_http::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(live).service(ready);

@@ -6,7 +6,7 @@ use gatehouse_security::keys::{PublicJwk, PublicParams};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::state::AppState;
+use gatehouse_http::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(jwks);

@@ -10,16 +10,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::client::Caller;
 use crate::dto::ReauthenticationRequest;
-use crate::extractors::{CurrentUser, scopes};
-use crate::json::Json;
 use crate::openapi::responses::{
     BadRequest, InvalidInput, MfaAlreadyEnabled, MfaNotEnabled, MfaRefused, Overloaded, Protected,
     TooManyRequests, Unauthorized, UserNotFound, ValidationFailed, WrongPassword,
 };
-use crate::problem::ApiError;
-use crate::state::AppState;
+use gatehouse_http::caller::Caller;
+use gatehouse_http::extractors::{CurrentUser, scopes};
+use gatehouse_http::json::Json;
+use gatehouse_http::problem::ApiError;
+use gatehouse_http::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // `/users/me/mfa…` before `/users/{id}/mfa`: the first match wins.
@@ -146,18 +146,6 @@ impl RecoveryCodesResponse {
     }
 }
 
-/// `uri` as a QR code, an SVG document.
-pub fn qr_svg(uri: &str) -> String {
-    qrcode::QrCode::new(uri.as_bytes())
-        .map(|code| {
-            code.render::<qrcode::render::svg::Color>()
-                .min_dimensions(200, 200)
-                .quiet_zone(true)
-                .build()
-        })
-        .unwrap_or_default()
-}
-
 /// Your MFA: whether it is on, and how many recovery codes are left.
 #[utoipa::path(
     context_path = "/api/v1",
@@ -217,7 +205,7 @@ pub async fn start(
     Ok(HttpResponse::Ok().json(EnrolmentResponse {
         secret: enrolment.secret.expose_secret().to_owned(),
         otpauth_uri: uri.to_owned(),
-        qr_svg: qr_svg(uri),
+        qr_svg: gatehouse_http::qr::qr_svg(uri),
     }))
 }
 

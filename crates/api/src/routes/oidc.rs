@@ -12,13 +12,13 @@ use actix_web::{HttpRequest, post};
 use gatehouse_domain::auth::Introspection;
 use secrecy::SecretString;
 
-use crate::client::Caller;
-use crate::extractors::{CurrentUser, scopes};
 use crate::openapi::responses::{Forbidden, InvalidClient, TokenError, Unauthorized};
-use crate::pages::AUTHORIZE_PATH;
-use crate::problem::OAuthError;
 use crate::routes::auth::{client_credentials, parse_form, required};
-use crate::state::AppState;
+use gatehouse_http::caller::Caller;
+use gatehouse_http::extractors::{CurrentUser, scopes};
+use gatehouse_http::paths;
+use gatehouse_http::problem::OAuthError;
+use gatehouse_http::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(discovery)
@@ -84,7 +84,7 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
     let at = |path: &str| format!("{issuer}{path}");
     let metadata = ProviderMetadata {
         issuer: issuer.to_owned(),
-        authorization_endpoint: at(AUTHORIZE_PATH),
+        authorization_endpoint: at(paths::AUTHORIZE),
         token_endpoint: at(TOKEN_PATH),
         userinfo_endpoint: at(USERINFO_PATH),
         jwks_uri: at(JWKS_PATH),
@@ -191,7 +191,7 @@ pub async fn userinfo_by_post(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, crate::extractors::BearerError> {
+) -> Result<HttpResponse, gatehouse_http::extractors::BearerError> {
     let current = CurrentUser::<scopes::OpenId>::from_header_or_form(&req, &body, &state).await?;
     Ok(claims_of(&current))
 }

@@ -12,11 +12,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::dto::PageResponse;
-use crate::extractors::{CurrentUser, RequiredScope};
-use crate::json::Json;
-use crate::problem::{ApiError, ProblemDetails};
 use crate::routes::query::Paging;
-use crate::state::AppState;
+use gatehouse_http::extractors::{CurrentUser, RequiredScope};
+use gatehouse_http::json::Json;
+use gatehouse_http::problem::{ApiError, ProblemDetails};
+use gatehouse_http::state::AppState;
 
 /// What a resource adds to its domain item to be served over HTTP.
 pub trait OwnedResource: Owned {
@@ -133,14 +133,14 @@ macro_rules! owned_routes {
                 web::resource(concat!("/", $many))
                     .route(web::get().to(owned::list::<$item>))
                     .route(web::post().to(owned::create::<$item>))
-                    .default_service(web::to($crate::methods::fallback)),
+                    .default_service(web::to(::gatehouse_http::methods::fallback)),
             )
             .service(
                 web::resource(concat!("/", $many, "/{id}"))
                     .route(web::get().to(owned::get::<$item>))
                     .route(web::patch().to(owned::update::<$item>))
                     .route(web::delete().to(owned::delete::<$item>))
-                    .default_service(web::to($crate::methods::fallback)),
+                    .default_service(web::to(::gatehouse_http::methods::fallback)),
             );
         }
 
@@ -158,7 +158,7 @@ macro_rules! owned_routes {
             use super::*;
             use $crate::dto::PageResponse;
             use $crate::openapi::responses::{BadRequest, InvalidInput, Protected, ValidationFailed};
-            use $crate::problem::ProblemDetails;
+            use ::gatehouse_http::problem::ProblemDetails;
             use $crate::routes::owned::{not_found, scope_name, OwnedResource};
             use $crate::routes::query::Paging;
 

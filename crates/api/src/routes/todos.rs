@@ -9,10 +9,10 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::dto::double_option;
-use crate::extractors::scopes;
 use crate::routes::owned::{OwnedResource, owned_routes};
 use crate::routes::query;
-use crate::state::AppState;
+use gatehouse_http::extractors::scopes;
+use gatehouse_http::state::AppState;
 
 /// A todo.
 #[derive(Debug, Serialize, ToSchema)]

@@ -8,20 +8,20 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::client::Caller;
 use crate::dto::{
     AdminUpdateUserRequest, ChangePasswordRequest, DeleteAccountRequest, PageResponse,
     ReauthenticationRequest, SessionResponse, UpdateMeRequest, UserResponse,
 };
-use crate::extractors::{CurrentUser, scopes};
-use crate::json::Json;
 use crate::openapi::responses::{
     BadRequest, EmailTaken, InvalidInput, LastAdmin, Overloaded, Protected, SessionNotFound,
     TooManyRequests, Unauthorized, UserNotFound, ValidationFailed, WrongPassword,
 };
-use crate::problem::ApiError;
 use crate::routes::query::{self, Paging};
-use crate::state::AppState;
+use gatehouse_http::caller::Caller;
+use gatehouse_http::extractors::{CurrentUser, scopes};
+use gatehouse_http::json::Json;
+use gatehouse_http::problem::ApiError;
+use gatehouse_http::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // `/users/me…` before `/users/{id}`: the first match wins.

@@ -25,42 +25,16 @@ use gatehouse_persistence::{
     AccountStores, Database, SeaActionTokenRepository, SeaAuditLog, SeaAuthorizationCodeRepository,
     SeaClientRepository, SeaMfaRepository, SeaThrottleRepository, SeaTodoRepository,
 };
-use gatehouse_security::keys::PublicJwk;
 use gatehouse_security::{
     ActiveKey, Argon2Config, Argon2Hasher, CsrfKey, HashingPool, JwtConfig, JwtService,
     RandomTokens, RetiredKey, RsaScheme, SealingKey, SigningKeys, TotpAuthenticators,
 };
 use secrecy::SecretString;
 
-use crate::pages::Cookies;
 use crate::settings::{JwtAlgorithm, MailTransport, Settings, SmtpTlsMode};
-use crate::startup::StartupError;
-
-/// Shared, cheaply cloned application state.
-#[derive(Clone)]
-pub struct AppState {
-    pub auth: AuthService,
-    /// Clients and the authorization code flow (OpenID Connect provider).
-    pub oauth: OAuthService,
-    pub users: UserService,
-    /// Multi-factor authentication of accounts.
-    pub mfa: MfaService,
-    pub todos: OwnedItems<Todo>,
-    pub recovery: RecoveryService,
-    pub throttle: Throttle,
-    pub audit: Audit,
-    /// The public keys of the key ring, for the JWKS document (read once at start-up).
-    pub public_keys: Arc<Vec<PublicJwk>>,
-    /// Peers whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
-    /// The hosted pages' cookie names and flags.
-    pub cookies: Cookies,
-    /// The `alg` of ID tokens; `None` when the key ring signs with a shared HS256 secret.
-    pub id_token_alg: Option<&'static str>,
-    /// The key of the hosted pages' CSRF tokens (from the MFA key, which every instance
-    /// shares).
-    pub csrf: Arc<CsrfKey>,
-}
+use crate::error::StartupError;
+use gatehouse_http::cookies::Cookies;
+use gatehouse_http::state::AppState;
 
 /// The configured key ring: the active key (the HS256 secret or a private key file) and
 /// the retired secrets and public keys that still verify.
@@ -213,178 +187,175 @@ impl Storage {
     }
 }
 
-impl AppState {
-    /// Wires the adapters: SeaORM storage on `database`, an argon2id hasher on a bounded
-    /// pool, a JWT service with `secret`, and `clock` for every time decision.
-    pub fn build(
-        settings: &Settings,
-        database: &Database,
-        secret: SecretString,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, StartupError> {
-        Self::assemble(settings, Storage::sea(database), secret, clock)
-    }
+/// Wires the adapters: SeaORM storage on `database`, an argon2id hasher on a bounded
+/// pool, a JWT service with `secret`, and `clock` for every time decision.
+pub fn build(
+    settings: &Settings,
+    database: &Database,
+    secret: SecretString,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState, StartupError> {
+    assemble(settings, Storage::sea(database), secret, clock)
+}
 
-    /// As [`AppState::build`], over any storage adapters.
-    pub fn assemble(
-        settings: &Settings,
-        storage: Storage,
-        secret: SecretString,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, StartupError> {
-        let (hasher, _) = password_hasher(settings)?;
-        let tokens = JwtService::new(JwtConfig {
-            keys: signing_keys(settings, secret)?,
-            issuer: settings.jwt.issuer.clone(),
-            id_token_issuer: settings.issuer(),
-            audience: settings.jwt.audience.clone(),
-            access_token_ttl: chrono::Duration::seconds(settings.jwt.access_token_ttl_secs.into()),
-            leeway: chrono::Duration::seconds(settings.jwt.leeway_secs.into()),
-        })
-        .map_err(|error| StartupError::Config(error.to_string()))?;
-        let Storage {
-            users,
-            sessions,
-            todos,
-            action_tokens,
-            throttle,
-            audit,
-            clients,
-            codes,
-            mfa,
-        } = storage;
-        let (mfa_key, retired_mfa_keys) = crate::signing_secret::mfa_keys(settings)?;
-        let csrf = Arc::new(CsrfKey::from_secret(&mfa_key));
-        let authenticators = Arc::new(TotpAuthenticators::new(
-            settings.mfa.issuer.clone(),
-            SealingKey::from_secret(&mfa_key),
-            retired_mfa_keys
-                .iter()
-                .map(SealingKey::from_secret)
-                .collect(),
-        ));
-        let mfa_policy = MfaPolicy {
-            required_for_admins: settings.mfa.required_for_admins,
-        };
-        let audit = Audit::new(audit, clock.clone());
-        let throttle = Throttle::new(throttle, clock.clone(), settings.throttle_policy());
-        let trusted_proxies = settings
-            .server
-            .trusted_proxies
+/// As [`build`], over any storage adapters.
+pub fn assemble(
+    settings: &Settings,
+    storage: Storage,
+    secret: SecretString,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState, StartupError> {
+    let (hasher, _) = password_hasher(settings)?;
+    let tokens = JwtService::new(JwtConfig {
+        keys: signing_keys(settings, secret)?,
+        issuer: settings.jwt.issuer.clone(),
+        id_token_issuer: settings.issuer(),
+        audience: settings.jwt.audience.clone(),
+        access_token_ttl: chrono::Duration::seconds(settings.jwt.access_token_ttl_secs.into()),
+        leeway: chrono::Duration::seconds(settings.jwt.leeway_secs.into()),
+    })
+    .map_err(|error| StartupError::Config(error.to_string()))?;
+    let Storage {
+        users,
+        sessions,
+        todos,
+        action_tokens,
+        throttle,
+        audit,
+        clients,
+        codes,
+        mfa,
+    } = storage;
+    let (mfa_key, retired_mfa_keys) = crate::signing_secret::mfa_keys(settings)?;
+    let csrf = Arc::new(CsrfKey::from_secret(&mfa_key));
+    let authenticators = Arc::new(TotpAuthenticators::new(
+        settings.mfa.issuer.clone(),
+        SealingKey::from_secret(&mfa_key),
+        retired_mfa_keys
             .iter()
-            .map(|raw| {
-                // Canonical: a proxy configured as `::ffff:a.b.c.d` is the IPv4 proxy.
-                raw.trim()
-                    .parse::<std::net::IpAddr>()
-                    .map(|ip| ip.to_canonical())
-                    .map_err(|_| {
-                        StartupError::Config(format!(
-                            "server.trusted_proxies: `{raw}` is not an IP address"
-                        ))
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let hasher = Arc::new(hasher);
-        let verifier: Arc<dyn PasswordVerifier> = hasher.clone();
-        let hasher: Arc<dyn PasswordHasher> = hasher;
-        let lifetimes = SessionLifetimes {
-            idle: chrono::Duration::seconds(settings.auth.session_idle_ttl_secs.into()),
-            absolute: chrono::Duration::seconds(settings.auth.session_absolute_ttl_secs.into()),
-        };
-        let public_keys = Arc::new(tokens.public_keys().to_vec());
-        let tokens = Arc::new(tokens);
-        let ports = AuthPorts {
+            .map(SealingKey::from_secret)
+            .collect(),
+    ));
+    let mfa_policy = MfaPolicy {
+        required_for_admins: settings.mfa.required_for_admins,
+    };
+    let audit = Audit::new(audit, clock.clone());
+    let throttle = Throttle::new(throttle, clock.clone(), settings.throttle_policy());
+    let trusted_proxies = settings
+        .server
+        .trusted_proxies
+        .iter()
+        .map(|raw| {
+            // Canonical: a proxy configured as `::ffff:a.b.c.d` is the IPv4 proxy.
+            raw.trim()
+                .parse::<std::net::IpAddr>()
+                .map(|ip| ip.to_canonical())
+                .map_err(|_| {
+                    StartupError::Config(format!(
+                        "server.trusted_proxies: `{raw}` is not an IP address"
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let hasher = Arc::new(hasher);
+    let verifier: Arc<dyn PasswordVerifier> = hasher.clone();
+    let hasher: Arc<dyn PasswordHasher> = hasher;
+    let lifetimes = SessionLifetimes {
+        idle: chrono::Duration::seconds(settings.auth.session_idle_ttl_secs.into()),
+        absolute: chrono::Duration::seconds(settings.auth.session_absolute_ttl_secs.into()),
+    };
+    let public_keys = Arc::new(tokens.public_keys().to_vec());
+    let tokens = Arc::new(tokens);
+    let ports = AuthPorts {
+        users: users.clone(),
+        hasher: hasher.clone(),
+        verifier: verifier.clone(),
+        tokens: tokens.clone(),
+        sessions: sessions.clone(),
+        opaque: Arc::new(RandomTokens),
+        clock: clock.clone(),
+        throttle: throttle.clone(),
+        audit: audit.clone(),
+        mfa: mfa.clone(),
+        authenticators: authenticators.clone(),
+    };
+    let policy = AuthPolicy {
+        sessions: lifetimes,
+        require_verified_email: settings.auth.require_verified_email,
+        mfa: mfa_policy,
+    };
+    let recovery = RecoveryService::new(
+        RecoveryPorts {
             users: users.clone(),
             hasher: hasher.clone(),
-            verifier: verifier.clone(),
-            tokens: tokens.clone(),
-            sessions: sessions.clone(),
+
+            tokens: action_tokens,
             opaque: Arc::new(RandomTokens),
+            mailer: mailer(settings)?,
             clock: clock.clone(),
             throttle: throttle.clone(),
             audit: audit.clone(),
-            mfa: mfa.clone(),
-            authenticators: authenticators.clone(),
-        };
-        let policy = AuthPolicy {
+        },
+        Links::new(&settings.server.public_url),
+    );
+    let oauth = OAuthService::new(
+        OAuthPorts {
+            clients,
+            codes,
+            users: users.clone(),
+            sessions: sessions.clone(),
+            tokens: tokens.clone(),
+            id_tokens: tokens.clone(),
+            opaque: Arc::new(RandomTokens),
+            clock: clock.clone(),
+            audit: audit.clone(),
+        },
+        OAuthPolicy {
+            issuer: settings.issuer(),
             sessions: lifetimes,
-            require_verified_email: settings.auth.require_verified_email,
+            built_in: built_in_clients(settings, clock.now())?,
             mfa: mfa_policy,
-        };
-        let recovery = RecoveryService::new(
-            RecoveryPorts {
-                users: users.clone(),
-                hasher: hasher.clone(),
-
-                tokens: action_tokens,
-                opaque: Arc::new(RandomTokens),
-                mailer: mailer(settings)?,
-                clock: clock.clone(),
-                throttle: throttle.clone(),
-                audit: audit.clone(),
-            },
-            Links::new(&settings.server.public_url),
-        );
-        let oauth = OAuthService::new(
-            OAuthPorts {
-                clients,
-                codes,
-                users: users.clone(),
-                sessions: sessions.clone(),
-                tokens: tokens.clone(),
-                id_tokens: tokens.clone(),
-                opaque: Arc::new(RandomTokens),
-                clock: clock.clone(),
-                audit: audit.clone(),
-            },
-            OAuthPolicy {
-                issuer: settings.issuer(),
-                sessions: lifetimes,
-                built_in: built_in_clients(settings, clock.now())?,
-                mfa: mfa_policy,
-            },
-        );
-        let client_trust: Arc<dyn ClientTrust> = Arc::new(oauth.clone());
-        let reauthentication =
-            chrono::Duration::seconds(settings.auth.reauthentication_seconds.into());
-        Ok(Self {
-            auth: AuthService::new(ports, policy),
-            oauth,
-            mfa: MfaService::new(MfaPorts {
-                repository: mfa,
-                authenticators,
-                users: users.clone(),
-                sessions: sessions.clone(),
-                verifier: verifier.clone(),
-                clock: clock.clone(),
-                throttle: throttle.clone(),
-                audit: audit.clone(),
-                clients: client_trust.clone(),
-                reauthentication,
-            }),
-            users: UserService::new(UserPorts {
-                users,
-                hasher,
-                verifier,
-                sessions,
-                clock: clock.clone(),
-                throttle: throttle.clone(),
-                audit: audit.clone(),
-                clients: client_trust,
-                reauthentication,
-            }),
-            todos: OwnedItems::new(todos, clock),
-            recovery,
-            throttle,
-            audit,
-            public_keys,
-            trusted_proxies: Arc::new(trusted_proxies),
-            cookies: Cookies::new(settings.served_over_tls()),
-            csrf,
-            id_token_alg: match settings.jwt.algorithm {
-                JwtAlgorithm::HS256 => None,
-                other => Some(other.as_str()),
-            },
-        })
-    }
+        },
+    );
+    let client_trust: Arc<dyn ClientTrust> = Arc::new(oauth.clone());
+    let reauthentication = chrono::Duration::seconds(settings.auth.reauthentication_seconds.into());
+    Ok(AppState {
+        auth: AuthService::new(ports, policy),
+        oauth,
+        mfa: MfaService::new(MfaPorts {
+            repository: mfa,
+            authenticators,
+            users: users.clone(),
+            sessions: sessions.clone(),
+            verifier: verifier.clone(),
+            clock: clock.clone(),
+            throttle: throttle.clone(),
+            audit: audit.clone(),
+            clients: client_trust.clone(),
+            reauthentication,
+        }),
+        users: UserService::new(UserPorts {
+            users,
+            hasher,
+            verifier,
+            sessions,
+            clock: clock.clone(),
+            throttle: throttle.clone(),
+            audit: audit.clone(),
+            clients: client_trust,
+            reauthentication,
+        }),
+        todos: OwnedItems::new(todos, clock),
+        recovery,
+        throttle,
+        audit,
+        public_keys,
+        trusted_proxies: Arc::new(trusted_proxies),
+        cookies: Cookies::new(settings.served_over_tls()),
+        csrf,
+        id_token_alg: match settings.jwt.algorithm {
+            JwtAlgorithm::HS256 => None,
+            other => Some(other.as_str()),
+        },
+    })
 }

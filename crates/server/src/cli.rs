@@ -14,8 +14,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::settings::Settings;
 use crate::startup::{Application, StartupError};
-use crate::state::AppState;
-use crate::{openapi, telemetry};
+use gatehouse_api::openapi;
+use gatehouse_http::state::AppState;
+
+use crate::telemetry;
 
 #[derive(Parser)]
 #[command(name = "gatehouse", version, about = "Authentication and user service")]
@@ -299,7 +301,7 @@ async fn app_state(settings: &Settings) -> Result<AppState, String> {
         .await
         .map_err(|e| e.to_string())?;
     database.migrate_up().await.map_err(|e| e.to_string())?;
-    AppState::build(
+    crate::state::build(
         settings,
         &database,
         secret,

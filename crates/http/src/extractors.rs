@@ -171,7 +171,7 @@ impl<S: RequiredScope> CurrentUser<S> {
             {
                 return Err(BearerError::InsufficientScope(scope));
             }
-            crate::request_log::authenticated(user.id);
+            crate::request_context::authenticated(user.id);
             Ok(CurrentUser {
                 user,
                 claims,

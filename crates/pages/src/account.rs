@@ -15,10 +15,10 @@ use super::{
     ACCOUNT_PATH, Refused, browser_session, csrf_token, describe, field, page, posted_form, query,
     see_other, unavailable, with_cookie,
 };
-use crate::client::Caller;
-use crate::problem::ApiError;
-use crate::routes::mfa::qr_svg;
-use crate::state::AppState;
+use gatehouse_http::caller::Caller;
+use gatehouse_http::problem::ApiError;
+use gatehouse_http::qr::qr_svg;
+use gatehouse_http::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(ACCOUNT_PATH).get(account))
@@ -276,7 +276,7 @@ async fn revoke_session(
             .await
             .map_err(ApiError::from),
         Err(_) => Err(ApiError::ResourceNotFound(
-            crate::problem::SESSION_NOT_FOUND,
+            gatehouse_http::problem::SESSION_NOT_FOUND,
         )),
     };
     let labels = [("current_password", "Current password")];

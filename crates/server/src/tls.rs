@@ -8,7 +8,7 @@ use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 
 use crate::settings::Settings;
-use crate::startup::StartupError;
+use crate::error::StartupError;
 
 /// The `Strict-Transport-Security` value for `max_age_secs`.
 pub fn hsts(max_age_secs: u32) -> String {

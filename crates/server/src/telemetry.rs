@@ -39,7 +39,7 @@ pub const BUFFERED_LINES: usize = 8_192;
 pub const LINGER: Duration = Duration::from_millis(5);
 
 /// The target of the access line each request ends with.
-pub const ACCESS_TARGET: &str = "gatehouse_api::request_log";
+pub const ACCESS_TARGET: &str = "gatehouse_server::request_log";
 
 /// Where access lines go once [`init`] installed the service's subscriber.
 static ACCESS_LOG: OnceLock<AccessLog> = OnceLock::new();
@@ -215,7 +215,7 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let Some((request_id, user_id)) = crate::request_log::current() else {
+        let Some((request_id, user_id)) = gatehouse_http::request_context::current() else {
             return self.others.format_event(ctx, writer, event);
         };
         let mut line = String::new();
@@ -353,7 +353,7 @@ mod tests {
     fn lines_logged_while_serving_a_request_carry_its_ids() {
         let (id, user) = (uuid::Uuid::now_v7(), gatehouse_domain::UserId::generate());
         let emit = || {
-            crate::request_log::serving(id, Some(user), || {
+            gatehouse_http::request_context::serving(id, Some(user), || {
                 tracing::warn!(event = "throttled", "request throttled");
             })
         };

@@ -1,8 +1,8 @@
-//! The `gatehouse` binary: parses the command line and hands over to [`gatehouse_api::cli`].
+//! The `gatehouse` binary: parses the command line and hands over to [`gatehouse_server::cli`].
 
 fn main() -> std::process::ExitCode {
     return_large_allocations_to_the_system();
-    gatehouse_api::cli::main()
+    gatehouse_server::cli::main()
 }
 
 /// Every argon2id hash needs its whole memory cost (19 MiB by default); the hashing threads

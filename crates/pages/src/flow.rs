@@ -20,11 +20,11 @@ use super::{
     form_with_error, message, page, posted_form, query, safe_return_to, see_other, unavailable,
     with_cookie, with_return_to,
 };
-use crate::client::Caller;
-use crate::problem::ApiError;
-use crate::state::AppState;
+use gatehouse_http::caller::Caller;
+use gatehouse_http::problem::ApiError;
+use gatehouse_http::state::AppState;
 
-pub const AUTHORIZE_PATH: &str = "/oauth2/authorize";
+const AUTHORIZE_PATH: &str = gatehouse_http::paths::AUTHORIZE;
 /// Where the consent page's form goes (the authorization endpoint's own POST is a request).
 const CONSENT_PATH: &str = "/oauth2/consent";
 const LOGOUT_CONFIRM_PATH: &str = "/oauth2/logout/confirm";
@@ -144,7 +144,7 @@ async fn authorize_by_post(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    if !crate::json::is_form(&req) {
+    if !gatehouse_http::json::is_form(&req) {
         return not_a_form("This sign-in request is not valid");
     }
     authorization(&req, &state, pairs_of(&body)).await
@@ -649,7 +649,7 @@ async fn logout_by_post(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    if !crate::json::is_form(&req) {
+    if !gatehouse_http::json::is_form(&req) {
         return not_a_form("This sign-out request is not valid");
     }
     let mut params = std::collections::HashMap::new();

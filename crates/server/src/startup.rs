@@ -10,28 +10,22 @@ use actix_web::error::QueryPayloadError;
 use actix_web::middleware::{Condition, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use gatehouse_domain::{Clock, SystemClock};
-use gatehouse_persistence::{Database, DatabaseError};
+use gatehouse_persistence::Database;
 use secrecy::ExposeSecret;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::methods::{self, Methods};
-use crate::problem::{self, ApiError};
+use gatehouse_api::{openapi, routes};
+use gatehouse_http::methods::{self, Methods};
+use gatehouse_http::problem::{self, ApiError};
+use gatehouse_http::state::AppState;
+
 use crate::settings::Settings;
-use crate::state::AppState;
-use crate::{cors, housekeeping, openapi, request_log, routes, signing_secret, tls};
+use crate::{cors, housekeeping, request_log, signing_secret, tls};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("{0}")]
-    Config(String),
-    #[error(transparent)]
-    Database(#[from] DatabaseError),
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-}
+pub use crate::error::StartupError;
 
 /// A built, bound, not yet awaited server.
 pub struct Application {
@@ -68,7 +62,7 @@ impl Application {
         )
         .await?;
         database.migrate_up().await?;
-        let state = AppState::build(&settings, &database, secret, clock.clone())?;
+        let state = crate::state::build(&settings, &database, secret, clock.clone())?;
         housekeeping::spawn(
             state.clone(),
             clock,
@@ -102,7 +96,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(web::PathConfig::default().error_handler(|error, _| {
-                    ApiError::Validation(vec![crate::problem::FieldError {
+                    ApiError::Validation(vec![gatehouse_http::problem::FieldError {
                         field: "id".into(),
                         message: format!("not a valid UUID: {error}"),
                     }])
@@ -116,21 +110,26 @@ impl Application {
                         other => other.to_string(),
                     };
                     let field = message.split('`').nth(1).unwrap_or("query").to_owned();
-                    ApiError::Validation(vec![crate::problem::FieldError { field, message }]).into()
+                    ApiError::Validation(vec![gatehouse_http::problem::FieldError {
+                        field,
+                        message,
+                    }])
+                    .into()
                 }))
                 .configure(routes::configure)
+                .configure(gatehouse_pages::configure)
                 .service(
                     // GET only, as Swagger UI's own routes: other methods fall through to
                     // the fallback's 405 with `Allow`.
-                    web::resource(openapi::DOCUMENT_PATH)
+                    web::resource(gatehouse_http::paths::DOCUMENT)
                         .guard(actix_web::guard::Get())
                         .app_data(document.clone())
                         .to(openapi::Served::serve),
                 )
                 .service(
-                    SwaggerUi::new(openapi::SWAGGER_UI_ROUTE).config(
+                    SwaggerUi::new(gatehouse_http::paths::SWAGGER_UI).config(
                         utoipa_swagger_ui::Config::with_oauth_config(
-                            [openapi::DOCUMENT_PATH],
+                            [gatehouse_http::paths::DOCUMENT],
                             utoipa_swagger_ui::oauth::Config::new()
                                 .client_id(crate::state::SWAGGER_UI_CLIENT)
                                 .app_name("gatehouse")

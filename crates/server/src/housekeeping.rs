@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use gatehouse_domain::Clock;
 
-use crate::state::AppState;
+use gatehouse_http::state::AppState;
 
 /// Deletes expired and revoked sessions and used or expired emailed tokens every `every`,
 /// on its own task so requests never wait for it. Every instance may run it: the deletes are

@@ -3,7 +3,7 @@
 //!
 //! The PostgreSQL tests start throwaway clusters with `.ci/postgres.sh` (PostgreSQL server
 //! binaries needed; run as root they run the server as `postgres`), so they are ignored by
-//! default: `cargo test -p gatehouse-api --test instances -- --ignored` (`.ci/run` does).
+//! default: `cargo test -p gatehouse-server --test instances -- --ignored` (`.ci/run` does).
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -20,19 +20,17 @@ mod recovery;
 
 use std::collections::HashMap;
 
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, get, web};
 use askama::Template;
 use gatehouse_domain::ports::is_opaque_token;
 use gatehouse_domain::{RepositoryError, Session, User};
-use rand::RngCore;
 use secrecy::SecretString;
 
-use crate::problem::ApiError;
-use crate::state::AppState;
-
-pub use flow::AUTHORIZE_PATH;
+use gatehouse_http::cookies::Cookies;
+use gatehouse_http::problem::ApiError;
+use gatehouse_http::state::AppState;
 
 /// No script, no plugins, no framing; styles only from our stylesheet.
 const CONTENT_SECURITY_POLICY: &str =
@@ -46,59 +44,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     recovery::configure(cfg);
     account::configure(cfg);
     cfg.service(stylesheet);
-}
-
-/// The names of the hosted pages' cookies: `__Host-` prefixed (which requires `Secure`)
-/// when browsers come over TLS.
-#[derive(Debug, Clone)]
-pub struct Cookies {
-    pub session: &'static str,
-    pub csrf: &'static str,
-    pub secure: bool,
-}
-
-impl Cookies {
-    pub fn new(secure: bool) -> Self {
-        if secure {
-            Self {
-                session: "__Host-gatehouse-session",
-                csrf: "__Host-gatehouse-csrf",
-                secure,
-            }
-        } else {
-            Self {
-                session: "gatehouse-session",
-                csrf: "gatehouse-csrf",
-                secure,
-            }
-        }
-    }
-
-    fn build(&self, name: &'static str, value: String) -> Cookie<'static> {
-        Cookie::build(name, value)
-            .path("/")
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.secure)
-            .finish()
-    }
-
-    /// A new random browser secret for CSRF tokens, and its cookie: set on a browser's
-    /// first page, and renewed at sign-in and sign-out.
-    fn new_browser_secret(&self) -> (String, Cookie<'static>) {
-        use base64::Engine as _;
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-        let cookie = self.build(self.csrf, secret.clone());
-        (secret, cookie)
-    }
-
-    fn removal(&self, name: &'static str) -> Cookie<'static> {
-        let mut cookie = self.build(name, String::new());
-        cookie.make_removal();
-        cookie
-    }
 }
 
 /// One input of a form.
@@ -424,7 +369,7 @@ fn safe_return_to(raw: Option<&str>) -> &str {
         Some(path)
             if path == ACCOUNT_PATH
                 || path
-                    .strip_prefix(AUTHORIZE_PATH)
+                    .strip_prefix(gatehouse_http::paths::AUTHORIZE)
                     .is_some_and(|rest| rest.starts_with('?'))
                     && !path.contains(['\\', '\r', '\n', '#']) =>
         {
@@ -449,7 +394,7 @@ async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(include_str!("../../static/gatehouse.css"))
+        .body(include_str!("../static/gatehouse.css"))
 }
 
 #[cfg(test)]

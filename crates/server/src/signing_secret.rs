@@ -11,7 +11,7 @@ use gatehouse_security::{SecretVerdict, generate_secret, judge_secret};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::settings::{JwtAlgorithm, Profile, Settings};
-use crate::startup::StartupError;
+use crate::error::StartupError;
 
 const SECRET_FILE: &str = "jwt-secret";
 const MFA_KEY_FILE: &str = "mfa-key";

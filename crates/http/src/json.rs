@@ -40,7 +40,7 @@ fn is_json(req: &HttpRequest) -> bool {
 }
 
 /// Whether the request's body is a form (`application/x-www-form-urlencoded`).
-pub(crate) fn is_form(req: &HttpRequest) -> bool {
+pub fn is_form(req: &HttpRequest) -> bool {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())

@@ -10,9 +10,9 @@ use super::{
     Field, FormPage, SIGN_IN_PATH, csrf_token, error_page, field, form_again, message, page,
     posted_form, query, with_cookie,
 };
-use crate::client::Caller;
-use crate::problem::ApiError;
-use crate::state::AppState;
+use gatehouse_http::caller::Caller;
+use gatehouse_http::problem::ApiError;
+use gatehouse_http::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(forgot_page)
@@ -62,7 +62,7 @@ async fn forgot(
         .await
     {
         Ok(mail) => {
-            crate::routes::auth::send_later(mail);
+            gatehouse_http::mail::send_later(mail);
             message(
                 StatusCode::OK,
                 "Check your email",
