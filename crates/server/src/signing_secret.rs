@@ -10,8 +10,8 @@ use gatehouse_security::keys::MIN_SECRET_BYTES;
 use gatehouse_security::{SecretVerdict, generate_secret, judge_secret};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::settings::{JwtAlgorithm, Profile, Settings};
 use crate::error::StartupError;
+use crate::settings::{JwtAlgorithm, Profile, Settings};
 
 const SECRET_FILE: &str = "jwt-secret";
 const MFA_KEY_FILE: &str = "mfa-key";

@@ -31,8 +31,8 @@ use gatehouse_security::{
 };
 use secrecy::SecretString;
 
-use crate::settings::{JwtAlgorithm, MailTransport, Settings, SmtpTlsMode};
 use crate::error::StartupError;
+use crate::settings::{JwtAlgorithm, MailTransport, Settings, SmtpTlsMode};
 use gatehouse_http::cookies::Cookies;
 use gatehouse_http::state::AppState;
 

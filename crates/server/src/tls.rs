@@ -7,8 +7,8 @@ use std::sync::Arc;
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 
-use crate::settings::Settings;
 use crate::error::StartupError;
+use crate::settings::Settings;
 
 /// The `Strict-Transport-Security` value for `max_age_secs`.
 pub fn hsts(max_age_secs: u32) -> String {
