@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::workspace_metadata;
+
 /// What each workspace crate may depend on among its siblings. The JSON API and the hosted
 /// pages know neither each other nor storage: both reach the use cases through
 /// `gatehouse-http`'s state, which the server wires.
@@ -113,27 +115,6 @@ fn violations(metadata: &Value) -> Vec<String> {
         }
     }
     found
-}
-
-fn workspace_metadata() -> Value {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = std::process::Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("cargo metadata runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 #[test]

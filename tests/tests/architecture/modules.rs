@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use proc_macro2::{Spacing, TokenStream, TokenTree};
-use serde_json::Value;
 use syn::visit::Visit;
 
 type ModPath = Vec<String>;
@@ -340,20 +339,7 @@ fn strongly_connected(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<BTreeSe
 
 /// Every library and binary root of the workspace, relative to it.
 fn crate_roots() -> Vec<(String, PathBuf)> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = std::process::Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("cargo metadata runs");
-    assert!(output.status.success());
-    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let metadata = crate::workspace_metadata();
     let workspace = PathBuf::from(metadata["workspace_root"].as_str().unwrap());
     let mut roots = Vec::new();
     for package in metadata["packages"].as_array().unwrap() {
