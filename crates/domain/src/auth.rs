@@ -15,10 +15,11 @@ use crate::mfa::{
     FactorUse, MfaPolicy, MfaRepository, OtpError, SecondFactors,
 };
 use crate::password::{self, Password};
+pub use crate::ports::TokenGrant;
 use crate::ports::{
-    AccessClaims, AccessToken, AccessTokenService, HashingError, HashingTurn, InsertUserError,
-    OpaqueTokens, PasswordHasher, PasswordVerifier, Rotation, SessionRepository, TokenError,
-    UserRepository, Verification,
+    AccessClaims, AccessTokenService, HashingError, HashingTurn, InsertUserError, OpaqueTokens,
+    PasswordHasher, PasswordVerifier, Rotation, SessionRepository, TokenError, UserRepository,
+    Verification,
 };
 use crate::scope::{ScopeError, ScopeSet};
 use crate::session::{ClientInfo, Session, SessionKind, SessionLifetimes};
@@ -165,13 +166,6 @@ pub enum Introspection {
         session: Session,
     },
     Inactive,
-}
-
-/// A freshly issued access token with the refresh token that continues its session.
-#[derive(Debug)]
-pub struct TokenGrant {
-    pub access: AccessToken,
-    pub refresh: SecretString,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -54,3 +54,54 @@ macro_rules! uuid_id {
 }
 
 pub(crate) use uuid_id;
+
+const CLIENT_ID_MAX: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientIdError {
+    #[error("must be 1 to {CLIENT_ID_MAX} characters: letters, digits, `.`, `_` or `-`")]
+    Invalid,
+}
+
+/// A client's public identifier (`client_id`): 1–64 of `A–Z a–z 0–9 . _ -`, chosen when
+/// the client is registered.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(raw: &str) -> Result<Self, ClientIdError> {
+        let valid = !raw.is_empty()
+            && raw.len() <= CLIENT_ID_MAX
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ClientIdError::Invalid)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids_are_short_and_plain() {
+        assert!(ClientId::parse("spa-demo_1.0").is_ok());
+        for bad in ["", "a b", "é", "a/b", &"x".repeat(65)] {
+            assert_eq!(ClientId::parse(bad), Err(ClientIdError::Invalid), "{bad}");
+        }
+    }
+}

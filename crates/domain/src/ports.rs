@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::email::Email;
 use crate::error::RepositoryError;
-use crate::oauth::ClientId;
+use crate::id::ClientId;
 use crate::pagination::Page;
 use crate::password::PasswordHash;
 use crate::scope::ScopeSet;
@@ -213,7 +213,14 @@ pub struct AccessClaims {
     pub scopes: ScopeSet,
     pub role: Role,
     /// How the session's person signed in (`amr`).
-    pub amr: crate::mfa::Amr,
+    pub amr: crate::session::Amr,
+}
+
+/// A freshly issued access token with the refresh token that continues its session.
+#[derive(Debug)]
+pub struct TokenGrant {
+    pub access: AccessToken,
+    pub refresh: SecretString,
 }
 
 /// A signed access token and what it says.

@@ -13,7 +13,7 @@ use crate::attempts::{ConfirmError, PasswordAttempts};
 use crate::audit::{Audit, AuditKind};
 use crate::clock::Clock;
 use crate::error::RepositoryError;
-use crate::oauth::ClientId;
+use crate::id::ClientId;
 use crate::ports::SessionRepository;
 use crate::session::{ClientInfo, SessionId};
 use crate::user::User;

@@ -4,8 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::mfa::Amr;
-use crate::oauth::ClientId;
+use crate::id::ClientId;
 use crate::scope::ScopeSet;
 use crate::user::{User, UserId};
 
@@ -175,6 +174,47 @@ impl Session {
             idle_expires_at: (now + lifetimes.idle).min(self.absolute_expires_at),
             ..self.clone()
         }
+    }
+}
+
+/// How a session's person proved who they are (OpenID Connect `amr`, RFC 8176).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Amr {
+    /// A password alone.
+    #[default]
+    Password,
+    /// A password and a one-time code (or a recovery code).
+    PasswordOtp,
+}
+
+impl Amr {
+    /// The RFC 8176 method names.
+    pub fn methods(self) -> &'static [&'static str] {
+        match self {
+            Amr::Password => &["pwd"],
+            Amr::PasswordOtp => &["pwd", "otp"],
+        }
+    }
+
+    /// As stored: the method names separated by spaces.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Amr::Password => "pwd",
+            Amr::PasswordOtp => "pwd otp",
+        }
+    }
+
+    /// Reads a stored or claimed value; anything without `otp` is a password alone.
+    pub fn parse(raw: &str) -> Self {
+        if raw.split([' ', ',']).any(|method| method == "otp") {
+            Amr::PasswordOtp
+        } else {
+            Amr::Password
+        }
+    }
+
+    pub fn has_otp(self) -> bool {
+        self == Amr::PasswordOtp
     }
 }
 

@@ -21,7 +21,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 macro_rules! codes {
     ($($(#[doc = $doc:literal])+ $name:ident = $code:literal, $status:ident;)+) => {
         /// Every `code` a problem document can carry, besides the `<resource>_not_found`
-        /// codes (`gatehouse_api::routes::not_found_codes`). Clients branch on these; they never change.
+        /// codes (`gatehouse_api::not_found_codes`). Clients branch on these; they never change.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum Code {
             $($(#[doc = $doc])+ $name,)+

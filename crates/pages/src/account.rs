@@ -3,17 +3,18 @@
 //! `/api/v1/users/me`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use gatehouse_domain::mfa::Factor;
 use gatehouse_domain::users::ProfileChanges;
 use gatehouse_domain::{SessionId, SessionKind, User};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::flow::sign_in_first;
-use super::{
-    ACCOUNT_PATH, Refused, browser_session, csrf_token, describe, field, page, posted_form, query,
-    see_other, unavailable, with_cookie,
+use serde::Deserialize;
+
+use crate::shared::{
+    ACCOUNT_PATH, browser_session, csrf_token, describe, error_page, page, query, resource,
+    see_other, sign_in_first, signed_in_form, unavailable, with_cookie,
 };
 use gatehouse_http::caller::Caller;
 use gatehouse_http::problem::ApiError;
@@ -21,14 +22,57 @@ use gatehouse_http::qr::qr_svg;
 use gatehouse_http::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(ACCOUNT_PATH).get(account))
-        .service(profile)
-        .service(password)
-        .service(revoke_session)
-        .service(mfa_start)
-        .service(mfa_confirm)
-        .service(mfa_disable)
-        .service(mfa_recovery_codes);
+    cfg.service(resource(ACCOUNT_PATH).route(web::get().to(account)))
+        .service(resource("/account/profile").route(web::post().to(profile)))
+        .service(resource("/account/password").route(web::post().to(password)))
+        .service(resource("/account/sessions/revoke").route(web::post().to(revoke_session)))
+        .service(resource("/account/mfa/start").route(web::post().to(mfa_start)))
+        .service(resource("/account/mfa/confirm").route(web::post().to(mfa_confirm)))
+        .service(resource("/account/mfa/disable").route(web::post().to(mfa_disable)))
+        .service(resource("/account/mfa/recovery-codes").route(web::post().to(mfa_recovery_codes)));
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ProfileForm {
+    full_name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PasswordForm {
+    current_password: String,
+    new_password: String,
+}
+
+/// A form that may re-authenticate: the current password, when the form has the field
+/// (an account without a password has none to give).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ReauthForm {
+    current_password: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RevokeSessionForm {
+    id: String,
+    current_password: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ConfirmMfaForm {
+    code: String,
+}
+
+/// A change to MFA: re-authentication and a second factor.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MfaChangeForm {
+    current_password: Option<String>,
+    otp: Option<String>,
+    recovery_code: Option<String>,
 }
 
 /// A new authenticator to scan.
@@ -93,7 +137,7 @@ async fn render(
 ) -> HttpResponse {
     let sessions = match state.users.sessions(user).await {
         Ok(sessions) => sessions,
-        Err(error) => return super::error_page(error.into(), "Try again shortly"),
+        Err(error) => return error_page(error.into(), "Try again shortly"),
     };
     let mfa = match state.mfa.status(user.id).await {
         Ok(mfa) => mfa,
@@ -156,21 +200,6 @@ async fn account(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// A form of the account page: the signed-in user, the session and the fields, or the
-/// answer to send instead.
-async fn signed_in_form(
-    req: &HttpRequest,
-    body: &[u8],
-    state: &AppState,
-) -> Result<(User, SessionId, std::collections::HashMap<String, String>), Refused> {
-    let form = posted_form(req, body, state)?;
-    match browser_session(req, state).await {
-        Ok(Some((session, user))) => Ok((user, session.id, form)),
-        Ok(None) => Err(Refused::SignedOut),
-        Err(error) => Err(Refused::Storage(error)),
-    }
-}
-
 /// After a form: back to the page with a notice, or the page with what went wrong.
 async fn outcome(
     req: &HttpRequest,
@@ -190,18 +219,17 @@ async fn outcome(
     }
 }
 
-#[post("/account/profile")]
 async fn profile(
     req: HttpRequest,
     caller: Caller,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (user, session, form) = match signed_in_form(&req, &body, &state).await {
+    let (user, session, form) = match signed_in_form::<ProfileForm>(&req, &body, &state).await {
         Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
-    let name = field(&form, "full_name");
+    let name = &form.fields.full_name;
     let changes = ProfileChanges {
         full_name: Some((!name.trim().is_empty()).then(|| name.to_owned())),
         email: None,
@@ -226,19 +254,18 @@ async fn profile(
 }
 
 /// Changes the password: every other session ends; this browser stays signed in.
-#[post("/account/password")]
 async fn password(
     req: HttpRequest,
     caller: Caller,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (user, session, form) = match signed_in_form(&req, &body, &state).await {
+    let (user, session, form) = match signed_in_form::<PasswordForm>(&req, &body, &state).await {
         Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
-    let current = SecretString::from(field(&form, "current_password").to_owned());
-    let new = SecretString::from(field(&form, "new_password").to_owned());
+    let current = SecretString::from(form.fields.current_password.as_str());
+    let new = SecretString::from(form.fields.new_password.as_str());
     let result = state
         .users
         .change_password(&user, session, &current, new, &caller.0)
@@ -251,19 +278,19 @@ async fn password(
     outcome(&req, &state, &user, session, result, "password", &labels).await
 }
 
-#[post("/account/sessions/revoke")]
 async fn revoke_session(
     req: HttpRequest,
     caller: Caller,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (user, session, form) = match signed_in_form(&req, &body, &state).await {
+    let (user, session, form) = match signed_in_form::<RevokeSessionForm>(&req, &body, &state).await
+    {
         Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
-    let given = current_password(&form);
-    let result = match uuid::Uuid::parse_str(field(&form, "id")) {
+    let given = form.fields.current_password.map(SecretString::from);
+    let result = match uuid::Uuid::parse_str(&form.fields.id) {
         Ok(id) => state
             .users
             .revoke_session(
@@ -281,12 +308,6 @@ async fn revoke_session(
     };
     let labels = [("current_password", "Current password")];
     outcome(&req, &state, &user, session, result, "session", &labels).await
-}
-
-/// The current password a form re-authenticates with, when it has the field.
-fn current_password(form: &std::collections::HashMap<String, String>) -> Option<SecretString> {
-    form.get("current_password")
-        .map(|value| SecretString::from(value.to_owned()))
 }
 
 /// Shows a page of the MFA forms, or the account page with what went wrong.
@@ -312,12 +333,9 @@ async fn mfa_outcome(
 }
 
 /// The MFA section showing new recovery codes, once.
-fn recovery_codes_page<'a>(
-    form: &'a std::collections::HashMap<String, String>,
-    codes: &[SecretString],
-) -> MfaPage<'a> {
+fn recovery_codes_page<'a>(csrf: &'a str, codes: &[SecretString]) -> MfaPage<'a> {
     MfaPage {
-        csrf: field(form, "csrf"),
+        csrf,
         enrolment: None,
         recovery_codes: codes
             .iter()
@@ -328,24 +346,23 @@ fn recovery_codes_page<'a>(
 
 /// Starts enrolment: the QR code and key of a new authenticator, and the form that turns
 /// it on.
-#[post("/account/mfa/start")]
 async fn mfa_start(
     req: HttpRequest,
     caller: Caller,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (user, session, form) = match signed_in_form(&req, &body, &state).await {
+    let (user, session, form) = match signed_in_form::<ReauthForm>(&req, &body, &state).await {
         Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
-    let given = current_password(&form);
+    let given = form.fields.current_password.map(SecretString::from);
     let result = state
         .mfa
         .start(&user, session, given.as_ref(), &caller.0)
         .await
         .map(|enrolment| MfaPage {
-            csrf: field(&form, "csrf"),
+            csrf: &form.csrf,
             enrolment: Some(EnrolmentView {
                 qr_svg: inline_svg(&qr_svg(enrolment.uri.expose_secret())),
                 secret: enrolment.secret.expose_secret().to_owned(),
@@ -364,22 +381,21 @@ fn inline_svg(document: &str) -> String {
 }
 
 /// Turns MFA on with a code from the new authenticator, and shows the recovery codes once.
-#[post("/account/mfa/confirm")]
 async fn mfa_confirm(
     req: HttpRequest,
     caller: Caller,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (user, session, form) = match signed_in_form(&req, &body, &state).await {
+    let (user, session, form) = match signed_in_form::<ConfirmMfaForm>(&req, &body, &state).await {
         Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
     let result = state
         .mfa
-        .confirm(&user, session, field(&form, "code"), &caller.0)
+        .confirm(&user, session, &form.fields.code, &caller.0)
         .await
-        .map(|codes| recovery_codes_page(&form, &codes))
+        .map(|codes| recovery_codes_page(&form.csrf, &codes))
         .map_err(ApiError::from);
     mfa_outcome(&req, &state, &user, session, result).await
 }
@@ -391,7 +407,6 @@ enum MfaChange {
     NewRecoveryCodes,
 }
 
-#[post("/account/mfa/disable")]
 async fn mfa_disable(
     req: HttpRequest,
     caller: Caller,
@@ -402,7 +417,6 @@ async fn mfa_disable(
 }
 
 /// New recovery codes, shown once; the old ones stop working.
-#[post("/account/mfa/recovery-codes")]
 async fn mfa_recovery_codes(
     req: HttpRequest,
     caller: Caller,
@@ -420,12 +434,17 @@ async fn mfa_change(
     state: web::Data<AppState>,
     change: MfaChange,
 ) -> HttpResponse {
-    let (user, session, form) = match signed_in_form(&req, &body, &state).await {
+    let (user, session, form) = match signed_in_form::<MfaChangeForm>(&req, &body, &state).await {
         Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
-    let current = current_password(&form);
-    let factor = Factor::from_fields(form.get("otp").cloned(), form.get("recovery_code").cloned());
+    let MfaChangeForm {
+        current_password,
+        otp,
+        recovery_code,
+    } = form.fields;
+    let current = current_password.map(SecretString::from);
+    let factor = Factor::from_fields(otp, recovery_code);
     match change {
         MfaChange::TurnOff => {
             let result = state
@@ -441,7 +460,7 @@ async fn mfa_change(
                 .mfa
                 .regenerate(&user, session, current.as_ref(), factor, &caller.0)
                 .await
-                .map(|codes| recovery_codes_page(&form, &codes))
+                .map(|codes| recovery_codes_page(&form.csrf, &codes))
                 .map_err(ApiError::from);
             mfa_outcome(&req, &state, &user, session, result).await
         }

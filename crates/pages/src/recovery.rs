@@ -3,24 +3,57 @@
 //! (`/verify-email?token=…`). Each runs the same use case as its API twin.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
+use serde::Deserialize;
 
-use super::{
-    Field, FormPage, SIGN_IN_PATH, csrf_token, error_page, field, form_again, message, page,
-    posted_form, query, with_cookie,
+use crate::shared::{
+    FORGOT_PASSWORD_PATH, Field, FormPage, Posted, SIGN_IN_PATH, csrf_token, error_page,
+    form_again, message, page, posted, query, resource, with_cookie,
 };
 use gatehouse_http::caller::Caller;
 use gatehouse_http::problem::ApiError;
 use gatehouse_http::state::AppState;
 
+const RESET_PASSWORD_PATH: &str = "/reset-password";
+const VERIFY_EMAIL_PATH: &str = "/verify-email";
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(forgot_page)
-        .service(forgot)
-        .service(reset_page)
-        .service(reset)
-        .service(verify_page)
-        .service(verify);
+    cfg.service(
+        resource(FORGOT_PASSWORD_PATH)
+            .route(web::get().to(forgot_page))
+            .route(web::post().to(forgot)),
+    )
+    .service(
+        resource(RESET_PASSWORD_PATH)
+            .route(web::get().to(reset_page))
+            .route(web::post().to(reset)),
+    )
+    .service(
+        resource(VERIFY_EMAIL_PATH)
+            .route(web::get().to(verify_page))
+            .route(web::post().to(verify)),
+    );
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ForgotForm {
+    email: String,
+}
+
+/// The reset form: the emailed token, and the new password.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ResetForm {
+    token: String,
+    new_password: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct VerifyForm {
+    token: String,
 }
 
 fn forgot_form<'a>(csrf: &'a str, email: &str) -> FormPage<'a> {
@@ -28,7 +61,7 @@ fn forgot_form<'a>(csrf: &'a str, email: &str) -> FormPage<'a> {
         title: "Forgot your password?",
         intro: Some("We will email you a link to choose a new one.".into()),
         errors: Vec::new(),
-        action: "/forgot-password",
+        action: FORGOT_PASSWORD_PATH,
         csrf,
         hidden: Vec::new(),
         fields: vec![Field::email(email)],
@@ -37,25 +70,23 @@ fn forgot_form<'a>(csrf: &'a str, email: &str) -> FormPage<'a> {
     }
 }
 
-#[get("/forgot-password")]
 async fn forgot_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let (csrf, new_cookie) = csrf_token(&req, &state);
     with_cookie(page(StatusCode::OK, &forgot_form(&csrf, "")), new_cookie)
 }
 
 /// Sends a reset link, answering the same whether or not the address has an account.
-#[post("/forgot-password")]
 async fn forgot(
     req: HttpRequest,
     caller: Caller,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let form = match posted_form(&req, &body, &state) {
+    let form: Posted<ForgotForm> = match posted(&req, &body, &state) {
         Ok(form) => form,
         Err(refusal) => return refusal.page(),
     };
-    let email = field(&form, "email");
+    let email = form.fields.email.as_str();
     match state
         .recovery
         .request_password_reset(email.to_owned(), &caller.0)
@@ -69,7 +100,7 @@ async fn forgot(
                 "If an account exists for this address, an email with a reset link is on its way. The link works for 30 minutes.",
             )
         }
-        Err(error) => form_again(forgot_form(field(&form, "csrf"), email), &error.into()),
+        Err(error) => form_again(forgot_form(&form.csrf, email), &error.into()),
     }
 }
 
@@ -78,7 +109,7 @@ fn reset_form<'a>(csrf: &'a str, token: &str) -> FormPage<'a> {
         title: "Choose a new password",
         intro: Some("Every device signed in to your account will be signed out.".into()),
         errors: Vec::new(),
-        action: "/reset-password",
+        action: RESET_PASSWORD_PATH,
         csrf,
         hidden: vec![("token", token.to_owned())],
         fields: vec![Field::password(
@@ -92,26 +123,24 @@ fn reset_form<'a>(csrf: &'a str, token: &str) -> FormPage<'a> {
 }
 
 /// The page the reset email links to.
-#[get("/reset-password")]
 async fn reset_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let token = query(&req).remove("token").unwrap_or_default();
     let (csrf, new_cookie) = csrf_token(&req, &state);
     with_cookie(page(StatusCode::OK, &reset_form(&csrf, &token)), new_cookie)
 }
 
-#[post("/reset-password")]
 async fn reset(
     req: HttpRequest,
     caller: Caller,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let form = match posted_form(&req, &body, &state) {
+    let form: Posted<ResetForm> = match posted(&req, &body, &state) {
         Ok(form) => form,
         Err(refusal) => return refusal.page(),
     };
-    let token = field(&form, "token");
-    let new_password = SecretString::from(field(&form, "new_password").to_owned());
+    let token = form.fields.token.as_str();
+    let new_password = SecretString::from(form.fields.new_password.as_str());
     match state
         .recovery
         .confirm_password_reset(
@@ -130,9 +159,7 @@ async fn reset(
             let error = ApiError::from(error);
             match error {
                 // A password the policy refuses: the same link may be used again.
-                ApiError::Validation(_) => {
-                    form_again(reset_form(field(&form, "csrf"), token), &error)
-                }
+                ApiError::Validation(_) => form_again(reset_form(&form.csrf, token), &error),
                 other => error_page(other, "This link cannot be used"),
             }
         }
@@ -141,7 +168,6 @@ async fn reset(
 
 /// The page the verification email links to. Confirming takes a press of a button, so
 /// that a mail scanner fetching the link confirms nothing.
-#[get("/verify-email")]
 async fn verify_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let token = query(&req).remove("token").unwrap_or_default();
     let (csrf, new_cookie) = csrf_token(&req, &state);
@@ -149,7 +175,7 @@ async fn verify_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         title: "Confirm your email address",
         intro: None,
         errors: Vec::new(),
-        action: "/verify-email",
+        action: VERIFY_EMAIL_PATH,
         csrf: &csrf,
         hidden: vec![("token", token)],
         fields: Vec::new(),
@@ -159,18 +185,17 @@ async fn verify_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     with_cookie(page(StatusCode::OK, &form), new_cookie)
 }
 
-#[post("/verify-email")]
 async fn verify(
     req: HttpRequest,
     caller: Caller,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let form = match posted_form(&req, &body, &state) {
+    let form: Posted<VerifyForm> = match posted(&req, &body, &state) {
         Ok(form) => form,
         Err(refusal) => return refusal.page(),
     };
-    let token = SecretString::from(field(&form, "token").to_owned());
+    let token = SecretString::from(form.fields.token);
     match state
         .recovery
         .confirm_email_verification(&token, &caller.0)

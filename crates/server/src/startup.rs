@@ -14,7 +14,7 @@ use gatehouse_persistence::Database;
 use secrecy::ExposeSecret;
 use utoipa_swagger_ui::SwaggerUi;
 
-use gatehouse_api::{openapi, routes};
+use gatehouse_api::openapi;
 use gatehouse_http::methods::{self, Methods};
 use gatehouse_http::problem::{self, ApiError};
 use gatehouse_http::state::AppState;
@@ -116,7 +116,7 @@ impl Application {
                     }])
                     .into()
                 }))
-                .configure(routes::configure)
+                .configure(gatehouse_api::configure)
                 .configure(gatehouse_pages::configure)
                 .service(
                     // GET only, as Swagger UI's own routes: other methods fall through to

@@ -10,6 +10,7 @@ use super::*;
 use crate::audit::{AuditEvent, AuditFilter, AuditLog};
 use crate::pagination::Page;
 use crate::password::PasswordHash;
+use crate::ports::AccessToken;
 use crate::ports::{AccessClaims, SaveUserError, TokenDigest};
 use crate::session::SessionId;
 use crate::throttle::ThrottlePolicy;

@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use crate::scope::ScopeSet;
 use crate::user::{Role, UserId};
 
+pub use crate::session::Amr;
 pub use factors::{FactorError, FactorUse, SecondFactors};
 pub use ports::{Authenticators, MfaRepository, OtpError};
 pub use service::{MfaError, MfaPorts, MfaService};
@@ -90,47 +91,6 @@ impl Factor {
             (None, Some(code)) => Some(Factor::RecoveryCode(SecretString::from(code))),
             _ => None,
         }
-    }
-}
-
-/// How a session's person proved who they are (OpenID Connect `amr`, RFC 8176).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Amr {
-    /// A password alone.
-    #[default]
-    Password,
-    /// A password and a one-time code (or a recovery code).
-    PasswordOtp,
-}
-
-impl Amr {
-    /// The RFC 8176 method names.
-    pub fn methods(self) -> &'static [&'static str] {
-        match self {
-            Amr::Password => &["pwd"],
-            Amr::PasswordOtp => &["pwd", "otp"],
-        }
-    }
-
-    /// As stored: the method names separated by spaces.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Amr::Password => "pwd",
-            Amr::PasswordOtp => "pwd otp",
-        }
-    }
-
-    /// Reads a stored or claimed value; anything without `otp` is a password alone.
-    pub fn parse(raw: &str) -> Self {
-        if raw.split([' ', ',']).any(|method| method == "otp") {
-            Amr::PasswordOtp
-        } else {
-            Amr::Password
-        }
-    }
-
-    pub fn has_otp(self) -> bool {
-        self == Amr::PasswordOtp
     }
 }
 

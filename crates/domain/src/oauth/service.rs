@@ -19,9 +19,9 @@ use super::ports::{
     Redemption,
 };
 use crate::audit::{Audit, AuditKind};
-use crate::auth::TokenGrant;
 use crate::clock::Clock;
 use crate::error::{RepositoryError, ValidationErrors};
+use crate::ports::TokenGrant;
 use crate::ports::{
     AccessTokenService, OpaqueTokens, SessionRepository, TokenError, UserRepository,
 };

@@ -4,16 +4,69 @@ use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use gatehouse_domain::audit::{AuditFilter, AuditKind};
 use gatehouse_domain::{UserId, ValidationErrors};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::dto::{AuditEventResponse, PageResponse};
-use crate::openapi::responses::{InvalidInput, Protected};
-use crate::routes::query::Paging;
+use crate::shared::query::Paging;
+use crate::shared::responses::{InvalidInput, Protected};
+use crate::shared::schemas::{PageResponse, one_of_schema};
 use gatehouse_http::extractors::{CurrentUser, scopes};
 use gatehouse_http::problem::ApiError;
 use gatehouse_http::state::AppState;
+
+/// The audit event types, from the domain's list.
+fn event_type_schema() -> utoipa::openapi::Object {
+    one_of_schema(
+        gatehouse_domain::audit::AuditKind::ALL.map(gatehouse_domain::audit::AuditKind::as_str),
+        "The kind of event.",
+    )
+}
+
+/// One security event of the audit trail.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "019a4d3e-aa10-7b2c-8d3e-4f5a6b7c8d9e",
+    "type": "role_changed",
+    "user_id": "019a4d3e-7b6f-7c52-9d7e-2f1a3b4c5d6e",
+    "actor_id": "019a4d3e-1111-7c52-9d7e-2f1a3b4c5d6e",
+    "ip": null,
+    "user_agent": null,
+    "detail": "user -> admin",
+    "created_at": "2026-11-23T10:00:00Z"
+}))]
+pub struct AuditEventResponse {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    #[schema(schema_with = event_type_schema)]
+    pub kind: &'static str,
+    pub user_id: Option<Uuid>,
+    /// The admin who acted, when not the user.
+    pub actor_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&gatehouse_domain::audit::AuditEvent> for AuditEventResponse {
+    fn from(event: &gatehouse_domain::audit::AuditEvent) -> Self {
+        Self {
+            id: event.id.as_uuid(),
+            kind: event.kind.as_str(),
+            user_id: event.user_id.map(|id| id.as_uuid()),
+            actor_id: event.actor_id.map(|id| id.as_uuid()),
+            ip: event.client.ip.clone(),
+            user_agent: event.client.user_agent.clone(),
+            detail: event.detail.clone(),
+            created_at: event.at,
+        }
+    }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list), components(schemas(AuditEventResponse)))]
+pub struct Doc;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list);
@@ -28,7 +81,7 @@ pub struct AuditQuery {
     user_id: Option<String>,
     /// Only events of this type.
     #[serde(rename = "type")]
-    #[param(rename = "type", schema_with = crate::dto::event_type_schema)]
+    #[param(rename = "type", schema_with = event_type_schema)]
     kind: Option<String>,
     /// Only events at or after this time (RFC 3339).
     #[param(value_type = Option<DateTime<Utc>>)]

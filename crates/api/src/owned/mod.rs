@@ -3,6 +3,8 @@
 //! declares its routes and their documentation with [`owned_routes!`]. Someone else's item
 //! answers 404, never 403, so ids cannot be probed.
 
+mod todos;
+
 use actix_web::{HttpResponse, web};
 use gatehouse_domain::owned::{Owned, OwnedItems};
 use gatehouse_domain::{Identifier, ValidationErrors};
@@ -11,12 +13,44 @@ use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::dto::PageResponse;
-use crate::routes::query::Paging;
+use crate::shared::query::Paging;
+use crate::shared::schemas::PageResponse;
 use gatehouse_http::extractors::{CurrentUser, RequiredScope};
 use gatehouse_http::json::Json;
 use gatehouse_http::problem::{ApiError, ProblemDetails};
 use gatehouse_http::state::AppState;
+
+/// A resource this crate serves, as the rest of the API sees it.
+struct Declared {
+    configure: fn(&mut web::ServiceConfig),
+    doc: fn() -> utoipa::openapi::OpenApi,
+    /// The 404 `code` of its items.
+    not_found: &'static str,
+}
+
+/// The owner-scoped resources: adding one is adding it here.
+const DECLARED: [Declared; 1] = [Declared {
+    configure: todos::configure,
+    doc: <todos::Doc as utoipa::OpenApi>::openapi,
+    not_found: <gatehouse_domain::Todo as Owned>::NOT_FOUND,
+}];
+
+/// Registers every owned resource's routes (under `/api/v1`).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for resource in &DECLARED {
+        (resource.configure)(cfg);
+    }
+}
+
+/// The document's parts that the owned resources declare.
+pub fn docs() -> impl Iterator<Item = utoipa::openapi::OpenApi> {
+    DECLARED.iter().map(|resource| (resource.doc)())
+}
+
+/// The 404 `code` of each owned resource (`todo_not_found`…).
+pub fn not_found_codes() -> impl Iterator<Item = &'static str> {
+    DECLARED.iter().map(|resource| resource.not_found)
+}
 
 /// What a resource adds to its domain item to be served over HTTP.
 pub trait OwnedResource: Owned {
@@ -128,7 +162,7 @@ macro_rules! owned_routes {
         /// Registers the routes, each path with its methods.
         pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
             use actix_web::web;
-            use $crate::routes::owned;
+            use $crate::owned;
             cfg.service(
                 web::resource(concat!("/", $many))
                     .route(web::get().to(owned::list::<$item>))
@@ -156,11 +190,11 @@ macro_rules! owned_routes {
         #[allow(dead_code)]
         mod doc {
             use super::*;
-            use $crate::dto::PageResponse;
-            use $crate::openapi::responses::{BadRequest, InvalidInput, Protected, ValidationFailed};
+            use $crate::shared::schemas::PageResponse;
+            use $crate::shared::responses::{BadRequest, InvalidInput, Protected, ValidationFailed};
             use ::gatehouse_http::problem::ProblemDetails;
-            use $crate::routes::owned::{not_found, scope_name, OwnedResource};
-            use $crate::routes::query::Paging;
+            use $crate::owned::{not_found, scope_name, OwnedResource};
+            use $crate::shared::query::Paging;
 
             type Read = <$item as OwnedResource>::Read;
             type Write = <$item as OwnedResource>::Write;

@@ -12,8 +12,8 @@ use actix_web::{HttpRequest, post};
 use gatehouse_domain::auth::Introspection;
 use secrecy::SecretString;
 
-use crate::openapi::responses::{Forbidden, InvalidClient, TokenError, Unauthorized};
-use crate::routes::auth::{client_credentials, parse_form, required};
+use crate::shared::form::{client_credentials, parse_form, required};
+use crate::shared::responses::{Forbidden, InvalidClient, TokenError, Unauthorized};
 use gatehouse_http::caller::Caller;
 use gatehouse_http::extractors::{CurrentUser, scopes};
 use gatehouse_http::paths;
@@ -182,7 +182,7 @@ pub async fn userinfo(current: CurrentUser<scopes::OpenId>) -> HttpResponse {
         (status = 200, description = "The claims", body = UserInfo),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
-        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 413, response = crate::shared::responses::PayloadTooLarge),
     ),
     security(("oauth2" = ["openid"]))
 )]
@@ -334,7 +334,7 @@ pub struct IntrospectionResponse {
         (status = 200, description = "What the token is worth", body = IntrospectionResponse),
         (status = 400, response = TokenError),
         (status = 401, response = InvalidClient),
-        (status = 403, response = crate::openapi::responses::UnauthorizedClient),
+        (status = 403, response = crate::shared::responses::UnauthorizedClient),
     )
 )]
 #[post("/oauth2/introspect")]

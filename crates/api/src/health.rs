@@ -2,9 +2,21 @@
 
 use actix_web::{HttpResponse, get, web};
 
-use crate::dto::HealthResponse;
 use gatehouse_http::problem::{ApiError, ProblemDetails};
 use gatehouse_http::state::AppState;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Health of the service.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct HealthResponse {
+    pub status: &'static str,
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(live, ready), components(schemas(HealthResponse)))]
+pub struct Doc;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(live).service(ready);

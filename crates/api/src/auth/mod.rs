@@ -1,24 +1,26 @@
-//! Sign-up, the OAuth2 token endpoint (password and refresh grants) and logout.
+//! Sign-up, the OAuth2 token endpoint (password, MFA, refresh and authorization code
+//! grants), logout, and recovery by email ([`recovery`]).
+
+mod dto;
+mod recovery;
 
 use std::collections::HashMap;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use base64::Engine as _;
 use gatehouse_domain::auth::{Registration, TokenGrant};
 use gatehouse_domain::mfa::Factor;
-use gatehouse_domain::oauth::{ClientCredentials, ClientId, CodeExchange};
+use gatehouse_domain::oauth::{ClientId, CodeExchange};
 use secrecy::{ExposeSecret, SecretString};
+use utoipa::OpenApi;
 
-use crate::dto::{
-    AcceptedResponse, PasswordResetConfirm, PasswordResetRequest, RegisterRequest, TokenRequest,
-    TokenResponse, UserResponse, VerifyEmailConfirm,
+use crate::shared::form::{client_credentials, parse_form, required};
+use crate::shared::responses::{
+    BadRequest, EmailTaken, InvalidClient, MfaRequired, Overloaded, PayloadTooLarge, TokenError,
+    TokenUnavailable, TooManyRequests, Unauthorized, ValidationFailed,
 };
-use crate::openapi::responses::{
-    BadRequest, EmailTaken, EmailedTokenInvalid, InvalidClient, MfaRequired, Overloaded,
-    PayloadTooLarge, Protected, TokenError, TokenUnavailable, TooManyRequests, Unauthorized,
-    ValidationFailed,
-};
+use crate::shared::schemas::UserResponse;
+use dto::{RegisterRequest, TokenRequest, TokenResponse};
 use gatehouse_http::caller::Caller;
 use gatehouse_http::extractors::{CurrentUser, scopes};
 use gatehouse_http::json::Json;
@@ -29,11 +31,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(register)
         .service(token)
         .service(logout)
-        .service(request_password_reset)
-        .service(confirm_password_reset)
-        .service(request_email_verification)
-        .service(confirm_email_verification);
+        .configure(recovery::configure);
 }
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        register,
+        token,
+        logout,
+        recovery::request_password_reset,
+        recovery::confirm_password_reset,
+        recovery::request_email_verification,
+        recovery::confirm_email_verification,
+    ),
+    components(schemas(
+        RegisterRequest,
+        TokenRequest,
+        TokenResponse,
+        recovery::PasswordResetRequest,
+        recovery::PasswordResetConfirm,
+        recovery::VerifyEmailConfirm,
+    ))
+)]
+pub struct Doc;
 
 /// Create an account.
 ///
@@ -198,61 +219,6 @@ async fn named_client(
     Ok(Some(client.id))
 }
 
-/// The client's credentials (RFC 6749 §2.3.1): HTTP Basic (`client_secret_basic`, each
-/// half form-urlencoded) or `client_id` and `client_secret` in the form
-/// (`client_secret_post`), never both. An empty secret is no secret: Swagger UI sends one
-/// (HTTP Basic with an empty password) for its public client.
-pub(crate) fn client_credentials(
-    req: &HttpRequest,
-    form: &HashMap<String, String>,
-) -> Result<ClientCredentials, OAuthError> {
-    let basic = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Basic "));
-    let Some(encoded) = basic else {
-        return Ok(ClientCredentials {
-            id: form.get("client_id").cloned(),
-            secret: form
-                .get("client_secret")
-                .filter(|secret| !secret.is_empty())
-                .cloned()
-                .map(SecretString::from),
-        });
-    };
-    if form.contains_key("client_secret") {
-        return Err(OAuthError::invalid_request(
-            "Send the client's credentials once: HTTP Basic or the form, not both.",
-        ));
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(OAuthError::invalid_client)?;
-    let (id, secret) = decoded
-        .split_once(':')
-        .ok_or_else(OAuthError::invalid_client)?;
-    let decode = |part: &str| {
-        form_urlencoded::parse(format!("x={part}").as_bytes())
-            .next()
-            .map(|(_, value)| value.into_owned())
-            .unwrap_or_default()
-    };
-    let id = decode(id);
-    if form.get("client_id").is_some_and(|named| *named != id) {
-        return Err(OAuthError::invalid_request(
-            "`client_id` differs from the client of the HTTP Basic credentials.",
-        ));
-    }
-    let secret = decode(secret);
-    Ok(ClientCredentials {
-        id: Some(id),
-        secret: (!secret.is_empty()).then(|| SecretString::from(secret)),
-    })
-}
-
 fn token_response(grant: TokenGrant, id_token: Option<SecretString>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -285,183 +251,5 @@ pub async fn logout(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     state.auth.logout(&current.claims, &caller.0).await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// Parses an `application/x-www-form-urlencoded` body. RFC 6749 §3.2 forbids repeated
-/// parameters, so a repeat is an `invalid_request`, never a silent pick.
-pub(crate) fn parse_form(
-    req: &HttpRequest,
-    body: &[u8],
-) -> Result<HashMap<String, String>, OAuthError> {
-    if !gatehouse_http::json::is_form(req) {
-        return Err(OAuthError::invalid_request(
-            "The token endpoint takes an application/x-www-form-urlencoded body.",
-        ));
-    }
-    let mut form = HashMap::new();
-    for (key, value) in form_urlencoded::parse(body) {
-        // A parameter we do not know is ignored, whatever it holds and however often it
-        // comes (RFC 6749 §3.2): it reaches nothing.
-        if !FORM_PARAMETERS.contains(&key.as_ref()) {
-            continue;
-        }
-        // No database stores a NUL; refuse it here rather than let it reach a query.
-        if value.contains('\0') {
-            return Err(OAuthError::invalid_request(format!(
-                "Parameter `{key}` contains a NUL character."
-            )));
-        }
-        // A parameter must not be sent twice (RFC 6749 §3.1).
-        if form.insert(key.to_string(), value.into_owned()).is_some() {
-            return Err(OAuthError::invalid_request(format!(
-                "Parameter `{key}` is repeated."
-            )));
-        }
-    }
-    Ok(form)
-}
-
-/// Every parameter the token, revocation and introspection endpoints read; the others are
-/// dropped as the form is read.
-const FORM_PARAMETERS: &[&str] = &[
-    "grant_type",
-    "username",
-    "password",
-    "refresh_token",
-    "scope",
-    "code",
-    "redirect_uri",
-    "code_verifier",
-    "client_id",
-    "client_secret",
-    "token",
-    "token_type_hint",
-    "mfa_token",
-    "otp",
-    "recovery_code",
-];
-
-pub(crate) fn required<'a>(
-    form: &'a HashMap<String, String>,
-    name: &str,
-) -> Result<&'a str, OAuthError> {
-    match form.get(name).map(String::as_str) {
-        Some(value) if !value.is_empty() => Ok(value),
-        Some(_) => Err(OAuthError::invalid_request(format!(
-            "Parameter `{name}` is empty."
-        ))),
-        None => Err(OAuthError::invalid_request(format!(
-            "Parameter `{name}` is missing."
-        ))),
-    }
-}
-
-/// Ask for a password-reset email.
-///
-/// Always 202 with the same body, whether or not the address has an account: the work and
-/// the email happen after the response. The emailed link is valid for 30 minutes, once.
-#[utoipa::path(
-    context_path = "/api/v1",
-    tag = "auth",
-    request_body = PasswordResetRequest,
-    responses(
-        (status = 202, description = "Accepted", body = AcceptedResponse),
-        (status = 400, response = BadRequest),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = TooManyRequests),
-    )
-)]
-#[post("/auth/password-reset")]
-pub async fn request_password_reset(
-    caller: Caller,
-    state: web::Data<AppState>,
-    body: Json<PasswordResetRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let mail = state
-        .recovery
-        .request_password_reset(body.into_inner().email, &caller.0)
-        .await?;
-    gatehouse_http::mail::send_later(mail);
-    Ok(HttpResponse::Accepted().json(AcceptedResponse {
-        detail: "If an account exists for this address, an email with a reset link is on its way.",
-    }))
-}
-
-/// Set a new password with the token from a reset email.
-///
-/// Every session of the account is revoked and a notice is emailed. This does not log in.
-#[utoipa::path(
-    context_path = "/api/v1",
-    tag = "auth",
-    request_body = PasswordResetConfirm,
-    responses(
-        (status = 204, description = "Password changed; log in with it"),
-        (status = 400, response = EmailedTokenInvalid),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Overloaded),
-    )
-)]
-#[post("/auth/password-reset/confirm")]
-pub async fn confirm_password_reset(
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: Json<PasswordResetConfirm>,
-) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    state
-        .recovery
-        .confirm_password_reset(&body.token, body.new_password, &caller.0)
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// Email yourself a link that confirms your address (valid 24 hours, once).
-#[utoipa::path(
-    context_path = "/api/v1",
-    tag = "auth",
-    security(("oauth2" = ["me"])),
-    responses(
-        (status = 202, description = "Accepted", body = AcceptedResponse),
-        Protected,
-        (status = 429, response = TooManyRequests),
-    )
-)]
-#[post("/auth/verify-email")]
-pub async fn request_email_verification(
-    current: CurrentUser<scopes::Me>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let mail = state
-        .recovery
-        .request_email_verification(current.user)
-        .await?;
-    gatehouse_http::mail::send_later(mail);
-    Ok(HttpResponse::Accepted().json(AcceptedResponse {
-        detail: "A verification link is on its way to your address.",
-    }))
-}
-
-/// Confirm your email address with the token from a verification email.
-#[utoipa::path(
-    context_path = "/api/v1",
-    tag = "auth",
-    request_body = VerifyEmailConfirm,
-    responses(
-        (status = 204, description = "Address verified"),
-        (status = 400, response = EmailedTokenInvalid),
-        (status = 422, response = ValidationFailed),
-    )
-)]
-#[post("/auth/verify-email/confirm")]
-pub async fn confirm_email_verification(
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: Json<VerifyEmailConfirm>,
-) -> Result<HttpResponse, ApiError> {
-    state
-        .recovery
-        .confirm_email_verification(&body.token, &caller.0)
-        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::openapi::responses::{
+use crate::shared::responses::{
     BadRequest, ClientIdTaken, ClientNotFound, Protected, ValidationFailed,
 };
 use gatehouse_http::extractors::{CurrentUser, scopes};
@@ -61,11 +61,11 @@ pub struct NewClientRequest {
 }
 
 fn redirect_uris() -> utoipa::openapi::Array {
-    crate::dto::redirect_uris_schema(1)
+    crate::shared::schemas::redirect_uris_schema(1)
 }
 
 fn post_logout_redirect_uris() -> utoipa::openapi::Array {
-    crate::dto::redirect_uris_schema(0)
+    crate::shared::schemas::redirect_uris_schema(0)
 }
 
 /// A registered client. Its secret is never shown again.
@@ -236,10 +236,13 @@ mod tests {
         // `#[schema(pattern)]` takes literals only: they must equal the shared ones.
         let document = serde_json::to_value(crate::openapi::document()).unwrap();
         let schema = &document["components"]["schemas"]["NewClientRequest"]["properties"];
-        assert_eq!(schema["id"]["pattern"], crate::dto::patterns::CLIENT_ID);
+        assert_eq!(
+            schema["id"]["pattern"],
+            crate::shared::schemas::patterns::CLIENT_ID
+        );
         assert_eq!(
             schema["name"]["pattern"],
-            crate::dto::patterns::NOT_BLANK_LINE
+            crate::shared::schemas::patterns::NOT_BLANK_LINE
         );
     }
 }

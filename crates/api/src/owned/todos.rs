@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::dto::double_option;
-use crate::routes::owned::{OwnedResource, owned_routes};
-use crate::routes::query;
+use crate::owned::{OwnedResource, owned_routes};
+use crate::shared::query;
+use crate::shared::schemas::double_option;
 use gatehouse_http::extractors::scopes;
 use gatehouse_http::state::AppState;
 

@@ -8,20 +8,48 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::dto::{
-    AdminUpdateUserRequest, ChangePasswordRequest, DeleteAccountRequest, PageResponse,
-    ReauthenticationRequest, SessionResponse, UpdateMeRequest, UserResponse,
-};
-use crate::openapi::responses::{
+mod dto;
+
+use crate::shared::query::{self, Paging};
+use crate::shared::responses::{
     BadRequest, EmailTaken, InvalidInput, LastAdmin, Overloaded, Protected, SessionNotFound,
     TooManyRequests, Unauthorized, UserNotFound, ValidationFailed, WrongPassword,
 };
-use crate::routes::query::{self, Paging};
+use crate::shared::schemas::{PageResponse, ReauthenticationRequest, UserResponse};
+use dto::{
+    AdminUpdateUserRequest, ChangePasswordRequest, DeleteAccountRequest, SessionResponse,
+    UpdateMeRequest,
+};
 use gatehouse_http::caller::Caller;
 use gatehouse_http::extractors::{CurrentUser, scopes};
 use gatehouse_http::json::Json;
 use gatehouse_http::problem::ApiError;
 use gatehouse_http::state::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        me,
+        update_me,
+        change_password,
+        delete_me,
+        list_sessions,
+        revoke_session,
+        revoke_all_sessions,
+        list,
+        get_user,
+        update_user,
+        delete_user,
+    ),
+    components(schemas(
+        dto::UpdateMeRequest,
+        dto::ChangePasswordRequest,
+        dto::DeleteAccountRequest,
+        dto::AdminUpdateUserRequest,
+        dto::SessionResponse,
+    ))
+)]
+pub struct Doc;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // `/users/me…` before `/users/{id}`: the first match wins.
@@ -272,7 +300,7 @@ pub struct UserListQuery {
     /// Case-insensitive text to find in the email or the full name.
     #[param(max_length = 254, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     q: Option<String>,
-    #[param(schema_with = crate::dto::role_schema)]
+    #[param(schema_with = crate::shared::schemas::role_schema)]
     role: Option<String>,
     #[param(value_type = Option<bool>)]
     is_active: Option<String>,

@@ -10,16 +10,31 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::dto::ReauthenticationRequest;
-use crate::openapi::responses::{
+use crate::shared::responses::{
     BadRequest, InvalidInput, MfaAlreadyEnabled, MfaNotEnabled, MfaRefused, Overloaded, Protected,
     TooManyRequests, Unauthorized, UserNotFound, ValidationFailed, WrongPassword,
 };
+use crate::shared::schemas::ReauthenticationRequest;
 use gatehouse_http::caller::Caller;
 use gatehouse_http::extractors::{CurrentUser, scopes};
 use gatehouse_http::json::Json;
 use gatehouse_http::problem::ApiError;
 use gatehouse_http::state::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(own_status, start, confirm, disable, regenerate, user_status, reset),
+    components(schemas(
+        MfaStatusResponse,
+        EnrolmentResponse,
+        ConfirmMfaRequest,
+        MfaChangeRequest,
+        WithOtp,
+        WithRecoveryCode,
+        RecoveryCodesResponse,
+    ))
+)]
+pub struct Doc;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // `/users/me/mfa…` before `/users/{id}/mfa`: the first match wins.

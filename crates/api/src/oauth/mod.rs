@@ -1,0 +1,51 @@
+//! gatehouse as an OAuth 2.0 authorization server and OpenID Connect provider, the API
+//! side: discovery, userinfo, revocation and introspection ([`oidc`]), the signing keys
+//! ([`jwks`]) and client registration ([`clients`]). The browser side of the flow (the
+//! authorization endpoint and its pages) is `gatehouse-pages`; the token endpoint is
+//! [`crate::auth`].
+
+mod clients;
+mod jwks;
+mod oidc;
+
+use actix_web::web;
+use utoipa::OpenApi;
+
+/// Discovery, keys, userinfo, revocation and introspection: outside `/api/v1`.
+pub fn configure_provider(cfg: &mut web::ServiceConfig) {
+    cfg.configure(jwks::configure).configure(oidc::configure);
+}
+
+/// Client registration, under `/api/v1`.
+pub fn configure_clients(cfg: &mut web::ServiceConfig) {
+    clients::configure(cfg);
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        jwks::jwks,
+        oidc::discovery,
+        oidc::userinfo,
+        oidc::userinfo_by_post,
+        oidc::revoke,
+        oidc::introspect,
+        clients::list,
+        clients::create,
+        clients::get_client,
+        clients::remove,
+    ),
+    components(schemas(
+        jwks::Jwk,
+        jwks::JwkSet,
+        oidc::ProviderMetadata,
+        oidc::UserInfo,
+        oidc::UserinfoForm,
+        oidc::TokenForm,
+        oidc::IntrospectionResponse,
+        clients::NewClientRequest,
+        clients::ClientResponse,
+        clients::RegisteredClient,
+    ))
+)]
+pub struct Doc;
