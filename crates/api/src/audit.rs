@@ -56,8 +56,8 @@ impl From<&gatehouse_domain::audit::AuditEvent> for AuditEventResponse {
             kind: event.kind.as_str(),
             user_id: event.user_id.map(|id| id.as_uuid()),
             actor_id: event.actor_id.map(|id| id.as_uuid()),
-            ip: event.client.ip.clone(),
-            user_agent: event.client.user_agent.clone(),
+            ip: event.caller.ip.clone(),
+            user_agent: event.caller.user_agent.clone(),
             detail: event.detail.clone(),
             created_at: event.at,
         }

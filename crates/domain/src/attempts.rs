@@ -11,7 +11,7 @@ use crate::audit::{Audit, AuditKind};
 use crate::error::RepositoryError;
 use crate::password::PasswordHash;
 use crate::ports::{HashingError, HashingTurn, PasswordVerifier, Verification};
-use crate::session::ClientInfo;
+use crate::session::Caller;
 use crate::throttle::{Bucket, Reservation, Throttle, ThrottleError, ip_subject};
 use crate::user::{User, UserId};
 
@@ -101,27 +101,23 @@ impl PasswordAttempts {
         &self,
         account: &str,
         user: Option<UserId>,
-        client: &ClientInfo,
+        caller: &Caller,
         kinds: AttemptKinds,
     ) -> Result<Attempt, ThrottleError> {
-        let reserved = self.reserve_both(account, client).await;
+        let reserved = self.reserve_both(account, caller).await;
         if let Err(ThrottleError::Limited { .. }) = &reserved {
             self.audit
-                .record(kinds.throttled, user, None, client, None)
+                .record(kinds.throttled, user, None, caller, None)
                 .await;
         }
         reserved
     }
 
-    async fn reserve_both(
-        &self,
-        account: &str,
-        client: &ClientInfo,
-    ) -> Result<Attempt, ThrottleError> {
+    async fn reserve_both(&self, account: &str, caller: &Caller) -> Result<Attempt, ThrottleError> {
         // The network first: a network over its limit never reaches (nor locks) an account;
         // a locked account's attempt reaches no password, so it does not count against the
         // network either. Both are counted in one statement.
-        match &client.ip {
+        match &caller.ip {
             Some(ip) => {
                 let (ip, account) = self
                     .throttle
@@ -149,11 +145,11 @@ impl PasswordAttempts {
         &self,
         user: &User,
         password: Option<&SecretString>,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<(), ConfirmError> {
         let password = password.ok_or(ConfirmError::Missing)?;
         let attempt = self
-            .begin(user.email.as_str(), Some(user.id), client, CONFIRMATION)
+            .begin(user.email.as_str(), Some(user.id), caller, CONFIRMATION)
             .await?;
         match self
             .verify(&attempt, HashingTurn::none(), password, &user.password_hash)
@@ -167,7 +163,7 @@ impl PasswordAttempts {
                 Ok(())
             }
             Ok(Verification::Mismatch) => {
-                self.failed(attempt, CONFIRMATION, Some(user.id), client, None)
+                self.failed(attempt, CONFIRMATION, Some(user.id), caller, None)
                     .await;
                 Err(ConfirmError::Wrong)
             }
@@ -194,12 +190,12 @@ impl PasswordAttempts {
         attempt: Attempt,
         kinds: AttemptKinds,
         user: Option<UserId>,
-        client: &ClientInfo,
+        caller: &Caller,
         detail: Option<String>,
     ) {
         drop(attempt);
         self.audit
-            .record(kinds.failed, user, None, client, detail)
+            .record(kinds.failed, user, None, caller, detail)
             .await;
     }
 

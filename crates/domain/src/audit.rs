@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::clock::Clock;
 use crate::error::RepositoryError;
 use crate::pagination::{Page, Paged};
-use crate::session::ClientInfo;
+use crate::session::Caller;
 use crate::user::UserId;
 
 crate::id::uuid_id!(
@@ -136,7 +136,7 @@ pub struct AuditEvent {
     pub user_id: Option<UserId>,
     /// Who did it, when someone else than the user (an admin).
     pub actor_id: Option<UserId>,
-    pub client: ClientInfo,
+    pub caller: Caller,
     /// A short, secret-free remark (`user -> admin`).
     pub detail: Option<String>,
     pub at: DateTime<Utc>,
@@ -181,7 +181,7 @@ impl Audit {
         kind: AuditKind,
         user_id: Option<UserId>,
         actor_id: Option<UserId>,
-        client: &ClientInfo,
+        caller: &Caller,
         detail: Option<String>,
     ) {
         let event = AuditEvent {
@@ -189,7 +189,7 @@ impl Audit {
             kind,
             user_id,
             actor_id,
-            client: client.clone(),
+            caller: caller.clone(),
             detail,
             at: self.clock.now(),
         };
@@ -197,7 +197,7 @@ impl Audit {
             audit = kind.as_str(),
             user_id = user_id.map(|id| id.to_string()),
             actor_id = actor_id.map(|id| id.to_string()),
-            ip = client.ip.as_deref(),
+            ip = caller.ip.as_deref(),
             "security event"
         );
         if let Err(error) = self.log.record(&event).await {

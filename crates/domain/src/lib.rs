@@ -35,7 +35,7 @@ pub use id::Identifier;
 pub use pagination::{MAX_LIMIT, MAX_OFFSET, Page, Paged};
 pub use password::{Password, PasswordError, PasswordHash};
 pub use scope::{Scope, ScopeError, ScopeSet};
-pub use session::{ClientInfo, Session, SessionId, SessionKind, SessionLifetimes};
+pub use session::{Caller, Session, SessionId, SessionKind, SessionLifetimes};
 pub use todo::{Todo, TodoId};
 pub use user::{FullName, FullNameError, Role, RoleError, User, UserFilter, UserId};
 pub use users::UserService;

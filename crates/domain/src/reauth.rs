@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::error::RepositoryError;
 use crate::id::ClientId;
 use crate::ports::SessionRepository;
-use crate::session::{ClientInfo, SessionId};
+use crate::session::{Caller, SessionId};
 use crate::user::User;
 
 /// How long a sign-in counts as re-authentication for an account without a password, by
@@ -101,7 +101,7 @@ impl Reauthentication {
         user: &User,
         session: SessionId,
         password: Option<&SecretString>,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<(), ReauthError> {
         let now = self.clock.now();
         let session = match self.sessions.find(session).await? {
@@ -116,18 +116,18 @@ impl Reauthentication {
                     AuditKind::ReauthenticationRefused,
                     Some(user.id),
                     None,
-                    client,
-                    Some(format!("session of third-party client {app}")),
+                    caller,
+                    Some(format!("session of third-party caller {app}")),
                 )
                 .await;
-            tracing::warn!(event = "reauthentication_refused", user_id = %user.id, client_id = %app, "a third-party client's token tried to change how the account signs in");
+            tracing::warn!(event = "reauthentication_refused", user_id = %user.id, client_id = %app, "a third-party caller's token tried to change how the account signs in");
             return Err(ReauthError::Refused(ReauthRefusal::ThirdParty));
         }
         if user.has_password() {
             if password.is_none() {
                 return Err(ReauthError::Refused(ReauthRefusal::PasswordRequired));
             }
-            return Ok(self.attempts.confirm(user, password, client).await?);
+            return Ok(self.attempts.confirm(user, password, caller).await?);
         }
         if session.authenticated_within(self.window, now) {
             Ok(())

@@ -13,7 +13,7 @@ use crate::error::{RepositoryError, ValidationErrors};
 use crate::mail::{MailMessage, Mailer, html_escape};
 use crate::password::Password;
 use crate::ports::{HashingError, OpaqueTokens, PasswordHasher, TokenDigest, UserRepository};
-use crate::session::ClientInfo;
+use crate::session::Caller;
 use crate::throttle::{Bucket, Throttle, ip_subject};
 use crate::user::{User, UserId};
 
@@ -268,14 +268,14 @@ impl RecoveryService {
     pub async fn request_password_reset(
         &self,
         email: String,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<PendingMail, RecoveryError> {
         let mut errors = ValidationErrors::new();
         let email = errors.check("email", Email::parse(&email));
         let Some(email) = email else {
             return Err(RecoveryError::Invalid(errors));
         };
-        if let Some(ip) = &client.ip {
+        if let Some(ip) = &caller.ip {
             self.throttle
                 .admit(Bucket::ResetIp, &ip_subject(ip))
                 .await?;
@@ -328,7 +328,7 @@ impl RecoveryService {
         &self,
         token: &SecretString,
         new_password: SecretString,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<(), RecoveryError> {
         well_formed(token)?;
         let digest = self.opaque.digest(token);
@@ -347,7 +347,7 @@ impl RecoveryService {
                     AuditKind::ResetTokenStale,
                     Some(user.id),
                     None,
-                    client,
+                    caller,
                     None,
                 )
                 .await;
@@ -374,7 +374,7 @@ impl RecoveryService {
             .await
             .map_err(moot)?;
         self.audit
-            .record(AuditKind::PasswordReset, Some(user.id), None, client, None)
+            .record(AuditKind::PasswordReset, Some(user.id), None, caller, None)
             .await;
         tracing::info!(event = "password_reset", user_id = %user.id, revoked_sessions = revoked, "password reset");
         self.send(message(
@@ -432,7 +432,7 @@ impl RecoveryService {
     pub async fn confirm_email_verification(
         &self,
         token: &SecretString,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<(), RecoveryError> {
         well_formed(token)?;
         let digest = self.opaque.digest(token);
@@ -461,7 +461,7 @@ impl RecoveryService {
         user.updated_at = now;
         self.save(&user, read_at).await?;
         self.audit
-            .record(AuditKind::EmailVerified, Some(user.id), None, client, None)
+            .record(AuditKind::EmailVerified, Some(user.id), None, caller, None)
             .await;
         tracing::info!(event = "email_verified", user_id = %user.id, "email verified");
         Ok(())

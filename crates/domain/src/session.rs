@@ -31,9 +31,11 @@ impl Default for SessionLifetimes {
     }
 }
 
-/// Where a login came from, as reported by the client; for the user's session list.
+/// Who is calling, over the network: the user agent and IP address a request came from, for
+/// throttling, the audit trail and the user's session list. (The OAuth client a request is
+/// made for is a [`ClientId`].)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientInfo {
+pub struct Caller {
     pub user_agent: Option<String>,
     pub ip: Option<String>,
 }
@@ -76,7 +78,7 @@ pub struct Session {
     pub idle_expires_at: DateTime<Utc>,
     pub absolute_expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
-    pub client: ClientInfo,
+    pub caller: Caller,
     /// The user's [`User::credential_version`] when the session was opened: a session
     /// opened with a password that has since changed is dead, even if the login that opened
     /// it committed after the change.
@@ -97,7 +99,7 @@ impl Session {
     pub fn start(
         user: &User,
         scopes: ScopeSet,
-        client: ClientInfo,
+        caller: Caller,
         lifetimes: SessionLifetimes,
         now: DateTime<Utc>,
     ) -> Self {
@@ -111,7 +113,7 @@ impl Session {
             idle_expires_at: (now + lifetimes.idle).min(absolute_expires_at),
             absolute_expires_at,
             revoked_at: None,
-            client,
+            caller,
             credential_version: user.credential_version,
             kind: SessionKind::Api,
             client_id: None,
@@ -239,7 +241,7 @@ mod tests {
         let session = Session::start(
             &user,
             ScopeSet::all_for(Role::User),
-            ClientInfo::default(),
+            Caller::default(),
             lifetimes,
             now,
         );

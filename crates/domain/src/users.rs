@@ -18,7 +18,7 @@ use crate::ports::{
     UserRepository,
 };
 use crate::reauth::{ClientTrust, ReauthError, ReauthRefusal, Reauthentication};
-use crate::session::{ClientInfo, Session, SessionId};
+use crate::session::{Caller, Session, SessionId};
 use crate::throttle::Throttle;
 use crate::user::{FullName, Role, User, UserFilter, UserId};
 
@@ -181,11 +181,11 @@ impl UserService {
         kind: AuditKind,
         user: UserId,
         actor: Option<UserId>,
-        client: &ClientInfo,
+        caller: &Caller,
         detail: Option<String>,
     ) {
         self.audit
-            .record(kind, Some(user), actor, client, detail)
+            .record(kind, Some(user), actor, caller, detail)
             .await;
     }
 
@@ -215,7 +215,7 @@ impl UserService {
         actor: &User,
         id: UserId,
         changes: AdminChanges,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<User, ManageUserError> {
         let mut errors = ValidationErrors::new();
         let full_name =
@@ -246,7 +246,7 @@ impl UserService {
                 AuditKind::RoleChanged,
                 user.id,
                 Some(actor.id),
-                client,
+                caller,
                 Some(format!("{} -> {}", before.0, user.role)),
             )
             .await;
@@ -256,7 +256,7 @@ impl UserService {
                 AuditKind::ActiveChanged,
                 user.id,
                 Some(actor.id),
-                client,
+                caller,
                 Some(format!("is_active={}", user.is_active)),
             )
             .await;
@@ -282,10 +282,10 @@ impl UserService {
         &self,
         actor: &User,
         id: UserId,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<(), ManageUserError> {
         self.users.delete(id).await?;
-        self.audit(AuditKind::AccountDeleted, id, Some(actor.id), client, None)
+        self.audit(AuditKind::AccountDeleted, id, Some(actor.id), caller, None)
             .await;
         tracing::info!(event = "account_deleted", "account deleted by an admin");
         Ok(())
@@ -298,10 +298,10 @@ impl UserService {
         user: &User,
         session: SessionId,
         password: Option<&SecretString>,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<(), ManageUserError> {
         self.reauth
-            .check(user, session, password, client)
+            .check(user, session, password, caller)
             .await
             .map_err(ManageUserError::from)
     }
@@ -314,7 +314,7 @@ impl UserService {
         user: &User,
         session: SessionId,
         changes: ProfileChanges,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<User, ManageUserError> {
         let mut errors = ValidationErrors::new();
         let full_name =
@@ -329,7 +329,7 @@ impl UserService {
 
         let mut updated = user.clone();
         if let Some(email) = email.filter(|email| *email != user.email) {
-            self.reauthenticate(user, session, changes.current_password.as_ref(), client)
+            self.reauthenticate(user, session, changes.current_password.as_ref(), caller)
                 .await?;
             updated.email = email;
             updated.is_verified = false;
@@ -340,7 +340,7 @@ impl UserService {
         updated.updated_at = self.now();
         self.users.update(&updated, user.updated_at).await?;
         if updated.email != user.email {
-            self.audit(AuditKind::EmailChanged, user.id, None, client, None)
+            self.audit(AuditKind::EmailChanged, user.id, None, caller, None)
                 .await;
             tracing::info!(event = "email_changed", "email changed");
         }
@@ -358,14 +358,14 @@ impl UserService {
         session: SessionId,
         current: &SecretString,
         new: SecretString,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<(), ManageUserError> {
         let new = Password::parse(new, Some(&user.email)).map_err(|error| {
             let mut errors = ValidationErrors::new();
             errors.add("new_password", error);
             ManageUserError::Invalid(errors)
         })?;
-        self.reauthenticate(user, session, Some(current), client)
+        self.reauthenticate(user, session, Some(current), caller)
             .await?;
         let mut updated = user.clone();
         updated.set_password(self.hasher.hash(new.secret()).await?, self.clock.now());
@@ -373,7 +373,7 @@ impl UserService {
             .users
             .update_credential(&updated, user.updated_at, Some(session), self.now())
             .await?;
-        self.audit(AuditKind::PasswordChanged, user.id, None, client, None)
+        self.audit(AuditKind::PasswordChanged, user.id, None, caller, None)
             .await;
         tracing::info!(
             event = "password_changed",
@@ -444,10 +444,10 @@ impl UserService {
         current: SessionId,
         id: SessionId,
         password: Option<&SecretString>,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<(), ManageUserError> {
         if id != current {
-            self.reauthenticate(user, current, password, client).await?;
+            self.reauthenticate(user, current, password, caller).await?;
         }
         if !self.sessions.revoke(user.id, id, self.now()).await? {
             return Err(ManageUserError::SessionNotFound);
@@ -456,7 +456,7 @@ impl UserService {
             AuditKind::SessionRevoked,
             user.id,
             None,
-            client,
+            caller,
             Some(format!("session {id}")),
         )
         .await;
@@ -471,15 +471,15 @@ impl UserService {
         user: &User,
         current: SessionId,
         password: Option<&SecretString>,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<u64, ManageUserError> {
-        self.reauthenticate(user, current, password, client).await?;
+        self.reauthenticate(user, current, password, caller).await?;
         let revoked = self.sessions.revoke_all(user.id, None, self.now()).await?;
         self.audit(
             AuditKind::SessionRevoked,
             user.id,
             None,
-            client,
+            caller,
             Some("all sessions".into()),
         )
         .await;
@@ -494,11 +494,11 @@ impl UserService {
         user: &User,
         session: SessionId,
         current: Option<&SecretString>,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<(), ManageUserError> {
-        self.reauthenticate(user, session, current, client).await?;
+        self.reauthenticate(user, session, current, caller).await?;
         self.users.delete(user.id).await?;
-        self.audit(AuditKind::AccountDeleted, user.id, None, client, None)
+        self.audit(AuditKind::AccountDeleted, user.id, None, caller, None)
             .await;
         tracing::info!(event = "account_deleted", "account deleted by its owner");
         Ok(())

@@ -1,18 +1,17 @@
 //! Who is calling: the [`Caller`] extractor is the one way handlers learn the client's IP
 //! address (believing `X-Forwarded-For` only from trusted proxies) and user agent; use cases
-//! take it as `ClientInfo` and decide throttling themselves.
+//! take it as the domain's `Caller` and decide throttling themselves.
 
 use std::net::IpAddr;
 
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
-use gatehouse_domain::ClientInfo;
 
 use crate::state::AppState;
 
 /// The caller's IP address and user agent, for sessions and the audit trail; an extractor,
 /// so a handler that records events states it in its signature.
-pub struct Caller(pub ClientInfo);
+pub struct Caller(pub gatehouse_domain::Caller);
 
 impl Caller {
     fn of(req: &HttpRequest, trusted: &[IpAddr]) -> Self {
@@ -21,7 +20,7 @@ impl Caller {
             .get(header::USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .map(|agent| agent.chars().take(512).collect());
-        Caller(ClientInfo {
+        Caller(gatehouse_domain::Caller {
             user_agent,
             ip: client_ip(req, trusted).map(|ip| ip.to_string()),
         })

@@ -156,7 +156,7 @@ async fn render(
             }
             .to_owned()
                 + &session
-                    .client
+                    .caller
                     .user_agent
                     .as_deref()
                     .map(|agent| format!(": {}", agent.chars().take(60).collect::<String>()))

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use gatehouse_domain::audit::{AuditEvent, AuditEventId, AuditFilter, AuditKind, AuditLog};
-use gatehouse_domain::{ClientInfo, Page, RepositoryError, UserId};
+use gatehouse_domain::{Caller, Page, RepositoryError, UserId};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Order, QueryFilter};
 
 use crate::database::Database;
@@ -36,7 +36,7 @@ fn to_domain(model: audit_events::Model) -> Result<AuditEvent, RepositoryError> 
         kind,
         user_id: model.user_id.map(UserId::from_uuid),
         actor_id: model.actor_id.map(UserId::from_uuid),
-        client: ClientInfo {
+        caller: Caller {
             user_agent: model.user_agent,
             ip: model.ip,
         },
@@ -53,8 +53,8 @@ impl AuditLog for SeaAuditLog {
             kind: Set(event.kind.as_str().to_owned()),
             user_id: Set(event.user_id.map(|id| id.as_uuid())),
             actor_id: Set(event.actor_id.map(|id| id.as_uuid())),
-            ip: Set(event.client.ip.clone()),
-            user_agent: Set(event.client.user_agent.clone()),
+            ip: Set(event.caller.ip.clone()),
+            user_agent: Set(event.caller.user_agent.clone()),
             detail: Set(event.detail.as_ref().map(|d| d.chars().take(255).collect())),
             created_at: Set(event.at),
         })

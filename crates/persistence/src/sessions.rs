@@ -7,7 +7,7 @@ use gatehouse_domain::mfa::Amr;
 use gatehouse_domain::oauth::ClientId;
 use gatehouse_domain::ports::{Rotation, SessionRepository, TokenDigest};
 use gatehouse_domain::{
-    ClientInfo, RepositoryError, ScopeSet, Session, SessionId, SessionKind, SessionLifetimes, User,
+    Caller, RepositoryError, ScopeSet, Session, SessionId, SessionKind, SessionLifetimes, User,
     UserId,
 };
 use sea_orm::sea_query::{Expr, Query};
@@ -47,13 +47,13 @@ fn to_domain(model: sessions::Model) -> Result<Session, RepositoryError> {
         idle_expires_at: model.idle_expires_at,
         absolute_expires_at: model.absolute_expires_at,
         revoked_at: model.revoked_at,
-        client: ClientInfo {
+        caller: Caller {
             user_agent: model.user_agent,
             ip: model.ip,
         },
         credential_version: model.credential_version,
         kind: SessionKind::parse(&model.kind),
-        // An id that no longer parses names no client.
+        // An id that no longer parses names no caller.
         client_id: model.client_id.and_then(|id| ClientId::parse(&id).ok()),
         amr: Amr::parse(&model.amr),
         authenticated_at: model.authenticated_at.unwrap_or(model.created_at),
@@ -70,8 +70,8 @@ fn to_active_model(session: &Session) -> sessions::ActiveModel {
         idle_expires_at: Set(session.idle_expires_at),
         absolute_expires_at: Set(session.absolute_expires_at),
         revoked_at: Set(session.revoked_at),
-        user_agent: Set(session.client.user_agent.clone()),
-        ip: Set(session.client.ip.clone()),
+        user_agent: Set(session.caller.user_agent.clone()),
+        ip: Set(session.caller.ip.clone()),
         credential_version: Set(session.credential_version),
         client_id: Set(session.client_id.as_ref().map(|id| id.as_str().to_owned())),
         kind: Set(session.kind.as_str().to_owned()),

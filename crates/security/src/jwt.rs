@@ -492,7 +492,7 @@ mod tests {
         Session::start(
             &user(),
             ScopeSet::default(),
-            gatehouse_domain::ClientInfo::default(),
+            gatehouse_domain::Caller::default(),
             gatehouse_domain::SessionLifetimes::default(),
             Utc::now(),
         )

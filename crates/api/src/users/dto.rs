@@ -87,8 +87,8 @@ impl SessionResponse {
             id: session.id.as_uuid(),
             created_at: session.created_at,
             last_used_at: session.last_used_at,
-            user_agent: session.client.user_agent.clone(),
-            ip: session.client.ip.clone(),
+            user_agent: session.caller.user_agent.clone(),
+            ip: session.caller.ip.clone(),
             current: session.id == current,
         }
     }

@@ -411,7 +411,7 @@ impl Harness {
                 &secret(password),
                 scope,
                 None,
-                ClientInfo::default(),
+                Caller::default(),
             )
             .await
     }
@@ -426,7 +426,7 @@ impl AuthService {
     ) -> Result<User, AuthenticateError> {
         let attempt = self
             .attempts
-            .begin(username, None, &ClientInfo::default(), attempts::LOGIN)
+            .begin(username, None, &Caller::default(), attempts::LOGIN)
             .await
             .expect("under the limit");
         let user = self
@@ -437,7 +437,7 @@ impl AuthService {
     }
 
     async fn register_user(&self, input: Registration) -> Result<User, RegisterError> {
-        self.register(input, &ClientInfo::default()).await
+        self.register(input, &Caller::default()).await
     }
 }
 
@@ -621,10 +621,7 @@ async fn a_token_resolves_only_while_its_user_and_session_live() {
     let (current, claims) = h.service.resolve_current_user(&token).await.unwrap();
     assert_eq!(current.email.as_str(), "ada@example.com");
 
-    h.service
-        .logout(&claims, &ClientInfo::default())
-        .await
-        .unwrap();
+    h.service.logout(&claims, &Caller::default()).await.unwrap();
     let error = h.service.resolve_current_user(&token).await.unwrap_err();
     assert!(matches!(error, CurrentUserError::InvalidToken(_)));
 }

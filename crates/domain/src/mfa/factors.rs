@@ -11,7 +11,7 @@ use crate::attempts::{AttemptKinds, PasswordAttempts};
 use crate::audit::{Audit, AuditKind};
 use crate::clock::Clock;
 use crate::error::RepositoryError;
-use crate::session::ClientInfo;
+use crate::session::Caller;
 use crate::user::User;
 
 #[derive(Debug, thiserror::Error)]
@@ -93,13 +93,13 @@ impl SecondFactors {
         &self,
         user: &User,
         factor: &Factor,
-        client: &ClientInfo,
+        caller: &Caller,
         purpose: FactorUse,
     ) -> Result<(), FactorError> {
         let credential = self.enabled(user).await?.ok_or(FactorError::NotEnabled)?;
         let attempt = self
             .attempts
-            .begin(user.email.as_str(), Some(user.id), client, MFA)
+            .begin(user.email.as_str(), Some(user.id), caller, MFA)
             .await?;
         let outcome = match factor {
             Factor::Otp(code) => self.use_otp(&credential, code).await,
@@ -127,7 +127,7 @@ impl SecondFactors {
                     Factor::RecoveryCode(_) => AuditKind::RecoveryCodeUsed,
                 };
                 self.audit
-                    .record(kind, Some(user.id), None, client, None)
+                    .record(kind, Some(user.id), None, caller, None)
                     .await;
                 Ok(())
             }
@@ -137,7 +137,7 @@ impl SecondFactors {
                     Factor::RecoveryCode(_) => "recovery code wrong or used",
                 };
                 self.attempts
-                    .failed(attempt, MFA, Some(user.id), client, Some(detail.into()))
+                    .failed(attempt, MFA, Some(user.id), caller, Some(detail.into()))
                     .await;
                 tracing::info!(event = "mfa_failed", user_id = %user.id, "second factor refused");
                 Err(FactorError::Invalid)
@@ -157,11 +157,11 @@ impl SecondFactors {
         user: &User,
         pending: &MfaCredential,
         code: &str,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<Option<i64>, FactorError> {
         let attempt = self
             .attempts
-            .begin(user.email.as_str(), Some(user.id), client, MFA)
+            .begin(user.email.as_str(), Some(user.id), caller, MFA)
             .await?;
         match self
             .authenticators
@@ -177,7 +177,7 @@ impl SecondFactors {
                         attempt,
                         MFA,
                         Some(user.id),
-                        client,
+                        caller,
                         Some("enrolment code wrong".into()),
                     )
                     .await;

@@ -18,7 +18,7 @@ use crate::ports::{
     HashingError, PasswordVerifier, SaveUserError, SessionRepository, TokenDigest, UserRepository,
 };
 use crate::reauth::{ClientTrust, ReauthError, ReauthRefusal, Reauthentication};
-use crate::session::{ClientInfo, SessionId};
+use crate::session::{Caller, SessionId};
 use crate::throttle::Throttle;
 use crate::user::{User, UserId};
 
@@ -194,12 +194,12 @@ impl MfaService {
         user: &User,
         session: SessionId,
         password: Option<&SecretString>,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<Enrolment, MfaError> {
         if self.factors.enabled(user).await?.is_some() {
             return Err(MfaError::AlreadyEnabled);
         }
-        self.reauth.check(user, session, password, client).await?;
+        self.reauth.check(user, session, password, caller).await?;
         let (sealed, enrolment) = self.authenticators.enrol(user.id, &user.email);
         if !self
             .repository
@@ -222,7 +222,7 @@ impl MfaService {
         user: &User,
         session: SessionId,
         code: &str,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<Vec<SecretString>, MfaError> {
         let pending = match self.repository.find(user.id).await? {
             Some(credential) if credential.confirmed_at.is_some() => {
@@ -233,7 +233,7 @@ impl MfaService {
         };
         let step = self
             .factors
-            .check_pending(user, &pending, code, client)
+            .check_pending(user, &pending, code, caller)
             .await?
             .ok_or(MfaError::InvalidCode)?;
         let now = self.clock.now();
@@ -252,7 +252,7 @@ impl MfaService {
                 AuditKind::MfaEnrolled,
                 Some(user.id),
                 None,
-                client,
+                caller,
                 Some(format!("{ended} other sessions ended")),
             )
             .await;
@@ -268,13 +268,13 @@ impl MfaService {
         session: SessionId,
         password: Option<&SecretString>,
         factor: Option<Factor>,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<(), MfaError> {
-        self.confirm_change(user, session, password, factor, client)
+        self.confirm_change(user, session, password, factor, caller)
             .await?;
         self.repository.remove(user.id).await?;
         self.audit
-            .record(AuditKind::MfaDisabled, Some(user.id), None, client, None)
+            .record(AuditKind::MfaDisabled, Some(user.id), None, caller, None)
             .await;
         tracing::info!(event = "mfa_disabled", "MFA disabled");
         Ok(())
@@ -290,9 +290,9 @@ impl MfaService {
         session: SessionId,
         password: Option<&SecretString>,
         factor: Option<Factor>,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<Vec<SecretString>, MfaError> {
-        self.confirm_change(user, session, password, factor, client)
+        self.confirm_change(user, session, password, factor, caller)
             .await?;
         let (codes, digests) = self.new_recovery_codes();
         self.repository
@@ -304,7 +304,7 @@ impl MfaService {
                 AuditKind::RecoveryCodesRegenerated,
                 Some(user.id),
                 None,
-                client,
+                caller,
                 Some(format!("{ended} other sessions ended")),
             )
             .await;
@@ -314,12 +314,7 @@ impl MfaService {
     /// An admin removes a user's MFA (a lost phone and lost codes): the user signs in with
     /// the password alone until they enrol again.
     #[tracing::instrument(skip_all, fields(user_id = %id))]
-    pub async fn reset(
-        &self,
-        actor: &User,
-        id: UserId,
-        client: &ClientInfo,
-    ) -> Result<bool, MfaError> {
+    pub async fn reset(&self, actor: &User, id: UserId, caller: &Caller) -> Result<bool, MfaError> {
         if self.users.find_by_id(id).await?.is_none() {
             return Err(MfaError::UserNotFound);
         }
@@ -329,7 +324,7 @@ impl MfaService {
                 AuditKind::MfaReset,
                 Some(id),
                 Some(actor.id),
-                client,
+                caller,
                 Some(
                     if removed {
                         "removed"
@@ -382,7 +377,7 @@ impl MfaService {
         session: SessionId,
         password: Option<&SecretString>,
         factor: Option<Factor>,
-        client: &ClientInfo,
+        caller: &Caller,
     ) -> Result<(), MfaError> {
         if self.factors.enabled(user).await?.is_none() {
             return Err(MfaError::NotEnabled);
@@ -393,9 +388,9 @@ impl MfaService {
                 "give a code from the authenticator (`otp`) or a recovery code (`recovery_code`)",
             )));
         };
-        self.reauth.check(user, session, password, client).await?;
+        self.reauth.check(user, session, password, caller).await?;
         self.factors
-            .verify(user, &factor, client, FactorUse::Confirmation)
+            .verify(user, &factor, caller, FactorUse::Confirmation)
             .await?;
         Ok(())
     }

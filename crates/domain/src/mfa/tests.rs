@@ -21,7 +21,7 @@ use crate::error::RepositoryError;
 use crate::oauth::ClientId;
 use crate::ports::{SessionRepository, TokenDigest};
 use crate::reauth::ReauthRefusal;
-use crate::session::ClientInfo;
+use crate::session::Caller;
 use crate::session::{Session, SessionId};
 use crate::throttle::tests::InMemoryCounters;
 use crate::throttle::{Throttle, ThrottlePolicy};
@@ -318,14 +318,14 @@ async fn harness() -> Harness {
                 password: SecretString::from("correct horse battery"),
                 full_name: None,
             },
-            &ClientInfo::default(),
+            &Caller::default(),
         )
         .await
         .unwrap();
     let session = Session::start(
         &ada,
         crate::ScopeSet::default(),
-        ClientInfo::default(),
+        Caller::default(),
         crate::SessionLifetimes::default(),
         now,
     );
@@ -355,7 +355,7 @@ impl Harness {
                 &self.ada,
                 self.session,
                 &code_at(self.now, -1),
-                &ClientInfo::default(),
+                &Caller::default(),
             )
             .await
             .unwrap()
@@ -367,7 +367,7 @@ impl Harness {
                 &self.ada,
                 self.session,
                 Some(&SecretString::from(PASSWORD)),
-                &ClientInfo::default(),
+                &Caller::default(),
             )
             .await
     }
@@ -380,7 +380,7 @@ impl Harness {
                 &SecretString::from("correct horse battery"),
                 None,
                 client_id,
-                ClientInfo::default(),
+                Caller::default(),
             )
             .await
         {
@@ -403,31 +403,21 @@ async fn enrolment_is_active_only_after_a_valid_code() {
                 &SecretString::from("correct horse battery"),
                 None,
                 None,
-                ClientInfo::default(),
+                Caller::default(),
             )
             .await
             .is_ok()
     );
     let wrong = h
         .mfa
-        .confirm(
-            &h.ada,
-            h.session,
-            &code_at(h.now, 2),
-            &ClientInfo::default(),
-        )
+        .confirm(&h.ada, h.session, &code_at(h.now, 2), &Caller::default())
         .await;
     assert!(matches!(wrong, Err(MfaError::InvalidCode)), "{wrong:?}");
     assert!(!h.mfa.status(h.ada.id).await.unwrap().enabled);
 
     let codes = h
         .mfa
-        .confirm(
-            &h.ada,
-            h.session,
-            &code_at(h.now, 0),
-            &ClientInfo::default(),
-        )
+        .confirm(&h.ada, h.session, &code_at(h.now, 0), &Caller::default())
         .await
         .unwrap();
     assert_eq!(codes.len(), RECOVERY_CODES);
@@ -450,7 +440,7 @@ async fn the_password_grant_needs_a_second_step_and_its_token_is_spent_once() {
             &token,
             Some(Factor::Otp(code_at(h.now, 0))),
             None,
-            ClientInfo::default(),
+            Caller::default(),
         )
         .await;
     assert!(
@@ -459,7 +449,7 @@ async fn the_password_grant_needs_a_second_step_and_its_token_is_spent_once() {
     );
     let none = h
         .auth
-        .mfa_grant(&token, None, Some("cli"), ClientInfo::default())
+        .mfa_grant(&token, None, Some("cli"), Caller::default())
         .await;
     assert!(
         matches!(none, Err(MfaGrantError::MissingFactor)),
@@ -472,7 +462,7 @@ async fn the_password_grant_needs_a_second_step_and_its_token_is_spent_once() {
             &token,
             Some(Factor::Otp(code_at(h.now, -1))),
             Some("cli"),
-            ClientInfo::default(),
+            Caller::default(),
         )
         .await;
     assert!(
@@ -486,7 +476,7 @@ async fn the_password_grant_needs_a_second_step_and_its_token_is_spent_once() {
             &token,
             Some(Factor::Otp(code_at(h.now, 0))),
             Some("cli"),
-            ClientInfo::default(),
+            Caller::default(),
         )
         .await
         .unwrap();
@@ -497,7 +487,7 @@ async fn the_password_grant_needs_a_second_step_and_its_token_is_spent_once() {
             &token,
             Some(Factor::Otp(code_at(h.now, 1))),
             Some("cli"),
-            ClientInfo::default(),
+            Caller::default(),
         )
         .await;
     assert!(
@@ -516,7 +506,7 @@ async fn a_code_is_taken_once_and_each_recovery_code_once() {
             &first,
             Some(Factor::Otp(code_at(h.now, 0))),
             None,
-            ClientInfo::default(),
+            Caller::default(),
         )
         .await
         .unwrap();
@@ -527,7 +517,7 @@ async fn a_code_is_taken_once_and_each_recovery_code_once() {
             &second,
             Some(Factor::Otp(code_at(h.now, 0))),
             None,
-            ClientInfo::default(),
+            Caller::default(),
         )
         .await;
     assert!(
@@ -537,13 +527,13 @@ async fn a_code_is_taken_once_and_each_recovery_code_once() {
 
     let recovery = || Some(Factor::RecoveryCode(codes[3].clone()));
     h.auth
-        .mfa_grant(&second, recovery(), None, ClientInfo::default())
+        .mfa_grant(&second, recovery(), None, Caller::default())
         .await
         .unwrap();
     let third = h.password_step(None).await;
     let spent = h
         .auth
-        .mfa_grant(&third, recovery(), None, ClientInfo::default())
+        .mfa_grant(&third, recovery(), None, Caller::default())
         .await;
     assert!(
         matches!(spent, Err(MfaGrantError::InvalidCode)),
@@ -559,7 +549,7 @@ async fn a_code_is_taken_once_and_each_recovery_code_once() {
 async fn disabling_needs_the_password_and_a_code() {
     let h = harness().await;
     h.enrol().await;
-    let client = ClientInfo::default();
+    let client = Caller::default();
     let wrong_password = h
         .mfa
         .disable(
@@ -621,7 +611,7 @@ impl Harness {
         let mut session = Session::start(
             user,
             crate::ScopeSet::default(),
-            ClientInfo::default(),
+            Caller::default(),
             crate::SessionLifetimes::default(),
             self.now,
         )
@@ -646,7 +636,7 @@ async fn a_third_party_apps_session_never_reaches_the_password_check() {
     let password = SecretString::from(PASSWORD);
     let refused = h
         .mfa
-        .start(&h.ada, third, Some(&password), &ClientInfo::default())
+        .start(&h.ada, third, Some(&password), &Caller::default())
         .await;
     assert!(
         matches!(
@@ -661,7 +651,7 @@ async fn a_third_party_apps_session_never_reaches_the_password_check() {
         .await;
     assert!(
         h.mfa
-            .start(&h.ada, first, Some(&password), &ClientInfo::default())
+            .start(&h.ada, first, Some(&password), &Caller::default())
             .await
             .is_ok()
     );
@@ -683,10 +673,7 @@ async fn an_account_without_a_password_reauthenticates_by_a_recent_sign_in() {
     let stale = h
         .session_of(&grace, None, chrono::Duration::minutes(6))
         .await;
-    let refused = h
-        .mfa
-        .start(&grace, stale, None, &ClientInfo::default())
-        .await;
+    let refused = h.mfa.start(&grace, stale, None, &Caller::default()).await;
     assert!(
         matches!(
             refused,
@@ -701,7 +688,7 @@ async fn an_account_without_a_password_reauthenticates_by_a_recent_sign_in() {
             &grace,
             stale,
             Some(&SecretString::from(PASSWORD)),
-            &ClientInfo::default(),
+            &Caller::default(),
         )
         .await;
     assert!(
@@ -713,7 +700,7 @@ async fn an_account_without_a_password_reauthenticates_by_a_recent_sign_in() {
         .await;
     assert!(
         h.mfa
-            .start(&grace, recent, None, &ClientInfo::default())
+            .start(&grace, recent, None, &Caller::default())
             .await
             .is_ok()
     );
@@ -733,7 +720,7 @@ async fn a_right_password_on_a_confirmation_never_resets_the_code_guesses() {
                     h.session,
                     Some(&password),
                     Some(Factor::Otp("000000".into())),
-                    &ClientInfo::default(),
+                    &Caller::default(),
                 )
                 .await,
         );

@@ -17,7 +17,7 @@ use crate::email::Email;
 use crate::error::RepositoryError;
 use crate::password::PasswordHash;
 use crate::ports::{SessionRepository, TokenDigest, TokenError, UserRepository};
-use crate::session::{ClientInfo, Session, SessionLifetimes};
+use crate::session::{Caller, Session, SessionLifetimes};
 use crate::user::{Role, User, UserId};
 
 #[derive(Default)]
@@ -149,7 +149,7 @@ async fn flow() -> Flow {
     let browser = Session::start(
         &user,
         crate::scope::ScopeSet::default(),
-        ClientInfo::default(),
+        Caller::default(),
         SessionLifetimes::default(),
         clock.now(),
     )
@@ -372,10 +372,7 @@ async fn a_code_is_exchanged_once_for_its_client_and_verifier_and_a_replay_ends_
 
     let grant = flow
         .service
-        .exchange_code(
-            exchange(code.clone(), "spa", VERIFIER),
-            ClientInfo::default(),
-        )
+        .exchange_code(exchange(code.clone(), "spa", VERIFIER), Caller::default())
         .await
         .unwrap();
     assert_eq!(
@@ -396,7 +393,7 @@ async fn a_code_is_exchanged_once_for_its_client_and_verifier_and_a_replay_ends_
 
     let replay = flow
         .service
-        .exchange_code(exchange(code, "spa", VERIFIER), ClientInfo::default())
+        .exchange_code(exchange(code, "spa", VERIFIER), Caller::default())
         .await;
     assert!(matches!(replay, Err(ExchangeError::InvalidGrant(_))));
     assert!(
@@ -437,7 +434,7 @@ async fn a_wrong_verifier_client_or_redirect_uri_spends_the_code_for_nothing() {
         let code = code_of(&location);
         let refused = flow
             .service
-            .exchange_code(case(code.clone()), ClientInfo::default())
+            .exchange_code(case(code.clone()), Caller::default())
             .await;
         assert!(
             matches!(refused, Err(ExchangeError::InvalidGrant(_))),
@@ -445,7 +442,7 @@ async fn a_wrong_verifier_client_or_redirect_uri_spends_the_code_for_nothing() {
         );
         let after = flow
             .service
-            .exchange_code(exchange(code, "spa", VERIFIER), ClientInfo::default())
+            .exchange_code(exchange(code, "spa", VERIFIER), Caller::default())
             .await;
         assert!(
             matches!(after, Err(ExchangeError::InvalidGrant(_))),
@@ -463,13 +460,13 @@ async fn a_wrong_verifier_client_or_redirect_uri_spends_the_code_for_nothing() {
         .service
         .exchange_code(
             exchange(code.clone(), "nobody", VERIFIER),
-            ClientInfo::default(),
+            Caller::default(),
         )
         .await;
     assert!(matches!(unknown, Err(ExchangeError::InvalidClient)));
     assert!(
         flow.service
-            .exchange_code(exchange(code, "spa", VERIFIER), ClientInfo::default())
+            .exchange_code(exchange(code, "spa", VERIFIER), Caller::default())
             .await
             .is_ok()
     );

@@ -1,0 +1,126 @@
+//! Signing in to the hosted pages: a browser session from a password (and a second
+//! factor), found again by its cookie, ended by signing out.
+
+use super::*;
+
+/// A browser session just opened, and the cookie that carries it (its only copy).
+#[derive(Debug)]
+pub struct BrowserSignIn {
+    pub session: Session,
+    pub cookie: SecretString,
+    /// The policy wants this person to enrol in MFA before they get all their role holds.
+    pub must_enrol: bool,
+}
+
+impl AuthService {
+    /// Signs a person in to the hosted pages: the same throttled, audited password check
+    /// as the password grant, opening a browser session whose cookie is returned (once), or
+    /// [`PasswordGrantError::MfaRequired`] for an account with MFA.
+    #[tracing::instrument(skip_all)]
+    pub async fn browser_sign_in(
+        &self,
+        username: &str,
+        password: &SecretString,
+        caller: Caller,
+    ) -> Result<BrowserSignIn, PasswordGrantError> {
+        let (user, attempt) = self.login(username, password, &caller).await?;
+        let (has_mfa, attempt) = self.has_mfa(&user, attempt).await?;
+        if has_mfa {
+            self.attempts.abandoned(attempt).await;
+            return Err(self.challenge(&user, ChallengeFor::Browser).await?);
+        }
+        let session = Session::start(
+            &user,
+            ScopeSet::default(),
+            caller,
+            self.policy.sessions,
+            self.clock.now(),
+        )
+        .in_browser();
+        let cookie = self.opaque.generate();
+        let created = self
+            .sessions
+            .create_browser(&session, &self.opaque.digest(&cookie))
+            .await;
+        self.opened(attempt, created, &user, &session, Some("hosted sign-in"))
+            .await?;
+        Ok(BrowserSignIn {
+            session,
+            cookie,
+            must_enrol: self.policy.mfa.must_enrol(user.role, false),
+        })
+    }
+
+    /// The second step of a hosted sign-in: as [`Self::mfa_grant`], opening a browser
+    /// session.
+    #[tracing::instrument(skip_all)]
+    pub async fn browser_mfa(
+        &self,
+        mfa_token: &SecretString,
+        factor: Option<Factor>,
+        caller: Caller,
+    ) -> Result<BrowserSignIn, MfaGrantError> {
+        let (user, _) = self
+            .second_step(mfa_token, factor, &caller, |purpose| {
+                *purpose == ChallengeFor::Browser
+            })
+            .await?;
+        let session = Session::start(
+            &user,
+            ScopeSet::default(),
+            caller,
+            self.policy.sessions,
+            self.clock.now(),
+        )
+        .in_browser()
+        .with_amr(Amr::PasswordOtp);
+        let cookie = self.opaque.generate();
+        self.sessions
+            .create_browser(&session, &self.opaque.digest(&cookie))
+            .await?;
+        self.signed_in(&user, &session, Some("hosted sign-in with a second factor"))
+            .await;
+        Ok(BrowserSignIn {
+            session,
+            cookie,
+            must_enrol: false,
+        })
+    }
+
+    /// The live browser session behind a cookie, with its user, if the user may still
+    /// sign in; `None` for anything else.
+    pub async fn browser_session(
+        &self,
+        cookie: &SecretString,
+    ) -> Result<Option<(Session, User)>, RepositoryError> {
+        let found = self
+            .sessions
+            .find_browser(&self.opaque.digest(cookie))
+            .await?;
+        let now = self.clock.now();
+        Ok(found.filter(|(session, user)| {
+            session.kind == SessionKind::Browser
+                && session.is_live(now)
+                && user.is_active
+                && session.opened_under(user)
+        }))
+    }
+
+    /// Ends the browser session behind a cookie, if any.
+    pub async fn browser_sign_out(
+        &self,
+        cookie: &SecretString,
+        caller: &Caller,
+    ) -> Result<(), RepositoryError> {
+        if let Some((session, user)) = self.browser_session(cookie).await? {
+            self.sessions
+                .revoke(user.id, session.id, self.clock.now())
+                .await?;
+            self.audit
+                .record(AuditKind::BrowserSignOut, Some(user.id), None, caller, None)
+                .await;
+            tracing::info!(event = "browser_sign_out", user_id = %user.id, session_id = %session.id, "signed out of the hosted pages");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,466 @@
+//! The authentication use cases of [`AuthService`], a module per use case: [`sign_up`],
+//! the password and MFA [`grants`], signing in to the hosted pages ([`browser`]), the
+//! [`refresh`] grant and logout, and what a presented token speaks for ([`tokens`]). This
+//! module holds the service and the steps they share: the password check inside a reserved
+//! attempt, the MFA challenge, and opening a session.
+
+mod browser;
+mod grants;
+mod refresh;
+mod sign_up;
+mod tokens;
+
+pub use browser::BrowserSignIn;
+pub use refresh::RefreshGrantError;
+pub use sign_up::{RegisterError, Registration};
+pub use tokens::{CurrentUserError, Introspection};
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::attempts::{self, Attempt, PasswordAttempts};
+use crate::audit::{Audit, AuditKind};
+use crate::clock::Clock;
+use crate::email::Email;
+use crate::error::{RepositoryError, ValidationErrors};
+use crate::mfa::{
+    Amr, Authenticators, CHALLENGE_LIFETIME, Challenge, ChallengeFor, Factor, FactorError,
+    FactorUse, MfaPolicy, MfaRepository, OtpError, SecondFactors,
+};
+use crate::password::{self, Password};
+pub use crate::ports::TokenGrant;
+use crate::ports::{
+    AccessClaims, AccessTokenService, HashingError, HashingTurn, InsertUserError, OpaqueTokens,
+    PasswordHasher, PasswordVerifier, Rotation, SessionRepository, TokenError, UserRepository,
+    Verification,
+};
+use crate::scope::{ScopeError, ScopeSet};
+use crate::session::{Caller, Session, SessionKind, SessionLifetimes};
+use crate::throttle::{Bucket, Throttle, ip_subject};
+use crate::user::{FullName, Role, User};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticateError {
+    /// Unknown email or wrong password: deliberately one case.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The password was right but the account is deactivated.
+    #[error("account is disabled")]
+    AccountDisabled,
+    /// The password was right but the address is unverified and the policy requires it.
+    #[error("email not verified")]
+    EmailNotVerified,
+    #[error(transparent)]
+    Hashing(#[from] HashingError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordGrantError {
+    #[error(transparent)]
+    Authenticate(#[from] AuthenticateError),
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// Too many failed logins for this account or from this client: wait `retry_after`.
+    #[error("too many failed logins")]
+    Throttled { retry_after: std::time::Duration },
+    /// The password was right and the account has MFA: the sign-in continues with a
+    /// second factor and this token (single-use, [`CHALLENGE_LIFETIME`]).
+    #[error("a second factor is required")]
+    MfaRequired { mfa_token: SecretString },
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+crate::throttle::throttled_error!(PasswordGrantError);
+
+#[derive(Debug, thiserror::Error)]
+pub enum MfaGrantError {
+    /// The `mfa_token` is unknown, expired, used, for another client or kind of sign-in, or
+    /// its account changed (password, deactivation) since.
+    #[error("the MFA token is invalid, expired or used")]
+    InvalidToken,
+    /// Neither or both of a one-time code and a recovery code were given.
+    #[error("give exactly one of a one-time code and a recovery code")]
+    MissingFactor,
+    /// The code is wrong, malformed or already used; it counts as a failed attempt.
+    #[error("the code is wrong or was already used")]
+    InvalidCode,
+    /// Too many failed attempts for this account or from this network.
+    #[error("too many failed attempts")]
+    Throttled { retry_after: std::time::Duration },
+    #[error(transparent)]
+    Unreadable(#[from] OtpError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+impl From<FactorError> for MfaGrantError {
+    fn from(error: FactorError) -> Self {
+        match error {
+            // MFA removed since the password was checked: the challenge is void.
+            FactorError::NotEnabled => MfaGrantError::InvalidToken,
+            FactorError::Invalid => MfaGrantError::InvalidCode,
+            FactorError::Throttled { retry_after } => MfaGrantError::Throttled { retry_after },
+            FactorError::Unreadable(error) => MfaGrantError::Unreadable(error),
+            FactorError::Repository(error) => MfaGrantError::Repository(error),
+        }
+    }
+}
+
+/// The authentication use cases, over whatever adapters the application wires in.
+#[derive(Clone)]
+pub struct AuthService {
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    tokens: Arc<dyn AccessTokenService>,
+    sessions: Arc<dyn SessionRepository>,
+    opaque: Arc<dyn OpaqueTokens>,
+    clock: Arc<dyn Clock>,
+    throttle: Throttle,
+    attempts: PasswordAttempts,
+    factors: SecondFactors,
+    mfa: Arc<dyn MfaRepository>,
+    audit: Audit,
+    policy: AuthPolicy,
+}
+
+/// Rules of authentication that deployments choose.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuthPolicy {
+    pub sessions: SessionLifetimes,
+    /// Refuse logins of accounts whose email is not verified.
+    pub require_verified_email: bool,
+    pub mfa: MfaPolicy,
+}
+
+/// The adapters the authentication use cases run on.
+#[derive(Clone)]
+pub struct AuthPorts {
+    pub users: Arc<dyn UserRepository>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// Only handed on to the password attempts: the use cases verify through them.
+    pub verifier: Arc<dyn PasswordVerifier>,
+    pub tokens: Arc<dyn AccessTokenService>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub opaque: Arc<dyn OpaqueTokens>,
+    pub clock: Arc<dyn Clock>,
+    pub throttle: Throttle,
+    pub audit: Audit,
+    pub mfa: Arc<dyn MfaRepository>,
+    pub authenticators: Arc<dyn Authenticators>,
+}
+
+impl AuthService {
+    pub fn new(ports: AuthPorts, policy: AuthPolicy) -> Self {
+        let attempts =
+            PasswordAttempts::new(ports.verifier, ports.throttle.clone(), ports.audit.clone());
+        Self {
+            factors: SecondFactors::new(
+                ports.mfa.clone(),
+                ports.authenticators,
+                attempts.clone(),
+                ports.clock.clone(),
+                ports.audit.clone(),
+            ),
+            mfa: ports.mfa,
+            users: ports.users,
+            hasher: ports.hasher,
+            tokens: ports.tokens,
+            sessions: ports.sessions,
+            opaque: ports.opaque,
+            clock: ports.clock,
+            attempts,
+            throttle: ports.throttle,
+            audit: ports.audit,
+            policy,
+        }
+    }
+
+    /// Checks an email and password. Unknown emails are verified against a dummy hash so
+    /// they take as long as wrong passwords; both give [`AuthenticateError::InvalidCredentials`].
+    /// A right password whose stored hash is weaker than the current settings is re-hashed.
+    /// Runs inside `attempt`, which the caller reserved and ends.
+    #[tracing::instrument(skip_all)]
+    async fn authenticate(
+        &self,
+        attempt: &Attempt,
+        turn: HashingTurn,
+        username: &str,
+        password: &SecretString,
+    ) -> Result<User, AuthenticateError> {
+        // Longer than any password we accept: refuse before spending a hash on it. This
+        // reveals nothing, since it is refused the same way whether the account exists or not.
+        if password
+            .expose_secret()
+            .chars()
+            .take(password::MAX_LEN + 1)
+            .count()
+            > password::MAX_LEN
+        {
+            return Err(AuthenticateError::InvalidCredentials);
+        }
+        // An account without a password (it signs in another way) is, to a password, as
+        // good as no account: verified against the dummy hash, refused the same way.
+        let user = match Email::parse(username) {
+            Ok(email) => self
+                .users
+                .find_by_email(&email)
+                .await?
+                .filter(User::has_password),
+            Err(_) => None,
+        };
+        let stored = user
+            .as_ref()
+            .map_or_else(|| self.hasher.dummy_hash(), |user| &user.password_hash);
+        let verification = self
+            .attempts
+            .verify(attempt, turn, password, stored)
+            .await?;
+
+        let (Some(user), Verification::Match { needs_rehash }) = (user, verification) else {
+            tracing::info!(event = "login_failed", "login failed");
+            return Err(AuthenticateError::InvalidCredentials);
+        };
+        if needs_rehash {
+            self.upgrade_hash(&user, password).await;
+        }
+        Ok(user)
+    }
+
+    /// Whether an account whose password was right may log in: active, and verified when
+    /// the policy requires it.
+    fn admissible(&self, user: &User) -> Result<(), AuthenticateError> {
+        if !user.is_active {
+            tracing::info!(event = "login_failed", user_id = %user.id, "login refused: account disabled");
+            return Err(AuthenticateError::AccountDisabled);
+        }
+        if self.policy.require_verified_email && !user.is_verified {
+            tracing::info!(event = "login_failed", user_id = %user.id, "login refused: email not verified");
+            return Err(AuthenticateError::EmailNotVerified);
+        }
+        Ok(())
+    }
+
+    /// A failed upgrade is logged and otherwise ignored: the old hash still works.
+    async fn upgrade_hash(&self, user: &User, password: &SecretString) {
+        let new_hash = match self.hasher.hash(password).await {
+            Ok(hash) => hash,
+            Err(error) => {
+                tracing::warn!(user_id = %user.id, %error, "password hash upgrade postponed");
+                return;
+            }
+        };
+        match self
+            .users
+            .upgrade_password_hash(
+                user.id,
+                &user.password_hash,
+                &new_hash,
+                self.clock.now_stored(),
+            )
+            .await
+        {
+            Ok(true) => tracing::info!(user_id = %user.id, "password hash upgraded"),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(user_id = %user.id, %error, "password hash upgrade failed")
+            }
+        }
+    }
+
+    /// Starts the second step of a sign-in whose password was right.
+    async fn challenge(
+        &self,
+        user: &User,
+        purpose: ChallengeFor,
+    ) -> Result<PasswordGrantError, RepositoryError> {
+        let token = self.opaque.generate();
+        let challenge = Challenge {
+            user_id: user.id,
+            purpose,
+            credential_version: user.credential_version,
+            expires_at: self.clock.now() + CHALLENGE_LIFETIME,
+        };
+        self.mfa
+            .create_challenge(&self.opaque.digest(&token), &challenge)
+            .await?;
+        tracing::info!(event = "mfa_required", user_id = %user.id, "password accepted: second factor required");
+        Ok(PasswordGrantError::MfaRequired { mfa_token: token })
+    }
+
+    /// Judges the second step of a sign-in: the challenge must be live and of the kind
+    /// `expected`, its account unchanged and able to sign in, the factor right; then the
+    /// challenge is spent, atomically, so that of two racing completions one wins.
+    async fn second_step(
+        &self,
+        mfa_token: &SecretString,
+        factor: Option<Factor>,
+        caller: &Caller,
+        expected: impl FnOnce(&ChallengeFor) -> bool,
+    ) -> Result<(User, Challenge), MfaGrantError> {
+        // Only a digest of the token reaches storage, whatever it holds.
+        let digest = self.opaque.digest(mfa_token);
+        let now = self.clock.now();
+        let challenge = match self.mfa.find_challenge(&digest).await? {
+            Some(challenge) if now < challenge.expires_at && expected(&challenge.purpose) => {
+                challenge
+            }
+            _ => return Err(MfaGrantError::InvalidToken),
+        };
+        let user = match self.users.find_by_id(challenge.user_id).await? {
+            Some(user)
+                if user.is_active && user.credential_version == challenge.credential_version =>
+            {
+                user
+            }
+            _ => return Err(MfaGrantError::InvalidToken),
+        };
+        let factor = factor.ok_or(MfaGrantError::MissingFactor)?;
+        self.factors
+            .verify(&user, &factor, caller, FactorUse::SignIn)
+            .await?;
+        if !self.mfa.redeem_challenge(&digest, now).await? {
+            return Err(MfaGrantError::InvalidToken);
+        }
+        Ok((user, challenge))
+    }
+
+    /// The checks every password login shares: hashing admission, an attempt reserved
+    /// against the account and the network, the password and the account's admission. A
+    /// refusal after a right password still counts as a failed attempt. On success the
+    /// attempt stays reserved for the caller to end ([`Self::opened`], [`Self::refused`]).
+    async fn login(
+        &self,
+        username: &str,
+        password: &SecretString,
+        caller: &Caller,
+    ) -> Result<(User, Attempt), PasswordGrantError> {
+        // During a login flood most attempts find hashing saturated: refuse them before
+        // any database work. An admitted one holds its place in the hashing queue through
+        // that work, so no more logins get that far than will be hashed. A throttled one
+        // holds it too, for the one upsert that refuses it: cheap requests cannot keep the
+        // queue's places taken for longer than the database takes to answer them.
+        let turn = self.hasher.admit().await.map_err(AuthenticateError::from)?;
+        // Counted per normalized email whether or not the account exists, so the answer
+        // tells nothing.
+        let account = Email::parse(username)
+            .map(|email| email.as_str().to_owned())
+            .unwrap_or_else(|_| username.trim().to_lowercase());
+        let attempt = self
+            .attempts
+            .begin(&account, None, caller, attempts::LOGIN)
+            .await?;
+        let user = match self.authenticate(&attempt, turn, username, password).await {
+            Ok(user) => user,
+            Err(error @ (AuthenticateError::Hashing(_) | AuthenticateError::Repository(_))) => {
+                self.attempts.abandoned(attempt).await;
+                return Err(error.into());
+            }
+            Err(refused) => {
+                self.attempts
+                    .failed(attempt, attempts::LOGIN, None, caller, None)
+                    .await;
+                return Err(refused.into());
+            }
+        };
+        // A right password that is refused anyway still counts as a failed attempt.
+        match self.admissible(&user) {
+            Ok(()) => Ok((user, attempt)),
+            Err(refused) => Err(self.refused(attempt, &user, caller, refused.into()).await),
+        }
+    }
+
+    /// Ends a login whose right password is refused all the same (a disabled account, a
+    /// scope the role lacks): the attempt counts as failed.
+    async fn refused(
+        &self,
+        attempt: Attempt,
+        user: &User,
+        caller: &Caller,
+        refused: PasswordGrantError,
+    ) -> PasswordGrantError {
+        self.attempts
+            .failed(
+                attempt,
+                attempts::LOGIN,
+                Some(user.id),
+                caller,
+                Some(format!("refused: {refused}")),
+            )
+            .await;
+        refused
+    }
+
+    /// Whether the account behind a right password has MFA; the attempt is given back if
+    /// storage cannot tell.
+    async fn has_mfa(
+        &self,
+        user: &User,
+        attempt: Attempt,
+    ) -> Result<(bool, Attempt), PasswordGrantError> {
+        match self.factors.enabled(user).await {
+            Ok(credential) => Ok((credential.is_some(), attempt)),
+            Err(error) => {
+                self.attempts.abandoned(attempt).await;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Ends a login whose session `created` (or failed to be): the attempt is given back
+    /// if storage failed, cleared otherwise, and the success audited.
+    async fn opened(
+        &self,
+        attempt: Attempt,
+        created: Result<(), RepositoryError>,
+        user: &User,
+        session: &Session,
+        detail: Option<&str>,
+    ) -> Result<(), RepositoryError> {
+        if let Err(error) = created {
+            self.attempts.abandoned(attempt).await;
+            return Err(error);
+        }
+        // The session exists: a failure to clear the counter must not hide it.
+        if let Err(error) = self.attempts.succeeded(attempt).await {
+            tracing::warn!(%error, "could not clear the login throttle after a success");
+        }
+        self.signed_in(user, session, detail).await;
+        Ok(())
+    }
+
+    /// Audits a session just opened by a sign-in.
+    async fn signed_in(&self, user: &User, session: &Session, detail: Option<&str>) {
+        self.audit
+            .record(
+                AuditKind::LoginSucceeded,
+                Some(user.id),
+                None,
+                &session.caller,
+                detail.map(str::to_owned),
+            )
+            .await;
+        tracing::info!(event = "login_succeeded", user_id = %user.id, session_id = %session.id, kind = session.kind.as_str(), amr = session.amr.as_str(), "login succeeded: session started");
+    }
+
+    /// Deletes sessions that expired or were revoked, with their refresh tokens; the
+    /// housekeeping task calls it. Returns how many sessions went.
+    pub async fn purge_sessions(&self) -> Result<u64, RepositoryError> {
+        self.sessions.purge(self.clock.now()).await
+    }
+
+    /// Whether the user storage answers.
+    pub async fn ready(&self) -> Result<(), RepositoryError> {
+        self.users.ping().await
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

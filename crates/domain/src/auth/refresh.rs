@@ -1,0 +1,158 @@
+//! The refresh grant (rotation, with reuse revoking the session) and logout.
+
+use super::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshGrantError {
+    /// Unknown, expired or revoked refresh token, or its account is gone or disabled.
+    #[error("invalid refresh token")]
+    Invalid,
+    /// The token had already been used: its session is now revoked.
+    #[error("refresh token reused; session revoked")]
+    Reused,
+    /// A scope beyond the session's was asked for.
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+impl AuthService {
+    /// The OAuth2 refresh grant: rotate the refresh token and issue a new pair. `scope` may
+    /// narrow the session's scopes for the new access token, never widen them. A session an
+    /// authorization code opened refreshes only for its client (`oauth_client`, which the
+    /// caller authenticated). A token that
+    /// was already used revokes its session, whatever else the request carries: replay is
+    /// judged before the scope is even read.
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh_grant(
+        &self,
+        refresh: &SecretString,
+        scope: Option<&str>,
+        oauth_client: Option<&crate::oauth::ClientId>,
+        caller: Caller,
+    ) -> Result<TokenGrant, RefreshGrantError> {
+        let now = self.clock.now();
+        let old = self.opaque.digest(refresh);
+        let next = self.opaque.generate();
+        let requested = scope.map(str::trim).filter(|s| !s.is_empty());
+        // A bad scope is refused before rotating, so the caller's refresh token stays
+        // usable; only a current token presented by its own caller gets that far (a stale
+        // one goes on to `rotate`, which tells a replay from a stranger, and one presented
+        // by another caller to the binding below, which ends its session: a probe with a
+        // stolen token is judged by who presents it before anything it asks for).
+        let requested = match requested {
+            Some(raw) => match self.sessions.find_by_refresh(&old).await? {
+                Some(session)
+                    if session.is_live(now) && presented_by_own(&session, oauth_client) =>
+                {
+                    let requested = ScopeSet::parse(raw)?;
+                    if let Some(extra) = requested.iter().find(|s| !session.scopes.contains(*s)) {
+                        return Err(ScopeError::NotAllowed(extra).into());
+                    }
+                    Some(requested)
+                }
+                _ => None,
+            },
+            None => None,
+        };
+        let rotation = self
+            .sessions
+            .rotate(&old, &self.opaque.digest(&next), now, self.policy.sessions)
+            .await?;
+        let session = match rotation {
+            Rotation::Rotated(session) => session,
+            Rotation::Reused { session, user } => {
+                self.audit
+                    .record(
+                        AuditKind::RefreshTokenReused,
+                        Some(user),
+                        None,
+                        &caller,
+                        Some(format!("session {session} revoked")),
+                    )
+                    .await;
+                tracing::warn!(event = "refresh_token_reused", session_id = %session, "refresh token reused: session revoked");
+                return Err(RefreshGrantError::Reused);
+            }
+            Rotation::Lost | Rotation::Invalid => return Err(RefreshGrantError::Invalid),
+        };
+        // A code-flow session's refresh token is bound to its caller (RFC 6749 §10.4):
+        // presented by anyone else, it is taken for stolen and its session ends.
+        if !presented_by_own(&session, oauth_client) {
+            self.sessions
+                .revoke(session.user_id, session.id, now)
+                .await?;
+            self.audit
+                .record(
+                    AuditKind::RefreshTokenReused,
+                    Some(session.user_id),
+                    None,
+                    &caller,
+                    Some(format!(
+                        "session {} revoked: presented by another caller",
+                        session.id
+                    )),
+                )
+                .await;
+            tracing::warn!(event = "refresh_token_reused", session_id = %session.id, "refresh token presented by another caller: session revoked");
+            return Err(RefreshGrantError::Invalid);
+        }
+        let user = match self.users.find_by_id(session.user_id).await? {
+            Some(user) if user.is_active && session.opened_under(&user) => user,
+            _ => {
+                self.sessions
+                    .revoke(session.user_id, session.id, now)
+                    .await?;
+                return Err(RefreshGrantError::Invalid);
+            }
+        };
+        // The role may have changed since login: never grant what it no longer allows.
+        let scopes: ScopeSet = requested
+            .unwrap_or_else(|| session.scopes.clone())
+            .iter()
+            .filter(|scope| scope.allowed_for(self.policy.mfa.scope_role(user.role, session.amr)))
+            .collect();
+        let access = self.tokens.issue(&user, &session, scopes, now)?;
+        self.audit
+            .record(
+                AuditKind::TokenRefreshed,
+                Some(user.id),
+                None,
+                &caller,
+                None,
+            )
+            .await;
+        tracing::info!(event = "token_refreshed", user_id = %user.id, session_id = %session.id, "tokens refreshed");
+        Ok(TokenGrant {
+            access,
+            refresh: next,
+        })
+    }
+
+    /// Ends the session the caller's token belongs to: its refresh token and every access
+    /// token issued in it stop working at once.
+    #[tracing::instrument(skip_all)]
+    pub async fn logout(
+        &self,
+        claims: &AccessClaims,
+        caller: &Caller,
+    ) -> Result<(), RepositoryError> {
+        self.sessions
+            .revoke(claims.user_id, claims.session_id, self.clock.now())
+            .await?;
+        self.audit
+            .record(AuditKind::Logout, Some(claims.user_id), None, caller, None)
+            .await;
+        tracing::info!(event = "logout", user_id = %claims.user_id, session_id = %claims.session_id, "logged out");
+        Ok(())
+    }
+}
+
+/// Whether a refresh token of `session` comes from the client it was issued to: any
+/// caller for a session of the password grant, only its client for a code-flow session.
+fn presented_by_own(session: &Session, oauth_client: Option<&crate::oauth::ClientId>) -> bool {
+    session.client_id.is_none() || session.client_id.as_ref() == oauth_client
+}

@@ -1,0 +1,254 @@
+//! The token endpoint's authorization code grant: the client authenticated, the code
+//! redeemed once (a replay revokes what it issued), PKCE checked, tokens and an ID token.
+
+use super::*;
+
+/// How a client authenticated at the token endpoint, as sent (RFC 6749 §2.3.1).
+#[derive(Debug, Default)]
+pub struct ClientCredentials {
+    pub id: Option<String>,
+    pub secret: Option<SecretString>,
+}
+
+/// A `grant_type=authorization_code` request.
+#[derive(Debug)]
+pub struct CodeExchange {
+    pub code: SecretString,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<SecretString>,
+    pub client: ClientCredentials,
+}
+
+/// Tokens from a code, with an ID token under `openid`.
+#[derive(Debug)]
+pub struct CodeGrant {
+    pub tokens: TokenGrant,
+    pub id_token: Option<SecretString>,
+}
+
+/// Why a code exchange (or client authentication) was refused; each is an RFC 6749 §5.2
+/// error.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// Unknown client, wrong or missing secret, a secret from a public client.
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// The code is unknown, used, expired, another client's, for another redirect URI, or
+    /// its PKCE verifier does not match; or its user can no longer sign in.
+    #[error("invalid authorization code: {0}")]
+    InvalidGrant(&'static str),
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+impl OAuthService {
+    /// Authenticates the client of a token-endpoint request: a confidential client by its
+    /// secret, a public client by its id alone (and it must not send a secret).
+    pub async fn authenticate_client(
+        &self,
+        credentials: &ClientCredentials,
+    ) -> Result<Client, ExchangeError> {
+        let Some(id) = credentials.id.as_deref() else {
+            return Err(ExchangeError::InvalidClient);
+        };
+        let Some(client) = self.client(id).await? else {
+            return Err(ExchangeError::InvalidClient);
+        };
+        match (&client.kind, &credentials.secret) {
+            (ClientKind::Public, None) => Ok(client),
+            (ClientKind::Confidential { secret }, Some(given))
+                if self.ports.opaque.digest(given) == *secret =>
+            {
+                Ok(client)
+            }
+            _ => Err(ExchangeError::InvalidClient),
+        }
+    }
+
+    /// The `authorization_code` grant. The code is redeemed before anything else is
+    /// judged, so it is spent whatever the outcome; a code presented a second time
+    /// revokes the session its first exchange opened.
+    #[tracing::instrument(skip_all)]
+    pub async fn exchange_code(
+        &self,
+        exchange: CodeExchange,
+        caller: Caller,
+    ) -> Result<CodeGrant, ExchangeError> {
+        let client = self.authenticate_client(&exchange.client).await?;
+        let now = self.ports.clock.now();
+        let digest = self.ports.opaque.digest(&exchange.code);
+        let code = match self.ports.codes.redeem(&digest, now).await? {
+            Redemption::Redeemed(code) => code,
+            Redemption::Replayed(code) => {
+                self.revoke_replayed(&code, &caller, now).await?;
+                return Err(ExchangeError::InvalidGrant("the code was already used"));
+            }
+            Redemption::Unknown => return Err(ExchangeError::InvalidGrant("unknown code")),
+        };
+        if code.client_id != client.id {
+            return Err(ExchangeError::InvalidGrant(
+                "the code belongs to another client",
+            ));
+        }
+        if now >= code.expires_at {
+            return Err(ExchangeError::InvalidGrant("the code has expired"));
+        }
+        if exchange.redirect_uri.as_deref() != Some(code.redirect_uri.as_str()) {
+            return Err(ExchangeError::InvalidGrant(
+                "`redirect_uri` differs from the authorization request's",
+            ));
+        }
+        self.check_verifier(&code, exchange.code_verifier.as_ref())?;
+        let user = match self.ports.users.find_by_id(code.user_id).await? {
+            Some(user) if user.is_active && user.credential_version == code.credential_version => {
+                user
+            }
+            _ => {
+                return Err(ExchangeError::InvalidGrant(
+                    "the account can no longer sign in",
+                ));
+            }
+        };
+        let browser_live = self
+            .ports
+            .sessions
+            .find(code.browser_session_id)
+            .await?
+            .is_some_and(|session| session.is_live(now));
+        if !browser_live {
+            return Err(ExchangeError::InvalidGrant("the sign-in has ended"));
+        }
+        // The role may have changed since the code was issued.
+        let scopes: ScopeSet = code
+            .scopes
+            .iter()
+            .filter(|scope| scope.allowed_for(self.policy.mfa.scope_role(user.role, code.amr)))
+            .collect();
+        let session = Session::start(&user, scopes.clone(), caller, self.policy.sessions, now)
+            .for_client(code.session_id, client.id.clone())
+            .with_amr(code.amr)
+            .authenticated_at(code.auth_time);
+        let refresh = self.ports.opaque.generate();
+        self.ports
+            .sessions
+            .create(&session, &self.ports.opaque.digest(&refresh))
+            .await?;
+        // A replay that raced this exchange may have found no session to end yet.
+        if self.ports.codes.replayed(&digest).await? {
+            self.ports.sessions.revoke(user.id, session.id, now).await?;
+            return Err(ExchangeError::InvalidGrant("the code was already used"));
+        }
+        let access = self
+            .ports
+            .tokens
+            .issue(&user, &session, scopes.clone(), now)?;
+        let id_token = if scopes.contains(Scope::OpenId) {
+            let claims = self.id_claims(
+                &user,
+                &client,
+                &code,
+                &scopes,
+                &access.claims.expires_at,
+                now,
+            );
+            Some(self.ports.id_tokens.sign_id_token(&claims, &access.token)?)
+        } else {
+            None
+        };
+        self.ports
+            .audit
+            .record(
+                AuditKind::LoginSucceeded,
+                Some(user.id),
+                None,
+                &session.caller,
+                Some(format!("authorization code for client {}", client.id)),
+            )
+            .await;
+        tracing::info!(event = "login_succeeded", user_id = %user.id, session_id = %session.id, client_id = %client.id, "authorization code exchanged: session started");
+        Ok(CodeGrant {
+            tokens: TokenGrant { access, refresh },
+            id_token,
+        })
+    }
+
+    fn check_verifier(
+        &self,
+        code: &AuthorizationCode,
+        verifier: Option<&SecretString>,
+    ) -> Result<(), ExchangeError> {
+        match (&code.code_challenge, verifier) {
+            (None, None) => Ok(()),
+            (None, Some(_)) => Err(ExchangeError::InvalidGrant(
+                "a `code_verifier` was sent for a code issued without PKCE",
+            )),
+            (Some(_), None) => Err(ExchangeError::InvalidGrant("`code_verifier` is missing")),
+            (Some(challenge), Some(verifier)) => {
+                let verifier = verifier.expose_secret();
+                if is_code_verifier(verifier)
+                    && self.ports.opaque.s256_challenge(verifier) == challenge.as_str()
+                {
+                    Ok(())
+                } else {
+                    Err(ExchangeError::InvalidGrant(
+                        "the `code_verifier` does not match the challenge",
+                    ))
+                }
+            }
+        }
+    }
+
+    async fn revoke_replayed(
+        &self,
+        code: &AuthorizationCode,
+        caller: &Caller,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        self.ports
+            .sessions
+            .revoke(code.user_id, code.session_id, now)
+            .await?;
+        self.ports
+            .audit
+            .record(
+                AuditKind::AuthorizationCodeReplayed,
+                Some(code.user_id),
+                None,
+                caller,
+                Some(format!("session {} revoked", code.session_id)),
+            )
+            .await;
+        tracing::warn!(event = "authorization_code_replayed", session_id = %code.session_id, client_id = %code.client_id, "authorization code replayed: its session revoked");
+        Ok(())
+    }
+
+    fn id_claims(
+        &self,
+        user: &User,
+        client: &Client,
+        code: &AuthorizationCode,
+        scopes: &ScopeSet,
+        expires_at: &DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> IdClaims {
+        IdClaims {
+            subject: user.id,
+            audience: client.id.clone(),
+            issued_at: now,
+            expires_at: *expires_at,
+            auth_time: code.auth_time,
+            nonce: code.nonce.as_ref().map(|n| n.as_str().to_owned()),
+            amr: code.amr.methods().to_vec(),
+            email: scopes
+                .contains(Scope::EmailAddress)
+                .then(|| (user.email.as_str().to_owned(), user.is_verified)),
+            name: scopes
+                .contains(Scope::Profile)
+                .then(|| user.full_name.as_ref().map(|n| n.as_str().to_owned())),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The use cases of the authorization code flow, a module per use case: [`clients`]
+//! (registering them), [`authorize`] (judging a request, issuing a code to a signed-in
+//! person), [`exchange`] (the code for tokens, with PKCE and, under `openid`, an ID token)
+//! and [`logout`] (RP-initiated). This module holds the service, its ports and policy.
+
+mod authorize;
+mod clients;
+mod exchange;
+mod logout;
+
+pub use authorize::{AuthorizeError, AuthorizeParams, AuthorizeRequest, NextStep, Prompt};
+pub use clients::{NewClient, RegisterClientError};
+pub use exchange::{ClientCredentials, CodeExchange, CodeGrant, ExchangeError};
+pub use logout::{Logout, LogoutError, LogoutRequest};
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use super::client::{
+    Client, ClientId, ClientKind, ClientName, MAX_REDIRECT_URIS, RedirectUri, RedirectUriError,
+};
+use super::code::{
+    AuthorizationCode, CODE_LIFETIME, CodeChallenge, Nonce, State, is_code_verifier,
+};
+use super::ports::{
+    AuthorizationCodeRepository, ClientRepository, IdClaims, IdTokenSigner, InsertClientError,
+    Redemption,
+};
+use crate::audit::{Audit, AuditKind};
+use crate::clock::Clock;
+use crate::error::{RepositoryError, ValidationErrors};
+use crate::ports::TokenGrant;
+use crate::ports::{
+    AccessTokenService, OpaqueTokens, SessionRepository, TokenError, UserRepository,
+};
+use crate::scope::{Scope, ScopeSet};
+use crate::session::{Caller, Session, SessionId, SessionLifetimes};
+use crate::user::User;
+
+/// Deployment choices of the flow.
+#[derive(Debug, Clone)]
+pub struct OAuthPolicy {
+    /// The issuer identifier (`server.public_url`), sent as `iss` with every code.
+    pub issuer: String,
+    pub sessions: SessionLifetimes,
+    /// Clients defined by the deployment rather than registered (Swagger UI's): found like
+    /// registered ones, never stored, listed, replaced or removed.
+    pub built_in: Vec<Client>,
+    pub mfa: crate::mfa::MfaPolicy,
+}
+
+/// The adapters the flow runs on.
+#[derive(Clone)]
+pub struct OAuthPorts {
+    pub clients: Arc<dyn ClientRepository>,
+    pub codes: Arc<dyn AuthorizationCodeRepository>,
+    pub users: Arc<dyn UserRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub tokens: Arc<dyn AccessTokenService>,
+    pub id_tokens: Arc<dyn IdTokenSigner>,
+    pub opaque: Arc<dyn OpaqueTokens>,
+    pub clock: Arc<dyn Clock>,
+    pub audit: Audit,
+}
+
+#[derive(Clone)]
+pub struct OAuthService {
+    ports: OAuthPorts,
+    policy: OAuthPolicy,
+}
+
+impl OAuthService {
+    pub fn new(ports: OAuthPorts, policy: OAuthPolicy) -> Self {
+        Self { ports, policy }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.policy.issuer
+    }
+
+    /// Whether `openid` can be granted: ID tokens need an asymmetric signing key.
+    pub fn signs_id_tokens(&self) -> bool {
+        self.ports.id_tokens.signs_id_tokens()
+    }
+
+    /// Deletes codes that expired (redeemed or not); the housekeeping task calls it.
+    pub async fn purge_codes(&self) -> Result<u64, RepositoryError> {
+        self.ports.codes.purge(self.ports.clock.now()).await
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::reauth::ClientTrust for OAuthService {
+    async fn is_first_party(&self, client: &ClientId) -> Result<bool, RepositoryError> {
+        Ok(self
+            .client(client.as_str())
+            .await?
+            .is_some_and(|client| client.first_party))
+    }
+}
