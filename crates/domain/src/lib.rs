@@ -27,6 +27,9 @@ pub mod todo;
 pub mod user;
 pub mod users;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 pub use auth::AuthService;
 pub use clock::{Clock, SystemClock};
 pub use email::{Email, EmailError};

@@ -419,64 +419,9 @@ impl Throttle {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-
+mod tests {
     use super::*;
-
-    /// Counters in memory, atomic under the lock, as storage must be.
-    #[derive(Default)]
-    pub(crate) struct InMemoryCounters(Mutex<HashMap<(Bucket, String), Count>>);
-
-    #[async_trait::async_trait]
-    impl ThrottleRepository for InMemoryCounters {
-        async fn reserve(
-            &self,
-            bucket: Bucket,
-            subject: &str,
-            now: DateTime<Utc>,
-            window: Duration,
-        ) -> Result<Count, RepositoryError> {
-            let mut counters = self.0.lock().unwrap();
-            let entry = counters
-                .entry((bucket, subject.to_owned()))
-                .or_insert(Count {
-                    count: 0,
-                    window_start: now,
-                });
-            if entry.window_start <= now - window {
-                *entry = Count {
-                    count: 0,
-                    window_start: now,
-                };
-            }
-            entry.count += 1;
-            Ok(*entry)
-        }
-        async fn release(
-            &self,
-            bucket: Bucket,
-            subject: &str,
-            window_start: DateTime<Utc>,
-        ) -> Result<(), RepositoryError> {
-            let mut counters = self.0.lock().unwrap();
-            if let Some(entry) = counters.get_mut(&(bucket, subject.to_owned()))
-                && entry.window_start == window_start
-                && entry.count > 0
-            {
-                entry.count -= 1;
-            }
-            Ok(())
-        }
-        async fn clear(&self, bucket: Bucket, subject: &str) -> Result<(), RepositoryError> {
-            self.0.lock().unwrap().remove(&(bucket, subject.to_owned()));
-            Ok(())
-        }
-        async fn purge(&self, _: DateTime<Utc>) -> Result<u64, RepositoryError> {
-            Ok(0)
-        }
-    }
+    use crate::testing::InMemoryCounters;
 
     struct FixedClock(DateTime<Utc>);
 

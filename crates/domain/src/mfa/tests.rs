@@ -1,19 +1,15 @@
 //! MFA use cases over in-memory fakes: enrolment, replay, recovery codes and the second
 //! step of the password grant.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::*;
 use crate::AuthService;
 use crate::audit::Audit;
-use crate::auth::tests::{
-    FakeHasher, FakeOpaque, FakeTokens, FixedClock, InMemorySessions, InMemoryUsers, NoAudit,
-};
 use crate::auth::{AuthPolicy, AuthPorts, MfaGrantError, PasswordGrantError, Registration};
 use crate::clock::Clock;
 use crate::email::Email;
@@ -23,227 +19,10 @@ use crate::ports::{SessionRepository, TokenDigest};
 use crate::reauth::ReauthRefusal;
 use crate::session::Caller;
 use crate::session::{Session, SessionId};
-use crate::throttle::tests::InMemoryCounters;
+use crate::testing::*;
+
 use crate::throttle::{Throttle, ThrottlePolicy};
-use crate::user::{User, UserId};
-
-/// The code of a step is the step number's last six digits; secrets are not secret here.
-pub(crate) struct FakeAuthenticators;
-
-fn code_at(now: DateTime<Utc>, steps: i64) -> String {
-    format!("{:06}", (now.timestamp() / 30 + steps) % 1_000_000)
-}
-
-impl Authenticators for FakeAuthenticators {
-    fn enrol(&self, user: UserId, account: &Email) -> (SealedSecret, Enrolment) {
-        (
-            SealedSecret::new(format!("sealed:{user}:{}", uuid::Uuid::new_v4())),
-            Enrolment {
-                secret: SecretString::from("SECRET"),
-                uri: SecretString::from(format!("otpauth://totp/gatehouse:{account}")),
-            },
-        )
-    }
-    fn check(
-        &self,
-        _: UserId,
-        _: &SealedSecret,
-        code: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<i64>, OtpError> {
-        let step = now.timestamp() / 30;
-        Ok((-1..=1)
-            .map(|offset| step + offset)
-            .find(|candidate| format!("{:06}", candidate % 1_000_000) == code))
-    }
-    fn reseal(&self, _: UserId, _: &SealedSecret) -> Option<SealedSecret> {
-        None
-    }
-    fn recovery_codes(&self) -> Vec<SecretString> {
-        (0..RECOVERY_CODES)
-            .map(|_| SecretString::from(uuid::Uuid::new_v4().to_string()))
-            .collect()
-    }
-    fn recovery_digest(&self, code: &SecretString) -> Option<TokenDigest> {
-        Some(TokenDigest::new(format!("rc:{}", code.expose_secret())))
-    }
-}
-
-#[derive(Default)]
-pub(crate) struct InMemoryMfa {
-    credentials: Mutex<HashMap<UserId, MfaCredential>>,
-    /// (user, digest, used)
-    codes: Mutex<Vec<(UserId, TokenDigest, bool)>>,
-    /// digest → (challenge, redeemed)
-    challenges: Mutex<HashMap<String, (Challenge, bool)>>,
-}
-
-#[async_trait]
-impl MfaRepository for InMemoryMfa {
-    async fn find(&self, user: UserId) -> Result<Option<MfaCredential>, RepositoryError> {
-        Ok(self.credentials.lock().unwrap().get(&user).cloned())
-    }
-    async fn start(
-        &self,
-        user: UserId,
-        sealed: &SealedSecret,
-        now: DateTime<Utc>,
-    ) -> Result<bool, RepositoryError> {
-        let mut credentials = self.credentials.lock().unwrap();
-        if credentials
-            .get(&user)
-            .is_some_and(|c| c.confirmed_at.is_some())
-        {
-            return Ok(false);
-        }
-        credentials.insert(
-            user,
-            MfaCredential {
-                user_id: user,
-                sealed: sealed.clone(),
-                confirmed_at: None,
-                last_step: None,
-                created_at: now,
-            },
-        );
-        Ok(true)
-    }
-    async fn confirm(
-        &self,
-        user: UserId,
-        sealed: &SealedSecret,
-        step: i64,
-        codes: &[TokenDigest],
-        now: DateTime<Utc>,
-    ) -> Result<bool, RepositoryError> {
-        {
-            let mut credentials = self.credentials.lock().unwrap();
-            match credentials.get_mut(&user) {
-                Some(c) if c.confirmed_at.is_none() && &c.sealed == sealed => {
-                    c.confirmed_at = Some(now);
-                    c.last_step = Some(step);
-                }
-                _ => return Ok(false),
-            }
-        }
-        self.replace_recovery_codes(user, codes, now).await?;
-        Ok(true)
-    }
-    async fn use_step(
-        &self,
-        user: UserId,
-        step: i64,
-        _: Option<&SealedSecret>,
-    ) -> Result<bool, RepositoryError> {
-        let mut credentials = self.credentials.lock().unwrap();
-        let Some(c) = credentials.get_mut(&user) else {
-            return Ok(false);
-        };
-        if c.last_step.is_some_and(|last| last >= step) {
-            return Ok(false);
-        }
-        c.last_step = Some(step);
-        Ok(true)
-    }
-    async fn use_recovery_code(
-        &self,
-        user: UserId,
-        digest: &TokenDigest,
-        _: DateTime<Utc>,
-    ) -> Result<bool, RepositoryError> {
-        let mut codes = self.codes.lock().unwrap();
-        match codes
-            .iter_mut()
-            .find(|(owner, d, used)| *owner == user && d == digest && !*used)
-        {
-            Some(code) => {
-                code.2 = true;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
-    async fn replace_recovery_codes(
-        &self,
-        user: UserId,
-        codes: &[TokenDigest],
-        _: DateTime<Utc>,
-    ) -> Result<(), RepositoryError> {
-        let mut stored = self.codes.lock().unwrap();
-        stored.retain(|(owner, _, _)| *owner != user);
-        stored.extend(codes.iter().map(|d| (user, d.clone(), false)));
-        Ok(())
-    }
-    async fn recovery_codes_left(&self, user: UserId) -> Result<u32, RepositoryError> {
-        Ok(self
-            .codes
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(owner, _, used)| *owner == user && !used)
-            .count() as u32)
-    }
-    async fn remove(&self, user: UserId) -> Result<bool, RepositoryError> {
-        self.codes
-            .lock()
-            .unwrap()
-            .retain(|(owner, _, _)| *owner != user);
-        Ok(self
-            .credentials
-            .lock()
-            .unwrap()
-            .remove(&user)
-            .is_some_and(|c| c.confirmed_at.is_some()))
-    }
-    async fn enabled_among(&self, users: &[UserId]) -> Result<HashSet<UserId>, RepositoryError> {
-        let credentials = self.credentials.lock().unwrap();
-        Ok(users
-            .iter()
-            .filter(|u| credentials.get(u).is_some_and(|c| c.confirmed_at.is_some()))
-            .copied()
-            .collect())
-    }
-    async fn create_challenge(
-        &self,
-        digest: &TokenDigest,
-        challenge: &Challenge,
-    ) -> Result<(), RepositoryError> {
-        self.challenges
-            .lock()
-            .unwrap()
-            .insert(digest.as_str().to_owned(), (challenge.clone(), false));
-        Ok(())
-    }
-    async fn find_challenge(
-        &self,
-        digest: &TokenDigest,
-    ) -> Result<Option<Challenge>, RepositoryError> {
-        Ok(self
-            .challenges
-            .lock()
-            .unwrap()
-            .get(digest.as_str())
-            .filter(|(_, redeemed)| !redeemed)
-            .map(|(c, _)| c.clone()))
-    }
-    async fn redeem_challenge(
-        &self,
-        digest: &TokenDigest,
-        _: DateTime<Utc>,
-    ) -> Result<bool, RepositoryError> {
-        let mut challenges = self.challenges.lock().unwrap();
-        match challenges.get_mut(digest.as_str()) {
-            Some((_, redeemed)) if !*redeemed => {
-                *redeemed = true;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-    async fn purge_challenges(&self, _: DateTime<Utc>) -> Result<u64, RepositoryError> {
-        Ok(0)
-    }
-}
+use crate::user::User;
 
 struct Harness {
     now: DateTime<Utc>,

@@ -3,119 +3,18 @@
 
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use secrecy::SecretString;
 
 use super::*;
 use crate::audit::Audit;
-use crate::auth::tests::{
-    FakeOpaque, FakeTokens, FixedClock, InMemorySessions, InMemoryUsers, NoAudit,
-};
 use crate::clock::Clock;
 use crate::email::Email;
-use crate::error::RepositoryError;
 use crate::password::PasswordHash;
-use crate::ports::{SessionRepository, TokenDigest, TokenError, UserRepository};
+use crate::ports::{SessionRepository, TokenDigest, UserRepository};
 use crate::session::{Caller, Session, SessionLifetimes};
-use crate::user::{Role, User, UserId};
-
-#[derive(Default)]
-struct InMemoryClients(Mutex<Vec<Client>>);
-
-#[async_trait]
-impl ClientRepository for InMemoryClients {
-    async fn insert(&self, client: &Client) -> Result<(), InsertClientError> {
-        let mut clients = self.0.lock().unwrap();
-        if clients.iter().any(|c| c.id == client.id) {
-            return Err(InsertClientError::IdTaken);
-        }
-        clients.push(client.clone());
-        Ok(())
-    }
-    async fn find(&self, id: &ClientId) -> Result<Option<Client>, RepositoryError> {
-        Ok(self.0.lock().unwrap().iter().find(|c| c.id == *id).cloned())
-    }
-    async fn list(&self) -> Result<Vec<Client>, RepositoryError> {
-        Ok(self.0.lock().unwrap().clone())
-    }
-    async fn delete(&self, id: &ClientId) -> Result<bool, RepositoryError> {
-        let mut clients = self.0.lock().unwrap();
-        let before = clients.len();
-        clients.retain(|c| c.id != *id);
-        Ok(clients.len() < before)
-    }
-}
-
-/// Codes by digest: (code, redeemed, replayed).
-#[derive(Default)]
-struct InMemoryCodes(Mutex<Vec<(TokenDigest, AuthorizationCode, bool, bool)>>);
-
-#[async_trait]
-impl AuthorizationCodeRepository for InMemoryCodes {
-    async fn insert(
-        &self,
-        digest: &TokenDigest,
-        code: &AuthorizationCode,
-    ) -> Result<(), RepositoryError> {
-        self.0
-            .lock()
-            .unwrap()
-            .push((digest.clone(), code.clone(), false, false));
-        Ok(())
-    }
-    async fn redeem(
-        &self,
-        digest: &TokenDigest,
-        _: chrono::DateTime<Utc>,
-    ) -> Result<Redemption, RepositoryError> {
-        let mut codes = self.0.lock().unwrap();
-        let Some(row) = codes.iter_mut().find(|(d, ..)| d == digest) else {
-            return Ok(Redemption::Unknown);
-        };
-        if row.2 {
-            row.3 = true;
-            Ok(Redemption::Replayed(row.1.clone()))
-        } else {
-            row.2 = true;
-            Ok(Redemption::Redeemed(row.1.clone()))
-        }
-    }
-    async fn replayed(&self, digest: &TokenDigest) -> Result<bool, RepositoryError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(d, _, _, replayed)| d == digest && *replayed))
-    }
-    async fn purge(&self, _: chrono::DateTime<Utc>) -> Result<u64, RepositoryError> {
-        Ok(0)
-    }
-}
-
-/// "Signs" an ID token as its audience and nonce.
-struct FakeIdTokens;
-
-impl IdTokenSigner for FakeIdTokens {
-    fn signs_id_tokens(&self) -> bool {
-        true
-    }
-    fn id_token_subject(&self, _: &str) -> Option<(UserId, ClientId)> {
-        None
-    }
-    fn sign_id_token(
-        &self,
-        claims: &IdClaims,
-        _: &SecretString,
-    ) -> Result<SecretString, TokenError> {
-        Ok(SecretString::from(format!(
-            "id:{}:{}",
-            claims.audience,
-            claims.nonce.as_deref().unwrap_or_default()
-        )))
-    }
-}
+use crate::testing::*;
+use crate::user::{Role, User};
 
 const CALLBACK: &str = "https://app.example.com/cb";
 /// A verifier of letters only, so that the fake `S256` gives a challenge of the right shape.

@@ -1,0 +1,731 @@
+//! In-memory fakes of the domain's ports, for the use cases' unit tests (the black-box
+//! suite runs the same rules over real storage). Each keeps the contract its port states,
+//! atomic under one lock where storage must be atomic.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::audit::{AuditEvent, AuditFilter, AuditLog};
+use crate::clock::Clock;
+use crate::email::Email;
+use crate::error::RepositoryError;
+use crate::mfa::*;
+use crate::oauth::*;
+use crate::pagination::Page;
+use crate::password::PasswordHash;
+use crate::ports::*;
+use crate::scope::ScopeSet;
+use crate::session::{Session, SessionId, SessionLifetimes};
+use crate::throttle::{Bucket, Count, ThrottleRepository};
+use crate::user::{Role, User, UserFilter, UserId};
+
+#[derive(Default)]
+pub(crate) struct InMemoryUsers(pub(crate) Mutex<Vec<User>>);
+
+#[async_trait]
+impl UserRepository for InMemoryUsers {
+    async fn insert(&self, user: &User) -> Result<(), InsertUserError> {
+        let mut users = self.0.lock().unwrap();
+        if users.iter().any(|u| u.email == user.email) {
+            return Err(InsertUserError::EmailTaken);
+        }
+        users.push(user.clone());
+        Ok(())
+    }
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
+        Ok(self.0.lock().unwrap().iter().find(|u| u.id == id).cloned())
+    }
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepositoryError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|u| &u.email == email)
+            .cloned())
+    }
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: &PasswordHash,
+        _: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut users = self.0.lock().unwrap();
+        let user = users.iter_mut().find(|u| u.id == id).unwrap();
+        if &user.password_hash != expected {
+            return Ok(false);
+        }
+        user.password_hash = new.clone();
+        Ok(true)
+    }
+    async fn ping(&self) -> Result<(), RepositoryError> {
+        Ok(())
+    }
+    async fn list(
+        &self,
+        _filter: &UserFilter,
+        _page: Page,
+    ) -> Result<(Vec<User>, u64), RepositoryError> {
+        let users = self.0.lock().unwrap().clone();
+        let total = users.len() as u64;
+        Ok((users, total))
+    }
+    async fn update(&self, user: &User, _: DateTime<Utc>) -> Result<(), SaveUserError> {
+        let mut users = self.0.lock().unwrap();
+        let stored = users
+            .iter_mut()
+            .find(|u| u.id == user.id)
+            .ok_or(SaveUserError::NotFound)?;
+        *stored = user.clone();
+        Ok(())
+    }
+    async fn update_credential(
+        &self,
+        user: &User,
+        _: DateTime<Utc>,
+        _: Option<SessionId>,
+        _: DateTime<Utc>,
+    ) -> Result<u64, SaveUserError> {
+        // Sessions are the session fake's: this one keeps the new credential version only.
+        let mut users = self.0.lock().unwrap();
+        let stored = users
+            .iter_mut()
+            .find(|u| u.id == user.id)
+            .ok_or(SaveUserError::NotFound)?;
+        *stored = user.clone();
+        Ok(0)
+    }
+    async fn delete(&self, id: UserId) -> Result<(), SaveUserError> {
+        self.0.lock().unwrap().retain(|u| u.id != id);
+        Ok(())
+    }
+}
+
+/// "Hashes" as `v2:<password>`; `v1:` hashes verify but ask for a re-hash.
+pub(crate) struct FakeHasher {
+    pub(crate) dummy: PasswordHash,
+    pub(crate) hashes: AtomicUsize,
+    pub(crate) verifications: AtomicUsize,
+}
+
+impl Default for FakeHasher {
+    fn default() -> Self {
+        Self {
+            dummy: PasswordHash::new("v2:\u{0}unguessable"),
+            hashes: AtomicUsize::new(0),
+            verifications: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl PasswordVerifier for FakeHasher {
+    async fn verify(
+        &self,
+        _turn: HashingTurn,
+        password: &SecretString,
+        hash: &PasswordHash,
+    ) -> Result<Verification, HashingError> {
+        self.verifications.fetch_add(1, Ordering::SeqCst);
+        let (version, stored) = hash.as_str().split_once(':').unwrap();
+        Ok(if stored == password.expose_secret() {
+            Verification::Match {
+                needs_rehash: version != "v2",
+            }
+        } else {
+            Verification::Mismatch
+        })
+    }
+}
+
+#[async_trait]
+impl PasswordHasher for FakeHasher {
+    async fn hash(&self, password: &SecretString) -> Result<PasswordHash, HashingError> {
+        self.hashes.fetch_add(1, Ordering::SeqCst);
+        Ok(PasswordHash::new(format!(
+            "v2:{}",
+            password.expose_secret()
+        )))
+    }
+    fn dummy_hash(&self) -> &PasswordHash {
+        &self.dummy
+    }
+    async fn admit(&self) -> Result<HashingTurn, HashingError> {
+        Ok(HashingTurn::none())
+    }
+    fn supports(&self, hash: &PasswordHash) -> bool {
+        hash.as_str().starts_with("v")
+    }
+}
+
+/// Sessions in memory, and browser cookies' digests with their sessions; rotation is not
+/// exercised here (the black-box tests do).
+pub(crate) struct InMemorySessions(
+    pub(crate) Mutex<Vec<Session>>,
+    pub(crate) Arc<InMemoryUsers>,
+    pub(crate) Mutex<Vec<(TokenDigest, SessionId)>>,
+);
+
+#[async_trait]
+impl SessionRepository for InMemorySessions {
+    async fn create(&self, session: &Session, _: &TokenDigest) -> Result<(), RepositoryError> {
+        self.0.lock().unwrap().push(session.clone());
+        Ok(())
+    }
+    async fn find(&self, id: SessionId) -> Result<Option<Session>, RepositoryError> {
+        Ok(self.0.lock().unwrap().iter().find(|s| s.id == id).cloned())
+    }
+    async fn find_with_user(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(Session, User)>, RepositoryError> {
+        let Some(session) = self.find(id).await? else {
+            return Ok(None);
+        };
+        let user = self.1.find_by_id(session.user_id).await?;
+        Ok(user.map(|user| (session, user)))
+    }
+    async fn find_by_refresh(&self, _: &TokenDigest) -> Result<Option<Session>, RepositoryError> {
+        Ok(None)
+    }
+    async fn find_by_any_refresh(
+        &self,
+        _: &TokenDigest,
+    ) -> Result<Option<Session>, RepositoryError> {
+        Ok(None)
+    }
+    async fn rotate(
+        &self,
+        _: &TokenDigest,
+        _: &TokenDigest,
+        _: DateTime<Utc>,
+        _: SessionLifetimes,
+    ) -> Result<Rotation, RepositoryError> {
+        Ok(Rotation::Invalid)
+    }
+    async fn list_live(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, RepositoryError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.user_id == user && s.is_live(now))
+            .cloned()
+            .collect())
+    }
+    async fn revoke(
+        &self,
+        _: UserId,
+        id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut sessions = self.0.lock().unwrap();
+        let session = sessions.iter_mut().find(|s| s.id == id);
+        Ok(session.map(|s| s.revoked_at = Some(now)).is_some())
+    }
+    async fn revoke_all(
+        &self,
+        _: UserId,
+        _: Option<SessionId>,
+        _: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
+    async fn purge(&self, _: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
+    async fn create_browser(
+        &self,
+        session: &Session,
+        cookie: &TokenDigest,
+    ) -> Result<(), RepositoryError> {
+        self.2.lock().unwrap().push((cookie.clone(), session.id));
+        self.0.lock().unwrap().push(session.clone());
+        Ok(())
+    }
+    async fn find_browser(
+        &self,
+        cookie: &TokenDigest,
+    ) -> Result<Option<(Session, User)>, RepositoryError> {
+        let id = self
+            .2
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(c, _)| c == cookie)
+            .map(|(_, id)| *id);
+        match id {
+            Some(id) => self.find_with_user(id).await,
+            None => Ok(None),
+        }
+    }
+    async fn revoke_client(
+        &self,
+        _: &crate::oauth::ClientId,
+        _: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
+}
+
+pub(crate) struct FakeOpaque;
+
+impl OpaqueTokens for FakeOpaque {
+    fn generate(&self) -> SecretString {
+        SecretString::from(uuid::Uuid::new_v4().to_string())
+    }
+    fn digest(&self, token: &SecretString) -> TokenDigest {
+        TokenDigest::new(format!("digest:{}", token.expose_secret()))
+    }
+    /// Not SHA-256: the verifier's last 43 characters, reversed (a challenge's shape when
+    /// the verifier is made of letters).
+    fn s256_challenge(&self, verifier: &str) -> String {
+        verifier.chars().rev().take(43).collect()
+    }
+}
+
+/// Tokens are `<user id> <session id>`.
+pub(crate) struct FakeTokens;
+
+impl AccessTokenService for FakeTokens {
+    fn issue(
+        &self,
+        user: &User,
+        session: &Session,
+        scopes: ScopeSet,
+        now: DateTime<Utc>,
+    ) -> Result<AccessToken, TokenError> {
+        Ok(AccessToken {
+            token: SecretString::from(format!("{} {}", user.id, session.id)),
+            claims: AccessClaims {
+                user_id: user.id,
+                session_id: session.id,
+                token_id: uuid::Uuid::now_v7(),
+                issued_at: now,
+                expires_at: now + Duration::minutes(15),
+                scopes,
+                role: user.role,
+                amr: session.amr,
+            },
+        })
+    }
+    fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError> {
+        let (user, session) = token
+            .split_once(' ')
+            .ok_or(TokenError::Invalid("garbage"))?;
+        let parse = |s: &str| s.parse().map_err(|_| TokenError::Invalid("garbage"));
+        Ok(AccessClaims {
+            user_id: UserId::from_uuid(parse(user)?),
+            session_id: SessionId::from_uuid(parse(session)?),
+            token_id: uuid::Uuid::now_v7(),
+            issued_at: now,
+            expires_at: now + Duration::minutes(15),
+            scopes: ScopeSet::all_for(Role::User),
+            role: Role::User,
+            amr: Amr::Password,
+        })
+    }
+}
+
+pub(crate) struct FixedClock(pub(crate) DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+/// Keeps nothing: the black-box tests read the audit trail from real storage.
+pub(crate) struct NoAudit;
+
+#[async_trait]
+impl AuditLog for NoAudit {
+    async fn record(&self, _: &AuditEvent) -> Result<(), RepositoryError> {
+        Ok(())
+    }
+    async fn list(
+        &self,
+        _: &AuditFilter,
+        _: Page,
+    ) -> Result<(Vec<AuditEvent>, u64), RepositoryError> {
+        Ok((Vec::new(), 0))
+    }
+}
+
+/// The code of a step is the step number's last six digits; secrets are not secret here.
+pub(crate) struct FakeAuthenticators;
+
+pub(crate) fn code_at(now: DateTime<Utc>, steps: i64) -> String {
+    format!("{:06}", (now.timestamp() / 30 + steps) % 1_000_000)
+}
+
+impl Authenticators for FakeAuthenticators {
+    fn enrol(&self, user: UserId, account: &Email) -> (SealedSecret, Enrolment) {
+        (
+            SealedSecret::new(format!("sealed:{user}:{}", uuid::Uuid::new_v4())),
+            Enrolment {
+                secret: SecretString::from("SECRET"),
+                uri: SecretString::from(format!("otpauth://totp/gatehouse:{account}")),
+            },
+        )
+    }
+    fn check(
+        &self,
+        _: UserId,
+        _: &SealedSecret,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, OtpError> {
+        let step = now.timestamp() / 30;
+        Ok((-1..=1)
+            .map(|offset| step + offset)
+            .find(|candidate| format!("{:06}", candidate % 1_000_000) == code))
+    }
+    fn reseal(&self, _: UserId, _: &SealedSecret) -> Option<SealedSecret> {
+        None
+    }
+    fn recovery_codes(&self) -> Vec<SecretString> {
+        (0..RECOVERY_CODES)
+            .map(|_| SecretString::from(uuid::Uuid::new_v4().to_string()))
+            .collect()
+    }
+    fn recovery_digest(&self, code: &SecretString) -> Option<TokenDigest> {
+        Some(TokenDigest::new(format!("rc:{}", code.expose_secret())))
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct InMemoryMfa {
+    pub(crate) credentials: Mutex<HashMap<UserId, MfaCredential>>,
+    /// (user, digest, used)
+    pub(crate) codes: Mutex<Vec<(UserId, TokenDigest, bool)>>,
+    /// digest → (challenge, redeemed)
+    pub(crate) challenges: Mutex<HashMap<String, (Challenge, bool)>>,
+}
+
+#[async_trait]
+impl MfaRepository for InMemoryMfa {
+    async fn find(&self, user: UserId) -> Result<Option<MfaCredential>, RepositoryError> {
+        Ok(self.credentials.lock().unwrap().get(&user).cloned())
+    }
+    async fn start(
+        &self,
+        user: UserId,
+        sealed: &SealedSecret,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut credentials = self.credentials.lock().unwrap();
+        if credentials
+            .get(&user)
+            .is_some_and(|c| c.confirmed_at.is_some())
+        {
+            return Ok(false);
+        }
+        credentials.insert(
+            user,
+            MfaCredential {
+                user_id: user,
+                sealed: sealed.clone(),
+                confirmed_at: None,
+                last_step: None,
+                created_at: now,
+            },
+        );
+        Ok(true)
+    }
+    async fn confirm(
+        &self,
+        user: UserId,
+        sealed: &SealedSecret,
+        step: i64,
+        codes: &[TokenDigest],
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        {
+            let mut credentials = self.credentials.lock().unwrap();
+            match credentials.get_mut(&user) {
+                Some(c) if c.confirmed_at.is_none() && &c.sealed == sealed => {
+                    c.confirmed_at = Some(now);
+                    c.last_step = Some(step);
+                }
+                _ => return Ok(false),
+            }
+        }
+        self.replace_recovery_codes(user, codes, now).await?;
+        Ok(true)
+    }
+    async fn use_step(
+        &self,
+        user: UserId,
+        step: i64,
+        _: Option<&SealedSecret>,
+    ) -> Result<bool, RepositoryError> {
+        let mut credentials = self.credentials.lock().unwrap();
+        let Some(c) = credentials.get_mut(&user) else {
+            return Ok(false);
+        };
+        if c.last_step.is_some_and(|last| last >= step) {
+            return Ok(false);
+        }
+        c.last_step = Some(step);
+        Ok(true)
+    }
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        digest: &TokenDigest,
+        _: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut codes = self.codes.lock().unwrap();
+        match codes
+            .iter_mut()
+            .find(|(owner, d, used)| *owner == user && d == digest && !*used)
+        {
+            Some(code) => {
+                code.2 = true;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        codes: &[TokenDigest],
+        _: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        let mut stored = self.codes.lock().unwrap();
+        stored.retain(|(owner, _, _)| *owner != user);
+        stored.extend(codes.iter().map(|d| (user, d.clone(), false)));
+        Ok(())
+    }
+    async fn recovery_codes_left(&self, user: UserId) -> Result<u32, RepositoryError> {
+        Ok(self
+            .codes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(owner, _, used)| *owner == user && !used)
+            .count() as u32)
+    }
+    async fn remove(&self, user: UserId) -> Result<bool, RepositoryError> {
+        self.codes
+            .lock()
+            .unwrap()
+            .retain(|(owner, _, _)| *owner != user);
+        Ok(self
+            .credentials
+            .lock()
+            .unwrap()
+            .remove(&user)
+            .is_some_and(|c| c.confirmed_at.is_some()))
+    }
+    async fn enabled_among(&self, users: &[UserId]) -> Result<HashSet<UserId>, RepositoryError> {
+        let credentials = self.credentials.lock().unwrap();
+        Ok(users
+            .iter()
+            .filter(|u| credentials.get(u).is_some_and(|c| c.confirmed_at.is_some()))
+            .copied()
+            .collect())
+    }
+    async fn create_challenge(
+        &self,
+        digest: &TokenDigest,
+        challenge: &Challenge,
+    ) -> Result<(), RepositoryError> {
+        self.challenges
+            .lock()
+            .unwrap()
+            .insert(digest.as_str().to_owned(), (challenge.clone(), false));
+        Ok(())
+    }
+    async fn find_challenge(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<Challenge>, RepositoryError> {
+        Ok(self
+            .challenges
+            .lock()
+            .unwrap()
+            .get(digest.as_str())
+            .filter(|(_, redeemed)| !redeemed)
+            .map(|(c, _)| c.clone()))
+    }
+    async fn redeem_challenge(
+        &self,
+        digest: &TokenDigest,
+        _: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut challenges = self.challenges.lock().unwrap();
+        match challenges.get_mut(digest.as_str()) {
+            Some((_, redeemed)) if !*redeemed => {
+                *redeemed = true;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+    async fn purge_challenges(&self, _: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct InMemoryClients(Mutex<Vec<Client>>);
+
+#[async_trait]
+impl ClientRepository for InMemoryClients {
+    async fn insert(&self, client: &Client) -> Result<(), InsertClientError> {
+        let mut clients = self.0.lock().unwrap();
+        if clients.iter().any(|c| c.id == client.id) {
+            return Err(InsertClientError::IdTaken);
+        }
+        clients.push(client.clone());
+        Ok(())
+    }
+    async fn find(&self, id: &ClientId) -> Result<Option<Client>, RepositoryError> {
+        Ok(self.0.lock().unwrap().iter().find(|c| c.id == *id).cloned())
+    }
+    async fn list(&self) -> Result<Vec<Client>, RepositoryError> {
+        Ok(self.0.lock().unwrap().clone())
+    }
+    async fn delete(&self, id: &ClientId) -> Result<bool, RepositoryError> {
+        let mut clients = self.0.lock().unwrap();
+        let before = clients.len();
+        clients.retain(|c| c.id != *id);
+        Ok(clients.len() < before)
+    }
+}
+
+/// Codes by digest: (code, redeemed, replayed).
+#[derive(Default)]
+pub(crate) struct InMemoryCodes(Mutex<Vec<(TokenDigest, AuthorizationCode, bool, bool)>>);
+
+#[async_trait]
+impl AuthorizationCodeRepository for InMemoryCodes {
+    async fn insert(
+        &self,
+        digest: &TokenDigest,
+        code: &AuthorizationCode,
+    ) -> Result<(), RepositoryError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((digest.clone(), code.clone(), false, false));
+        Ok(())
+    }
+    async fn redeem(
+        &self,
+        digest: &TokenDigest,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<Redemption, RepositoryError> {
+        let mut codes = self.0.lock().unwrap();
+        let Some(row) = codes.iter_mut().find(|(d, ..)| d == digest) else {
+            return Ok(Redemption::Unknown);
+        };
+        if row.2 {
+            row.3 = true;
+            Ok(Redemption::Replayed(row.1.clone()))
+        } else {
+            row.2 = true;
+            Ok(Redemption::Redeemed(row.1.clone()))
+        }
+    }
+    async fn replayed(&self, digest: &TokenDigest) -> Result<bool, RepositoryError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(d, _, _, replayed)| d == digest && *replayed))
+    }
+    async fn purge(&self, _: chrono::DateTime<Utc>) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
+}
+
+/// "Signs" an ID token as its audience and nonce.
+pub(crate) struct FakeIdTokens;
+
+impl IdTokenSigner for FakeIdTokens {
+    fn signs_id_tokens(&self) -> bool {
+        true
+    }
+    fn id_token_subject(&self, _: &str) -> Option<(UserId, ClientId)> {
+        None
+    }
+    fn sign_id_token(
+        &self,
+        claims: &IdClaims,
+        _: &SecretString,
+    ) -> Result<SecretString, TokenError> {
+        Ok(SecretString::from(format!(
+            "id:{}:{}",
+            claims.audience,
+            claims.nonce.as_deref().unwrap_or_default()
+        )))
+    }
+}
+
+/// Counters in memory, atomic under the lock, as storage must be.
+#[derive(Default)]
+pub(crate) struct InMemoryCounters(pub(crate) Mutex<HashMap<(Bucket, String), Count>>);
+
+#[async_trait::async_trait]
+impl ThrottleRepository for InMemoryCounters {
+    async fn reserve(
+        &self,
+        bucket: Bucket,
+        subject: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<Count, RepositoryError> {
+        let mut counters = self.0.lock().unwrap();
+        let entry = counters
+            .entry((bucket, subject.to_owned()))
+            .or_insert(Count {
+                count: 0,
+                window_start: now,
+            });
+        if entry.window_start <= now - window {
+            *entry = Count {
+                count: 0,
+                window_start: now,
+            };
+        }
+        entry.count += 1;
+        Ok(*entry)
+    }
+    async fn release(
+        &self,
+        bucket: Bucket,
+        subject: &str,
+        window_start: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        let mut counters = self.0.lock().unwrap();
+        if let Some(entry) = counters.get_mut(&(bucket, subject.to_owned()))
+            && entry.window_start == window_start
+            && entry.count > 0
+        {
+            entry.count -= 1;
+        }
+        Ok(())
+    }
+    async fn clear(&self, bucket: Bucket, subject: &str) -> Result<(), RepositoryError> {
+        self.0.lock().unwrap().remove(&(bucket, subject.to_owned()));
+        Ok(())
+    }
+    async fn purge(&self, _: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
+}

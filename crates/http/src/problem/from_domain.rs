@@ -1,0 +1,138 @@
+//! The domain's errors as API errors: which status and `code` each refusal of a use case
+//! becomes.
+
+use gatehouse_domain::ValidationErrors;
+use gatehouse_domain::ports::HashingError;
+
+use super::{ApiError, FieldError, SESSION_NOT_FOUND, USER_NOT_FOUND};
+
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        ApiError::Validation(
+            errors
+                .violations()
+                .iter()
+                .map(|v| FieldError {
+                    field: v.field.to_owned(),
+                    message: v.message.clone(),
+                })
+                .collect(),
+        )
+    }
+}
+
+impl From<gatehouse_domain::auth::RegisterError> for ApiError {
+    fn from(error: gatehouse_domain::auth::RegisterError) -> Self {
+        use gatehouse_domain::auth::RegisterError as E;
+        match error {
+            E::Invalid(errors) => errors.into(),
+            E::EmailTaken => ApiError::EmailTaken,
+            E::Throttled { retry_after } => ApiError::Throttled { retry_after },
+            E::Hashing(error) => error.into(),
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
+/// Every owner-scoped resource (todos and those built like them).
+impl From<gatehouse_domain::oauth::RegisterClientError> for ApiError {
+    fn from(error: gatehouse_domain::oauth::RegisterClientError) -> Self {
+        use gatehouse_domain::oauth::RegisterClientError as E;
+        match error {
+            E::Invalid(errors) => errors.into(),
+            E::IdTaken => ApiError::ClientIdTaken,
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
+impl From<gatehouse_domain::owned::OwnedError> for ApiError {
+    fn from(error: gatehouse_domain::owned::OwnedError) -> Self {
+        use gatehouse_domain::owned::OwnedError as E;
+        match error {
+            E::Invalid(errors) => errors.into(),
+            E::NotFound(code) => ApiError::ResourceNotFound(code),
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
+impl From<gatehouse_domain::users::ManageUserError> for ApiError {
+    fn from(error: gatehouse_domain::users::ManageUserError) -> Self {
+        use gatehouse_domain::users::ManageUserError as E;
+        match error {
+            E::Invalid(errors) => errors.into(),
+            E::NotFound => ApiError::ResourceNotFound(USER_NOT_FOUND),
+            E::SessionNotFound => ApiError::ResourceNotFound(SESSION_NOT_FOUND),
+            E::EmailTaken => ApiError::EmailTaken,
+            E::LastAdmin => ApiError::LastAdmin,
+            E::Conflict => ApiError::Conflict,
+            E::WrongPassword => ApiError::WrongPassword,
+            E::NotReauthenticated(refusal) => ApiError::NotReauthenticated(refusal),
+            E::Throttled { retry_after } => ApiError::Throttled { retry_after },
+            E::Hashing(error) => error.into(),
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
+impl From<gatehouse_domain::mfa::MfaError> for ApiError {
+    fn from(error: gatehouse_domain::mfa::MfaError) -> Self {
+        use gatehouse_domain::mfa::MfaError as E;
+        match error {
+            E::Invalid(errors) => errors.into(),
+            E::AlreadyEnabled => ApiError::MfaAlreadyEnabled,
+            E::NotEnabled => ApiError::MfaNotEnabled,
+            E::InvalidCode => ApiError::InvalidMfaCode,
+            E::WrongPassword => ApiError::WrongPassword,
+            E::NotReauthenticated(refusal) => ApiError::NotReauthenticated(refusal),
+            E::UserNotFound => ApiError::ResourceNotFound(USER_NOT_FOUND),
+            E::Throttled { retry_after } => ApiError::Throttled { retry_after },
+            E::Unreadable(error) => ApiError::internal(error),
+            E::Hashing(error) => error.into(),
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
+impl From<gatehouse_domain::recovery::RecoveryError> for ApiError {
+    fn from(error: gatehouse_domain::recovery::RecoveryError) -> Self {
+        use gatehouse_domain::recovery::RecoveryError as E;
+        match error {
+            E::Invalid(errors) => errors.into(),
+            E::InvalidToken => ApiError::EmailedTokenInvalid,
+            E::Throttled { retry_after } => ApiError::Throttled { retry_after },
+            E::Hashing(error) => error.into(),
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
+impl From<gatehouse_domain::throttle::ThrottleError> for ApiError {
+    fn from(error: gatehouse_domain::throttle::ThrottleError) -> Self {
+        use gatehouse_domain::throttle::ThrottleError as E;
+        match error {
+            E::Limited { retry_after } => ApiError::Throttled { retry_after },
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
+impl From<HashingError> for ApiError {
+    fn from(error: HashingError) -> Self {
+        match error {
+            HashingError::Overloaded { retry_after } => ApiError::Overloaded { retry_after },
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<gatehouse_domain::RepositoryError> for ApiError {
+    fn from(error: gatehouse_domain::RepositoryError) -> Self {
+        if error.is_unavailable() {
+            tracing::warn!(error = %error, source = ?std::error::Error::source(&error), "database unavailable");
+            return ApiError::DatabaseUnavailable;
+        }
+        ApiError::internal(error)
+    }
+}
