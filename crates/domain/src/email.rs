@@ -61,6 +61,37 @@ impl fmt::Display for Email {
     }
 }
 
+/// What someone typed to sign in with (the password grant's `username`, the sign-in page's
+/// email). Never refused: a name that is no address is checked like an unknown account, so
+/// the answer tells nothing.
+#[derive(Debug, Clone)]
+pub struct LoginName {
+    email: Option<Email>,
+    key: String,
+}
+
+impl LoginName {
+    pub fn new(typed: &str) -> Self {
+        let email = Email::parse(typed).ok();
+        let key = email.as_ref().map_or_else(
+            || typed.trim().to_lowercase(),
+            |email| email.as_str().to_owned(),
+        );
+        Self { email, key }
+    }
+
+    /// The account's address, when the name reads as one.
+    pub fn email(&self) -> Option<&Email> {
+        self.email.as_ref()
+    }
+
+    /// What attempts are counted under, whether or not an account has this name: the
+    /// normalized address, or what was typed, trimmed and lower-cased.
+    pub fn throttle_key(&self) -> &str {
+        &self.key
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

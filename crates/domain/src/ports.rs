@@ -133,12 +133,23 @@ pub enum HashingError {
 /// caller does its work before the hash (database reads), so no more callers get past
 /// admission than the hasher will take; dropped unused, the place is given back.
 #[derive(Default)]
-pub struct HashingTurn(Option<Box<dyn std::any::Any + Send + Sync>>);
+pub struct HashingTurn(Option<HeldPlace>);
+
+/// A place among the hashes, as the domain holds it: a guard of the hasher that gave it
+/// (dropping it gives the place back), and which hasher that is, so that a place is only
+/// ever spent where it was given.
+pub struct HeldPlace {
+    issuer: usize,
+    _guard: Box<dyn Send + Sync>,
+}
 
 impl HashingTurn {
-    /// A turn holding the hasher's own record of the place.
-    pub fn holding<T: std::any::Any + Send + Sync>(place: T) -> Self {
-        Self(Some(Box::new(place)))
+    /// A turn holding `guard`, a place kept by the hasher named `issuer`.
+    pub fn holding(issuer: usize, guard: impl Send + Sync + 'static) -> Self {
+        Self(Some(HeldPlace {
+            issuer,
+            _guard: Box::new(guard),
+        }))
     }
 
     /// No place taken: the verification waits for one, or is refused, on its own.
@@ -146,11 +157,10 @@ impl HashingTurn {
         Self(None)
     }
 
-    /// The place, if this turn holds one of type `T`.
-    pub fn take<T: std::any::Any>(self) -> Option<T> {
-        self.0
-            .and_then(|place| place.downcast::<T>().ok())
-            .map(|place| *place)
+    /// The place, if the hasher named `issuer` gave it; another hasher's place is given
+    /// back here.
+    pub fn place_from(self, issuer: usize) -> Option<HeldPlace> {
+        self.0.filter(|place| place.issuer == issuer)
     }
 }
 

@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_domain::auth::{AuthenticateError, BrowserSignIn, MfaGrantError, PasswordGrantError};
+use gatehouse_domain::email::LoginName;
 use gatehouse_domain::mfa::Factor;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -110,7 +111,7 @@ pub(crate) async fn open_session(
 ) -> Result<HttpResponse, PasswordGrantError> {
     let signed_in = state
         .auth
-        .browser_sign_in(email, password, caller.0)
+        .browser_sign_in(&LoginName::new(email), password, caller.0)
         .await?;
     Ok(signed_in_to(state, signed_in, return_to))
 }

@@ -16,7 +16,7 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::kept_memory::with_kept_memory;
-use crate::pool::{Admission, HashingPool};
+use crate::pool::HashingPool;
 
 /// Stored hashes asking for more memory than this are refused rather than computed: a
 /// tampered or imported hash must not be able to exhaust the server's memory.
@@ -293,7 +293,7 @@ impl PasswordHasher for Argon2Hasher {
 
     async fn admit(&self) -> Result<HashingTurn, HashingError> {
         match self.pool.admit() {
-            Some(admission) => Ok(HashingTurn::holding(admission)),
+            Some(admission) => Ok(HashingTurn::holding(self.pool.id(), admission)),
             None => Err(self.pool.refuse().await),
         }
     }
@@ -328,8 +328,8 @@ impl PasswordVerifier for Argon2Hasher {
                 dummy.as_str(),
             )
         };
-        match turn.take::<Admission>() {
-            Some(admission) => self.pool.run_admitted(admission, job).await,
+        match turn.place_from(self.pool.id()) {
+            Some(place) => self.pool.run_in_place(place, job).await,
             None => self.pool.run(job).await,
         }
     }

@@ -150,7 +150,7 @@ impl HashingPool {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let _admission = if Arc::ptr_eq(&admission.0, &self.admitted) {
+        let admission = if Arc::ptr_eq(&admission.0, &self.admitted) {
             admission
         } else {
             drop(admission);
@@ -159,6 +159,27 @@ impl HashingPool {
                 None => return Err(self.refuse().await),
             }
         };
+        self.run_in_place(admission, job).await
+    }
+
+    /// This pool's identity, for places held outside it ([`Self::run_in_place`]).
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.admitted) as usize
+    }
+
+    /// Runs `job` in a place of this pool already held by `place` (an [`Admission`], or a
+    /// guard that owns one), once a worker is free; the place is given back when the job
+    /// ends or the caller gives up.
+    pub async fn run_in_place<T, F>(
+        &self,
+        place: impl Send + 'static,
+        job: F,
+    ) -> Result<T, HashingError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let _place = place;
         let permit = self
             .permits
             .clone()

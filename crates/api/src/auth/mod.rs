@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use gatehouse_domain::auth::{Registration, TokenGrant};
+use gatehouse_domain::email::LoginName;
 use gatehouse_domain::mfa::Factor;
 use gatehouse_domain::oauth::{ClientId, CodeExchange};
 use secrecy::{ExposeSecret, SecretString};
@@ -141,10 +142,10 @@ pub async fn token(
             state
                 .auth
                 .password_grant(
-                    username,
+                    &LoginName::new(username),
                     &password,
                     scope,
-                    client.as_ref().map(ClientId::as_str),
+                    client.as_ref(),
                     caller.0,
                 )
                 .await?
@@ -156,12 +157,7 @@ pub async fn token(
             let client = named_client(&state, &req, &form).await?;
             state
                 .auth
-                .mfa_grant(
-                    &mfa_token,
-                    factor,
-                    client.as_ref().map(ClientId::as_str),
-                    caller.0,
-                )
+                .mfa_grant(&mfa_token, factor, client.as_ref(), caller.0)
                 .await?
         }
         "refresh_token" => {

@@ -19,11 +19,11 @@ impl AuthService {
     #[tracing::instrument(skip_all)]
     pub async fn browser_sign_in(
         &self,
-        username: &str,
+        name: &LoginName,
         password: &SecretString,
         caller: Caller,
     ) -> Result<BrowserSignIn, PasswordGrantError> {
-        let (user, attempt) = self.login(username, password, &caller).await?;
+        let (user, attempt) = self.login(name, password, &caller).await?;
         let (has_mfa, attempt) = self.has_mfa(&user, attempt).await?;
         if has_mfa {
             self.attempts.abandoned(attempt).await;

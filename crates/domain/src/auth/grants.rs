@@ -2,6 +2,7 @@
 //! password and, for an account with MFA, a one-time or recovery code.
 
 use super::*;
+use crate::id::ClientId;
 
 impl AuthService {
     /// The OAuth2 password grant: authenticate, decide the scopes, start a session, and
@@ -11,20 +12,20 @@ impl AuthService {
     /// right password with a scope the role does not allow, or for a disabled account, still
     /// counts. An account with MFA gets [`PasswordGrantError::MfaRequired`] instead and its
     /// attempt is given back: each code that follows is an attempt of its own.
-    /// `oauth_client` is the `client_id` the request named; the same must complete it.
+    /// `client` is the client the request named (authenticated); the same must complete it.
     #[tracing::instrument(skip_all)]
     pub async fn password_grant(
         &self,
-        username: &str,
+        name: &LoginName,
         password: &SecretString,
         scope: Option<&str>,
-        oauth_client: Option<&str>,
+        client: Option<&ClientId>,
         caller: Caller,
     ) -> Result<TokenGrant, PasswordGrantError> {
         if let Some(raw) = scope {
             ScopeSet::parse(raw)?;
         }
-        let (user, attempt) = self.login(username, password, &caller).await?;
+        let (user, attempt) = self.login(name, password, &caller).await?;
         let (has_mfa, attempt) = self.has_mfa(&user, attempt).await?;
         let amr = if has_mfa {
             Amr::PasswordOtp
@@ -41,7 +42,7 @@ impl AuthService {
             self.attempts.abandoned(attempt).await;
             let purpose = ChallengeFor::Tokens {
                 scopes,
-                client_id: oauth_client.map(str::to_owned),
+                client_id: client.map(|id| id.as_str().to_owned()),
             };
             return Err(self.challenge(&user, purpose).await?);
         }
@@ -66,12 +67,14 @@ impl AuthService {
         &self,
         mfa_token: &SecretString,
         factor: Option<Factor>,
-        oauth_client: Option<&str>,
+        client: Option<&ClientId>,
         caller: Caller,
     ) -> Result<TokenGrant, MfaGrantError> {
         let (user, challenge) = self
             .second_step(mfa_token, factor, &caller, |purpose| match purpose {
-                ChallengeFor::Tokens { client_id, .. } => client_id.as_deref() == oauth_client,
+                ChallengeFor::Tokens { client_id, .. } => {
+                    client_id.as_deref() == client.map(ClientId::as_str)
+                }
                 ChallengeFor::Browser => false,
             })
             .await?;

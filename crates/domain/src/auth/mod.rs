@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::attempts::{self, Attempt, PasswordAttempts};
 use crate::audit::{Audit, AuditKind};
 use crate::clock::Clock;
-use crate::email::Email;
+use crate::email::{Email, LoginName};
 use crate::error::{RepositoryError, ValidationErrors};
 use crate::mfa::{
     Amr, Authenticators, CHALLENGE_LIFETIME, Challenge, ChallengeFor, Factor, FactorError,
@@ -192,7 +192,7 @@ impl AuthService {
         &self,
         attempt: &Attempt,
         turn: HashingTurn,
-        username: &str,
+        name: &LoginName,
         password: &SecretString,
     ) -> Result<User, AuthenticateError> {
         // Longer than any password we accept: refuse before spending a hash on it. This
@@ -208,13 +208,13 @@ impl AuthService {
         }
         // An account without a password (it signs in another way) is, to a password, as
         // good as no account: verified against the dummy hash, refused the same way.
-        let user = match Email::parse(username) {
-            Ok(email) => self
+        let user = match name.email() {
+            Some(email) => self
                 .users
-                .find_by_email(&email)
+                .find_by_email(email)
                 .await?
                 .filter(User::has_password),
-            Err(_) => None,
+            None => None,
         };
         let stored = user
             .as_ref()
@@ -338,7 +338,7 @@ impl AuthService {
     /// attempt stays reserved for the caller to end ([`Self::opened`], [`Self::refused`]).
     async fn login(
         &self,
-        username: &str,
+        name: &LoginName,
         password: &SecretString,
         caller: &Caller,
     ) -> Result<(User, Attempt), PasswordGrantError> {
@@ -350,14 +350,11 @@ impl AuthService {
         let turn = self.hasher.admit().await.map_err(AuthenticateError::from)?;
         // Counted per normalized email whether or not the account exists, so the answer
         // tells nothing.
-        let account = Email::parse(username)
-            .map(|email| email.as_str().to_owned())
-            .unwrap_or_else(|_| username.trim().to_lowercase());
         let attempt = self
             .attempts
-            .begin(&account, None, caller, attempts::LOGIN)
+            .begin(name.throttle_key(), None, caller, attempts::LOGIN)
             .await?;
-        let user = match self.authenticate(&attempt, turn, username, password).await {
+        let user = match self.authenticate(&attempt, turn, name, password).await {
             Ok(user) => user,
             Err(error @ (AuthenticateError::Hashing(_) | AuthenticateError::Repository(_))) => {
                 self.attempts.abandoned(attempt).await;

@@ -1,6 +1,7 @@
 //! The refresh grant (rotation, with reuse revoking the session) and logout.
 
 use super::*;
+use crate::id::ClientId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshGrantError {
@@ -22,7 +23,7 @@ pub enum RefreshGrantError {
 impl AuthService {
     /// The OAuth2 refresh grant: rotate the refresh token and issue a new pair. `scope` may
     /// narrow the session's scopes for the new access token, never widen them. A session an
-    /// authorization code opened refreshes only for its client (`oauth_client`, which the
+    /// authorization code opened refreshes only for its client (`client`, which the
     /// caller authenticated). A token that
     /// was already used revokes its session, whatever else the request carries: replay is
     /// judged before the scope is even read.
@@ -31,7 +32,7 @@ impl AuthService {
         &self,
         refresh: &SecretString,
         scope: Option<&str>,
-        oauth_client: Option<&crate::oauth::ClientId>,
+        client: Option<&ClientId>,
         caller: Caller,
     ) -> Result<TokenGrant, RefreshGrantError> {
         let now = self.clock.now();
@@ -45,9 +46,7 @@ impl AuthService {
         // stolen token is judged by who presents it before anything it asks for).
         let requested = match requested {
             Some(raw) => match self.sessions.find_by_refresh(&old).await? {
-                Some(session)
-                    if session.is_live(now) && presented_by_own(&session, oauth_client) =>
-                {
+                Some(session) if session.is_live(now) && presented_by_own(&session, client) => {
                     let requested = ScopeSet::parse(raw)?;
                     if let Some(extra) = requested.iter().find(|s| !session.scopes.contains(*s)) {
                         return Err(ScopeError::NotAllowed(extra).into());
@@ -81,7 +80,7 @@ impl AuthService {
         };
         // A code-flow session's refresh token is bound to its caller (RFC 6749 §10.4):
         // presented by anyone else, it is taken for stolen and its session ends.
-        if !presented_by_own(&session, oauth_client) {
+        if !presented_by_own(&session, client) {
             self.sessions
                 .revoke(session.user_id, session.id, now)
                 .await?;
@@ -153,6 +152,6 @@ impl AuthService {
 
 /// Whether a refresh token of `session` comes from the client it was issued to: any
 /// caller for a session of the password grant, only its client for a code-flow session.
-fn presented_by_own(session: &Session, oauth_client: Option<&crate::oauth::ClientId>) -> bool {
-    session.client_id.is_none() || session.client_id.as_ref() == oauth_client
+fn presented_by_own(session: &Session, client: Option<&ClientId>) -> bool {
+    session.client_id.is_none() || session.client_id.as_ref() == client
 }

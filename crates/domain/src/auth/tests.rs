@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use chrono::{TimeZone, Utc};
 
 use super::*;
+use crate::email::LoginName;
 use crate::password::PasswordHash;
 use crate::testing::*;
 use crate::throttle::ThrottlePolicy;
@@ -62,7 +63,7 @@ impl Harness {
     ) -> Result<TokenGrant, PasswordGrantError> {
         self.service
             .password_grant(
-                "ada@example.com",
+                &LoginName::new("ada@example.com"),
                 &secret(password),
                 scope,
                 None,
@@ -85,7 +86,12 @@ impl AuthService {
             .await
             .expect("under the limit");
         let user = self
-            .authenticate(&attempt, HashingTurn::none(), username, password)
+            .authenticate(
+                &attempt,
+                HashingTurn::none(),
+                &LoginName::new(username),
+                password,
+            )
             .await?;
         self.admissible(&user)?;
         Ok(user)

@@ -12,7 +12,7 @@ use crate::AuthService;
 use crate::audit::Audit;
 use crate::auth::{AuthPolicy, AuthPorts, MfaGrantError, PasswordGrantError, Registration};
 use crate::clock::Clock;
-use crate::email::Email;
+use crate::email::{Email, LoginName};
 use crate::error::RepositoryError;
 use crate::oauth::ClientId;
 use crate::ports::{SessionRepository, TokenDigest};
@@ -152,13 +152,14 @@ impl Harness {
     }
 
     async fn password_step(&self, client_id: Option<&str>) -> SecretString {
+        let client = client_id.map(|id| ClientId::parse(id).unwrap());
         match self
             .auth
             .password_grant(
-                "ada@example.com",
+                &LoginName::new("ada@example.com"),
                 &SecretString::from("correct horse battery"),
                 None,
-                client_id,
+                client.as_ref(),
                 Caller::default(),
             )
             .await
@@ -178,7 +179,7 @@ async fn enrolment_is_active_only_after_a_valid_code() {
     assert!(
         h.auth
             .password_grant(
-                "ada@example.com",
+                &LoginName::new("ada@example.com"),
                 &SecretString::from("correct horse battery"),
                 None,
                 None,
@@ -228,7 +229,7 @@ async fn the_password_grant_needs_a_second_step_and_its_token_is_spent_once() {
     );
     let none = h
         .auth
-        .mfa_grant(&token, None, Some("cli"), Caller::default())
+        .mfa_grant(&token, None, Some(&cli()), Caller::default())
         .await;
     assert!(
         matches!(none, Err(MfaGrantError::MissingFactor)),
@@ -240,7 +241,7 @@ async fn the_password_grant_needs_a_second_step_and_its_token_is_spent_once() {
         .mfa_grant(
             &token,
             Some(Factor::Otp(code_at(h.now, -1))),
-            Some("cli"),
+            Some(&cli()),
             Caller::default(),
         )
         .await;
@@ -254,7 +255,7 @@ async fn the_password_grant_needs_a_second_step_and_its_token_is_spent_once() {
         .mfa_grant(
             &token,
             Some(Factor::Otp(code_at(h.now, 0))),
-            Some("cli"),
+            Some(&cli()),
             Caller::default(),
         )
         .await
@@ -265,7 +266,7 @@ async fn the_password_grant_needs_a_second_step_and_its_token_is_spent_once() {
         .mfa_grant(
             &token,
             Some(Factor::Otp(code_at(h.now, 1))),
-            Some("cli"),
+            Some(&cli()),
             Caller::default(),
         )
         .await;
@@ -534,4 +535,8 @@ fn admins_hold_admin_scopes_only_with_a_second_factor_when_the_policy_says_so() 
     assert!(!strict.must_enrol(Role::User, false));
     assert_eq!(Amr::parse("pwd otp"), Amr::PasswordOtp);
     assert_eq!(Amr::PasswordOtp.methods(), ["pwd", "otp"]);
+}
+
+fn cli() -> ClientId {
+    ClientId::parse("cli").unwrap()
 }

@@ -16,7 +16,7 @@ pub use ports::{
 };
 pub use service::{
     AuthorizeError, AuthorizeParams, AuthorizeRequest, ClientCredentials, CodeExchange, CodeGrant,
-    ExchangeError, Logout, LogoutError, LogoutRequest, NewClient, NextStep, OAuthPolicy,
+    ErrorCode, ExchangeError, Logout, LogoutError, LogoutRequest, NewClient, NextStep, OAuthPolicy,
     OAuthPorts, OAuthService, Prompt, RegisterClientError,
 };
 

@@ -209,7 +209,7 @@ async fn nothing_is_redirected_until_client_and_redirect_uri_are_known_good() {
     else {
         panic!("a redirect");
     };
-    assert_eq!(error, "unsupported_response_type");
+    assert_eq!(error, ErrorCode::UnsupportedResponseType);
     assert!(location.starts_with(CALLBACK), "{location}");
     assert!(location.contains("state=xyz"), "{location}");
     assert!(
@@ -245,7 +245,7 @@ async fn public_clients_must_send_an_s256_challenge() {
             matches!(
                 refused,
                 AuthorizeError::Redirect {
-                    error: "invalid_request",
+                    error: ErrorCode::InvalidRequest,
                     ..
                 }
             ),
@@ -395,7 +395,7 @@ async fn a_scope_the_role_may_not_hold_goes_back_as_invalid_scope() {
     assert!(matches!(
         refused,
         AuthorizeError::Redirect {
-            error: "invalid_scope",
+            error: ErrorCode::InvalidScope,
             ..
         }
     ));

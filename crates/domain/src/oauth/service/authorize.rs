@@ -99,6 +99,43 @@ pub struct AuthorizeRequest {
     pub hinted_user: Option<crate::user::UserId>,
 }
 
+/// The `error` codes an authorization response carries back to the client (RFC 6749
+/// §4.1.2.1, OpenID Connect Core §3.1.2.6 and §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    UnsupportedResponseType,
+    InvalidScope,
+    AccessDenied,
+    LoginRequired,
+    ConsentRequired,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    RegistrationNotSupported,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::RegistrationNotSupported => "registration_not_supported",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why an authorization request was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorizeError {
@@ -111,7 +148,7 @@ pub enum AuthorizeError {
     #[error("{error}: {description}")]
     Redirect {
         location: String,
-        error: &'static str,
+        error: ErrorCode,
         description: String,
     },
     #[error(transparent)]
@@ -149,11 +186,14 @@ impl OAuthService {
         }
         // From here on errors go back to the client, with its state if the state is sane.
         let state = params.state.as_deref().and_then(|s| State::parse(s).ok());
-        let refuse = |error: &'static str, description: &str| {
+        let refuse = |error: ErrorCode, description: &str| {
             Err(AuthorizeError::Redirect {
                 location: self.redirect(
                     &redirect_uri,
-                    &[("error", error), ("error_description", description)],
+                    &[
+                        ("error", error.as_str()),
+                        ("error_description", description),
+                    ],
                     state.as_ref(),
                 ),
                 error,
@@ -162,22 +202,22 @@ impl OAuthService {
         };
         if let Some(name) = &params.repeated {
             return refuse(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 &format!("The parameter `{name}` was sent more than once."),
             );
         }
         if params.state.is_some() && state.is_none() {
             return refuse(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "`state` must be 1 to 1000 printable characters.",
             );
         }
         match params.response_type.as_deref() {
             Some("code") => {}
-            None => return refuse("invalid_request", "`response_type` is missing."),
+            None => return refuse(ErrorCode::InvalidRequest, "`response_type` is missing."),
             Some(_) => {
                 return refuse(
-                    "unsupported_response_type",
+                    ErrorCode::UnsupportedResponseType,
                     "Only `response_type=code` is supported.",
                 );
             }
@@ -185,19 +225,19 @@ impl OAuthService {
         // Request objects are not supported: OpenID Connect Core §6 names the errors.
         if params.request.is_some() {
             return refuse(
-                "request_not_supported",
+                ErrorCode::RequestNotSupported,
                 "Request objects (`request`) are not supported: send the parameters themselves.",
             );
         }
         if params.request_uri.is_some() {
             return refuse(
-                "request_uri_not_supported",
+                ErrorCode::RequestUriNotSupported,
                 "`request_uri` is not supported: send the parameters themselves.",
             );
         }
         if params.registration.is_some() {
             return refuse(
-                "registration_not_supported",
+                ErrorCode::RegistrationNotSupported,
                 "`registration` is not supported: clients are registered by an administrator.",
             );
         }
@@ -214,7 +254,7 @@ impl OAuthService {
                 {
                     Some(ScopeSet::parse_granted(raw))
                 }
-                Err(error) => return refuse("invalid_scope", &error.to_string()),
+                Err(error) => return refuse(ErrorCode::InvalidScope, &error.to_string()),
             },
         };
         if !client.first_party
@@ -223,7 +263,7 @@ impl OAuthService {
                 .and_then(|asked| asked.iter().find(|s| !s.third_parties_may_hold()))
         {
             return refuse(
-                "invalid_scope",
+                ErrorCode::InvalidScope,
                 &format!(
                     "The scope `{scope}` reads or manages the account itself: only first-party apps may ask for it."
                 ),
@@ -231,13 +271,13 @@ impl OAuthService {
         }
         let prompt = match params.prompt.as_deref().map(Prompt::parse).transpose() {
             Ok(prompt) => prompt.unwrap_or_default(),
-            Err(description) => return refuse("invalid_request", description),
+            Err(description) => return refuse(ErrorCode::InvalidRequest, description),
         };
         let max_age = match params.max_age.as_deref().map(str::parse::<u32>).transpose() {
             Ok(max_age) => max_age,
             Err(_) => {
                 return refuse(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "`max_age` must be a whole number of seconds.",
                 );
             }
@@ -248,7 +288,7 @@ impl OAuthService {
                 Some((user, _)) => Some(user),
                 None => {
                     return refuse(
-                        "invalid_request",
+                        ErrorCode::InvalidRequest,
                         "The `id_token_hint` is not an ID token of this server.",
                     );
                 }
@@ -259,7 +299,7 @@ impl OAuthService {
             .filter(|hint| hint.len() <= 254 && !hint.chars().any(char::is_control));
         if scope.as_ref().is_some_and(|s| s.contains(Scope::OpenId)) && !self.signs_id_tokens() {
             return refuse(
-                "invalid_scope",
+                ErrorCode::InvalidScope,
                 "This server signs tokens with a shared secret (HS256), so it issues no ID tokens: `openid` needs `jwt.algorithm` EdDSA or RS256.",
             );
         }
@@ -269,7 +309,7 @@ impl OAuthService {
         ) {
             (None, None) if client.is_public() => {
                 return refuse(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "Public clients must use PKCE: send `code_challenge` and `code_challenge_method=S256`.",
                 );
             }
@@ -277,22 +317,28 @@ impl OAuthService {
             (Some(challenge), Some("S256")) => match CodeChallenge::parse(challenge) {
                 Ok(challenge) => Some(challenge),
                 Err(error) => {
-                    return refuse("invalid_request", &format!("`code_challenge` {error}."));
+                    return refuse(
+                        ErrorCode::InvalidRequest,
+                        &format!("`code_challenge` {error}."),
+                    );
                 }
             },
             (Some(_), None | Some("plain")) | (None, Some(_)) => {
                 return refuse(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "PKCE needs both `code_challenge` and `code_challenge_method=S256` (`plain` is not accepted).",
                 );
             }
             (Some(_), Some(_)) => {
-                return refuse("invalid_request", "`code_challenge_method` must be `S256`.");
+                return refuse(
+                    ErrorCode::InvalidRequest,
+                    "`code_challenge_method` must be `S256`.",
+                );
             }
         };
         let nonce = match params.nonce.as_deref().map(Nonce::parse).transpose() {
             Ok(nonce) => nonce,
-            Err(error) => return refuse("invalid_request", &format!("`nonce` {error}.")),
+            Err(error) => return refuse(ErrorCode::InvalidRequest, &format!("`nonce` {error}.")),
         };
         Ok(AuthorizeRequest {
             client,
@@ -327,13 +373,13 @@ impl OAuthService {
         let (needed, error, description) = if fresh.is_none() {
             (
                 NextStep::SignIn,
-                "login_required",
+                ErrorCode::LoginRequired,
                 "The person must sign in (`prompt=none` forbids asking).",
             )
         } else if !request.client.first_party || request.prompt.consent {
             (
                 NextStep::Consent,
-                "consent_required",
+                ErrorCode::ConsentRequired,
                 "The person must consent (`prompt=none` forbids asking).",
             )
         } else {
@@ -343,7 +389,10 @@ impl OAuthService {
             return NextStep::Refused {
                 location: self.redirect(
                     &request.redirect_uri,
-                    &[("error", error), ("error_description", description)],
+                    &[
+                        ("error", error.as_str()),
+                        ("error_description", description),
+                    ],
                     request.state.as_ref(),
                 ),
             };
@@ -377,7 +426,7 @@ impl OAuthService {
         self.redirect(
             &request.redirect_uri,
             &[
-                ("error", "access_denied"),
+                ("error", ErrorCode::AccessDenied.as_str()),
                 ("error_description", "The person declined to grant access."),
             ],
             request.state.as_ref(),
@@ -400,12 +449,12 @@ impl OAuthService {
                     location: self.redirect(
                         &request.redirect_uri,
                         &[
-                            ("error", "invalid_scope"),
+                            ("error", ErrorCode::InvalidScope.as_str()),
                             ("error_description", &description),
                         ],
                         request.state.as_ref(),
                     ),
-                    error: "invalid_scope",
+                    error: ErrorCode::InvalidScope,
                     description,
                 });
             }

@@ -8,7 +8,9 @@ mod clients;
 mod exchange;
 mod logout;
 
-pub use authorize::{AuthorizeError, AuthorizeParams, AuthorizeRequest, NextStep, Prompt};
+pub use authorize::{
+    AuthorizeError, AuthorizeParams, AuthorizeRequest, ErrorCode, NextStep, Prompt,
+};
 pub use clients::{NewClient, RegisterClientError};
 pub use exchange::{ClientCredentials, CodeExchange, CodeGrant, ExchangeError};
 pub use logout::{Logout, LogoutError, LogoutRequest};
