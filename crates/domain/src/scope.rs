@@ -248,7 +248,10 @@ mod tests {
 
     #[test]
     fn scopes_granted_earlier_keep_only_the_names_that_still_exist() {
-        let granted = ScopeSet::parse_granted("me notes:read  todos:read\u{0}x todos:write");
+        // A name no scope has (retired, or never one), and one broken by a NUL.
+        let gone = "retired:scope";
+        assert!(Scope::ALL.iter().all(|scope| scope.as_str() != gone));
+        let granted = ScopeSet::parse_granted(&format!("me {gone}  todos:read\u{0}x todos:write"));
         assert_eq!(granted.to_string(), "me todos:write");
         assert_eq!(ScopeSet::parse_granted(""), ScopeSet::default());
     }

@@ -1,5 +1,9 @@
 //! Every owner-scoped resource the document lists (a collection with `POST` and an item path
 //! `…/{id}`, for users): one user's item is invisible to another through every endpoint.
+//! The document must list every resource the API declares (`gatehouse_api::owned`), so a
+//! resource left out of it fails here rather than going untested.
+
+use std::collections::BTreeSet;
 
 use gatehouse_tests::TestApp;
 use reqwest::StatusCode;
@@ -14,7 +18,7 @@ async fn another_users_item_is_invisible_to_every_endpoint_of_every_owned_resour
     let bob = app.login("bob@example.com").await;
     let document = app.document().await;
     let operations = document.operations();
-    let mut resources = 0;
+    let mut documented_codes = BTreeSet::new();
     for create in &operations {
         let item_path = format!("{}/{{id}}", create.path);
         let on_item: Vec<_> = operations
@@ -24,7 +28,6 @@ async fn another_users_item_is_invisible_to_every_endpoint_of_every_owned_resour
         if create.method != "post" || on_item.is_empty() || !create.for_users() {
             continue;
         }
-        resources += 1;
         let body = document.request_example(create);
         let response = app
             .bearer_send(create.http_method(), &create.path, &ada, body.as_ref())
@@ -45,6 +48,7 @@ async fn another_users_item_is_invisible_to_every_endpoint_of_every_owned_resour
                 ["example"]["code"];
             assert_eq!(&answer["code"], documented, "{label}");
             assert!(documented.as_str().unwrap().ends_with("_not_found"));
+            documented_codes.insert(documented.as_str().unwrap().to_owned());
         }
         let list: Value = app
             .bearer_get(&create.path, &bob)
@@ -57,5 +61,30 @@ async fn another_users_item_is_invisible_to_every_endpoint_of_every_owned_resour
         let unchanged: Value = app.bearer_get(&path, &ada).await.json().await.unwrap();
         assert_eq!(unchanged, item, "{path}");
     }
-    assert!(resources >= 1, "no owned resource in the document");
+    let declared: Vec<&str> = gatehouse_api::owned::not_found_codes().collect();
+    assert!(!declared.is_empty(), "the API declares no owned resource");
+    let missing = undocumented(&declared, &documented_codes);
+    assert!(
+        missing.is_empty(),
+        "declared owned resources missing from the document: {missing:?}"
+    );
+}
+
+/// The declared resources (by their 404 code) the document does not serve.
+fn undocumented<'a>(declared: &[&'a str], documented: &BTreeSet<String>) -> Vec<&'a str> {
+    declared
+        .iter()
+        .filter(|code| !documented.contains(**code))
+        .copied()
+        .collect()
+}
+
+#[test]
+fn a_declared_resource_missing_from_the_document_is_caught() {
+    let documented = BTreeSet::from(["todo_not_found".to_owned()]);
+    assert!(undocumented(&["todo_not_found"], &documented).is_empty());
+    assert_eq!(
+        undocumented(&["todo_not_found", "note_not_found"], &documented),
+        ["note_not_found"]
+    );
 }
