@@ -38,7 +38,7 @@ const HTTP: &[&str] = &["gatehouse-http", "gatehouse-api", "gatehouse-pages"];
 
 /// The only external crates the domain may use: none of them knows HTTP, SQL, JSON,
 /// hashing or tokens.
-const DOMAIN_EXTERNAL: &[&str] = &[
+pub const DOMAIN_EXTERNAL: &[&str] = &[
     "async-trait",
     "chrono",
     "email_address",
@@ -51,7 +51,7 @@ const DOMAIN_EXTERNAL: &[&str] = &[
 ];
 
 /// Frameworks the inner adapters must not reach for.
-const FRAMEWORKS: &[&str] = &[
+pub const FRAMEWORKS: &[&str] = &[
     "actix-web",
     "axum",
     "hyper",

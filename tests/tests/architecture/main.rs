@@ -1,7 +1,9 @@
 //! The workspace's shape, read from its manifests and sources rather than run: dependencies
-//! point inward only (`layers`), and no crate's modules import each other in a cycle
-//! (`modules`).
+//! point inward only (`layers`), no crate's modules import each other in a cycle
+//! (`modules`), and the contributors' guide lists these rules and CI's steps as they are
+//! (`docs`).
 
+mod docs;
 mod layers;
 mod modules;
 
