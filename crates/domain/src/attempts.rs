@@ -221,3 +221,301 @@ impl PasswordAttempts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::*;
+    use crate::audit::AuditLog;
+    use crate::email::Email;
+    use crate::testing::{
+        FakeHasher, FixedClock, InMemoryCounters, OverloadedVerifier, RecordingAudit,
+    };
+    use crate::throttle::{Limit, ThrottlePolicy};
+    use crate::user::Role;
+
+    const PASSWORD: &str = "correct horse battery";
+    const NETWORK: &str = "203.0.113.9";
+
+    struct Harness {
+        attempts: PasswordAttempts,
+        hasher: Arc<FakeHasher>,
+        counters: Arc<InMemoryCounters>,
+        audit: Arc<RecordingAudit>,
+        ada: User,
+    }
+
+    /// Attempts verified by `verifier` (the fake hasher if `None`), at most `account`
+    /// per account and `network` per network in 15 minutes.
+    fn harness_with(
+        verifier: Option<Arc<dyn PasswordVerifier>>,
+        account: u32,
+        network: u32,
+    ) -> Harness {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let clock = Arc::new(FixedClock(now));
+        let hasher = Arc::new(FakeHasher::default());
+        let counters = Arc::new(InMemoryCounters::default());
+        let audit = Arc::new(RecordingAudit::default());
+        let window = Duration::minutes(15);
+        let policy = ThrottlePolicy {
+            login_account: Limit {
+                max: account,
+                window,
+            },
+            login_ip: Limit {
+                max: network,
+                window,
+            },
+            ..ThrottlePolicy::default()
+        };
+        let attempts = PasswordAttempts::new(
+            verifier.unwrap_or_else(|| hasher.clone()),
+            Throttle::new(counters.clone(), clock.clone(), policy),
+            Audit::new(audit.clone() as Arc<dyn AuditLog>, clock),
+        );
+        let ada = User::new(
+            Email::parse("ada@example.com").unwrap(),
+            None,
+            Role::User,
+            PasswordHash::new(format!("v2:{PASSWORD}")),
+            now,
+        );
+        Harness {
+            attempts,
+            hasher,
+            counters,
+            audit,
+            ada,
+        }
+    }
+
+    fn harness() -> Harness {
+        harness_with(None, 5, 20)
+    }
+
+    fn from_network() -> Caller {
+        Caller {
+            ip: Some(NETWORK.into()),
+            user_agent: None,
+        }
+    }
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    impl Harness {
+        /// The counts of `account` and of the network, read without counting.
+        fn counts(&self, account: &str) -> (u64, u64) {
+            let map = self.counters.0.lock().unwrap();
+            let count = |bucket, subject: &str| {
+                map.get(&(bucket, subject.to_owned()))
+                    .map_or(0, |count| count.count)
+            };
+            (
+                count(Bucket::LoginAccount, account),
+                count(Bucket::LoginIp, NETWORK),
+            )
+        }
+
+        fn verifications(&self) -> usize {
+            self.hasher.verifications.load(Ordering::SeqCst)
+        }
+
+        async fn confirm(&self, password: &str) -> Result<(), ConfirmError> {
+            self.attempts
+                .confirm(&self.ada, Some(&secret(password)), &from_network())
+                .await
+        }
+    }
+
+    #[tokio::test]
+    async fn an_attempt_is_counted_on_the_account_and_its_network_before_any_verification() {
+        let h = harness();
+        let _known = h
+            .attempts
+            .begin("ada@example.com", Some(h.ada.id), &from_network(), LOGIN)
+            .await
+            .unwrap();
+        assert_eq!(h.counts("ada@example.com"), (1, 1));
+        // An unknown account is counted like a known one.
+        let _unknown = h
+            .attempts
+            .begin("nobody@example.com", None, &from_network(), LOGIN)
+            .await
+            .unwrap();
+        assert_eq!(h.counts("nobody@example.com"), (1, 2));
+        // A caller without an address is counted on the account alone.
+        let _anonymous = h
+            .attempts
+            .begin("ada@example.com", Some(h.ada.id), &Caller::default(), LOGIN)
+            .await
+            .unwrap();
+        assert_eq!(h.counts("ada@example.com"), (2, 2));
+        assert_eq!(h.verifications(), 0);
+        assert!(h.audit.kinds().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_confirmation_stays_counted_and_is_audited() {
+        let h = harness();
+        assert!(matches!(
+            h.confirm("wrong horse battery").await,
+            Err(ConfirmError::Wrong)
+        ));
+        assert_eq!(h.verifications(), 1);
+        assert_eq!(h.counts("ada@example.com"), (1, 1));
+        let events = h.audit.0.lock().unwrap().clone();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, AuditKind::PasswordCheckFailed);
+        assert_eq!(events[0].user_id, Some(h.ada.id));
+        assert_eq!(events[0].caller, from_network());
+    }
+
+    #[tokio::test]
+    async fn a_right_confirmation_gives_its_attempt_back_and_keeps_the_earlier_failures() {
+        let h = harness();
+        h.confirm("wrong horse battery").await.unwrap_err();
+        h.confirm(PASSWORD).await.unwrap();
+        // Not (2, 2): this attempt was given back; not (0, _): the failure stays counted.
+        assert_eq!(h.counts("ada@example.com"), (1, 1));
+        assert_eq!(h.verifications(), 2);
+        assert_eq!(h.audit.kinds(), [AuditKind::PasswordCheckFailed]);
+    }
+
+    #[tokio::test]
+    async fn a_completed_sign_in_forgets_the_accounts_failures_and_gives_the_network_back() {
+        let h = harness();
+        for _ in 0..2 {
+            let attempt = h
+                .attempts
+                .begin("ada@example.com", Some(h.ada.id), &from_network(), LOGIN)
+                .await
+                .unwrap();
+            h.attempts
+                .failed(attempt, LOGIN, Some(h.ada.id), &from_network(), None)
+                .await;
+        }
+        assert_eq!(h.counts("ada@example.com"), (2, 2));
+        assert_eq!(
+            h.audit.kinds(),
+            [AuditKind::LoginFailed, AuditKind::LoginFailed]
+        );
+
+        let attempt = h
+            .attempts
+            .begin("ada@example.com", Some(h.ada.id), &from_network(), LOGIN)
+            .await
+            .unwrap();
+        let verified = h
+            .attempts
+            .verify(
+                &attempt,
+                HashingTurn::none(),
+                &secret(PASSWORD),
+                &h.ada.password_hash,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(verified, Verification::Match { .. }));
+        h.attempts.succeeded(attempt).await.unwrap();
+        // The account starts over; the network keeps the two failures, not this success.
+        assert_eq!(h.counts("ada@example.com"), (0, 2));
+    }
+
+    #[tokio::test]
+    async fn an_attempt_that_verified_nothing_is_given_back() {
+        let h = harness_with(Some(Arc::new(OverloadedVerifier)), 5, 20);
+        let refused = h.confirm(PASSWORD).await;
+        assert!(matches!(
+            refused,
+            Err(ConfirmError::Hashing(HashingError::Overloaded { .. }))
+        ));
+        assert_eq!(h.counts("ada@example.com"), (0, 0));
+        assert!(h.audit.kinds().is_empty());
+
+        let attempt = h
+            .attempts
+            .begin("ada@example.com", Some(h.ada.id), &from_network(), LOGIN)
+            .await
+            .unwrap();
+        assert_eq!(h.counts("ada@example.com"), (1, 1));
+        h.attempts.abandoned(attempt).await;
+        assert_eq!(h.counts("ada@example.com"), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_missing_password_is_refused_before_anything_is_counted() {
+        let h = harness();
+        let refused = h.attempts.confirm(&h.ada, None, &from_network()).await;
+        assert!(matches!(refused, Err(ConfirmError::Missing)));
+        assert!(h.counters.0.lock().unwrap().is_empty());
+        assert_eq!(h.verifications(), 0);
+        assert!(h.audit.kinds().is_empty());
+    }
+
+    #[tokio::test]
+    async fn past_the_accounts_limit_even_the_right_password_is_refused_unverified() {
+        let h = harness_with(None, 3, 20);
+        for _ in 0..3 {
+            assert!(matches!(
+                h.confirm("wrong horse battery").await,
+                Err(ConfirmError::Wrong)
+            ));
+        }
+        let refused = h.confirm(PASSWORD).await;
+        let Err(ConfirmError::Throttled { retry_after }) = refused else {
+            panic!("expected a throttled refusal, got {refused:?}");
+        };
+        assert_eq!(retry_after, std::time::Duration::from_secs(15 * 60));
+        assert_eq!(h.verifications(), 3);
+        assert_eq!(
+            h.audit.kinds().last(),
+            Some(&AuditKind::PasswordCheckThrottled)
+        );
+        // A login on the same account shares the count, and is audited as a login.
+        let login = h
+            .attempts
+            .begin("ada@example.com", Some(h.ada.id), &from_network(), LOGIN)
+            .await;
+        assert!(matches!(login, Err(ThrottleError::Limited { .. })));
+        assert_eq!(h.audit.kinds().last(), Some(&AuditKind::LoginThrottled));
+        assert_eq!(h.verifications(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_network_past_its_limit_is_refused_for_any_account_and_locks_none() {
+        let h = harness_with(None, 5, 2);
+        for _ in 0..2 {
+            h.confirm("wrong horse battery").await.unwrap_err();
+        }
+        let bob = User::new(
+            Email::parse("bob@example.com").unwrap(),
+            None,
+            Role::User,
+            PasswordHash::new("v2:bobs own secret"),
+            Utc::now(),
+        );
+        let refused = h
+            .attempts
+            .confirm(&bob, Some(&secret("bobs own secret")), &from_network())
+            .await;
+        assert!(matches!(refused, Err(ConfirmError::Throttled { .. })));
+        assert_eq!(h.verifications(), 2);
+        // Bob's account was not reached: nothing counted against it.
+        assert_eq!(h.counts("bob@example.com").0, 0);
+        // From another network Bob gets through.
+        let elsewhere = Caller {
+            ip: Some("198.51.100.7".into()),
+            user_agent: None,
+        };
+        h.attempts
+            .confirm(&bob, Some(&secret("bobs own secret")), &elsewhere)
+            .await
+            .unwrap();
+    }
+}

@@ -472,3 +472,419 @@ impl RecoveryService {
         self.tokens.purge(before).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::audit::AuditLog;
+    use crate::mail::MailMessage;
+    use crate::password::PasswordHash;
+    use crate::ports::{SessionRepository, TokenDigest};
+    use crate::scope::ScopeSet;
+    use crate::session::{Session, SessionLifetimes};
+    use crate::testing::{
+        FakeHasher, InMemoryAccounts, InMemoryActionTokens, InMemoryCounters, RecordingAudit,
+        RecordingMailer, SettableClock, ShapedOpaque,
+    };
+    use crate::throttle::ThrottlePolicy;
+    use crate::user::Role;
+
+    const PASSWORD: &str = "correct horse battery";
+    const NEW_PASSWORD: &str = "a brand new secret";
+
+    struct Harness {
+        service: RecoveryService,
+        accounts: Arc<InMemoryAccounts>,
+        tokens: Arc<InMemoryActionTokens>,
+        mailer: Arc<RecordingMailer>,
+        audit: Arc<RecordingAudit>,
+        counters: Arc<InMemoryCounters>,
+        clock: Arc<SettableClock>,
+        start: DateTime<Utc>,
+        ada: User,
+    }
+
+    async fn harness() -> Harness {
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let clock = Arc::new(SettableClock::new(start));
+        let accounts = Arc::new(InMemoryAccounts::default());
+        let tokens = Arc::new(InMemoryActionTokens::default());
+        let mailer = Arc::new(RecordingMailer::default());
+        let audit = Arc::new(RecordingAudit::default());
+        let counters = Arc::new(InMemoryCounters::default());
+        let service = RecoveryService::new(
+            RecoveryPorts {
+                users: accounts.clone(),
+                hasher: Arc::new(FakeHasher::default()),
+                tokens: tokens.clone(),
+                opaque: Arc::new(ShapedOpaque),
+                mailer: mailer.clone(),
+                clock: clock.clone(),
+                throttle: Throttle::new(counters.clone(), clock.clone(), ThrottlePolicy::default()),
+                audit: Audit::new(audit.clone() as Arc<dyn AuditLog>, clock.clone()),
+            },
+            Links::new("https://id.example.com/"),
+        );
+        let h = Harness {
+            service,
+            accounts,
+            tokens,
+            mailer,
+            audit,
+            counters,
+            clock,
+            start,
+            ada: User::new(
+                Email::parse("ada@example.com").unwrap(),
+                None,
+                Role::User,
+                PasswordHash::new(format!("v2:{PASSWORD}")),
+                start,
+            ),
+        };
+        h.add(&h.ada).await;
+        h
+    }
+
+    fn from(ip: &str) -> Caller {
+        Caller {
+            ip: Some(ip.into()),
+            user_agent: None,
+        }
+    }
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    /// The token in the link of `mail`.
+    fn token_in(mail: &MailMessage) -> SecretString {
+        let (_, after) = mail
+            .text
+            .split_once("?token=")
+            .expect("a link with a token");
+        secret(after.split_whitespace().next().unwrap())
+    }
+
+    impl Harness {
+        async fn add(&self, user: &User) {
+            self.accounts.insert(user).await.unwrap();
+        }
+
+        fn stored(&self, id: UserId) -> User {
+            self.accounts.0.lock().unwrap().user(id).unwrap().clone()
+        }
+
+        fn mails(&self) -> Vec<MailMessage> {
+            self.mailer.0.lock().unwrap().clone()
+        }
+
+        /// Asks for a reset of `email` from 203.0.113.9 and sends what it admitted.
+        async fn request_reset(&self, email: &str) -> Result<(), RecoveryError> {
+            self.service
+                .request_password_reset(email.into(), &from("203.0.113.9"))
+                .await?
+                .send()
+                .await
+        }
+
+        /// Asks for a reset of Ada's password; the token of the link mailed to her.
+        async fn reset_token(&self) -> SecretString {
+            self.request_reset("ada@example.com").await.unwrap();
+            token_in(self.mails().last().unwrap())
+        }
+
+        /// Asks for a verification of `user`'s address; the token mailed, if one was.
+        async fn verification_token(&self, user: &User) -> Option<SecretString> {
+            let before = self.mails().len();
+            self.service
+                .request_email_verification(user.clone())
+                .await
+                .unwrap()
+                .send()
+                .await
+                .unwrap();
+            let mails = self.mails();
+            (mails.len() > before).then(|| token_in(mails.last().unwrap()))
+        }
+
+        async fn reset(&self, token: &SecretString, password: &str) -> Result<(), RecoveryError> {
+            self.service
+                .confirm_password_reset(token, secret(password), &Caller::default())
+                .await
+        }
+
+        async fn verify(&self, token: &SecretString) -> Result<(), RecoveryError> {
+            self.service
+                .confirm_email_verification(token, &Caller::default())
+                .await
+        }
+
+        /// Gives Ada another address, as a profile change would.
+        async fn move_ada(&self, email: &str) {
+            let mut ada = self.stored(self.ada.id);
+            let read_at = ada.updated_at;
+            ada.email = Email::parse(email).unwrap();
+            ada.updated_at = self.clock.now_stored();
+            self.accounts.update(&ada, read_at).await.unwrap();
+        }
+
+        fn resets_counted(&self) -> u64 {
+            let counters = self.counters.0.lock().unwrap();
+            counters
+                .get(&(Bucket::ResetIp, "203.0.113.9".to_owned()))
+                .map_or(0, |count| count.count)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reset_request_answers_alike_for_any_address_and_mails_only_an_active_account() {
+        let h = harness().await;
+        let mut carol = User::new(
+            Email::parse("carol@example.com").unwrap(),
+            None,
+            Role::User,
+            PasswordHash::new(format!("v2:{PASSWORD}")),
+            h.start,
+        );
+        carol.is_active = false;
+        h.add(&carol).await;
+
+        for email in [
+            "nobody@example.com",
+            "carol@example.com",
+            " Ada@Example.com ",
+        ] {
+            h.request_reset(email).await.unwrap();
+        }
+        assert_eq!(h.resets_counted(), 3, "every request is counted alike");
+        let mails = h.mails();
+        assert_eq!(mails.len(), 1);
+        assert_eq!(mails[0].to, h.ada.email);
+        assert_eq!(mails[0].subject, "Reset your password");
+        assert!(
+            mails[0]
+                .text
+                .contains("https://id.example.com/reset-password?token=")
+        );
+        let tokens = h.tokens.0.lock().unwrap().clone();
+        assert_eq!(tokens.len(), 1);
+        let (stored, _) = &tokens[0];
+        assert_eq!(stored.user_id, h.ada.id);
+        assert_eq!(stored.purpose, TokenPurpose::PasswordReset);
+        assert_eq!(stored.expires_at, h.start + Duration::minutes(30));
+        // Only a digest is stored, never the token itself.
+        let token = token_in(&mails[0]);
+        assert_ne!(stored.digest.as_str(), token.expose_secret());
+    }
+
+    #[tokio::test]
+    async fn reset_requests_are_counted_per_network_and_a_malformed_address_not_at_all() {
+        let h = harness().await;
+        let malformed = h.request_reset("not-an-email").await;
+        let Err(RecoveryError::Invalid(errors)) = malformed else {
+            panic!("expected validation errors, got {malformed:?}");
+        };
+        assert_eq!(errors.violations()[0].field, "email");
+        assert_eq!(h.resets_counted(), 0);
+
+        let limit = ThrottlePolicy::default().reset_ip.max;
+        for _ in 0..limit {
+            h.request_reset("nobody@example.com").await.unwrap();
+        }
+        let refused = h
+            .service
+            .request_password_reset("ada@example.com".into(), &from("203.0.113.9"))
+            .await;
+        assert!(matches!(refused, Err(RecoveryError::Throttled { .. })));
+        h.service
+            .request_password_reset("ada@example.com".into(), &from("198.51.100.7"))
+            .await
+            .unwrap()
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(h.mails().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_reset_token_sets_a_new_password_once_and_ends_every_session() {
+        let h = harness().await;
+        let mut sessions = Vec::new();
+        for _ in 0..2 {
+            let session = Session::start(
+                &h.ada,
+                ScopeSet::all_for(Role::User),
+                Caller::default(),
+                SessionLifetimes::default(),
+                h.start,
+            );
+            h.accounts
+                .create(&session, &TokenDigest::new(session.id.to_string()))
+                .await
+                .unwrap();
+            sessions.push(session.id);
+        }
+        let token = h.reset_token().await;
+        h.clock.advance(Duration::minutes(5));
+
+        // A password the policy refuses leaves the token usable.
+        let weak = h.reset(&token, "short").await;
+        assert!(matches!(weak, Err(RecoveryError::Invalid(_))));
+
+        h.reset(&token, NEW_PASSWORD).await.unwrap();
+        let ada = h.stored(h.ada.id);
+        assert_eq!(ada.password_hash.as_str(), format!("v2:{NEW_PASSWORD}"));
+        assert_eq!(ada.credential_version, h.ada.credential_version + 1);
+        for id in sessions {
+            let session = h.accounts.find(id).await.unwrap().unwrap();
+            assert!(!session.is_live(h.clock.now()), "session {id} still live");
+        }
+        assert!(h.audit.kinds().contains(&AuditKind::PasswordReset));
+        let notice = h.mails().last().unwrap().clone();
+        assert_eq!(notice.to, ada.email);
+        assert_eq!(notice.subject, "Your password was changed");
+        assert!(!notice.text.contains("token="));
+
+        // Used up.
+        let again = h.reset(&token, "yet another secret").await;
+        assert!(matches!(again, Err(RecoveryError::InvalidToken)));
+        assert_eq!(
+            h.stored(h.ada.id).password_hash.as_str(),
+            format!("v2:{NEW_PASSWORD}")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reset_token_is_good_for_thirty_minutes() {
+        let h = harness().await;
+        let token = h.reset_token().await;
+        h.clock
+            .set(h.start + Duration::minutes(RESET_LIFETIME_MINUTES));
+        let expired = h.reset(&token, NEW_PASSWORD).await;
+        assert!(matches!(expired, Err(RecoveryError::InvalidToken)));
+        assert_eq!(h.stored(h.ada.id).password_hash, h.ada.password_hash);
+
+        h.clock
+            .set(h.start + Duration::minutes(RESET_LIFETIME_MINUTES) - Duration::seconds(1));
+        h.reset(&token, NEW_PASSWORD).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_reset_link_sent_to_a_former_address_is_refused() {
+        let h = harness().await;
+        let token = h.reset_token().await;
+        h.clock.advance(Duration::minutes(1));
+        h.move_ada("ada@new.example").await;
+
+        let stale = h.reset(&token, NEW_PASSWORD).await;
+        assert!(matches!(stale, Err(RecoveryError::InvalidToken)));
+        assert_eq!(h.stored(h.ada.id).password_hash, h.ada.password_hash);
+        assert_eq!(h.audit.kinds(), [AuditKind::ResetTokenStale]);
+    }
+
+    #[tokio::test]
+    async fn a_token_serves_its_own_purpose_only_and_a_malformed_one_is_bad_input() {
+        let h = harness().await;
+        let reset = h.reset_token().await;
+        let verification = h.verification_token(&h.ada).await.unwrap();
+
+        assert!(matches!(
+            h.reset(&verification, NEW_PASSWORD).await,
+            Err(RecoveryError::InvalidToken)
+        ));
+        assert!(matches!(
+            h.verify(&reset).await,
+            Err(RecoveryError::InvalidToken)
+        ));
+        let Err(RecoveryError::Invalid(errors)) = h.verify(&secret("abc")).await else {
+            panic!("a malformed token is invalid input");
+        };
+        assert_eq!(errors.violations()[0].field, "token");
+        assert!(matches!(
+            h.reset(&ShapedOpaque.generate(), NEW_PASSWORD).await,
+            Err(RecoveryError::InvalidToken)
+        ));
+
+        // Each still works for what it was issued for.
+        h.verify(&verification).await.unwrap();
+        h.reset(&reset, NEW_PASSWORD).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn verification_confirms_the_address_once_and_only_an_unverified_one_is_mailed() {
+        let h = harness().await;
+        let token = h.verification_token(&h.ada).await.unwrap();
+        let mail = h.mails().last().unwrap().clone();
+        assert_eq!(mail.to, h.ada.email);
+        assert_eq!(mail.subject, "Confirm your email address");
+        assert!(
+            mail.text
+                .contains("https://id.example.com/verify-email?token=")
+        );
+        assert!(!h.stored(h.ada.id).is_verified);
+
+        h.verify(&token).await.unwrap();
+        let ada = h.stored(h.ada.id);
+        assert!(ada.is_verified);
+        assert_eq!(h.audit.kinds(), [AuditKind::EmailVerified]);
+        assert!(matches!(
+            h.verify(&token).await,
+            Err(RecoveryError::InvalidToken)
+        ));
+
+        // Verified already: nothing is mailed or stored.
+        let tokens = h.tokens.0.lock().unwrap().len();
+        assert!(h.verification_token(&ada).await.is_none());
+        assert_eq!(h.tokens.0.lock().unwrap().len(), tokens);
+    }
+
+    #[tokio::test]
+    async fn a_verification_link_is_void_once_the_address_changed_or_a_day_passed() {
+        let h = harness().await;
+        let token = h.verification_token(&h.ada).await.unwrap();
+        h.clock.advance(Duration::minutes(1));
+        h.move_ada("ada@new.example").await;
+        assert!(matches!(
+            h.verify(&token).await,
+            Err(RecoveryError::InvalidToken)
+        ));
+        assert!(!h.stored(h.ada.id).is_verified);
+
+        let moved = h.stored(h.ada.id);
+        let sent = h.clock.now();
+        let token = h.verification_token(&moved).await.unwrap();
+        assert_eq!(h.mails().last().unwrap().to.as_str(), "ada@new.example");
+        h.clock
+            .set(sent + Duration::hours(VERIFICATION_LIFETIME_HOURS));
+        assert!(matches!(
+            h.verify(&token).await,
+            Err(RecoveryError::InvalidToken)
+        ));
+        h.clock
+            .set(sent + Duration::hours(VERIFICATION_LIFETIME_HOURS) - Duration::seconds(1));
+        h.verify(&token).await.unwrap();
+        assert!(h.stored(h.ada.id).is_verified);
+    }
+
+    #[tokio::test]
+    async fn verification_emails_are_counted_per_user() {
+        let h = harness().await;
+        for _ in 0..ThrottlePolicy::default().verify_email.max {
+            h.verification_token(&h.ada).await.unwrap();
+        }
+        let refused = h.service.request_email_verification(h.ada.clone()).await;
+        assert!(matches!(refused, Err(RecoveryError::Throttled { .. })));
+        let bob = User::new(
+            Email::parse("bob@example.com").unwrap(),
+            None,
+            Role::User,
+            PasswordHash::new(format!("v2:{PASSWORD}")),
+            h.start,
+        );
+        h.add(&bob).await;
+        assert!(h.verification_token(&bob).await.is_some());
+    }
+}

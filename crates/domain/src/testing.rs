@@ -729,3 +729,552 @@ impl ThrottleRepository for InMemoryCounters {
         Ok(0)
     }
 }
+
+/// Users and their sessions under one lock, keeping every rule of both ports that storage
+/// decides: compare-and-swap on `updated_at`, unique emails, the last active admin, and a
+/// credential change that ends the other sessions in the same step as it stores the user.
+#[derive(Default)]
+pub(crate) struct InMemoryAccounts(pub(crate) Mutex<Accounts>);
+
+#[derive(Default)]
+pub(crate) struct Accounts {
+    pub(crate) users: Vec<User>,
+    pub(crate) sessions: Vec<Session>,
+    /// (refresh digest, session, rotated already)
+    pub(crate) refresh: Vec<(TokenDigest, SessionId, bool)>,
+    /// (cookie digest, session)
+    pub(crate) cookies: Vec<(TokenDigest, SessionId)>,
+}
+
+fn is_active_admin(user: &User) -> bool {
+    user.role == Role::Admin && user.is_active
+}
+
+impl Accounts {
+    /// `UserRepository::update`'s checks and store, in one step under the caller's lock.
+    fn save(&mut self, user: &User, read_at: DateTime<Utc>) -> Result<(), SaveUserError> {
+        let stored = self
+            .users
+            .iter()
+            .find(|u| u.id == user.id)
+            .ok_or(SaveUserError::NotFound)?;
+        if stored.updated_at != read_at {
+            return Err(SaveUserError::Conflict);
+        }
+        if is_active_admin(stored) && !is_active_admin(user) && !self.another_active_admin(user.id)
+        {
+            return Err(SaveUserError::LastAdmin);
+        }
+        if self
+            .users
+            .iter()
+            .any(|u| u.id != user.id && u.email == user.email)
+        {
+            return Err(SaveUserError::EmailTaken);
+        }
+        let stored = self.users.iter_mut().find(|u| u.id == user.id).unwrap();
+        *stored = user.clone();
+        Ok(())
+    }
+
+    fn another_active_admin(&self, id: UserId) -> bool {
+        self.users.iter().any(|u| u.id != id && is_active_admin(u))
+    }
+
+    pub(crate) fn user(&self, id: UserId) -> Option<&User> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    pub(crate) fn session(&self, id: SessionId) -> Option<&Session> {
+        self.sessions.iter().find(|s| s.id == id)
+    }
+}
+
+#[async_trait]
+impl UserRepository for InMemoryAccounts {
+    async fn insert(&self, user: &User) -> Result<(), InsertUserError> {
+        let mut accounts = self.0.lock().unwrap();
+        if accounts.users.iter().any(|u| u.email == user.email) {
+            return Err(InsertUserError::EmailTaken);
+        }
+        accounts.users.push(user.clone());
+        Ok(())
+    }
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
+        Ok(self.0.lock().unwrap().user(id).cloned())
+    }
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepositoryError> {
+        let accounts = self.0.lock().unwrap();
+        Ok(accounts.users.iter().find(|u| &u.email == email).cloned())
+    }
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: &PasswordHash,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut accounts = self.0.lock().unwrap();
+        match accounts
+            .users
+            .iter_mut()
+            .find(|u| u.id == id && &u.password_hash == expected)
+        {
+            Some(user) => {
+                user.password_hash = new.clone();
+                user.updated_at = at;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    async fn ping(&self) -> Result<(), RepositoryError> {
+        Ok(())
+    }
+    async fn list(
+        &self,
+        filter: &UserFilter,
+        page: Page,
+    ) -> Result<(Vec<User>, u64), RepositoryError> {
+        let accounts = self.0.lock().unwrap();
+        let query = filter
+            .query
+            .as_deref()
+            .map(|q| q.trim().to_lowercase())
+            .filter(|q| !q.is_empty());
+        let mut matching: Vec<User> = accounts
+            .users
+            .iter()
+            .filter(|u| filter.role.is_none_or(|role| u.role == role))
+            .filter(|u| filter.is_active.is_none_or(|active| u.is_active == active))
+            .filter(|u| {
+                query.as_deref().is_none_or(|q| {
+                    u.email.as_str().contains(q)
+                        || u.full_name
+                            .as_ref()
+                            .is_some_and(|n| n.as_str().to_lowercase().contains(q))
+                })
+            })
+            .cloned()
+            .collect();
+        matching.sort_by_key(|u| (u.created_at, u.id.as_uuid()));
+        let total = matching.len() as u64;
+        let items = matching
+            .into_iter()
+            .skip(page.offset() as usize)
+            .take(page.limit() as usize)
+            .collect();
+        Ok((items, total))
+    }
+    async fn update(&self, user: &User, read_at: DateTime<Utc>) -> Result<(), SaveUserError> {
+        self.0.lock().unwrap().save(user, read_at)
+    }
+    async fn update_credential(
+        &self,
+        user: &User,
+        read_at: DateTime<Utc>,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, SaveUserError> {
+        let mut accounts = self.0.lock().unwrap();
+        accounts.save(user, read_at)?;
+        let mut ended = 0;
+        for session in accounts
+            .sessions
+            .iter_mut()
+            .filter(|s| s.user_id == user.id && s.revoked_at.is_none())
+        {
+            if Some(session.id) == keep {
+                session.credential_version = user.credential_version;
+            } else {
+                session.revoked_at = Some(now);
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+    async fn delete(&self, id: UserId) -> Result<(), SaveUserError> {
+        let mut accounts = self.0.lock().unwrap();
+        let user = accounts.user(id).ok_or(SaveUserError::NotFound)?;
+        if is_active_admin(user) && !accounts.another_active_admin(id) {
+            return Err(SaveUserError::LastAdmin);
+        }
+        accounts.users.retain(|u| u.id != id);
+        let gone: HashSet<SessionId> = accounts
+            .sessions
+            .iter()
+            .filter(|s| s.user_id == id)
+            .map(|s| s.id)
+            .collect();
+        accounts.sessions.retain(|s| !gone.contains(&s.id));
+        accounts.refresh.retain(|(_, s, _)| !gone.contains(s));
+        accounts.cookies.retain(|(_, s)| !gone.contains(s));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionRepository for InMemoryAccounts {
+    async fn create(
+        &self,
+        session: &Session,
+        refresh: &TokenDigest,
+    ) -> Result<(), RepositoryError> {
+        let mut accounts = self.0.lock().unwrap();
+        accounts.sessions.push(session.clone());
+        accounts.refresh.push((refresh.clone(), session.id, false));
+        Ok(())
+    }
+    async fn find(&self, id: SessionId) -> Result<Option<Session>, RepositoryError> {
+        Ok(self.0.lock().unwrap().session(id).cloned())
+    }
+    async fn find_with_user(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(Session, User)>, RepositoryError> {
+        let accounts = self.0.lock().unwrap();
+        Ok(accounts.session(id).and_then(|session| {
+            accounts
+                .user(session.user_id)
+                .map(|user| (session.clone(), user.clone()))
+        }))
+    }
+    async fn find_by_any_refresh(
+        &self,
+        refresh: &TokenDigest,
+    ) -> Result<Option<Session>, RepositoryError> {
+        let accounts = self.0.lock().unwrap();
+        Ok(accounts
+            .refresh
+            .iter()
+            .find(|(d, ..)| d == refresh)
+            .and_then(|(_, id, _)| accounts.session(*id).cloned()))
+    }
+    async fn find_by_refresh(
+        &self,
+        refresh: &TokenDigest,
+    ) -> Result<Option<Session>, RepositoryError> {
+        let accounts = self.0.lock().unwrap();
+        Ok(accounts
+            .refresh
+            .iter()
+            .find(|(d, _, rotated)| d == refresh && !rotated)
+            .and_then(|(_, id, _)| accounts.session(*id).cloned()))
+    }
+    async fn rotate(
+        &self,
+        old: &TokenDigest,
+        new: &TokenDigest,
+        now: DateTime<Utc>,
+        lifetimes: SessionLifetimes,
+    ) -> Result<Rotation, RepositoryError> {
+        let mut accounts = self.0.lock().unwrap();
+        let Some(index) = accounts.refresh.iter().position(|(d, ..)| d == old) else {
+            return Ok(Rotation::Invalid);
+        };
+        let (_, id, rotated) = accounts.refresh[index].clone();
+        let Some(session) = accounts.sessions.iter_mut().find(|s| s.id == id) else {
+            return Ok(Rotation::Invalid);
+        };
+        if !session.is_live(now) {
+            return Ok(Rotation::Invalid);
+        }
+        if rotated {
+            session.revoked_at = Some(now);
+            let user = session.user_id;
+            return Ok(Rotation::Reused { session: id, user });
+        }
+        *session = session.refreshed(lifetimes, now);
+        let session = session.clone();
+        accounts.refresh[index].2 = true;
+        accounts.refresh.push((new.clone(), id, false));
+        Ok(Rotation::Rotated(session))
+    }
+    async fn list_live(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, RepositoryError> {
+        let accounts = self.0.lock().unwrap();
+        let mut live: Vec<Session> = accounts
+            .sessions
+            .iter()
+            .filter(|s| s.user_id == user && s.is_live(now))
+            .cloned()
+            .collect();
+        live.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id.as_uuid())));
+        Ok(live)
+    }
+    async fn revoke(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut accounts = self.0.lock().unwrap();
+        match accounts
+            .sessions
+            .iter_mut()
+            .find(|s| s.id == id && s.user_id == user && s.is_live(now))
+        {
+            Some(session) => {
+                session.revoked_at = Some(now);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    async fn revoke_all(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
+        let mut accounts = self.0.lock().unwrap();
+        let mut revoked = 0;
+        for session in accounts
+            .sessions
+            .iter_mut()
+            .filter(|s| s.user_id == user && s.revoked_at.is_none() && Some(s.id) != keep)
+        {
+            session.revoked_at = Some(now);
+            revoked += 1;
+        }
+        Ok(revoked)
+    }
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        let mut accounts = self.0.lock().unwrap();
+        let dead: HashSet<SessionId> = accounts
+            .sessions
+            .iter()
+            .filter(|s| {
+                s.revoked_at.is_some_and(|at| at < before)
+                    || s.idle_expires_at < before
+                    || s.absolute_expires_at < before
+            })
+            .map(|s| s.id)
+            .collect();
+        accounts.sessions.retain(|s| !dead.contains(&s.id));
+        accounts.refresh.retain(|(_, s, _)| !dead.contains(s));
+        accounts.cookies.retain(|(_, s)| !dead.contains(s));
+        Ok(dead.len() as u64)
+    }
+    async fn create_browser(
+        &self,
+        session: &Session,
+        cookie: &TokenDigest,
+    ) -> Result<(), RepositoryError> {
+        let mut accounts = self.0.lock().unwrap();
+        accounts.sessions.push(session.clone());
+        accounts.cookies.push((cookie.clone(), session.id));
+        Ok(())
+    }
+    async fn find_browser(
+        &self,
+        cookie: &TokenDigest,
+    ) -> Result<Option<(Session, User)>, RepositoryError> {
+        let id = {
+            let accounts = self.0.lock().unwrap();
+            accounts
+                .cookies
+                .iter()
+                .find(|(c, _)| c == cookie)
+                .map(|(_, id)| *id)
+        };
+        match id {
+            Some(id) => self.find_with_user(id).await,
+            None => Ok(None),
+        }
+    }
+    async fn revoke_client(
+        &self,
+        client: &ClientId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
+        let mut accounts = self.0.lock().unwrap();
+        let mut revoked = 0;
+        for session in accounts
+            .sessions
+            .iter_mut()
+            .filter(|s| s.client_id.as_ref() == Some(client) && s.is_live(now))
+        {
+            session.revoked_at = Some(now);
+            revoked += 1;
+        }
+        Ok(revoked)
+    }
+}
+
+/// Opaque tokens of the shape the port states ([`is_opaque_token`]): 43 URL-safe
+/// characters. The digest is not SHA-256 but tells tokens apart as well.
+pub(crate) struct ShapedOpaque;
+
+impl OpaqueTokens for ShapedOpaque {
+    fn generate(&self) -> SecretString {
+        let raw = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        SecretString::from(raw[..OPAQUE_TOKEN_LEN].to_owned())
+    }
+    fn digest(&self, token: &SecretString) -> TokenDigest {
+        TokenDigest::new(format!("digest:{}", token.expose_secret()))
+    }
+    fn s256_challenge(&self, verifier: &str) -> String {
+        verifier.chars().rev().take(43).collect()
+    }
+}
+
+/// Single-use tokens with when they were used, atomic under one lock.
+#[derive(Default)]
+pub(crate) struct InMemoryActionTokens(
+    pub(crate) Mutex<Vec<(crate::recovery::ActionToken, Option<DateTime<Utc>>)>>,
+);
+
+fn usable(
+    (token, used_at): &(crate::recovery::ActionToken, Option<DateTime<Utc>>),
+    digest: &TokenDigest,
+    purpose: crate::recovery::TokenPurpose,
+    now: DateTime<Utc>,
+) -> bool {
+    &token.digest == digest
+        && token.purpose == purpose
+        && used_at.is_none()
+        && token.expires_at > now
+}
+
+#[async_trait]
+impl crate::recovery::ActionTokenRepository for InMemoryActionTokens {
+    async fn insert(&self, token: &crate::recovery::ActionToken) -> Result<(), RepositoryError> {
+        self.0.lock().unwrap().push((token.clone(), None));
+        Ok(())
+    }
+    async fn find_usable(
+        &self,
+        digest: &TokenDigest,
+        purpose: crate::recovery::TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::recovery::ActionToken>, RepositoryError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|row| usable(row, digest, purpose, now))
+            .map(|(token, _)| token.clone()))
+    }
+    async fn consume(
+        &self,
+        digest: &TokenDigest,
+        purpose: crate::recovery::TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut tokens = self.0.lock().unwrap();
+        match tokens
+            .iter_mut()
+            .find(|row| usable(row, digest, purpose, now))
+        {
+            Some(row) => {
+                row.1 = Some(now);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        let mut tokens = self.0.lock().unwrap();
+        let count = tokens.len();
+        tokens.retain(|(token, used_at)| {
+            token.expires_at >= before && used_at.is_none_or(|at| at >= before)
+        });
+        Ok((count - tokens.len()) as u64)
+    }
+}
+
+/// Keeps every message it is handed, in order.
+#[derive(Default)]
+pub(crate) struct RecordingMailer(pub(crate) Mutex<Vec<crate::mail::MailMessage>>);
+
+#[async_trait]
+impl crate::mail::Mailer for RecordingMailer {
+    async fn send(&self, message: &crate::mail::MailMessage) -> Result<(), crate::mail::MailError> {
+        self.0.lock().unwrap().push(message.clone());
+        Ok(())
+    }
+}
+
+/// A clock the test moves.
+pub(crate) struct SettableClock(pub(crate) Mutex<DateTime<Utc>>);
+
+impl SettableClock {
+    pub(crate) fn new(now: DateTime<Utc>) -> Self {
+        Self(Mutex::new(now))
+    }
+    pub(crate) fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+    pub(crate) fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap() = at;
+    }
+}
+
+impl Clock for SettableClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// Keeps every audit event, in order (listing is not exercised).
+#[derive(Default)]
+pub(crate) struct RecordingAudit(pub(crate) Mutex<Vec<AuditEvent>>);
+
+impl RecordingAudit {
+    pub(crate) fn kinds(&self) -> Vec<crate::audit::AuditKind> {
+        self.0.lock().unwrap().iter().map(|e| e.kind).collect()
+    }
+}
+
+#[async_trait]
+impl AuditLog for RecordingAudit {
+    async fn record(&self, event: &AuditEvent) -> Result<(), RepositoryError> {
+        self.0.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+    async fn list(
+        &self,
+        _: &AuditFilter,
+        _: Page,
+    ) -> Result<(Vec<AuditEvent>, u64), RepositoryError> {
+        let events = self.0.lock().unwrap().clone();
+        let total = events.len() as u64;
+        Ok((events, total))
+    }
+}
+
+/// A verifier whose every worker is busy: it verifies nothing.
+pub(crate) struct OverloadedVerifier;
+
+#[async_trait]
+impl PasswordVerifier for OverloadedVerifier {
+    async fn verify(
+        &self,
+        _: HashingTurn,
+        _: &SecretString,
+        _: &PasswordHash,
+    ) -> Result<Verification, HashingError> {
+        Err(HashingError::Overloaded {
+            retry_after: std::time::Duration::from_secs(1),
+        })
+    }
+}
+
+/// Every client is first-party but the one named `third-party`.
+pub(crate) struct AllButThirdParty;
+
+#[async_trait]
+impl crate::reauth::ClientTrust for AllButThirdParty {
+    async fn is_first_party(&self, client: &ClientId) -> Result<bool, RepositoryError> {
+        Ok(client.as_str() != "third-party")
+    }
+}

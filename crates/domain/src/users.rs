@@ -504,3 +504,587 @@ impl UserService {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+    use crate::audit::AuditLog;
+    use crate::id::ClientId;
+    use crate::password::PasswordHash;
+    use crate::ports::TokenDigest;
+    use crate::scope::ScopeSet;
+    use crate::session::SessionLifetimes;
+    use crate::testing::{
+        AllButThirdParty, FakeHasher, InMemoryAccounts, InMemoryCounters, RecordingAudit,
+        SettableClock,
+    };
+    use crate::throttle::ThrottlePolicy;
+
+    const PASSWORD: &str = "correct horse battery";
+
+    struct Harness {
+        service: UserService,
+        accounts: Arc<InMemoryAccounts>,
+        hasher: Arc<FakeHasher>,
+        audit: Arc<RecordingAudit>,
+        clock: Arc<SettableClock>,
+    }
+
+    fn harness() -> Harness {
+        let clock = Arc::new(SettableClock::new(
+            Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
+        ));
+        let accounts = Arc::new(InMemoryAccounts::default());
+        let hasher = Arc::new(FakeHasher::default());
+        let audit = Arc::new(RecordingAudit::default());
+        let service = UserService::new(UserPorts {
+            users: accounts.clone(),
+            hasher: hasher.clone(),
+            verifier: hasher.clone(),
+            sessions: accounts.clone(),
+            clock: clock.clone(),
+            throttle: Throttle::new(
+                Arc::new(InMemoryCounters::default()),
+                clock.clone(),
+                ThrottlePolicy::default(),
+            ),
+            audit: Audit::new(audit.clone() as Arc<dyn AuditLog>, clock.clone()),
+            clients: Arc::new(AllButThirdParty),
+            reauthentication: crate::reauth::DEFAULT_WINDOW,
+        });
+        Harness {
+            service,
+            accounts,
+            hasher,
+            audit,
+            clock,
+        }
+    }
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    fn caller() -> Caller {
+        Caller::default()
+    }
+
+    impl Harness {
+        /// Stores a user with `email`, `role` and password `PASSWORD`.
+        async fn add(&self, email: &str, role: Role) -> User {
+            self.add_with(email, role, PasswordHash::new(format!("v2:{PASSWORD}")))
+                .await
+        }
+
+        async fn add_with(&self, email: &str, role: Role, hash: PasswordHash) -> User {
+            let user = User::new(
+                Email::parse(email).unwrap(),
+                None,
+                role,
+                hash,
+                self.clock.now(),
+            );
+            self.service.import(&user).await.unwrap();
+            user
+        }
+
+        /// The user as stored now.
+        fn stored(&self, id: UserId) -> User {
+            self.accounts.0.lock().unwrap().user(id).unwrap().clone()
+        }
+
+        /// Opens a session of `user`, signed in now.
+        async fn sign_in(&self, user: &User) -> SessionId {
+            self.open(Session::start(
+                user,
+                ScopeSet::all_for(user.role),
+                caller(),
+                SessionLifetimes::default(),
+                self.clock.now(),
+            ))
+            .await
+        }
+
+        async fn open(&self, session: Session) -> SessionId {
+            use crate::ports::SessionRepository;
+            let id = session.id;
+            self.accounts
+                .create(&session, &TokenDigest::new(id.to_string()))
+                .await
+                .unwrap();
+            id
+        }
+
+        fn is_live(&self, id: SessionId) -> bool {
+            let accounts = self.accounts.0.lock().unwrap();
+            accounts.session(id).unwrap().is_live(self.clock.now())
+        }
+
+        /// A minute passes, so every change is a new version of the row.
+        fn later(&self) {
+            self.clock.advance(Duration::minutes(1));
+        }
+
+        fn verifications(&self) -> usize {
+            self.hasher.verifications.load(Ordering::SeqCst)
+        }
+    }
+
+    fn new_email(email: &str, password: Option<&str>) -> ProfileChanges {
+        ProfileChanges {
+            email: Some(email.into()),
+            current_password: password.map(secret),
+            ..ProfileChanges::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_email_needs_the_current_password_and_makes_the_account_unverified() {
+        let h = harness();
+        let mut ada = h.add("ada@example.com", Role::User).await;
+        ada.is_verified = true;
+        h.accounts.0.lock().unwrap().users[0].is_verified = true;
+        let session = h.sign_in(&ada).await;
+        h.later();
+
+        // The same address, spelled otherwise, is no change: no password needed.
+        let same = h
+            .service
+            .update_profile(&ada, session, new_email("ADA@example.com", None), &caller())
+            .await
+            .unwrap();
+        assert!(same.is_verified);
+        assert_eq!(h.verifications(), 0);
+        let ada = h.stored(ada.id);
+
+        let missing = h
+            .service
+            .update_profile(&ada, session, new_email("ada@new.example", None), &caller())
+            .await;
+        assert!(matches!(
+            missing,
+            Err(ManageUserError::NotReauthenticated(
+                ReauthRefusal::PasswordRequired
+            ))
+        ));
+        let wrong = h
+            .service
+            .update_profile(
+                &ada,
+                session,
+                new_email("ada@new.example", Some("wrong horse battery")),
+                &caller(),
+            )
+            .await;
+        assert!(matches!(wrong, Err(ManageUserError::WrongPassword)));
+        assert_eq!(h.stored(ada.id).email.as_str(), "ada@example.com");
+        assert!(!h.audit.kinds().contains(&AuditKind::EmailChanged));
+
+        h.later();
+        let changed = h
+            .service
+            .update_profile(
+                &ada,
+                session,
+                new_email("ada@new.example", Some(PASSWORD)),
+                &caller(),
+            )
+            .await
+            .unwrap();
+        let stored = h.stored(ada.id);
+        assert_eq!(stored.email.as_str(), "ada@new.example");
+        assert!(!stored.is_verified);
+        assert_eq!(changed.email, stored.email);
+        assert!(h.audit.kinds().contains(&AuditKind::EmailChanged));
+    }
+
+    #[tokio::test]
+    async fn a_new_password_ends_every_other_session_and_carries_the_callers_over() {
+        let h = harness();
+        let ada = h.add("ada@example.com", Role::User).await;
+        let current = h.sign_in(&ada).await;
+        let other = h.sign_in(&ada).await;
+        h.later();
+
+        // The policy is judged before anything is verified or hashed.
+        let weak = h
+            .service
+            .change_password(&ada, current, &secret(PASSWORD), secret("short"), &caller())
+            .await;
+        let Err(ManageUserError::Invalid(errors)) = weak else {
+            panic!("expected validation errors, got {weak:?}");
+        };
+        assert_eq!(errors.violations()[0].field, "new_password");
+        assert_eq!(h.verifications(), 0);
+
+        let wrong = h
+            .service
+            .change_password(
+                &ada,
+                current,
+                &secret("wrong horse battery"),
+                secret("a brand new secret"),
+                &caller(),
+            )
+            .await;
+        assert!(matches!(wrong, Err(ManageUserError::WrongPassword)));
+        assert_eq!(h.hasher.hashes.load(Ordering::SeqCst), 0);
+        assert_eq!(h.stored(ada.id).password_hash, ada.password_hash);
+        assert!(h.is_live(other));
+
+        h.service
+            .change_password(
+                &ada,
+                current,
+                &secret(PASSWORD),
+                secret("a brand new secret"),
+                &caller(),
+            )
+            .await
+            .unwrap();
+        let stored = h.stored(ada.id);
+        assert_eq!(stored.password_hash.as_str(), "v2:a brand new secret");
+        assert_eq!(stored.credential_version, ada.credential_version + 1);
+        assert!(!h.is_live(other));
+        let left: Vec<_> = h
+            .service
+            .sessions(&stored)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(left, [current]);
+        assert!(h.audit.kinds().contains(&AuditKind::PasswordChanged));
+    }
+
+    #[tokio::test]
+    async fn the_session_list_shows_live_sessions_under_the_current_password_newest_first() {
+        let h = harness();
+        let ada = h.add("ada@example.com", Role::User).await;
+        let under_old_password = h.sign_in(&ada).await;
+        {
+            let mut accounts = h.accounts.0.lock().unwrap();
+            accounts.users[0].set_password(PasswordHash::new("v2:another secret"), h.clock.now());
+        }
+        let ada = h.stored(ada.id);
+        let older = h.sign_in(&ada).await;
+        h.later();
+        let newer = h.sign_in(&ada).await;
+        let revoked = h.sign_in(&ada).await;
+        h.service
+            .revoke_session(&ada, revoked, revoked, None, &caller())
+            .await
+            .unwrap();
+        let expired = h
+            .open(Session::start(
+                &ada,
+                ScopeSet::all_for(Role::User),
+                caller(),
+                SessionLifetimes::default(),
+                h.clock.now() - Duration::days(8),
+            ))
+            .await;
+        let bob = h.add("bob@example.com", Role::User).await;
+        let _bobs = h.sign_in(&bob).await;
+
+        let listed: Vec<_> = h
+            .service
+            .sessions(&ada)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(listed, [newer, older]);
+        assert!(
+            h.is_live(under_old_password),
+            "live in storage, dead by version"
+        );
+        assert!(!listed.contains(&expired));
+    }
+
+    #[tokio::test]
+    async fn ending_another_session_needs_reauthentication_and_ending_ones_own_does_not() {
+        let h = harness();
+        let ada = h.add("ada@example.com", Role::User).await;
+        let current = h.sign_in(&ada).await;
+        let other = h.sign_in(&ada).await;
+        let bob = h.add("bob@example.com", Role::User).await;
+        let bobs = h.sign_in(&bob).await;
+
+        let missing = h
+            .service
+            .revoke_session(&ada, current, other, None, &caller())
+            .await;
+        assert!(matches!(
+            missing,
+            Err(ManageUserError::NotReauthenticated(
+                ReauthRefusal::PasswordRequired
+            ))
+        ));
+        let wrong = h
+            .service
+            .revoke_session(&ada, current, other, Some(&secret("nope nope")), &caller())
+            .await;
+        assert!(matches!(wrong, Err(ManageUserError::WrongPassword)));
+        assert!(h.is_live(other));
+
+        h.service
+            .revoke_session(&ada, current, other, Some(&secret(PASSWORD)), &caller())
+            .await
+            .unwrap();
+        assert!(!h.is_live(other));
+
+        // Someone else's session is not found, whatever the password.
+        let foreign = h
+            .service
+            .revoke_session(&ada, current, bobs, Some(&secret(PASSWORD)), &caller())
+            .await;
+        assert!(matches!(foreign, Err(ManageUserError::SessionNotFound)));
+        assert!(h.is_live(bobs));
+
+        // Logging out: one's own session, no password.
+        let verified = h.verifications();
+        h.service
+            .revoke_session(&ada, current, current, None, &caller())
+            .await
+            .unwrap();
+        assert!(!h.is_live(current));
+        assert_eq!(h.verifications(), verified);
+    }
+
+    #[tokio::test]
+    async fn logging_out_everywhere_needs_reauthentication_then_ends_every_session() {
+        let h = harness();
+        let ada = h.add("ada@example.com", Role::User).await;
+        let current = h.sign_in(&ada).await;
+        let other = h.sign_in(&ada).await;
+
+        let missing = h
+            .service
+            .revoke_all_sessions(&ada, current, None, &caller())
+            .await;
+        assert!(matches!(
+            missing,
+            Err(ManageUserError::NotReauthenticated(
+                ReauthRefusal::PasswordRequired
+            ))
+        ));
+        assert!(h.is_live(current) && h.is_live(other));
+
+        let revoked = h
+            .service
+            .revoke_all_sessions(&ada, current, Some(&secret(PASSWORD)), &caller())
+            .await
+            .unwrap();
+        assert_eq!(revoked, 2);
+        assert!(!h.is_live(current) && !h.is_live(other));
+    }
+
+    #[tokio::test]
+    async fn the_last_active_admin_cannot_be_demoted_deactivated_or_deleted() {
+        let h = harness();
+        let root = h.add("root@example.com", Role::Admin).await;
+        let session = h.sign_in(&root).await;
+        h.later();
+
+        let demote = AdminChanges {
+            role: Some(Role::User),
+            ..AdminChanges::default()
+        };
+        let deactivate = AdminChanges {
+            is_active: Some(false),
+            ..AdminChanges::default()
+        };
+        for changes in [demote, deactivate] {
+            let refused = h
+                .service
+                .admin_update(&root, root.id, changes, &caller())
+                .await;
+            assert!(matches!(refused, Err(ManageUserError::LastAdmin)));
+        }
+        let deleted = h.service.admin_delete(&root, root.id, &caller()).await;
+        assert!(matches!(deleted, Err(ManageUserError::LastAdmin)));
+        let own = h
+            .service
+            .delete_account(&root, session, Some(&secret(PASSWORD)), &caller())
+            .await;
+        assert!(matches!(own, Err(ManageUserError::LastAdmin)));
+
+        let stored = h.stored(root.id);
+        assert!(stored.role == Role::Admin && stored.is_active);
+        assert!(h.is_live(session), "a refused deactivation ends no session");
+        assert!(h.audit.kinds().is_empty());
+
+        // With another active admin, the first may step down.
+        let other = h.add("other@example.com", Role::Admin).await;
+        let demoted = h
+            .service
+            .admin_update(
+                &other,
+                root.id,
+                AdminChanges {
+                    role: Some(Role::User),
+                    ..AdminChanges::default()
+                },
+                &caller(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(demoted.role, Role::User);
+        assert_eq!(h.stored(root.id).role, Role::User);
+        let events = h.audit.0.lock().unwrap().clone();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, AuditKind::RoleChanged);
+        assert_eq!(events[0].actor_id, Some(other.id));
+        assert_eq!(events[0].detail.as_deref(), Some("admin -> user"));
+    }
+
+    #[tokio::test]
+    async fn a_deactivated_user_loses_every_session_and_bad_input_stores_nothing() {
+        let h = harness();
+        let root = h.add("root@example.com", Role::Admin).await;
+        let ada = h.add("ada@example.com", Role::User).await;
+        let first = h.sign_in(&ada).await;
+        let second = h.sign_in(&ada).await;
+        let roots = h.sign_in(&root).await;
+        h.later();
+
+        let invalid = h
+            .service
+            .admin_update(
+                &root,
+                ada.id,
+                AdminChanges {
+                    full_name: Some(Some("x".repeat(300))),
+                    is_active: Some(false),
+                    ..AdminChanges::default()
+                },
+                &caller(),
+            )
+            .await;
+        assert!(matches!(invalid, Err(ManageUserError::Invalid(_))));
+        assert!(h.stored(ada.id).is_active);
+        assert!(h.is_live(first) && h.is_live(second));
+
+        h.service
+            .admin_update(
+                &root,
+                ada.id,
+                AdminChanges {
+                    is_active: Some(false),
+                    ..AdminChanges::default()
+                },
+                &caller(),
+            )
+            .await
+            .unwrap();
+        assert!(!h.stored(ada.id).is_active);
+        assert!(!h.is_live(first) && !h.is_live(second));
+        assert!(h.is_live(roots));
+        let events = h.audit.0.lock().unwrap().clone();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, AuditKind::ActiveChanged);
+        assert_eq!(
+            (events[0].user_id, events[0].actor_id),
+            (Some(ada.id), Some(root.id))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_account_without_a_password_reauthenticates_by_a_recent_sign_in() {
+        let h = harness();
+        let grace = h
+            .add_with("grace@example.com", Role::User, PasswordHash::none())
+            .await;
+        let session = h.sign_in(&grace).await;
+        h.later();
+
+        h.service
+            .update_profile(
+                &grace,
+                session,
+                new_email("grace@new.example", None),
+                &caller(),
+            )
+            .await
+            .unwrap();
+        let grace = h.stored(grace.id);
+        assert_eq!(grace.email.as_str(), "grace@new.example");
+
+        // Past the window, nothing she can type stands in for a new sign-in.
+        h.clock.advance(crate::reauth::DEFAULT_WINDOW);
+        let stale = h
+            .service
+            .delete_account(&grace, session, Some(&secret("anything at all")), &caller())
+            .await;
+        assert!(matches!(
+            stale,
+            Err(ManageUserError::NotReauthenticated(ReauthRefusal::Stale))
+        ));
+        assert_eq!(h.verifications(), 0);
+        assert!(h.accounts.0.lock().unwrap().user(grace.id).is_some());
+
+        let fresh = h.sign_in(&grace).await;
+        h.service
+            .delete_account(&grace, fresh, None, &caller())
+            .await
+            .unwrap();
+        assert!(h.accounts.0.lock().unwrap().user(grace.id).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_third_party_apps_session_never_reaches_a_password_check() {
+        let h = harness();
+        let ada = h.add("ada@example.com", Role::User).await;
+        let opened = |client: &str| {
+            Session::start(
+                &ada,
+                ScopeSet::all_for(Role::User),
+                caller(),
+                SessionLifetimes::default(),
+                h.clock.now(),
+            )
+            .for_client(SessionId::generate(), ClientId::parse(client).unwrap())
+        };
+        let third = h.open(opened("third-party")).await;
+        let first = h.open(opened("spa")).await;
+
+        let refused = h
+            .service
+            .delete_account(&ada, third, Some(&secret(PASSWORD)), &caller())
+            .await;
+        assert!(matches!(
+            refused,
+            Err(ManageUserError::NotReauthenticated(
+                ReauthRefusal::ThirdParty
+            ))
+        ));
+        assert_eq!(h.verifications(), 0);
+        assert_eq!(h.audit.kinds(), [AuditKind::ReauthenticationRefused]);
+        assert!(h.accounts.0.lock().unwrap().user(ada.id).is_some());
+
+        // Another person's session does not re-authenticate Ada either.
+        let bob = h.add("bob@example.com", Role::User).await;
+        let bobs = h.sign_in(&bob).await;
+        let foreign = h
+            .service
+            .delete_account(&ada, bobs, Some(&secret(PASSWORD)), &caller())
+            .await;
+        assert!(matches!(
+            foreign,
+            Err(ManageUserError::NotReauthenticated(ReauthRefusal::Stale))
+        ));
+
+        h.service
+            .delete_account(&ada, first, Some(&secret(PASSWORD)), &caller())
+            .await
+            .unwrap();
+        assert!(h.accounts.0.lock().unwrap().user(ada.id).is_none());
+    }
+}
