@@ -4,7 +4,6 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_users;
-mod m20261123_000002_create_todos;
 mod m20261123_000003_create_sessions;
 mod m20261123_000004_create_action_tokens;
 mod m20261123_000005_create_throttle_events;
@@ -18,6 +17,9 @@ mod m20261203_000012_reauthentication;
 mod owned;
 mod postgres_only;
 
+use owned::CreateOwnedTable;
+use sea_orm_migration::schema::{boolean, string_len, text_null};
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -25,7 +27,17 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261123_000001_create_users::Migration),
-            Box::new(m20261123_000002_create_todos::Migration),
+            Box::new(CreateOwnedTable {
+                name: "m20261123_000002_create_todos",
+                table: "todos",
+                columns: || {
+                    vec![
+                        string_len(Alias::new("title"), 200),
+                        text_null(Alias::new("description")),
+                        boolean(Alias::new("done")),
+                    ]
+                },
+            }),
             Box::new(m20261123_000003_create_sessions::Migration),
             Box::new(m20261123_000004_create_action_tokens::Migration),
             Box::new(m20261123_000005_create_throttle_events::Migration),

@@ -1,13 +1,41 @@
 //! The table shape every owned resource shares: a UUID key; the owner, a user whose
 //! deletion removes the row (the cascade is what deletes an account's items); the creation
 //! and change times; and an index for listing an owner's items newest first. A resource's
-//! migration names its table and adds its own columns.
+//! migration is a [`CreateOwnedTable`] that names its table and adds its own columns.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
+/// The migration that creates an owned resource's table with the shared columns around its
+/// own, and drops it on the way down.
+pub struct CreateOwnedTable {
+    /// The migration's name, as the migrations table records it (`m…_create_<table>`):
+    /// never change it once released.
+    pub name: &'static str,
+    pub table: &'static str,
+    /// The resource's own columns.
+    pub columns: fn() -> Vec<ColumnDef>,
+}
+
+impl MigrationName for CreateOwnedTable {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateOwnedTable {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_owned_table(manager, self.table, (self.columns)()).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        drop_owned_table(manager, self.table).await
+    }
+}
+
 /// Creates table `name` with the shared columns around `columns`.
-pub async fn create_owned_table(
+async fn create_owned_table(
     manager: &SchemaManager<'_>,
     name: &str,
     columns: impl IntoIterator<Item = ColumnDef>,
@@ -46,7 +74,7 @@ pub async fn create_owned_table(
 }
 
 /// Drops table `name` (its index goes with it).
-pub async fn drop_owned_table(manager: &SchemaManager<'_>, name: &str) -> Result<(), DbErr> {
+async fn drop_owned_table(manager: &SchemaManager<'_>, name: &str) -> Result<(), DbErr> {
     manager
         .drop_table(Table::drop().table(Alias::new(name)).to_owned())
         .await

@@ -19,8 +19,11 @@ pub mod users;
 
 use actix_web::web;
 
-/// Every route of the JSON API (the hosted pages are `gatehouse-pages`).
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub use owned::OwnedResources;
+
+/// Every route of the JSON API (the hosted pages are `gatehouse-pages`), the owned
+/// resources over `owned`.
+pub fn configure(cfg: &mut web::ServiceConfig, owned: &web::Data<OwnedResources>) {
     cfg.configure(health::configure)
         .configure(oauth::configure_provider)
         .service(
@@ -35,7 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(users::configure)
                 .configure(audit::configure)
                 .configure(oauth::configure_clients)
-                .configure(owned::configure),
+                .configure(|cfg| owned::configure(cfg, owned)),
         );
 }
 

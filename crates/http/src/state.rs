@@ -5,10 +5,9 @@ use std::sync::Arc;
 use gatehouse_domain::audit::Audit;
 use gatehouse_domain::mfa::MfaService;
 use gatehouse_domain::oauth::OAuthService;
-use gatehouse_domain::owned::OwnedItems;
 use gatehouse_domain::recovery::RecoveryService;
 use gatehouse_domain::throttle::Throttle;
-use gatehouse_domain::{AuthService, Todo, UserService};
+use gatehouse_domain::{AuthService, UserService};
 use gatehouse_security::CsrfKey;
 use gatehouse_security::keys::PublicJwk;
 
@@ -23,7 +22,6 @@ pub struct AppState {
     pub users: UserService,
     /// Multi-factor authentication of accounts.
     pub mfa: MfaService,
-    pub todos: OwnedItems<Todo>,
     pub recovery: RecoveryService,
     pub throttle: Throttle,
     pub audit: Audit,

@@ -25,4 +25,3 @@ pub use mfa::SeaMfaRepository;
 pub use oauth::{SeaAuthorizationCodeRepository, SeaClientRepository};
 pub use stores::AccountStores;
 pub use throttle::SeaThrottleRepository;
-pub use todos::SeaTodoRepository;

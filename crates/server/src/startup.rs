@@ -14,6 +14,7 @@ use gatehouse_persistence::Database;
 use secrecy::ExposeSecret;
 use utoipa_swagger_ui::SwaggerUi;
 
+use gatehouse_api::OwnedResources;
 use gatehouse_api::openapi;
 use gatehouse_http::methods::{self, Methods};
 use gatehouse_http::problem::{self, ApiError};
@@ -63,22 +64,25 @@ impl Application {
         .await?;
         database.migrate_up().await?;
         let state = crate::state::build(&settings, &database, secret, clock.clone())?;
+        let owned = crate::state::owned(&database, &clock);
         housekeeping::spawn(
             state.clone(),
             clock,
             std::time::Duration::from_secs(settings.auth.housekeeping_interval_secs.max(1).into()),
         );
-        Self::serve(&settings, state, listener)
+        Self::serve(&settings, state, owned, listener)
     }
 
     /// Assembles the server around already wired state, on `listener`.
     fn serve(
         settings: &Settings,
         state: AppState,
+        owned: OwnedResources,
         listener: TcpListener,
     ) -> Result<Self, StartupError> {
         let port = listener.local_addr()?.port();
         let state = web::Data::new(state);
+        let owned = web::Data::new(owned);
         let openapi = openapi::document();
         let methods = web::Data::new(Methods::from_document(&openapi));
         let document = web::Data::new(
@@ -116,7 +120,7 @@ impl Application {
                     }])
                     .into()
                 }))
-                .configure(gatehouse_api::configure)
+                .configure(|cfg| gatehouse_api::configure(cfg, &owned))
                 .configure(gatehouse_pages::configure)
                 .service(
                     // GET only, as Swagger UI's own routes: other methods fall through to

@@ -10,7 +10,7 @@ use gatehouse_domain::oauth::{
     AuthorizationCodeRepository, Client, ClientId, ClientKind, ClientName, ClientRepository,
     OAuthPolicy, OAuthPorts, OAuthService, RedirectUri,
 };
-use gatehouse_domain::owned::{OwnedItems, OwnedRepository};
+use gatehouse_domain::owned::OwnedItems;
 use gatehouse_domain::ports::{
     PasswordHasher, PasswordVerifier, SessionRepository, UserRepository,
 };
@@ -19,11 +19,11 @@ use gatehouse_domain::recovery::ActionTokenRepository;
 use gatehouse_domain::recovery::{Links, RecoveryPorts, RecoveryService};
 use gatehouse_domain::throttle::{Throttle, ThrottleRepository};
 use gatehouse_domain::users::UserPorts;
-use gatehouse_domain::{AuthService, Clock, SessionLifetimes, Todo, UserService};
+use gatehouse_domain::{AuthService, Clock, SessionLifetimes, UserService};
 use gatehouse_mail::{FileOutbox, SmtpMailer, SmtpSettings, SmtpTls, parse_sender};
 use gatehouse_persistence::{
     AccountStores, Database, SeaActionTokenRepository, SeaAuditLog, SeaAuthorizationCodeRepository,
-    SeaClientRepository, SeaMfaRepository, SeaThrottleRepository, SeaTodoRepository,
+    SeaClientRepository, SeaMfaRepository, SeaThrottleRepository,
 };
 use gatehouse_security::{
     ActiveKey, Argon2Config, Argon2Hasher, CsrfKey, HashingPool, JwtConfig, JwtService,
@@ -33,6 +33,7 @@ use secrecy::SecretString;
 
 use crate::error::StartupError;
 use crate::settings::{JwtAlgorithm, MailTransport, Settings, SmtpTlsMode};
+use gatehouse_api::OwnedResources;
 use gatehouse_http::cookies::Cookies;
 use gatehouse_http::state::AppState;
 
@@ -158,7 +159,6 @@ fn mailer(settings: &Settings) -> Result<Arc<dyn Mailer>, StartupError> {
 pub struct Storage {
     pub users: Arc<dyn UserRepository>,
     pub sessions: Arc<dyn SessionRepository>,
-    pub todos: Arc<dyn OwnedRepository<Todo>>,
     pub action_tokens: Arc<dyn ActionTokenRepository>,
     pub throttle: Arc<dyn ThrottleRepository>,
     pub audit: Arc<dyn AuditLog>,
@@ -176,7 +176,6 @@ impl Storage {
         Self {
             users,
             sessions,
-            todos: Arc::new(SeaTodoRepository::new(database)),
             action_tokens: Arc::new(SeaActionTokenRepository::new(database)),
             throttle: Arc::new(SeaThrottleRepository::new(database)),
             audit: Arc::new(SeaAuditLog::new(database)),
@@ -184,6 +183,17 @@ impl Storage {
             codes: Arc::new(SeaAuthorizationCodeRepository::new(database)),
             mfa: Arc::new(SeaMfaRepository::new(database)),
         }
+    }
+}
+
+/// The owned resources' use cases, each over its SeaORM table on `database`.
+pub fn owned(database: &Database, clock: &Arc<dyn Clock>) -> OwnedResources {
+    use gatehouse_persistence::todos;
+    OwnedResources {
+        todos: OwnedItems::new(
+            Arc::new(todos::SeaTodoRepository::new(database)),
+            clock.clone(),
+        ),
     }
 }
 
@@ -218,7 +228,6 @@ pub fn assemble(
     let Storage {
         users,
         sessions,
-        todos,
         action_tokens,
         throttle,
         audit,
@@ -345,7 +354,6 @@ pub fn assemble(
             clients: client_trust,
             reauthentication,
         }),
-        todos: OwnedItems::new(todos, clock),
         recovery,
         throttle,
         audit,

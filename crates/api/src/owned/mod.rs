@@ -1,7 +1,8 @@
 //! The HTTP face every owner-scoped resource shares: list, create, read, change and delete,
 //! written once. A resource implements [`OwnedResource`] (its DTOs, scopes and filters) and
-//! declares its routes and their documentation with [`owned_routes!`]. Someone else's item
-//! answers 404, never 403, so ids cannot be probed.
+//! declares its routes and their documentation with [`owned_routes!`]; its use cases are a
+//! field of [`OwnedResources`], which the server wires. Someone else's item answers 404,
+//! never 403, so ids cannot be probed.
 
 mod todos;
 
@@ -18,7 +19,6 @@ use crate::shared::schemas::PageResponse;
 use gatehouse_http::extractors::{CurrentUser, RequiredScope};
 use gatehouse_http::json::Json;
 use gatehouse_http::problem::{ApiError, ProblemDetails};
-use gatehouse_http::state::AppState;
 
 /// A resource this crate serves, as the rest of the API sees it.
 struct Declared {
@@ -35,8 +35,15 @@ const DECLARED: [Declared; 1] = [Declared {
     not_found: <gatehouse_domain::Todo as Owned>::NOT_FOUND,
 }];
 
-/// Registers every owned resource's routes (under `/api/v1`).
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// The use cases of each owned resource, over the storage the server wires to them.
+#[derive(Clone)]
+pub struct OwnedResources {
+    pub todos: OwnedItems<gatehouse_domain::Todo>,
+}
+
+/// Registers every owned resource's routes (under `/api/v1`) and their use cases.
+pub fn configure(cfg: &mut web::ServiceConfig, resources: &web::Data<OwnedResources>) {
+    cfg.app_data(resources.clone());
     for resource in &DECLARED {
         (resource.configure)(cfg);
     }
@@ -69,7 +76,7 @@ pub trait OwnedResource: Owned {
     fn filter(query: &Self::Query, errors: &mut ValidationErrors) -> Self::Filter;
 
     /// The resource's use cases.
-    fn items(state: &AppState) -> &OwnedItems<Self>;
+    fn items(resources: &OwnedResources) -> &OwnedItems<Self>;
 }
 
 /// The name of the scope `S`, as the document lists it.
@@ -84,7 +91,7 @@ pub fn not_found<R: Owned>() -> ProblemDetails {
 
 pub async fn list<R: OwnedResource>(
     current: CurrentUser<R::Read>,
-    state: web::Data<AppState>,
+    resources: web::Data<OwnedResources>,
     paging: web::Query<Paging>,
     query: web::Query<R::Query>,
 ) -> Result<HttpResponse, ApiError> {
@@ -93,7 +100,7 @@ pub async fn list<R: OwnedResource>(
     let Some(page) = paging.page(&mut errors).filter(|_| errors.is_empty()) else {
         return Err(errors.into());
     };
-    let paged = R::items(&state)
+    let paged = R::items(&resources)
         .list(current.user.id, &filter, page)
         .await?;
     Ok(
@@ -105,10 +112,10 @@ pub async fn list<R: OwnedResource>(
 
 pub async fn create<R: OwnedResource>(
     current: CurrentUser<R::Write>,
-    state: web::Data<AppState>,
+    resources: web::Data<OwnedResources>,
     body: Json<R::Create>,
 ) -> Result<HttpResponse, ApiError> {
-    let item = R::items(&state)
+    let item = R::items(&resources)
         .create(current.user.id, body.into_inner().into())
         .await?;
     Ok(HttpResponse::Created().json(R::Response::from(&item)))
@@ -116,22 +123,22 @@ pub async fn create<R: OwnedResource>(
 
 pub async fn get<R: OwnedResource>(
     current: CurrentUser<R::Read>,
-    state: web::Data<AppState>,
+    resources: web::Data<OwnedResources>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = R::Id::from_uuid(id.into_inner());
-    let item = R::items(&state).get(current.user.id, id).await?;
+    let item = R::items(&resources).get(current.user.id, id).await?;
     Ok(HttpResponse::Ok().json(R::Response::from(&item)))
 }
 
 pub async fn update<R: OwnedResource>(
     current: CurrentUser<R::Write>,
-    state: web::Data<AppState>,
+    resources: web::Data<OwnedResources>,
     id: web::Path<Uuid>,
     body: Json<R::Update>,
 ) -> Result<HttpResponse, ApiError> {
     let id = R::Id::from_uuid(id.into_inner());
-    let item = R::items(&state)
+    let item = R::items(&resources)
         .update(current.user.id, id, body.into_inner().into())
         .await?;
     Ok(HttpResponse::Ok().json(R::Response::from(&item)))
@@ -139,11 +146,11 @@ pub async fn update<R: OwnedResource>(
 
 pub async fn delete<R: OwnedResource>(
     current: CurrentUser<R::Write>,
-    state: web::Data<AppState>,
+    resources: web::Data<OwnedResources>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = R::Id::from_uuid(id.into_inner());
-    R::items(&state).delete(current.user.id, id).await?;
+    R::items(&resources).delete(current.user.id, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

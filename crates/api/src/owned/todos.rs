@@ -8,11 +8,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::owned::{OwnedResource, owned_routes};
+use crate::owned::{OwnedResource, OwnedResources, owned_routes};
 use crate::shared::query;
 use crate::shared::schemas::double_option;
 use gatehouse_http::extractors::scopes;
-use gatehouse_http::state::AppState;
 
 /// A todo.
 #[derive(Debug, Serialize, ToSchema)]
@@ -71,15 +70,10 @@ pub struct CreateTodoRequest {
 
 impl From<CreateTodoRequest> for NewTodo {
     fn from(body: CreateTodoRequest) -> Self {
-        let CreateTodoRequest {
-            title,
-            description,
-            done,
-        } = body;
         NewTodo {
-            title,
-            description,
-            done,
+            title: body.title,
+            description: body.description,
+            done: body.done,
         }
     }
 }
@@ -103,15 +97,10 @@ pub struct UpdateTodoRequest {
 
 impl From<UpdateTodoRequest> for TodoChanges {
     fn from(body: UpdateTodoRequest) -> Self {
-        let UpdateTodoRequest {
-            title,
-            description,
-            done,
-        } = body;
         TodoChanges {
-            title,
-            description,
-            done,
+            title: body.title,
+            description: body.description,
+            done: body.done,
         }
     }
 }
@@ -139,8 +128,8 @@ impl OwnedResource for Todo {
         }
     }
 
-    fn items(state: &AppState) -> &OwnedItems<Todo> {
-        &state.todos
+    fn items(resources: &OwnedResources) -> &OwnedItems<Todo> {
+        &resources.todos
     }
 }
 
