@@ -4,6 +4,7 @@
 
 pub mod document;
 pub mod oidc;
+mod stored;
 pub mod totp;
 
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use chrono::{DateTime, Utc};
 use gatehouse_domain::Clock;
 use gatehouse_server::{Application, Settings};
 use reqwest::{Response, StatusCode};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, Database};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
@@ -299,11 +300,7 @@ impl TestApp {
     /// Registers an account, makes it an admin in the database, and logs it in.
     pub async fn admin_token(&self, email: &str) -> String {
         self.register_ok(email).await;
-        self.execute(
-            "UPDATE users SET role = $1 WHERE email = $2",
-            vec!["admin".into(), email.into()],
-        )
-        .await;
+        self.make_admin(email).await;
         self.login(email).await
     }
 
@@ -320,72 +317,6 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
-    }
-
-    /// A direct connection to the app's database, to arrange or inspect stored state.
-    pub async fn db(&self) -> DatabaseConnection {
-        let url = if self.database_url.starts_with("sqlite") {
-            format!("{}?mode=rw", self.database_url)
-        } else {
-            self.database_url.clone()
-        };
-        Database::connect(url)
-            .await
-            .expect("connect to the app database")
-    }
-
-    /// Runs a statement written with `$1`-style placeholders on either database.
-    pub async fn execute(&self, sql: &str, values: Vec<sea_orm::Value>) -> u64 {
-        let db = self.db().await;
-        let backend = db.get_database_backend();
-        db.execute_raw(Statement::from_sql_and_values(
-            backend,
-            placeholders(sql, backend),
-            values,
-        ))
-        .await
-        .expect("statement runs")
-        .rows_affected()
-    }
-
-    /// The first column of the first row of a query, as a string.
-    pub async fn query_string(&self, sql: &str, values: Vec<sea_orm::Value>) -> Option<String> {
-        let db = self.db().await;
-        let backend = db.get_database_backend();
-        let row = db
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                placeholders(sql, backend),
-                values,
-            ))
-            .await
-            .expect("query runs")?;
-        row.try_get_by_index::<String>(0).ok()
-    }
-
-    /// How many rows a `SELECT COUNT(*)` query counts.
-    pub async fn count(&self, sql: &str) -> i64 {
-        let db = self.db().await;
-        let backend = db.get_database_backend();
-        let row = db
-            .query_one_raw(Statement::from_string(backend, sql.to_owned()))
-            .await
-            .expect("query runs")
-            .expect("one row");
-        row.try_get_by_index::<i64>(0).expect("a count")
-    }
-}
-
-fn placeholders(sql: &str, backend: sea_orm::DatabaseBackend) -> String {
-    match backend {
-        sea_orm::DatabaseBackend::Postgres => sql.to_owned(),
-        _ => {
-            let mut out = sql.to_owned();
-            for n in (1..=9).rev() {
-                out = out.replace(&format!("${n}"), "?");
-            }
-            out
-        }
     }
 }
 
@@ -441,14 +372,4 @@ pub fn token_in(mail: &str, path: &str) -> String {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()
-}
-
-/// The stored email is normalized; look a user's hash up by it.
-pub async fn stored_hash(app: &TestApp, email: &str) -> String {
-    app.query_string(
-        "SELECT password_hash FROM users WHERE email = $1",
-        vec![email.into()],
-    )
-    .await
-    .expect("user exists")
 }

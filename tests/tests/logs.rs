@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use gatehouse_domain::SystemClock;
-use gatehouse_tests::{PASSWORD, TEST_SECRET, TestApp, stored_hash};
+use gatehouse_tests::{PASSWORD, TEST_SECRET, TestApp};
 use reqwest::StatusCode;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -50,7 +50,7 @@ async fn register_login_and_me_log_no_secret() {
     let forged = format!("{token}x");
     let refused = app.bearer_get("/api/v1/users/me", &forged).await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
-    let hash = stored_hash(&app, "ada@example.com").await;
+    let hash = app.stored_hash("ada@example.com").await;
 
     // Two-step verification: the secret, its codes, the recovery codes and the mfa_token.
     let enrolled =
@@ -61,10 +61,7 @@ async fn register_login_and_me_log_no_secret() {
     let signed_in =
         gatehouse_tests::totp::second_step(&app, &mfa_token, ("recovery_code", &recovery)).await;
     assert_eq!(signed_in.status(), StatusCode::OK);
-    let sealed = app
-        .query_string("SELECT secret FROM mfa_credentials", vec![])
-        .await
-        .unwrap();
+    let sealed = app.stored_mfa_secret().await.unwrap();
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     // The capture works: the events we expect are there.

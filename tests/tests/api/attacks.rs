@@ -270,7 +270,7 @@ async fn abusive_requests_get_clear_client_errors() {
             assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
         }
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(app.stored_accounts().await, 1);
 }
 
 #[tokio::test]

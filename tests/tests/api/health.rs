@@ -13,8 +13,7 @@ async fn live_and_ready_answer_200() {
 #[tokio::test]
 async fn ready_is_503_when_the_database_cannot_serve() {
     let app = TestApp::builder().spawn().await;
-    app.execute("ALTER TABLE users RENAME TO users_gone", vec![])
-        .await;
+    app.break_storage().await;
     let response = app.get("/health/ready").await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = response.json().await.unwrap();

@@ -65,14 +65,6 @@ impl Harness {
         self.clock.advance(Duration::seconds(30));
         response.json().await.unwrap()
     }
-
-    async fn audited(&self, kind: &str) -> i64 {
-        self.app
-            .count(&format!(
-                "SELECT COUNT(*) FROM audit_events WHERE kind = '{kind}'"
-            ))
-            .await
-    }
 }
 
 #[tokio::test]
@@ -156,31 +148,20 @@ async fn mfa_is_on_only_after_a_valid_code_and_its_secret_is_sealed_at_rest() {
     assert_eq!(login_status(&app).await, StatusCode::FORBIDDEN);
 
     // What is stored: neither the secret (in base32 or as bytes) nor any recovery code.
-    let stored = app
-        .query_string("SELECT secret FROM mfa_credentials", vec![])
-        .await
-        .unwrap();
+    let stored = app.stored_mfa_secret().await.unwrap();
     assert!(stored.starts_with("v1."), "sealed: {stored}");
     assert!(!stored.contains(secret));
-    let hashes = app
-        .count("SELECT COUNT(*) FROM mfa_recovery_codes WHERE LENGTH(code_hash) = 64")
-        .await;
-    assert_eq!(hashes, 10);
-    for code in codes["recovery_codes"].as_array().unwrap() {
-        let code = code.as_str().unwrap();
-        let found = app
-            .count(&format!(
-                "SELECT COUNT(*) FROM mfa_recovery_codes WHERE code_hash LIKE '%{}%'",
-                code.replace('-', "")
-            ))
-            .await;
-        assert_eq!(found, 0);
-    }
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM audit_events WHERE kind = 'mfa_enrolled'")
-            .await,
-        1
+    let digests = app.stored_recovery_codes().await;
+    assert_eq!(digests.len(), 10);
+    assert!(
+        digests.iter().all(|digest| digest.len() == 64),
+        "{digests:?}"
     );
+    for code in codes["recovery_codes"].as_array().unwrap() {
+        let code = code.as_str().unwrap().replace('-', "");
+        assert!(!digests.iter().any(|digest| digest.contains(&code)));
+    }
+    assert_eq!(app.audited("mfa_enrolled").await, 1);
 }
 
 async fn login_status(app: &TestApp) -> StatusCode {
@@ -215,7 +196,7 @@ async fn a_two_step_login_gives_tokens_that_say_pwd_otp_and_refresh_keeps_it() {
         claims(bob["access_token"].as_str().unwrap())["amr"],
         json!(["pwd"])
     );
-    assert_eq!(h.audited("mfa_succeeded").await, 1);
+    assert_eq!(h.app.audited("mfa_succeeded").await, 1);
 }
 
 #[tokio::test]
@@ -235,7 +216,7 @@ async fn each_recovery_code_signs_in_once() {
         assert_eq!(cleared.status(), StatusCode::OK);
         h.clock.advance(Duration::seconds(30));
     }
-    assert_eq!(h.audited("recovery_code_used").await, 10);
+    assert_eq!(h.app.audited("recovery_code_used").await, 10);
     let status: Value = h
         .app
         .bearer_get(
@@ -307,7 +288,7 @@ async fn a_burst_of_40_wrong_codes_has_at_most_the_limit_checked() {
         .count();
     assert_eq!(throttled + refused, 40);
     assert!(refused <= 5, "{refused} codes checked");
-    assert_eq!(h.audited("mfa_failed").await, refused as i64);
+    assert_eq!(h.app.audited("mfa_failed").await, refused as i64);
     // The account is locked for codes and passwords alike, the right code included.
     let locked = second_step(&h.app, &token, ("otp", &right)).await;
     assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -475,7 +456,7 @@ async fn disabling_and_new_recovery_codes_need_the_password_and_a_code() {
     assert_eq!(off.status(), StatusCode::NO_CONTENT);
     assert_eq!(login_status(&h.app).await, StatusCode::OK);
     for kind in ["mfa_disabled", "recovery_codes_regenerated", "mfa_failed"] {
-        assert!(h.audited(kind).await >= 1, "{kind} audited");
+        assert!(h.app.audited(kind).await >= 1, "{kind} audited");
     }
 }
 
@@ -532,7 +513,7 @@ async fn an_admin_sees_and_resets_a_users_mfa_and_nobody_else_may() {
     assert_eq!(login_status(&h.app).await, StatusCode::OK);
     let status: Value = h.app.bearer_get(&path, &admin).await.json().await.unwrap();
     assert_eq!(status["enabled"], false);
-    assert_eq!(h.audited("mfa_reset").await, 1);
+    assert_eq!(h.app.audited("mfa_reset").await, 1);
     let unknown = h
         .app
         .client
@@ -667,12 +648,7 @@ async fn the_hosted_sign_in_asks_for_the_code_after_the_password() {
             .unwrap()
             .contains("recovery codes left")
     );
-    assert_eq!(
-        h.app
-            .count("SELECT COUNT(*) FROM sessions WHERE kind = 'browser' AND amr = 'pwd otp'")
-            .await,
-        1
-    );
+    assert_eq!(h.app.browser_sessions_by("pwd otp").await, 1);
 }
 
 #[tokio::test]
@@ -725,7 +701,7 @@ async fn a_rotated_key_still_opens_old_secrets_and_reseals_them() {
     before.register_ok(ADA).await;
     let token = before.login(ADA).await;
     let enrolled = enrol(&before, &token, clock.now()).await;
-    let sealed = || before.query_string("SELECT secret FROM mfa_credentials", vec![]);
+    let sealed = || before.stored_mfa_secret();
     let under_old = sealed().await.unwrap();
 
     // The same database, the new key current and the old one retired.

@@ -317,9 +317,7 @@ async fn a_replayed_code_revokes_the_session_it_opened() {
         ])
         .await;
     assert_eq!(oauth_error(refresh).await.1, "invalid_grant");
-    let audit = app
-        .count("SELECT COUNT(*) FROM audit_events WHERE kind = 'authorization_code_replayed'")
-        .await;
+    let audit = app.audited("authorization_code_replayed").await;
     assert_eq!(audit, 1);
 }
 
@@ -351,9 +349,7 @@ async fn of_concurrent_exchanges_of_one_code_none_leaves_a_live_session() {
             StatusCode::UNAUTHORIZED
         );
     }
-    let live = app
-        .count("SELECT COUNT(*) FROM sessions WHERE client_id = 'spa' AND revoked_at IS NULL")
-        .await;
+    let live = app.live_sessions_of("spa").await;
     assert_eq!(live, 0);
 }
 
@@ -506,13 +502,7 @@ async fn confidential_clients_authenticate_with_their_secret() {
     let secret = registered["client_secret"].as_str().unwrap().to_owned();
     assert_eq!(registered["type"], "confidential");
     // Only its digest is stored.
-    let stored = app
-        .query_string(
-            "SELECT secret_hash FROM oauth_clients WHERE id = $1",
-            vec!["backend".into()],
-        )
-        .await
-        .unwrap();
+    let stored = app.stored_client_secret("backend").await;
     assert_ne!(stored, secret);
     assert_eq!(stored.len(), 64);
 
@@ -708,9 +698,7 @@ async fn the_sign_in_form_needs_its_csrf_token_and_sets_a_strict_cookie() {
     );
     // The cookie's value is stored only as a digest, and is no refresh token.
     let value = agent.cookies["gatehouse-session"].clone();
-    let stored = app
-        .count("SELECT COUNT(*) FROM sessions WHERE kind = 'browser'")
-        .await;
+    let stored = app.browser_sessions().await.0;
     assert_eq!(stored, 1);
     let refresh = app.refresh(&value, None).await;
     assert_eq!(oauth_error(refresh).await.1, "invalid_grant");
@@ -782,9 +770,7 @@ async fn hosted_sign_in_is_throttled_with_the_password_grant_under_a_burst() {
         "{throttled} of {} throttled",
         limit * 3
     );
-    let verified = app
-        .count("SELECT COUNT(*) FROM audit_events WHERE kind = 'login_failed'")
-        .await;
+    let verified = app.audited("login_failed").await;
     assert!(verified as usize <= limit, "{verified} passwords verified");
     // The password grant shares the lock.
     let grant = app.login_response("ada@example.com", PASSWORD).await;
@@ -1111,9 +1097,7 @@ async fn rp_initiated_logout_signs_the_browser_out_and_returns_only_to_registere
         "https://app.example.com/bye?state=bye-1"
     );
     assert_eq!(agent.get("/account").await.status(), StatusCode::SEE_OTHER);
-    let live = app
-        .count("SELECT COUNT(*) FROM sessions WHERE kind = 'browser' AND revoked_at IS NULL")
-        .await;
+    let live = app.browser_sessions().await.1;
     assert_eq!(live, 0);
 }
 
@@ -1211,11 +1195,7 @@ async fn concurrent_registrations_of_one_client_id_create_exactly_one_client() {
             .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
         "{statuses:?}"
     );
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM oauth_clients WHERE id = 'racer'")
-            .await,
-        1
-    );
+    assert_eq!(app.stored_clients("racer").await, 1);
 }
 
 #[tokio::test]
@@ -1257,9 +1237,7 @@ async fn a_revocation_racing_refreshes_leaves_no_live_token() {
             assert_eq!(again, StatusCode::BAD_REQUEST);
         }
     }
-    let live = app
-        .count("SELECT COUNT(*) FROM sessions WHERE client_id = 'spa' AND revoked_at IS NULL")
-        .await;
+    let live = app.live_sessions_of("spa").await;
     assert_eq!(live, 0);
 }
 

@@ -63,13 +63,6 @@ fn wrong_code(secret: &str, clock: &ManualClock) -> String {
         .to_owned()
 }
 
-async fn audited(app: &TestApp, kind: &str) -> i64 {
-    app.count(&format!(
-        "SELECT COUNT(*) FROM audit_events WHERE kind = '{kind}'"
-    ))
-    .await
-}
-
 /// Finding 1: a right password on a confirmation used to clear the account's failures, so
 /// every wrong code after it started from zero (42 wrong codes from three networks, never a
 /// 429). Now the password gives its own attempt back and the codes stay counted: of a burst
@@ -113,7 +106,7 @@ async fn wrong_codes_on_confirmations_count_against_the_account_whatever_the_pas
     }
     assert_eq!(checked + throttled, 42);
     assert!(checked <= 5, "{checked} wrong codes were checked");
-    assert_eq!(audited(&app, "mfa_failed").await, checked);
+    assert_eq!(app.audited("mfa_failed").await, checked);
     // The account is locked: the right password and the right code are refused too, and
     // so is a login.
     let right = json!({"current_password": PASSWORD, "otp": code_at(&ada.secret, clock.now())});
@@ -205,7 +198,7 @@ async fn a_burst_of_wrong_enrolment_codes_is_counted_like_passwords() {
         .count();
     assert_eq!(checked + throttled, 12);
     assert!(checked <= 5, "{checked} enrolment codes were checked");
-    assert_eq!(audited(&app, "mfa_failed").await, checked as i64);
+    assert_eq!(app.audited("mfa_failed").await, checked as i64);
 }
 
 /// Finding 2: enrolling a second factor (and every change to how the account signs in)
@@ -262,12 +255,8 @@ async fn enrolling_needs_reauthentication_and_third_party_tokens_never_reach_it(
     );
     let tokens = spa_tokens(&app, &mut agent, &url, &verifier).await;
     let app_token = tokens["access_token"].as_str().unwrap().to_owned();
-    app.execute(
-        "UPDATE oauth_clients SET first_party = $1 WHERE id = $2",
-        vec![false.into(), "spa".into()],
-    )
-    .await;
-    let failures_before = audited(&app, "password_check_failed").await;
+    app.make_third_party("spa").await;
+    let failures_before = app.audited("password_check_failed").await;
     let refused = join_all((0..6).map(|_| {
         start(
             app_token.clone(),
@@ -281,9 +270,9 @@ async fn enrolling_needs_reauthentication_and_third_party_tokens_never_reach_it(
             (StatusCode::FORBIDDEN, "first_party_only".into())
         );
     }
-    assert_eq!(audited(&app, "reauthentication_refused").await, 6);
+    assert_eq!(app.audited("reauthentication_refused").await, 6);
     assert_eq!(
-        audited(&app, "password_check_failed").await,
+        app.audited("password_check_failed").await,
         failures_before,
         "no password was checked for the third-party token"
     );
@@ -649,7 +638,7 @@ async fn csrf_tokens_are_bound_to_the_browser_and_renewed_at_sign_in() {
     for status in join_all(attempts).await {
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
-    assert_eq!(audited(&app, "login_succeeded").await, 0);
+    assert_eq!(app.audited("login_succeeded").await, 0);
 
     // A token is this browser's: another browser's (with its own cookie) is refused.
     let mut alice = Agent::new(&app);
@@ -874,9 +863,7 @@ async fn a_stolen_refresh_token_probed_with_a_bogus_scope_ends_its_session() {
         ])
         .await;
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
-    let live = app
-        .count("SELECT COUNT(*) FROM sessions WHERE client_id = 'spa' AND revoked_at IS NULL")
-        .await;
+    let live = app.live_sessions_of("spa").await;
     assert_eq!(live, 0);
 }
 

@@ -21,13 +21,6 @@ async fn statuses(responses: Vec<reqwest::Response>) -> HashMap<u16, usize> {
     counts
 }
 
-async fn audit_count(app: &TestApp, event: &str) -> i64 {
-    app.count(&format!(
-        "SELECT COUNT(*) FROM audit_events WHERE kind = '{event}'"
-    ))
-    .await
-}
-
 /// `count` requests built by `request`, all sent at once.
 async fn burst<F, Fut>(count: usize, request: F) -> Vec<reqwest::Response>
 where
@@ -50,7 +43,7 @@ async fn a_burst_of_forty_guesses_verifies_at_most_five_passwords() {
     let counts = statuses(responses).await;
     let verified = 40 - counts.get(&429).copied().unwrap_or(0);
     assert!(verified <= 5, "{verified} passwords verified: {counts:?}");
-    assert!(audit_count(&app, "login_failed").await <= 5);
+    assert!(app.audited("login_failed").await <= 5);
     // The account stays locked for the right password too.
     let after = app.login_response("ada@example.com", PASSWORD).await;
     assert!(
@@ -124,7 +117,7 @@ async fn a_right_password_with_a_forbidden_scope_counts_as_a_failure() {
     let counts = statuses(responses).await;
     assert_eq!(counts.get(&400), Some(&5), "{counts:?}");
     assert_eq!(counts.get(&429), Some(&5), "{counts:?}");
-    assert_eq!(audit_count(&app, "login_failed").await, 5);
+    assert_eq!(app.audited("login_failed").await, 5);
     let after = app.login_response("ada@example.com", PASSWORD).await;
     assert_eq!(after.status(), StatusCode::TOO_MANY_REQUESTS);
 }
@@ -230,7 +223,7 @@ async fn a_replayed_refresh_token_revokes_its_session_whatever_the_request_carri
             StatusCode::UNAUTHORIZED
         );
     }
-    assert_eq!(audit_count(&app, "refresh_token_reused").await, 4);
+    assert_eq!(app.audited("refresh_token_reused").await, 4);
 }
 
 #[tokio::test]
@@ -295,8 +288,8 @@ async fn bursts_of_wrong_current_passwords_are_throttled_and_audited() {
         let me = app.bearer_get("/api/v1/users/me", &token).await;
         assert_eq!(me.status(), StatusCode::OK, "nothing changed: {path}");
     }
-    assert_eq!(audit_count(&app, "password_check_failed").await, 15);
-    assert!(audit_count(&app, "password_check_throttled").await >= 45);
+    assert_eq!(app.audited("password_check_failed").await, 15);
+    assert!(app.audited("password_check_throttled").await >= 45);
 }
 
 #[tokio::test]
@@ -373,7 +366,7 @@ async fn nul_bytes_are_refused_before_any_query() {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["field"], "full_name", "{body}");
-    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
+    assert_eq!(app.stored_accounts().await, 0);
 }
 
 #[tokio::test]
@@ -394,7 +387,7 @@ async fn bursts_of_registrations_and_reset_requests_are_judged_as_a_whole() {
     let counts = statuses(responses).await;
     assert_eq!(counts.get(&201), Some(&4), "{counts:?}");
     assert_eq!(counts.get(&429), Some(&6), "{counts:?}");
-    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 4);
+    assert_eq!(app.stored_accounts().await, 4);
 
     let reset = json!({"email": "user0@example.com"});
     let reset = &reset;

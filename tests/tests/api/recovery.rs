@@ -103,15 +103,7 @@ async fn a_reset_link_sets_a_new_password_once_and_ends_every_session() {
         (StatusCode::BAD_REQUEST, "token_invalid".into())
     );
     // Only a digest is stored.
-    let stored = app.count("SELECT COUNT(*) FROM action_tokens").await;
-    assert_eq!(stored, 1);
-    let raw = app
-        .query_string(
-            "SELECT token_hash FROM action_tokens WHERE token_hash = $1",
-            vec![token.into()],
-        )
-        .await;
-    assert!(raw.is_none());
+    assert_eq!(app.stored_action_tokens(&token).await, (1, false));
 }
 
 #[tokio::test]
@@ -322,8 +314,7 @@ async fn unverified_accounts_cannot_log_in_when_the_policy_requires_it() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant");
     assert_eq!(body["error_description"], "Email not verified");
-    app.execute("UPDATE users SET is_verified = $1", vec![true.into()])
-        .await;
+    app.verify_every_account().await;
     app.login("ada@example.com").await;
 }
 
@@ -347,8 +338,8 @@ async fn housekeeping_purges_dead_sessions_and_used_tokens() {
     let mut remaining = (0, 0);
     for _ in 0..50 {
         remaining = (
-            app.count("SELECT COUNT(*) FROM sessions").await,
-            app.count("SELECT COUNT(*) FROM action_tokens").await,
+            app.stored_sessions().await,
+            app.stored_action_tokens("").await.0,
         );
         if remaining == (1, 0) {
             break;

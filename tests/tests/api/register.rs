@@ -1,6 +1,6 @@
 //! `POST /api/v1/auth/register`.
 
-use gatehouse_tests::{PASSWORD, TestApp, stored_hash};
+use gatehouse_tests::{PASSWORD, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -46,7 +46,7 @@ async fn registration_returns_the_normalized_user_without_any_hash() {
     assert_eq!(id.get_version_num(), 7);
     chrono::DateTime::parse_from_rfc3339(user["created_at"].as_str().unwrap()).unwrap();
 
-    let hash = stored_hash(&app, "ada@example.com").await;
+    let hash = app.stored_hash("ada@example.com").await;
     assert!(
         hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{hash}"
@@ -62,7 +62,7 @@ async fn a_taken_email_is_a_409_in_any_case() {
     let body = problem(response).await;
     assert_eq!(body["code"], "email_taken");
     assert_eq!(body["status"], 409);
-    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(app.stored_accounts().await, 1);
 }
 
 #[tokio::test]
@@ -91,7 +91,7 @@ async fn concurrent_registrations_of_one_email_create_exactly_one_account() {
         .filter(|s| **s == StatusCode::CONFLICT)
         .count();
     assert_eq!((created, conflicts), (1, 7), "{statuses:?}");
-    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(app.stored_accounts().await, 1);
 }
 
 #[tokio::test]
@@ -116,7 +116,7 @@ async fn passwords_breaking_the_policy_are_refused_and_nothing_is_stored() {
         assert_eq!(body["code"], "validation_failed", "{case}");
         assert_eq!(error_fields(&body), ["password"], "{case}");
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
+    assert_eq!(app.stored_accounts().await, 0);
 }
 
 #[tokio::test]
@@ -149,7 +149,7 @@ async fn malformed_emails_are_refused() {
             "{email:?}"
         );
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
+    assert_eq!(app.stored_accounts().await, 0);
 }
 
 #[tokio::test]
@@ -212,7 +212,7 @@ async fn bodies_of_the_wrong_shape_are_client_errors() {
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(problem(response).await["code"], "unsupported_media_type");
 
-    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
+    assert_eq!(app.stored_accounts().await, 0);
 }
 
 #[tokio::test]
@@ -237,5 +237,5 @@ async fn bodies_over_64_kib_are_413() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
+    assert_eq!(app.stored_accounts().await, 0);
 }

@@ -45,8 +45,7 @@ async fn changing_the_email_needs_the_password_and_clears_verification() {
     let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     app.register_ok("bob@example.com").await;
-    app.execute("UPDATE users SET is_verified = $1", vec![true.into()])
-        .await;
+    app.verify_every_account().await;
     let token = app.login("ada@example.com").await;
     let patch = |body: Value| {
         let (app, token) = (&app, token.clone());
@@ -190,12 +189,12 @@ async fn deleting_the_account_needs_the_password_and_removes_the_todos() {
         problem_code(delete(json!({})).await).await,
         (StatusCode::FORBIDDEN, "reauthentication_required".into())
     );
-    assert_eq!(app.count("SELECT COUNT(*) FROM todos").await, 3);
+    assert_eq!(app.stored_todos().await, 3);
 
     let response = delete(json!({"current_password": PASSWORD})).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
-    assert_eq!(app.count("SELECT COUNT(*) FROM todos").await, 1);
+    assert_eq!(app.stored_accounts().await, 1);
+    assert_eq!(app.stored_todos().await, 1);
     assert_eq!(
         app.bearer_get("/api/v1/users/me", &ada).await.status(),
         StatusCode::UNAUTHORIZED

@@ -173,7 +173,7 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_stored() {
         problem_fields(post(json!({"title": "ok", "description": "nul\u{0}byte"})).await).await,
         ["description"]
     );
-    assert_eq!(app.count("SELECT COUNT(*) FROM todos").await, 0);
+    assert_eq!(app.stored_todos().await, 0);
 
     for (query, field) in [
         ("limit=0", "limit"),

@@ -1,6 +1,6 @@
 //! `POST /api/v1/auth/token`: the OAuth2 password grant and its RFC 6749 errors.
 
-use gatehouse_tests::{PASSWORD, TestApp, stored_hash, user_scopes};
+use gatehouse_tests::{PASSWORD, TestApp, user_scopes};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -229,20 +229,16 @@ async fn a_weaker_stored_hash_is_upgraded_after_a_successful_login_only() {
     .hash_password(PASSWORD.as_bytes())
     .unwrap()
     .to_string();
-    app.execute(
-        "UPDATE users SET password_hash = $1 WHERE email = $2",
-        vec![weak.clone().into(), "ada@example.com".into()],
-    )
-    .await;
+    app.store_password_hash("ada@example.com", &weak).await;
 
     let failed = app
         .login_response("ada@example.com", "wrong horse battery")
         .await;
     assert_eq!(failed.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(stored_hash(&app, "ada@example.com").await, weak);
+    assert_eq!(app.stored_hash("ada@example.com").await, weak);
 
     app.login("ada@example.com").await;
-    let upgraded = stored_hash(&app, "ada@example.com").await;
+    let upgraded = app.stored_hash("ada@example.com").await;
     assert_ne!(upgraded, weak);
     assert!(
         upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
@@ -310,19 +306,15 @@ async fn a_legacy_bcrypt_hash_logs_in_and_is_upgraded_to_argon2id() {
     let legacy = bcrypt::hash(PASSWORD, 4)
         .unwrap()
         .replacen("$2b$", "$2y$", 1);
-    app.execute(
-        "UPDATE users SET password_hash = $1 WHERE email = $2",
-        vec![legacy.clone().into(), "ada@example.com".into()],
-    )
-    .await;
+    app.store_password_hash("ada@example.com", &legacy).await;
     let failed = app
         .login_response("ada@example.com", "wrong horse battery")
         .await;
     assert_eq!(failed.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(stored_hash(&app, "ada@example.com").await, legacy);
+    assert_eq!(app.stored_hash("ada@example.com").await, legacy);
 
     app.login("ada@example.com").await;
-    let upgraded = stored_hash(&app, "ada@example.com").await;
+    let upgraded = app.stored_hash("ada@example.com").await;
     assert!(
         upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{upgraded}"

@@ -205,11 +205,7 @@ async fn a_deactivated_users_token_is_refused() {
     let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;
-    app.execute(
-        "UPDATE users SET is_active = $1 WHERE email = $2",
-        vec![false.into(), "ada@example.com".into()],
-    )
-    .await;
+    app.deactivate_in_storage("ada@example.com").await;
     assert_invalid_token(&app, &token, "deactivated user").await;
 }
 
