@@ -45,6 +45,26 @@ pub trait Owned: Clone + Send + Sync + 'static {
     fn check(changes: Self::Changes) -> Result<impl FnOnce(&mut Self) + Send, ValidationErrors>;
 }
 
+/// The [`Owned`] methods of an item whose fields are named `id`, `owner` and `updated_at`,
+/// as every resource's are: write `crate::owned::owned_fields!();` in its `impl Owned`.
+macro_rules! owned_fields {
+    () => {
+        fn id(&self) -> Self::Id {
+            self.id
+        }
+
+        fn owner(&self) -> $crate::user::UserId {
+            self.owner
+        }
+
+        fn touch(&mut self, at: ::chrono::DateTime<::chrono::Utc>) {
+            self.updated_at = at;
+        }
+    };
+}
+
+pub(crate) use owned_fields;
+
 /// Storage of owned items. Every read and write names the owner, so one user can never
 /// reach another's item through this port. Errors only when storage fails.
 #[async_trait]

@@ -53,17 +53,7 @@ impl Owned for Todo {
     type Changes = TodoChanges;
     const NOT_FOUND: &'static str = "todo_not_found";
 
-    fn id(&self) -> TodoId {
-        self.id
-    }
-
-    fn owner(&self) -> UserId {
-        self.owner
-    }
-
-    fn touch(&mut self, at: DateTime<Utc>) {
-        self.updated_at = at;
-    }
+    crate::owned::owned_fields!();
 
     fn create(
         id: TodoId,

@@ -155,7 +155,7 @@ async fn a_password_change_invalidates_every_older_token() {
 }
 
 #[tokio::test]
-async fn deleting_the_account_needs_the_password_and_removes_the_todos() {
+async fn deleting_the_account_needs_the_password_and_removes_what_it_owns() {
     let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     app.register_ok("bob@example.com").await;

@@ -20,8 +20,9 @@ use gatehouse_http::extractors::{CurrentUser, RequiredScope};
 use gatehouse_http::json::Json;
 use gatehouse_http::problem::{ApiError, ProblemDetails};
 
-/// A resource this crate serves, as the rest of the API sees it.
-struct Declared {
+/// A resource this crate serves, as the rest of the API sees it (its module's `DECLARED`,
+/// which [`owned_routes!`] writes).
+pub struct Declared {
     configure: fn(&mut web::ServiceConfig),
     doc: fn() -> utoipa::openapi::OpenApi,
     /// The 404 `code` of its items.
@@ -29,11 +30,7 @@ struct Declared {
 }
 
 /// The owner-scoped resources: adding one is adding it here.
-const DECLARED: [Declared; 1] = [Declared {
-    configure: todos::configure,
-    doc: <todos::Doc as utoipa::OpenApi>::openapi,
-    not_found: <gatehouse_domain::Todo as Owned>::NOT_FOUND,
-}];
+const DECLARED: &[Declared] = &[todos::DECLARED];
 
 /// The use cases of each owned resource, over the storage the server wires to them.
 #[derive(Clone)]
@@ -44,7 +41,7 @@ pub struct OwnedResources {
 /// Registers every owned resource's routes (under `/api/v1`) and their use cases.
 pub fn configure(cfg: &mut web::ServiceConfig, resources: &web::Data<OwnedResources>) {
     cfg.app_data(resources.clone());
-    for resource in &DECLARED {
+    for resource in DECLARED {
         (resource.configure)(cfg);
     }
 }
@@ -154,9 +151,10 @@ pub async fn delete<R: OwnedResource>(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Declares an owned resource's routes (`configure`) and their documentation (`Doc`), from
-/// its item type, its names in the singular and plural (the plural is its path and tag),
-/// and its DTOs. Everything else comes from its [`OwnedResource`] implementation.
+/// Declares an owned resource's routes (`configure`), their documentation (`Doc`) and the
+/// resource as [`DECLARED`] lists it, from its item type, its names in the singular and
+/// plural (the plural is its path and tag), and its DTOs. Everything else comes from its
+/// [`OwnedResource`] implementation.
 macro_rules! owned_routes {
     ($item:ty {
         one: $one:literal,
@@ -184,6 +182,13 @@ macro_rules! owned_routes {
                     .default_service(web::to(::gatehouse_http::methods::fallback)),
             );
         }
+
+        /// The resource, for the list of those this crate serves.
+        pub const DECLARED: $crate::owned::Declared = $crate::owned::Declared {
+            configure,
+            doc: <Doc as utoipa::OpenApi>::openapi,
+            not_found: <$item as ::gatehouse_domain::owned::Owned>::NOT_FOUND,
+        };
 
         /// The routes' part of the OpenAPI document.
         #[derive(utoipa::OpenApi)]
@@ -299,3 +304,17 @@ macro_rules! owned_routes {
 }
 
 pub(crate) use owned_routes;
+
+/// `impl From<$from> for $to` that moves each named field over as it is: a request body
+/// into the input the domain reads. A field left out of the list does not compile.
+macro_rules! moved_fields {
+    ($from:ty => $to:ident { $($field:ident),* $(,)? }) => {
+        impl From<$from> for $to {
+            fn from(body: $from) -> Self {
+                $to { $($field: body.$field),* }
+            }
+        }
+    };
+}
+
+pub(crate) use moved_fields;

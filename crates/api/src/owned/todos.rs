@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::owned::{OwnedResource, OwnedResources, owned_routes};
+use crate::owned::{OwnedResource, OwnedResources, moved_fields, owned_routes};
 use crate::shared::query;
 use crate::shared::schemas::double_option;
 use gatehouse_http::extractors::scopes;
@@ -68,15 +68,7 @@ pub struct CreateTodoRequest {
     pub done: Option<bool>,
 }
 
-impl From<CreateTodoRequest> for NewTodo {
-    fn from(body: CreateTodoRequest) -> Self {
-        NewTodo {
-            title: body.title,
-            description: body.description,
-            done: body.done,
-        }
-    }
-}
+moved_fields!(CreateTodoRequest => NewTodo { title, description, done });
 
 /// Changes to a todo; absent fields stay as they are, `"description": null` clears it.
 #[derive(Deserialize, ToSchema)]
@@ -95,15 +87,7 @@ pub struct UpdateTodoRequest {
     pub done: Option<bool>,
 }
 
-impl From<UpdateTodoRequest> for TodoChanges {
-    fn from(body: UpdateTodoRequest) -> Self {
-        TodoChanges {
-            title: body.title,
-            description: body.description,
-            done: body.done,
-        }
-    }
-}
+moved_fields!(UpdateTodoRequest => TodoChanges { title, description, done });
 
 /// Filters of `GET /api/v1/todos`.
 #[derive(Deserialize, IntoParams)]
