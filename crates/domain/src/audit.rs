@@ -58,10 +58,19 @@ pub enum AuditKind {
     MfaReset,
     /// A third-party app's token tried a change that needs re-authentication.
     ReauthenticationRefused,
+    /// A sign-in through an upstream identity provider (the detail names it).
+    UpstreamSignIn,
+    /// An upstream sign-in refused: a bad state, the upstream's error or an answer that
+    /// failed a check, an identity that may not sign in or up (the detail says which).
+    UpstreamSignInFailed,
+    /// An upstream identity linked to an account.
+    IdentityLinked,
+    /// An upstream identity unlinked from its account.
+    IdentityUnlinked,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 27] = [
+    pub const ALL: [AuditKind; 31] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -89,6 +98,10 @@ impl AuditKind {
         AuditKind::RecoveryCodeUsed,
         AuditKind::MfaReset,
         AuditKind::ReauthenticationRefused,
+        AuditKind::UpstreamSignIn,
+        AuditKind::UpstreamSignInFailed,
+        AuditKind::IdentityLinked,
+        AuditKind::IdentityUnlinked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -120,6 +133,10 @@ impl AuditKind {
             AuditKind::RecoveryCodeUsed => "recovery_code_used",
             AuditKind::MfaReset => "mfa_reset",
             AuditKind::ReauthenticationRefused => "reauthentication_refused",
+            AuditKind::UpstreamSignIn => "upstream_sign_in",
+            AuditKind::UpstreamSignInFailed => "upstream_sign_in_failed",
+            AuditKind::IdentityLinked => "identity_linked",
+            AuditKind::IdentityUnlinked => "identity_unlinked",
         }
     }
 

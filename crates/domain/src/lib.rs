@@ -24,6 +24,7 @@ pub mod session;
 pub mod text;
 pub mod throttle;
 pub mod todo;
+pub mod upstream;
 pub mod user;
 pub mod users;
 

@@ -179,7 +179,9 @@ impl Session {
     }
 }
 
-/// How a session's person proved who they are (OpenID Connect `amr`, RFC 8176).
+/// How a session's person proved who they are (OpenID Connect `amr`, RFC 8176): only the
+/// methods gatehouse itself checked. An upstream provider's sign-in is none of them (the
+/// provider checked what it checked), so it has no method name of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Amr {
     /// A password alone.
@@ -187,6 +189,10 @@ pub enum Amr {
     Password,
     /// A password and a one-time code (or a recovery code).
     PasswordOtp,
+    /// An upstream identity provider alone.
+    Upstream,
+    /// An upstream identity provider and a one-time code (or a recovery code).
+    UpstreamOtp,
 }
 
 impl Amr {
@@ -195,6 +201,8 @@ impl Amr {
         match self {
             Amr::Password => &["pwd"],
             Amr::PasswordOtp => &["pwd", "otp"],
+            Amr::Upstream => &[],
+            Amr::UpstreamOtp => &["otp"],
         }
     }
 
@@ -203,20 +211,35 @@ impl Amr {
         match self {
             Amr::Password => "pwd",
             Amr::PasswordOtp => "pwd otp",
+            Amr::Upstream => "",
+            Amr::UpstreamOtp => "otp",
         }
     }
 
-    /// Reads a stored or claimed value; anything without `otp` is a password alone.
+    /// Reads a stored or claimed value: with `pwd` a password, without it an upstream.
     pub fn parse(raw: &str) -> Self {
-        if raw.split([' ', ',']).any(|method| method == "otp") {
-            Amr::PasswordOtp
-        } else {
-            Amr::Password
+        let methods = raw.split([' ', ',']);
+        let (pwd, otp) = methods.fold((false, false), |(pwd, otp), method| {
+            (pwd || method == "pwd", otp || method == "otp")
+        });
+        match (pwd, otp) {
+            (true, false) => Amr::Password,
+            (true, true) => Amr::PasswordOtp,
+            (false, false) => Amr::Upstream,
+            (false, true) => Amr::UpstreamOtp,
+        }
+    }
+
+    /// The same first factor, with a one-time code after it.
+    pub fn with_otp(self) -> Self {
+        match self {
+            Amr::Password | Amr::PasswordOtp => Amr::PasswordOtp,
+            Amr::Upstream | Amr::UpstreamOtp => Amr::UpstreamOtp,
         }
     }
 
     pub fn has_otp(self) -> bool {
-        self == Amr::PasswordOtp
+        matches!(self, Amr::PasswordOtp | Amr::UpstreamOtp)
     }
 }
 

@@ -30,6 +30,8 @@ pub enum Bucket {
     ResetIp,
     /// Verification emails asked for by one user.
     VerifyEmail,
+    /// Steps of upstream sign-ins (begun or come back) from one client network.
+    UpstreamIp,
 }
 
 impl Bucket {
@@ -40,6 +42,7 @@ impl Bucket {
             Bucket::RegisterIp => "register_ip",
             Bucket::ResetIp => "reset_ip",
             Bucket::VerifyEmail => "verify_email",
+            Bucket::UpstreamIp => "upstream_ip",
         }
     }
 }
@@ -58,6 +61,7 @@ pub struct ThrottlePolicy {
     pub register_ip: Limit,
     pub reset_ip: Limit,
     pub verify_email: Limit,
+    pub upstream_ip: Limit,
 }
 
 impl Default for ThrottlePolicy {
@@ -85,6 +89,10 @@ impl Default for ThrottlePolicy {
                 max: 5,
                 window: hour,
             },
+            upstream_ip: Limit {
+                max: 60,
+                window: quarter_hour,
+            },
         }
     }
 }
@@ -97,6 +105,7 @@ impl ThrottlePolicy {
             Bucket::RegisterIp => self.register_ip,
             Bucket::ResetIp => self.reset_ip,
             Bucket::VerifyEmail => self.verify_email,
+            Bucket::UpstreamIp => self.upstream_ip,
         }
     }
 
@@ -107,6 +116,7 @@ impl ThrottlePolicy {
             self.register_ip,
             self.reset_ip,
             self.verify_email,
+            self.upstream_ip,
         ]
         .iter()
         .map(|limit| limit.window)

@@ -15,6 +15,7 @@ pub mod sessions;
 mod stores;
 pub mod throttle;
 pub mod todos;
+pub mod upstream;
 pub mod users;
 
 pub use action_tokens::SeaActionTokenRepository;
@@ -25,3 +26,4 @@ pub use mfa::SeaMfaRepository;
 pub use oauth::{SeaAuthorizationCodeRepository, SeaClientRepository};
 pub use stores::AccountStores;
 pub use throttle::SeaThrottleRepository;
+pub use upstream::{SeaIdentityRepository, SeaUpstreamFlowRepository};

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_domain::mfa::{Challenge, ChallengeFor, MfaCredential, MfaRepository, SealedSecret};
 use gatehouse_domain::ports::TokenDigest;
+use gatehouse_domain::session::Amr;
 use gatehouse_domain::{RepositoryError, ScopeSet, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
@@ -23,6 +24,8 @@ use crate::errors::storage;
 
 const TOKENS: &str = "tokens";
 const BROWSER: &str = "browser";
+/// A browser sign-in whose first factor was an upstream provider's.
+const BROWSER_UPSTREAM: &str = "browser_idp";
 
 #[derive(Debug, Clone)]
 pub struct SeaMfaRepository {
@@ -273,7 +276,10 @@ impl MfaRepository for SeaMfaRepository {
             ChallengeFor::Tokens { scopes, client_id } => {
                 (TOKENS, scopes.to_string(), client_id.clone())
             }
-            ChallengeFor::Browser => (BROWSER, String::new(), None),
+            ChallengeFor::Browser {
+                first: Amr::Upstream | Amr::UpstreamOtp,
+            } => (BROWSER_UPSTREAM, String::new(), None),
+            ChallengeFor::Browser { .. } => (BROWSER, String::new(), None),
         };
         let row = challenges::ActiveModel {
             token_hash: Set(digest.as_str().to_owned()),
@@ -305,7 +311,13 @@ impl MfaRepository for SeaMfaRepository {
             .map(|row| Challenge {
                 user_id: UserId::from_uuid(row.user_id),
                 purpose: if row.kind == BROWSER {
-                    ChallengeFor::Browser
+                    ChallengeFor::Browser {
+                        first: Amr::Password,
+                    }
+                } else if row.kind == BROWSER_UPSTREAM {
+                    ChallengeFor::Browser {
+                        first: Amr::Upstream,
+                    }
                 } else {
                     ChallengeFor::Tokens {
                         scopes: ScopeSet::parse_granted(&row.scope),

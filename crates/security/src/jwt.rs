@@ -306,6 +306,8 @@ struct IdTokenClaims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
     at_hash: String,
+    /// Absent when gatehouse checked no method itself (an upstream's sign-in alone).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
     amr: &'a [&'static str],
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<&'a str>,

@@ -1,6 +1,7 @@
 //! Configuration: built-in defaults, then an optional TOML file (`--config FILE` or
 //! `GATEHOUSE_CONFIG`), then environment variables `GATEHOUSE__SECTION__KEY`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use config::{Config, Environment, File};
@@ -40,6 +41,82 @@ pub struct Settings {
     pub log: LogSettings,
     pub oauth: OAuthSettings,
     pub mfa: MfaSettings,
+    /// Upstream identity providers people may sign in with, by id (`[upstream.google]`):
+    /// the id is part of URLs, tokens (`idp`) and stored identities, so it must not change.
+    pub upstream: BTreeMap<String, UpstreamSettings>,
+}
+
+/// The protocol an upstream provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamKind {
+    /// Any OpenID Connect provider, found by its `issuer` (discovery).
+    Oidc,
+    /// Google: OpenID Connect at `https://accounts.google.com`.
+    Google,
+    /// GitHub: OAuth 2.0 and its user and emails API (GitHub is not OpenID Connect).
+    Github,
+}
+
+/// One upstream identity provider.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct UpstreamSettings {
+    pub kind: UpstreamKind,
+    /// The name on its button; by default the kind's ("Google", "GitHub") or the id.
+    #[serde(serialize_with = "or_empty")]
+    pub name: Option<String>,
+    /// The OpenID Connect issuer (`oidc`: required; `google`: Google's).
+    #[serde(serialize_with = "or_empty")]
+    pub issuer: Option<String>,
+    /// The client id gatehouse was registered under at the provider.
+    pub client_id: String,
+    /// Its client secret, here or (better) in `client_secret_file`.
+    #[serde(serialize_with = "redacted_or_empty")]
+    pub client_secret: Option<SecretString>,
+    /// A file holding the client secret (its first line).
+    #[serde(serialize_with = "or_empty")]
+    pub client_secret_file: Option<PathBuf>,
+    /// The scopes asked for; by default `openid email profile` (`github`: `read:user
+    /// user:email`).
+    #[serde(deserialize_with = "list")]
+    pub scopes: Vec<String>,
+    /// A first sign-in with an identity no account has creates an account (when the
+    /// provider asserts a verified address that no account uses).
+    pub allow_signup: bool,
+    /// When not empty, only addresses in these domains may create an account.
+    #[serde(deserialize_with = "list")]
+    pub allowed_email_domains: Vec<String>,
+    /// `github` only, for GitHub Enterprise Server: its authorization and token endpoints
+    /// and its API's base URL.
+    #[serde(serialize_with = "or_empty")]
+    pub authorization_url: Option<String>,
+    #[serde(serialize_with = "or_empty")]
+    pub token_url: Option<String>,
+    #[serde(serialize_with = "or_empty")]
+    pub api_url: Option<String>,
+    /// Seconds each call to the provider may take.
+    pub timeout_secs: u32,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self {
+            kind: UpstreamKind::Oidc,
+            name: None,
+            issuer: None,
+            client_id: String::new(),
+            client_secret: None,
+            client_secret_file: None,
+            scopes: Vec::new(),
+            allow_signup: true,
+            allowed_email_domains: Vec::new(),
+            authorization_url: None,
+            token_url: None,
+            api_url: None,
+            timeout_secs: 10,
+        }
+    }
 }
 
 /// Multi-factor authentication (TOTP).
@@ -116,6 +193,9 @@ pub struct AuthSettings {
     /// How recent a sign-in re-authenticates an account without a password for a change
     /// to how it signs in (accounts with one give their current password).
     pub reauthentication_seconds: u32,
+    /// Steps of upstream sign-ins (begun or come back) per client IP within
+    /// `login_window_secs`.
+    pub upstream_sign_ins_per_ip: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -282,6 +362,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             oauth: OAuthSettings::default(),
             mfa: MfaSettings::default(),
+            upstream: BTreeMap::new(),
         }
     }
 }
@@ -362,6 +443,7 @@ impl Default for AuthSettings {
             ip_window_secs: secs(limits.register_ip.window),
             verification_emails_per_user: limits.verify_email.max,
             reauthentication_seconds: secs(gatehouse_domain::reauth::DEFAULT_WINDOW),
+            upstream_sign_ins_per_ip: limits.upstream_ip.max,
         }
     }
 }
@@ -529,6 +611,10 @@ impl Settings {
             verify_email: Limit {
                 max: self.auth.verification_emails_per_user,
                 window: ThrottlePolicy::default().verify_email.window,
+            },
+            upstream_ip: Limit {
+                max: self.auth.upstream_sign_ins_per_ip,
+                window: login,
             },
         }
     }

@@ -27,7 +27,10 @@ impl AuthService {
         let (has_mfa, attempt) = self.has_mfa(&user, attempt).await?;
         if has_mfa {
             self.attempts.abandoned(attempt).await;
-            return Err(self.challenge(&user, ChallengeFor::Browser).await?);
+            let purpose = ChallengeFor::Browser {
+                first: Amr::Password,
+            };
+            return Err(self.challenge(&user, purpose).await?);
         }
         let session = Session::start(
             &user,
@@ -60,11 +63,14 @@ impl AuthService {
         factor: Option<Factor>,
         caller: Caller,
     ) -> Result<BrowserSignIn, MfaGrantError> {
-        let (user, _) = self
+        let (user, challenge) = self
             .second_step(mfa_token, factor, &caller, |purpose| {
-                *purpose == ChallengeFor::Browser
+                matches!(purpose, ChallengeFor::Browser { .. })
             })
             .await?;
+        let ChallengeFor::Browser { first } = challenge.purpose else {
+            return Err(MfaGrantError::InvalidToken);
+        };
         let session = Session::start(
             &user,
             ScopeSet::default(),
@@ -73,7 +79,7 @@ impl AuthService {
             self.clock.now(),
         )
         .in_browser()
-        .with_amr(Amr::PasswordOtp);
+        .with_amr(first.with_otp());
         let cookie = self.opaque.generate();
         self.sessions
             .create_browser(&session, &self.opaque.digest(&cookie))
@@ -84,6 +90,47 @@ impl AuthService {
             session,
             cookie,
             must_enrol: false,
+        })
+    }
+
+    /// Signs `user` in to the hosted pages after the upstream `idp` vouched for them (the
+    /// upstream use cases judged its answer), or [`PasswordGrantError::MfaRequired`] for an
+    /// account with MFA, whose second step is the same as after a password.
+    #[tracing::instrument(skip_all, fields(%idp))]
+    pub async fn browser_sign_in_upstream(
+        &self,
+        user: &User,
+        idp: &crate::upstream::ProviderId,
+        caller: Caller,
+    ) -> Result<BrowserSignIn, PasswordGrantError> {
+        if !user.is_active {
+            return Err(AuthenticateError::InvalidCredentials.into());
+        }
+        if self.factors.enabled(user).await?.is_some() {
+            let purpose = ChallengeFor::Browser {
+                first: Amr::Upstream,
+            };
+            return Err(self.challenge(user, purpose).await?);
+        }
+        let session = Session::start(
+            user,
+            ScopeSet::default(),
+            caller,
+            self.policy.sessions,
+            self.clock.now(),
+        )
+        .in_browser()
+        .with_amr(Amr::Upstream);
+        let cookie = self.opaque.generate();
+        self.sessions
+            .create_browser(&session, &self.opaque.digest(&cookie))
+            .await?;
+        let detail = format!("hosted sign-in through {idp}");
+        self.signed_in(user, &session, Some(&detail)).await;
+        Ok(BrowserSignIn {
+            session,
+            cookie,
+            must_enrol: self.policy.mfa.must_enrol(user.role, false),
         })
     }
 

@@ -75,7 +75,7 @@ impl AuthService {
                 ChallengeFor::Tokens { client_id, .. } => {
                     client_id.as_deref() == client.map(ClientId::as_str)
                 }
-                ChallengeFor::Browser => false,
+                ChallengeFor::Browser { .. } => false,
             })
             .await?;
         let ChallengeFor::Tokens { scopes, .. } = challenge.purpose else {

@@ -127,8 +127,9 @@ pub enum ChallengeFor {
         scopes: ScopeSet,
         client_id: Option<String>,
     },
-    /// A browser session of the hosted pages.
-    Browser,
+    /// A browser session of the hosted pages, after the first factor `first` (a
+    /// password, or an upstream provider's sign-in).
+    Browser { first: Amr },
 }
 
 /// A sign-in waiting for its second factor: single-use, short-lived, bound to what the

@@ -5,6 +5,7 @@
 pub mod action_tokens;
 pub mod audit_events;
 pub mod authorization_codes;
+pub mod identities;
 pub mod mfa_challenges;
 pub mod mfa_credentials;
 pub mod mfa_recovery_codes;
@@ -12,4 +13,5 @@ pub mod oauth_clients;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod throttle_counters;
+pub mod upstream_flows;
 pub mod users;

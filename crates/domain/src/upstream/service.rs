@@ -1,0 +1,546 @@
+//! The upstream sign-in use cases: begin a sign-in at a provider, and judge what comes
+//! back (sign in, sign up, link), each step throttled per network and audited.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use super::{
+    Asserted, Callback, FlowKeys, FlowPurpose, FlowSecrets, Identity, IdentityProviders,
+    IdentityRepository, LinkError, PendingFlow, ProviderId, ProviderInfo, UpstreamError,
+    UpstreamFlowRepository,
+};
+use crate::audit::{Audit, AuditKind};
+use crate::auth::{AuthService, BrowserSignIn, PasswordGrantError};
+use crate::clock::Clock;
+use crate::email::Email;
+use crate::error::RepositoryError;
+use crate::password::PasswordHash;
+use crate::ports::{InsertUserError, OpaqueTokens, UserRepository};
+use crate::session::Caller;
+use crate::throttle::{Bucket, Throttle, ThrottleError, ip_subject};
+use crate::user::{FullName, Role, User, UserId};
+
+/// How long a person has at the upstream before the sign-in must begin again.
+const FLOW_LIFETIME: Duration = Duration::minutes(10);
+
+/// Rules of upstream sign-in that deployments choose.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamPolicy {
+    /// How long a sign-in begun at an upstream may take to come back.
+    pub flow_lifetime: Duration,
+}
+
+impl Default for UpstreamPolicy {
+    fn default() -> Self {
+        Self {
+            flow_lifetime: FLOW_LIFETIME,
+        }
+    }
+}
+
+/// What the upstream sign-in use cases need.
+pub struct UpstreamPorts {
+    pub providers: Arc<dyn IdentityProviders>,
+    pub keys: Arc<dyn FlowKeys>,
+    pub flows: Arc<dyn UpstreamFlowRepository>,
+    pub identities: Arc<dyn IdentityRepository>,
+    pub users: Arc<dyn UserRepository>,
+    pub opaque: Arc<dyn OpaqueTokens>,
+    pub auth: AuthService,
+    pub clock: Arc<dyn Clock>,
+    pub throttle: Throttle,
+    pub audit: Audit,
+}
+
+/// Signing in, signing up and linking identities through upstream providers.
+#[derive(Clone)]
+pub struct UpstreamService {
+    providers: Arc<dyn IdentityProviders>,
+    keys: Arc<dyn FlowKeys>,
+    flows: Arc<dyn UpstreamFlowRepository>,
+    identities: Arc<dyn IdentityRepository>,
+    users: Arc<dyn UserRepository>,
+    opaque: Arc<dyn OpaqueTokens>,
+    auth: AuthService,
+    clock: Arc<dyn Clock>,
+    throttle: Throttle,
+    audit: Audit,
+    policy: UpstreamPolicy,
+}
+
+/// A sign-in begun: where to send the browser.
+#[derive(Debug)]
+pub struct Begun {
+    pub redirect_to: Url,
+}
+
+/// What a callback from an upstream came to.
+#[derive(Debug)]
+pub enum SignInOutcome {
+    /// A browser session, and where the browser goes next.
+    SignedIn {
+        sign_in: BrowserSignIn,
+        resume: String,
+    },
+    /// The account has a second factor: the sign-in continues on the code page with
+    /// `mfa_token`.
+    SecondFactor {
+        mfa_token: SecretString,
+        resume: String,
+    },
+    /// The identity is now linked to the signed-in account that asked.
+    Linked {
+        provider: ProviderId,
+        resume: String,
+    },
+}
+
+/// Why an upstream sign-in did not go through; each is shown as a page, never a 500.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamSignInError {
+    #[error("no such provider")]
+    UnknownProvider,
+    /// The provider cannot be reached now.
+    #[error("the provider is unavailable")]
+    Unavailable,
+    /// The person (or the upstream) turned the sign-in down: the upstream's `error`.
+    #[error("the provider did not sign you in ({0})")]
+    Denied(String),
+    /// The callback's state is unknown, used, expired or another browser's.
+    #[error("this sign-in expired or was already used; start again")]
+    BadState,
+    /// The upstream's answer failed a check.
+    #[error("the provider's answer could not be trusted")]
+    Refused,
+    /// An account already has the address this identity asserts: nothing is linked
+    /// automatically; the person signs in to it and links the provider there.
+    #[error("an account with this email exists")]
+    AccountExists,
+    /// No account has this identity and none may be created from it (sign-up closed, an
+    /// address that is missing, unverified or outside the allowed domains).
+    #[error("no account may be created from this identity")]
+    SignUpClosed,
+    /// The identity is linked to another account.
+    #[error("this identity is linked to another account")]
+    LinkedElsewhere,
+    /// The account cannot sign in (deactivated).
+    #[error("this account cannot sign in")]
+    Inactive,
+    #[error(transparent)]
+    Throttled(#[from] ThrottleError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+impl From<PasswordGrantError> for UpstreamSignInError {
+    fn from(error: PasswordGrantError) -> Self {
+        match error {
+            PasswordGrantError::Repository(error) => Self::Repository(error),
+            PasswordGrantError::Throttled { retry_after } => {
+                Self::Throttled(ThrottleError::Limited { retry_after })
+            }
+            other => {
+                tracing::warn!(error = %other, "an upstream sign-in could not open a session");
+                Self::Inactive
+            }
+        }
+    }
+}
+
+impl UpstreamService {
+    pub fn new(ports: UpstreamPorts, policy: UpstreamPolicy) -> Self {
+        Self {
+            providers: ports.providers,
+            keys: ports.keys,
+            flows: ports.flows,
+            identities: ports.identities,
+            users: ports.users,
+            opaque: ports.opaque,
+            auth: ports.auth,
+            clock: ports.clock,
+            throttle: ports.throttle,
+            audit: ports.audit,
+            policy,
+        }
+    }
+
+    /// The configured providers, for the sign-in page's buttons.
+    pub fn providers(&self) -> Vec<ProviderInfo> {
+        self.providers.providers()
+    }
+
+    /// Begins a sign-in at `provider` for the browser bound by `browser` (a secret of its
+    /// own cookie): stores the pending sign-in and says where to send the browser.
+    /// `resume` is where it goes afterwards (a path of this service).
+    #[tracing::instrument(skip_all, fields(provider = %provider))]
+    pub async fn begin(
+        &self,
+        provider: &str,
+        browser: &SecretString,
+        purpose: FlowPurpose,
+        resume: String,
+        caller: &Caller,
+    ) -> Result<Begun, UpstreamSignInError> {
+        let provider = self.known(provider)?;
+        self.admit(caller).await?;
+        let state = self.opaque.generate();
+        let secrets = self.secrets(state);
+        let redirect_to = self
+            .providers
+            .authorization_url(&provider, &secrets)
+            .await
+            .map_err(|error| self.unusable(&provider, error))?;
+        self.flows
+            .insert(&PendingFlow {
+                state: self.opaque.digest(&secrets.state),
+                browser: self.opaque.digest(browser),
+                provider,
+                purpose,
+                resume,
+                created_at: self.clock.now_stored(),
+            })
+            .await?;
+        Ok(Begun { redirect_to })
+    }
+
+    /// Judges a callback: the state must be a live sign-in of this browser (used up now),
+    /// the upstream's answer must pass every check, and then the identity signs in to its
+    /// account, creates one, or is linked to the account that asked.
+    #[tracing::instrument(skip_all)]
+    pub async fn callback(
+        &self,
+        state: &SecretString,
+        answer: Result<Callback, String>,
+        browser: &SecretString,
+        caller: Caller,
+    ) -> Result<SignInOutcome, UpstreamSignInError> {
+        self.admit(&caller).await?;
+        let now = self.clock.now_stored();
+        let flow = self
+            .flows
+            .take(
+                &self.opaque.digest(state),
+                &self.opaque.digest(browser),
+                now - self.policy.flow_lifetime,
+                now,
+            )
+            .await?;
+        let Some(flow) = flow else {
+            self.failed(
+                None,
+                None,
+                &caller,
+                "unknown, used, expired or another browser's state",
+            )
+            .await;
+            return Err(UpstreamSignInError::BadState);
+        };
+        let callback = match answer {
+            Ok(callback) => callback,
+            Err(error) => {
+                let detail = format!("{}: the provider answered {error}", flow.provider);
+                self.failed(Some(&flow.provider), None, &caller, &detail)
+                    .await;
+                return Err(UpstreamSignInError::Denied(error));
+            }
+        };
+        let secrets = self.secrets(SecretString::from(state.expose_secret().to_owned()));
+        let asserted = match self
+            .providers
+            .complete(&flow.provider, &callback, &secrets)
+            .await
+        {
+            Ok(asserted) => asserted,
+            Err(error) => {
+                let detail = format!("{}: {error}", flow.provider);
+                self.failed(Some(&flow.provider), None, &caller, &detail)
+                    .await;
+                return Err(match error {
+                    UpstreamError::UnknownProvider => UpstreamSignInError::UnknownProvider,
+                    UpstreamError::Unavailable(_) => UpstreamSignInError::Unavailable,
+                    UpstreamError::Refused(_) => UpstreamSignInError::Refused,
+                });
+            }
+        };
+        match flow.purpose {
+            FlowPurpose::Link(user_id) => {
+                self.link(user_id, &flow.provider, &asserted, &caller)
+                    .await?;
+                Ok(SignInOutcome::Linked {
+                    provider: flow.provider,
+                    resume: flow.resume,
+                })
+            }
+            FlowPurpose::SignIn => {
+                let user = self.account_of(&flow.provider, &asserted, &caller).await?;
+                self.identities
+                    .used(&flow.provider, &asserted.subject, now)
+                    .await?;
+                match self
+                    .auth
+                    .browser_sign_in_upstream(&user, &flow.provider, caller.clone())
+                    .await
+                {
+                    Ok(sign_in) => {
+                        self.audited(AuditKind::UpstreamSignIn, user.id, &caller, &flow.provider)
+                            .await;
+                        Ok(SignInOutcome::SignedIn {
+                            sign_in,
+                            resume: flow.resume,
+                        })
+                    }
+                    Err(PasswordGrantError::MfaRequired { mfa_token }) => {
+                        Ok(SignInOutcome::SecondFactor {
+                            mfa_token,
+                            resume: flow.resume,
+                        })
+                    }
+                    Err(error) => Err(error.into()),
+                }
+            }
+        }
+    }
+
+    /// The identities linked to `user`.
+    pub async fn identities(&self, user: &User) -> Result<Vec<Identity>, RepositoryError> {
+        self.identities.list(user.id).await
+    }
+
+    /// Deletes pending sign-ins that can no longer come back.
+    pub async fn purge(&self) -> Result<u64, RepositoryError> {
+        self.flows
+            .purge(self.clock.now_stored() - self.policy.flow_lifetime)
+            .await
+    }
+
+    /// The account the identity signs in to: its own, or a new one when the provider
+    /// allows sign-up and asserts a verified address in an allowed domain that no
+    /// account has.
+    async fn account_of(
+        &self,
+        provider: &ProviderId,
+        asserted: &Asserted,
+        caller: &Caller,
+    ) -> Result<User, UpstreamSignInError> {
+        if let Some(identity) = self.identities.find(provider, &asserted.subject).await? {
+            return match self.users.find_by_id(identity.user_id).await? {
+                Some(user) if user.is_active => Ok(user),
+                _ => {
+                    self.failed(
+                        Some(provider),
+                        Some(identity.user_id),
+                        caller,
+                        "inactive account",
+                    )
+                    .await;
+                    Err(UpstreamSignInError::Inactive)
+                }
+            };
+        }
+        let info = self.info(provider)?;
+        let email = asserted
+            .email
+            .as_deref()
+            .filter(|_| asserted.email_verified)
+            .and_then(|email| Email::parse(email).ok());
+        let Some(email) = email.filter(|email| info.allow_signup && domain_allowed(&info, email))
+        else {
+            self.failed(
+                Some(provider),
+                None,
+                caller,
+                "sign-up closed to this identity",
+            )
+            .await;
+            return Err(UpstreamSignInError::SignUpClosed);
+        };
+        if self.users.find_by_email(&email).await?.is_some() {
+            self.failed(Some(provider), None, caller, "an account has this address")
+                .await;
+            return Err(UpstreamSignInError::AccountExists);
+        }
+        let full_name = asserted
+            .name
+            .as_deref()
+            .and_then(|name| FullName::parse_optional(Some(name)).ok().flatten());
+        let mut user = User::new(
+            email,
+            full_name,
+            Role::User,
+            PasswordHash::none(),
+            self.clock.now(),
+        );
+        // The upstream verified the address it asserts.
+        user.is_verified = true;
+        match self.users.insert(&user).await {
+            Ok(()) => {}
+            // A racing sign-up with the same address won.
+            Err(InsertUserError::EmailTaken) => return Err(UpstreamSignInError::AccountExists),
+            Err(InsertUserError::Repository(error)) => return Err(error.into()),
+        }
+        tracing::info!(user_id = %user.id, %provider, "user registered through an upstream");
+        match self.link_identity(user.id, provider, asserted).await {
+            Ok(()) => Ok(user),
+            // A racing callback of the same identity linked it first: sign in to its
+            // account, and leave the account just made without a way in to be deleted.
+            Err(LinkError::Taken) => {
+                if let Err(error) = self.users.delete(user.id).await {
+                    tracing::warn!(%error, user_id = %user.id, "could not delete an account that lost a sign-up race");
+                }
+                let identity = self.identities.find(provider, &asserted.subject).await?;
+                let found = match identity {
+                    Some(identity) => self.users.find_by_id(identity.user_id).await?,
+                    None => None,
+                };
+                found.ok_or(UpstreamSignInError::BadState)
+            }
+            Err(LinkError::Repository(error)) => Err(error.into()),
+        }
+    }
+
+    /// Links the asserted identity to `user_id`'s account, which began the link signed in
+    /// and re-authenticated.
+    async fn link(
+        &self,
+        user_id: UserId,
+        provider: &ProviderId,
+        asserted: &Asserted,
+        caller: &Caller,
+    ) -> Result<(), UpstreamSignInError> {
+        match self.link_identity(user_id, provider, asserted).await {
+            Ok(()) => {
+                self.audited(AuditKind::IdentityLinked, user_id, caller, provider)
+                    .await;
+                Ok(())
+            }
+            Err(LinkError::Taken) => {
+                let mine = self
+                    .identities
+                    .find(provider, &asserted.subject)
+                    .await?
+                    .is_some_and(|identity| identity.user_id == user_id);
+                if mine {
+                    return Ok(());
+                }
+                self.failed(
+                    Some(provider),
+                    Some(user_id),
+                    caller,
+                    "linked to another account",
+                )
+                .await;
+                Err(UpstreamSignInError::LinkedElsewhere)
+            }
+            Err(LinkError::Repository(error)) => Err(error.into()),
+        }
+    }
+
+    async fn link_identity(
+        &self,
+        user_id: UserId,
+        provider: &ProviderId,
+        asserted: &Asserted,
+    ) -> Result<(), LinkError> {
+        self.identities
+            .link(&Identity {
+                provider: provider.clone(),
+                subject: asserted.subject.clone(),
+                user_id,
+                email: asserted.email.clone(),
+                linked_at: self.clock.now_stored(),
+                last_used_at: None,
+            })
+            .await
+    }
+
+    fn known(&self, provider: &str) -> Result<ProviderId, UpstreamSignInError> {
+        let id = ProviderId::parse(provider).map_err(|_| UpstreamSignInError::UnknownProvider)?;
+        self.info(&id).map(|info| info.id)
+    }
+
+    fn info(&self, provider: &ProviderId) -> Result<ProviderInfo, UpstreamSignInError> {
+        self.providers
+            .providers()
+            .into_iter()
+            .find(|info| &info.id == provider)
+            .ok_or(UpstreamSignInError::UnknownProvider)
+    }
+
+    fn secrets(&self, state: SecretString) -> FlowSecrets {
+        FlowSecrets {
+            nonce: self.keys.derive(&state, "nonce"),
+            pkce_verifier: self.keys.derive(&state, "pkce"),
+            state,
+        }
+    }
+
+    fn unusable(&self, provider: &ProviderId, error: UpstreamError) -> UpstreamSignInError {
+        tracing::warn!(%provider, %error, "an upstream provider cannot be used");
+        match error {
+            UpstreamError::UnknownProvider => UpstreamSignInError::UnknownProvider,
+            UpstreamError::Unavailable(_) | UpstreamError::Refused(_) => {
+                UpstreamSignInError::Unavailable
+            }
+        }
+    }
+
+    /// Counts an upstream step from the caller's network.
+    async fn admit(&self, caller: &Caller) -> Result<(), ThrottleError> {
+        match &caller.ip {
+            Some(ip) => {
+                self.throttle
+                    .admit(Bucket::UpstreamIp, &ip_subject(ip))
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    async fn audited(&self, kind: AuditKind, user: UserId, caller: &Caller, provider: &ProviderId) {
+        self.audit
+            .record(kind, Some(user), None, caller, Some(provider.to_string()))
+            .await;
+        tracing::info!(event = kind.as_str(), user_id = %user, %provider, "upstream identity used");
+    }
+
+    async fn failed(
+        &self,
+        provider: Option<&ProviderId>,
+        user: Option<UserId>,
+        caller: &Caller,
+        detail: &str,
+    ) {
+        let detail = match provider {
+            Some(provider) if !detail.starts_with(provider.as_str()) => {
+                format!("{provider}: {detail}")
+            }
+            _ => detail.to_owned(),
+        };
+        tracing::warn!(event = "upstream_sign_in_failed", %detail, "an upstream sign-in failed");
+        self.audit
+            .record(
+                AuditKind::UpstreamSignInFailed,
+                user,
+                None,
+                caller,
+                Some(detail),
+            )
+            .await;
+    }
+}
+
+/// Whether `email` is in one of the provider's allowed domains (any, when it names none).
+fn domain_allowed(info: &ProviderInfo, email: &Email) -> bool {
+    let domain = email
+        .as_str()
+        .rsplit_once('@')
+        .map_or("", |(_, domain)| domain);
+    info.allowed_email_domains.is_empty()
+        || info
+            .allowed_email_domains
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(domain))
+}
