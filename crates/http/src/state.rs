@@ -7,6 +7,7 @@ use gatehouse_domain::mfa::MfaService;
 use gatehouse_domain::oauth::OAuthService;
 use gatehouse_domain::recovery::RecoveryService;
 use gatehouse_domain::throttle::Throttle;
+use gatehouse_domain::upstream::UpstreamService;
 use gatehouse_domain::{AuthService, UserService};
 use gatehouse_security::CsrfKey;
 use gatehouse_security::keys::PublicJwk;
@@ -17,6 +18,8 @@ use crate::cookies::Cookies;
 #[derive(Clone)]
 pub struct AppState {
     pub auth: AuthService,
+    /// Signing in through upstream identity providers.
+    pub upstream: UpstreamService,
     /// Clients and the authorization code flow (OpenID Connect provider).
     pub oauth: OAuthService,
     pub users: UserService,

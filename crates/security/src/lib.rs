@@ -3,6 +3,7 @@
 //! `AccessTokenService` ports; knows nothing of HTTP or storage.
 
 pub mod csrf;
+pub mod flow_keys;
 pub mod hashing;
 pub mod jwt;
 mod kept_memory;
@@ -12,6 +13,7 @@ pub mod pool;
 pub mod totp;
 
 pub use csrf::CsrfKey;
+pub use flow_keys::FlowKey;
 pub use hashing::{Argon2Config, Argon2Hasher};
 pub use jwt::{JwtConfig, JwtService, SigningKeys};
 pub use keys::{ActiveKey, RetiredKey, RsaScheme, SecretVerdict, generate_secret, judge_secret};

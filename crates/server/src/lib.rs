@@ -14,6 +14,7 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
+pub mod upstream;
 
 pub use settings::Settings;
 pub use startup::Application;

@@ -18,15 +18,19 @@ use gatehouse_domain::reauth::ClientTrust;
 use gatehouse_domain::recovery::ActionTokenRepository;
 use gatehouse_domain::recovery::{Links, RecoveryPorts, RecoveryService};
 use gatehouse_domain::throttle::{Throttle, ThrottleRepository};
+use gatehouse_domain::upstream::{
+    IdentityRepository, UpstreamFlowRepository, UpstreamPolicy, UpstreamPorts, UpstreamService,
+};
 use gatehouse_domain::users::UserPorts;
 use gatehouse_domain::{AuthService, Clock, SessionLifetimes, UserService};
 use gatehouse_mail::{FileOutbox, SmtpMailer, SmtpSettings, SmtpTls, parse_sender};
 use gatehouse_persistence::{
     AccountStores, Database, SeaActionTokenRepository, SeaAuditLog, SeaAuthorizationCodeRepository,
-    SeaClientRepository, SeaMfaRepository, SeaThrottleRepository,
+    SeaClientRepository, SeaIdentityRepository, SeaMfaRepository, SeaThrottleRepository,
+    SeaUpstreamFlowRepository,
 };
 use gatehouse_security::{
-    ActiveKey, Argon2Config, Argon2Hasher, CsrfKey, HashingPool, JwtConfig, JwtService,
+    ActiveKey, Argon2Config, Argon2Hasher, CsrfKey, FlowKey, HashingPool, JwtConfig, JwtService,
     RandomTokens, RetiredKey, RsaScheme, SealingKey, SigningKeys, TotpAuthenticators,
 };
 use secrecy::SecretString;
@@ -165,6 +169,8 @@ pub struct Storage {
     pub clients: Arc<dyn ClientRepository>,
     pub codes: Arc<dyn AuthorizationCodeRepository>,
     pub mfa: Arc<dyn MfaRepository>,
+    pub identities: Arc<dyn IdentityRepository>,
+    pub upstream_flows: Arc<dyn UpstreamFlowRepository>,
 }
 
 impl Storage {
@@ -182,6 +188,8 @@ impl Storage {
             clients: Arc::new(SeaClientRepository::new(database)),
             codes: Arc::new(SeaAuthorizationCodeRepository::new(database)),
             mfa: Arc::new(SeaMfaRepository::new(database)),
+            identities: Arc::new(SeaIdentityRepository::new(database)),
+            upstream_flows: Arc::new(SeaUpstreamFlowRepository::new(database)),
         }
     }
 }
@@ -234,6 +242,8 @@ pub fn assemble(
         clients,
         codes,
         mfa,
+        identities,
+        upstream_flows,
     } = storage;
     let (mfa_key, retired_mfa_keys) = crate::signing_secret::mfa_keys(settings)?;
     let csrf = Arc::new(CsrfKey::from_secret(&mfa_key));
@@ -328,8 +338,30 @@ pub fn assemble(
     );
     let client_trust: Arc<dyn ClientTrust> = Arc::new(oauth.clone());
     let reauthentication = chrono::Duration::seconds(settings.auth.reauthentication_seconds.into());
+    let auth = AuthService::new(ports, policy);
+    let providers = Arc::new(crate::upstream::providers(settings));
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let providers = providers.clone();
+        runtime.spawn(async move { providers.warm().await });
+    }
+    let upstream = UpstreamService::new(
+        UpstreamPorts {
+            providers,
+            keys: Arc::new(FlowKey::from_secret(&mfa_key)),
+            flows: upstream_flows,
+            identities,
+            users: users.clone(),
+            opaque: Arc::new(RandomTokens),
+            auth: auth.clone(),
+            clock: clock.clone(),
+            throttle: throttle.clone(),
+            audit: audit.clone(),
+        },
+        UpstreamPolicy::default(),
+    );
     Ok(AppState {
-        auth: AuthService::new(ports, policy),
+        auth,
+        upstream,
         oauth,
         mfa: MfaService::new(MfaPorts {
             repository: mfa,

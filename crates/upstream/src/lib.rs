@@ -52,6 +52,8 @@ pub struct ProviderConfig {
     pub allow_signup: bool,
     pub allowed_email_domains: Vec<String>,
     pub timeout: Duration,
+    /// What is wrong with the settings, when something is: the provider stays unavailable.
+    pub problem: Option<String>,
 }
 
 enum Engine {
@@ -168,6 +170,9 @@ impl Upstreams {
 }
 
 fn engine(config: &ProviderConfig, public_url: &str) -> Result<Engine, String> {
+    if let Some(problem) = &config.problem {
+        return Err(problem.clone());
+    }
     if config.client_id.trim().is_empty() {
         return Err("no client_id is set".into());
     }
