@@ -1,5 +1,6 @@
 //! Identifier newtypes: UUIDv7s, so ids sort by creation time, each its own type so a todo
-//! id cannot be passed where a user id is wanted.
+//! id cannot be passed where a user id is wanted; and the ids of OAuth clients and upstream
+//! providers, which people choose.
 
 /// What every identifier offers, for code written once for many resources.
 pub trait Identifier: Copy + Send + Sync + 'static {
@@ -93,6 +94,46 @@ impl std::fmt::Display for ClientId {
     }
 }
 
+/// Longest upstream provider id.
+const PROVIDER_ID_MAX: usize = 32;
+
+/// A configured provider's id (`google`, `github`, `corp-sso`): 1–32 lower-case letters,
+/// digits, `-` or `_`, starting with a letter or digit. It names the provider in URLs,
+/// tokens (`idp`) and stored identities, so it must not change once used.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProviderId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a provider id is 1–{PROVIDER_ID_MAX} lower-case letters, digits, `-` or `_`, starting with a letter or digit"
+)]
+pub struct ProviderIdError;
+
+impl ProviderId {
+    pub fn parse(raw: &str) -> Result<Self, ProviderIdError> {
+        let mut chars = raw.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let rest_ok =
+            chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !first_ok || !rest_ok || raw.len() > PROVIDER_ID_MAX {
+            return Err(ProviderIdError);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ProviderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +143,16 @@ mod tests {
         assert!(ClientId::parse("spa-demo_1.0").is_ok());
         for bad in ["", "a b", "é", "a/b", &"x".repeat(65)] {
             assert_eq!(ClientId::parse(bad), Err(ClientIdError::Invalid), "{bad}");
+        }
+    }
+
+    #[test]
+    fn provider_ids_are_short_lower_case_names() {
+        for good in ["google", "github", "corp-sso", "a", "x_1", "9lives"] {
+            assert!(ProviderId::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Google", "-x", "_x", "a b", "a/b", "é", &"a".repeat(33)] {
+            assert!(ProviderId::parse(bad).is_err(), "{bad}");
         }
     }
 }

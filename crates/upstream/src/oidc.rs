@@ -126,10 +126,11 @@ impl Oidc {
                     return Ok(metadata.clone());
                 }
             }
-            if let (Some(failure), Some(age)) = (&cache.failure, age) {
-                if cache.metadata.is_none() && age < REFETCH_FLOOR {
-                    return Err(failure.clone());
-                }
+            if let (Some(failure), Some(age)) = (&cache.failure, age)
+                && cache.metadata.is_none()
+                && age < REFETCH_FLOOR
+            {
+                return Err(failure.clone());
             }
         }
         let mut cache = self.cache.write().await;

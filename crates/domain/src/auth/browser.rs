@@ -100,7 +100,7 @@ impl AuthService {
     pub async fn browser_sign_in_upstream(
         &self,
         user: &User,
-        idp: &crate::upstream::ProviderId,
+        idp: &crate::id::ProviderId,
         caller: Caller,
     ) -> Result<BrowserSignIn, PasswordGrantError> {
         if !user.is_active {

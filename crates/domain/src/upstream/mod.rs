@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use url::Url;
 
+pub use crate::id::{ProviderId, ProviderIdError};
+
 use crate::error::RepositoryError;
 use crate::ports::TokenDigest;
 use crate::user::UserId;
@@ -20,46 +22,6 @@ use crate::user::UserId;
 pub use service::{
     Begun, SignInOutcome, UpstreamPolicy, UpstreamPorts, UpstreamService, UpstreamSignInError,
 };
-
-/// Longest provider id.
-const PROVIDER_ID_MAX: usize = 32;
-
-/// A configured provider's id (`google`, `github`, `corp-sso`): 1–32 lower-case letters,
-/// digits, `-` or `_`, starting with a letter or digit. It names the provider in URLs,
-/// tokens (`idp`) and stored identities, so it must not change once used.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProviderId(String);
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "a provider id is 1–{PROVIDER_ID_MAX} lower-case letters, digits, `-` or `_`, starting with a letter or digit"
-)]
-pub struct ProviderIdError;
-
-impl ProviderId {
-    pub fn parse(raw: &str) -> Result<Self, ProviderIdError> {
-        let mut chars = raw.chars();
-        let first_ok = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        let rest_ok =
-            chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !first_ok || !rest_ok || raw.len() > PROVIDER_ID_MAX {
-            return Err(ProviderIdError);
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for ProviderId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// A provider as the sign-in pages and the rules see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,19 +213,4 @@ pub trait UpstreamFlowRepository: Send + Sync {
 
     /// Deletes the flows begun before `before` (used or not); how many.
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn provider_ids_are_short_lower_case_names() {
-        for good in ["google", "github", "corp-sso", "a", "x_1", "9lives"] {
-            assert!(ProviderId::parse(good).is_ok(), "{good}");
-        }
-        for bad in ["", "Google", "-x", "_x", "a b", "a/b", "é", &"a".repeat(33)] {
-            assert!(ProviderId::parse(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -82,7 +82,7 @@ pub struct Begun {
 pub enum SignInOutcome {
     /// A browser session, and where the browser goes next.
     SignedIn {
-        sign_in: BrowserSignIn,
+        sign_in: Box<BrowserSignIn>,
         resume: String,
     },
     /// The account has a second factor: the sign-in continues on the code page with
@@ -288,7 +288,7 @@ impl UpstreamService {
                         self.audited(AuditKind::UpstreamSignIn, user.id, &caller, &flow.provider)
                             .await;
                         Ok(SignInOutcome::SignedIn {
-                            sign_in,
+                            sign_in: Box::new(sign_in),
                             resume: flow.resume,
                         })
                     }
