@@ -21,6 +21,7 @@ mod recovery;
 mod shared;
 mod sign_in;
 mod sign_up;
+mod upstream;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     logout::configure(cfg);
     recovery::configure(cfg);
     account::configure(cfg);
+    upstream::configure(cfg);
     cfg.service(shared::resource("/static/gatehouse.css").route(web::get().to(stylesheet)));
 }
 

@@ -138,6 +138,7 @@ async fn logout_requested(
         fields: Vec::new(),
         submit: "Sign out",
         links: vec![(ACCOUNT_PATH.to_owned(), "Stay signed in")],
+        providers: Vec::new(),
     };
     with_cookie(page(StatusCode::OK, &form), new_cookie)
 }

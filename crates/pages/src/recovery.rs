@@ -67,6 +67,7 @@ fn forgot_form<'a>(csrf: &'a str, email: &str) -> FormPage<'a> {
         fields: vec![Field::email(email)],
         submit: "Send the link",
         links: vec![(SIGN_IN_PATH.to_owned(), "Back to sign in")],
+        providers: Vec::new(),
     }
 }
 
@@ -119,6 +120,7 @@ fn reset_form<'a>(csrf: &'a str, token: &str) -> FormPage<'a> {
         )],
         submit: "Set the new password",
         links: Vec::new(),
+        providers: Vec::new(),
     }
 }
 
@@ -181,6 +183,7 @@ async fn verify_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         fields: Vec::new(),
         submit: "Confirm",
         links: Vec::new(),
+        providers: Vec::new(),
     };
     with_cookie(page(StatusCode::OK, &form), new_cookie)
 }

@@ -112,6 +112,8 @@ pub(crate) struct FormPage<'a> {
     pub(crate) fields: Vec<Field>,
     pub(crate) submit: &'a str,
     pub(crate) links: Vec<(String, &'static str)>,
+    /// "Continue with …" buttons (the sign-in and sign-up pages).
+    pub(crate) providers: Vec<crate::upstream::ProviderButton>,
 }
 
 #[derive(Template)]
@@ -120,6 +122,9 @@ pub(crate) struct MessagePage<'a> {
     pub(crate) title: &'a str,
     pub(crate) message: &'a str,
     pub(crate) is_error: bool,
+    /// A way on (or back), when the page offers one.
+    pub(crate) link_href: Option<String>,
+    pub(crate) link_text: &'a str,
 }
 
 /// A page as a response: HTML, never cached, under the strict policy.
@@ -145,6 +150,27 @@ pub(crate) fn message(status: StatusCode, title: &str, message: &str) -> HttpRes
             title,
             message,
             is_error: status.is_client_error() || status.is_server_error(),
+            link_href: None,
+            link_text: "",
+        },
+    )
+}
+
+/// A message with a link on: `text`, to `href`.
+pub(crate) fn message_with_link(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    (href, text): (String, &str),
+) -> HttpResponse {
+    page(
+        status,
+        &MessagePage {
+            title,
+            message,
+            is_error: status.is_client_error() || status.is_server_error(),
+            link_href: Some(href),
+            link_text: text,
         },
     )
 }

@@ -59,6 +59,7 @@ fn return_to_param(return_to: &str, name: &str) -> Option<String> {
 
 /// The sign-in form, for `return_to`.
 fn sign_in_form<'a>(
+    state: &AppState,
     csrf: &'a str,
     return_to: &str,
     email: &str,
@@ -80,6 +81,7 @@ fn sign_in_form<'a>(
             (FORGOT_PASSWORD_PATH.to_owned(), "Forgot your password?"),
             (with_return_to(SIGN_UP_PATH, return_to), "Create an account"),
         ],
+        providers: crate::upstream::buttons(state, return_to),
     }
 }
 
@@ -97,7 +99,7 @@ async fn sign_in_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     let (csrf, new_cookie) = csrf_token(&req, &state);
     let client = client_of(&state, return_to).await;
     let hint = return_to_param(return_to, "login_hint").unwrap_or_default();
-    let form = sign_in_form(&csrf, return_to, &hint, client);
+    let form = sign_in_form(&state, &csrf, return_to, &hint, client);
     with_cookie(page(StatusCode::OK, &form), new_cookie)
 }
 
@@ -118,7 +120,11 @@ pub(crate) async fn open_session(
 
 /// The session cookie (and a new CSRF secret: the forms of before the sign-in die), and on
 /// to `return_to`, or to enrolment when the policy wants this person to have MFA first.
-fn signed_in_to(state: &AppState, signed_in: BrowserSignIn, return_to: &str) -> HttpResponse {
+pub(crate) fn signed_in_to(
+    state: &AppState,
+    signed_in: BrowserSignIn,
+    return_to: &str,
+) -> HttpResponse {
     let cookie = state.cookies.build(
         state.cookies.session,
         signed_in.cookie.expose_secret().to_owned(),
@@ -133,7 +139,11 @@ fn signed_in_to(state: &AppState, signed_in: BrowserSignIn, return_to: &str) -> 
 }
 
 /// The second step of a sign-in: a code from the authenticator, or a recovery code.
-fn second_factor_form<'a>(csrf: &'a str, return_to: &str, mfa_token: &str) -> FormPage<'a> {
+pub(crate) fn second_factor_form<'a>(
+    csrf: &'a str,
+    return_to: &str,
+    mfa_token: &str,
+) -> FormPage<'a> {
     FormPage {
         title: "Two-step verification",
         intro: Some("Enter the 6-digit code from your authenticator app.".into()),
@@ -154,6 +164,7 @@ fn second_factor_form<'a>(csrf: &'a str, return_to: &str, mfa_token: &str) -> Fo
         ],
         submit: "Verify",
         links: vec![(with_return_to(SIGN_IN_PATH, return_to), "Start over")],
+        providers: Vec::new(),
     }
 }
 
@@ -232,7 +243,7 @@ async fn sign_in(
         Ok(response) => return response,
         Err(error) => error,
     };
-    let again = sign_in_form(&form.csrf, return_to, email, None);
+    let again = sign_in_form(&state, &form.csrf, return_to, email, None);
     let refusal = match error {
         PasswordGrantError::Throttled { retry_after } => ApiError::Throttled { retry_after },
         PasswordGrantError::Authenticate(refused) => {

@@ -32,7 +32,13 @@ struct SignUpForm {
     password: String,
 }
 
-fn sign_up_form<'a>(csrf: &'a str, return_to: &str, email: &str, full_name: &str) -> FormPage<'a> {
+fn sign_up_form<'a>(
+    state: &AppState,
+    csrf: &'a str,
+    return_to: &str,
+    email: &str,
+    full_name: &str,
+) -> FormPage<'a> {
     FormPage {
         title: "Create an account",
         intro: None,
@@ -50,6 +56,7 @@ fn sign_up_form<'a>(csrf: &'a str, return_to: &str, email: &str, full_name: &str
             with_return_to(SIGN_IN_PATH, return_to),
             "I have an account: sign in",
         )],
+        providers: crate::upstream::buttons(state, return_to),
     }
 }
 
@@ -57,7 +64,7 @@ async fn sign_up_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     let sent = query(&req);
     let return_to = safe_return_to(sent.get("return_to").map(String::as_str));
     let (csrf, new_cookie) = csrf_token(&req, &state);
-    let form = sign_up_form(&csrf, return_to, "", "");
+    let form = sign_up_form(&state, &csrf, return_to, "", "");
     with_cookie(page(StatusCode::OK, &form), new_cookie)
 }
 
@@ -87,7 +94,7 @@ async fn sign_up(
         full_name: (!full_name.trim().is_empty()).then(|| full_name.to_owned()),
     };
     if let Err(error) = state.auth.register(registration, &caller.0).await {
-        let again = sign_up_form(&form.csrf, return_to, email, full_name);
+        let again = sign_up_form(&state, &form.csrf, return_to, email, full_name);
         return form_again(again, &error.into());
     }
     match open_session(&state, email, &password, caller, return_to).await {

@@ -57,6 +57,12 @@ enum Command {
         #[command(subcommand)]
         action: ClientsAction,
     },
+    /// List the upstream identity providers, or check that one works (its settings, and
+    /// an OpenID Connect provider's discovery and keys, fetched now).
+    Upstream {
+        #[command(subcommand)]
+        action: UpstreamAction,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Print a new random secret for GATEHOUSE__JWT__SECRET.
@@ -87,6 +93,15 @@ enum Command {
 enum KeyType {
     Ed25519,
     Rsa,
+}
+
+#[derive(Subcommand)]
+enum UpstreamAction {
+    /// The configured providers: id, kind, name, whether sign-up is allowed, and the
+    /// redirect URI to register at each.
+    List,
+    /// Says what is wrong with provider ID, in plain words, or that it works.
+    Check { id: String },
 }
 
 #[derive(Subcommand)]
@@ -180,6 +195,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Command::ImportUsers { file } => import_users(&settings, &file).await,
             Command::Clients { action } => clients(&settings, action).await,
+            Command::Upstream { action } => upstream(&settings, action).await,
             Command::Config => {
                 print!("{}", settings.redacted_toml());
                 Ok(())
@@ -390,6 +406,48 @@ async fn clients(settings: &Settings, action: ClientsAction) -> Result<(), Strin
             } else {
                 Err(format!("no client `{id}`"))
             }
+        }
+    }
+}
+
+async fn upstream(settings: &Settings, action: UpstreamAction) -> Result<(), String> {
+    use gatehouse_domain::upstream::{IdentityProviders, ProviderId};
+    let providers = crate::upstream::providers(settings);
+    match action {
+        UpstreamAction::List => {
+            for provider in providers.providers() {
+                let kind = &settings.upstream[provider.id.as_str()].kind;
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    provider.id,
+                    serde_json::to_value(kind)
+                        .ok()
+                        .and_then(|kind| kind.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    provider.name,
+                    if provider.allow_signup {
+                        "sign-up allowed"
+                    } else {
+                        "sign-in only"
+                    },
+                    gatehouse_upstream::redirect_uri(&settings.server.public_url, &provider.id),
+                );
+            }
+            Ok(())
+        }
+        UpstreamAction::Check { id } => {
+            let id = ProviderId::parse(&id).map_err(|error| format!("`{id}`: {error}"))?;
+            if !settings.upstream.contains_key(id.as_str()) {
+                return Err(format!(
+                    "no provider `{id}` is configured ([upstream.{id}])"
+                ));
+            }
+            let report = providers
+                .check(&id)
+                .await
+                .map_err(|reason| format!("{id}: {reason}"))?;
+            println!("{id}: {report}");
+            Ok(())
         }
     }
 }

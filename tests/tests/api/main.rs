@@ -23,4 +23,5 @@ mod sessions;
 mod throttling;
 mod todos;
 mod token;
+mod upstream;
 mod users_me;

@@ -206,13 +206,15 @@ impl UpstreamService {
         Ok(Begun { redirect_to })
     }
 
-    /// Judges a callback: the state must be a live sign-in of this browser (used up now),
+    /// Judges a callback at `provider`'s redirect URI: the state must be a live sign-in of
+    /// this browser at that provider (used up now),
     /// the upstream's answer must pass every check, and then the identity signs in to its
     /// account, creates one, or is linked to the account that asked.
     #[tracing::instrument(skip_all)]
     pub async fn callback(
         &self,
         state: &SecretString,
+        provider: &str,
         answer: Result<Callback, String>,
         browser: &SecretString,
         caller: Caller,
@@ -238,6 +240,12 @@ impl UpstreamService {
             .await;
             return Err(UpstreamSignInError::BadState);
         };
+        if flow.provider.as_str() != provider {
+            let detail = format!("came back at {provider}'s callback (a mix-up)");
+            self.failed(Some(&flow.provider), None, &caller, &detail)
+                .await;
+            return Err(UpstreamSignInError::Refused);
+        }
         let callback = match answer {
             Ok(callback) => callback,
             Err(error) => {

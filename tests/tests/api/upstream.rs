@@ -1,0 +1,386 @@
+//! Signing in through an upstream identity provider, against a second gatehouse instance
+//! as the upstream (an OpenID Connect provider this suite did not configure by hand: its
+//! discovery, keys, consent-free first-party client and ID tokens are its own). Each
+//! browser is an agent with its own cookie jar, as two hosts would be.
+
+use futures::future::join_all;
+use gatehouse_server::settings::{UpstreamKind, UpstreamSettings};
+use gatehouse_tests::oidc::{Agent, eddsa_app, input_value, query_of, register_client, spa};
+use gatehouse_tests::{PASSWORD, TestApp};
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
+
+/// An upstream gatehouse (EdDSA, with `ada@example.com`, verified) and a gatehouse that
+/// offers it as the provider `corp` (and as `other`, the same upstream under a second
+/// id); keep the directory alive as long as the apps.
+struct Pair {
+    upstream: TestApp,
+    app: TestApp,
+    _keys: tempfile::TempDir,
+}
+
+async fn pair() -> Pair {
+    pair_with(|_| {}).await
+}
+
+async fn pair_with(customize: impl FnOnce(&mut UpstreamSettings) + 'static) -> Pair {
+    let (upstream, admin, keys) = eddsa_app().await;
+    upstream.register_ok("ada@example.com").await;
+    upstream.verify_every_account().await;
+    let issuer = upstream.address.clone();
+    let app = TestApp::builder()
+        .settings(move |s| {
+            let mut corp = UpstreamSettings {
+                kind: UpstreamKind::Oidc,
+                name: Some("Corp".into()),
+                issuer: Some(issuer),
+                client_id: "rp".into(),
+                ..UpstreamSettings::default()
+            };
+            customize(&mut corp);
+            let other = UpstreamSettings {
+                client_id: "rp-other".into(),
+                name: Some("Other".into()),
+                ..corp.clone()
+            };
+            s.upstream.insert("corp".into(), corp);
+            s.upstream.insert("other".into(), other);
+        })
+        .spawn()
+        .await;
+    for (id, provider) in [("rp", "corp"), ("rp-other", "other")] {
+        let callback = format!("{}/upstream/{provider}/callback", app.address);
+        register_client(&upstream, &admin, spa(id, &callback)).await;
+    }
+    Pair {
+        upstream,
+        app,
+        _keys: keys,
+    }
+}
+
+/// The sign-in page's button for `provider`: it is there, and its CSRF token and
+/// `return_to`.
+async fn button(browser: &mut Agent<'_>, provider: &str) -> (String, String) {
+    let page = browser.get("/signin").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("action=\"/upstream/{provider}/start\"")),
+        "{html}"
+    );
+    assert!(html.contains("Continue with Corp"), "{html}");
+    let csrf = input_value(&html, "csrf").unwrap();
+    (csrf, "/account".into())
+}
+
+/// Starts a sign-in at `provider` and signs in at the upstream as ada: the URL the upstream
+/// sends the browser back to (the callback, not yet opened).
+async fn callback_url(pair: &Pair, browser: &mut Agent<'_>, provider: &str) -> String {
+    let (csrf, return_to) = button(browser, provider).await;
+    let started = browser
+        .post_form(
+            &format!("/upstream/{provider}/start"),
+            &[("csrf", &csrf), ("return_to", &return_to)],
+        )
+        .await;
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let at_upstream = started.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        at_upstream.starts_with(&pair.upstream.address),
+        "{at_upstream}"
+    );
+    let sent = query_of(&at_upstream);
+    assert_eq!(sent["code_challenge_method"], "S256");
+    assert!(sent.contains_key("nonce") && sent.contains_key("state"));
+    let mut person = Agent::new(&pair.upstream);
+    let back = person.authorize(&at_upstream, "ada@example.com").await;
+    assert!(
+        back.starts_with(&format!(
+            "{}/upstream/{provider}/callback",
+            pair.app.address
+        )),
+        "{back}"
+    );
+    back
+}
+
+#[tokio::test]
+async fn a_first_sign_in_creates_an_account_without_a_password_and_opens_a_session() {
+    let pair = pair().await;
+    let mut browser = Agent::new(&pair.app);
+    let back = callback_url(&pair, &mut browser, "corp").await;
+    let signed_in = browser.get(&back).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(signed_in.headers()[LOCATION], "/account");
+    let account = browser.get("/account").await;
+    assert_eq!(account.status(), StatusCode::OK);
+    assert!(account.text().await.unwrap().contains("ada@example.com"));
+
+    let app = &pair.app;
+    assert_eq!(app.stored_accounts().await, 1);
+    assert_eq!(app.audited("upstream_sign_in").await, 1);
+    assert_eq!(app.browser_sessions().await.1, 1);
+    assert!(app.stored_verified("ada@example.com").await);
+    // No password: the password grant answers as for a wrong one.
+    let grant = app.login_response("ada@example.com", PASSWORD).await;
+    assert_eq!(grant.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = grant.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+
+    // The second sign-in finds the same account.
+    let mut again = Agent::new(&pair.app);
+    let back = callback_url(&pair, &mut again, "corp").await;
+    assert_eq!(again.get(&back).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.stored_accounts().await, 1);
+    assert_eq!(app.audited("upstream_sign_in").await, 2);
+}
+
+#[tokio::test]
+async fn a_callback_is_used_once_by_the_browser_that_began_it() {
+    let pair = pair().await;
+    let mut browser = Agent::new(&pair.app);
+    let back = callback_url(&pair, &mut browser, "corp").await;
+
+    // Another browser (its own cookies) gets nothing from it, and does not use it up.
+    let mut thief = Agent::new(&pair.app);
+    thief.get("/signin").await;
+    let stolen = thief.get(&back).await;
+    assert_eq!(stolen.status(), StatusCode::BAD_REQUEST);
+    assert!(!thief.cookies.contains_key("gatehouse-session"));
+
+    assert_eq!(browser.get(&back).await.status(), StatusCode::SEE_OTHER);
+    // Used once: the same answer again is refused.
+    let mut replay = Agent::new(&pair.app);
+    replay.cookies = browser.cookies.clone();
+    replay.cookies.remove("gatehouse-session");
+    assert_eq!(replay.get(&back).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(pair.app.browser_sessions().await.0, 1);
+    assert!(pair.app.audited("upstream_sign_in_failed").await >= 2);
+}
+
+#[tokio::test]
+async fn concurrent_callbacks_with_one_code_open_exactly_one_session() {
+    let pair = pair().await;
+    let mut browser = Agent::new(&pair.app);
+    let back = callback_url(&pair, &mut browser, "corp").await;
+    let cookies = browser.cookies.clone();
+    let answers = join_all((0..8).map(|_| {
+        let mut racer = Agent::new(&pair.app);
+        racer.cookies = cookies.clone();
+        let back = back.clone();
+        async move { racer.get(&back).await.status() }
+    }))
+    .await;
+    let won = answers
+        .iter()
+        .filter(|s| **s == StatusCode::SEE_OTHER)
+        .count();
+    assert_eq!(won, 1, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|s| *s == StatusCode::SEE_OTHER || *s == StatusCode::BAD_REQUEST)
+    );
+    assert_eq!(pair.app.browser_sessions().await.0, 1);
+    assert_eq!(pair.app.stored_accounts().await, 1);
+}
+
+#[tokio::test]
+async fn forged_states_and_upstream_errors_are_pages_that_change_nothing() {
+    let pair = pair().await;
+    let mut browser = Agent::new(&pair.app);
+    browser.get("/signin").await;
+    for query in [
+        "state=forged&code=anything",
+        "code=no-state",
+        "state=forged&error=access_denied&error_description=no",
+        "",
+    ] {
+        let answer = browser
+            .get(&format!("/upstream/corp/callback?{query}"))
+            .await;
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{query}");
+        let html = answer.text().await.unwrap();
+        assert!(html.contains("/signin"), "a way back: {html}");
+    }
+    // A real sign-in the person turned down at the upstream.
+    let (csrf, return_to) = button(&mut browser, "corp").await;
+    let started = browser
+        .post_form(
+            "/upstream/corp/start",
+            &[("csrf", &csrf), ("return_to", &return_to)],
+        )
+        .await;
+    let sent = query_of(started.headers()[LOCATION].to_str().unwrap());
+    let denied = browser
+        .get(&format!(
+            "/upstream/corp/callback?state={}&error=access_denied",
+            sent["state"]
+        ))
+        .await;
+    assert_eq!(denied.status(), StatusCode::BAD_REQUEST);
+    assert!(denied.text().await.unwrap().contains("access_denied"));
+    assert_eq!(pair.app.stored_accounts().await, 0);
+    assert_eq!(pair.app.browser_sessions().await.0, 0);
+    // An unknown provider, and a start without this browser's CSRF token.
+    let unknown = browser
+        .post_form("/upstream/nobody/start", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let forged = browser
+        .post_form("/upstream/corp/start", &[("csrf", "forged")])
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn an_answer_brought_to_another_providers_callback_is_refused() {
+    let pair = pair().await;
+    let mut browser = Agent::new(&pair.app);
+    let back = callback_url(&pair, &mut browser, "corp").await;
+    let mixed = back.replace("/upstream/corp/callback", "/upstream/other/callback");
+    let answer = browser.get(&mixed).await;
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(pair.app.browser_sessions().await.0, 0);
+    // The provider's `iss` (RFC 9207) is checked too: another issuer is a mix-up.
+    let mut browser = Agent::new(&pair.app);
+    let back = callback_url(&pair, &mut browser, "corp").await;
+    assert!(
+        query_of(&back).contains_key("iss"),
+        "the upstream sends iss"
+    );
+    let mut forged = reqwest::Url::parse(&back).unwrap();
+    let pairs: Vec<(String, String)> = forged
+        .query_pairs()
+        .map(|(key, value)| match key.as_ref() {
+            "iss" => (key.into_owned(), "https://evil.example".to_owned()),
+            _ => (key.into_owned(), value.into_owned()),
+        })
+        .collect();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let forged = forged.to_string();
+    assert_eq!(browser.get(&forged).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(pair.app.browser_sessions().await.0, 0);
+}
+
+#[tokio::test]
+async fn an_upstream_never_opens_an_existing_account_by_its_email() {
+    let pair = pair().await;
+    // Ada has a password account here already.
+    pair.app.register_ok("ada@example.com").await;
+    let mut browser = Agent::new(&pair.app);
+    let back = callback_url(&pair, &mut browser, "corp").await;
+    let answer = browser.get(&back).await;
+    assert_eq!(answer.status(), StatusCode::CONFLICT);
+    assert!(!browser.cookies.contains_key("gatehouse-session"));
+    assert_eq!(pair.app.browser_sessions().await.0, 0);
+    assert_eq!(pair.app.stored_accounts().await, 1);
+}
+
+#[tokio::test]
+async fn an_unverified_address_creates_no_account() {
+    let (upstream, admin, _keys) = eddsa_app().await;
+    // Mallory's upstream account claims an address it never verified.
+    upstream.register_ok("mallory@example.com").await;
+    let issuer = upstream.address.clone();
+    let app = TestApp::builder()
+        .settings(move |s| {
+            s.upstream.insert(
+                "corp".into(),
+                UpstreamSettings {
+                    kind: UpstreamKind::Oidc,
+                    name: Some("Corp".into()),
+                    issuer: Some(issuer),
+                    client_id: "rp".into(),
+                    ..UpstreamSettings::default()
+                },
+            );
+        })
+        .spawn()
+        .await;
+    let callback = format!("{}/upstream/corp/callback", app.address);
+    register_client(&upstream, &admin, spa("rp", &callback)).await;
+    let pair = Pair {
+        upstream,
+        app,
+        _keys,
+    };
+    pair.app.register_ok("mallory@example.com").await;
+    let mut browser = Agent::new(&pair.app);
+    let (csrf, return_to) = button(&mut browser, "corp").await;
+    let started = browser
+        .post_form(
+            "/upstream/corp/start",
+            &[("csrf", &csrf), ("return_to", &return_to)],
+        )
+        .await;
+    let at_upstream = started.headers()[LOCATION].to_str().unwrap().to_owned();
+    let mut person = Agent::new(&pair.upstream);
+    let page = person.get(&at_upstream).await;
+    let location = page.headers()[LOCATION].to_str().unwrap().to_owned();
+    let signed_in = person
+        .sign_in_at(&location, "mallory@example.com", PASSWORD)
+        .await;
+    let mut next = signed_in.headers()[LOCATION].to_str().unwrap().to_owned();
+    while next.starts_with('/') {
+        let response = person.get(&next).await;
+        next = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    }
+    let answer = browser.get(&next).await;
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    assert!(!browser.cookies.contains_key("gatehouse-session"));
+    assert_eq!(pair.app.stored_accounts().await, 1);
+    assert_eq!(pair.app.browser_sessions().await.0, 0);
+}
+
+#[tokio::test]
+async fn an_unreachable_provider_is_shown_unavailable_and_never_stops_the_server() {
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.upstream.insert(
+                "down".into(),
+                UpstreamSettings {
+                    kind: UpstreamKind::Oidc,
+                    name: Some("Down".into()),
+                    // Nothing listens on port 9 of loopback.
+                    issuer: Some("http://127.0.0.1:9".into()),
+                    client_id: "rp".into(),
+                    timeout_secs: 1,
+                    ..UpstreamSettings::default()
+                },
+            );
+            s.upstream.insert(
+                "broken".into(),
+                UpstreamSettings {
+                    kind: UpstreamKind::Oidc,
+                    name: Some("Broken".into()),
+                    client_id: "rp".into(),
+                    ..UpstreamSettings::default()
+                },
+            );
+        })
+        .spawn()
+        .await;
+    let mut browser = Agent::new(&app);
+    let html = browser.get("/signin").await.text().await.unwrap();
+    assert!(
+        html.contains("Continue with Broken (unavailable)"),
+        "{html}"
+    );
+    let csrf = input_value(&html, "csrf").unwrap();
+    for provider in ["down", "broken"] {
+        let answer = browser
+            .post_form(&format!("/upstream/{provider}/start"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(
+            answer.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{provider}"
+        );
+    }
+    let html = browser.get("/signin").await.text().await.unwrap();
+    assert!(html.contains("Continue with Down (unavailable)"), "{html}");
+    // The password sign-in still works.
+    assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
+}
