@@ -99,6 +99,37 @@ impl Field {
     }
 }
 
+/// A "Continue with …" button of the sign-in and sign-up pages.
+pub(crate) struct ProviderButton {
+    pub(crate) action: String,
+    pub(crate) name: String,
+    pub(crate) available: bool,
+    /// Where the browser goes once signed in.
+    pub(crate) return_to: String,
+}
+
+/// The buttons of every configured provider, for a sign-in that goes on to `return_to`.
+pub(crate) fn buttons(state: &AppState, return_to: &str) -> Vec<ProviderButton> {
+    state
+        .upstream
+        .providers()
+        .into_iter()
+        .map(
+            |gatehouse_domain::upstream::ProviderInfo {
+                 id,
+                 name,
+                 available,
+                 ..
+             }| ProviderButton {
+                action: format!("/upstream/{id}/start"),
+                name,
+                available,
+                return_to: return_to.to_owned(),
+            },
+        )
+        .collect()
+}
+
 /// A page with one form: sign-in, sign-up, forgot and reset password, verify email.
 #[derive(Template)]
 #[template(path = "form.html")]
@@ -113,7 +144,7 @@ pub(crate) struct FormPage<'a> {
     pub(crate) submit: &'a str,
     pub(crate) links: Vec<(String, &'static str)>,
     /// "Continue with …" buttons (the sign-in and sign-up pages).
-    pub(crate) providers: Vec<crate::upstream::ProviderButton>,
+    pub(crate) providers: Vec<ProviderButton>,
 }
 
 #[derive(Template)]

@@ -81,7 +81,7 @@ fn sign_in_form<'a>(
             (FORGOT_PASSWORD_PATH.to_owned(), "Forgot your password?"),
             (with_return_to(SIGN_UP_PATH, return_to), "Create an account"),
         ],
-        providers: crate::upstream::buttons(state, return_to),
+        providers: crate::shared::buttons(state, return_to),
     }
 }
 

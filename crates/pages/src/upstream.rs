@@ -7,9 +7,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_domain::throttle::ThrottleError;
-use gatehouse_domain::upstream::{
-    Callback, FlowPurpose, ProviderInfo, SignInOutcome, UpstreamSignInError,
-};
+use gatehouse_domain::upstream::{Callback, FlowPurpose, SignInOutcome, UpstreamSignInError};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -25,37 +23,6 @@ use gatehouse_http::state::AppState;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/upstream/{provider}/start").route(web::post().to(start)))
         .service(resource("/upstream/{provider}/callback").route(web::get().to(callback)));
-}
-
-/// A "Continue with …" button of the sign-in and sign-up pages.
-pub(crate) struct ProviderButton {
-    pub(crate) action: String,
-    pub(crate) name: String,
-    pub(crate) available: bool,
-    /// Where the browser goes once signed in.
-    pub(crate) return_to: String,
-}
-
-/// The buttons of every configured provider, for a sign-in that goes on to `return_to`.
-pub(crate) fn buttons(state: &AppState, return_to: &str) -> Vec<ProviderButton> {
-    state
-        .upstream
-        .providers()
-        .into_iter()
-        .map(
-            |ProviderInfo {
-                 id,
-                 name,
-                 available,
-                 ..
-             }| ProviderButton {
-                action: format!("/upstream/{id}/start"),
-                name,
-                available,
-                return_to: return_to.to_owned(),
-            },
-        )
-        .collect()
 }
 
 #[derive(Deserialize, Default)]
