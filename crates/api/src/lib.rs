@@ -45,8 +45,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, owned: &web::Data<OwnedResources>
 /// Every `<resource>_not_found` code (404): users, sessions, clients and each owned
 /// resource.
 pub fn not_found_codes() -> Vec<&'static str> {
-    use gatehouse_http::problem::{CLIENT_NOT_FOUND, SESSION_NOT_FOUND, USER_NOT_FOUND};
-    let mut codes = vec![USER_NOT_FOUND, SESSION_NOT_FOUND, CLIENT_NOT_FOUND];
+    use gatehouse_http::problem::{
+        CLIENT_NOT_FOUND, IDENTITY_NOT_FOUND, SESSION_NOT_FOUND, USER_NOT_FOUND,
+    };
+    let mut codes = vec![
+        USER_NOT_FOUND,
+        SESSION_NOT_FOUND,
+        IDENTITY_NOT_FOUND,
+        CLIENT_NOT_FOUND,
+    ];
     codes.extend(owned::not_found_codes());
     codes
 }

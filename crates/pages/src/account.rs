@@ -26,6 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/account/profile").route(web::post().to(profile)))
         .service(resource("/account/password").route(web::post().to(password)))
         .service(resource("/account/sessions/revoke").route(web::post().to(revoke_session)))
+        .service(resource("/account/identities/link").route(web::post().to(link_identity)))
+        .service(resource("/account/identities/unlink").route(web::post().to(unlink_identity)))
         .service(resource("/account/mfa/start").route(web::post().to(mfa_start)))
         .service(resource("/account/mfa/confirm").route(web::post().to(mfa_confirm)))
         .service(resource("/account/mfa/disable").route(web::post().to(mfa_disable)))
@@ -50,6 +52,14 @@ struct PasswordForm {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ReauthForm {
+    current_password: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct IdentityForm {
+    provider: String,
+    subject: String,
     current_password: Option<String>,
 }
 
@@ -91,6 +101,13 @@ struct MfaPage<'a> {
 }
 
 /// One row of the sessions table.
+struct IdentityRow {
+    provider: String,
+    subject: String,
+    email: String,
+    linked_at: String,
+}
+
 struct SessionRow {
     id: String,
     created_at: String,
@@ -109,6 +126,9 @@ struct AccountPage<'a> {
     has_password: bool,
     full_name: &'a str,
     sessions: Vec<SessionRow>,
+    identities: Vec<IdentityRow>,
+    /// Providers to link: id, name, available.
+    providers: Vec<(String, String, bool)>,
     notice: Option<&'static str>,
     errors: Vec<String>,
     mfa_enabled: bool,
@@ -122,6 +142,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "profile" => Some("Your profile is saved."),
         "password" => Some("Your password is changed; every other device was signed out."),
         "session" => Some("That session is signed out."),
+        "linked" => Some("The provider is linked: you can sign in with it."),
+        "unlinked" => Some("The provider is unlinked."),
         "mfa-off" => Some("Two-step verification is off."),
         _ => None,
     }
@@ -141,6 +163,10 @@ async fn render(
     };
     let mfa = match state.mfa.status(user.id).await {
         Ok(mfa) => mfa,
+        Err(error) => return unavailable(error),
+    };
+    let linked = match state.upstream.identities(user).await {
+        Ok(linked) => linked,
         Err(error) => return unavailable(error),
     };
     let when = |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
@@ -175,6 +201,26 @@ async fn render(
         has_password: user.has_password(),
         full_name: user.full_name.as_ref().map_or("", |name| name.as_str()),
         sessions: rows,
+        identities: linked
+            .iter()
+            .map(|identity| IdentityRow {
+                provider: identity.provider.to_string(),
+                subject: identity.subject.clone(),
+                email: identity.email.clone().unwrap_or_default(),
+                linked_at: when(identity.linked_at),
+            })
+            .collect(),
+        providers: state
+            .upstream
+            .providers()
+            .into_iter()
+            .filter(|provider| {
+                !linked
+                    .iter()
+                    .any(|identity| identity.provider == provider.id)
+            })
+            .map(|provider| (provider.id.to_string(), provider.name, provider.available))
+            .collect(),
         notice: if !errors.is_empty() {
             None
         } else if enrol_first {
@@ -308,6 +354,71 @@ async fn revoke_session(
     };
     let labels = [("current_password", "Current password")];
     outcome(&req, &state, &user, session, result, "session", &labels).await
+}
+
+/// Begins linking a provider to the account (re-authenticated): to the provider's page,
+/// and back to the account page once it is linked.
+async fn link_identity(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (user, session, form) = match signed_in_form::<IdentityForm>(&req, &body, &state).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.page(),
+    };
+    let Some(browser) = req.cookie(state.cookies.csrf) else {
+        return sign_in_first();
+    };
+    let given = form.fields.current_password.map(SecretString::from);
+    let begun = state
+        .upstream
+        .begin_link(
+            &user,
+            session,
+            given.as_ref(),
+            &form.fields.provider,
+            &SecretString::from(browser.value().to_owned()),
+            format!("{ACCOUNT_PATH}?done=linked"),
+            &caller.0,
+        )
+        .await;
+    match begun {
+        Ok(begun) => see_other(begun.redirect_to.as_str()),
+        Err(error) => {
+            let labels = [("current_password", "Current password")];
+            let (status, errors) = describe(&ApiError::from(error), &labels);
+            render(&req, &state, &user, session, errors, status).await
+        }
+    }
+}
+
+/// Unlinks a provider from the account (re-authenticated), never its last way in.
+async fn unlink_identity(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (user, session, form) = match signed_in_form::<IdentityForm>(&req, &body, &state).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.page(),
+    };
+    let given = form.fields.current_password.map(SecretString::from);
+    let result = state
+        .upstream
+        .unlink(
+            &user,
+            session,
+            given.as_ref(),
+            (&form.fields.provider, &form.fields.subject),
+            &caller.0,
+        )
+        .await
+        .map_err(ApiError::from);
+    let labels = [("current_password", "Current password")];
+    outcome(&req, &state, &user, session, result, "unlinked", &labels).await
 }
 
 /// Shows a page of the MFA forms, or the account page with what went wrong.

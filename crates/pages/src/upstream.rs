@@ -12,8 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::shared::{
-    Posted, SIGN_IN_PATH, carry_retry_after, csrf_token, message_with_link, page, posted, query,
-    resource, safe_return_to, see_other, unavailable, with_cookie, with_return_to,
+    ACCOUNT_PATH, Posted, SIGN_IN_PATH, carry_retry_after, csrf_token, message_with_link, page,
+    posted, query, resource, safe_return_to, see_other, unavailable, with_cookie, with_return_to,
 };
 use crate::sign_in::{second_factor_form, signed_in_to};
 use gatehouse_http::caller::Caller;
@@ -113,7 +113,7 @@ async fn callback(
             );
             with_cookie(page(StatusCode::OK, &step), new_cookie)
         }
-        Ok(SignInOutcome::Linked { resume, .. }) => see_other(safe_return_to(Some(&resume))),
+        Ok(SignInOutcome::Linked { .. }) => see_other(&format!("{ACCOUNT_PATH}?done=linked")),
         Err(error) => failure(error, SIGN_IN_PATH),
     }
 }

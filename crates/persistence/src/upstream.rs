@@ -5,14 +5,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_domain::ports::TokenDigest;
 use gatehouse_domain::upstream::{
-    FlowPurpose, Identity, IdentityRepository, LinkError, PendingFlow, ProviderId,
+    FlowPurpose, Identity, IdentityRepository, LinkError, PendingFlow, ProviderId, Unlinked,
     UpstreamFlowRepository,
 };
 use gatehouse_domain::{RepositoryError, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, SqlErr,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, SqlErr, TransactionTrait,
 };
 
 use crate::database::Database;
@@ -111,13 +111,52 @@ impl IdentityRepository for SeaIdentityRepository {
         user: UserId,
         provider: &ProviderId,
         subject: &str,
-    ) -> Result<bool, RepositoryError> {
-        let result = identities::Entity::delete_many()
-            .filter(the(provider, subject).add(identities::Column::UserId.eq(user.as_uuid())))
-            .exec(&self.db)
+        keep_one: bool,
+    ) -> Result<Unlinked, RepositoryError> {
+        use crate::entity::users;
+        let txn = self.db.begin().await.map_err(storage)?;
+        // A no-op update takes the account's row lock (PostgreSQL) or the write lock
+        // (SQLite): a second unlink of the same account waits for this one's count.
+        users::Entity::update_many()
+            .col_expr(
+                users::Column::UpdatedAt,
+                Expr::col(users::Column::UpdatedAt),
+            )
+            .filter(users::Column::Id.eq(user.as_uuid()))
+            .exec(&txn)
             .await
             .map_err(storage)?;
-        Ok(result.rows_affected == 1)
+        let mine = identities::Column::UserId.eq(user.as_uuid());
+        if keep_one {
+            let held = identities::Entity::find()
+                .filter(mine.clone())
+                .count(&txn)
+                .await
+                .map_err(storage)?;
+            if held <= 1 {
+                let exists = identities::Entity::find()
+                    .filter(the(provider, subject).add(mine))
+                    .count(&txn)
+                    .await
+                    .map_err(storage)?;
+                return Ok(if exists == 0 {
+                    Unlinked::NotFound
+                } else {
+                    Unlinked::Last
+                });
+            }
+        }
+        let result = identities::Entity::delete_many()
+            .filter(the(provider, subject).add(mine))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        Ok(if result.rows_affected == 1 {
+            Unlinked::Done
+        } else {
+            Unlinked::NotFound
+        })
     }
 
     #[tracing::instrument(skip_all, fields(%provider))]

@@ -356,6 +356,10 @@ pub fn assemble(
             clock: clock.clone(),
             throttle: throttle.clone(),
             audit: audit.clone(),
+            verifier: verifier.clone(),
+            sessions: sessions.clone(),
+            clients: client_trust.clone(),
+            reauthentication,
         },
         UpstreamPolicy::default(),
     );

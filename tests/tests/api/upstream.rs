@@ -384,3 +384,167 @@ async fn an_unreachable_provider_is_shown_unavailable_and_never_stops_the_server
     // The password sign-in still works.
     assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
 }
+
+/// From the account page (signed in as `browser`), links `provider` (giving `password` when
+/// the account has one), signing in at the upstream as ada: the account page's answer.
+async fn link(
+    pair: &Pair,
+    browser: &mut Agent<'_>,
+    provider: &str,
+    password: Option<&str>,
+) -> reqwest::Response {
+    let html = browser.get("/account").await.text().await.unwrap();
+    assert!(
+        html.contains(&format!("value=\"{provider}\"")),
+        "a link button: {html}"
+    );
+    let csrf = input_value(&html, "csrf").unwrap();
+    let mut form = vec![("csrf", csrf.as_str()), ("provider", provider)];
+    if let Some(password) = password {
+        form.push(("current_password", password));
+    }
+    let started = browser.post_form("/account/identities/link", &form).await;
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let at_upstream = started.headers()[LOCATION].to_str().unwrap().to_owned();
+    let mut person = Agent::new(&pair.upstream);
+    let back = person.authorize(&at_upstream, "ada@example.com").await;
+    browser.get(&back).await
+}
+
+#[tokio::test]
+async fn a_password_account_links_a_provider_then_signs_in_with_it_and_unlinks_it() {
+    let pair = pair().await;
+    pair.app.register_ok("ada@example.com").await;
+    let mut browser = Agent::new(&pair.app);
+    let signed_in = browser
+        .sign_in_at("/signin?return_to=%2Faccount", "ada@example.com", PASSWORD)
+        .await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    // Linking needs the current password.
+    let html = browser.get("/account").await.text().await.unwrap();
+    let csrf = input_value(&html, "csrf").unwrap();
+    let refused = browser
+        .post_form(
+            "/account/identities/link",
+            &[
+                ("csrf", &csrf),
+                ("provider", "corp"),
+                ("current_password", "wrong horse"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let linked = link(&pair, &mut browser, "corp", Some(PASSWORD)).await;
+    assert_eq!(linked.status(), StatusCode::SEE_OTHER);
+    assert_eq!(linked.headers()[LOCATION], "/account?done=linked");
+    assert_eq!(pair.app.audited("identity_linked").await, 1);
+
+    // The provider now opens this account.
+    let mut other = Agent::new(&pair.app);
+    let back = callback_url(&pair, &mut other, "corp").await;
+    assert_eq!(other.get(&back).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(pair.app.stored_accounts().await, 1);
+
+    // The API lists it and unlinks it (re-authenticated).
+    let token = pair.app.login("ada@example.com").await;
+    let listed: serde_json::Value = pair
+        .app
+        .bearer_get("/api/v1/users/me/identities", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["provider"], "corp");
+    let subject = listed[0]["subject"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/users/me/identities/corp/{subject}");
+    let without = pair
+        .app
+        .bearer_send(
+            reqwest::Method::DELETE,
+            &path,
+            &token,
+            Some(&serde_json::json!({})),
+        )
+        .await;
+    assert_eq!(without.status(), StatusCode::FORBIDDEN);
+    let unlinked = pair
+        .app
+        .bearer_send(
+            reqwest::Method::DELETE,
+            &path,
+            &token,
+            Some(&serde_json::json!({"current_password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(unlinked.status(), StatusCode::NO_CONTENT);
+    let again = pair
+        .app
+        .bearer_send(
+            reqwest::Method::DELETE,
+            &path,
+            &token,
+            Some(&serde_json::json!({"current_password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    assert_eq!(pair.app.audited("identity_unlinked").await, 1);
+}
+
+#[tokio::test]
+async fn racing_unlinks_never_leave_an_account_without_a_password_with_no_way_in() {
+    let pair = pair().await;
+    let mut browser = Agent::new(&pair.app);
+    let back = callback_url(&pair, &mut browser, "corp").await;
+    assert_eq!(browser.get(&back).await.status(), StatusCode::SEE_OTHER);
+    // No password: a recent sign-in re-authenticates.
+    let linked = link(&pair, &mut browser, "other", None).await;
+    assert_eq!(linked.status(), StatusCode::SEE_OTHER);
+    let html = browser.get("/account").await.text().await.unwrap();
+    assert!(
+        !html.contains("unlink_password_"),
+        "no password to ask for: {html}"
+    );
+    let csrf = input_value(&html, "csrf").unwrap();
+    let token_subject = html
+        .split("name=\"subject\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let cookies = browser.cookies.clone();
+    let answers = join_all(["corp", "other"].map(|provider| {
+        let mut racer = Agent::new(&pair.app);
+        racer.cookies = cookies.clone();
+        let (csrf, subject) = (csrf.clone(), token_subject.clone());
+        async move {
+            racer
+                .post_form(
+                    "/account/identities/unlink",
+                    &[
+                        ("csrf", &csrf),
+                        ("provider", provider),
+                        ("subject", &subject),
+                    ],
+                )
+                .await
+                .status()
+        }
+    }))
+    .await;
+    let done = answers
+        .iter()
+        .filter(|s| **s == StatusCode::SEE_OTHER)
+        .count();
+    let kept = answers
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((done, kept), (1, 1), "{answers:?}");
+    let html = browser.get("/account").await.text().await.unwrap();
+    assert_eq!(
+        html.matches("/account/identities/unlink").count(),
+        1,
+        "{html}"
+    );
+}

@@ -106,6 +106,20 @@ pub struct ClientIdTaken(ProblemDetails);
     "detail": "No user with this id exists.", "code": "user_not_found"}))]
 pub struct UserNotFound(ProblemDetails);
 
+/// You have no upstream identity with this provider and subject.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json", example = json!({
+    "type": "urn:gatehouse:problem:identity_not_found", "title": "Not Found", "status": 404,
+    "detail": "No identity with this id exists.", "code": "identity_not_found"}))]
+pub struct IdentityNotFound(ProblemDetails);
+
+/// The identity is the account's only way to sign in.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json", example = json!({
+    "type": "urn:gatehouse:problem:last_sign_in_method", "title": "Conflict", "status": 409,
+    "detail": "This is the only way into the account: set a password or link another provider first.", "code": "last_sign_in_method"}))]
+pub struct LastSignInMethod(ProblemDetails);
+
 /// The change would leave no active admin.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json", example = json!({

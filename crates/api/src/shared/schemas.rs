@@ -87,6 +87,8 @@ pub mod patterns {
     /// A recovery code as shown (`k7qm-2xvd-9fp4-hw3a`), any case, dashes and spaces
     /// anywhere but first.
     pub const RECOVERY_CODE: &str = r"^[A-Za-z0-9][A-Za-z0-9 -]{0,63}$";
+    /// An upstream provider's id (`gatehouse_domain::upstream::ProviderId`).
+    pub const PROVIDER_ID: &str = r"^[a-z0-9][a-z0-9_-]{0,31}$";
     /// A client's id (`gatehouse_domain::oauth::ClientId`).
     pub const CLIENT_ID: &str = r"^[A-Za-z0-9._-]{1,64}$";
     /// What a redirect URI may look like (`gatehouse_domain::oauth::RedirectUri`): `https`,
@@ -328,6 +330,29 @@ mod tests {
         }
     }
 
+    #[test]
+    fn provider_ids_match_their_pattern_exactly() {
+        use gatehouse_domain::upstream::ProviderId;
+        let samples = [
+            "google",
+            "corp-sso",
+            "x_1",
+            "",
+            "Google",
+            "-x",
+            "a b",
+            "é",
+            &"a".repeat(33),
+        ];
+        for id in samples {
+            assert_eq!(
+                matches(PROVIDER_ID, id),
+                ProviderId::parse(id).is_ok(),
+                "{id:?}"
+            );
+        }
+    }
+
     /// `pattern` takes only literals: each one in the document must be one of ours.
     #[test]
     fn every_pattern_of_the_document_is_one_of_ours() {
@@ -361,6 +386,7 @@ mod tests {
                 REDIRECT_URI,
                 ONE_TIME_CODE,
                 RECOVERY_CODE,
+                PROVIDER_ID,
             ];
             assert!(
                 ours.contains(&pattern.as_str()) || pattern == super::scope_list_pattern(),

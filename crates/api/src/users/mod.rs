@@ -9,6 +9,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 mod dto;
+mod identities;
 
 use crate::shared::query::{self, Paging};
 use crate::shared::responses::{
@@ -36,6 +37,8 @@ use gatehouse_http::state::AppState;
         list_sessions,
         revoke_session,
         revoke_all_sessions,
+        identities::list_identities,
+        identities::unlink_identity,
         list,
         get_user,
         update_user,
@@ -47,6 +50,7 @@ use gatehouse_http::state::AppState;
         dto::DeleteAccountRequest,
         dto::AdminUpdateUserRequest,
         dto::SessionResponse,
+        identities::IdentityResponse,
     ))
 )]
 pub struct Doc;
@@ -60,6 +64,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(list_sessions)
         .service(revoke_all_sessions)
         .service(revoke_session)
+        .service(identities::list_identities)
+        .service(identities::unlink_identity)
         .service(list)
         .service(get_user)
         .service(update_user)

@@ -20,7 +20,8 @@ use crate::ports::TokenDigest;
 use crate::user::UserId;
 
 pub use service::{
-    Begun, SignInOutcome, UpstreamPolicy, UpstreamPorts, UpstreamService, UpstreamSignInError,
+    Begun, IdentityError, SignInOutcome, UpstreamPolicy, UpstreamPorts, UpstreamService,
+    UpstreamSignInError,
 };
 
 /// A provider as the sign-in pages and the rules see it.
@@ -127,6 +128,16 @@ pub struct Identity {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
+/// What became of an unlink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlinked {
+    Done,
+    /// The account has no such identity.
+    NotFound,
+    /// It is the account's last identity, and the account has no password.
+    Last,
+}
+
 /// Why an identity could not be linked.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -154,13 +165,16 @@ pub trait IdentityRepository: Send + Sync {
     /// The identities linked to `user`, oldest first.
     async fn list(&self, user: UserId) -> Result<Vec<Identity>, RepositoryError>;
 
-    /// Unlinks `user`'s identity at `provider`; whether there was one.
+    /// Unlinks `user`'s identity `(provider, subject)`, unless `keep_one` and it is the
+    /// account's last: judged under a lock on the account, so two unlinks racing each other
+    /// never leave it with none.
     async fn unlink(
         &self,
         user: UserId,
         provider: &ProviderId,
         subject: &str,
-    ) -> Result<bool, RepositoryError>;
+        keep_one: bool,
+    ) -> Result<Unlinked, RepositoryError>;
 
     /// Records a sign-in with the identity at `at`.
     async fn used(

@@ -9,17 +9,21 @@ use url::Url;
 
 use super::{
     Asserted, Callback, FlowKeys, FlowPurpose, FlowSecrets, Identity, IdentityProviders,
-    IdentityRepository, LinkError, PendingFlow, ProviderId, ProviderInfo, UpstreamError,
+    IdentityRepository, LinkError, PendingFlow, ProviderId, ProviderInfo, Unlinked, UpstreamError,
     UpstreamFlowRepository,
 };
+use crate::attempts::PasswordAttempts;
 use crate::audit::{Audit, AuditKind};
 use crate::auth::{AuthService, BrowserSignIn, PasswordGrantError};
 use crate::clock::Clock;
 use crate::email::Email;
 use crate::error::RepositoryError;
 use crate::password::PasswordHash;
-use crate::ports::{InsertUserError, OpaqueTokens, UserRepository};
-use crate::session::Caller;
+use crate::ports::{
+    InsertUserError, OpaqueTokens, PasswordVerifier, SessionRepository, UserRepository,
+};
+use crate::reauth::{ClientTrust, ReauthError, Reauthentication};
+use crate::session::{Caller, SessionId};
 use crate::throttle::{Bucket, Throttle, ThrottleError, ip_subject};
 use crate::user::{FullName, Role, User, UserId};
 
@@ -53,6 +57,30 @@ pub struct UpstreamPorts {
     pub clock: Arc<dyn Clock>,
     pub throttle: Throttle,
     pub audit: Audit,
+    /// For the re-authentication of links and unlinks.
+    pub verifier: Arc<dyn PasswordVerifier>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub clients: Arc<dyn ClientTrust>,
+    pub reauthentication: Duration,
+}
+
+/// Why an identity could not be linked or unlinked from the account.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The account has no such identity.
+    #[error("no such identity of yours")]
+    NotFound,
+    /// The identity is the only way the account signs in (it has no password).
+    #[error(
+        "this is the account's only way to sign in: set a password or link another provider first"
+    )]
+    LastWayIn,
+    #[error(transparent)]
+    Reauth(#[from] ReauthError),
+    #[error(transparent)]
+    SignIn(#[from] UpstreamSignInError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
 }
 
 /// Signing in, signing up and linking identities through upstream providers.
@@ -68,6 +96,7 @@ pub struct UpstreamService {
     clock: Arc<dyn Clock>,
     throttle: Throttle,
     audit: Audit,
+    reauth: Reauthentication,
     policy: UpstreamPolicy,
 }
 
@@ -160,7 +189,15 @@ impl UpstreamService {
             users: ports.users,
             opaque: ports.opaque,
             auth: ports.auth,
-            clock: ports.clock,
+            clock: ports.clock.clone(),
+            reauth: Reauthentication::new(
+                PasswordAttempts::new(ports.verifier, ports.throttle.clone(), ports.audit.clone()),
+                ports.sessions,
+                ports.clients,
+                ports.clock.clone(),
+                ports.audit.clone(),
+                ports.reauthentication,
+            ),
             throttle: ports.throttle,
             audit: ports.audit,
             policy,
@@ -315,6 +352,64 @@ impl UpstreamService {
     /// The identities linked to `user`.
     pub async fn identities(&self, user: &User) -> Result<Vec<Identity>, RepositoryError> {
         self.identities.list(user.id).await
+    }
+
+    /// Begins linking another identity at `provider` to `user`'s account, from their
+    /// session `session` after re-authentication (the current password, or a recent
+    /// sign-in for an account without one); the callback links it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn begin_link(
+        &self,
+        user: &User,
+        session: SessionId,
+        password: Option<&SecretString>,
+        provider: &str,
+        browser: &SecretString,
+        resume: String,
+        caller: &Caller,
+    ) -> Result<Begun, IdentityError> {
+        self.known(provider)?;
+        self.reauth.check(user, session, password, caller).await?;
+        Ok(self
+            .begin(
+                provider,
+                browser,
+                FlowPurpose::Link(user.id),
+                resume,
+                caller,
+            )
+            .await?)
+    }
+
+    /// Unlinks `user`'s identity `(provider, subject)` after re-authentication; never the
+    /// last way into an account without a password.
+    pub async fn unlink(
+        &self,
+        user: &User,
+        session: SessionId,
+        password: Option<&SecretString>,
+        (provider, subject): (&str, &str),
+        caller: &Caller,
+    ) -> Result<(), IdentityError> {
+        let provider = ProviderId::parse(provider).map_err(|_| IdentityError::NotFound)?;
+        // No stored subject is longer or holds a control character: none reaches a query.
+        if subject.is_empty() || subject.len() > 255 || subject.chars().any(char::is_control) {
+            return Err(IdentityError::NotFound);
+        }
+        self.reauth.check(user, session, password, caller).await?;
+        match self
+            .identities
+            .unlink(user.id, &provider, subject, !user.has_password())
+            .await?
+        {
+            Unlinked::Done => {
+                self.audited(AuditKind::IdentityUnlinked, user.id, caller, &provider)
+                    .await;
+                Ok(())
+            }
+            Unlinked::NotFound => Err(IdentityError::NotFound),
+            Unlinked::Last => Err(IdentityError::LastWayIn),
+        }
     }
 
     /// Deletes pending sign-ins that can no longer come back.

@@ -70,6 +70,8 @@ codes! {
     EmailTaken = "email_taken", CONFLICT;
     /// The change would leave no active admin.
     LastAdmin = "last_admin", CONFLICT;
+    /// The identity is the account's only way to sign in: set a password or link another provider first.
+    LastSignInMethod = "last_sign_in_method", CONFLICT;
     /// A client with this `id` is already registered.
     ClientIdTaken = "client_id_taken", CONFLICT;
     /// The account changed while the request ran; send it again.

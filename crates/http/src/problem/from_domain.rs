@@ -4,7 +4,7 @@
 use gatehouse_domain::ValidationErrors;
 use gatehouse_domain::ports::HashingError;
 
-use super::{ApiError, FieldError, SESSION_NOT_FOUND, USER_NOT_FOUND};
+use super::{ApiError, FieldError, IDENTITY_NOT_FOUND, SESSION_NOT_FOUND, USER_NOT_FOUND};
 
 impl From<ValidationErrors> for ApiError {
     fn from(errors: ValidationErrors) -> Self {
@@ -72,6 +72,32 @@ impl From<gatehouse_domain::users::ManageUserError> for ApiError {
             E::Throttled { retry_after } => ApiError::Throttled { retry_after },
             E::Hashing(error) => error.into(),
             E::Repository(error) => error.into(),
+        }
+    }
+}
+
+impl From<gatehouse_domain::upstream::IdentityError> for ApiError {
+    fn from(error: gatehouse_domain::upstream::IdentityError) -> Self {
+        use gatehouse_domain::attempts::ConfirmError;
+        use gatehouse_domain::reauth::ReauthError;
+        use gatehouse_domain::upstream::{IdentityError as E, UpstreamSignInError};
+        match error {
+            E::NotFound | E::SignIn(UpstreamSignInError::UnknownProvider) => {
+                ApiError::ResourceNotFound(IDENTITY_NOT_FOUND)
+            }
+            E::LastWayIn => ApiError::LastSignInMethod,
+            E::Reauth(ReauthError::Refused(refusal)) => ApiError::NotReauthenticated(refusal),
+            E::Reauth(ReauthError::Password(error)) => match error {
+                ConfirmError::Missing | ConfirmError::Wrong => ApiError::WrongPassword,
+                ConfirmError::Throttled { retry_after } => ApiError::Throttled { retry_after },
+                ConfirmError::Hashing(error) => error.into(),
+                ConfirmError::Repository(error) => error.into(),
+            },
+            E::SignIn(UpstreamSignInError::Throttled(error)) => error.into(),
+            E::SignIn(UpstreamSignInError::Repository(error)) | E::Repository(error) => {
+                error.into()
+            }
+            E::SignIn(other) => ApiError::internal(other),
         }
     }
 }

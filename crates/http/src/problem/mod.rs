@@ -26,6 +26,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// 404 codes of resources the API addresses by id.
 pub const USER_NOT_FOUND: &str = "user_not_found";
 pub const SESSION_NOT_FOUND: &str = "session_not_found";
+/// The 404 code of an upstream identity the account does not have.
+pub const IDENTITY_NOT_FOUND: &str = "identity_not_found";
 pub const CLIENT_NOT_FOUND: &str = "client_not_found";
 
 /// An RFC 9457 problem document. `code` is stable and machine-readable; `detail` is for people.
@@ -128,6 +130,9 @@ pub enum ApiError {
     /// 409 `last_admin`: the change would leave no active admin.
     #[error("last active admin")]
     LastAdmin,
+    /// 409 `last_sign_in_method`: the identity is the only way into the account.
+    #[error("last way to sign in")]
+    LastSignInMethod,
     /// 429 `too_many_requests` with `Retry-After`: a throttle's limit is used up.
     #[error("throttled")]
     Throttled { retry_after: Duration },
@@ -200,6 +205,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => Code::MethodNotAllowed,
             ApiError::ResourceNotFound(_) => return None,
             ApiError::LastAdmin => Code::LastAdmin,
+            ApiError::LastSignInMethod => Code::LastSignInMethod,
             ApiError::Conflict => Code::Conflict,
             ApiError::Throttled { .. } => Code::TooManyRequests,
             ApiError::EmailedTokenInvalid => Code::TokenInvalid,
@@ -242,6 +248,9 @@ impl ApiError {
             ),
             ApiError::LastAdmin => {
                 "This is the last active admin: promote another user first.".into()
+            }
+            ApiError::LastSignInMethod => {
+                "This is the only way into the account: set a password or link another provider first.".into()
             }
             ApiError::WrongPassword => "The current password is wrong.".into(),
             ApiError::InvalidMfaCode => "The code is wrong or was already used.".into(),
@@ -334,6 +343,7 @@ mod tests {
             },
             ApiError::ResourceNotFound(USER_NOT_FOUND),
             ApiError::LastAdmin,
+            ApiError::LastSignInMethod,
             ApiError::Conflict,
             ApiError::Throttled {
                 retry_after: Duration::from_secs(1),
