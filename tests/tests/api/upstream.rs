@@ -6,7 +6,10 @@
 use futures::future::join_all;
 use gatehouse_server::settings::{UpstreamKind, UpstreamSettings};
 use gatehouse_tests::oidc::{Agent, eddsa_app, input_value, query_of, register_client, spa};
-use gatehouse_tests::{PASSWORD, TestApp};
+use gatehouse_domain::Clock;
+use gatehouse_tests::totp::code_at;
+use gatehouse_tests::{ManualClock, PASSWORD, TestApp};
+use std::sync::Arc;
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 
@@ -20,24 +23,28 @@ struct Pair {
 }
 
 async fn pair() -> Pair {
-    pair_with(|_| {}).await
+    pair_on(None).await
 }
 
-async fn pair_with(customize: impl FnOnce(&mut UpstreamSettings) + 'static) -> Pair {
+/// As [`pair`], the app's time decisions following `clock` when one is given.
+async fn pair_on(clock: Option<Arc<ManualClock>>) -> Pair {
     let (upstream, admin, keys) = eddsa_app().await;
     upstream.register_ok("ada@example.com").await;
     upstream.verify_every_account().await;
     let issuer = upstream.address.clone();
-    let app = TestApp::builder()
+    let mut app = TestApp::builder();
+    if let Some(clock) = clock {
+        app = app.clock(clock);
+    }
+    let app = app
         .settings(move |s| {
-            let mut corp = UpstreamSettings {
+            let corp = UpstreamSettings {
                 kind: UpstreamKind::Oidc,
                 name: Some("Corp".into()),
                 issuer: Some(issuer),
                 client_id: "rp".into(),
                 ..UpstreamSettings::default()
             };
-            customize(&mut corp);
             let other = UpstreamSettings {
                 client_id: "rp-other".into(),
                 name: Some("Other".into()),
@@ -547,4 +554,62 @@ async fn racing_unlinks_never_leave_an_account_without_a_password_with_no_way_in
         1,
         "{html}"
     );
+}
+
+#[tokio::test]
+async fn an_account_with_two_step_verification_is_asked_for_its_code_after_the_provider() {
+    let clock = ManualClock::new();
+    let pair = pair_on(Some(clock.clone())).await;
+    let mut browser = Agent::new(&pair.app);
+    let back = callback_url(&pair, &mut browser, "corp").await;
+    assert_eq!(browser.get(&back).await.status(), StatusCode::SEE_OTHER);
+    // No password: the recent sign-in re-authenticates the enrolment.
+    let html = browser.get("/account").await.text().await.unwrap();
+    let csrf = input_value(&html, "csrf").unwrap();
+    let started = browser
+        .post_form("/account/mfa/start", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    let html = started.text().await.unwrap();
+    let secret = html
+        .split("<code id=\"totp-secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap()
+        .to_owned();
+    let confirmed = browser
+        .post_form(
+            "/account/mfa/confirm",
+            &[("csrf", &csrf), ("code", &code_at(&secret, clock.now()))],
+        )
+        .await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    clock.advance(chrono::Duration::seconds(30));
+
+    // The provider alone no longer opens a session: the code page comes next.
+    let mut next = Agent::new(&pair.app);
+    let back = callback_url(&pair, &mut next, "corp").await;
+    let step = next.get(&back).await;
+    assert_eq!(step.status(), StatusCode::OK);
+    assert!(!next.cookies.contains_key("gatehouse-session"));
+    let html = step.text().await.unwrap();
+    let mfa_token = input_value(&html, "mfa_token").expect("the code page");
+    let csrf = input_value(&html, "csrf").unwrap();
+    let return_to = input_value(&html, "return_to").unwrap();
+    let done = next
+        .post_form(
+            "/signin/mfa",
+            &[
+                ("csrf", &csrf),
+                ("return_to", &return_to),
+                ("mfa_token", &mfa_token),
+                ("otp", &code_at(&secret, clock.now())),
+            ],
+        )
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert!(next.cookies.contains_key("gatehouse-session"));
+    // Only what gatehouse checked: a code, after the provider; never `pwd`.
+    assert_eq!(pair.app.browser_sessions_by("otp").await, 1);
+    assert_eq!(pair.app.browser_sessions_by("pwd otp").await, 0);
 }
