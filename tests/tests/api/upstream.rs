@@ -4,14 +4,14 @@
 //! browser is an agent with its own cookie jar, as two hosts would be.
 
 use futures::future::join_all;
+use gatehouse_domain::Clock;
 use gatehouse_server::settings::{UpstreamKind, UpstreamSettings};
 use gatehouse_tests::oidc::{Agent, eddsa_app, input_value, query_of, register_client, spa};
-use gatehouse_domain::Clock;
 use gatehouse_tests::totp::code_at;
 use gatehouse_tests::{ManualClock, PASSWORD, TestApp};
-use std::sync::Arc;
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
+use std::sync::Arc;
 
 /// An upstream gatehouse (EdDSA, with `ada@example.com`, verified) and a gatehouse that
 /// offers it as the provider `corp` (and as `other`, the same upstream under a second
@@ -612,4 +612,118 @@ async fn an_account_with_two_step_verification_is_asked_for_its_code_after_the_p
     // Only what gatehouse checked: a code, after the provider; never `pwd`.
     assert_eq!(pair.app.browser_sessions_by("otp").await, 1);
     assert_eq!(pair.app.browser_sessions_by("pwd otp").await, 0);
+}
+
+/// An app offering GitHub (`github`), whose endpoints are a local stand-in answering in
+/// GitHub's documented shapes, with these addresses on `/user/emails`.
+async fn with_github(emails: serde_json::Value) -> (TestApp, wiremock::MockServer) {
+    use wiremock::matchers::{body_string_contains, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/login/oauth/access_token"))
+        .and(body_string_contains("code=the-code"))
+        .and(body_string_contains("code_verifier="))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "gho_16C7e42F292c6912E7710c838347Ae178B4a",
+            "token_type": "bearer",
+            "scope": "read:user,user:email"
+        })))
+        .mount(&github)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .and(header(
+            "authorization",
+            "Bearer gho_16C7e42F292c6912E7710c838347Ae178B4a",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "login": "octocat", "id": 583231, "name": "The Octocat",
+            "email": "unverified-public@example.com"
+        })))
+        .mount(&github)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/user/emails"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(emails))
+        .mount(&github)
+        .await;
+    let base = github.uri();
+    let app = TestApp::builder()
+        .settings(move |s| {
+            s.upstream.insert(
+                "github".into(),
+                UpstreamSettings {
+                    kind: UpstreamKind::Github,
+                    client_id: "Iv1.test".into(),
+                    client_secret: Some("github-secret".into()),
+                    authorization_url: Some(format!("{base}/login/oauth/authorize")),
+                    token_url: Some(format!("{base}/login/oauth/access_token")),
+                    api_url: Some(base),
+                    ..UpstreamSettings::default()
+                },
+            );
+        })
+        .spawn()
+        .await;
+    (app, github)
+}
+
+/// Starts a GitHub sign-in and comes back with the code GitHub would send.
+async fn github_sign_in(app: &TestApp, browser: &mut Agent<'_>) -> reqwest::Response {
+    let html = browser.get("/signin").await.text().await.unwrap();
+    assert!(html.contains("Continue with GitHub"), "{html}");
+    let csrf = input_value(&html, "csrf").unwrap();
+    let started = browser
+        .post_form("/upstream/github/start", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let at_github = started.headers()[LOCATION].to_str().unwrap().to_owned();
+    let sent = query_of(&at_github);
+    assert_eq!(sent["client_id"], "Iv1.test");
+    assert_eq!(sent["code_challenge_method"], "S256");
+    assert_eq!(
+        sent["redirect_uri"],
+        format!("{}/upstream/github/callback", app.address)
+    );
+    browser
+        .get(&format!(
+            "/upstream/github/callback?code=the-code&state={}",
+            sent["state"]
+        ))
+        .await
+}
+
+#[tokio::test]
+async fn github_signs_in_with_its_verified_primary_address_only() {
+    let (app, _github) = with_github(serde_json::json!([
+        {"email": "octocat@old.example", "primary": false, "verified": true, "visibility": null},
+        {"email": "octocat@example.com", "primary": true, "verified": true, "visibility": "public"}
+    ]))
+    .await;
+    let mut browser = Agent::new(&app);
+    let answer = github_sign_in(&app, &mut browser).await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    assert!(browser.cookies.contains_key("gatehouse-session"));
+    let account = browser.get("/account").await.text().await.unwrap();
+    assert!(account.contains("octocat@example.com"), "{account}");
+    assert!(
+        account.contains("583231"),
+        "the identity is GitHub's numeric id: {account}"
+    );
+    assert_eq!(app.stored_accounts().await, 1);
+}
+
+#[tokio::test]
+async fn github_without_a_verified_primary_address_creates_no_account() {
+    let (app, _github) = with_github(serde_json::json!([
+        {"email": "octocat@example.com", "primary": true, "verified": false, "visibility": "public"},
+        {"email": "octocat@old.example", "primary": false, "verified": true, "visibility": null}
+    ]))
+    .await;
+    let mut browser = Agent::new(&app);
+    let answer = github_sign_in(&app, &mut browser).await;
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    assert!(!browser.cookies.contains_key("gatehouse-session"));
+    assert_eq!(app.stored_accounts().await, 0);
 }
