@@ -8,13 +8,17 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use gatehouse_domain::oauth::{AuthorizeError, AuthorizeParams, AuthorizeRequest, NextStep};
+use gatehouse_domain::ports::is_opaque_token;
+use gatehouse_domain::upstream::FlowPurpose;
 use gatehouse_domain::{Session, User};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::shared::{
     Posted, SIGN_IN_PATH, browser_session, csrf_token, message, not_a_form, page, posted, resource,
     see_other, unavailable, with_cookie, with_return_to,
 };
+use gatehouse_http::caller::Caller;
 use gatehouse_http::paths::AUTHORIZE as AUTHORIZE_PATH;
 use gatehouse_http::state::AppState;
 
@@ -114,22 +118,23 @@ fn pairs_of(encoded: &[u8]) -> Vec<(String, String)> {
 }
 
 /// The authorization endpoint (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2), by GET.
-async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+async fn authorize(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> HttpResponse {
     let pairs = pairs_of(req.query_string().as_bytes());
-    authorization(&req, &state, pairs).await
+    authorization(&req, &caller, &state, pairs).await
 }
 
 /// The authorization endpoint by POST, its parameters in a form body (OpenID Connect Core
 /// §3.1.2.1: the endpoint must take both).
 async fn authorize_by_post(
     req: HttpRequest,
+    caller: Caller,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     if !gatehouse_http::json::is_form(&req) {
         return not_a_form("This sign-in request is not valid");
     }
-    authorization(&req, &state, pairs_of(&body)).await
+    authorization(&req, &caller, &state, pairs_of(&body)).await
 }
 
 /// Judges an authorization request, then: a browser that must sign in (none, someone
@@ -139,6 +144,7 @@ async fn authorize_by_post(
 /// person is an error sent back to the client. Every redirect is a 303.
 async fn authorization(
     req: &HttpRequest,
+    caller: &Caller,
     state: &AppState,
     pairs: Vec<(String, String)>,
 ) -> HttpResponse {
@@ -161,6 +167,9 @@ async fn authorization(
         (NextStep::Refused { location }, _) => return see_other(&location),
         (NextStep::SignIn, _) | (_, None) => {
             let back = after_sign_in(&pairs);
+            if let Some(hinted) = straight_to_provider(req, caller, state, &pairs, &back).await {
+                return hinted;
+            }
             return see_other(&with_return_to(SIGN_IN_PATH, &back));
         }
         (NextStep::Issue, Some((session, user))) => {
@@ -201,6 +210,47 @@ async fn authorization(
 /// Where the sign-in page sends the browser back: the same request, without the
 /// `prompt=login` (or `select_account`) that sent it there, so that it goes on from the
 /// new sign-in instead of asking for another.
+/// With `idp_hint` naming a configured, available provider, the sign-in begins there
+/// without gatehouse's page (binding it to this browser's CSRF secret, made now if it has
+/// none); `None` to show the page instead (no hint, an unknown provider, or one that
+/// cannot be used now).
+async fn straight_to_provider(
+    req: &HttpRequest,
+    caller: &Caller,
+    state: &AppState,
+    pairs: &[(String, String)],
+    back: &str,
+) -> Option<HttpResponse> {
+    let hint = pairs.iter().find(|(key, _)| key == "idp_hint")?.1.as_str();
+    let (secret, new_cookie) = match req.cookie(state.cookies.csrf) {
+        Some(cookie) if is_opaque_token(cookie.value()) => (cookie.value().to_owned(), None),
+        _ => {
+            let (secret, cookie) = state.cookies.new_browser_secret();
+            (secret, Some(cookie))
+        }
+    };
+    let begun = state
+        .upstream
+        .begin(
+            hint,
+            &SecretString::from(secret),
+            FlowPurpose::SignIn,
+            back.to_owned(),
+            &caller.0,
+        )
+        .await;
+    match begun {
+        Ok(begun) => Some(with_cookie(
+            see_other(begun.redirect_to.as_str()),
+            new_cookie,
+        )),
+        Err(error) => {
+            tracing::info!(%error, provider = %hint, "idp_hint not followed: the sign-in page instead");
+            None
+        }
+    }
+}
+
 fn after_sign_in(pairs: &[(String, String)]) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (key, value) in pairs {

@@ -19,7 +19,17 @@ use std::sync::Arc;
 struct Pair {
     upstream: TestApp,
     app: TestApp,
-    _keys: tempfile::TempDir,
+    _keys: (tempfile::TempDir, tempfile::TempDir),
+}
+
+/// A fresh Ed25519 signing key (the app then issues ID tokens), in a directory to keep.
+fn signing_key() -> (std::path::PathBuf, tempfile::TempDir) {
+    use secrecy::ExposeSecret;
+    let dir = tempfile::tempdir().unwrap();
+    let (private, _) = gatehouse_security::keys::generate_ed25519().unwrap();
+    let path = dir.path().join("key.pem");
+    std::fs::write(&path, private.expose_secret()).unwrap();
+    (path, dir)
 }
 
 async fn pair() -> Pair {
@@ -32,12 +42,15 @@ async fn pair_on(clock: Option<Arc<ManualClock>>) -> Pair {
     upstream.register_ok("ada@example.com").await;
     upstream.verify_every_account().await;
     let issuer = upstream.address.clone();
+    let (key, app_keys) = signing_key();
     let mut app = TestApp::builder();
     if let Some(clock) = clock {
         app = app.clock(clock);
     }
     let app = app
         .settings(move |s| {
+            s.jwt.algorithm = gatehouse_server::settings::JwtAlgorithm::EdDSA;
+            s.jwt.private_key_file = Some(key);
             let corp = UpstreamSettings {
                 kind: UpstreamKind::Oidc,
                 name: Some("Corp".into()),
@@ -62,7 +75,7 @@ async fn pair_on(clock: Option<Arc<ManualClock>>) -> Pair {
     Pair {
         upstream,
         app,
-        _keys: keys,
+        _keys: (keys, app_keys),
     }
 }
 
@@ -311,7 +324,7 @@ async fn an_unverified_address_creates_no_account() {
     let pair = Pair {
         upstream,
         app,
-        _keys,
+        _keys: (_keys, tempfile::tempdir().unwrap()),
     };
     pair.app.register_ok("mallory@example.com").await;
     let mut browser = Agent::new(&pair.app);
@@ -726,4 +739,79 @@ async fn github_without_a_verified_primary_address_creates_no_account() {
     assert_eq!(answer.status(), StatusCode::FORBIDDEN);
     assert!(!browser.cookies.contains_key("gatehouse-session"));
     assert_eq!(app.stored_accounts().await, 0);
+}
+
+#[tokio::test]
+async fn an_app_skips_the_sign_in_page_with_idp_hint_and_its_id_token_claims_no_password() {
+    use gatehouse_tests::oidc::{authorize_url, pkce};
+    let pair = pair().await;
+    let admin = pair.app.admin_token("admin@example.com").await;
+    let callback = "http://127.0.0.1:9/app-callback";
+    register_client(&pair.app, &admin, spa("app", callback)).await;
+    let (verifier, challenge) = pkce();
+    let request = |hint: &str| {
+        authorize_url(
+            &pair.app,
+            &[
+                ("client_id", "app"),
+                ("redirect_uri", callback),
+                ("response_type", "code"),
+                ("scope", "openid email"),
+                ("state", "s1"),
+                ("nonce", "n1"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+                ("idp_hint", hint),
+            ],
+        )
+    };
+    let mut browser = Agent::new(&pair.app);
+    let first = browser.get(&request("corp")).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let at_upstream = first.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        at_upstream.starts_with(&pair.upstream.address),
+        "{at_upstream}"
+    );
+    let mut person = Agent::new(&pair.upstream);
+    let back = person.authorize(&at_upstream, "ada@example.com").await;
+    let signed_in = browser.get(&back).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let resume = signed_in.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(resume.starts_with("/oauth2/authorize?"), "{resume}");
+    let to_app = browser.get(&resume).await;
+    let location = to_app.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(location.starts_with(callback), "{location}");
+    let tokens: serde_json::Value = pair
+        .app
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &query_of(&location)["code"]),
+            ("redirect_uri", callback),
+            ("client_id", "app"),
+            ("code_verifier", &verifier),
+        ])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id_token = gatehouse_tests::totp::claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id_token["email"], "ada@example.com");
+    assert!(
+        id_token.get("amr").is_none(),
+        "no method gatehouse checked: {id_token}"
+    );
+    let access = gatehouse_tests::totp::claims(tokens["access_token"].as_str().unwrap());
+    assert!(access.get("amr").is_none(), "{access}");
+
+    // An unknown provider's hint shows gatehouse's page, as without one.
+    let mut other = Agent::new(&pair.app);
+    let page = other.get(&request("nobody")).await;
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert!(
+        page.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/signin?")
+    );
 }
