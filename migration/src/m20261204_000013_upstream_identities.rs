@@ -3,7 +3,9 @@
 //!   (never by email), deleted with their account;
 //! - `upstream_flows`: sign-ins sent to an upstream and not come back yet, by the digest of
 //!   their state, bound to the digest of the browser's cookie, used up once. Their nonce and
-//!   PKCE verifier are derived from the state with a key, never stored.
+//!   PKCE verifier are derived from the state with a key, never stored;
+//! - `sessions.idp` and `authorization_codes.idp`: the provider that signed the person in,
+//!   for the `idp` claim of their tokens (`NULL`: none did).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -72,10 +74,31 @@ impl MigrationTrait for Migration {
                     .col(UpstreamFlows::CreatedAt)
                     .to_owned(),
             )
-            .await
+            .await?;
+        for table in [Signed::Sessions, Signed::AuthorizationCodes] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(table)
+                        .add_column(string_len_null(Signed::Idp, 32))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [Signed::AuthorizationCodes, Signed::Sessions] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(table)
+                        .drop_column(Signed::Idp)
+                        .to_owned(),
+                )
+                .await?;
+        }
         manager
             .drop_table(Table::drop().table(UpstreamFlows::Table).to_owned())
             .await?;
@@ -112,4 +135,12 @@ enum UpstreamFlows {
 enum Users {
     Table,
     Id,
+}
+
+/// The tables whose rows remember the provider that signed the person in.
+#[derive(DeriveIden, Clone, Copy)]
+enum Signed {
+    Sessions,
+    AuthorizationCodes,
+    Idp,
 }

@@ -328,7 +328,7 @@ pub trait OpaqueTokens: Send + Sync {
 #[derive(Debug)]
 pub enum Rotation {
     /// The token was current and is now replaced by the new one.
-    Rotated(Session),
+    Rotated(Box<Session>),
     /// The token was already rotated once: a replay. The session has been revoked.
     Reused { session: SessionId, user: UserId },
     /// Another refresh with the same token won the race; nothing changed.

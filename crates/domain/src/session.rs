@@ -89,6 +89,8 @@ pub struct Session {
     pub client_id: Option<ClientId>,
     /// How the person proved who they are when the session was opened.
     pub amr: Amr,
+    /// The upstream provider that signed the person in (`idp`), when one did.
+    pub idp: Option<crate::id::ProviderId>,
     /// When the person last proved who they are for this session (`auth_time`): when it was
     /// opened, or for a session an authorization code opened, when its browser signed in.
     pub authenticated_at: DateTime<Utc>,
@@ -118,6 +120,7 @@ impl Session {
             kind: SessionKind::Api,
             client_id: None,
             amr: Amr::Password,
+            idp: None,
             authenticated_at: now,
         }
     }
@@ -138,6 +141,11 @@ impl Session {
     /// The same session, opened by the methods `amr`.
     pub fn with_amr(self, amr: Amr) -> Self {
         Self { amr, ..self }
+    }
+
+    /// The same session, whose person the upstream provider `idp` signed in.
+    pub fn with_idp(self, idp: Option<crate::id::ProviderId>) -> Self {
+        Self { idp, ..self }
     }
 
     /// The same session as a browser session (hosted pages).

@@ -988,7 +988,7 @@ impl SessionRepository for InMemoryAccounts {
         let session = session.clone();
         accounts.refresh[index].2 = true;
         accounts.refresh.push((new.clone(), id, false));
-        Ok(Rotation::Rotated(session))
+        Ok(Rotation::Rotated(Box::new(session)))
     }
     async fn list_live(
         &self,

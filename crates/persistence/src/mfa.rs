@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use gatehouse_domain::mfa::{Challenge, ChallengeFor, MfaCredential, MfaRepository, SealedSecret};
 use gatehouse_domain::ports::TokenDigest;
 use gatehouse_domain::session::Amr;
+use gatehouse_domain::upstream::ProviderId;
 use gatehouse_domain::{RepositoryError, ScopeSet, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
@@ -276,9 +277,15 @@ impl MfaRepository for SeaMfaRepository {
             ChallengeFor::Tokens { scopes, client_id } => {
                 (TOKENS, scopes.to_string(), client_id.clone())
             }
+            // For a browser sign-in, the client column holds the upstream provider.
             ChallengeFor::Browser {
                 first: Amr::Upstream | Amr::UpstreamOtp,
-            } => (BROWSER_UPSTREAM, String::new(), None),
+                idp,
+            } => (
+                BROWSER_UPSTREAM,
+                String::new(),
+                idp.as_ref().map(ToString::to_string),
+            ),
             ChallengeFor::Browser { .. } => (BROWSER, String::new(), None),
         };
         let row = challenges::ActiveModel {
@@ -313,10 +320,15 @@ impl MfaRepository for SeaMfaRepository {
                 purpose: if row.kind == BROWSER {
                     ChallengeFor::Browser {
                         first: Amr::Password,
+                        idp: None,
                     }
                 } else if row.kind == BROWSER_UPSTREAM {
                     ChallengeFor::Browser {
                         first: Amr::Upstream,
+                        idp: row
+                            .client_id
+                            .as_deref()
+                            .and_then(|id| ProviderId::parse(id).ok()),
                     }
                 } else {
                     ChallengeFor::Tokens {

@@ -8,6 +8,7 @@ use gatehouse_domain::oauth::{
     ClientRepository, CodeChallenge, InsertClientError, Nonce, Redemption, RedirectUri,
 };
 use gatehouse_domain::ports::TokenDigest;
+use gatehouse_domain::upstream::ProviderId;
 use gatehouse_domain::{RepositoryError, ScopeSet, SessionId, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -177,6 +178,7 @@ fn code_to_domain(model: codes::Model) -> Result<AuthorizationCode, RepositoryEr
         credential_version: model.credential_version,
         auth_time: model.auth_time,
         amr: Amr::parse(&model.amr),
+        idp: model.idp.and_then(|id| ProviderId::parse(&id).ok()),
         expires_at: model.expires_at,
     })
 }
@@ -205,6 +207,7 @@ impl AuthorizationCodeRepository for SeaAuthorizationCodeRepository {
             redeemed_at: Set(None),
             replayed_at: Set(None),
             amr: Set(code.amr.as_str().to_owned()),
+            idp: Set(code.idp.as_ref().map(ToString::to_string)),
         };
         codes::Entity::insert(row)
             .exec_without_returning(&self.db)

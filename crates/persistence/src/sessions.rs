@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use gatehouse_domain::mfa::Amr;
 use gatehouse_domain::oauth::ClientId;
 use gatehouse_domain::ports::{Rotation, SessionRepository, TokenDigest};
+use gatehouse_domain::upstream::ProviderId;
 use gatehouse_domain::{
     Caller, RepositoryError, ScopeSet, Session, SessionId, SessionKind, SessionLifetimes, User,
     UserId,
@@ -56,6 +57,8 @@ fn to_domain(model: sessions::Model) -> Result<Session, RepositoryError> {
         // An id that no longer parses names no caller.
         client_id: model.client_id.and_then(|id| ClientId::parse(&id).ok()),
         amr: Amr::parse(&model.amr),
+        // An id that no longer parses names no provider.
+        idp: model.idp.and_then(|id| ProviderId::parse(&id).ok()),
         authenticated_at: model.authenticated_at.unwrap_or(model.created_at),
     })
 }
@@ -77,6 +80,7 @@ fn to_active_model(session: &Session) -> sessions::ActiveModel {
         kind: Set(session.kind.as_str().to_owned()),
         browser_token_hash: Set(None),
         amr: Set(session.amr.as_str().to_owned()),
+        idp: Set(session.idp.as_ref().map(ToString::to_string)),
         authenticated_at: Set(Some(session.authenticated_at)),
     }
 }
@@ -245,7 +249,7 @@ impl SessionRepository for SeaSessionRepository {
             .await
             .map_err(storage)?;
         txn.commit().await.map_err(storage)?;
-        Ok(Rotation::Rotated(session))
+        Ok(Rotation::Rotated(Box::new(session)))
     }
 
     #[tracing::instrument(skip_all)]

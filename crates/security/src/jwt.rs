@@ -82,6 +82,9 @@ struct Claims {
     /// How the person signed in (RFC 8176 names); absent in tokens of older releases.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     amr: Vec<String>,
+    /// The upstream provider that signed the person in, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idp: Option<String>,
 }
 
 /// Tokens whose signature this process has verified, at most: a token is presented on
@@ -255,6 +258,7 @@ impl AccessTokenService for JwtService {
                 .iter()
                 .map(|m| (*m).to_owned())
                 .collect(),
+            idp: session.idp.as_ref().map(ToString::to_string),
         };
         let mut header = Header::new(self.active_algorithm);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
@@ -309,6 +313,8 @@ struct IdTokenClaims<'a> {
     /// Absent when gatehouse checked no method itself (an upstream's sign-in alone).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     amr: &'a [&'static str],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idp: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -370,6 +376,7 @@ impl IdTokenSigner for JwtService {
             nonce: claims.nonce.as_deref(),
             at_hash: half_hash(self.active_algorithm, access_token.expose_secret()),
             amr: &claims.amr,
+            idp: claims.idp.as_deref(),
             email: claims.email.as_ref().map(|(email, _)| email.as_str()),
             email_verified: claims.email.as_ref().map(|(_, verified)| *verified),
             name: claims.name.as_ref().and_then(|name| name.as_deref()),

@@ -742,7 +742,8 @@ async fn github_without_a_verified_primary_address_creates_no_account() {
 }
 
 #[tokio::test]
-async fn an_app_skips_the_sign_in_page_with_idp_hint_and_its_id_token_claims_no_password() {
+async fn an_app_skips_the_sign_in_page_with_idp_hint_and_its_tokens_name_the_provider_not_a_password()
+ {
     use gatehouse_tests::oidc::{authorize_url, pkce};
     let pair = pair().await;
     let admin = pair.app.admin_token("admin@example.com").await;
@@ -801,8 +802,13 @@ async fn an_app_skips_the_sign_in_page_with_idp_hint_and_its_id_token_claims_no_
         id_token.get("amr").is_none(),
         "no method gatehouse checked: {id_token}"
     );
+    assert_eq!(id_token["idp"], "corp", "{id_token}");
     let access = gatehouse_tests::totp::claims(tokens["access_token"].as_str().unwrap());
     assert!(access.get("amr").is_none(), "{access}");
+    assert_eq!(access["idp"], "corp", "{access}");
+    // A password's tokens name no provider.
+    let password = gatehouse_tests::totp::claims(&pair.app.login("admin@example.com").await);
+    assert!(password.get("idp").is_none(), "{password}");
 
     // An unknown provider's hint shows gatehouse's page, as without one.
     let mut other = Agent::new(&pair.app);

@@ -29,6 +29,7 @@ impl AuthService {
             self.attempts.abandoned(attempt).await;
             let purpose = ChallengeFor::Browser {
                 first: Amr::Password,
+                idp: None,
             };
             return Err(self.challenge(&user, purpose).await?);
         }
@@ -68,7 +69,7 @@ impl AuthService {
                 matches!(purpose, ChallengeFor::Browser { .. })
             })
             .await?;
-        let ChallengeFor::Browser { first } = challenge.purpose else {
+        let ChallengeFor::Browser { first, idp } = challenge.purpose else {
             return Err(MfaGrantError::InvalidToken);
         };
         let session = Session::start(
@@ -79,7 +80,8 @@ impl AuthService {
             self.clock.now(),
         )
         .in_browser()
-        .with_amr(first.with_otp());
+        .with_amr(first.with_otp())
+        .with_idp(idp);
         let cookie = self.opaque.generate();
         self.sessions
             .create_browser(&session, &self.opaque.digest(&cookie))
@@ -109,6 +111,7 @@ impl AuthService {
         if self.factors.enabled(user).await?.is_some() {
             let purpose = ChallengeFor::Browser {
                 first: Amr::Upstream,
+                idp: Some(idp.clone()),
             };
             return Err(self.challenge(user, purpose).await?);
         }
@@ -120,7 +123,8 @@ impl AuthService {
             self.clock.now(),
         )
         .in_browser()
-        .with_amr(Amr::Upstream);
+        .with_amr(Amr::Upstream)
+        .with_idp(Some(idp.clone()));
         let cookie = self.opaque.generate();
         self.sessions
             .create_browser(&session, &self.opaque.digest(&cookie))

@@ -62,7 +62,7 @@ impl AuthService {
             .rotate(&old, &self.opaque.digest(&next), now, self.policy.sessions)
             .await?;
         let session = match rotation {
-            Rotation::Rotated(session) => session,
+            Rotation::Rotated(session) => *session,
             Rotation::Reused { session, user } => {
                 self.audit
                     .record(

@@ -129,7 +129,10 @@ pub enum ChallengeFor {
     },
     /// A browser session of the hosted pages, after the first factor `first` (a
     /// password, or an upstream provider's sign-in).
-    Browser { first: Amr },
+    Browser {
+        first: Amr,
+        idp: Option<crate::id::ProviderId>,
+    },
 }
 
 /// A sign-in waiting for its second factor: single-use, short-lived, bound to what the

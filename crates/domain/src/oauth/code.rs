@@ -30,8 +30,9 @@ pub struct AuthorizationCode {
     pub credential_version: i64,
     /// When the person typed their password.
     pub auth_time: DateTime<Utc>,
-    /// How they signed in.
+    /// How they signed in, and the upstream provider that signed them in, if one did.
     pub amr: crate::mfa::Amr,
+    pub idp: Option<crate::id::ProviderId>,
     pub expires_at: DateTime<Utc>,
 }
 

@@ -86,8 +86,10 @@ pub struct IdClaims {
     /// When the person last typed their password.
     pub auth_time: DateTime<Utc>,
     pub nonce: Option<String>,
-    /// Authentication methods (RFC 8176): `pwd`.
+    /// Authentication methods (RFC 8176) gatehouse checked itself: `pwd`, `otp`.
     pub amr: Vec<&'static str>,
+    /// The upstream provider that signed the person in, if one did.
+    pub idp: Option<String>,
     /// With the `email` scope: the address and whether it is verified.
     pub email: Option<(String, bool)>,
     /// With the `profile` scope: the full name, if the person gave one.

@@ -21,6 +21,7 @@ pub struct Model {
     pub redeemed_at: Option<DateTimeUtc>,
     pub replayed_at: Option<DateTimeUtc>,
     pub amr: String,
+    pub idp: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -24,6 +24,7 @@ pub struct Model {
     pub browser_token_hash: Option<String>,
     /// How the person signed in: `pwd` or `pwd otp`.
     pub amr: String,
+    pub idp: Option<String>,
     /// When the person last proved who they are (`auth_time`); `None` in rows written
     /// before it was kept, which mean `created_at`.
     pub authenticated_at: Option<DateTimeUtc>,

@@ -472,6 +472,7 @@ impl OAuthService {
             credential_version: user.credential_version,
             auth_time: browser.authenticated_at,
             amr: browser.amr,
+            idp: browser.idp.clone(),
             expires_at: now + CODE_LIFETIME,
         };
         let secret = self.ports.opaque.generate();

@@ -131,6 +131,7 @@ impl OAuthService {
         let session = Session::start(&user, scopes.clone(), caller, self.policy.sessions, now)
             .for_client(code.session_id, client.id.clone())
             .with_amr(code.amr)
+            .with_idp(code.idp.clone())
             .authenticated_at(code.auth_time);
         let refresh = self.ports.opaque.generate();
         self.ports
@@ -243,6 +244,7 @@ impl OAuthService {
             auth_time: code.auth_time,
             nonce: code.nonce.as_ref().map(|n| n.as_str().to_owned()),
             amr: code.amr.methods().to_vec(),
+            idp: code.idp.as_ref().map(ToString::to_string),
             email: scopes
                 .contains(Scope::EmailAddress)
                 .then(|| (user.email.as_str().to_owned(), user.is_verified)),
