@@ -821,3 +821,163 @@ async fn an_app_skips_the_sign_in_page_with_idp_hint_and_its_tokens_name_the_pro
             .starts_with("/signin?")
     );
 }
+
+/// A provider nobody configured by hand is gatehouse; this one is a stand-in whose ID
+/// tokens the test signs, to send what a real provider must never be believed for.
+mod forged_id_tokens {
+    use super::*;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use secrecy::ExposeSecret;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    /// An Ed25519 signing key and its public key as a JWK (`kid` "a").
+    fn ed25519() -> (EncodingKey, serde_json::Value) {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let (private, public) = gatehouse_security::keys::generate_ed25519().unwrap();
+        let der: String = public
+            .lines()
+            .filter(|line| !line.starts_with("-----"))
+            .collect();
+        let der = STANDARD.decode(der).unwrap();
+        // The SubjectPublicKeyInfo ends with the 32 bytes of the key.
+        let x = URL_SAFE_NO_PAD.encode(&der[der.len() - 32..]);
+        let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": "a", "x": x});
+        let key = EncodingKey::from_ed_pem(private.expose_secret().as_bytes()).unwrap();
+        (key, jwk)
+    }
+
+    async fn serve_provider(provider: &MockServer, jwk: &serde_json::Value) {
+        let uri = provider.uri();
+        Mock::given(method("GET"))
+            .and(path("/.well-known/openid-configuration"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "issuer": uri,
+                "authorization_endpoint": format!("{uri}/authorize"),
+                "token_endpoint": format!("{uri}/token"),
+                "jwks_uri": format!("{uri}/jwks"),
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["EdDSA"]
+            })))
+            .mount(provider)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/jwks"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(serde_json::json!({"keys": [jwk]})),
+            )
+            .mount(provider)
+            .await;
+    }
+
+    /// Begins a sign-in and returns the nonce the provider was sent, and the state.
+    async fn begin(browser: &mut Agent<'_>) -> (String, String) {
+        let html = browser.get("/signin").await.text().await.unwrap();
+        let csrf = input_value(&html, "csrf").unwrap();
+        let started = browser
+            .post_form("/upstream/corp/start", &[("csrf", &csrf)])
+            .await;
+        assert_eq!(started.status(), StatusCode::SEE_OTHER);
+        let sent = query_of(started.headers()[LOCATION].to_str().unwrap());
+        (sent["nonce"].clone(), sent["state"].clone())
+    }
+
+    #[tokio::test]
+    async fn id_tokens_of_another_key_issuer_audience_nonce_or_time_are_refused() {
+        let provider = MockServer::start().await;
+        let (key, jwk) = ed25519();
+        serve_provider(&provider, &jwk).await;
+        let issuer = provider.uri();
+        let app = TestApp::builder()
+            .settings(move |s| {
+                s.upstream.insert(
+                    "corp".into(),
+                    UpstreamSettings {
+                        kind: UpstreamKind::Oidc,
+                        issuer: Some(issuer),
+                        client_id: "rp".into(),
+                        ..UpstreamSettings::default()
+                    },
+                );
+            })
+            .spawn()
+            .await;
+        let now = chrono::Utc::now().timestamp();
+        let uri = provider.uri();
+        let (other_key, _) = ed25519();
+        // (what the ID token says, the key and kid it is signed with)
+        type Forge = fn(&mut serde_json::Value, &str);
+        let cases: [(&str, Forge, bool, &str); 7] = [
+            ("a true one", |_, _| {}, false, "a"),
+            ("another key", |_, _| {}, true, "a"),
+            ("a key no one holds", |_, _| {}, true, "b"),
+            (
+                "another issuer",
+                |c, _| c["iss"] = "https://evil.example".into(),
+                false,
+                "a",
+            ),
+            (
+                "another audience",
+                |c, _| c["aud"] = "someone-else".into(),
+                false,
+                "a",
+            ),
+            (
+                "another nonce",
+                |c, _| c["nonce"] = "not-yours".into(),
+                false,
+                "a",
+            ),
+            (
+                "an expired one",
+                |c, _| {
+                    let past = chrono::Utc::now().timestamp() - 3600;
+                    c["exp"] = past.into();
+                    c["iat"] = (past - 60).into();
+                },
+                false,
+                "a",
+            ),
+        ];
+        for (case, forge, other, kid) in cases {
+            let mut browser = Agent::new(&app);
+            let (nonce, state) = begin(&mut browser).await;
+            let mut claims = serde_json::json!({
+                "iss": uri, "aud": "rp", "sub": "subject-1", "iat": now, "exp": now + 300,
+                "nonce": nonce, "email": "ada@example.com", "email_verified": true
+            });
+            forge(&mut claims, &nonce);
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(kid.into());
+            let signer = if other { &other_key } else { &key };
+            let id_token = jsonwebtoken::encode(&header, &claims, signer).unwrap();
+            provider.reset().await;
+            serve_provider(&provider, &jwk).await;
+            Mock::given(method("POST"))
+                .and(path("/token"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                    "access_token": "at", "token_type": "Bearer", "expires_in": 60,
+                    "id_token": id_token
+                })))
+                .mount(&provider)
+                .await;
+            let answer = browser
+                .get(&format!("/upstream/corp/callback?code=c&state={state}"))
+                .await;
+            let signed_in = browser.cookies.contains_key("gatehouse-session");
+            if case == "a true one" {
+                assert_eq!(answer.status(), StatusCode::SEE_OTHER, "{case}");
+                assert!(signed_in, "{case}");
+            } else {
+                assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{case}");
+                assert!(!signed_in, "{case}");
+            }
+        }
+        assert_eq!(app.browser_sessions().await.0, 1);
+        assert_eq!(app.stored_accounts().await, 1);
+        assert!(app.audited("upstream_sign_in_failed").await >= 6);
+    }
+}
