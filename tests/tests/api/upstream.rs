@@ -981,3 +981,64 @@ mod forged_id_tokens {
         assert!(app.audited("upstream_sign_in_failed").await >= 6);
     }
 }
+
+#[tokio::test]
+async fn an_account_made_by_a_provider_sets_a_password_by_email_and_admins_see_its_identities() {
+    use gatehouse_tests::{token_in, wait_for_mail};
+    let pair = pair().await;
+    let mut browser = Agent::new(&pair.app);
+    let back = callback_url(&pair, &mut browser, "corp").await;
+    assert_eq!(browser.get(&back).await.status(), StatusCode::SEE_OTHER);
+
+    // Admins see the identity; a user's token does not reach it.
+    let admin = pair.app.admin_token("admin@example.com").await;
+    let users: serde_json::Value = pair
+        .app
+        .bearer_get("/api/v1/users?q=ada", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = users["items"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/users/{id}/identities");
+    let seen: serde_json::Value = pair
+        .app
+        .bearer_get(&path, &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen[0]["provider"], "corp", "{seen}");
+    pair.app.register_ok("bob@example.com").await;
+    let bob = pair.app.login("bob@example.com").await;
+    assert_eq!(
+        pair.app.bearer_get(&path, &bob).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // The reset email sets a first password, which then signs in.
+    let asked = pair
+        .app
+        .post_json(
+            "/api/v1/auth/password-reset",
+            &serde_json::json!({"email": "ada@example.com"}),
+        )
+        .await;
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let token = token_in(&wait_for_mail(&pair.app, 1).await[0], "/reset-password");
+    let reset = pair
+        .app
+        .post_json(
+            "/api/v1/auth/password-reset/confirm",
+            &serde_json::json!({"token": token, "new_password": "a first password of hers"}),
+        )
+        .await;
+    assert!(reset.status().is_success(), "{}", reset.status());
+    assert_eq!(
+        pair.app
+            .login_response("ada@example.com", "a first password of hers")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}

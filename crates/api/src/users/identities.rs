@@ -4,13 +4,15 @@
 
 use actix_web::{HttpResponse, delete, get, web};
 use chrono::{DateTime, Utc};
+use gatehouse_domain::UserId;
 use gatehouse_domain::upstream::Identity;
 use serde::Serialize;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::shared::responses::{
     BadRequest, IdentityNotFound, InvalidInput, LastSignInMethod, Overloaded, Protected,
-    TooManyRequests, Unauthorized, WrongPassword,
+    TooManyRequests, Unauthorized, UserNotFound, WrongPassword,
 };
 use crate::shared::schemas::ReauthenticationRequest;
 use gatehouse_http::caller::Caller;
@@ -67,6 +69,31 @@ pub async fn list_identities(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let linked = state.upstream.identities(&current.user).await?;
+    let body: Vec<IdentityResponse> = linked.iter().map(IdentityResponse::from).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// A user's linked upstream identities, oldest first (admins).
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "admin",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    security(("oauth2" = ["users:read"])),
+    responses(
+        (status = 200, description = "The user's identities", body = Vec<IdentityResponse>),
+        Protected,
+        (status = 404, response = UserNotFound),
+        (status = 422, response = InvalidInput),
+    )
+)]
+#[get("/users/{id}/identities")]
+pub async fn user_identities(
+    _admin: CurrentUser<scopes::UsersRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state.users.get(UserId::from_uuid(id.into_inner())).await?;
+    let linked = state.upstream.identities(&user).await?;
     let body: Vec<IdentityResponse> = linked.iter().map(IdentityResponse::from).collect();
     Ok(HttpResponse::Ok().json(body))
 }

@@ -39,6 +39,7 @@ use gatehouse_http::state::AppState;
         revoke_all_sessions,
         identities::list_identities,
         identities::unlink_identity,
+        identities::user_identities,
         list,
         get_user,
         update_user,
@@ -67,6 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(identities::list_identities)
         .service(identities::unlink_identity)
         .service(list)
+        .service(identities::user_identities)
         .service(get_user)
         .service(update_user)
         .service(delete_user);
