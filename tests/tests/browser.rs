@@ -8,6 +8,8 @@
 //! - the emailed password-reset link opened in the browser, a new password set;
 //! - two-step verification set up on the account page (the key typed into the tests' own
 //!   TOTP), then a sign-in with password and code.
+//! - a SPA's sign-in through an upstream provider (a second gatehouse, on another host):
+//!   "Continue with …" on the hosted page, the provider's own page, and back with tokens.
 //!
 //! Needs a running chromedriver: `CHROMEDRIVER_URL=http://127.0.0.1:9515 cargo test -p
 //! gatehouse-tests --test browser -- --ignored` (`.ci/run` does this). Screenshots of each
@@ -735,5 +737,113 @@ async fn two_step_verification_is_set_up_and_used_in_the_hosted_pages() {
     wait_for_text(&client, "h1", "Your account").await;
     wait_for_text(&client, "main", "recovery codes left").await;
     screenshot(&client, "mfa-4-signed-in").await;
+    client.close().await.ok();
+}
+
+#[tokio::test]
+#[ignore = "needs chromedriver and Chromium: set CHROMEDRIVER_URL and run with --ignored"]
+async fn a_spa_signs_in_with_an_upstream_provider_on_its_own_page() {
+    use gatehouse_server::settings::{JwtAlgorithm, UpstreamKind, UpstreamSettings};
+    let page_template = include_str!("../browser/spa.html");
+    let placeholder = serve_static_later().await;
+    let keys = tempfile::tempdir().unwrap();
+    let key = |name: &str| {
+        let path = keys.path().join(name);
+        let (private, _) = gatehouse_security::keys::generate_ed25519().unwrap();
+        std::fs::write(&path, secrecy::ExposeSecret::expose_secret(&private)).unwrap();
+        path
+    };
+    // The upstream, at `localhost` so that the browser keeps its cookies apart from the
+    // app's at `127.0.0.1` (as two hosts would be).
+    let upstream_key = key("upstream.pem");
+    let upstream = TestApp::builder()
+        .settings(move |s| {
+            s.server.public_url = s.server.public_url.replace("127.0.0.1", "localhost");
+            s.jwt.algorithm = JwtAlgorithm::EdDSA;
+            s.jwt.private_key_file = Some(upstream_key);
+        })
+        .spawn()
+        .await;
+    upstream.register_ok("ada@example.com").await;
+    upstream.verify_every_account().await;
+    let issuer = upstream.settings.server.public_url.clone();
+    let app_key = key("app.pem");
+    let app = TestApp::builder()
+        .settings({
+            let origin = placeholder.origin.clone();
+            move |s| {
+                s.server.cors_allowed_origins = vec![origin];
+                s.jwt.algorithm = JwtAlgorithm::EdDSA;
+                s.jwt.private_key_file = Some(app_key);
+                s.upstream.insert(
+                    "corp".into(),
+                    UpstreamSettings {
+                        kind: UpstreamKind::Oidc,
+                        name: Some("Corp SSO".into()),
+                        issuer: Some(issuer),
+                        client_id: "gatehouse".into(),
+                        ..UpstreamSettings::default()
+                    },
+                );
+            }
+        })
+        .spawn()
+        .await;
+    placeholder.set(
+        page_template
+            .replace("__ISSUER__", &app.address)
+            .replace("__CLIENT_ID__", "spa"),
+    );
+    let register = |at: &TestApp, admin: String, body: serde_json::Value| {
+        let request = at
+            .client
+            .post(at.url("/api/v1/clients"))
+            .bearer_auth(admin)
+            .json(&body)
+            .send();
+        async move { assert_eq!(request.await.unwrap().status(), reqwest::StatusCode::CREATED) }
+    };
+    register(
+        &upstream,
+        upstream.admin_token("admin@example.com").await,
+        serde_json::json!({
+            "id": "gatehouse", "name": "The app's gatehouse", "public": true, "first_party": true,
+            "redirect_uris": [format!("{}/upstream/corp/callback", app.address)],
+        }),
+    )
+    .await;
+    register(
+        &app,
+        app.admin_token("admin@example.com").await,
+        serde_json::json!({
+            "id": "spa", "name": "Example SPA", "public": true, "first_party": true,
+            "redirect_uris": [format!("{}/callback", placeholder.origin)],
+        }),
+    )
+    .await;
+
+    let client = browser().await;
+    client.goto(&placeholder.origin).await.unwrap();
+    wait_for(&client, "#sign-in").await.click().await.unwrap();
+    // gatehouse's page offers the provider; the person picks it.
+    wait_for_text(&client, "main", "Continue with Corp SSO").await;
+    screenshot(&client, "upstream-1-choose").await;
+    client
+        .find(Locator::XPath("//button[contains(., 'Continue with Corp SSO')]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The provider's own sign-in page, on its own host.
+    wait_for_text(&client, "main", "Sign in").await;
+    let at = client.current_url().await.unwrap();
+    assert_eq!(at.host_str(), Some("localhost"), "{at}");
+    screenshot(&client, "upstream-2-provider").await;
+    sign_in_on_hosted_page(&client, "ada@example.com", PASSWORD).await;
+    // Back at the SPA, which exchanged gatehouse's code and called /users/me.
+    let status = wait_for_text(&client, "#status", "Signed in as").await;
+    assert_eq!(status, "Signed in as ada@example.com");
+    screenshot(&client, "upstream-3-signed-in").await;
     client.close().await.ok();
 }
