@@ -801,7 +801,12 @@ async fn a_spa_signs_in_with_an_upstream_provider_on_its_own_page() {
             .bearer_auth(admin)
             .json(&body)
             .send();
-        async move { assert_eq!(request.await.unwrap().status(), reqwest::StatusCode::CREATED) }
+        async move {
+            assert_eq!(
+                request.await.unwrap().status(),
+                reqwest::StatusCode::CREATED
+            )
+        }
     };
     register(
         &upstream,
@@ -829,7 +834,9 @@ async fn a_spa_signs_in_with_an_upstream_provider_on_its_own_page() {
     wait_for_text(&client, "main", "Continue with Corp SSO").await;
     screenshot(&client, "upstream-1-choose").await;
     client
-        .find(Locator::XPath("//button[contains(., 'Continue with Corp SSO')]"))
+        .find(Locator::XPath(
+            "//button[contains(., 'Continue with Corp SSO')]",
+        ))
         .await
         .unwrap()
         .click()

@@ -533,3 +533,121 @@ fn clients_add_list_and_remove_and_a_secret_is_shown_once() {
     env(&mut list);
     assert!(!text(&run(&mut list).stdout).contains("spa\t"));
 }
+
+/// Serves an OpenID provider's discovery and key set on a free loopback port, for as many
+/// requests as come; returns its issuer.
+fn discovery_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let served = issuer.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 2048];
+            let read = stream.read(&mut request).unwrap_or(0);
+            let request = String::from_utf8_lossy(&request[..read]);
+            let body = if request.starts_with("GET /.well-known/openid-configuration") {
+                serde_json::json!({
+                    "issuer": served,
+                    "authorization_endpoint": format!("{served}/authorize"),
+                    "token_endpoint": format!("{served}/token"),
+                    "jwks_uri": format!("{served}/jwks"),
+                    "response_types_supported": ["code"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["EdDSA"]
+                })
+            } else {
+                serde_json::json!({"keys": [{
+                    "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": "k1",
+                    "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+                }]})
+            }
+            .to_string();
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    issuer
+}
+
+#[test]
+fn upstream_list_and_check_say_what_each_provider_needs_in_plain_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = discovery_server();
+    std::fs::write(dir.path().join("github-secret"), "gh-secret-value\n").unwrap();
+    std::fs::write(
+        dir.path().join("gatehouse.toml"),
+        format!(
+            r#"[server]
+public_url = "https://auth.example.com/"
+[upstream.corp]
+kind = "oidc"
+name = "Corp SSO"
+issuer = "{issuer}"
+client_id = "gatehouse"
+client_secret = "corp-secret-value"
+[upstream.github]
+kind = "github"
+client_id = "Iv1.test"
+client_secret_file = "github-secret"
+[upstream.broken]
+kind = "oidc"
+client_id = "x"
+[upstream.away]
+kind = "oidc"
+issuer = "http://127.0.0.1:9"
+client_id = "x"
+timeout_secs = 1
+"#
+        ),
+    )
+    .unwrap();
+    let with = |args: &[&str]| {
+        let mut command = gatehouse(dir.path(), args);
+        command
+            .env("GATEHOUSE_CONFIG", "gatehouse.toml")
+            .env("GATEHOUSE__UPSTREAM__GOOGLE__KIND", "google")
+            .env(
+                "GATEHOUSE__UPSTREAM__GOOGLE__CLIENT_ID",
+                "123.apps.googleusercontent.com",
+            );
+        run(&mut command)
+    };
+    let listed = with(&["upstream", "list"]);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let listed = text(&listed.stdout);
+    for line in [
+        "corp\toidc\tCorp SSO\tsign-up allowed\thttps://auth.example.com/upstream/corp/callback",
+        "github\tgithub\tGitHub\tsign-up allowed\thttps://auth.example.com/upstream/github/callback",
+        "google\tgoogle\tGoogle\tsign-up allowed\thttps://auth.example.com/upstream/google/callback",
+    ] {
+        assert!(listed.lines().any(|l| l == line), "{line:?} in {listed}");
+    }
+
+    let works = with(&["upstream", "check", "corp"]);
+    assert!(works.status.success(), "{}", text(&works.stderr));
+    assert!(
+        text(&works.stdout).contains("1 signing key"),
+        "{}",
+        text(&works.stdout)
+    );
+    for (id, says) in [
+        ("broken", "needs its `issuer`"),
+        ("away", "discovery at http://127.0.0.1:9"),
+        ("nobody", "no provider `nobody` is configured"),
+    ] {
+        let refused = with(&["upstream", "check", id]);
+        assert!(!refused.status.success(), "{id}");
+        let said = text(&refused.stderr);
+        assert!(said.contains(says), "{id}: {said}");
+    }
+    // No secret is ever printed.
+    let shown = with(&["config"]);
+    let shown = text(&shown.stdout);
+    assert!(shown.contains("[upstream.corp]"), "{shown}");
+    assert!(!shown.contains("corp-secret-value"), "{shown}");
+    assert!(!listed.contains("secret"), "{listed}");
+}

@@ -1042,3 +1042,125 @@ async fn an_account_made_by_a_provider_sets_a_password_by_email_and_admins_see_i
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_burst_of_callbacks_from_one_network_is_cut_off() {
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.auth.upstream_sign_ins_per_ip = 5;
+            s.upstream.insert(
+                "corp".into(),
+                UpstreamSettings {
+                    kind: UpstreamKind::Oidc,
+                    issuer: Some("http://127.0.0.1:9".into()),
+                    client_id: "rp".into(),
+                    timeout_secs: 1,
+                    ..UpstreamSettings::default()
+                },
+            );
+        })
+        .spawn()
+        .await;
+    let mut browser = Agent::new(&app);
+    browser.get("/signin").await;
+    let cookies = browser.cookies.clone();
+    let answers = join_all((0..20).map(|n| {
+        let mut racer = Agent::new(&app);
+        racer.cookies = cookies.clone();
+        async move {
+            racer
+                .get(&format!("/upstream/corp/callback?state=guess-{n}&code=c"))
+                .await
+                .status()
+        }
+    }))
+    .await;
+    let judged = answers
+        .iter()
+        .filter(|s| **s == StatusCode::BAD_REQUEST)
+        .count();
+    let throttled = answers
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(judged + throttled, 20, "{answers:?}");
+    assert!(judged <= 5, "{judged} state guesses were judged");
+    assert_eq!(app.audited("upstream_sign_in_failed").await, judged as i64);
+}
+
+#[tokio::test]
+async fn a_slow_or_oversized_provider_is_unavailable_not_a_hang_or_a_500() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    /// A provider whose discovery would work, but arrives after 5 s or weighs 2 MiB.
+    async fn provider(delay: u64, padding: usize) -> MockServer {
+        let server = MockServer::start().await;
+        let uri = server.uri();
+        let discovery = serde_json::json!({
+            "issuer": uri,
+            "authorization_endpoint": format!("{uri}/authorize"),
+            "token_endpoint": format!("{uri}/token"),
+            "jwks_uri": format!("{uri}/jwks"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["EdDSA"],
+            "padding": "x".repeat(padding),
+        });
+        Mock::given(method("GET"))
+            .and(path("/.well-known/openid-configuration"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(discovery)
+                    .set_delay(std::time::Duration::from_secs(delay)),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/jwks"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"keys": []})))
+            .mount(&server)
+            .await;
+        server
+    }
+    let (fine, slow, huge) = (
+        provider(0, 0).await,
+        provider(5, 0).await,
+        provider(0, 2 << 20).await,
+    );
+    let uris = [
+        ("fine", fine.uri()),
+        ("slow", slow.uri()),
+        ("huge", huge.uri()),
+    ];
+    let app = TestApp::builder()
+        .settings(move |s| {
+            for (id, issuer) in uris {
+                s.upstream.insert(
+                    id.into(),
+                    UpstreamSettings {
+                        kind: UpstreamKind::Oidc,
+                        issuer: Some(issuer),
+                        client_id: "rp".into(),
+                        timeout_secs: 1,
+                        ..UpstreamSettings::default()
+                    },
+                );
+            }
+        })
+        .spawn()
+        .await;
+    let mut browser = Agent::new(&app);
+    let html = browser.get("/signin").await.text().await.unwrap();
+    let csrf = input_value(&html, "csrf").unwrap();
+    // The same discovery, on time and small, works: the others fail for their delay and size.
+    for (provider, expected) in [
+        ("fine", StatusCode::SEE_OTHER),
+        ("slow", StatusCode::SERVICE_UNAVAILABLE),
+        ("huge", StatusCode::SERVICE_UNAVAILABLE),
+    ] {
+        let answer = browser
+            .post_form(&format!("/upstream/{provider}/start"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(answer.status(), expected, "{provider}");
+    }
+}
