@@ -36,6 +36,11 @@ pub enum ManageUserError {
     /// The change would leave no active admin.
     #[error("the last active admin cannot be demoted, deactivated or deleted")]
     LastAdmin,
+    /// An admin changing their own role or activation, or deleting their own account,
+    /// through the admin endpoints: their own account goes through `/users/me`, which asks
+    /// for re-authentication.
+    #[error("your own account is changed through /users/me")]
+    OwnAccount,
     /// The account changed while this request worked on it; nothing was stored.
     #[error("the account changed meanwhile")]
     Conflict,
@@ -224,6 +229,9 @@ impl UserService {
             return Err(ManageUserError::Invalid(errors));
         };
 
+        if actor.id == id && (changes.role.is_some() || changes.is_active.is_some()) {
+            return Err(ManageUserError::OwnAccount);
+        }
         let mut user = self.get(id).await?;
         let read_at = user.updated_at;
         let before = (user.role, user.is_active);
@@ -284,6 +292,9 @@ impl UserService {
         id: UserId,
         caller: &Caller,
     ) -> Result<(), ManageUserError> {
+        if actor.id == id {
+            return Err(ManageUserError::OwnAccount);
+        }
         self.users.delete(id).await?;
         self.audit(AuditKind::AccountDeleted, id, Some(actor.id), caller, None)
             .await;
@@ -901,14 +912,26 @@ mod tests {
             is_active: Some(false),
             ..AdminChanges::default()
         };
+        // Root's own account is not changed through the admin use cases at all; the rule
+        // is judged for any actor (the API lets only admins act, judged at the request).
+        let actor = h.add("actor@example.com", Role::User).await;
         for changes in [demote, deactivate] {
+            let own = AdminChanges {
+                role: changes.role,
+                is_active: changes.is_active,
+                ..AdminChanges::default()
+            };
+            let refused = h.service.admin_update(&root, root.id, own, &caller()).await;
+            assert!(matches!(refused, Err(ManageUserError::OwnAccount)));
             let refused = h
                 .service
-                .admin_update(&root, root.id, changes, &caller())
+                .admin_update(&actor, root.id, changes, &caller())
                 .await;
             assert!(matches!(refused, Err(ManageUserError::LastAdmin)));
         }
-        let deleted = h.service.admin_delete(&root, root.id, &caller()).await;
+        let own = h.service.admin_delete(&root, root.id, &caller()).await;
+        assert!(matches!(own, Err(ManageUserError::OwnAccount)));
+        let deleted = h.service.admin_delete(&actor, root.id, &caller()).await;
         assert!(matches!(deleted, Err(ManageUserError::LastAdmin)));
         let own = h
             .service

@@ -320,20 +320,11 @@ async fn the_last_active_admin_cannot_be_demoted_deactivated_or_deleted() {
     let root_id = user_id(&app, &root).await;
     let path = format!("/api/v1/users/{root_id}");
 
-    for body in [json!({"role": "user"}), json!({"is_active": false})] {
-        let response = app
-            .bearer_send(Method::PATCH, &path, &root, Some(&body))
-            .await;
-        assert_eq!(
-            problem_code(response).await,
-            (StatusCode::CONFLICT, "last_admin".into()),
-            "{body}"
-        );
-    }
+    // Through the admin endpoints an admin's own account is not theirs to change.
     let response = app.bearer_send(Method::DELETE, &path, &root, None).await;
     assert_eq!(
         problem_code(response).await,
-        (StatusCode::CONFLICT, "last_admin".into())
+        (StatusCode::FORBIDDEN, "own_account".into())
     );
     let response = app
         .bearer_send(
@@ -358,23 +349,90 @@ async fn the_last_active_admin_cannot_be_demoted_deactivated_or_deleted() {
         (Some("admin"), Some(true))
     );
 
-    // With a second active admin, the first may step down.
+    // Two admins demoting each other at once: one wins, one admin is left.
     let other = app.admin_token("other@example.com").await;
-    let response = app
-        .bearer_send(Method::PATCH, &path, &root, Some(&json!({"role": "user"})))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
     let other_id = user_id(&app, &other).await;
-    let response = app
+    let demote = |token: String, id: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .bearer_send(
+                    Method::PATCH,
+                    &format!("/api/v1/users/{id}"),
+                    &token,
+                    Some(&json!({"role": "user"})),
+                )
+                .await;
+            let status = response.status();
+            if status == StatusCode::OK {
+                (status, String::new())
+            } else {
+                problem_code(response).await
+            }
+        }
+    };
+    let (a, b) = tokio::join!(
+        demote(root.clone(), other_id.clone()),
+        demote(other.clone(), root_id.clone())
+    );
+    let mut outcomes = [a, b];
+    outcomes.sort();
+    assert_eq!(outcomes[0].0, StatusCode::OK, "{outcomes:?}");
+    assert!(
+        outcomes[1] == (StatusCode::CONFLICT, "last_admin".into())
+            || outcomes[1] == (StatusCode::FORBIDDEN, "insufficient_scope".into()),
+        "{outcomes:?}"
+    );
+    // Whichever is still an admin sees exactly one.
+    let mut seen = Vec::new();
+    for token in [&root, &other] {
+        let listed = app.bearer_get("/api/v1/users?role=admin", token).await;
+        if listed.status() == StatusCode::OK {
+            let listed: Value = listed.json().await.unwrap();
+            seen.push(listed["total"].clone());
+        }
+    }
+    assert_eq!(seen, [json!(1)], "{outcomes:?}");
+}
+
+#[tokio::test]
+async fn an_admin_changes_their_own_account_only_through_users_me() {
+    let app = TestApp::builder().spawn().await;
+    let admin = app.admin_token("admin@example.com").await;
+    // A second admin exists, so the last-admin rule is not what refuses.
+    let other = app.admin_token("other@example.com").await;
+    let own = user_id(&app, &admin).await;
+    let path = format!("/api/v1/users/{own}");
+    for change in [json!({"role": "user"}), json!({"is_active": false})] {
+        let refused = app
+            .bearer_send(Method::PATCH, &path, &admin, Some(&change))
+            .await;
+        let (status, code) = gatehouse_tests::problem_code(refused).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::FORBIDDEN, "own_account"),
+            "{change}"
+        );
+    }
+    let deleted = app.bearer_send(Method::DELETE, &path, &admin, None).await;
+    let (status, code) = gatehouse_tests::problem_code(deleted).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "own_account")
+    );
+    // Their name they may change here; and another admin may change them.
+    let renamed = app
         .bearer_send(
             Method::PATCH,
-            &format!("/api/v1/users/{other_id}"),
-            &other,
-            Some(&json!({"is_active": false})),
+            &path,
+            &admin,
+            Some(&json!({"full_name": "Ada Admin"})),
         )
         .await;
-    assert_eq!(
-        problem_code(response).await,
-        (StatusCode::CONFLICT, "last_admin".into())
-    );
+    assert_eq!(renamed.status(), StatusCode::OK);
+    let demoted = app
+        .bearer_send(Method::PATCH, &path, &other, Some(&json!({"role": "user"})))
+        .await;
+    assert_eq!(demoted.status(), StatusCode::OK);
+    assert_eq!(app.audited("account_deleted").await, 0);
 }

@@ -390,7 +390,8 @@ pub async fn get_user(
 }
 
 /// Change a user's name, role, active or verified flag (admins). A deactivated user can no
-/// longer log in, and their tokens stop working at once.
+/// longer log in, and their tokens stop working at once. An admin's own role and activation
+/// are not changed here (403 `own_account`).
 #[utoipa::path(
     context_path = "/api/v1",
     tag = "admin",
@@ -443,7 +444,8 @@ async fn admin_view(state: &AppState, user: &User) -> Result<UserResponse, ApiEr
     Ok(UserResponse::from(user).with_mfa(enabled))
 }
 
-/// Delete a user and their data (admins).
+/// Delete a user and their data (admins). An admin's own account is deleted through
+/// `DELETE /api/v1/users/me`, which asks for the password (403 `own_account` here).
 #[utoipa::path(
     context_path = "/api/v1",
     tag = "admin",

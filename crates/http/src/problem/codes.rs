@@ -70,6 +70,8 @@ codes! {
     EmailTaken = "email_taken", CONFLICT;
     /// The change would leave no active admin.
     LastAdmin = "last_admin", CONFLICT;
+    /// Admins change their own role or activation, and delete their own account, through `/users/me` (which asks for re-authentication), not the admin endpoints.
+    OwnAccount = "own_account", FORBIDDEN;
     /// The identity is the account's only way to sign in: set a password or link another provider first.
     LastSignInMethod = "last_sign_in_method", CONFLICT;
     /// A client with this `id` is already registered.

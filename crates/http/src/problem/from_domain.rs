@@ -66,6 +66,7 @@ impl From<gatehouse_domain::users::ManageUserError> for ApiError {
             E::SessionNotFound => ApiError::ResourceNotFound(SESSION_NOT_FOUND),
             E::EmailTaken => ApiError::EmailTaken,
             E::LastAdmin => ApiError::LastAdmin,
+            E::OwnAccount => ApiError::OwnAccount,
             E::Conflict => ApiError::Conflict,
             E::WrongPassword => ApiError::WrongPassword,
             E::NotReauthenticated(refusal) => ApiError::NotReauthenticated(refusal),

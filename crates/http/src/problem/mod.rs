@@ -133,6 +133,9 @@ pub enum ApiError {
     /// 409 `last_sign_in_method`: the identity is the only way into the account.
     #[error("last way to sign in")]
     LastSignInMethod,
+    /// 403 `own_account`: an admin's own account, through the admin endpoints.
+    #[error("own account")]
+    OwnAccount,
     /// 429 `too_many_requests` with `Retry-After`: a throttle's limit is used up.
     #[error("throttled")]
     Throttled { retry_after: Duration },
@@ -206,6 +209,7 @@ impl ApiError {
             ApiError::ResourceNotFound(_) => return None,
             ApiError::LastAdmin => Code::LastAdmin,
             ApiError::LastSignInMethod => Code::LastSignInMethod,
+            ApiError::OwnAccount => Code::OwnAccount,
             ApiError::Conflict => Code::Conflict,
             ApiError::Throttled { .. } => Code::TooManyRequests,
             ApiError::EmailedTokenInvalid => Code::TokenInvalid,
@@ -248,6 +252,9 @@ impl ApiError {
             ),
             ApiError::LastAdmin => {
                 "This is the last active admin: promote another user first.".into()
+            }
+            ApiError::OwnAccount => {
+                "Change or delete your own account through /api/v1/users/me, which asks for your password.".into()
             }
             ApiError::LastSignInMethod => {
                 "This is the only way into the account: set a password or link another provider first.".into()
@@ -344,6 +351,7 @@ mod tests {
             ApiError::ResourceNotFound(USER_NOT_FOUND),
             ApiError::LastAdmin,
             ApiError::LastSignInMethod,
+            ApiError::OwnAccount,
             ApiError::Conflict,
             ApiError::Throttled {
                 retry_after: Duration::from_secs(1),
