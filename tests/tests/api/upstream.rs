@@ -909,7 +909,7 @@ mod forged_id_tokens {
         let (other_key, _) = ed25519();
         // (what the ID token says, the key and kid it is signed with)
         type Forge = fn(&mut serde_json::Value, &str);
-        let cases: [(&str, Forge, bool, &str); 7] = [
+        let cases: [(&str, Forge, bool, &str); 9] = [
             ("a true one", |_, _| {}, false, "a"),
             ("another key", |_, _| {}, true, "a"),
             ("a key no one holds", |_, _| {}, true, "b"),
@@ -928,6 +928,18 @@ mod forged_id_tokens {
             (
                 "another nonce",
                 |c, _| c["nonce"] = "not-yours".into(),
+                false,
+                "a",
+            ),
+            (
+                "an overlong subject",
+                |c, _| c["sub"] = "s".repeat(300).into(),
+                false,
+                "a",
+            ),
+            (
+                "a subject with a NUL",
+                |c, _| c["sub"] = "sub\u{0}ject".into(),
                 false,
                 "a",
             ),

@@ -54,6 +54,15 @@ pub struct Callback {
     pub iss: Option<String>,
 }
 
+/// The longest subject an identity may have (the column's length).
+const SUBJECT_MAX: usize = 255;
+
+/// Whether `subject` can name an identity: 1–255 bytes, no control character. An upstream
+/// that asserts another is refused, and no other is looked up, so none reaches a query.
+pub fn is_plain_subject(subject: &str) -> bool {
+    !subject.is_empty() && subject.len() <= SUBJECT_MAX && !subject.chars().any(char::is_control)
+}
+
 /// Who the upstream says signed in, after every check of its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Asserted {

@@ -298,7 +298,13 @@ impl UpstreamService {
             .complete(&flow.provider, &callback, &secrets)
             .await
         {
-            Ok(asserted) => asserted,
+            Ok(asserted) if super::is_plain_subject(&asserted.subject) => asserted,
+            Ok(_) => {
+                let detail = "the provider asserted a subject no identity can have";
+                self.failed(Some(&flow.provider), None, &caller, detail)
+                    .await;
+                return Err(UpstreamSignInError::Refused);
+            }
             Err(error) => {
                 let detail = format!("{}: {error}", flow.provider);
                 self.failed(Some(&flow.provider), None, &caller, &detail)
@@ -392,8 +398,7 @@ impl UpstreamService {
         caller: &Caller,
     ) -> Result<(), IdentityError> {
         let provider = ProviderId::parse(provider).map_err(|_| IdentityError::NotFound)?;
-        // No stored subject is longer or holds a control character: none reaches a query.
-        if subject.is_empty() || subject.len() > 255 || subject.chars().any(char::is_control) {
+        if !super::is_plain_subject(subject) {
             return Err(IdentityError::NotFound);
         }
         self.reauth.check(user, session, password, caller).await?;
@@ -552,7 +557,12 @@ impl UpstreamService {
                 provider: provider.clone(),
                 subject: asserted.subject.clone(),
                 user_id,
-                email: asserted.email.clone(),
+                // Kept only as a valid address (normalized), to show on the account page.
+                email: asserted
+                    .email
+                    .as_deref()
+                    .and_then(|email| Email::parse(email).ok())
+                    .map(|email| email.as_str().to_owned()),
                 linked_at: self.clock.now_stored(),
                 last_used_at: None,
             })
