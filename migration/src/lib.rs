@@ -15,6 +15,7 @@ mod m20261201_000010_oauth_clients_and_codes;
 mod m20261202_000011_mfa;
 mod m20261203_000012_reauthentication;
 mod m20261204_000013_upstream_identities;
+mod m20261205_000014_upstream_links_and_reauth;
 mod owned;
 mod postgres_only;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_mfa::Migration),
             Box::new(m20261203_000012_reauthentication::Migration),
             Box::new(m20261204_000013_upstream_identities::Migration),
+            Box::new(m20261205_000014_upstream_links_and_reauth::Migration),
         ]
     }
 }

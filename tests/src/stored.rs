@@ -18,6 +18,15 @@ impl TestApp {
         self.count("SELECT COUNT(*) FROM todos").await
     }
 
+    /// How many upstream identities are linked to the account with `email`.
+    pub async fn stored_identities_of(&self, email: &str) -> i64 {
+        self.count_where(
+            "SELECT COUNT(*) FROM identities i JOIN users u ON u.id = i.user_id WHERE u.email = $1",
+            vec![email.into()],
+        )
+        .await
+    }
+
     /// How many sessions exist, ended ones included.
     pub async fn stored_sessions(&self) -> i64 {
         self.count("SELECT COUNT(*) FROM sessions").await

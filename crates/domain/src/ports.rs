@@ -394,6 +394,15 @@ pub trait SessionRepository: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool, RepositoryError>;
 
+    /// Records that the person behind the user's live session `id` signed in again at
+    /// `at` (a re-authentication); returns whether a live one was found.
+    async fn reauthenticated(
+        &self,
+        user: UserId,
+        id: SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError>;
+
     /// Revokes every live session of the user except `keep`; returns how many.
     async fn revoke_all(
         &self,

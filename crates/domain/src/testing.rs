@@ -233,6 +233,16 @@ impl SessionRepository for InMemorySessions {
         let session = sessions.iter_mut().find(|s| s.id == id);
         Ok(session.map(|s| s.revoked_at = Some(now)).is_some())
     }
+    async fn reauthenticated(
+        &self,
+        _: UserId,
+        id: SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut sessions = self.0.lock().unwrap();
+        let session = sessions.iter_mut().find(|s| s.id == id && s.is_live(at));
+        Ok(session.map(|s| s.authenticated_at = at).is_some())
+    }
     async fn revoke_all(
         &self,
         _: UserId,
@@ -1023,6 +1033,19 @@ impl SessionRepository for InMemoryAccounts {
             }
             None => Ok(false),
         }
+    }
+    async fn reauthenticated(
+        &self,
+        user: UserId,
+        id: SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut accounts = self.0.lock().unwrap();
+        let session = accounts
+            .sessions
+            .iter_mut()
+            .find(|s| s.id == id && s.user_id == user && s.is_live(at));
+        Ok(session.map(|s| s.authenticated_at = at).is_some())
     }
     async fn revoke_all(
         &self,

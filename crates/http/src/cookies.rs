@@ -9,6 +9,8 @@ use rand::RngCore;
 pub struct Cookies {
     pub session: &'static str,
     pub csrf: &'static str,
+    /// An upstream identity offered for linking, until the account's owner confirms.
+    pub link: &'static str,
     pub secure: bool,
 }
 
@@ -18,12 +20,14 @@ impl Cookies {
             Self {
                 session: "__Host-gatehouse-session",
                 csrf: "__Host-gatehouse-csrf",
+                link: "__Host-gatehouse-link",
                 secure,
             }
         } else {
             Self {
                 session: "gatehouse-session",
                 csrf: "gatehouse-csrf",
+                link: "gatehouse-link",
                 secure,
             }
         }

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use gatehouse_domain::mfa::Factor;
+use gatehouse_domain::upstream::{Begun, IdentityError};
 use gatehouse_domain::users::ProfileChanges;
 use gatehouse_domain::{SessionId, SessionKind, User};
 use secrecy::{ExposeSecret, SecretString};
@@ -28,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/account/sessions/revoke").route(web::post().to(revoke_session)))
         .service(resource("/account/identities/link").route(web::post().to(link_identity)))
         .service(resource("/account/identities/unlink").route(web::post().to(unlink_identity)))
+        .service(resource("/account/reauthenticate").route(web::post().to(reauthenticate)))
         .service(resource("/account/mfa/start").route(web::post().to(mfa_start)))
         .service(resource("/account/mfa/confirm").route(web::post().to(mfa_confirm)))
         .service(resource("/account/mfa/disable").route(web::post().to(mfa_disable)))
@@ -61,6 +63,12 @@ struct IdentityForm {
     provider: String,
     subject: String,
     current_password: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ProviderForm {
+    provider: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -129,6 +137,9 @@ struct AccountPage<'a> {
     identities: Vec<IdentityRow>,
     /// Providers to link: id, name, available.
     providers: Vec<(String, String, bool)>,
+    /// Providers this account (without a password) can confirm it is theirs with: id,
+    /// name, available.
+    confirm_with: Vec<(String, String, bool)>,
     notice: Option<&'static str>,
     errors: Vec<String>,
     mfa_enabled: bool,
@@ -144,6 +155,9 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "session" => Some("That session is signed out."),
         "linked" => Some("The provider is linked: you can sign in with it."),
         "unlinked" => Some("The provider is unlinked."),
+        "reauthenticated" => {
+            Some("You signed in again: you can now make changes to how you sign in.")
+        }
         "mfa-off" => Some("Two-step verification is off."),
         _ => None,
     }
@@ -194,6 +208,12 @@ async fn render(
     let mut sent = query(req);
     let done = sent.remove("done");
     let enrol_first = sent.get("mfa").is_some_and(|v| v == "required") && !mfa.enabled;
+    let providers = state.upstream.providers();
+    let is_linked = |provider: &&gatehouse_domain::upstream::ProviderInfo| {
+        linked
+            .iter()
+            .any(|identity| identity.provider == provider.id)
+    };
     let view = AccountPage {
         csrf: &csrf,
         email: user.email.as_str(),
@@ -210,16 +230,27 @@ async fn render(
                 linked_at: when(identity.linked_at),
             })
             .collect(),
-        providers: state
-            .upstream
-            .providers()
-            .into_iter()
-            .filter(|provider| {
-                !linked
-                    .iter()
-                    .any(|identity| identity.provider == provider.id)
+        providers: providers
+            .iter()
+            .filter(|provider| !is_linked(provider))
+            .map(|provider| {
+                (
+                    provider.id.to_string(),
+                    provider.name.clone(),
+                    provider.available,
+                )
             })
-            .map(|provider| (provider.id.to_string(), provider.name, provider.available))
+            .collect(),
+        confirm_with: providers
+            .iter()
+            .filter(|provider| !user.has_password() && is_linked(provider))
+            .map(|provider| {
+                (
+                    provider.id.to_string(),
+                    provider.name.clone(),
+                    provider.available,
+                )
+            })
             .collect(),
         notice: if !errors.is_empty() {
             None
@@ -384,14 +415,56 @@ async fn link_identity(
             &caller.0,
         )
         .await;
+    begun_or_page(&req, &state, &user, session, begun).await
+}
+
+/// To the provider, or the page of what went wrong: the account page for its own refusals,
+/// the upstream failure page for the provider's.
+async fn begun_or_page(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &User,
+    session: SessionId,
+    begun: Result<Begun, IdentityError>,
+) -> HttpResponse {
     match begun {
         Ok(begun) => see_other(begun.redirect_to.as_str()),
+        Err(IdentityError::SignIn(error)) => crate::upstream::failure(error, ACCOUNT_PATH),
         Err(error) => {
             let labels = [("current_password", "Current password")];
             let (status, errors) = describe(&ApiError::from(error), &labels);
-            render(&req, &state, &user, session, errors, status).await
+            render(req, state, user, session, errors, status).await
         }
     }
+}
+
+/// Signs in again at a provider linked to the account (which has no password to give): the
+/// re-authentication that changes to how it signs in need, then back to the account page.
+async fn reauthenticate(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (user, session, form) = match signed_in_form::<ProviderForm>(&req, &body, &state).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.page(),
+    };
+    let Some(browser) = req.cookie(state.cookies.csrf) else {
+        return sign_in_first();
+    };
+    let begun = state
+        .upstream
+        .begin_reauthentication(
+            &user,
+            session,
+            &form.fields.provider,
+            &SecretString::from(browser.value().to_owned()),
+            ACCOUNT_PATH.to_owned(),
+            &caller.0,
+        )
+        .await;
+    begun_or_page(&req, &state, &user, session, begun).await
 }
 
 /// Unlinks a provider from the account (re-authenticated), never its last way in.

@@ -26,6 +26,8 @@ pub(crate) const CONTENT_SECURITY_POLICY: &str =
 pub(crate) const SIGN_IN_PATH: &str = "/signin";
 pub(crate) const SIGN_UP_PATH: &str = "/signup";
 pub(crate) const ACCOUNT_PATH: &str = "/account";
+/// Where an upstream identity offered for linking to an existing account is confirmed.
+pub(crate) const LINK_OFFER_PATH: &str = "/upstream/link";
 pub(crate) const FORGOT_PASSWORD_PATH: &str = "/forgot-password";
 
 /// One input of a form.
@@ -445,6 +447,7 @@ pub(crate) fn safe_return_to(raw: Option<&str>) -> &str {
     match raw {
         Some(path)
             if path == ACCOUNT_PATH
+                || path == LINK_OFFER_PATH
                 || path
                     .strip_prefix(gatehouse_http::paths::AUTHORIZE)
                     .is_some_and(|rest| rest.starts_with('?'))

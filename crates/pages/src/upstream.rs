@@ -1,19 +1,27 @@
 //! Signing in through an upstream identity provider: the "Continue with …" buttons of the
 //! sign-in and sign-up pages, the start of a sign-in (to the provider's own page) and the
-//! callback it comes back to, which signs in, signs up, or asks for the second factor. The
-//! sign-in is bound to the browser that began it by the secret of its CSRF cookie. Every
-//! failure is a page that says what happened and how to go back, never a 500.
+//! callback it comes back to, which signs in, signs up, asks for the second factor,
+//! re-authenticates the session that asked, or offers to link the identity to the account
+//! that has its address (confirmed on the link page once its owner signed in). The
+//! sign-in is bound to the browser that began it by the secret of its CSRF cookie, an
+//! offer by a cookie of its own. Every failure is a page that says what happened and how
+//! to go back, never a 500.
 
+use actix_web::cookie::time::Duration as CookieAge;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use gatehouse_domain::reauth::{ReauthError, ReauthRefusal};
 use gatehouse_domain::throttle::ThrottleError;
-use gatehouse_domain::upstream::{Callback, FlowPurpose, SignInOutcome, UpstreamSignInError};
+use gatehouse_domain::upstream::{
+    Callback, FlowPurpose, IdentityError, SignInOutcome, UpstreamSignInError,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::shared::{
-    ACCOUNT_PATH, Posted, SIGN_IN_PATH, carry_retry_after, csrf_token, message_with_link, page,
-    posted, query, resource, safe_return_to, see_other, unavailable, with_cookie, with_return_to,
+    ACCOUNT_PATH, Empty, FormPage, LINK_OFFER_PATH, Posted, SIGN_IN_PATH, browser_session,
+    carry_retry_after, csrf_token, message_with_link, page, posted, query, resource,
+    safe_return_to, see_other, signed_in_form, unavailable, with_cookie, with_return_to,
 };
 use crate::sign_in::{second_factor_form, signed_in_to};
 use gatehouse_http::caller::Caller;
@@ -22,8 +30,16 @@ use gatehouse_http::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/upstream/{provider}/start").route(web::post().to(start)))
-        .service(resource("/upstream/{provider}/callback").route(web::get().to(callback)));
+        .service(resource("/upstream/{provider}/callback").route(web::get().to(callback)))
+        .service(
+            resource(LINK_OFFER_PATH)
+                .route(web::get().to(link_offer))
+                .route(web::post().to(confirm_link)),
+        );
 }
+
+/// How long an offered link waits for its confirmation (as the domain's offers).
+const OFFER_AGE: CookieAge = CookieAge::minutes(10);
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -114,8 +130,129 @@ async fn callback(
             with_cookie(page(StatusCode::OK, &step), new_cookie)
         }
         Ok(SignInOutcome::Linked { .. }) => see_other(&format!("{ACCOUNT_PATH}?done=linked")),
+        Ok(SignInOutcome::Reauthenticated { .. }) => {
+            see_other(&format!("{ACCOUNT_PATH}?done=reauthenticated"))
+        }
+        Ok(SignInOutcome::LinkOffered { offer }) => {
+            let mut cookie = state
+                .cookies
+                .build(state.cookies.link, offer.expose_secret().to_owned());
+            cookie.set_max_age(OFFER_AGE);
+            with_cookie(see_other(LINK_OFFER_PATH), Some(cookie))
+        }
         Err(error) => failure(error, SIGN_IN_PATH),
     }
+}
+
+/// The link this browser was offered, from its cookie.
+fn offer_cookie(req: &HttpRequest, state: &AppState) -> Option<SecretString> {
+    req.cookie(state.cookies.link)
+        .map(|cookie| SecretString::from(cookie.value().to_owned()))
+}
+
+/// The offer of a link: sign in to the account that has the address first, then confirm.
+async fn link_offer(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let Some(offer) = offer_cookie(&req, &state) else {
+        return failure(UpstreamSignInError::BadState, SIGN_IN_PATH);
+    };
+    let view = match state.upstream.link_offer(&offer).await {
+        Ok(Some(view)) => view,
+        Ok(None) => return failure(UpstreamSignInError::BadState, SIGN_IN_PATH),
+        Err(error) => return unavailable(error),
+    };
+    let email = view.email.as_deref().unwrap_or("this address");
+    let provider = &view.provider_name;
+    let signed_in = match browser_session(&req, &state).await {
+        Ok(signed_in) => signed_in,
+        Err(error) => return unavailable(error),
+    };
+    match signed_in {
+        Some((_, user)) if user.id == view.holder => {
+            let (csrf, new_cookie) = csrf_token(&req, &state);
+            let intro = format!(
+                "Your {provider} account has the address {email}. Link it, and you can sign in here with {provider}."
+            );
+            let submit = format!("Link {provider}");
+            let form = FormPage {
+                title: "Link a sign-in provider",
+                intro: Some(intro),
+                errors: Vec::new(),
+                action: LINK_OFFER_PATH,
+                csrf: &csrf,
+                hidden: Vec::new(),
+                fields: Vec::new(),
+                submit: &submit,
+                links: vec![(ACCOUNT_PATH.to_owned(), "Not now")],
+                providers: Vec::new(),
+            };
+            with_cookie(page(StatusCode::OK, &form), new_cookie)
+        }
+        Some(_) => message_with_link(
+            StatusCode::CONFLICT,
+            "Another account",
+            &format!(
+                "You are signed in to another account. To link {provider}, sign out and sign in to the account with {email}."
+            ),
+            (ACCOUNT_PATH.to_owned(), "Your account"),
+        ),
+        None => message_with_link(
+            StatusCode::OK,
+            "You already have an account",
+            &format!(
+                "An account with the address {email} exists. Sign in to it (with its password or another provider you linked), then confirm linking {provider}."
+            ),
+            (
+                with_return_to(SIGN_IN_PATH, LINK_OFFER_PATH),
+                "Sign in to link",
+            ),
+        ),
+    }
+}
+
+/// Confirms the offered link, signed in to the account it was offered to.
+async fn confirm_link(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (user, session, _) = match signed_in_form::<Empty>(&req, &body, &state).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.page(),
+    };
+    let Some(offer) = offer_cookie(&req, &state) else {
+        return failure(UpstreamSignInError::BadState, SIGN_IN_PATH);
+    };
+    let linked = state
+        .upstream
+        .confirm_link(&user, session, &offer, &caller.0)
+        .await;
+    let response = match linked {
+        Ok(resume) if safe_return_to(Some(&resume)) == ACCOUNT_PATH => {
+            see_other(&format!("{ACCOUNT_PATH}?done=linked"))
+        }
+        Ok(resume) => see_other(safe_return_to(Some(&resume))),
+        // The offer waits for a fresh sign-in, or for the right account.
+        Err(IdentityError::Reauth(ReauthError::Refused(ReauthRefusal::Stale))) => {
+            return message_with_link(
+                StatusCode::FORBIDDEN,
+                "Sign in again",
+                "To link this provider, sign in to your account again first.",
+                (with_return_to(SIGN_IN_PATH, LINK_OFFER_PATH), "Sign in"),
+            );
+        }
+        Err(IdentityError::SignIn(error @ UpstreamSignInError::OfferForAnotherAccount)) => {
+            return failure(error, ACCOUNT_PATH);
+        }
+        Err(IdentityError::Repository(error)) => return unavailable(error),
+        Err(IdentityError::SignIn(error)) => failure(error, ACCOUNT_PATH),
+        Err(other) => {
+            tracing::warn!(error = %other, "a link offer could not be confirmed");
+            failure(UpstreamSignInError::BadState, ACCOUNT_PATH)
+        }
+    };
+    // The offer is used up, or gone: the browser forgets it.
+    with_cookie(response, Some(state.cookies.removal(state.cookies.link)))
 }
 
 /// An upstream's error code as shown: at most 64 plain characters.
@@ -128,7 +265,7 @@ fn short(error: &str) -> String {
 }
 
 /// The page of a sign-in that did not go through, with the status the API would answer.
-fn failure(error: UpstreamSignInError, return_to: &str) -> HttpResponse {
+pub(crate) fn failure(error: UpstreamSignInError, return_to: &str) -> HttpResponse {
     let (status, title, text) = match &error {
         UpstreamSignInError::UnknownProvider => (
             StatusCode::NOT_FOUND,
@@ -169,6 +306,16 @@ fn failure(error: UpstreamSignInError, return_to: &str) -> HttpResponse {
             StatusCode::CONFLICT,
             "Linked to another account",
             "This identity is already linked to another account.".to_owned(),
+        ),
+        UpstreamSignInError::NotYourIdentity => (
+            StatusCode::FORBIDDEN,
+            "Not your identity",
+            "You signed in at the provider as someone this account has not linked. Confirm with an identity linked to this account.".to_owned(),
+        ),
+        UpstreamSignInError::OfferForAnotherAccount => (
+            StatusCode::CONFLICT,
+            "Another account",
+            "This link was offered to another account. Sign in to the account with the provider's address to link it.".to_owned(),
         ),
         UpstreamSignInError::Inactive => (
             StatusCode::FORBIDDEN,

@@ -292,6 +292,16 @@ impl SessionRepository for CachedSessions {
         self.cache.after(Change::Session(id), revoke).await
     }
 
+    async fn reauthenticated(
+        &self,
+        user: UserId,
+        id: SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let write = self.inner.reauthenticated(user, id, at);
+        self.cache.after(Change::Session(id), write).await
+    }
+
     async fn revoke_all(
         &self,
         user: UserId,

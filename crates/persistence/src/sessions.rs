@@ -290,6 +290,24 @@ impl SessionRepository for SeaSessionRepository {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn reauthenticated(
+        &self,
+        user: UserId,
+        id: SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let result = Entity::update_many()
+            .col_expr(Column::AuthenticatedAt, Expr::value(at))
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(Column::UserId.eq(user.as_uuid()))
+            .filter(live_at(at))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn revoke_all(
         &self,
         user: UserId,

@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_domain::ports::TokenDigest;
 use gatehouse_domain::upstream::{
-    FlowPurpose, Identity, IdentityRepository, LinkError, PendingFlow, ProviderId, Unlinked,
-    UpstreamFlowRepository,
+    FlowPurpose, Identity, IdentityRepository, LinkError, LinkOffer, PendingFlow, ProviderId,
+    Unlinked, UpstreamFlowRepository,
 };
-use gatehouse_domain::{RepositoryError, UserId};
+use gatehouse_domain::{RepositoryError, SessionId, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
@@ -16,7 +16,7 @@ use sea_orm::{
 };
 
 use crate::database::Database;
-use crate::entity::{identities, upstream_flows};
+use crate::entity::{identities, upstream_flows, upstream_link_offers};
 use crate::errors::{corrupt, storage};
 
 /// Linked identities.
@@ -194,15 +194,19 @@ impl SeaUpstreamFlowRepository {
 impl UpstreamFlowRepository for SeaUpstreamFlowRepository {
     #[tracing::instrument(skip_all, fields(provider = %flow.provider))]
     async fn insert(&self, flow: &PendingFlow) -> Result<(), RepositoryError> {
-        let link_user_id = match flow.purpose {
-            FlowPurpose::SignIn => None,
-            FlowPurpose::Link(user) => Some(user.as_uuid()),
+        let (link_user_id, reauth_session_id) = match flow.purpose {
+            FlowPurpose::SignIn => (None, None),
+            FlowPurpose::Link(user) => (Some(user.as_uuid()), None),
+            FlowPurpose::Reauthenticate { user, session } => {
+                (Some(user.as_uuid()), Some(session.as_uuid()))
+            }
         };
         upstream_flows::Entity::insert(upstream_flows::ActiveModel {
             state_hash: Set(flow.state.as_str().to_owned()),
             browser_hash: Set(flow.browser.as_str().to_owned()),
             provider: Set(flow.provider.as_str().to_owned()),
             link_user_id: Set(link_user_id),
+            reauth_session_id: Set(reauth_session_id),
             resume: Set(flow.resume.clone()),
             created_at: Set(flow.created_at),
             used_at: Set(None),
@@ -250,9 +254,20 @@ impl UpstreamFlowRepository for SeaUpstreamFlowRepository {
             state: TokenDigest::new(model.state_hash),
             browser: TokenDigest::new(model.browser_hash),
             provider,
-            purpose: match model.link_user_id {
-                Some(user) => FlowPurpose::Link(UserId::from_uuid(user)),
-                None => FlowPurpose::SignIn,
+            purpose: match (model.link_user_id, model.reauth_session_id) {
+                (None, None) => FlowPurpose::SignIn,
+                (Some(user), None) => FlowPurpose::Link(UserId::from_uuid(user)),
+                (Some(user), Some(session)) => FlowPurpose::Reauthenticate {
+                    user: UserId::from_uuid(user),
+                    session: SessionId::from_uuid(session),
+                },
+                (None, Some(_)) => {
+                    return Err(corrupt(
+                        "upstream_flows",
+                        &model.provider,
+                        "a re-authentication without its account",
+                    ));
+                }
             },
             resume: model.resume,
             created_at: model.created_at,
@@ -261,11 +276,97 @@ impl UpstreamFlowRepository for SeaUpstreamFlowRepository {
 
     #[tracing::instrument(skip_all)]
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
-        let result = upstream_flows::Entity::delete_many()
+        let flows = upstream_flows::Entity::delete_many()
             .filter(upstream_flows::Column::CreatedAt.lt(before))
             .exec(&self.db)
             .await
             .map_err(storage)?;
-        Ok(result.rows_affected)
+        let offers = upstream_link_offers::Entity::delete_many()
+            .filter(upstream_link_offers::Column::CreatedAt.lt(before))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(flows.rows_affected + offers.rows_affected)
     }
+
+    #[tracing::instrument(skip_all, fields(provider = %offer.provider))]
+    async fn insert_offer(&self, offer: &LinkOffer) -> Result<(), RepositoryError> {
+        upstream_link_offers::Entity::insert(upstream_link_offers::ActiveModel {
+            offer_hash: Set(offer.offer.as_str().to_owned()),
+            provider: Set(offer.provider.as_str().to_owned()),
+            subject: Set(offer.subject.clone()),
+            email: Set(offer.email.clone()),
+            user_id: Set(offer.user_id.as_uuid()),
+            resume: Set(offer.resume.clone()),
+            created_at: Set(offer.created_at),
+            used_at: Set(None),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .map(drop)
+        .map_err(storage)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_offer(
+        &self,
+        offer: &TokenDigest,
+        not_before: DateTime<Utc>,
+    ) -> Result<Option<LinkOffer>, RepositoryError> {
+        upstream_link_offers::Entity::find()
+            .filter(offer_of(offer, not_before))
+            .one(&self.db)
+            .await
+            .map_err(storage)?
+            .map(offer_from)
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn take_offer(
+        &self,
+        offer: &TokenDigest,
+        not_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LinkOffer>, RepositoryError> {
+        use upstream_link_offers::Column;
+        let taken = upstream_link_offers::Entity::update_many()
+            .col_expr(Column::UsedAt, Expr::value(now))
+            .filter(offer_of(offer, not_before))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        if taken.rows_affected != 1 {
+            return Ok(None);
+        }
+        upstream_link_offers::Entity::find_by_id(offer.as_str().to_owned())
+            .one(&self.db)
+            .await
+            .map_err(storage)?
+            .map(offer_from)
+            .transpose()
+    }
+}
+
+/// The unused offer `offer`, made at or after `not_before`.
+fn offer_of(offer: &TokenDigest, not_before: DateTime<Utc>) -> Condition {
+    use upstream_link_offers::Column;
+    Condition::all()
+        .add(Column::OfferHash.eq(offer.as_str()))
+        .add(Column::UsedAt.is_null())
+        .add(Column::CreatedAt.gte(not_before))
+}
+
+fn offer_from(model: upstream_link_offers::Model) -> Result<LinkOffer, RepositoryError> {
+    let provider = ProviderId::parse(&model.provider)
+        .map_err(|error| corrupt("upstream_link_offers", &model.provider, error))?;
+    Ok(LinkOffer {
+        offer: TokenDigest::new(model.offer_hash),
+        provider,
+        subject: model.subject,
+        email: model.email,
+        user_id: UserId::from_uuid(model.user_id),
+        resume: model.resume,
+        created_at: model.created_at,
+    })
 }

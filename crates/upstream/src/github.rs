@@ -80,12 +80,17 @@ impl Github {
         })
     }
 
-    pub fn authorization_url(&self, flow: &FlowSecrets) -> url::Url {
+    /// With `fresh`, GitHub is asked to show its account picker (it has no way to ask for
+    /// the password again).
+    pub fn authorization_url(&self, flow: &FlowSecrets, fresh: bool) -> url::Url {
         let client = client!(self);
         let state = flow.state.expose_secret().to_owned();
         let mut request = client.authorize_url(move || CsrfToken::new(state));
         for scope in &self.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
+        }
+        if fresh {
+            request = request.add_extra_param("prompt", "select_account");
         }
         let verifier = PkceCodeVerifier::new(flow.pkce_verifier.expose_secret().to_owned());
         let (url, _) = request

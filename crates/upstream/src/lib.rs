@@ -231,11 +231,12 @@ impl IdentityProviders for Upstreams {
         &self,
         provider: &ProviderId,
         flow: &FlowSecrets,
+        fresh: bool,
     ) -> Result<url::Url, UpstreamError> {
         let (provider, http) = self.find(provider)?;
         match &provider.engine {
-            Engine::Oidc(oidc) => oidc.authorization_url(http, flow).await,
-            Engine::Github(github) => Ok(github.authorization_url(flow)),
+            Engine::Oidc(oidc) => oidc.authorization_url(http, flow, fresh).await,
+            Engine::Github(github) => Ok(github.authorization_url(flow, fresh)),
             Engine::Broken(reason) => Err(UpstreamError::Unavailable(reason.clone())),
         }
     }
@@ -245,10 +246,12 @@ impl IdentityProviders for Upstreams {
         provider: &ProviderId,
         callback: &Callback,
         flow: &FlowSecrets,
+        signed_in_since: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Asserted, UpstreamError> {
         let (provider, http) = self.find(provider)?;
         match &provider.engine {
-            Engine::Oidc(oidc) => oidc.complete(http, callback, flow).await,
+            Engine::Oidc(oidc) => oidc.complete(http, callback, flow, signed_in_since).await,
+            // GitHub says nothing of when the person signed in.
             Engine::Github(github) => github.complete(http, callback, flow).await,
             Engine::Broken(reason) => Err(UpstreamError::Unavailable(reason.clone())),
         }

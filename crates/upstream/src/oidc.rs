@@ -6,11 +6,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use gatehouse_domain::upstream::{Asserted, Callback, FlowSecrets, UpstreamError};
 use openidconnect::core::{
-    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod, CoreGrantType,
-    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
-    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+    CoreAuthDisplay, CoreAuthPrompt, CoreClaimName, CoreClaimType, CoreClient,
+    CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
     AdditionalProviderMetadata, AuthenticationFlow, AuthorizationCode, ClaimsVerificationError,
@@ -161,6 +162,7 @@ impl Oidc {
         &self,
         http: &Http,
         flow: &FlowSecrets,
+        fresh: bool,
     ) -> Result<url::Url, UpstreamError> {
         let metadata = self
             .metadata(http, false)
@@ -177,6 +179,9 @@ impl Oidc {
         for scope in self.scopes.iter().filter(|scope| *scope != "openid") {
             request = request.add_scope(Scope::new(scope.clone()));
         }
+        if fresh {
+            request = request.add_prompt(CoreAuthPrompt::Login);
+        }
         let verifier = PkceCodeVerifier::new(flow.pkce_verifier.expose_secret().to_owned());
         let (url, _, _) = request
             .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier))
@@ -189,6 +194,7 @@ impl Oidc {
         http: &Http,
         callback: &Callback,
         flow: &FlowSecrets,
+        signed_in_since: Option<DateTime<Utc>>,
     ) -> Result<Asserted, UpstreamError> {
         let metadata = self
             .metadata(http, false)
@@ -257,6 +263,14 @@ impl Oidc {
             }
             Err(error) => return Err(refused(error)),
         };
+        // Asked to sign the person in again: a provider that says it did not is refused.
+        if let (Some(since), Some(at)) = (signed_in_since, claims.auth_time())
+            && at < since
+        {
+            return Err(UpstreamError::Refused(format!(
+                "asked for a fresh sign-in, the provider answered one from {at}"
+            )));
+        }
         Ok(Asserted {
             subject: claims.subject().as_str().to_owned(),
             email: claims.email().map(|email| email.as_str().to_owned()),

@@ -33,11 +33,15 @@ fn signing_key() -> (std::path::PathBuf, tempfile::TempDir) {
 }
 
 async fn pair() -> Pair {
-    pair_on(None).await
+    pair_on(None, |_| {}).await
 }
 
-/// As [`pair`], the app's time decisions following `clock` when one is given.
-async fn pair_on(clock: Option<Arc<ManualClock>>) -> Pair {
+/// As [`pair`], the app's time decisions following `clock` when one is given, and its
+/// settings changed by `customize`.
+async fn pair_on(
+    clock: Option<Arc<ManualClock>>,
+    customize: impl FnOnce(&mut gatehouse_server::settings::Settings),
+) -> Pair {
     let (upstream, admin, keys) = eddsa_app().await;
     upstream.register_ok("ada@example.com").await;
     upstream.verify_every_account().await;
@@ -65,6 +69,7 @@ async fn pair_on(clock: Option<Arc<ManualClock>>) -> Pair {
             };
             s.upstream.insert("corp".into(), corp);
             s.upstream.insert("other".into(), other);
+            customize(s);
         })
         .spawn()
         .await;
@@ -284,18 +289,240 @@ async fn an_answer_brought_to_another_providers_callback_is_refused() {
     assert_eq!(pair.app.browser_sessions().await.0, 0);
 }
 
+/// The CSRF token of `browser`'s account page (it is signed in).
+async fn account_csrf(browser: &mut Agent<'_>) -> String {
+    let html = browser.get("/account").await.text().await.unwrap();
+    input_value(&html, "csrf").expect("a CSRF field")
+}
+
+/// The link page's confirmation form is there: its CSRF token.
+async fn offer_form(browser: &mut Agent<'_>) -> String {
+    let page = browser.get("/upstream/link").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Link Corp"), "{html}");
+    input_value(&html, "csrf").expect("a CSRF field")
+}
+
 #[tokio::test]
-async fn an_upstream_never_opens_an_existing_account_by_its_email() {
+async fn an_identity_with_an_accounts_address_is_linked_only_once_its_owner_signs_in_and_confirms()
+{
     let pair = pair().await;
-    // Ada has a password account here already.
+    // Ada has a password account here already; so has Bob.
     pair.app.register_ok("ada@example.com").await;
+    pair.app.register_ok("bob@example.com").await;
     let mut browser = Agent::new(&pair.app);
     let back = callback_url(&pair, &mut browser, "corp").await;
     let answer = browser.get(&back).await;
-    assert_eq!(answer.status(), StatusCode::CONFLICT);
+    // Nothing opened, nothing linked: an offer, which only this browser's cookie holds.
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    assert_eq!(answer.headers()[LOCATION], "/upstream/link");
+    assert!(browser.cookies.contains_key("gatehouse-link"));
     assert!(!browser.cookies.contains_key("gatehouse-session"));
     assert_eq!(pair.app.browser_sessions().await.0, 0);
-    assert_eq!(pair.app.stored_accounts().await, 1);
+    assert_eq!(pair.app.stored_accounts().await, 2);
+    assert_eq!(pair.app.stored_identities_of("ada@example.com").await, 0);
+    let offer = browser.get("/upstream/link").await;
+    assert_eq!(offer.status(), StatusCode::OK);
+    let html = offer.text().await.unwrap();
+    assert!(
+        html.contains("ada@example.com") && html.contains("/signin?return_to=%2Fupstream%2Flink"),
+        "{html}"
+    );
+    let mut stranger = Agent::new(&pair.app);
+    assert_eq!(
+        stranger.get("/upstream/link").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    // Signed in to Bob's account, the offer is not Bob's to take.
+    let as_bob = browser
+        .sign_in_at(
+            "/signin?return_to=%2Fupstream%2Flink",
+            "bob@example.com",
+            PASSWORD,
+        )
+        .await;
+    assert_eq!(as_bob.headers()[LOCATION], "/upstream/link");
+    assert_eq!(
+        browser.get("/upstream/link").await.status(),
+        StatusCode::CONFLICT
+    );
+    let csrf = account_csrf(&mut browser).await;
+    let taken_by_bob = browser
+        .post_form("/upstream/link", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(taken_by_bob.status(), StatusCode::CONFLICT);
+    assert_eq!(pair.app.stored_identities_of("bob@example.com").await, 0);
+
+    // Ada signs in (in this browser) and confirms: linked, once, however many confirm.
+    let as_ada = browser
+        .sign_in_at(
+            "/signin?return_to=%2Fupstream%2Flink",
+            "ada@example.com",
+            PASSWORD,
+        )
+        .await;
+    assert_eq!(as_ada.headers()[LOCATION], "/upstream/link");
+    let csrf = offer_form(&mut browser).await;
+    let cookies = browser
+        .cookies
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let body = gatehouse_tests::oidc::form_body(&[("csrf", &csrf)]);
+    let confirmations = join_all((0..6).map(|_| {
+        pair.app
+            .client
+            .post(pair.app.url("/upstream/link"))
+            .header("cookie", &cookies)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+    }))
+    .await;
+    let statuses: Vec<_> = confirmations
+        .into_iter()
+        .map(|answer| answer.unwrap())
+        .map(|answer| {
+            let to = answer.headers().get(LOCATION).cloned();
+            (answer.status(), to)
+        })
+        .collect();
+    let linked = statuses
+        .iter()
+        .filter(|(status, to)| {
+            *status == StatusCode::SEE_OTHER && to.as_ref().unwrap() == "/account?done=linked"
+        })
+        .count();
+    assert_eq!(linked, 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|(status, _)| *status == StatusCode::SEE_OTHER
+                || *status == StatusCode::BAD_REQUEST),
+        "{statuses:?}"
+    );
+    assert_eq!(pair.app.stored_identities_of("ada@example.com").await, 1);
+    assert_eq!(pair.app.audited("identity_linked").await, 1);
+    let replayed = browser
+        .post_form("/upstream/link", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
+
+    // The provider now opens Ada's account.
+    let mut elsewhere = Agent::new(&pair.app);
+    let back = callback_url(&pair, &mut elsewhere, "corp").await;
+    let signed_in = elsewhere.get(&back).await;
+    assert_eq!(signed_in.headers()[LOCATION], "/account");
+    assert!(
+        elsewhere
+            .get("/account")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("ada@example.com")
+    );
+    assert_eq!(pair.app.stored_accounts().await, 2);
+}
+
+#[tokio::test]
+async fn a_link_offer_needs_a_sign_in_made_after_it() {
+    let pair = pair().await;
+    pair.app.register_ok("ada@example.com").await;
+    let mut browser = Agent::new(&pair.app);
+    // Ada was signed in before the provider asserted her address.
+    browser
+        .sign_in_at("/signin?return_to=%2Faccount", "ada@example.com", PASSWORD)
+        .await;
+    let back = callback_url(&pair, &mut browser, "corp").await;
+    assert_eq!(
+        browser.get(&back).await.headers()[LOCATION],
+        "/upstream/link"
+    );
+    let csrf = offer_form(&mut browser).await;
+    let stale = browser
+        .post_form("/upstream/link", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
+    assert_eq!(pair.app.stored_identities_of("ada@example.com").await, 0);
+    browser
+        .sign_in_at(
+            "/signin?return_to=%2Fupstream%2Flink",
+            "ada@example.com",
+            PASSWORD,
+        )
+        .await;
+    let csrf = offer_form(&mut browser).await;
+    let linked = browser
+        .post_form("/upstream/link", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(linked.headers()[LOCATION], "/account?done=linked");
+    assert_eq!(pair.app.stored_identities_of("ada@example.com").await, 1);
+}
+
+/// From the account page, begins signing in again at `provider`: where the browser is sent.
+async fn begin_reauthentication(browser: &mut Agent<'_>, provider: &str) -> String {
+    let html = browser.get("/account").await.text().await.unwrap();
+    assert!(html.contains("Sign in again with"), "{html}");
+    let csrf = input_value(&html, "csrf").unwrap();
+    let started = browser
+        .post_form(
+            "/account/reauthenticate",
+            &[("csrf", &csrf), ("provider", provider)],
+        )
+        .await;
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    started.headers()[LOCATION].to_str().unwrap().to_owned()
+}
+
+/// From the account page, tries to begin linking `provider` (a change to how the account
+/// signs in): the page's status.
+async fn try_link(browser: &mut Agent<'_>, provider: &str) -> StatusCode {
+    let csrf = account_csrf(browser).await;
+    let answer = browser
+        .post_form(
+            "/account/identities/link",
+            &[("csrf", &csrf), ("provider", provider)],
+        )
+        .await;
+    answer.status()
+}
+
+#[tokio::test]
+async fn an_account_without_a_password_reauthenticates_by_a_fresh_sign_in_at_its_provider() {
+    let pair = pair_on(None, |s| s.auth.reauthentication_seconds = 1).await;
+    pair.upstream.register_ok("bob@example.com").await;
+    pair.upstream.verify_every_account().await;
+    let mut browser = Agent::new(&pair.app);
+    let back = callback_url(&pair, &mut browser, "corp").await;
+    assert_eq!(browser.get(&back).await.status(), StatusCode::SEE_OTHER);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    // The sign-in is too old to change how the account signs in.
+    assert_eq!(try_link(&mut browser, "other").await, StatusCode::FORBIDDEN);
+
+    // Signing in at the provider as someone else proves nothing about Ada.
+    let at_upstream = begin_reauthentication(&mut browser, "corp").await;
+    assert!(at_upstream.starts_with(&pair.upstream.address));
+    assert_eq!(query_of(&at_upstream)["prompt"], "login");
+    let mut bob = Agent::new(&pair.upstream);
+    let back = bob.authorize(&at_upstream, "bob@example.com").await;
+    assert_eq!(browser.get(&back).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(try_link(&mut browser, "other").await, StatusCode::FORBIDDEN);
+
+    // Ada signs in again at the provider: her session is fresh, the change goes through.
+    let at_upstream = begin_reauthentication(&mut browser, "corp").await;
+    let mut ada = Agent::new(&pair.upstream);
+    let back = ada.authorize(&at_upstream, "ada@example.com").await;
+    let fresh = browser.get(&back).await;
+    assert_eq!(fresh.status(), StatusCode::SEE_OTHER);
+    assert_eq!(fresh.headers()[LOCATION], "/account?done=reauthenticated");
+    assert_eq!(try_link(&mut browser, "other").await, StatusCode::SEE_OTHER);
+    // The callback of a re-authentication is used once, like any.
+    assert_eq!(browser.get(&back).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(pair.app.browser_sessions().await, (1, 1));
 }
 
 #[tokio::test]
@@ -572,7 +799,7 @@ async fn racing_unlinks_never_leave_an_account_without_a_password_with_no_way_in
 #[tokio::test]
 async fn an_account_with_two_step_verification_is_asked_for_its_code_after_the_provider() {
     let clock = ManualClock::new();
-    let pair = pair_on(Some(clock.clone())).await;
+    let pair = pair_on(Some(clock.clone()), |_| {}).await;
     let mut browser = Agent::new(&pair.app);
     let back = callback_url(&pair, &mut browser, "corp").await;
     assert_eq!(browser.get(&back).await.status(), StatusCode::SEE_OTHER);
@@ -991,6 +1218,87 @@ mod forged_id_tokens {
         assert_eq!(app.browser_sessions().await.0, 1);
         assert_eq!(app.stored_accounts().await, 1);
         assert!(app.audited("upstream_sign_in_failed").await >= 6);
+    }
+    /// The stand-in's token endpoint answers an ID token with `claims`, signed by `key`.
+    async fn answer_with(
+        provider: &MockServer,
+        jwk: &serde_json::Value,
+        key: &EncodingKey,
+        claims: &serde_json::Value,
+    ) {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("a".into());
+        let id_token = jsonwebtoken::encode(&header, claims, key).unwrap();
+        provider.reset().await;
+        serve_provider(provider, jwk).await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "access_token": "at", "token_type": "Bearer", "expires_in": 60,
+                "id_token": id_token
+            })))
+            .mount(provider)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn a_re_authentication_the_provider_says_is_an_old_sign_in_is_refused() {
+        let provider = MockServer::start().await;
+        let (key, jwk) = ed25519();
+        serve_provider(&provider, &jwk).await;
+        let issuer = provider.uri();
+        let app = TestApp::builder()
+            .settings(move |s| {
+                s.auth.reauthentication_seconds = 1;
+                s.upstream.insert(
+                    "corp".into(),
+                    UpstreamSettings {
+                        kind: UpstreamKind::Oidc,
+                        name: Some("Corp".into()),
+                        issuer: Some(issuer),
+                        client_id: "rp".into(),
+                        ..UpstreamSettings::default()
+                    },
+                );
+            })
+            .spawn()
+            .await;
+        let now = chrono::Utc::now().timestamp();
+        let claims = |nonce: &str, auth_time: i64| {
+            serde_json::json!({
+                "iss": provider.uri(), "aud": "rp", "sub": "subject-1", "iat": now,
+                "exp": now + 300, "nonce": nonce, "auth_time": auth_time,
+                "email": "ada@example.com", "email_verified": true
+            })
+        };
+        let mut browser = Agent::new(&app);
+        let (nonce, state) = begin(&mut browser).await;
+        answer_with(&provider, &jwk, &key, &claims(&nonce, now)).await;
+        let signed_in = browser
+            .get(&format!("/upstream/corp/callback?code=c&state={state}"))
+            .await;
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        for (auth_time, expected) in [
+            (now - 3600, StatusCode::BAD_REQUEST),
+            (chrono::Utc::now().timestamp(), StatusCode::SEE_OTHER),
+        ] {
+            let sent = query_of(&begin_reauthentication(&mut browser, "corp").await);
+            assert_eq!(sent["prompt"], "login");
+            answer_with(&provider, &jwk, &key, &claims(&sent["nonce"], auth_time)).await;
+            let state = &sent["state"];
+            let answer = browser
+                .get(&format!("/upstream/corp/callback?code=c&state={state}"))
+                .await;
+            assert_eq!(answer.status(), expected, "auth_time {auth_time}");
+            let allowed = try_link(&mut browser, "corp").await;
+            // Still too old after the refused answer; fresh after the other.
+            assert_eq!(
+                allowed == StatusCode::FORBIDDEN,
+                expected == StatusCode::BAD_REQUEST,
+                "{allowed}"
+            );
+        }
     }
 }
 

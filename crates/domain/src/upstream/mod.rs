@@ -17,10 +17,11 @@ pub use crate::id::{ProviderId, ProviderIdError};
 
 use crate::error::RepositoryError;
 use crate::ports::TokenDigest;
+use crate::session::SessionId;
 use crate::user::UserId;
 
 pub use service::{
-    Begun, IdentityError, SignInOutcome, UpstreamPolicy, UpstreamPorts, UpstreamService,
+    Begun, IdentityError, OfferView, SignInOutcome, UpstreamPolicy, UpstreamPorts, UpstreamService,
     UpstreamSignInError,
 };
 
@@ -98,22 +99,27 @@ pub trait IdentityProviders: Send + Sync {
     fn providers(&self) -> Vec<ProviderInfo>;
 
     /// Where to send the browser to sign in at `provider`, carrying `flow`'s state, nonce
-    /// and PKCE challenge. `UnknownProvider` or `Unavailable` (discovery failed).
+    /// and PKCE challenge; with `fresh`, asking the provider to have the person sign in
+    /// again even if it has a session of theirs (`prompt=login`). `UnknownProvider` or
+    /// `Unavailable` (discovery failed).
     async fn authorization_url(
         &self,
         provider: &ProviderId,
         flow: &FlowSecrets,
+        fresh: bool,
     ) -> Result<Url, UpstreamError>;
 
     /// Exchanges the callback's code (with `flow`'s verifier) and checks everything the
     /// upstream answers: `iss` against the provider's issuer, the ID token's signature,
-    /// issuer, audience, expiry and nonce. `Refused` for a failed check, `Unavailable`
-    /// when the provider cannot be reached.
+    /// issuer, audience, expiry and nonce, and, with `signed_in_since`, that the person
+    /// signed in at the provider no earlier than that (its `auth_time`, when it says).
+    /// `Refused` for a failed check, `Unavailable` when the provider cannot be reached.
     async fn complete(
         &self,
         provider: &ProviderId,
         callback: &Callback,
         flow: &FlowSecrets,
+        signed_in_since: Option<DateTime<Utc>>,
     ) -> Result<Asserted, UpstreamError>;
 }
 
@@ -201,6 +207,27 @@ pub enum FlowPurpose {
     SignIn,
     /// Linking another identity to this signed-in account.
     Link(UserId),
+    /// Proving again, by a fresh sign-in with one of its identities, that the person
+    /// behind this session of an account holds it.
+    Reauthenticate { user: UserId, session: SessionId },
+}
+
+/// An identity an upstream asserted, with a verified address an account already has: it
+/// is linked only once that account's owner signs in to it in the same browser and
+/// confirms. Found by its token's digest; the token is only in that browser's cookie (its
+/// CSRF secret is renewed at sign-in, so it cannot bind the offer); single-use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkOffer {
+    pub offer: TokenDigest,
+    pub provider: ProviderId,
+    pub subject: String,
+    /// The address the upstream asserted (the account's).
+    pub email: Option<String>,
+    /// The account with that address.
+    pub user_id: UserId,
+    /// Where the browser goes once linked.
+    pub resume: String,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A sign-in sent to an upstream and not come back yet: found by its state's digest, bound
@@ -234,6 +261,25 @@ pub trait UpstreamFlowRepository: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<PendingFlow>, RepositoryError>;
 
-    /// Deletes the flows begun before `before` (used or not); how many.
+    /// Deletes the flows and link offers made before `before` (used or not); how many.
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError>;
+
+    async fn insert_offer(&self, offer: &LinkOffer) -> Result<(), RepositoryError>;
+
+    /// The unused offer with this token's digest made at or after `not_before`, without
+    /// using it up.
+    async fn find_offer(
+        &self,
+        offer: &TokenDigest,
+        not_before: DateTime<Utc>,
+    ) -> Result<Option<LinkOffer>, RepositoryError>;
+
+    /// Uses up that offer: one conditional update, so of two confirmations at most one
+    /// gets it.
+    async fn take_offer(
+        &self,
+        offer: &TokenDigest,
+        not_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LinkOffer>, RepositoryError>;
 }

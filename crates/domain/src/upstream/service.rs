@@ -9,8 +9,8 @@ use url::Url;
 
 use super::{
     Asserted, Callback, FlowKeys, FlowPurpose, FlowSecrets, Identity, IdentityProviders,
-    IdentityRepository, LinkError, PendingFlow, ProviderId, ProviderInfo, Unlinked, UpstreamError,
-    UpstreamFlowRepository,
+    IdentityRepository, LinkError, LinkOffer, PendingFlow, ProviderId, ProviderInfo, Unlinked,
+    UpstreamError, UpstreamFlowRepository,
 };
 use crate::attempts::PasswordAttempts;
 use crate::audit::{Audit, AuditKind};
@@ -22,13 +22,17 @@ use crate::password::PasswordHash;
 use crate::ports::{
     InsertUserError, OpaqueTokens, PasswordVerifier, SessionRepository, UserRepository,
 };
-use crate::reauth::{ClientTrust, ReauthError, Reauthentication};
+use crate::reauth::{ClientTrust, ReauthError, ReauthRefusal, Reauthentication};
 use crate::session::{Caller, SessionId};
 use crate::throttle::{Bucket, Throttle, ThrottleError, ip_subject};
 use crate::user::{FullName, Role, User, UserId};
 
-/// How long a person has at the upstream before the sign-in must begin again.
+/// How long a person has at the upstream before the sign-in must begin again (and to sign
+/// in to their account and confirm a link it offered).
 const FLOW_LIFETIME: Duration = Duration::minutes(10);
+
+/// How far a provider's clock may be behind ours when it says when the person signed in.
+const CLOCK_SKEW: Duration = Duration::minutes(1);
 
 /// Rules of upstream sign-in that deployments choose.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +100,7 @@ pub struct UpstreamService {
     clock: Arc<dyn Clock>,
     throttle: Throttle,
     audit: Audit,
+    sessions: Arc<dyn SessionRepository>,
     reauth: Reauthentication,
     policy: UpstreamPolicy,
 }
@@ -125,6 +130,24 @@ pub enum SignInOutcome {
         provider: ProviderId,
         resume: String,
     },
+    /// An account has the verified address the identity asserts: the person signs in to
+    /// it and confirms the link, with this offer ([`UpstreamService::confirm_link`]), for
+    /// this browser alone to hold (a cookie).
+    LinkOffered { offer: SecretString },
+    /// The session that asked signed in again at the provider, just now.
+    Reauthenticated { resume: String },
+}
+
+/// A link offered to the browser that holds it, as the confirmation page shows it.
+#[derive(Debug, Clone)]
+pub struct OfferView {
+    pub provider: ProviderId,
+    /// The provider's name on its button.
+    pub provider_name: String,
+    /// The address the provider asserted (the account's).
+    pub email: Option<String>,
+    /// The account with that address, which alone may take the link.
+    pub holder: UserId,
 }
 
 /// Why an upstream sign-in did not go through; each is shown as a page, never a 500.
@@ -155,6 +178,12 @@ pub enum UpstreamSignInError {
     /// The identity is linked to another account.
     #[error("this identity is linked to another account")]
     LinkedElsewhere,
+    /// A re-authentication came back with an identity this account has not linked.
+    #[error("this identity is not linked to your account")]
+    NotYourIdentity,
+    /// A link offered to one account was confirmed while signed in to another.
+    #[error("this link is for another account")]
+    OfferForAnotherAccount,
     /// The account cannot sign in (deactivated).
     #[error("this account cannot sign in")]
     Inactive,
@@ -190,6 +219,7 @@ impl UpstreamService {
             opaque: ports.opaque,
             auth: ports.auth,
             clock: ports.clock.clone(),
+            sessions: ports.sessions.clone(),
             reauth: Reauthentication::new(
                 PasswordAttempts::new(ports.verifier, ports.throttle.clone(), ports.audit.clone()),
                 ports.sessions,
@@ -225,9 +255,10 @@ impl UpstreamService {
         self.admit(caller).await?;
         let state = self.opaque.generate();
         let secrets = self.secrets(state);
+        let fresh = matches!(purpose, FlowPurpose::Reauthenticate { .. });
         let redirect_to = self
             .providers
-            .authorization_url(&provider, &secrets)
+            .authorization_url(&provider, &secrets, fresh)
             .await
             .map_err(|error| self.unusable(&provider, error))?;
         self.flows
@@ -293,9 +324,11 @@ impl UpstreamService {
             }
         };
         let secrets = self.secrets(SecretString::from(state.expose_secret().to_owned()));
+        let signed_in_since = matches!(flow.purpose, FlowPurpose::Reauthenticate { .. })
+            .then(|| flow.created_at - CLOCK_SKEW);
         let asserted = match self
             .providers
-            .complete(&flow.provider, &callback, &secrets)
+            .complete(&flow.provider, &callback, &secrets, signed_in_since)
             .await
         {
             Ok(asserted) if super::is_plain_subject(&asserted.subject) => asserted,
@@ -325,8 +358,45 @@ impl UpstreamService {
                     resume: flow.resume,
                 })
             }
+            FlowPurpose::Reauthenticate { user, session } => {
+                let linked = self
+                    .identities
+                    .find(&flow.provider, &asserted.subject)
+                    .await?;
+                if !linked.is_some_and(|identity| identity.user_id == user) {
+                    let detail = "re-authentication with an identity the account has not linked";
+                    self.failed(Some(&flow.provider), Some(user), &caller, detail)
+                        .await;
+                    return Err(UpstreamSignInError::NotYourIdentity);
+                }
+                if !self.sessions.reauthenticated(user, session, now).await? {
+                    // The session ended while the person was at the provider.
+                    return Err(UpstreamSignInError::BadState);
+                }
+                self.identities
+                    .used(&flow.provider, &asserted.subject, now)
+                    .await?;
+                self.audit
+                    .record(
+                        AuditKind::UpstreamSignIn,
+                        Some(user),
+                        None,
+                        &caller,
+                        Some(format!("{}: re-authentication", flow.provider)),
+                    )
+                    .await;
+                Ok(SignInOutcome::Reauthenticated {
+                    resume: flow.resume,
+                })
+            }
             FlowPurpose::SignIn => {
-                let user = self.account_of(&flow.provider, &asserted, &caller).await?;
+                let user = match self.account_of(&flow.provider, &asserted, &caller).await? {
+                    Found::Account(user) => user,
+                    Found::HeldBy(holder) => {
+                        let offer = self.offer_link(&flow, &asserted, holder, &caller).await?;
+                        return Ok(SignInOutcome::LinkOffered { offer });
+                    }
+                };
                 self.identities
                     .used(&flow.provider, &asserted.subject, now)
                     .await?;
@@ -387,6 +457,107 @@ impl UpstreamService {
             .await?)
     }
 
+    /// Begins a fresh sign-in at `provider`, where `user` has linked an identity, to
+    /// re-authenticate their session `session` (an account without a password has no
+    /// password to give): the provider is asked to have the person sign in again, and the
+    /// callback, when it comes back with that identity, marks the session as signed in now.
+    pub async fn begin_reauthentication(
+        &self,
+        user: &User,
+        session: SessionId,
+        provider: &str,
+        browser: &SecretString,
+        resume: String,
+        caller: &Caller,
+    ) -> Result<Begun, IdentityError> {
+        let provider_id = self.known(provider)?;
+        let linked = self.identities.list(user.id).await?;
+        if !linked
+            .iter()
+            .any(|identity| identity.provider == provider_id)
+        {
+            return Err(IdentityError::NotFound);
+        }
+        let live = self.sessions.find(session).await?.is_some_and(|found| {
+            found.user_id == user.id && found.client_id.is_none() && found.is_live(self.clock.now())
+        });
+        if !live {
+            return Err(ReauthError::Refused(ReauthRefusal::Stale).into());
+        }
+        let purpose = FlowPurpose::Reauthenticate {
+            user: user.id,
+            session,
+        };
+        Ok(self
+            .begin(provider, browser, purpose, resume, caller)
+            .await?)
+    }
+
+    /// The link offered with `offer`, while it can still be confirmed.
+    pub async fn link_offer(
+        &self,
+        offer: &SecretString,
+    ) -> Result<Option<OfferView>, RepositoryError> {
+        let not_before = self.clock.now_stored() - self.policy.flow_lifetime;
+        let found = self
+            .flows
+            .find_offer(&self.opaque.digest(offer), not_before)
+            .await?;
+        Ok(found.map(|found| OfferView {
+            provider_name: self
+                .info(&found.provider)
+                .map_or_else(|_| found.provider.to_string(), |info| info.name),
+            provider: found.provider,
+            email: found.email,
+            holder: found.user_id,
+        }))
+    }
+
+    /// Links the identity of `offer` to `user`'s account: the offer must be live and made
+    /// for this account, and the session must have signed in after it was made (the person
+    /// proved the account after the provider proved the identity, in the browser that
+    /// holds the offer). Where the browser goes next.
+    pub async fn confirm_link(
+        &self,
+        user: &User,
+        session: SessionId,
+        offer: &SecretString,
+        caller: &Caller,
+    ) -> Result<String, IdentityError> {
+        let offer = self.opaque.digest(offer);
+        let now = self.clock.now_stored();
+        let not_before = now - self.policy.flow_lifetime;
+        let Some(found) = self.flows.find_offer(&offer, not_before).await? else {
+            return Err(UpstreamSignInError::BadState.into());
+        };
+        if found.user_id != user.id {
+            let detail = "a link offered to another account";
+            self.failed(Some(&found.provider), Some(user.id), caller, detail)
+                .await;
+            return Err(UpstreamSignInError::OfferForAnotherAccount.into());
+        }
+        let fresh = self.sessions.find(session).await?.is_some_and(|signed| {
+            signed.user_id == user.id
+                && signed.is_live(now)
+                && signed.authenticated_at >= found.created_at
+        });
+        if !fresh {
+            return Err(ReauthError::Refused(ReauthRefusal::Stale).into());
+        }
+        let Some(taken) = self.flows.take_offer(&offer, not_before, now).await? else {
+            return Err(UpstreamSignInError::BadState.into());
+        };
+        let asserted = Asserted {
+            subject: taken.subject,
+            email: taken.email,
+            email_verified: true,
+            name: None,
+        };
+        self.link(user.id, &taken.provider, &asserted, caller)
+            .await?;
+        Ok(taken.resume)
+    }
+
     /// Unlinks `user`'s identity `(provider, subject)` after re-authentication; never the
     /// last way into an account without a password.
     pub async fn unlink(
@@ -426,16 +597,17 @@ impl UpstreamService {
 
     /// The account the identity signs in to: its own, or a new one when the provider
     /// allows sign-up and asserts a verified address in an allowed domain that no
-    /// account has.
+    /// account has; or the account that has the verified address it asserts, to which it
+    /// may be linked once its owner confirms.
     async fn account_of(
         &self,
         provider: &ProviderId,
         asserted: &Asserted,
         caller: &Caller,
-    ) -> Result<User, UpstreamSignInError> {
+    ) -> Result<Found, UpstreamSignInError> {
         if let Some(identity) = self.identities.find(provider, &asserted.subject).await? {
             return match self.users.find_by_id(identity.user_id).await? {
-                Some(user) if user.is_active => Ok(user),
+                Some(user) if user.is_active => Ok(Found::Account(user)),
                 _ => {
                     self.failed(
                         Some(provider),
@@ -454,6 +626,11 @@ impl UpstreamService {
             .as_deref()
             .filter(|_| asserted.email_verified)
             .and_then(|email| Email::parse(email).ok());
+        if let Some(email) = &email
+            && let Some(holder) = self.users.find_by_email(email).await?
+        {
+            return Ok(Found::HeldBy(holder));
+        }
         let Some(email) = email.filter(|email| info.allow_signup && domain_allowed(&info, email))
         else {
             self.failed(
@@ -465,11 +642,6 @@ impl UpstreamService {
             .await;
             return Err(UpstreamSignInError::SignUpClosed);
         };
-        if self.users.find_by_email(&email).await?.is_some() {
-            self.failed(Some(provider), None, caller, "an account has this address")
-                .await;
-            return Err(UpstreamSignInError::AccountExists);
-        }
         let full_name = asserted
             .name
             .as_deref()
@@ -491,7 +663,7 @@ impl UpstreamService {
         }
         tracing::info!(user_id = %user.id, %provider, "user registered through an upstream");
         match self.link_identity(user.id, provider, asserted).await {
-            Ok(()) => Ok(user),
+            Ok(()) => Ok(Found::Account(user)),
             // A racing callback of the same identity linked it first: sign in to its
             // account, and leave the account just made without a way in to be deleted.
             Err(LinkError::Taken) => {
@@ -503,10 +675,40 @@ impl UpstreamService {
                     Some(identity) => self.users.find_by_id(identity.user_id).await?,
                     None => None,
                 };
-                found.ok_or(UpstreamSignInError::BadState)
+                found
+                    .map(Found::Account)
+                    .ok_or(UpstreamSignInError::BadState)
             }
             Err(LinkError::Repository(error)) => Err(error.into()),
         }
+    }
+
+    /// Offers the asserted identity to `holder`, the account with its verified address:
+    /// stored, for the browser that came back with it to hold, until the account's owner
+    /// signs in and confirms.
+    async fn offer_link(
+        &self,
+        flow: &PendingFlow,
+        asserted: &Asserted,
+        holder: User,
+        caller: &Caller,
+    ) -> Result<SecretString, UpstreamSignInError> {
+        let offer = self.opaque.generate();
+        self.flows
+            .insert_offer(&LinkOffer {
+                offer: self.opaque.digest(&offer),
+                provider: flow.provider.clone(),
+                subject: asserted.subject.clone(),
+                email: Some(holder.email.as_str().to_owned()),
+                user_id: holder.id,
+                resume: flow.resume.clone(),
+                created_at: self.clock.now_stored(),
+            })
+            .await?;
+        let detail = "an account has this address: a link is offered to its owner";
+        self.failed(Some(&flow.provider), Some(holder.id), caller, detail)
+            .await;
+        Ok(offer)
     }
 
     /// Links the asserted identity to `user_id`'s account, which began the link signed in
@@ -643,6 +845,14 @@ impl UpstreamService {
             )
             .await;
     }
+}
+
+/// The account an identity leads to.
+enum Found {
+    /// The account it signs in to (found, or created just now).
+    Account(User),
+    /// The account that has the verified address it asserts, and not the identity.
+    HeldBy(User),
 }
 
 /// Whether `email` is in one of the provider's allowed domains (any, when it names none).

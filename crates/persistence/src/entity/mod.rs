@@ -14,4 +14,5 @@ pub mod refresh_tokens;
 pub mod sessions;
 pub mod throttle_counters;
 pub mod upstream_flows;
+pub mod upstream_link_offers;
 pub mod users;

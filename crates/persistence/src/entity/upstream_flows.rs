@@ -10,7 +10,10 @@ pub struct Model {
     pub state_hash: String,
     pub browser_hash: String,
     pub provider: String,
+    /// The account a link or re-authentication is for.
     pub link_user_id: Option<Uuid>,
+    /// The session a re-authentication is for.
+    pub reauth_session_id: Option<Uuid>,
     #[sea_orm(column_type = "Text")]
     pub resume: String,
     pub created_at: DateTimeUtc,
