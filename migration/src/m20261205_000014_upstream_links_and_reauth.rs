@@ -2,6 +2,8 @@
 //! - `upstream_flows.reauth_session_id`: a sign-in at an upstream begun to re-authenticate
 //!   this session of the account in `link_user_id` (an account without a password proves
 //!   itself again by a fresh upstream sign-in);
+//! - `upstream_flows.fresh`: the provider was asked to have the person sign in again
+//!   (`prompt=login`), and an answer that says it did not is refused;
 //! - `upstream_link_offers`: an identity an upstream asserted whose verified address an
 //!   account already has, waiting for that account's owner to sign in and confirm the link;
 //!   by the digest of its token (which only the browser's cookie holds), used up once.
@@ -20,6 +22,14 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(UpstreamFlows::Table)
                     .add_column(uuid_null(UpstreamFlows::ReauthSessionId))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(UpstreamFlows::Table)
+                    .add_column(boolean(UpstreamFlows::Fresh).default(false))
                     .to_owned(),
             )
             .await?;
@@ -68,6 +78,14 @@ impl MigrationTrait for Migration {
                     .drop_column(UpstreamFlows::ReauthSessionId)
                     .to_owned(),
             )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(UpstreamFlows::Table)
+                    .drop_column(UpstreamFlows::Fresh)
+                    .to_owned(),
+            )
             .await
     }
 }
@@ -76,6 +94,7 @@ impl MigrationTrait for Migration {
 enum UpstreamFlows {
     Table,
     ReauthSessionId,
+    Fresh,
 }
 
 #[derive(DeriveIden)]

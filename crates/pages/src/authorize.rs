@@ -167,10 +167,18 @@ async fn authorization(
         (NextStep::Refused { location }, _) => return see_other(&location),
         (NextStep::SignIn, _) | (_, None) => {
             let back = after_sign_in(&pairs);
-            if let Some(hinted) = straight_to_provider(req, caller, state, &pairs, &back).await {
+            // The app wants the person to sign in again: at a provider too.
+            let fresh = request.prompt.login || request.max_age.is_some();
+            let hinted = straight_to_provider(req, caller, state, &pairs, (&back, fresh)).await;
+            if let Some(hinted) = hinted {
                 return hinted;
             }
-            return see_other(&with_return_to(SIGN_IN_PATH, &back));
+            let sign_in = with_return_to(SIGN_IN_PATH, &back);
+            return see_other(&if fresh {
+                format!("{sign_in}&fresh=1")
+            } else {
+                sign_in
+            });
         }
         (NextStep::Issue, Some((session, user))) => {
             return issue(state, &request, &session, &user).await;
@@ -219,7 +227,7 @@ async fn straight_to_provider(
     caller: &Caller,
     state: &AppState,
     pairs: &[(String, String)],
-    back: &str,
+    (back, fresh): (&str, bool),
 ) -> Option<HttpResponse> {
     let hint = pairs.iter().find(|(key, _)| key == "idp_hint")?.1.as_str();
     let (secret, new_cookie) = match req.cookie(state.cookies.csrf) {
@@ -234,7 +242,7 @@ async fn straight_to_provider(
         .begin(
             hint,
             &SecretString::from(secret),
-            FlowPurpose::SignIn,
+            (FlowPurpose::SignIn, fresh),
             back.to_owned(),
             &caller.0,
         )

@@ -108,10 +108,19 @@ pub(crate) struct ProviderButton {
     pub(crate) available: bool,
     /// Where the browser goes once signed in.
     pub(crate) return_to: String,
+    /// The app asked for a fresh sign-in (`prompt=login`, `max_age`): the provider is asked
+    /// for one too.
+    pub(crate) fresh: bool,
 }
 
-/// The buttons of every configured provider, for a sign-in that goes on to `return_to`.
-pub(crate) fn buttons(state: &AppState, return_to: &str) -> Vec<ProviderButton> {
+/// Whether a page's query (or form) asks for a fresh sign-in: `fresh=1`.
+pub(crate) fn asks_fresh(value: Option<&str>) -> bool {
+    value == Some("1")
+}
+
+/// The buttons of every configured provider, for a sign-in that goes on to `return_to`
+/// (and that must be `fresh` at the provider too).
+pub(crate) fn buttons(state: &AppState, return_to: &str, fresh: bool) -> Vec<ProviderButton> {
     state
         .upstream
         .providers()
@@ -127,6 +136,7 @@ pub(crate) fn buttons(state: &AppState, return_to: &str) -> Vec<ProviderButton> 
                 name,
                 available,
                 return_to: return_to.to_owned(),
+                fresh,
             },
         )
         .collect()

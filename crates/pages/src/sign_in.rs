@@ -11,9 +11,9 @@ use serde::Deserialize;
 
 use crate::shared::{
     ACCOUNT_PATH, Empty, FORGOT_PASSWORD_PATH, Field, FormPage, Posted, SIGN_IN_PATH, SIGN_UP_PATH,
-    csrf_token, end_browser_session, form_again, form_with_error, message, page, posted, query,
-    resource, safe_return_to, see_other, signed_out_cookies, unavailable, with_cookie,
-    with_return_to,
+    asks_fresh, csrf_token, end_browser_session, form_again, form_with_error, message, page,
+    posted, query, resource, safe_return_to, see_other, signed_out_cookies, unavailable,
+    with_cookie, with_return_to,
 };
 use gatehouse_http::caller::Caller;
 use gatehouse_http::problem::ApiError;
@@ -36,6 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(default)]
 struct SignInForm {
     return_to: Option<String>,
+    /// The app asked for a fresh sign-in (kept for the provider buttons).
+    fresh: Option<String>,
     email: String,
     password: String,
 }
@@ -57,21 +59,26 @@ fn return_to_param(return_to: &str, name: &str) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-/// The sign-in form, for `return_to`.
+/// The sign-in form, for `return_to` (and, when the app asked for a `fresh` sign-in, asking
+/// the providers for one too).
 fn sign_in_form<'a>(
     state: &AppState,
     csrf: &'a str,
-    return_to: &str,
+    (return_to, fresh): (&str, bool),
     email: &str,
     client: Option<String>,
 ) -> FormPage<'a> {
+    let mut hidden = vec![("return_to", return_to.to_owned())];
+    if fresh {
+        hidden.push(("fresh", "1".to_owned()));
+    }
     FormPage {
         title: "Sign in",
         intro: client.map(|name| format!("to continue to {name}")),
         errors: Vec::new(),
         action: SIGN_IN_PATH,
         csrf,
-        hidden: vec![("return_to", return_to.to_owned())],
+        hidden,
         fields: vec![
             Field::email(email),
             Field::password("password", "Password", "current-password"),
@@ -81,7 +88,7 @@ fn sign_in_form<'a>(
             (FORGOT_PASSWORD_PATH.to_owned(), "Forgot your password?"),
             (with_return_to(SIGN_UP_PATH, return_to), "Create an account"),
         ],
-        providers: crate::shared::buttons(state, return_to),
+        providers: crate::shared::buttons(state, return_to, fresh),
     }
 }
 
@@ -99,7 +106,8 @@ async fn sign_in_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     let (csrf, new_cookie) = csrf_token(&req, &state);
     let client = client_of(&state, return_to).await;
     let hint = return_to_param(return_to, "login_hint").unwrap_or_default();
-    let form = sign_in_form(&state, &csrf, return_to, &hint, client);
+    let fresh = asks_fresh(sent.get("fresh").map(String::as_str));
+    let form = sign_in_form(&state, &csrf, (return_to, fresh), &hint, client);
     with_cookie(page(StatusCode::OK, &form), new_cookie)
 }
 
@@ -233,9 +241,11 @@ async fn sign_in(
     };
     let SignInForm {
         return_to,
+        fresh,
         email,
         password,
     } = form.fields;
+    let fresh = asks_fresh(fresh.as_deref());
     let return_to = safe_return_to(return_to.as_deref());
     let email = email.as_str();
     let password = SecretString::from(password);
@@ -243,7 +253,7 @@ async fn sign_in(
         Ok(response) => return response,
         Err(error) => error,
     };
-    let again = sign_in_form(&state, &form.csrf, return_to, email, None);
+    let again = sign_in_form(&state, &form.csrf, (return_to, fresh), email, None);
     let refusal = match error {
         PasswordGrantError::Throttled { retry_after } => ApiError::Throttled { retry_after },
         PasswordGrantError::Authenticate(refused) => {

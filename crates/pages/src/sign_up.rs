@@ -56,7 +56,7 @@ fn sign_up_form<'a>(
             with_return_to(SIGN_IN_PATH, return_to),
             "I have an account: sign in",
         )],
-        providers: crate::shared::buttons(state, return_to),
+        providers: crate::shared::buttons(state, return_to, false),
     }
 }
 

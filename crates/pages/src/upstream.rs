@@ -19,9 +19,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::shared::{
-    ACCOUNT_PATH, Empty, FormPage, LINK_OFFER_PATH, Posted, SIGN_IN_PATH, browser_session,
-    carry_retry_after, csrf_token, message_with_link, page, posted, query, resource,
-    safe_return_to, see_other, signed_in_form, unavailable, with_cookie, with_return_to,
+    ACCOUNT_PATH, Empty, FormPage, LINK_OFFER_PATH, Posted, SIGN_IN_PATH, asks_fresh,
+    browser_session, carry_retry_after, csrf_token, message_with_link, page, posted, query,
+    resource, safe_return_to, see_other, signed_in_form, unavailable, with_cookie, with_return_to,
 };
 use crate::sign_in::{second_factor_form, signed_in_to};
 use gatehouse_http::caller::Caller;
@@ -45,6 +45,8 @@ const OFFER_AGE: CookieAge = CookieAge::minutes(10);
 #[serde(default)]
 struct StartForm {
     return_to: Option<String>,
+    /// `1`: the app asked for a fresh sign-in, so the provider is asked for one too.
+    fresh: Option<String>,
 }
 
 /// The secret of this browser's CSRF cookie: what binds a sign-in to the browser that
@@ -75,7 +77,10 @@ async fn start(
         .begin(
             &provider,
             &browser,
-            FlowPurpose::SignIn,
+            (
+                FlowPurpose::SignIn,
+                asks_fresh(form.fields.fresh.as_deref()),
+            ),
             return_to.clone(),
             &caller.0,
         )

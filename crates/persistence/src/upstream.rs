@@ -207,6 +207,7 @@ impl UpstreamFlowRepository for SeaUpstreamFlowRepository {
             provider: Set(flow.provider.as_str().to_owned()),
             link_user_id: Set(link_user_id),
             reauth_session_id: Set(reauth_session_id),
+            fresh: Set(flow.fresh),
             resume: Set(flow.resume.clone()),
             created_at: Set(flow.created_at),
             used_at: Set(None),
@@ -270,6 +271,7 @@ impl UpstreamFlowRepository for SeaUpstreamFlowRepository {
                 }
             },
             resume: model.resume,
+            fresh: model.fresh,
             created_at: model.created_at,
         }))
     }

@@ -526,6 +526,71 @@ async fn an_account_without_a_password_reauthenticates_by_a_fresh_sign_in_at_its
 }
 
 #[tokio::test]
+async fn an_app_asking_for_a_fresh_sign_in_gets_one_at_the_provider_too() {
+    use gatehouse_tests::oidc::{authorize_url, pkce};
+    let pair = pair().await;
+    let admin = pair.app.admin_token("admin@example.com").await;
+    let callback = "http://127.0.0.1:9/app-callback";
+    register_client(&pair.app, &admin, spa("app", callback)).await;
+    let (_, challenge) = pkce();
+    let request = |extra: &[(&'static str, &'static str)]| {
+        let mut params = vec![
+            ("client_id", "app"),
+            ("redirect_uri", callback),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s1"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        params.extend_from_slice(extra);
+        authorize_url(&pair.app, &params)
+    };
+    // (the request's extra parameters, whether the provider is asked to sign in again)
+    let cases: [(&[(&str, &str)], bool); 6] = [
+        (&[("idp_hint", "corp")], false),
+        (&[("idp_hint", "corp"), ("prompt", "login")], true),
+        (&[("idp_hint", "corp"), ("max_age", "60")], true),
+        (&[], false),
+        (&[("prompt", "login")], true),
+        (&[("max_age", "60")], true),
+    ];
+    for (extra, fresh) in cases {
+        let mut browser = Agent::new(&pair.app);
+        let first = browser.get(&request(extra)).await;
+        assert_eq!(first.status(), StatusCode::SEE_OTHER);
+        let mut next = first.headers()[LOCATION].to_str().unwrap().to_owned();
+        if next.starts_with("/signin") {
+            // Through the sign-in page's button.
+            let html = browser.get(&next).await.text().await.unwrap();
+            assert_eq!(
+                html.contains("name=\"fresh\" value=\"1\""),
+                fresh,
+                "{extra:?}: {html}"
+            );
+            let csrf = input_value(&html, "csrf").unwrap();
+            let return_to = input_value(&html, "return_to").unwrap();
+            let mut form = vec![("csrf", csrf.as_str()), ("return_to", return_to.as_str())];
+            if fresh {
+                form.push(("fresh", "1"));
+            }
+            let started = browser.post_form("/upstream/corp/start", &form).await;
+            next = started.headers()[LOCATION].to_str().unwrap().to_owned();
+        }
+        assert!(
+            next.starts_with(&pair.upstream.address),
+            "{extra:?}: {next}"
+        );
+        let sent = query_of(&next);
+        assert_eq!(
+            sent.get("prompt").map(String::as_str) == Some("login"),
+            fresh,
+            "{extra:?}: {next}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_unverified_address_creates_no_account() {
     let (upstream, admin, _keys) = eddsa_app().await;
     // Mallory's upstream account claims an address it never verified.

@@ -242,6 +242,9 @@ pub struct PendingFlow {
     /// Where the browser goes once signed in: a path of this service (the authorization
     /// request to resume, or the account page).
     pub resume: String,
+    /// The provider was asked to have the person sign in again, even if it had a session of
+    /// theirs (a re-authentication, or an app's `prompt=login` or `max_age`).
+    pub fresh: bool,
     pub created_at: DateTime<Utc>,
 }
 

@@ -241,13 +241,14 @@ impl UpstreamService {
 
     /// Begins a sign-in at `provider` for the browser bound by `browser` (a secret of its
     /// own cookie): stores the pending sign-in and says where to send the browser.
-    /// `resume` is where it goes afterwards (a path of this service).
+    /// `resume` is where it goes afterwards (a path of this service). With `fresh` (and
+    /// always to re-authenticate), the provider is asked to have the person sign in again.
     #[tracing::instrument(skip_all, fields(provider = %provider))]
     pub async fn begin(
         &self,
         provider: &str,
         browser: &SecretString,
-        purpose: FlowPurpose,
+        (purpose, fresh): (FlowPurpose, bool),
         resume: String,
         caller: &Caller,
     ) -> Result<Begun, UpstreamSignInError> {
@@ -255,7 +256,7 @@ impl UpstreamService {
         self.admit(caller).await?;
         let state = self.opaque.generate();
         let secrets = self.secrets(state);
-        let fresh = matches!(purpose, FlowPurpose::Reauthenticate { .. });
+        let fresh = fresh || matches!(purpose, FlowPurpose::Reauthenticate { .. });
         let redirect_to = self
             .providers
             .authorization_url(&provider, &secrets, fresh)
@@ -268,6 +269,7 @@ impl UpstreamService {
                 provider,
                 purpose,
                 resume,
+                fresh,
                 created_at: self.clock.now_stored(),
             })
             .await?;
@@ -324,8 +326,7 @@ impl UpstreamService {
             }
         };
         let secrets = self.secrets(SecretString::from(state.expose_secret().to_owned()));
-        let signed_in_since = matches!(flow.purpose, FlowPurpose::Reauthenticate { .. })
-            .then(|| flow.created_at - CLOCK_SKEW);
+        let signed_in_since = flow.fresh.then(|| flow.created_at - CLOCK_SKEW);
         let asserted = match self
             .providers
             .complete(&flow.provider, &callback, &secrets, signed_in_since)
@@ -363,7 +364,7 @@ impl UpstreamService {
                     .identities
                     .find(&flow.provider, &asserted.subject)
                     .await?;
-                if !linked.is_some_and(|identity| identity.user_id == user) {
+                if linked.is_none_or(|identity| identity.user_id != user) {
                     let detail = "re-authentication with an identity the account has not linked";
                     self.failed(Some(&flow.provider), Some(user), &caller, detail)
                         .await;
@@ -450,7 +451,7 @@ impl UpstreamService {
             .begin(
                 provider,
                 browser,
-                FlowPurpose::Link(user.id),
+                (FlowPurpose::Link(user.id), false),
                 resume,
                 caller,
             )
@@ -489,7 +490,7 @@ impl UpstreamService {
             session,
         };
         Ok(self
-            .begin(provider, browser, purpose, resume, caller)
+            .begin(provider, browser, (purpose, true), resume, caller)
             .await?)
     }
 

@@ -14,6 +14,8 @@ pub struct Model {
     pub link_user_id: Option<Uuid>,
     /// The session a re-authentication is for.
     pub reauth_session_id: Option<Uuid>,
+    /// The provider was asked for a fresh sign-in.
+    pub fresh: bool,
     #[sea_orm(column_type = "Text")]
     pub resume: String,
     pub created_at: DateTimeUtc,
