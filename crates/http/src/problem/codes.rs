@@ -62,7 +62,7 @@ codes! {
     InsufficientScope = "insufficient_scope", FORBIDDEN;
     /// The `current_password` confirming a change is wrong.
     WrongPassword = "wrong_password", FORBIDDEN;
-    /// The change needs re-authentication: send `current_password`, or (for an account without a password) sign in again and retry within the window.
+    /// The change needs re-authentication: send `current_password`, or (for an account without a password) sign in again — `/oauth2/authorize` with `prompt=login`, which asks the upstream provider for a fresh sign-in too — and retry with the new tokens within `auth.reauthentication_seconds`.
     ReauthenticationRequired = "reauthentication_required", FORBIDDEN;
     /// The token belongs to a third-party app: changes to how the account signs in are for its owner, in gatehouse's pages or a first-party app.
     FirstPartyOnly = "first_party_only", FORBIDDEN;
