@@ -16,6 +16,7 @@ mod m20261202_000011_mfa;
 mod m20261203_000012_reauthentication;
 mod m20261204_000013_upstream_identities;
 mod m20261205_000014_upstream_links_and_reauth;
+mod m20261205_000015_passkeys;
 mod owned;
 mod postgres_only;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000012_reauthentication::Migration),
             Box::new(m20261204_000013_upstream_identities::Migration),
             Box::new(m20261205_000014_upstream_links_and_reauth::Migration),
+            Box::new(m20261205_000015_passkeys::Migration),
         ]
     }
 }

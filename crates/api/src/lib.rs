@@ -1,7 +1,8 @@
 //! The JSON API of gatehouse, a module per feature: [`auth`] (sign-up, the token endpoint,
 //! logout, recovery by email), [`oauth`] (the OpenID Connect provider's API side and
-//! client registration), [`mfa`], [`users`] (your account, your sessions, and the admins'
-//! user management), [`audit`], [`health`] and the owner-scoped resources ([`owned`]).
+//! client registration), [`mfa`], [`passkeys`], [`users`] (your account, your sessions,
+//! and the admins' user management), [`audit`], [`health`] and the owner-scoped resources
+//! ([`owned`]).
 //! Each feature holds its handlers, bodies and OpenAPI [`utoipa::OpenApi`] `Doc`;
 //! [`shared`] holds what they share and imports none of them; [`openapi`] merges the docs.
 //! Shared HTTP plumbing is `gatehouse-http`; the server (`gatehouse-server`) mounts these
@@ -14,6 +15,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod openapi;
 pub mod owned;
+pub mod passkeys;
 pub mod shared;
 pub mod users;
 
@@ -35,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, owned: &web::Data<OwnedResources>
                 )
                 .configure(auth::configure)
                 .configure(mfa::configure)
+                .configure(passkeys::configure)
                 .configure(users::configure)
                 .configure(audit::configure)
                 .configure(oauth::configure_clients)
@@ -46,12 +49,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, owned: &web::Data<OwnedResources>
 /// resource.
 pub fn not_found_codes() -> Vec<&'static str> {
     use gatehouse_http::problem::{
-        CLIENT_NOT_FOUND, IDENTITY_NOT_FOUND, SESSION_NOT_FOUND, USER_NOT_FOUND,
+        CLIENT_NOT_FOUND, IDENTITY_NOT_FOUND, PASSKEY_NOT_FOUND, SESSION_NOT_FOUND, USER_NOT_FOUND,
     };
     let mut codes = vec![
         USER_NOT_FOUND,
         SESSION_NOT_FOUND,
         IDENTITY_NOT_FOUND,
+        PASSKEY_NOT_FOUND,
         CLIENT_NOT_FOUND,
     ];
     codes.extend(owned::not_found_codes());

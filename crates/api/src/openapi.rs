@@ -32,6 +32,7 @@ use gatehouse_http::problem::{FieldError, OAuthErrorBody, ProblemDetails};
             responses::InvalidInput, responses::UserNotFound,
             responses::SessionNotFound, responses::EmailedTokenInvalid,
             responses::LastAdmin, responses::IdentityNotFound, responses::LastSignInMethod,
+            responses::PasskeyNotFound, responses::PasskeyConflict, responses::PasskeyRejected,
             responses::WrongPassword, responses::MfaRefused,
             responses::MfaAlreadyEnabled, responses::MfaNotEnabled, responses::MfaRequired,
             responses::Overloaded, responses::TokenError, responses::TokenUnavailable,
@@ -114,6 +115,7 @@ fn features() -> Vec<utoipa::openapi::OpenApi> {
         crate::health::Doc::openapi(),
         crate::oauth::Doc::openapi(),
         crate::mfa::Doc::openapi(),
+        crate::passkeys::Doc::openapi(),
     ];
     docs.extend(crate::owned::docs());
     docs

@@ -67,10 +67,19 @@ pub enum AuditKind {
     IdentityLinked,
     /// An upstream identity unlinked from its account.
     IdentityUnlinked,
+    /// A passkey registered to an account (the detail names it).
+    PasskeyRegistered,
+    /// A passkey removed from its account.
+    PasskeyRemoved,
+    /// A sign-in with a passkey.
+    PasskeySignIn,
+    /// A passkey sign-in refused: an unknown credential, an answer that failed a check, a
+    /// signature counter that went backwards (the detail says which).
+    PasskeySignInFailed,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 31] = [
+    pub const ALL: [AuditKind; 35] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -102,6 +111,10 @@ impl AuditKind {
         AuditKind::UpstreamSignInFailed,
         AuditKind::IdentityLinked,
         AuditKind::IdentityUnlinked,
+        AuditKind::PasskeyRegistered,
+        AuditKind::PasskeyRemoved,
+        AuditKind::PasskeySignIn,
+        AuditKind::PasskeySignInFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -137,6 +150,10 @@ impl AuditKind {
             AuditKind::UpstreamSignInFailed => "upstream_sign_in_failed",
             AuditKind::IdentityLinked => "identity_linked",
             AuditKind::IdentityUnlinked => "identity_unlinked",
+            AuditKind::PasskeyRegistered => "passkey_registered",
+            AuditKind::PasskeyRemoved => "passkey_removed",
+            AuditKind::PasskeySignIn => "passkey_sign_in",
+            AuditKind::PasskeySignInFailed => "passkey_sign_in_failed",
         }
     }
 

@@ -15,6 +15,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod owned;
 pub mod pagination;
+pub mod passkeys;
 pub mod password;
 pub mod ports;
 pub mod reauth;

@@ -201,6 +201,11 @@ pub enum Amr {
     Upstream,
     /// An upstream identity provider and a one-time code (or a recovery code).
     UpstreamOtp,
+    /// A passkey bound to its device (not backup-eligible), unlocked by the person: `hwk`,
+    /// `user` (their presence) and `mfa` (the key, and the verification that unlocked it).
+    PasskeyDevice,
+    /// A passkey that may be synced to other devices: `swk` instead of `hwk`.
+    PasskeySynced,
 }
 
 impl Amr {
@@ -211,6 +216,8 @@ impl Amr {
             Amr::PasswordOtp => &["pwd", "otp"],
             Amr::Upstream => &[],
             Amr::UpstreamOtp => &["otp"],
+            Amr::PasskeyDevice => &["hwk", "mfa", "user"],
+            Amr::PasskeySynced => &["swk", "mfa", "user"],
         }
     }
 
@@ -221,11 +228,21 @@ impl Amr {
             Amr::PasswordOtp => "pwd otp",
             Amr::Upstream => "",
             Amr::UpstreamOtp => "otp",
+            Amr::PasskeyDevice => "hwk mfa user",
+            Amr::PasskeySynced => "swk mfa user",
         }
     }
 
-    /// Reads a stored or claimed value: with `pwd` a password, without it an upstream.
+    /// Reads a stored or claimed value: with `hwk` or `swk` a passkey, with `pwd` a
+    /// password, without either an upstream.
     pub fn parse(raw: &str) -> Self {
+        let mut methods = raw.split([' ', ',']);
+        if methods.clone().any(|method| method == "hwk") {
+            return Amr::PasskeyDevice;
+        }
+        if methods.any(|method| method == "swk") {
+            return Amr::PasskeySynced;
+        }
         let methods = raw.split([' ', ',']);
         let (pwd, otp) = methods.fold((false, false), |(pwd, otp), method| {
             (pwd || method == "pwd", otp || method == "otp")
@@ -243,11 +260,31 @@ impl Amr {
         match self {
             Amr::Password | Amr::PasswordOtp => Amr::PasswordOtp,
             Amr::Upstream | Amr::UpstreamOtp => Amr::UpstreamOtp,
+            passkey @ (Amr::PasskeyDevice | Amr::PasskeySynced) => passkey,
         }
     }
 
     pub fn has_otp(self) -> bool {
         matches!(self, Amr::PasswordOtp | Amr::UpstreamOtp)
+    }
+
+    /// Whether the sign-in took more than one factor: a one-time code after the first, or
+    /// a passkey (held, and unlocked by the person).
+    pub fn multi_factor(self) -> bool {
+        self.has_otp() || self.is_passkey()
+    }
+
+    pub fn is_passkey(self) -> bool {
+        matches!(self, Amr::PasskeyDevice | Amr::PasskeySynced)
+    }
+
+    /// The amr of a passkey sign-in, by whether the credential may be synced.
+    pub fn passkey(backup_eligible: bool) -> Self {
+        if backup_eligible {
+            Amr::PasskeySynced
+        } else {
+            Amr::PasskeyDevice
+        }
     }
 }
 

@@ -32,6 +32,8 @@ pub enum Bucket {
     VerifyEmail,
     /// Steps of upstream sign-ins (begun or come back) from one client network.
     UpstreamIp,
+    /// Passkey sign-ins begun from one client network.
+    PasskeyIp,
 }
 
 impl Bucket {
@@ -43,6 +45,7 @@ impl Bucket {
             Bucket::ResetIp => "reset_ip",
             Bucket::VerifyEmail => "verify_email",
             Bucket::UpstreamIp => "upstream_ip",
+            Bucket::PasskeyIp => "passkey_ip",
         }
     }
 }
@@ -62,6 +65,7 @@ pub struct ThrottlePolicy {
     pub reset_ip: Limit,
     pub verify_email: Limit,
     pub upstream_ip: Limit,
+    pub passkey_ip: Limit,
 }
 
 impl Default for ThrottlePolicy {
@@ -93,6 +97,10 @@ impl Default for ThrottlePolicy {
                 max: 60,
                 window: quarter_hour,
             },
+            passkey_ip: Limit {
+                max: 60,
+                window: quarter_hour,
+            },
         }
     }
 }
@@ -106,6 +114,7 @@ impl ThrottlePolicy {
             Bucket::ResetIp => self.reset_ip,
             Bucket::VerifyEmail => self.verify_email,
             Bucket::UpstreamIp => self.upstream_ip,
+            Bucket::PasskeyIp => self.passkey_ip,
         }
     }
 
@@ -117,6 +126,7 @@ impl ThrottlePolicy {
             self.reset_ip,
             self.verify_email,
             self.upstream_ip,
+            self.passkey_ip,
         ]
         .iter()
         .map(|limit| limit.window)

@@ -20,6 +20,8 @@ pub struct AppState {
     pub auth: AuthService,
     /// Signing in through upstream identity providers.
     pub upstream: UpstreamService,
+    /// Passkeys: registering them, signing in with them.
+    pub passkeys: gatehouse_domain::passkeys::PasskeyService,
     /// Clients and the authorization code flow (OpenID Connect provider).
     pub oauth: OAuthService,
     pub users: UserService,

@@ -128,12 +128,18 @@ impl IdentityRepository for SeaIdentityRepository {
             .map_err(storage)?;
         let mine = identities::Column::UserId.eq(user.as_uuid());
         if keep_one {
-            let held = identities::Entity::find()
+            let linked = identities::Entity::find()
                 .filter(mine.clone())
                 .count(&txn)
                 .await
                 .map_err(storage)?;
-            if held <= 1 {
+            // A passkey is a way in too.
+            let keys = crate::entity::passkeys::Entity::find()
+                .filter(crate::entity::passkeys::Column::UserId.eq(user.as_uuid()))
+                .count(&txn)
+                .await
+                .map_err(storage)?;
+            if linked + keys <= 1 {
                 let exists = identities::Entity::find()
                     .filter(the(provider, subject).add(mine))
                     .count(&txn)

@@ -39,6 +39,11 @@ pub fn spawn(state: AppState, clock: Arc<dyn Clock>, every: std::time::Duration)
                 Ok(purged) => tracing::info!(purged, "pending upstream sign-ins purged"),
                 Err(error) => tracing::warn!(%error, "upstream sign-in purge failed"),
             }
+            match state.passkeys.purge().await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "passkey ceremonies purged"),
+                Err(error) => tracing::warn!(%error, "passkey ceremony purge failed"),
+            }
             match state.mfa.purge_challenges().await {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "expired sign-in challenges purged"),

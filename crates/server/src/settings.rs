@@ -41,6 +41,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub oauth: OAuthSettings,
     pub mfa: MfaSettings,
+    pub passkeys: PasskeySettings,
     /// Upstream identity providers people may sign in with, by id (`[upstream.google]`):
     /// the id is part of URLs, tokens (`idp`) and stored identities, so it must not change.
     pub upstream: BTreeMap<String, UpstreamSettings>,
@@ -115,6 +116,28 @@ impl Default for UpstreamSettings {
             token_url: None,
             api_url: None,
             timeout_secs: 10,
+        }
+    }
+}
+
+/// Passkeys (WebAuthn). The relying party id is the host of `server.public_url`, which
+/// must be a domain name (`localhost` in development), not an IP address.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PasskeySettings {
+    /// The name authenticators show beside the passkey.
+    pub name: String,
+    /// Origins besides `server.public_url`'s whose passkey answers are accepted (another
+    /// port or subdomain that serves the same sign-in, for example).
+    #[serde(deserialize_with = "list")]
+    pub extra_origins: Vec<String>,
+}
+
+impl Default for PasskeySettings {
+    fn default() -> Self {
+        Self {
+            name: "gatehouse".into(),
+            extra_origins: Vec::new(),
         }
     }
 }
@@ -196,6 +219,9 @@ pub struct AuthSettings {
     /// Steps of upstream sign-ins (begun or come back) per client IP within
     /// `login_window_secs`.
     pub upstream_sign_ins_per_ip: u32,
+    /// Passkey sign-ins begun per client IP within `login_window_secs` (each assertion also
+    /// counts against the account and the IP as a password attempt does).
+    pub passkey_sign_ins_per_ip: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -362,6 +388,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             oauth: OAuthSettings::default(),
             mfa: MfaSettings::default(),
+            passkeys: PasskeySettings::default(),
             upstream: BTreeMap::new(),
         }
     }
@@ -444,6 +471,7 @@ impl Default for AuthSettings {
             verification_emails_per_user: limits.verify_email.max,
             reauthentication_seconds: secs(gatehouse_domain::reauth::DEFAULT_WINDOW),
             upstream_sign_ins_per_ip: limits.upstream_ip.max,
+            passkey_sign_ins_per_ip: limits.passkey_ip.max,
         }
     }
 }
@@ -614,6 +642,10 @@ impl Settings {
             },
             upstream_ip: Limit {
                 max: self.auth.upstream_sign_ins_per_ip,
+                window: login,
+            },
+            passkey_ip: Limit {
+                max: self.auth.passkey_sign_ins_per_ip,
                 window: login,
             },
         }

@@ -11,6 +11,7 @@ use gatehouse_domain::oauth::{
     OAuthPolicy, OAuthPorts, OAuthService, RedirectUri,
 };
 use gatehouse_domain::owned::OwnedItems;
+use gatehouse_domain::passkeys::{PasskeyPorts, PasskeyService};
 use gatehouse_domain::ports::{
     PasswordHasher, PasswordVerifier, SessionRepository, UserRepository,
 };
@@ -171,6 +172,7 @@ pub struct Storage {
     pub mfa: Arc<dyn MfaRepository>,
     pub identities: Arc<dyn IdentityRepository>,
     pub upstream_flows: Arc<dyn UpstreamFlowRepository>,
+    pub passkeys: Arc<dyn gatehouse_domain::passkeys::PasskeyRepository>,
 }
 
 impl Storage {
@@ -190,6 +192,7 @@ impl Storage {
             mfa: Arc::new(SeaMfaRepository::new(database)),
             identities: Arc::new(SeaIdentityRepository::new(database)),
             upstream_flows: Arc::new(SeaUpstreamFlowRepository::new(database)),
+            passkeys: Arc::new(gatehouse_persistence::SeaPasskeyRepository::new(database)),
         }
     }
 }
@@ -244,6 +247,7 @@ pub fn assemble(
         mfa,
         identities,
         upstream_flows,
+        passkeys,
     } = storage;
     let (mfa_key, retired_mfa_keys) = crate::signing_secret::mfa_keys(settings)?;
     let csrf = Arc::new(CsrfKey::from_secret(&mfa_key));
@@ -363,9 +367,32 @@ pub fn assemble(
         },
         UpstreamPolicy::default(),
     );
+    let relying_party = gatehouse_passkeys::WebauthnRelyingParty::new(
+        &settings.server.public_url,
+        &settings.passkeys.extra_origins,
+        &settings.passkeys.name,
+    );
+    if let Some(problem) = relying_party.problem() {
+        tracing::warn!(%problem, "passkeys are unavailable");
+    }
+    let passkeys = PasskeyService::new(PasskeyPorts {
+        relying_party: Arc::new(relying_party),
+        passkeys,
+        users: users.clone(),
+        opaque: Arc::new(RandomTokens),
+        auth: auth.clone(),
+        clock: clock.clone(),
+        throttle: throttle.clone(),
+        audit: audit.clone(),
+        verifier: verifier.clone(),
+        sessions: sessions.clone(),
+        clients: client_trust.clone(),
+        reauthentication,
+    });
     Ok(AppState {
         auth,
         upstream,
+        passkeys,
         oauth,
         mfa: MfaService::new(MfaPorts {
             repository: mfa,

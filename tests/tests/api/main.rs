@@ -14,6 +14,7 @@ mod oidc;
 mod openapi;
 mod owned;
 mod pages;
+mod passkeys;
 mod provider;
 mod races;
 mod recovery;

@@ -20,6 +20,7 @@ const INTERNAL: &[(&str, &[&str])] = &[
     ),
     ("gatehouse-mail", &["gatehouse-domain"]),
     ("gatehouse-upstream", &["gatehouse-domain"]),
+    ("gatehouse-passkeys", &["gatehouse-domain"]),
     (
         "gatehouse-http",
         &["gatehouse-domain", "gatehouse-security"],

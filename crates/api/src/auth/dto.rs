@@ -53,6 +53,10 @@ pub struct TokenRequest {
     pub otp: Option<String>,
     /// One of the account's recovery codes (MFA grant), instead of `otp`.
     pub recovery_code: Option<String>,
+    /// The `ceremony` of `POST /api/v1/auth/passkey` (passkey grant).
+    pub ceremony: Option<String>,
+    /// What `navigator.credentials.get` returned, as JSON (passkey grant).
+    pub credential: Option<String>,
     /// Space-separated scopes. Password grant: all the account's role allows when absent.
     /// Refresh grant: the session's scopes when absent; may narrow them, never widen.
     #[schema(schema_with = scope_list_schema)]
@@ -79,8 +83,9 @@ fn grant_type_schema() -> utoipa::openapi::Object {
             "refresh_token",
             "authorization_code",
             super::MFA_OTP_GRANT,
+            super::PASSKEY_GRANT,
         ],
-        "`password` (log in), `refresh_token` (refresh), `authorization_code` (a code from `/oauth2/authorize`) or `urn:gatehouse:params:oauth:grant-type:mfa-otp` (the second factor after a `mfa_required` answer).",
+        "`password` (log in), `refresh_token` (refresh), `authorization_code` (a code from `/oauth2/authorize`), `urn:gatehouse:params:oauth:grant-type:mfa-otp` (the second factor after a `mfa_required` answer) or `urn:gatehouse:params:oauth:grant-type:passkey` (a passkey sign-in begun at `/api/v1/auth/passkey`).",
     )
 }
 

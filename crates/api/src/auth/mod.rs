@@ -12,6 +12,7 @@ use gatehouse_domain::auth::{Registration, TokenGrant};
 use gatehouse_domain::email::LoginName;
 use gatehouse_domain::mfa::Factor;
 use gatehouse_domain::oauth::{ClientId, CodeExchange};
+use gatehouse_domain::passkeys::CeremonyResponse;
 use secrecy::{ExposeSecret, SecretString};
 use utoipa::OpenApi;
 
@@ -107,6 +108,10 @@ pub async fn register(
 /// if any, with `grant_type=urn:gatehouse:params:oauth:grant-type:mfa-otp` and either `otp`
 /// (the authenticator's 6-digit code) or `recovery_code`. Wrong codes count towards the
 /// same limit as wrong passwords.
+///
+/// A passkey sign-in (begun at `POST /api/v1/auth/passkey`) finishes here with
+/// `grant_type=urn:gatehouse:params:oauth:grant-type:passkey`, `ceremony` and `credential`
+/// (what `navigator.credentials.get` returned, as JSON), optional `scope`.
 #[utoipa::path(
     context_path = "/api/v1",
     tag = "auth",
@@ -160,6 +165,14 @@ pub async fn token(
                 .mfa_grant(&mfa_token, factor, client.as_ref(), caller.0)
                 .await?
         }
+        PASSKEY_GRANT => {
+            let ceremony = SecretString::from(required(&form, "ceremony")?);
+            let credential = CeremonyResponse::new(required(&form, "credential")?);
+            state
+                .passkeys
+                .sign_in_for_tokens(&ceremony, &credential, scope, caller.0)
+                .await?
+        }
         "refresh_token" => {
             let refresh = SecretString::from(required(&form, "refresh_token")?);
             let client = named_client(&state, &req, &form).await?;
@@ -185,7 +198,7 @@ pub async fn token(
         }
         other => {
             return Err(OAuthError::unsupported_grant_type(format!(
-                "Grant type `{other}` is not supported; use `password`, `refresh_token`, `authorization_code` or `{MFA_OTP_GRANT}`."
+                "Grant type `{other}` is not supported; use `password`, `refresh_token`, `authorization_code`, `{MFA_OTP_GRANT}` or `{PASSKEY_GRANT}`."
             ))
             .into());
         }
@@ -195,6 +208,9 @@ pub async fn token(
 
 /// The second step of a password grant for an account with MFA.
 pub const MFA_OTP_GRANT: &str = "urn:gatehouse:params:oauth:grant-type:mfa-otp";
+
+/// A sign-in with a passkey: the answer to the options of `POST /api/v1/auth/passkey`.
+pub const PASSKEY_GRANT: &str = "urn:gatehouse:params:oauth:grant-type:passkey";
 
 /// The registered client a password, MFA or refresh request names, authenticated (a
 /// confidential one by its secret: without it the answer is 401 `invalid_client`). A name

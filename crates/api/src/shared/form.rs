@@ -60,6 +60,8 @@ const FORM_PARAMETERS: &[&str] = &[
     "mfa_token",
     "otp",
     "recovery_code",
+    "ceremony",
+    "credential",
 ];
 
 pub fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, OAuthError> {

@@ -117,8 +117,43 @@ pub struct IdentityNotFound(ProblemDetails);
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json", example = json!({
     "type": "urn:gatehouse:problem:last_sign_in_method", "title": "Conflict", "status": 409,
-    "detail": "This is the only way into the account: set a password or link another provider first.", "code": "last_sign_in_method"}))]
+    "detail": "This is the only way into the account: set a password, link a provider or add a passkey first.", "code": "last_sign_in_method"}))]
 pub struct LastSignInMethod(ProblemDetails);
+
+/// You have no passkey with this id.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json", example = json!({
+    "type": "urn:gatehouse:problem:passkey_not_found", "title": "Not Found", "status": 404,
+    "detail": "No passkey with this id exists.", "code": "passkey_not_found"}))]
+pub struct PasskeyNotFound(ProblemDetails);
+
+/// Passkeys cannot be used on this server (`passkeys_unavailable`), or the passkey is
+/// registered already (`passkey_taken`).
+#[derive(ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    examples(
+        ("passkeys_unavailable" = (value = json!({"type": "urn:gatehouse:problem:passkeys_unavailable", "title": "Conflict", "status": 409,
+            "detail": "Passkeys are not available on this server (its public URL has no domain name).", "code": "passkeys_unavailable"}))),
+        ("passkey_taken" = (value = json!({"type": "urn:gatehouse:problem:passkey_taken", "title": "Conflict", "status": 409,
+            "detail": "This passkey is registered already.", "code": "passkey_taken"}))),
+    )
+)]
+pub struct PasskeyConflict(ProblemDetails);
+
+/// The ceremony is unknown, expired, finished or another session's (`ceremony_invalid`), or
+/// the authenticator's answer failed a check (`passkey_refused`).
+#[derive(ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    examples(
+        ("ceremony_invalid" = (value = json!({"type": "urn:gatehouse:problem:ceremony_invalid", "title": "Bad Request", "status": 400,
+            "detail": "This passkey ceremony expired, was already finished or is not yours; begin again.", "code": "ceremony_invalid"}))),
+        ("passkey_refused" = (value = json!({"type": "urn:gatehouse:problem:passkey_refused", "title": "Bad Request", "status": 400,
+            "detail": "The passkey could not be verified.", "code": "passkey_refused"}))),
+    )
+)]
+pub struct PasskeyRejected(ProblemDetails);
 
 /// The change would leave no active admin.
 #[derive(ToResponse)]

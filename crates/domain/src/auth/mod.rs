@@ -6,6 +6,7 @@
 
 mod browser;
 mod grants;
+mod passkey;
 mod refresh;
 mod sign_up;
 mod tokens;

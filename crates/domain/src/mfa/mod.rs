@@ -97,7 +97,8 @@ impl Factor {
 /// Rules of MFA that deployments choose.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MfaPolicy {
-    /// Admin scopes are granted only to sessions opened with a second factor.
+    /// Admin scopes are granted only to sessions opened with a second factor (or a
+    /// passkey).
     pub required_for_admins: bool,
 }
 
@@ -105,7 +106,7 @@ impl MfaPolicy {
     /// The role whose scopes a session opened by `amr` may hold: an admin who signed in
     /// without a second factor holds a user's scopes while the policy requires one.
     pub fn scope_role(self, role: Role, amr: Amr) -> Role {
-        if self.required_for_admins && role == Role::Admin && !amr.has_otp() {
+        if self.required_for_admins && role == Role::Admin && !amr.multi_factor() {
             Role::User
         } else {
             role

@@ -72,8 +72,16 @@ codes! {
     LastAdmin = "last_admin", CONFLICT;
     /// Admins change their own role or activation, and delete their own account, through `/users/me` (which asks for re-authentication), not the admin endpoints.
     OwnAccount = "own_account", FORBIDDEN;
-    /// The identity is the account's only way to sign in: set a password or link another provider first.
+    /// The identity or passkey is the account's only way to sign in: set a password, link another provider or add another passkey first.
     LastSignInMethod = "last_sign_in_method", CONFLICT;
+    /// This deployment cannot use passkeys: its public URL's host is not a domain name.
+    PasskeysUnavailable = "passkeys_unavailable", CONFLICT;
+    /// The passkey ceremony is unknown, expired, already finished, or another session's: begin again.
+    CeremonyInvalid = "ceremony_invalid", BAD_REQUEST;
+    /// The authenticator's answer could not be verified (its signature, challenge, origin or user verification, an unknown or removed passkey, a signature counter that went backwards).
+    PasskeyRefused = "passkey_refused", BAD_REQUEST;
+    /// This passkey is registered already.
+    PasskeyTaken = "passkey_taken", CONFLICT;
     /// A client with this `id` is already registered.
     ClientIdTaken = "client_id_taken", CONFLICT;
     /// The account changed while the request ran; send it again.

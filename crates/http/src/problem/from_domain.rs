@@ -4,7 +4,9 @@
 use gatehouse_domain::ValidationErrors;
 use gatehouse_domain::ports::HashingError;
 
-use super::{ApiError, FieldError, IDENTITY_NOT_FOUND, SESSION_NOT_FOUND, USER_NOT_FOUND};
+use super::{
+    ApiError, FieldError, IDENTITY_NOT_FOUND, PASSKEY_NOT_FOUND, SESSION_NOT_FOUND, USER_NOT_FOUND,
+};
 
 impl From<ValidationErrors> for ApiError {
     fn from(errors: ValidationErrors) -> Self {
@@ -99,6 +101,28 @@ impl From<gatehouse_domain::upstream::IdentityError> for ApiError {
                 error.into()
             }
             E::SignIn(other) => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<gatehouse_domain::passkeys::PasskeyError> for ApiError {
+    fn from(error: gatehouse_domain::passkeys::PasskeyError) -> Self {
+        use gatehouse_domain::passkeys::PasskeyError as E;
+        match error {
+            E::Unavailable => ApiError::PasskeysUnavailable,
+            E::BadCeremony => ApiError::CeremonyInvalid,
+            E::Refused | E::Inactive => ApiError::PasskeyRefused,
+            E::Taken => ApiError::PasskeyTaken,
+            E::NotFound => ApiError::ResourceNotFound(PASSKEY_NOT_FOUND),
+            E::LastWayIn => ApiError::LastSignInMethod,
+            E::Invalid(errors) => errors.into(),
+            E::Reauth(error) => gatehouse_domain::upstream::IdentityError::Reauth(error).into(),
+            E::Throttled(error) => error.into(),
+            E::SignIn(error) => match error {
+                gatehouse_domain::auth::PasswordGrantError::Repository(error) => error.into(),
+                other => ApiError::internal(other),
+            },
+            E::Repository(error) => error.into(),
         }
     }
 }

@@ -28,6 +28,7 @@ pub const USER_NOT_FOUND: &str = "user_not_found";
 pub const SESSION_NOT_FOUND: &str = "session_not_found";
 /// The 404 code of an upstream identity the account does not have.
 pub const IDENTITY_NOT_FOUND: &str = "identity_not_found";
+pub const PASSKEY_NOT_FOUND: &str = "passkey_not_found";
 pub const CLIENT_NOT_FOUND: &str = "client_not_found";
 
 /// An RFC 9457 problem document. `code` is stable and machine-readable; `detail` is for people.
@@ -133,6 +134,18 @@ pub enum ApiError {
     /// 409 `last_sign_in_method`: the identity is the only way into the account.
     #[error("last way to sign in")]
     LastSignInMethod,
+    /// 409 `passkeys_unavailable`: this deployment cannot use passkeys.
+    #[error("passkeys unavailable")]
+    PasskeysUnavailable,
+    /// 400 `ceremony_invalid`: an unknown, expired, finished or foreign passkey ceremony.
+    #[error("invalid passkey ceremony")]
+    CeremonyInvalid,
+    /// 400 `passkey_refused`: the authenticator's answer failed a check.
+    #[error("passkey refused")]
+    PasskeyRefused,
+    /// 409 `passkey_taken`: the credential is registered already.
+    #[error("passkey registered already")]
+    PasskeyTaken,
     /// 403 `own_account`: an admin's own account, through the admin endpoints.
     #[error("own account")]
     OwnAccount,
@@ -209,6 +222,10 @@ impl ApiError {
             ApiError::ResourceNotFound(_) => return None,
             ApiError::LastAdmin => Code::LastAdmin,
             ApiError::LastSignInMethod => Code::LastSignInMethod,
+            ApiError::PasskeysUnavailable => Code::PasskeysUnavailable,
+            ApiError::CeremonyInvalid => Code::CeremonyInvalid,
+            ApiError::PasskeyRefused => Code::PasskeyRefused,
+            ApiError::PasskeyTaken => Code::PasskeyTaken,
             ApiError::OwnAccount => Code::OwnAccount,
             ApiError::Conflict => Code::Conflict,
             ApiError::Throttled { .. } => Code::TooManyRequests,
@@ -257,8 +274,16 @@ impl ApiError {
                 "Change or delete your own account through /api/v1/users/me, which asks for your password.".into()
             }
             ApiError::LastSignInMethod => {
-                "This is the only way into the account: set a password or link another provider first.".into()
+                "This is the only way into the account: set a password, link a provider or add a passkey first.".into()
             }
+            ApiError::PasskeysUnavailable => {
+                "Passkeys are not available on this server (its public URL has no domain name).".into()
+            }
+            ApiError::CeremonyInvalid => {
+                "This passkey ceremony expired, was already finished or is not yours; begin again.".into()
+            }
+            ApiError::PasskeyRefused => "The passkey could not be verified.".into(),
+            ApiError::PasskeyTaken => "This passkey is registered already.".into(),
             ApiError::WrongPassword => "The current password is wrong.".into(),
             ApiError::InvalidMfaCode => "The code is wrong or was already used.".into(),
             ApiError::NotReauthenticated(ReauthRefusal::ThirdParty) => {
@@ -351,6 +376,10 @@ mod tests {
             ApiError::ResourceNotFound(USER_NOT_FOUND),
             ApiError::LastAdmin,
             ApiError::LastSignInMethod,
+            ApiError::PasskeysUnavailable,
+            ApiError::CeremonyInvalid,
+            ApiError::PasskeyRefused,
+            ApiError::PasskeyTaken,
             ApiError::OwnAccount,
             ApiError::Conflict,
             ApiError::Throttled {

@@ -307,6 +307,31 @@ impl From<gatehouse_domain::auth::MfaGrantError> for TokenEndpointError {
     }
 }
 
+impl From<gatehouse_domain::passkeys::PasskeyError> for TokenEndpointError {
+    fn from(error: gatehouse_domain::passkeys::PasskeyError) -> Self {
+        use gatehouse_domain::passkeys::PasskeyError as E;
+        match error {
+            E::Throttled(error) => ApiError::from(error).into(),
+            E::Unavailable => OAuthError::unsupported_grant_type(
+                "Passkeys are not available on this server (its public URL has no domain name).",
+            )
+            .into(),
+            E::BadCeremony => OAuthError::invalid_grant(
+                "The passkey ceremony is invalid, expired or already finished; begin again.",
+            )
+            .into(),
+            E::Refused | E::Inactive | E::NotFound => {
+                OAuthError::invalid_grant("The passkey could not be verified.").into()
+            }
+            E::SignIn(error) => error.into(),
+            E::Repository(error) => OAuthError::from(error).into(),
+            other @ (E::Taken | E::LastWayIn | E::Invalid(_) | E::Reauth(_)) => {
+                OAuthError::server_error(other).into()
+            }
+        }
+    }
+}
+
 impl ResponseError for TokenEndpointError {
     fn status_code(&self) -> StatusCode {
         match self {

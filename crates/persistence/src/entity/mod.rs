@@ -10,6 +10,8 @@ pub mod mfa_challenges;
 pub mod mfa_credentials;
 pub mod mfa_recovery_codes;
 pub mod oauth_clients;
+pub mod passkey_ceremonies;
+pub mod passkeys;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod throttle_counters;
