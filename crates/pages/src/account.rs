@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::shared::{
     ACCOUNT_PATH, browser_session, csrf_token, describe, error_page, page, query, resource,
-    see_other, sign_in_first, signed_in_form, unavailable, with_cookie,
+    scripted_page, see_other, sign_in_first, signed_in_form, unavailable, with_cookie,
 };
 use gatehouse_http::caller::Caller;
 use gatehouse_http::problem::ApiError;
@@ -30,6 +30,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/account/identities/link").route(web::post().to(link_identity)))
         .service(resource("/account/identities/unlink").route(web::post().to(unlink_identity)))
         .service(resource("/account/reauthenticate").route(web::post().to(reauthenticate)))
+        .service(resource("/account/passkeys/begin").route(web::post().to(passkey_begin)))
+        .service(resource("/account/passkeys").route(web::post().to(passkey_finish)))
+        .service(resource("/account/passkeys/rename").route(web::post().to(passkey_rename)))
+        .service(resource("/account/passkeys/remove").route(web::post().to(passkey_remove)))
         .service(resource("/account/mfa/start").route(web::post().to(mfa_start)))
         .service(resource("/account/mfa/confirm").route(web::post().to(mfa_confirm)))
         .service(resource("/account/mfa/disable").route(web::post().to(mfa_disable)))
@@ -69,6 +73,26 @@ struct IdentityForm {
 #[serde(default)]
 struct ProviderForm {
     provider: String,
+}
+
+/// The steps of adding a passkey: the current password (when there is one) to begin; the
+/// name, the ceremony and the authenticator's answer to finish.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PasskeyForm {
+    current_password: Option<String>,
+    name: String,
+    ceremony: String,
+    credential: String,
+}
+
+/// A change to one passkey: its id, and a new name or the current password.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PasskeyChangeForm {
+    id: String,
+    name: String,
+    current_password: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -116,6 +140,15 @@ struct IdentityRow {
     linked_at: String,
 }
 
+/// One row of the passkeys table.
+struct PasskeyRow {
+    id: String,
+    name: String,
+    created_at: String,
+    last_used_at: String,
+    synced: bool,
+}
+
 struct SessionRow {
     id: String,
     created_at: String,
@@ -140,6 +173,9 @@ struct AccountPage<'a> {
     /// Providers this account (without a password) can confirm it is theirs with: id,
     /// name, available.
     confirm_with: Vec<(String, String, bool)>,
+    /// Passkeys can be added here (the page then carries the passkey script).
+    passkeys_available: bool,
+    passkeys: Vec<PasskeyRow>,
     notice: Option<&'static str>,
     errors: Vec<String>,
     mfa_enabled: bool,
@@ -158,6 +194,9 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "reauthenticated" => {
             Some("You signed in again: you can now make changes to how you sign in.")
         }
+        "passkey" => Some("The passkey is added: you can sign in with it."),
+        "passkey-renamed" => Some("The passkey is renamed."),
+        "passkey-removed" => Some("The passkey is removed."),
         "mfa-off" => Some("Two-step verification is off."),
         _ => None,
     }
@@ -181,6 +220,10 @@ async fn render(
     };
     let linked = match state.upstream.identities(user).await {
         Ok(linked) => linked,
+        Err(error) => return unavailable(error),
+    };
+    let passkeys = match state.passkeys.list(user).await {
+        Ok(passkeys) => passkeys,
         Err(error) => return unavailable(error),
     };
     let when = |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
@@ -260,11 +303,27 @@ async fn render(
             notice(done.as_deref())
         },
         errors,
+        passkeys_available: state.passkeys.available(),
+        passkeys: passkeys
+            .iter()
+            .map(|passkey| PasskeyRow {
+                id: passkey.id.to_string(),
+                name: passkey.name.clone(),
+                created_at: when(passkey.created_at),
+                last_used_at: passkey.last_used_at.map(when).unwrap_or_default(),
+                synced: passkey.backed_up,
+            })
+            .collect(),
         mfa_enabled: mfa.enabled,
         mfa_since: mfa.enrolled_at.map(when).unwrap_or_default(),
         recovery_codes_left: mfa.recovery_codes_left,
     };
-    with_cookie(page(status, &view), new_cookie)
+    let response = if view.passkeys_available {
+        scripted_page(status, &view)
+    } else {
+        page(status, &view)
+    };
+    with_cookie(response, new_cookie)
 }
 
 async fn account(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -649,4 +708,139 @@ async fn mfa_change(
             mfa_outcome(&req, &state, &user, session, result).await
         }
     }
+}
+
+/// Begins adding a passkey (re-authenticated), for the page's script: `{ceremony, options}`,
+/// or the API's problem (a wrong password, passkeys unavailable…).
+async fn passkey_begin(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (user, session, form) = match signed_in_form::<PasskeyForm>(&req, &body, &state).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.page(),
+    };
+    let given = form.fields.current_password.map(SecretString::from);
+    match state
+        .passkeys
+        .begin_registration(&user, session, given.as_ref(), &caller.0)
+        .await
+    {
+        Ok(begun) => HttpResponse::Ok()
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({
+                "ceremony": begun.ceremony.expose_secret(),
+                "options": serde_json::from_str::<serde_json::Value>(begun.options.as_str())
+                    .unwrap_or_default(),
+            })),
+        Err(error) => actix_web::ResponseError::error_response(&ApiError::from(error)),
+    }
+}
+
+/// Finishes adding a passkey: back to the page, with it listed.
+async fn passkey_finish(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (user, session, form) = match signed_in_form::<PasskeyForm>(&req, &body, &state).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.page(),
+    };
+    let PasskeyForm {
+        name,
+        ceremony,
+        credential,
+        ..
+    } = form.fields;
+    let result = state
+        .passkeys
+        .finish_registration(
+            &user,
+            session,
+            (&SecretString::from(ceremony), &name),
+            &gatehouse_domain::passkeys::CeremonyResponse::new(credential),
+            &caller.0,
+        )
+        .await
+        .map(drop)
+        .map_err(ApiError::from);
+    let labels = [("name", "Passkey name")];
+    outcome(&req, &state, &user, session, result, "passkey", &labels).await
+}
+
+/// The passkey a form names, by its id (one that is no id names none).
+fn passkey_id(raw: &str) -> Result<gatehouse_domain::passkeys::PasskeyId, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(gatehouse_domain::passkeys::PasskeyId::from_uuid)
+        .map_err(|_| ApiError::ResourceNotFound(gatehouse_http::problem::PASSKEY_NOT_FOUND))
+}
+
+async fn passkey_rename(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (user, session, form) = match signed_in_form::<PasskeyChangeForm>(&req, &body, &state).await
+    {
+        Ok(found) => found,
+        Err(refusal) => return refusal.page(),
+    };
+    let result = match passkey_id(&form.fields.id) {
+        Ok(id) => state
+            .passkeys
+            .rename(&user, id, &form.fields.name)
+            .await
+            .map(drop)
+            .map_err(ApiError::from),
+        Err(error) => Err(error),
+    };
+    let labels = [("name", "Passkey name")];
+    outcome(
+        &req,
+        &state,
+        &user,
+        session,
+        result,
+        "passkey-renamed",
+        &labels,
+    )
+    .await
+}
+
+/// Removes a passkey (re-authenticated), never the account's last way in.
+async fn passkey_remove(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (user, session, form) = match signed_in_form::<PasskeyChangeForm>(&req, &body, &state).await
+    {
+        Ok(found) => found,
+        Err(refusal) => return refusal.page(),
+    };
+    let given = form.fields.current_password.map(SecretString::from);
+    let result = match passkey_id(&form.fields.id) {
+        Ok(id) => state
+            .passkeys
+            .remove(&user, session, given.as_ref(), id, &caller.0)
+            .await
+            .map_err(ApiError::from),
+        Err(error) => Err(error),
+    };
+    let labels = [("current_password", "Current password")];
+    outcome(
+        &req,
+        &state,
+        &user,
+        session,
+        result,
+        "passkey-removed",
+        &labels,
+    )
+    .await
 }

@@ -34,7 +34,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     recovery::configure(cfg);
     account::configure(cfg);
     upstream::configure(cfg);
-    cfg.service(shared::resource("/static/gatehouse.css").route(web::get().to(stylesheet)));
+    cfg.service(shared::resource("/static/gatehouse.css").route(web::get().to(stylesheet)))
+        .service(shared::resource("/static/passkeys.js").route(web::get().to(passkey_script)));
+}
+
+/// The one script of the pages (WebAuthn needs it), on the pages that offer passkeys.
+async fn passkey_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(include_str!("../static/passkeys.js"))
 }
 
 async fn stylesheet() -> HttpResponse {

@@ -139,6 +139,7 @@ async fn logout_requested(
         submit: "Sign out",
         links: vec![(ACCOUNT_PATH.to_owned(), "Stay signed in")],
         providers: Vec::new(),
+        passkey_sign_in: false,
     };
     with_cookie(page(StatusCode::OK, &form), new_cookie)
 }

@@ -22,6 +22,10 @@ use gatehouse_http::state::AppState;
 pub(crate) const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// The policy of the pages that offer passkeys: the same, and our one script (WebAuthn
+/// needs `navigator.credentials`) with the calls it makes to this origin. No inline script.
+pub(crate) const SCRIPTED_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
 /// The addresses pages link to each other by; each is also where its page is served.
 pub(crate) const SIGN_IN_PATH: &str = "/signin";
 pub(crate) const SIGN_UP_PATH: &str = "/signup";
@@ -157,6 +161,9 @@ pub(crate) struct FormPage<'a> {
     pub(crate) links: Vec<(String, &'static str)>,
     /// "Continue with …" buttons (the sign-in and sign-up pages).
     pub(crate) providers: Vec<ProviderButton>,
+    /// "Sign in with a passkey" (the sign-in page, where passkeys work): the page then
+    /// carries the passkey script, under [`SCRIPTED_POLICY`].
+    pub(crate) passkey_sign_in: bool,
 }
 
 #[derive(Template)]
@@ -172,11 +179,20 @@ pub(crate) struct MessagePage<'a> {
 
 /// A page as a response: HTML, never cached, under the strict policy.
 pub(crate) fn page(status: StatusCode, template: &impl Template) -> HttpResponse {
+    page_under(status, template, CONTENT_SECURITY_POLICY)
+}
+
+/// A page that carries the passkey script, under [`SCRIPTED_POLICY`].
+pub(crate) fn scripted_page(status: StatusCode, template: &impl Template) -> HttpResponse {
+    page_under(status, template, SCRIPTED_POLICY)
+}
+
+fn page_under(status: StatusCode, template: &impl Template, policy: &'static str) -> HttpResponse {
     match template.render() {
         Ok(html) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header(("content-security-policy", CONTENT_SECURITY_POLICY))
+            .insert_header(("content-security-policy", policy))
             .insert_header((header::X_FRAME_OPTIONS, "DENY"))
             .body(html),
         Err(error) => {
@@ -270,15 +286,24 @@ pub(crate) fn carry_retry_after(error: &ApiError, response: &mut HttpResponse) {
 pub(crate) fn form_again(form: FormPage<'_>, error: &ApiError) -> HttpResponse {
     let labels: Vec<(&str, &str)> = form.fields.iter().map(|f| (f.name, f.label)).collect();
     let (status, errors) = describe(error, &labels);
-    let mut response = page(status, &FormPage { errors, ..form });
+    let mut response = form_page(status, &FormPage { errors, ..form });
     carry_retry_after(error, &mut response);
     response
+}
+
+/// A form page, under the scripted policy when it offers passkeys.
+pub(crate) fn form_page(status: StatusCode, form: &FormPage<'_>) -> HttpResponse {
+    if form.passkey_sign_in {
+        scripted_page(status, form)
+    } else {
+        page(status, form)
+    }
 }
 
 /// A form page again, with one thing to tell the person (a refusal the API has no code
 /// for: wrong credentials, a wrong code).
 pub(crate) fn form_with_error(form: FormPage<'_>, text: &str) -> HttpResponse {
-    page(
+    form_page(
         StatusCode::OK,
         &FormPage {
             errors: vec![text.to_owned()],

@@ -1,18 +1,19 @@
 //! Signing in to this browser: the sign-in page, its second step for an account with MFA,
 //! and signing out. Each runs the same throttled, audited use case as its API twin.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_domain::auth::{AuthenticateError, BrowserSignIn, MfaGrantError, PasswordGrantError};
 use gatehouse_domain::email::LoginName;
 use gatehouse_domain::mfa::Factor;
+use gatehouse_domain::passkeys::CeremonyResponse;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::shared::{
     ACCOUNT_PATH, Empty, FORGOT_PASSWORD_PATH, Field, FormPage, Posted, SIGN_IN_PATH, SIGN_UP_PATH,
-    asks_fresh, csrf_token, end_browser_session, form_again, form_with_error, message, page,
-    posted, query, resource, safe_return_to, see_other, signed_out_cookies, unavailable,
+    asks_fresh, csrf_token, end_browser_session, form_again, form_page, form_with_error, message,
+    page, posted, query, resource, safe_return_to, see_other, signed_out_cookies, unavailable,
     with_cookie, with_return_to,
 };
 use gatehouse_http::caller::Caller;
@@ -29,6 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(sign_in)),
     )
     .service(resource(SECOND_FACTOR_PATH).route(web::post().to(second_factor)))
+    .service(resource("/signin/passkey/begin").route(web::post().to(begin_passkey)))
+    .service(resource("/signin/passkey").route(web::post().to(finish_passkey)))
     .service(resource(SIGN_OUT_PATH).route(web::post().to(sign_out)));
 }
 
@@ -89,6 +92,7 @@ fn sign_in_form<'a>(
             (with_return_to(SIGN_UP_PATH, return_to), "Create an account"),
         ],
         providers: crate::shared::buttons(state, return_to, fresh),
+        passkey_sign_in: state.passkeys.available(),
     }
 }
 
@@ -108,7 +112,87 @@ async fn sign_in_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     let hint = return_to_param(return_to, "login_hint").unwrap_or_default();
     let fresh = asks_fresh(sent.get("fresh").map(String::as_str));
     let form = sign_in_form(&state, &csrf, (return_to, fresh), &hint, client);
-    with_cookie(page(StatusCode::OK, &form), new_cookie)
+    with_cookie(form_page(StatusCode::OK, &form), new_cookie)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PasskeyForm {
+    return_to: Option<String>,
+    fresh: Option<String>,
+    ceremony: String,
+    credential: String,
+}
+
+/// Begins a passkey sign-in for the page's script: `{ceremony, options}`, or the API's
+/// problem (passkeys unavailable, too many from this network).
+async fn begin_passkey(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if let Err(refusal) = posted::<PasskeyForm>(&req, &body, &state) {
+        return refusal.page();
+    }
+    match state.passkeys.begin_sign_in(&caller.0).await {
+        Ok(begun) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({
+                "ceremony": begun.ceremony.expose_secret(),
+                "options": serde_json::from_str::<serde_json::Value>(begun.options.as_str())
+                    .unwrap_or_default(),
+            })),
+        Err(error) => actix_web::ResponseError::error_response(&ApiError::from(error)),
+    }
+}
+
+/// Finishes a passkey sign-in: a browser session, and on to `return_to`; or the sign-in
+/// page again, saying the passkey was not accepted.
+async fn finish_passkey(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let form: Posted<PasskeyForm> = match posted(&req, &body, &state) {
+        Ok(form) => form,
+        Err(refusal) => return refusal.page(),
+    };
+    let PasskeyForm {
+        return_to,
+        fresh,
+        ceremony,
+        credential,
+    } = form.fields;
+    let return_to = safe_return_to(return_to.as_deref());
+    let signed_in = state
+        .passkeys
+        .sign_in_browser(
+            &SecretString::from(ceremony),
+            &CeremonyResponse::new(credential),
+            caller.0,
+        )
+        .await;
+    let error = match signed_in {
+        Ok(signed_in) => return signed_in_to(&state, signed_in, return_to),
+        Err(error) => ApiError::from(error),
+    };
+    let fresh = asks_fresh(fresh.as_deref());
+    let again = sign_in_form(&state, &form.csrf, (return_to, fresh), "", None);
+    match error {
+        ApiError::Throttled { .. } | ApiError::DatabaseUnavailable | ApiError::Internal(_) => {
+            form_again(again, &error)
+        }
+        _ => {
+            let mut response = form_with_error(
+                again,
+                "The passkey was not accepted. Try again, or sign in another way.",
+            );
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            response
+        }
+    }
 }
 
 /// Opens a browser session for a right password and goes on to `return_to`.
@@ -173,6 +257,7 @@ pub(crate) fn second_factor_form<'a>(
         submit: "Verify",
         links: vec![(with_return_to(SIGN_IN_PATH, return_to), "Start over")],
         providers: Vec::new(),
+        passkey_sign_in: false,
     }
 }
 

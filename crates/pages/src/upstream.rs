@@ -189,6 +189,7 @@ async fn link_offer(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
                 submit: &submit,
                 links: vec![(ACCOUNT_PATH.to_owned(), "Not now")],
                 providers: Vec::new(),
+                passkey_sign_in: false,
             };
             with_cookie(page(StatusCode::OK, &form), new_cookie)
         }

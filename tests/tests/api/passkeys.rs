@@ -547,3 +547,154 @@ async fn without_a_domain_name_passkeys_say_they_are_unavailable() {
         (StatusCode::CONFLICT, "passkeys_unavailable".to_owned())
     );
 }
+
+mod pages {
+    use super::*;
+    use gatehouse_tests::oidc::{Agent, input_value};
+    use reqwest::header::{CONTENT_TYPE, LOCATION};
+
+    /// The value of the `data-…` form's CSRF field on `html`.
+    fn csrf(html: &str) -> String {
+        input_value(html, "csrf").expect("a CSRF field")
+    }
+
+    #[tokio::test]
+    async fn only_the_pages_that_offer_passkeys_carry_the_script_and_its_policy() {
+        let app = app().await;
+        let sign_in = app.get("/signin").await;
+        let policy = sign_in.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(policy.contains("script-src 'self'"), "{policy}");
+        assert!(!policy.contains("unsafe-inline"), "{policy}");
+        let html = sign_in.text().await.unwrap();
+        assert!(html.contains(r#"<script src="/static/passkeys.js" defer></script>"#));
+        assert!(html.contains(r#"data-passkey="sign-in""#), "{html}");
+        assert!(!html.contains("<script>"), "no inline script: {html}");
+        for path in ["/signup", "/forgot-password"] {
+            let page = app.get(path).await;
+            let policy = page.headers()["content-security-policy"].to_str().unwrap();
+            assert!(!policy.contains("script-src"), "{path}: {policy}");
+            assert!(!page.text().await.unwrap().contains("<script"), "{path}");
+        }
+        let script = app.get("/static/passkeys.js").await;
+        assert_eq!(script.status(), StatusCode::OK);
+        assert!(
+            script.headers()[CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript")
+        );
+        // Where passkeys cannot work, the sign-in page has neither.
+        let plain = TestApp::builder().spawn().await;
+        let page = plain.get("/signin").await;
+        let policy = page.headers()["content-security-policy"].to_str().unwrap();
+        assert!(!policy.contains("script-src"), "{policy}");
+        assert!(!page.text().await.unwrap().contains("data-passkey"));
+    }
+
+    #[tokio::test]
+    async fn a_passkey_added_on_the_account_page_signs_a_browser_in_without_a_password() {
+        let app = app().await;
+        app.register_ok("ada@example.com").await;
+        let mut browser = Agent::new(&app);
+        browser
+            .sign_in_at("/signin?return_to=%2Faccount", "ada@example.com", PASSWORD)
+            .await;
+        let html = browser.get("/account").await.text().await.unwrap();
+        assert!(html.contains(r#"data-passkey="register""#), "{html}");
+        let token = csrf(&html);
+        let begun = browser
+            .post_form(
+                "/account/passkeys/begin",
+                &[("csrf", &token), ("current_password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(begun.status(), StatusCode::OK);
+        let begun: Value = begun.json().await.unwrap();
+        let options: CreationChallengeResponse =
+            serde_json::from_value(begun["options"].clone()).unwrap();
+        let handle = options.public_key.user.id.clone();
+        let mut key = SoftPasskey::new(true);
+        let answer = key.do_registration(origin(&app), options).unwrap();
+        let credential = answer.raw_id.clone();
+        let added = browser
+            .post_form(
+                "/account/passkeys",
+                &[
+                    ("csrf", &token),
+                    ("name", "Phone"),
+                    ("ceremony", begun["ceremony"].as_str().unwrap()),
+                    ("credential", &serde_json::to_string(&answer).unwrap()),
+                ],
+            )
+            .await;
+        assert_eq!(added.status(), StatusCode::SEE_OTHER);
+        assert_eq!(added.headers()[LOCATION], "/account?done=passkey");
+        let html = browser.get("/account").await.text().await.unwrap();
+        assert!(html.contains("Phone"), "{html}");
+
+        // Another browser, no password.
+        let mut held = Held {
+            key,
+            credential,
+            handle,
+        };
+        let mut other = Agent::new(&app);
+        let html = other
+            .get("/signin?return_to=%2Faccount")
+            .await
+            .text()
+            .await
+            .unwrap();
+        let token = csrf(&html);
+        let begun = other
+            .post_form("/signin/passkey/begin", &[("csrf", &token)])
+            .await;
+        assert_eq!(begun.status(), StatusCode::OK);
+        let begun: Value = begun.json().await.unwrap();
+        let options: RequestChallengeResponse =
+            serde_json::from_value(begun["options"].clone()).unwrap();
+        let ceremony = begun["ceremony"].as_str().unwrap().to_owned();
+        let answer = assertion(&mut held, options, origin(&app));
+        let answer = serde_json::to_string(&answer).unwrap();
+        // A forged answer first: the page says no, and nobody is signed in.
+        let refused = other
+            .post_form(
+                "/signin/passkey",
+                &[
+                    ("csrf", &token),
+                    ("return_to", "/account"),
+                    ("ceremony", "not-the-ceremony"),
+                    ("credential", &answer),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        assert!(!other.cookies.contains_key("gatehouse-session"));
+        let signed_in = other
+            .post_form(
+                "/signin/passkey",
+                &[
+                    ("csrf", &token),
+                    ("return_to", "/account"),
+                    ("ceremony", &ceremony),
+                    ("credential", &answer),
+                ],
+            )
+            .await;
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+        assert_eq!(signed_in.headers()[LOCATION], "/account");
+        assert!(other.cookies.contains_key("gatehouse-session"));
+        let account = other.get("/account").await.text().await.unwrap();
+        assert!(account.contains("ada@example.com"));
+        assert_eq!(app.browser_sessions_by("hwk mfa user").await, 1);
+        // Without the page's CSRF token, no ceremony begins.
+        let mut stranger = Agent::new(&app);
+        let forged = stranger
+            .post_form("/signin/passkey/begin", &[("csrf", "forged")])
+            .await;
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    }
+}
