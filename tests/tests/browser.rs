@@ -854,3 +854,126 @@ async fn a_spa_signs_in_with_an_upstream_provider_on_its_own_page() {
     screenshot(&client, "upstream-3-signed-in").await;
     client.close().await.ok();
 }
+
+/// chromedriver's WebAuthn extension: a virtual authenticator for the session, as a
+/// platform authenticator with discoverable credentials and user verification that
+/// always succeeds (W3C WebAuthn §11.3, "Add Virtual Authenticator").
+#[derive(Debug)]
+struct AddVirtualAuthenticator;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for AddVirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.expect("a session");
+        base_url.join(&format!("session/{session}/webauthn/authenticator"))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = serde_json::json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserConsenting": true,
+            "isUserVerified": true,
+            "automaticPresenceSimulation": true,
+        });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs chromedriver and Chromium: set CHROMEDRIVER_URL and run with --ignored"]
+async fn a_passkey_added_on_the_account_page_signs_a_spa_in_without_a_password() {
+    let page_template = include_str!("../browser/spa.html");
+    let placeholder = serve_static_later().await;
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("key.pem");
+    let (private, _) = gatehouse_security::keys::generate_ed25519().unwrap();
+    std::fs::write(&key, secrecy::ExposeSecret::expose_secret(&private)).unwrap();
+    // WebAuthn needs a domain name: the app is `localhost` to the browser.
+    let app = TestApp::builder()
+        .settings({
+            let origin = placeholder.origin.clone();
+            move |s| {
+                s.server.public_url = format!("http://localhost:{}", s.server.port);
+                s.server.cors_allowed_origins = vec![origin];
+                s.jwt.algorithm = gatehouse_server::settings::JwtAlgorithm::EdDSA;
+                s.jwt.private_key_file = Some(key);
+            }
+        })
+        .spawn()
+        .await;
+    let public = app.settings.server.public_url.clone();
+    placeholder.set(
+        page_template
+            .replace("__ISSUER__", &public)
+            .replace("__CLIENT_ID__", "spa"),
+    );
+    let admin = app.admin_token("admin@example.com").await;
+    app.register_ok("ada@example.com").await;
+    let registered = app
+        .client
+        .post(app.url("/api/v1/clients"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({
+            "id": "spa", "name": "Example SPA", "public": true, "first_party": true,
+            "redirect_uris": [format!("{}/callback", placeholder.origin)],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), reqwest::StatusCode::CREATED);
+
+    let client = browser().await;
+    client
+        .issue_cmd(AddVirtualAuthenticator)
+        .await
+        .expect("a virtual authenticator");
+    // Signed in with the password, Ada adds a passkey on her account page.
+    client
+        .goto(&format!("{public}/signin?return_to=%2Faccount"))
+        .await
+        .unwrap();
+    sign_in_on_hosted_page(&client, "ada@example.com", PASSWORD).await;
+    wait_for_text(&client, "main", "Passkeys").await;
+    let name = wait_for(&client, "#passkey_name").await;
+    name.clear().await.unwrap();
+    name.send_keys("This laptop").await.unwrap();
+    wait_for(&client, "#passkey_password")
+        .await
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    wait_for(&client, "form[data-passkey=register] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&client, ".notice", "The passkey is added").await;
+    wait_for_text(&client, "main", "This laptop").await;
+    screenshot(&client, "passkey-1-added").await;
+    wait_for(&client, "form[action='/signout'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&client, "h1", "Sign in").await;
+
+    // The SPA sends her to the hosted sign-in; the passkey alone signs her in.
+    client.goto(&placeholder.origin).await.unwrap();
+    wait_for(&client, "#sign-in").await.click().await.unwrap();
+    wait_for_text(&client, "main", "Example SPA").await;
+    let button = wait_for(&client, "form[data-passkey=sign-in] button[type=submit]").await;
+    screenshot(&client, "passkey-2-sign-in").await;
+    button.click().await.unwrap();
+    let status = wait_for_text(&client, "#status", "Signed in as").await;
+    assert_eq!(status, "Signed in as ada@example.com");
+    screenshot(&client, "passkey-3-signed-in").await;
+    client.close().await.ok();
+    assert_eq!(app.audited("passkey_registered").await, 1);
+    assert_eq!(app.audited("passkey_sign_in").await, 1);
+}
