@@ -533,6 +533,70 @@ async fn passkeys_are_renamed_and_admins_see_and_remove_them() {
 }
 
 #[tokio::test]
+async fn a_ceremony_begun_on_one_instance_finishes_on_another() {
+    let one = app().await;
+    // A second instance on the same database, serving the same public URL (behind one
+    // load balancer).
+    let (database, public) = (
+        one.database_url.clone(),
+        one.settings.server.public_url.clone(),
+    );
+    let two = TestApp::builder()
+        .settings(move |s| {
+            s.database.url = database.into();
+            s.server.public_url = public;
+        })
+        .spawn()
+        .await;
+    one.register_ok("ada@example.com").await;
+    let token = one.login("ada@example.com").await;
+    // Registration begun on one, finished on the other.
+    let begun: Value = one
+        .bearer_send(
+            reqwest::Method::POST,
+            "/api/v1/users/me/passkeys/registration/begin",
+            &token,
+            Some(&json!({"current_password": PASSWORD})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let options: CreationChallengeResponse =
+        serde_json::from_value(begun["options"].clone()).unwrap();
+    let handle = options.public_key.user.id.clone();
+    let mut key = SoftPasskey::new(true);
+    let answer = key.do_registration(origin(&one), options).unwrap();
+    let finished = two
+        .bearer_send(
+            reqwest::Method::POST,
+            "/api/v1/users/me/passkeys/registration/finish",
+            &token,
+            Some(&json!({"ceremony": begun["ceremony"], "name": "Laptop",
+                "credential": serde_json::to_value(&answer).unwrap()})),
+        )
+        .await;
+    assert_eq!(finished.status(), StatusCode::CREATED);
+    let mut held = Held {
+        key,
+        credential: answer.raw_id.clone(),
+        handle,
+    };
+    // A sign-in begun on the other, finished on the one.
+    let (ceremony, options) = begin_sign_in(&two).await;
+    let answer = assertion(&mut held, options, origin(&one));
+    assert_eq!(
+        finish(&one, &ceremony, &answer).await.status(),
+        StatusCode::OK
+    );
+    // And not again on either.
+    assert_eq!(
+        finish(&two, &ceremony, &answer).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
 async fn without_a_domain_name_passkeys_say_they_are_unavailable() {
     // The harness's public URL is http://127.0.0.1:<port>.
     let app = TestApp::builder().spawn().await;
