@@ -128,10 +128,14 @@ impl TryFrom<Begun> for CeremonyResponseBody {
 }))]
 pub struct FinishRegistrationRequest {
     /// The `ceremony` the first step returned.
-    #[schema(min_length = 1, max_length = 128)]
+    #[schema(pattern = r"^[A-Za-z0-9_-]{43}$")]
     pub ceremony: String,
-    /// What to call it: 1–64 characters, one line.
-    #[schema(min_length = 1, max_length = 64)]
+    /// What to call it: 1–64 characters, one line, not blank; stored trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub name: String,
     /// What `navigator.credentials.create` returned, in JSON (binary values in base64url).
     #[schema(value_type = Object)]
@@ -143,8 +147,12 @@ pub struct FinishRegistrationRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Phone"}))]
 pub struct RenamePasskeyRequest {
-    /// 1–64 characters, one line.
-    #[schema(min_length = 1, max_length = 64)]
+    /// 1–64 characters, one line, not blank; stored trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub name: String,
 }
 
