@@ -3,7 +3,8 @@
 //!   its public key and flags, as JSON), unique by credential id, deleted with their
 //!   account, with the signature counter last seen;
 //! - `passkey_ceremonies`: registrations and sign-ins begun and not finished, by the digest
-//!   of their token, with the relying party's state; used up once.
+//!   of their token, with the relying party's state (and, for the second step of a
+//!   sign-in, the digest of its `mfa_token`); used up once.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -57,6 +58,7 @@ impl MigrationTrait for Migration {
                     .col(string_len(Ceremonies::Purpose, 16))
                     .col(uuid_null(Ceremonies::UserId))
                     .col(uuid_null(Ceremonies::SessionId))
+                    .col(string_len_null(Ceremonies::ChallengeHash, 64))
                     .col(text(Ceremonies::State))
                     .col(timestamp_with_time_zone(Ceremonies::CreatedAt))
                     .col(timestamp_with_time_zone_null(Ceremonies::UsedAt))
@@ -107,6 +109,7 @@ enum Ceremonies {
     Purpose,
     UserId,
     SessionId,
+    ChallengeHash,
     State,
     CreatedAt,
     UsedAt,

@@ -26,6 +26,7 @@ use gatehouse_http::state::AppState;
 #[openapi(
     paths(
         begin_sign_in,
+        begin_second_factor,
         list_passkeys,
         begin_registration,
         finish_registration,
@@ -37,6 +38,7 @@ use gatehouse_http::state::AppState;
     components(schemas(
         PasskeyResponse,
         CeremonyResponseBody,
+        SecondFactorRequest,
         FinishRegistrationRequest,
         RenamePasskeyRequest,
     ))
@@ -46,6 +48,7 @@ pub struct Doc;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Yours (`/users/me/…`) before a user's (`/users/{id}/…`): the first match wins.
     cfg.service(begin_sign_in)
+        .service(begin_second_factor)
         .service(list_passkeys)
         .service(begin_registration)
         .service(finish_registration)
@@ -399,6 +402,48 @@ pub async fn begin_sign_in(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let begun = state.passkeys.begin_sign_in(&caller.0).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(CeremonyResponseBody::try_from(begun)?))
+}
+
+/// The `mfa_required` answer's token, to give a passkey as the second factor.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"mfa_token": "Jm9v4f0K3sYxq1H2b7WcT8eL5nR6uA0dPzQyXgVhC4k"}))]
+pub struct SecondFactorRequest {
+    #[schema(pattern = r"^[A-Za-z0-9_-]{43}$")]
+    pub mfa_token: String,
+}
+
+/// Begin giving a passkey as the second factor, after a password grant answered
+/// `mfa_required`: the options name the account's passkeys. Finish at the token endpoint
+/// with `grant_type=urn:gatehouse:params:oauth:grant-type:mfa-passkey`, `mfa_token`,
+/// `ceremony` and `credential` (and the same `client_id`). 404 `passkey_not_found` when
+/// the account has none (give a code instead).
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "auth",
+    request_body = SecondFactorRequest,
+    responses(
+        (status = 200, description = "The ceremony and the browser's options", body = CeremonyResponseBody),
+        (status = 400, response = PasskeyRejected),
+        (status = 404, response = PasskeyNotFound),
+        (status = 409, response = PasskeyConflict),
+        (status = 429, response = TooManyRequests),
+    )
+)]
+#[post("/auth/passkey/second-factor")]
+pub async fn begin_second_factor(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<SecondFactorRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let mfa_token = SecretString::from(body.into_inner().mfa_token);
+    let begun = state
+        .passkeys
+        .begin_second_factor(&mfa_token, &caller.0)
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(CeremonyResponseBody::try_from(begun)?))

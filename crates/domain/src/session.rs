@@ -206,6 +206,10 @@ pub enum Amr {
     PasskeyDevice,
     /// A passkey that may be synced to other devices: `swk` instead of `hwk`.
     PasskeySynced,
+    /// A password, then a passkey bound to its device as the second factor.
+    PasswordPasskeyDevice,
+    /// A password, then a passkey that may be synced.
+    PasswordPasskeySynced,
 }
 
 impl Amr {
@@ -218,6 +222,8 @@ impl Amr {
             Amr::UpstreamOtp => &["otp"],
             Amr::PasskeyDevice => &["hwk", "mfa", "user"],
             Amr::PasskeySynced => &["swk", "mfa", "user"],
+            Amr::PasswordPasskeyDevice => &["pwd", "hwk", "mfa", "user"],
+            Amr::PasswordPasskeySynced => &["pwd", "swk", "mfa", "user"],
         }
     }
 
@@ -230,18 +236,21 @@ impl Amr {
             Amr::UpstreamOtp => "otp",
             Amr::PasskeyDevice => "hwk mfa user",
             Amr::PasskeySynced => "swk mfa user",
+            Amr::PasswordPasskeyDevice => "pwd hwk mfa user",
+            Amr::PasswordPasskeySynced => "pwd swk mfa user",
         }
     }
 
     /// Reads a stored or claimed value: with `hwk` or `swk` a passkey, with `pwd` a
     /// password, without either an upstream.
     pub fn parse(raw: &str) -> Self {
-        let mut methods = raw.split([' ', ',']);
-        if methods.clone().any(|method| method == "hwk") {
-            return Amr::PasskeyDevice;
-        }
-        if methods.any(|method| method == "swk") {
-            return Amr::PasskeySynced;
+        let has = |name: &str| raw.split([' ', ',']).any(|method| method == name);
+        match (has("pwd"), has("hwk"), has("swk")) {
+            (true, true, _) => return Amr::PasswordPasskeyDevice,
+            (true, _, true) => return Amr::PasswordPasskeySynced,
+            (false, true, _) => return Amr::PasskeyDevice,
+            (false, _, true) => return Amr::PasskeySynced,
+            _ => {}
         }
         let methods = raw.split([' ', ',']);
         let (pwd, otp) = methods.fold((false, false), |(pwd, otp), method| {
@@ -260,7 +269,18 @@ impl Amr {
         match self {
             Amr::Password | Amr::PasswordOtp => Amr::PasswordOtp,
             Amr::Upstream | Amr::UpstreamOtp => Amr::UpstreamOtp,
-            passkey @ (Amr::PasskeyDevice | Amr::PasskeySynced) => passkey,
+            other => other,
+        }
+    }
+
+    /// The same first factor, with a passkey after it (one that may be synced, or not).
+    /// After an upstream provider, only the passkey is what gatehouse checked.
+    pub fn with_passkey(self, synced: bool) -> Self {
+        match (self, synced) {
+            (Amr::Password, false) => Amr::PasswordPasskeyDevice,
+            (Amr::Password, true) => Amr::PasswordPasskeySynced,
+            (Amr::Upstream, synced) => Amr::passkey(synced),
+            (other, _) => other,
         }
     }
 
@@ -275,7 +295,13 @@ impl Amr {
     }
 
     pub fn is_passkey(self) -> bool {
-        matches!(self, Amr::PasskeyDevice | Amr::PasskeySynced)
+        matches!(
+            self,
+            Amr::PasskeyDevice
+                | Amr::PasskeySynced
+                | Amr::PasswordPasskeyDevice
+                | Amr::PasswordPasskeySynced
+        )
     }
 
     /// The amr of a passkey sign-in, by whether the credential may be synced.

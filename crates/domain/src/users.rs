@@ -22,6 +22,42 @@ use crate::session::{Caller, Session, SessionId};
 use crate::throttle::Throttle;
 use crate::user::{FullName, Role, User, UserFilter, UserId};
 
+/// Moves `user`'s account to a new credential version, carrying `keep` (the caller's
+/// session) over: every other session ends, and so do sign-ins still in flight, which open
+/// under the old version (turning a second factor on, SPEC §10). How many sessions ended;
+/// `None` when the account is gone.
+pub(crate) async fn end_other_sessions(
+    users: &dyn UserRepository,
+    sessions: &dyn SessionRepository,
+    user: UserId,
+    keep: SessionId,
+    now: DateTime<Utc>,
+) -> Result<Option<u64>, RepositoryError> {
+    for _ in 0..3 {
+        let Some(mut current) = users.find_by_id(user).await? else {
+            return Ok(None);
+        };
+        let read_at = current.updated_at;
+        current.renew_credential(now);
+        match users
+            .update_credential(&current, read_at, Some(keep), now)
+            .await
+        {
+            Ok(ended) => return Ok(Some(ended)),
+            // Changed meanwhile (a login upgrading its hash, an admin): read it again.
+            Err(SaveUserError::Conflict) => continue,
+            Err(SaveUserError::NotFound) => return Ok(None),
+            Err(SaveUserError::Repository(error)) => return Err(error),
+            // Unreachable: only the credential version changed.
+            Err(error @ (SaveUserError::EmailTaken | SaveUserError::LastAdmin)) => {
+                return Err(RepositoryError::new(error));
+            }
+        }
+    }
+    // Still changing under us: end the other sessions without the new version.
+    Ok(Some(sessions.revoke_all(user, Some(keep), now).await?))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ManageUserError {
     #[error(transparent)]

@@ -139,7 +139,7 @@ async fn logout_requested(
         submit: "Sign out",
         links: vec![(ACCOUNT_PATH.to_owned(), "Stay signed in")],
         providers: Vec::new(),
-        passkey_sign_in: false,
+        passkey: None,
     };
     with_cookie(page(StatusCode::OK, &form), new_cookie)
 }

@@ -68,7 +68,7 @@ fn forgot_form<'a>(csrf: &'a str, email: &str) -> FormPage<'a> {
         submit: "Send the link",
         links: vec![(SIGN_IN_PATH.to_owned(), "Back to sign in")],
         providers: Vec::new(),
-        passkey_sign_in: false,
+        passkey: None,
     }
 }
 
@@ -122,7 +122,7 @@ fn reset_form<'a>(csrf: &'a str, token: &str) -> FormPage<'a> {
         submit: "Set the new password",
         links: Vec::new(),
         providers: Vec::new(),
-        passkey_sign_in: false,
+        passkey: None,
     }
 }
 
@@ -186,7 +186,7 @@ async fn verify_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         submit: "Confirm",
         links: Vec::new(),
         providers: Vec::new(),
-        passkey_sign_in: false,
+        passkey: None,
     };
     with_cookie(page(StatusCode::OK, &form), new_cookie)
 }

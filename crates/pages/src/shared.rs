@@ -157,13 +157,34 @@ pub(crate) struct FormPage<'a> {
     pub(crate) csrf: &'a str,
     pub(crate) hidden: Vec<(&'static str, String)>,
     pub(crate) fields: Vec<Field>,
+    /// The main form's button; empty when the page has no main form (a second step only a
+    /// passkey can give).
     pub(crate) submit: &'a str,
     pub(crate) links: Vec<(String, &'static str)>,
     /// "Continue with …" buttons (the sign-in and sign-up pages).
     pub(crate) providers: Vec<ProviderButton>,
-    /// "Sign in with a passkey" (the sign-in page, where passkeys work): the page then
-    /// carries the passkey script, under [`SCRIPTED_POLICY`].
-    pub(crate) passkey_sign_in: bool,
+    /// A passkey form (the sign-in page and the second step, where passkeys work): the
+    /// page then carries the passkey script, under [`SCRIPTED_POLICY`].
+    pub(crate) passkey: Option<PasskeyButton>,
+}
+
+impl FormPage<'_> {
+    /// Whether the email field offers the account's passkeys in the browser's autofill.
+    fn autofill(&self) -> bool {
+        self.passkey
+            .as_ref()
+            .is_some_and(|passkey| passkey.autofill)
+    }
+}
+
+/// A form that asks the browser's authenticator for a passkey (through the page's script):
+/// where its ceremony begins, where it finishes, and what its button says.
+pub(crate) struct PasskeyButton {
+    pub(crate) begin: &'static str,
+    pub(crate) action: &'static str,
+    pub(crate) label: &'static str,
+    /// Offered in the browser's autofill too (conditional mediation), beside the email.
+    pub(crate) autofill: bool,
 }
 
 #[derive(Template)]
@@ -293,7 +314,7 @@ pub(crate) fn form_again(form: FormPage<'_>, error: &ApiError) -> HttpResponse {
 
 /// A form page, under the scripted policy when it offers passkeys.
 pub(crate) fn form_page(status: StatusCode, form: &FormPage<'_>) -> HttpResponse {
-    if form.passkey_sign_in {
+    if form.passkey.is_some() {
         scripted_page(status, form)
     } else {
         page(status, form)

@@ -5,22 +5,25 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_domain::auth::{AuthenticateError, BrowserSignIn, MfaGrantError, PasswordGrantError};
 use gatehouse_domain::email::LoginName;
+use gatehouse_domain::error::RepositoryError;
 use gatehouse_domain::mfa::Factor;
-use gatehouse_domain::passkeys::CeremonyResponse;
+use gatehouse_domain::passkeys::{Begun, CeremonyResponse, PasskeyError};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::shared::{
-    ACCOUNT_PATH, Empty, FORGOT_PASSWORD_PATH, Field, FormPage, Posted, SIGN_IN_PATH, SIGN_UP_PATH,
-    asks_fresh, csrf_token, end_browser_session, form_again, form_page, form_with_error, message,
-    page, posted, query, resource, safe_return_to, see_other, signed_out_cookies, unavailable,
-    with_cookie, with_return_to,
+    ACCOUNT_PATH, Empty, FORGOT_PASSWORD_PATH, Field, FormPage, PasskeyButton, Posted,
+    SIGN_IN_PATH, SIGN_UP_PATH, asks_fresh, csrf_token, end_browser_session, form_again, form_page,
+    form_with_error, message, posted, query, resource, safe_return_to, see_other,
+    signed_out_cookies, unavailable, with_cookie, with_return_to,
 };
 use gatehouse_http::caller::Caller;
 use gatehouse_http::problem::ApiError;
 use gatehouse_http::state::AppState;
 
 const SECOND_FACTOR_PATH: &str = "/signin/mfa";
+const SECOND_PASSKEY_BEGIN_PATH: &str = "/signin/mfa/passkey/begin";
+const SECOND_PASSKEY_PATH: &str = "/signin/mfa/passkey";
 const SIGN_OUT_PATH: &str = "/signout";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -32,6 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(SECOND_FACTOR_PATH).route(web::post().to(second_factor)))
     .service(resource("/signin/passkey/begin").route(web::post().to(begin_passkey)))
     .service(resource("/signin/passkey").route(web::post().to(finish_passkey)))
+    .service(resource(SECOND_PASSKEY_BEGIN_PATH).route(web::post().to(begin_second_passkey)))
+    .service(resource(SECOND_PASSKEY_PATH).route(web::post().to(finish_second_passkey)))
     .service(resource(SIGN_OUT_PATH).route(web::post().to(sign_out)));
 }
 
@@ -92,7 +97,12 @@ fn sign_in_form<'a>(
             (with_return_to(SIGN_UP_PATH, return_to), "Create an account"),
         ],
         providers: crate::shared::buttons(state, return_to, fresh),
-        passkey_sign_in: state.passkeys.available(),
+        passkey: state.passkeys.available().then_some(PasskeyButton {
+            begin: "/signin/passkey/begin",
+            action: "/signin/passkey",
+            label: "Sign in with a passkey",
+            autofill: true,
+        }),
     }
 }
 
@@ -135,16 +145,7 @@ async fn begin_passkey(
     if let Err(refusal) = posted::<PasskeyForm>(&req, &body, &state) {
         return refusal.page();
     }
-    match state.passkeys.begin_sign_in(&caller.0).await {
-        Ok(begun) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({
-                "ceremony": begun.ceremony.expose_secret(),
-                "options": serde_json::from_str::<serde_json::Value>(begun.options.as_str())
-                    .unwrap_or_default(),
-            })),
-        Err(error) => actix_web::ResponseError::error_response(&ApiError::from(error)),
-    }
+    ceremony_answer(state.passkeys.begin_sign_in(&caller.0).await)
 }
 
 /// Finishes a passkey sign-in: a browser session, and on to `return_to`; or the sign-in
@@ -230,15 +231,46 @@ pub(crate) fn signed_in_to(
     with_cookie(with_cookie(see_other(&next), Some(cookie)), Some(csrf))
 }
 
-/// The second step of a sign-in: a code from the authenticator, or a recovery code.
-pub(crate) fn second_factor_form<'a>(
+/// The second step of a sign-in: a code from the authenticator (or a recovery code) where
+/// the account has one, its passkey where it has one (and passkeys work here); `None` when
+/// the step is no longer live (spent, expired, the account changed).
+pub(crate) async fn second_factor_form<'a>(
+    state: &AppState,
     csrf: &'a str,
     return_to: &str,
     mfa_token: &str,
-) -> FormPage<'a> {
-    FormPage {
+) -> Result<Option<FormPage<'a>>, RepositoryError> {
+    let offered = state
+        .auth
+        .second_factors(&SecretString::from(mfa_token.to_owned()))
+        .await?;
+    let Some(offered) = offered else {
+        return Ok(None);
+    };
+    let passkey = offered.passkey && state.passkeys.available();
+    // An account whose only second factor is a passkey this deployment cannot use still
+    // gets the code form: it says no, rather than offering nothing.
+    let code = offered.code || !passkey;
+    let intro = match (code, passkey) {
+        (true, true) => "Use your passkey, or enter the 6-digit code from your authenticator app.",
+        (true, false) => "Enter the 6-digit code from your authenticator app.",
+        (false, _) => "Use your passkey to finish signing in.",
+    };
+    let fields = if code {
+        vec![
+            Field::code("otp", "Code from your authenticator app", "one-time-code"),
+            Field::code(
+                "recovery_code",
+                "Or use a recovery code (if you lost your device)",
+                "off",
+            ),
+        ]
+    } else {
+        Vec::new()
+    };
+    Ok(Some(FormPage {
         title: "Two-step verification",
-        intro: Some("Enter the 6-digit code from your authenticator app.".into()),
+        intro: Some(intro.into()),
         errors: Vec::new(),
         action: SECOND_FACTOR_PATH,
         csrf,
@@ -246,19 +278,44 @@ pub(crate) fn second_factor_form<'a>(
             ("return_to", return_to.to_owned()),
             ("mfa_token", mfa_token.to_owned()),
         ],
-        fields: vec![
-            Field::code("otp", "Code from your authenticator app", "one-time-code"),
-            Field::code(
-                "recovery_code",
-                "Or use a recovery code (if you lost your device)",
-                "off",
-            ),
-        ],
-        submit: "Verify",
+        fields,
+        submit: if code { "Verify" } else { "" },
         links: vec![(with_return_to(SIGN_IN_PATH, return_to), "Start over")],
         providers: Vec::new(),
-        passkey_sign_in: false,
+        passkey: passkey.then_some(PasskeyButton {
+            begin: SECOND_PASSKEY_BEGIN_PATH,
+            action: SECOND_PASSKEY_PATH,
+            label: "Use a passkey",
+            autofill: false,
+        }),
+    }))
+}
+
+/// The second step's page (`text`, when there is something to tell), or, once the step is
+/// no longer live, a page saying to start over.
+pub(crate) async fn second_step_page(
+    state: &AppState,
+    csrf: &str,
+    (return_to, mfa_token): (&str, &str),
+    text: Option<&str>,
+) -> HttpResponse {
+    match second_factor_form(state, csrf, return_to, mfa_token).await {
+        Ok(Some(step)) => match text {
+            Some(text) => form_with_error(step, text),
+            None => form_page(StatusCode::OK, &step),
+        },
+        Ok(None) => sign_in_again(),
+        Err(error) => unavailable(error),
     }
+}
+
+/// The second step has expired or was completed: start over.
+fn sign_in_again() -> HttpResponse {
+    message(
+        StatusCode::BAD_REQUEST,
+        "Sign in again",
+        "This sign-in has expired or was already completed. Start over with your password.",
+    )
 }
 
 /// Completes a sign-in with its second factor: the same throttled, audited check as the
@@ -290,26 +347,141 @@ async fn second_factor(
         Ok(signed_in) => return signed_in_to(&state, signed_in, return_to),
         Err(error) => error,
     };
-    let again = second_factor_form(&form.csrf, return_to, mfa_token);
     let text = match error {
-        MfaGrantError::InvalidToken => {
-            return message(
-                StatusCode::BAD_REQUEST,
-                "Sign in again",
-                "This sign-in has expired or was already completed. Start over with your password.",
-            );
-        }
+        MfaGrantError::InvalidToken => return sign_in_again(),
         MfaGrantError::MissingFactor => "Enter the code from your app, or a recovery code.",
         MfaGrantError::InvalidCode => "That code is wrong or was already used.",
         MfaGrantError::Throttled { retry_after } => {
-            return form_again(again, &ApiError::Throttled { retry_after });
+            return refused_again(
+                &state,
+                &form.csrf,
+                (return_to, mfa_token),
+                &ApiError::Throttled { retry_after },
+            )
+            .await;
         }
         MfaGrantError::Repository(error) => return unavailable(error),
         other @ (MfaGrantError::Unreadable(_) | MfaGrantError::Token(_)) => {
-            return form_again(again, &ApiError::internal(other));
+            return refused_again(
+                &state,
+                &form.csrf,
+                (return_to, mfa_token),
+                &ApiError::internal(other),
+            )
+            .await;
         }
     };
-    form_with_error(again, text)
+    second_step_page(&state, &form.csrf, (return_to, mfa_token), Some(text)).await
+}
+
+/// The second step again, saying what the API would about `error` (a throttle, a fault).
+async fn refused_again(
+    state: &AppState,
+    csrf: &str,
+    (return_to, mfa_token): (&str, &str),
+    error: &ApiError,
+) -> HttpResponse {
+    match second_factor_form(state, csrf, return_to, mfa_token).await {
+        Ok(Some(step)) => form_again(step, error),
+        Ok(None) => sign_in_again(),
+        Err(storage) => unavailable(storage),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SecondPasskeyForm {
+    return_to: Option<String>,
+    mfa_token: String,
+    ceremony: String,
+    credential: String,
+}
+
+/// Begins giving a passkey as the second step, for the page's script: `{ceremony,
+/// options}` naming the account's passkeys, or the API's problem.
+async fn begin_second_passkey(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let form: Posted<SecondPasskeyForm> = match posted(&req, &body, &state) {
+        Ok(form) => form,
+        Err(refusal) => return refusal.page(),
+    };
+    let mfa_token = SecretString::from(form.fields.mfa_token);
+    ceremony_answer(
+        state
+            .passkeys
+            .begin_second_factor(&mfa_token, &caller.0)
+            .await,
+    )
+}
+
+/// Finishes the second step with a passkey: a browser session, and on to `return_to`; or
+/// the second step again, saying the passkey was not accepted.
+async fn finish_second_passkey(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let form: Posted<SecondPasskeyForm> = match posted(&req, &body, &state) {
+        Ok(form) => form,
+        Err(refusal) => return refusal.page(),
+    };
+    let SecondPasskeyForm {
+        return_to,
+        mfa_token,
+        ceremony,
+        credential,
+    } = form.fields;
+    let return_to = safe_return_to(return_to.as_deref());
+    let signed_in = state
+        .passkeys
+        .second_factor_browser(
+            (
+                &SecretString::from(mfa_token.clone()),
+                &SecretString::from(ceremony),
+            ),
+            &CeremonyResponse::new(credential),
+            caller.0,
+        )
+        .await;
+    let error = match signed_in {
+        Ok(signed_in) => return signed_in_to(&state, signed_in, return_to),
+        Err(PasskeyError::SecondStep(_)) => return sign_in_again(),
+        Err(error) => ApiError::from(error),
+    };
+    let step = (return_to, mfa_token.as_str());
+    match error {
+        ApiError::Throttled { .. } | ApiError::DatabaseUnavailable | ApiError::Internal(_) => {
+            refused_again(&state, &form.csrf, step, &error).await
+        }
+        _ => {
+            let text = "The passkey was not accepted. Try again, or another way.";
+            let mut response = second_step_page(&state, &form.csrf, step, Some(text)).await;
+            if response.status() == StatusCode::OK {
+                *response.status_mut() = StatusCode::BAD_REQUEST;
+            }
+            response
+        }
+    }
+}
+
+/// A ceremony begun, as the page's script reads it (`{ceremony, options}`), or the API's
+/// problem.
+fn ceremony_answer(begun: Result<Begun, PasskeyError>) -> HttpResponse {
+    match begun {
+        Ok(begun) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({
+                "ceremony": begun.ceremony.expose_secret(),
+                "options": serde_json::from_str::<serde_json::Value>(begun.options.as_str())
+                    .unwrap_or_default(),
+            })),
+        Err(error) => actix_web::ResponseError::error_response(&ApiError::from(error)),
+    }
 }
 
 /// Signs in with email and password: the same throttled, audited check as the password
@@ -354,8 +526,8 @@ async fn sign_in(
             return form_with_error(again, text);
         }
         PasswordGrantError::MfaRequired { mfa_token } => {
-            let step = second_factor_form(&form.csrf, return_to, mfa_token.expose_secret());
-            return page(StatusCode::OK, &step);
+            let step = (return_to, mfa_token.expose_secret());
+            return second_step_page(&state, &form.csrf, step, None).await;
         }
         PasswordGrantError::Repository(error) => return unavailable(error),
         other @ (PasswordGrantError::Scope(_) | PasswordGrantError::Token(_)) => {

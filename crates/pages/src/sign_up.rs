@@ -57,7 +57,7 @@ fn sign_up_form<'a>(
             "I have an account: sign in",
         )],
         providers: crate::shared::buttons(state, return_to, false),
-        passkey_sign_in: false,
+        passkey: None,
     }
 }
 

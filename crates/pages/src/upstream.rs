@@ -23,7 +23,7 @@ use crate::shared::{
     browser_session, carry_retry_after, csrf_token, message_with_link, page, posted, query,
     resource, safe_return_to, see_other, signed_in_form, unavailable, with_cookie, with_return_to,
 };
-use crate::sign_in::{second_factor_form, signed_in_to};
+use crate::sign_in::{second_step_page, signed_in_to};
 use gatehouse_http::caller::Caller;
 use gatehouse_http::problem::ApiError;
 use gatehouse_http::state::AppState;
@@ -127,12 +127,11 @@ async fn callback(
         }
         Ok(SignInOutcome::SecondFactor { mfa_token, resume }) => {
             let (csrf, new_cookie) = csrf_token(&req, &state);
-            let step = second_factor_form(
-                &csrf,
-                safe_return_to(Some(&resume)),
-                mfa_token.expose_secret(),
-            );
-            with_cookie(page(StatusCode::OK, &step), new_cookie)
+            let step = (safe_return_to(Some(&resume)), mfa_token.expose_secret());
+            with_cookie(
+                second_step_page(&state, &csrf, step, None).await,
+                new_cookie,
+            )
         }
         Ok(SignInOutcome::Linked { .. }) => see_other(&format!("{ACCOUNT_PATH}?done=linked")),
         Ok(SignInOutcome::Reauthenticated { .. }) => {
@@ -189,7 +188,7 @@ async fn link_offer(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
                 submit: &submit,
                 links: vec![(ACCOUNT_PATH.to_owned(), "Not now")],
                 providers: Vec::new(),
-                passkey_sign_in: false,
+                passkey: None,
             };
             with_cookie(page(StatusCode::OK, &form), new_cookie)
         }

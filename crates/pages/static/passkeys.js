@@ -4,7 +4,10 @@
 // begins a ceremony at `data-begin` (a POST of the form's own fields, answered with
 // `{ceremony, options}`), asks the browser's authenticator, then sends the form on with
 // the ceremony and the authenticator's answer in its hidden `ceremony` and `credential`
-// fields. Everything else on the pages works without script.
+// fields. A sign-in form marked `data-autofill` also offers the passkeys in the browser's
+// autofill of that field (conditional mediation, where the browser has it): its ceremony
+// begins when the person first reaches the field, not at every page view, since each one
+// counts against the network's limit. Everything else on the pages works without script.
 "use strict";
 
 (function () {
@@ -71,36 +74,87 @@
     status.textContent = text;
   };
 
+  // Begins a ceremony with the form's own fields: `{ceremony, options}`, or throws with
+  // what the server said.
+  const begin = async (form) => {
+    const fields = new URLSearchParams(new FormData(form));
+    fields.delete("ceremony");
+    fields.delete("credential");
+    const begun = await fetch(form.dataset.begin, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: fields,
+    });
+    const answer = await begun.json();
+    if (!begun.ok) {
+      throw new Error(answer.detail || "Passkeys cannot be used right now.");
+    }
+    return answer;
+  };
+  const send = (form, ceremony, credential) => {
+    form.elements.ceremony.value = ceremony;
+    form.elements.credential.value = credential;
+    form.submit();
+  };
+
+  // The pending autofill request, aborted when the person presses the button instead.
+  let autofill = null;
+
+  const offerInAutofill = async (form) => {
+    const available = PublicKeyCredential.isConditionalMediationAvailable
+      && await PublicKeyCredential.isConditionalMediationAvailable();
+    if (!available) {
+      return;
+    }
+    const controller = new AbortController();
+    autofill = controller;
+    try {
+      const answer = await begin(form);
+      const options = requestOptions(answer.options.publicKey);
+      const credential = await navigator.credentials.get({
+        ...options,
+        mediation: "conditional",
+        signal: controller.signal,
+      });
+      if (credential) {
+        send(form, answer.ceremony, assertion(credential));
+      }
+    } catch (error) {
+      // Aborted for the button, or nothing to offer: the button still works.
+    }
+  };
+
   document.querySelectorAll("form[data-passkey]").forEach((form) => {
     form.hidden = false;
+    const field = form.dataset.autofill && document.getElementById(form.dataset.autofill);
+    if (field) {
+      const start = () => offerInAutofill(form);
+      if (document.activeElement === field) {
+        start();
+      } else {
+        field.addEventListener("focus", start, { once: true });
+      }
+    }
     form.addEventListener("submit", async (event) => {
       if (form.elements.credential.value) {
         return;
       }
       event.preventDefault();
-      const fields = new URLSearchParams(new FormData(form));
-      fields.delete("ceremony");
-      fields.delete("credential");
+      if (autofill) {
+        autofill.abort();
+        autofill = null;
+      }
       try {
-        const begun = await fetch(form.dataset.begin, {
-          method: "POST",
-          credentials: "same-origin",
-          headers: { "Content-Type": "application/x-www-form-urlencoded" },
-          body: fields,
-        });
-        const answer = await begun.json();
-        if (!begun.ok) {
-          say(form, answer.detail || "Passkeys cannot be used right now.");
-          return;
-        }
+        const answer = await begin(form);
         const credential = form.dataset.passkey === "register"
           ? registration(await navigator.credentials.create(creationOptions(answer.options.publicKey)))
           : assertion(await navigator.credentials.get(requestOptions(answer.options.publicKey)));
-        form.elements.ceremony.value = answer.ceremony;
-        form.elements.credential.value = credential;
-        form.submit();
+        send(form, answer.ceremony, credential);
       } catch (error) {
-        say(form, "The passkey was not used (" + error.name + "). Try again, or another way.");
+        say(form, error.name === "Error"
+          ? error.message
+          : "The passkey was not used (" + error.name + "). Try again, or another way.");
       }
     });
   });

@@ -20,8 +20,9 @@ use gatehouse_domain::passkeys::{
 };
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, Passkey, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, Url, Webauthn, WebauthnBuilder, WebauthnError,
+    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, Url, Webauthn, WebauthnBuilder,
+    WebauthnError,
 };
 use webauthn_rs_proto::ResidentKeyRequirement;
 
@@ -36,6 +37,7 @@ pub struct WebauthnRelyingParty {
 enum State {
     Registration(PasskeyRegistration),
     SignIn(DiscoverableAuthentication),
+    SecondFactor(PasskeyAuthentication),
 }
 
 impl WebauthnRelyingParty {
@@ -181,27 +183,46 @@ impl RelyingParty for WebauthnRelyingParty {
         })
     }
 
-    fn start_sign_in(&self) -> Result<(CeremonyOptions, CeremonyState), CeremonyError> {
+    fn start_sign_in(
+        &self,
+        allowed: &[StoredCredential],
+    ) -> Result<(CeremonyOptions, CeremonyState), CeremonyError> {
         let webauthn = self.webauthn()?;
+        if allowed.is_empty() {
+            let (options, state) = webauthn
+                .start_discoverable_authentication()
+                .map_err(refused)?;
+            return Ok((
+                CeremonyOptions::new(to_json(&options)?),
+                CeremonyState::new(to_json(&State::SignIn(state))?),
+            ));
+        }
+        let passkeys = allowed
+            .iter()
+            .map(stored_passkey)
+            .collect::<Result<Vec<_>, _>>()?;
         let (options, state) = webauthn
-            .start_discoverable_authentication()
+            .start_passkey_authentication(&passkeys)
             .map_err(refused)?;
         Ok((
             CeremonyOptions::new(to_json(&options)?),
-            CeremonyState::new(to_json(&State::SignIn(state))?),
+            CeremonyState::new(to_json(&State::SecondFactor(state))?),
         ))
     }
 
     fn identify(
         &self,
         response: &CeremonyResponse,
-    ) -> Result<(UserId, CredentialId), CeremonyError> {
-        let webauthn = self.webauthn()?;
+    ) -> Result<(Option<UserId>, CredentialId), CeremonyError> {
+        self.webauthn()?;
         let answer: PublicKeyCredential = read(response.as_str(), "the assertion")?;
-        let (user, credential) = webauthn
-            .identify_discoverable_authentication(&answer)
-            .map_err(refused)?;
-        Ok((UserId::from_uuid(user), encode(credential)))
+        let user = answer
+            .response
+            .user_handle
+            .as_deref()
+            .and_then(|handle| uuid::Uuid::from_slice(handle).ok())
+            .map(UserId::from_uuid);
+        Ok((user, encode(&answer.raw_id)))
     }
 
     fn finish_sign_in(
@@ -211,14 +232,24 @@ impl RelyingParty for WebauthnRelyingParty {
         stored: &StoredCredential,
     ) -> Result<Assertion, CeremonyError> {
         let webauthn = self.webauthn()?;
-        let State::SignIn(state) = stored_state(state)? else {
-            return Err(CeremonyError::Refused("not a sign-in".into()));
-        };
         let answer: PublicKeyCredential = read(response.as_str(), "the assertion")?;
         let mut passkey = stored_passkey(stored)?;
-        let result = webauthn
-            .finish_discoverable_authentication_v2(&answer, state, &passkey)
-            .map_err(refused)?;
+        let result = match stored_state(state)? {
+            State::SignIn(state) => webauthn
+                .finish_discoverable_authentication_v2(&answer, state, &passkey)
+                .map_err(refused)?,
+            State::SecondFactor(state) => webauthn
+                .finish_passkey_authentication(&answer, &state)
+                .map_err(refused)?,
+            State::Registration(_) => {
+                return Err(CeremonyError::Refused("not a sign-in".into()));
+            }
+        };
+        if result.cred_id() != passkey.cred_id() {
+            return Err(CeremonyError::Refused(
+                "another credential than the one stored".into(),
+            ));
+        }
         if !result.user_verified() {
             return Err(CeremonyError::Refused("the person was not verified".into()));
         }

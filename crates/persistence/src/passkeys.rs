@@ -52,14 +52,23 @@ fn passkey(model: passkeys::Model) -> Result<Passkey, RepositoryError> {
 
 const REGISTER: &str = "register";
 const SIGN_IN: &str = "sign_in";
+const SECOND_FACTOR: &str = "second_factor";
 
 fn ceremony(model: passkey_ceremonies::Model) -> Result<Ceremony, RepositoryError> {
-    let purpose = match (model.purpose.as_str(), model.user_id, model.session_id) {
-        (REGISTER, Some(user), Some(session)) => CeremonyPurpose::Register {
+    let ids = (
+        model.user_id,
+        model.session_id,
+        model.challenge_hash.clone(),
+    );
+    let purpose = match (model.purpose.as_str(), ids) {
+        (REGISTER, (Some(user), Some(session), None)) => CeremonyPurpose::Register {
             user: UserId::from_uuid(user),
             session: SessionId::from_uuid(session),
         },
-        (SIGN_IN, None, None) => CeremonyPurpose::SignIn,
+        (SIGN_IN, (None, None, None)) => CeremonyPurpose::SignIn,
+        (SECOND_FACTOR, (None, None, Some(challenge))) => CeremonyPurpose::SecondFactor {
+            challenge: TokenDigest::new(challenge),
+        },
         _ => {
             return Err(corrupt(
                 "passkey_ceremonies",
@@ -239,17 +248,27 @@ impl PasskeyRepository for SeaPasskeyRepository {
 
     #[tracing::instrument(skip_all)]
     async fn insert_ceremony(&self, begun: &Ceremony) -> Result<(), RepositoryError> {
-        let (purpose, user, session) = match begun.purpose {
-            CeremonyPurpose::Register { user, session } => {
-                (REGISTER, Some(user.as_uuid()), Some(session.as_uuid()))
-            }
-            CeremonyPurpose::SignIn => (SIGN_IN, None, None),
+        let (purpose, user, session, challenge) = match &begun.purpose {
+            CeremonyPurpose::Register { user, session } => (
+                REGISTER,
+                Some(user.as_uuid()),
+                Some(session.as_uuid()),
+                None,
+            ),
+            CeremonyPurpose::SignIn => (SIGN_IN, None, None, None),
+            CeremonyPurpose::SecondFactor { challenge } => (
+                SECOND_FACTOR,
+                None,
+                None,
+                Some(challenge.as_str().to_owned()),
+            ),
         };
         passkey_ceremonies::Entity::insert(passkey_ceremonies::ActiveModel {
             id_hash: Set(begun.id.as_str().to_owned()),
             purpose: Set(purpose.to_owned()),
             user_id: Set(user),
             session_id: Set(session),
+            challenge_hash: Set(challenge),
             state: Set(begun.state.as_str().to_owned()),
             created_at: Set(begun.created_at),
             used_at: Set(None),

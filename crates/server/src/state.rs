@@ -342,7 +342,9 @@ pub fn assemble(
     );
     let client_trust: Arc<dyn ClientTrust> = Arc::new(oauth.clone());
     let reauthentication = chrono::Duration::seconds(settings.auth.reauthentication_seconds.into());
-    let auth = AuthService::new(ports, policy);
+    let auth = AuthService::new(ports, policy).with_passkeys(Arc::new(
+        gatehouse_domain::passkeys::StoredPasskeys(passkeys.clone()),
+    ));
     let providers = Arc::new(crate::upstream::providers(settings));
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         let providers = providers.clone();

@@ -762,3 +762,319 @@ mod pages {
         assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     }
 }
+
+/// Begins giving a passkey as the second step after `mfa_token`'s password: the answer.
+async fn begin_second_factor(app: &TestApp, mfa_token: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v1/auth/passkey/second-factor"))
+        .json(&json!({ "mfa_token": mfa_token }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The ceremony and options of a second step begun for `mfa_token`.
+async fn second_factor_ceremony(
+    app: &TestApp,
+    mfa_token: &str,
+) -> (String, RequestChallengeResponse) {
+    let begun = begin_second_factor(app, mfa_token).await;
+    assert_eq!(begun.status(), StatusCode::OK);
+    let begun: Value = begun.json().await.unwrap();
+    (
+        begun["ceremony"].as_str().unwrap().to_owned(),
+        serde_json::from_value(begun["options"].clone()).unwrap(),
+    )
+}
+
+/// Finishes the password grant's second step with a passkey's answer.
+async fn finish_second_factor(
+    app: &TestApp,
+    mfa_token: &str,
+    ceremony: &str,
+    answer: &PublicKeyCredential,
+) -> reqwest::Response {
+    let credential = serde_json::to_string(answer).unwrap();
+    app.token(&[
+        (
+            "grant_type",
+            "urn:gatehouse:params:oauth:grant-type:mfa-passkey",
+        ),
+        ("mfa_token", mfa_token),
+        ("ceremony", ceremony),
+        ("credential", &credential),
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn a_passkey_is_the_second_factor_after_a_password_and_completes_the_password_grant() {
+    let app = app().await;
+    app.register_ok("ada@example.com").await;
+    let elsewhere = app.login("ada@example.com").await;
+    let token = app.login("ada@example.com").await;
+    let (_, mut held) = register(&app, &token, SoftPasskey::new(true)).await;
+    // A second factor turned on: the account's other sessions end, the caller's goes on.
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", &elsewhere)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", &token).await.status(),
+        StatusCode::OK
+    );
+
+    // The password alone no longer signs in: the passkey is asked for.
+    let mfa_token = gatehouse_tests::totp::mfa_token(&app, "ada@example.com").await;
+    let (ceremony, options) = second_factor_ceremony(&app, &mfa_token).await;
+    // The options name the account's passkey, and only it.
+    let allowed: Vec<_> = options
+        .public_key
+        .allow_credentials
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    assert_eq!(allowed, vec![held.credential.clone()]);
+    let answer = assertion(&mut held, options, origin(&app));
+    // The answer under another ceremony's mfa_token, or with no mfa_token: refused.
+    let other_step = gatehouse_tests::totp::mfa_token(&app, "ada@example.com").await;
+    assert_eq!(
+        finish_second_factor(&app, &other_step, &ceremony, &answer)
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    // (That refusal spent the ceremony.) A fresh one completes the grant.
+    let (ceremony, options) = second_factor_ceremony(&app, &mfa_token).await;
+    let answer = assertion(&mut held, options, origin(&app));
+    let granted = finish_second_factor(&app, &mfa_token, &ceremony, &answer).await;
+    let status = granted.status();
+    let tokens: Value = granted.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let claims = gatehouse_tests::totp::claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(
+        claims["amr"],
+        json!(["pwd", "hwk", "mfa", "user"]),
+        "{claims}"
+    );
+    assert!(tokens["refresh_token"].is_string());
+    // Replayed, the same answer opens nothing more.
+    assert_eq!(
+        finish_second_factor(&app, &mfa_token, &ceremony, &answer)
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    // A spent mfa_token begins no new ceremony either.
+    assert_eq!(
+        begin_second_factor(&app, &mfa_token).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    // An account with a passkey and no authenticator app has no code to give.
+    let coded = gatehouse_tests::totp::second_step(&app, &other_step, ("otp", "123456")).await;
+    assert_eq!(coded.status(), StatusCode::BAD_REQUEST);
+    assert!(app.audited("passkey_sign_in").await >= 1);
+}
+
+#[tokio::test]
+async fn a_second_step_takes_only_its_own_accounts_passkey_and_its_own_ceremony() {
+    let app = app().await;
+    app.register_ok("ada@example.com").await;
+    app.register_ok("bob@example.com").await;
+    let ada = app.login("ada@example.com").await;
+    let bob = app.login("bob@example.com").await;
+    let (_, mut ada_key) = register(&app, &ada, SoftPasskey::new(true)).await;
+    let (_, mut bob_key) = register(&app, &bob, SoftPasskey::new(true)).await;
+
+    // Bob's password, then Ada's passkey: refused.
+    let bobs_step = gatehouse_tests::totp::mfa_token(&app, "bob@example.com").await;
+    let (ceremony, options) = second_factor_ceremony(&app, &bobs_step).await;
+    let answer = assertion(&mut ada_key, options, origin(&app));
+    assert_eq!(
+        finish_second_factor(&app, &bobs_step, &ceremony, &answer)
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    // A passwordless sign-in's ceremony is no second step.
+    let (ceremony, options) = begin_sign_in(&app).await;
+    let answer = assertion(&mut bob_key, options, origin(&app));
+    assert_eq!(
+        finish_second_factor(&app, &bobs_step, &ceremony, &answer)
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    // Nor is a second step a passwordless sign-in.
+    let (ceremony, options) = second_factor_ceremony(&app, &bobs_step).await;
+    let answer = assertion(&mut bob_key, options, origin(&app));
+    assert_eq!(
+        finish(&app, &ceremony, &answer).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    // Signed for another origin.
+    let (ceremony, options) = second_factor_ceremony(&app, &bobs_step).await;
+    let answer = assertion(
+        &mut bob_key,
+        options,
+        Url::parse("http://localhost:1").unwrap(),
+    );
+    assert_eq!(
+        finish_second_factor(&app, &bobs_step, &ceremony, &answer)
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(app.audited("passkey_sign_in").await, 0);
+
+    // Eight racing finishes of one ceremony: exactly one session.
+    let (ceremony, options) = second_factor_ceremony(&app, &bobs_step).await;
+    let answer = assertion(&mut bob_key, options, origin(&app));
+    let before = app.stored_sessions().await;
+    let answers =
+        join_all((0..8).map(|_| finish_second_factor(&app, &bobs_step, &ceremony, &answer))).await;
+    let statuses: Vec<_> = answers.iter().map(reqwest::Response::status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(app.stored_sessions().await, before + 1);
+
+    // An account without a passkey is told to give a code instead.
+    app.register_ok("cy@example.com").await;
+    let cy = app.login("cy@example.com").await;
+    gatehouse_tests::totp::enrol(&app, &cy, chrono::Utc::now()).await;
+    let cys_step = gatehouse_tests::totp::mfa_token(&app, "cy@example.com").await;
+    assert_eq!(
+        problem_code(begin_second_factor(&app, &cys_step).await).await,
+        (StatusCode::NOT_FOUND, "passkey_not_found".to_owned())
+    );
+    // A made-up token begins nothing.
+    let made_up = "A".repeat(43);
+    assert_eq!(
+        begin_second_factor(&app, &made_up).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+mod second_step_pages {
+    use super::*;
+    use gatehouse_tests::oidc::{Agent, input_value};
+    use reqwest::header::LOCATION;
+
+    /// Posts the second step's passkey form.
+    async fn finish(browser: &mut Agent<'_>, fields: Vec<(&str, String)>) -> reqwest::Response {
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        browser.post_form("/signin/mfa/passkey", &pairs).await
+    }
+
+    #[tokio::test]
+    async fn the_hosted_sign_in_asks_for_the_passkey_after_the_password() {
+        let app = app().await;
+        app.register_ok("ada@example.com").await;
+        let token = app.login("ada@example.com").await;
+        let (_, mut held) = register(&app, &token, SoftPasskey::new(true)).await;
+
+        let mut browser = Agent::new(&app);
+        let step = browser
+            .sign_in_at("/signin?return_to=%2Faccount", "ada@example.com", PASSWORD)
+            .await;
+        assert_eq!(step.status(), StatusCode::OK);
+        let policy = step.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(policy.contains("script-src 'self'"), "{policy}");
+        let html = step.text().await.unwrap();
+        assert!(!browser.cookies.contains_key("gatehouse-session"));
+        // A passkey is the account's only second factor: no code fields, the passkey form.
+        assert!(
+            html.contains(r#"data-begin="/signin/mfa/passkey/begin""#),
+            "{html}"
+        );
+        assert!(!html.contains(r#"name="otp""#), "{html}");
+        let csrf = input_value(&html, "csrf").unwrap();
+        let mfa_token = input_value(&html, "mfa_token").unwrap();
+
+        let begun = browser
+            .post_form(
+                "/signin/mfa/passkey/begin",
+                &[
+                    ("csrf", &csrf),
+                    ("return_to", "/account"),
+                    ("mfa_token", &mfa_token),
+                ],
+            )
+            .await;
+        assert_eq!(begun.status(), StatusCode::OK);
+        let begun: Value = begun.json().await.unwrap();
+        let options: RequestChallengeResponse =
+            serde_json::from_value(begun["options"].clone()).unwrap();
+        let ceremony = begun["ceremony"].as_str().unwrap().to_owned();
+        let answer = serde_json::to_string(&assertion(&mut held, options, origin(&app))).unwrap();
+        let fields = |ceremony: &'static str| {
+            vec![
+                ("csrf", csrf.clone()),
+                ("return_to", "/account".to_owned()),
+                ("mfa_token", mfa_token.clone()),
+                ("ceremony", ceremony.to_owned()),
+                ("credential", answer.clone()),
+            ]
+        };
+        // Another ceremony's token: the step again, saying no, and no session.
+        let refused = finish(&mut browser, fields("not-the-ceremony")).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        assert!(refused.text().await.unwrap().contains("not accepted"));
+        assert!(!browser.cookies.contains_key("gatehouse-session"));
+        // The ceremony was not spent by that: it finishes the sign-in.
+        let ceremony: &'static str = Box::leak(ceremony.into_boxed_str());
+        let signed_in = finish(&mut browser, fields(ceremony)).await;
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+        assert_eq!(signed_in.headers()[LOCATION], "/account");
+        assert!(browser.cookies.contains_key("gatehouse-session"));
+        assert_eq!(app.browser_sessions_by("pwd hwk mfa user").await, 1);
+        // Replayed from another browser: nothing.
+        let mut other = Agent::new(&app);
+        let replayed = finish(&mut other, fields(ceremony)).await;
+        assert_ne!(replayed.status(), StatusCode::SEE_OTHER);
+        assert!(!other.cookies.contains_key("gatehouse-session"));
+    }
+
+    #[tokio::test]
+    async fn an_account_with_an_app_and_a_passkey_is_offered_both() {
+        let app = app().await;
+        app.register_ok("ada@example.com").await;
+        let token = app.login("ada@example.com").await;
+        gatehouse_tests::totp::enrol(&app, &token, chrono::Utc::now()).await;
+        register(&app, &token, SoftPasskey::new(true)).await;
+        let mut browser = Agent::new(&app);
+        let step = browser
+            .sign_in_at("/signin?return_to=%2Faccount", "ada@example.com", PASSWORD)
+            .await;
+        let html = step.text().await.unwrap();
+        assert!(html.contains(r#"name="otp""#), "{html}");
+        assert!(
+            html.contains(r#"data-begin="/signin/mfa/passkey/begin""#),
+            "{html}"
+        );
+        // Without the passkey, no passkey form and no script.
+        app.register_ok("bob@example.com").await;
+        let bob = app.login("bob@example.com").await;
+        gatehouse_tests::totp::enrol(&app, &bob, chrono::Utc::now()).await;
+        let mut browser = Agent::new(&app);
+        let step = browser
+            .sign_in_at("/signin?return_to=%2Faccount", "bob@example.com", PASSWORD)
+            .await;
+        let policy = step.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(!policy.contains("script-src"), "{policy}");
+        let html = step.text().await.unwrap();
+        assert!(html.contains(r#"name="otp""#), "{html}");
+        assert!(!html.contains("data-passkey"), "{html}");
+    }
+}

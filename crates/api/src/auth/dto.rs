@@ -84,8 +84,9 @@ fn grant_type_schema() -> utoipa::openapi::Object {
             "authorization_code",
             super::MFA_OTP_GRANT,
             super::PASSKEY_GRANT,
+            super::MFA_PASSKEY_GRANT,
         ],
-        "`password` (log in), `refresh_token` (refresh), `authorization_code` (a code from `/oauth2/authorize`), `urn:gatehouse:params:oauth:grant-type:mfa-otp` (the second factor after a `mfa_required` answer) or `urn:gatehouse:params:oauth:grant-type:passkey` (a passkey sign-in begun at `/api/v1/auth/passkey`).",
+        "`password` (log in), `refresh_token` (refresh), `authorization_code` (a code from `/oauth2/authorize`), `urn:gatehouse:params:oauth:grant-type:mfa-otp` (the second factor after a `mfa_required` answer) or `urn:gatehouse:params:oauth:grant-type:passkey` (a passkey sign-in begun at `/api/v1/auth/passkey`) or `urn:gatehouse:params:oauth:grant-type:mfa-passkey` (a passkey as the second factor, begun at `/api/v1/auth/passkey/second-factor`).",
     )
 }
 

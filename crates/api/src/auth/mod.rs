@@ -111,7 +111,11 @@ pub async fn register(
 ///
 /// A passkey sign-in (begun at `POST /api/v1/auth/passkey`) finishes here with
 /// `grant_type=urn:gatehouse:params:oauth:grant-type:passkey`, `ceremony` and `credential`
-/// (what `navigator.credentials.get` returned, as JSON), optional `scope`.
+/// (what `navigator.credentials.get` returned, as JSON), optional `scope`. After a
+/// `mfa_required` answer, an account with a passkey may give it instead of a code: begin at
+/// `POST /api/v1/auth/passkey/second-factor` with the `mfa_token`, then send
+/// `grant_type=urn:gatehouse:params:oauth:grant-type:mfa-passkey` with `mfa_token`,
+/// `ceremony` and `credential` (and the same `client_id`).
 #[utoipa::path(
     context_path = "/api/v1",
     tag = "auth",
@@ -165,6 +169,21 @@ pub async fn token(
                 .mfa_grant(&mfa_token, factor, client.as_ref(), caller.0)
                 .await?
         }
+        MFA_PASSKEY_GRANT => {
+            let mfa_token = SecretString::from(required(&form, "mfa_token")?);
+            let ceremony = SecretString::from(required(&form, "ceremony")?);
+            let credential = CeremonyResponse::new(required(&form, "credential")?);
+            let client = named_client(&state, &req, &form).await?;
+            state
+                .passkeys
+                .second_factor_for_tokens(
+                    (&mfa_token, &ceremony),
+                    &credential,
+                    client.as_ref(),
+                    caller.0,
+                )
+                .await?
+        }
         PASSKEY_GRANT => {
             let ceremony = SecretString::from(required(&form, "ceremony")?);
             let credential = CeremonyResponse::new(required(&form, "credential")?);
@@ -198,7 +217,7 @@ pub async fn token(
         }
         other => {
             return Err(OAuthError::unsupported_grant_type(format!(
-                "Grant type `{other}` is not supported; use `password`, `refresh_token`, `authorization_code`, `{MFA_OTP_GRANT}` or `{PASSKEY_GRANT}`."
+                "Grant type `{other}` is not supported; use `password`, `refresh_token`, `authorization_code`, `{MFA_OTP_GRANT}`, `{MFA_PASSKEY_GRANT}` or `{PASSKEY_GRANT}`."
             ))
             .into());
         }
@@ -211,6 +230,10 @@ pub const MFA_OTP_GRANT: &str = "urn:gatehouse:params:oauth:grant-type:mfa-otp";
 
 /// A sign-in with a passkey: the answer to the options of `POST /api/v1/auth/passkey`.
 pub const PASSKEY_GRANT: &str = "urn:gatehouse:params:oauth:grant-type:passkey";
+
+/// The second step of a password grant with a passkey: the answer to the options of
+/// `POST /api/v1/auth/passkey/second-factor`.
+pub const MFA_PASSKEY_GRANT: &str = "urn:gatehouse:params:oauth:grant-type:mfa-passkey";
 
 /// The registered client a password, MFA or refresh request names, authenticated (a
 /// confidential one by its secret: without it the answer is 401 `invalid_client`). A name

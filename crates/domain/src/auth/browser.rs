@@ -108,7 +108,7 @@ impl AuthService {
         if !user.is_active {
             return Err(AuthenticateError::InvalidCredentials.into());
         }
-        if self.factors.enabled(user).await?.is_some() {
+        if self.has_second_factor(user).await? {
             let purpose = ChallengeFor::Browser {
                 first: Amr::Upstream,
                 idp: Some(idp.clone()),

@@ -12,6 +12,7 @@ mod sign_up;
 mod tokens;
 
 pub use browser::BrowserSignIn;
+pub use passkey::{SecondFactorsOffered, VerifiedPasskey};
 pub use refresh::RefreshGrantError;
 pub use sign_up::{RegisterError, Registration};
 pub use tokens::{CurrentUserError, Introspection};
@@ -33,8 +34,8 @@ use crate::password::{self, Password};
 pub use crate::ports::TokenGrant;
 use crate::ports::{
     AccessClaims, AccessTokenService, HashingError, HashingTurn, InsertUserError, OpaqueTokens,
-    PasswordHasher, PasswordVerifier, Rotation, SessionRepository, TokenError, UserRepository,
-    Verification,
+    PasswordHasher, PasswordVerifier, Rotation, SessionRepository, TokenDigest, TokenError,
+    UserRepository, Verification,
 };
 use crate::scope::{ScopeError, ScopeSet};
 use crate::session::{Caller, Session, SessionKind, SessionLifetimes};
@@ -128,6 +129,7 @@ pub struct AuthService {
     attempts: PasswordAttempts,
     factors: SecondFactors,
     mfa: Arc<dyn MfaRepository>,
+    passkeys: Arc<dyn crate::mfa::PasskeyPresence>,
     audit: Audit,
     policy: AuthPolicy,
 }
@@ -180,8 +182,21 @@ impl AuthService {
             attempts,
             throttle: ports.throttle,
             audit: ports.audit,
+            passkeys: Arc::new(crate::mfa::NoPasskeys),
             policy,
         }
+    }
+
+    /// The same service, asking accounts that have a passkey for it after their password.
+    pub fn with_passkeys(mut self, passkeys: Arc<dyn crate::mfa::PasskeyPresence>) -> Self {
+        self.passkeys = passkeys;
+        self
+    }
+
+    /// Whether `user` has a second factor: a confirmed authenticator or a passkey.
+    async fn has_second_factor(&self, user: &User) -> Result<bool, RepositoryError> {
+        Ok(self.factors.enabled(user).await?.is_some()
+            || self.passkeys.has_passkey(user.id).await?)
     }
 
     /// Checks an email and password. Unknown emails are verified against a dummy hash so
@@ -306,6 +321,22 @@ impl AuthService {
         caller: &Caller,
         expected: impl FnOnce(&ChallengeFor) -> bool,
     ) -> Result<(User, Challenge), MfaGrantError> {
+        let (digest, user, challenge) = self.live_challenge(mfa_token, expected).await?;
+        let factor = factor.ok_or(MfaGrantError::MissingFactor)?;
+        self.factors
+            .verify(&user, &factor, caller, FactorUse::SignIn)
+            .await?;
+        self.redeem(&digest).await?;
+        Ok((user, challenge))
+    }
+
+    /// The challenge under `mfa_token`, if it is live and of the kind `expected`, and its
+    /// account, unchanged and able to sign in.
+    async fn live_challenge(
+        &self,
+        mfa_token: &SecretString,
+        expected: impl FnOnce(&ChallengeFor) -> bool,
+    ) -> Result<(TokenDigest, User, Challenge), MfaGrantError> {
         // Only a digest of the token reaches storage, whatever it holds.
         let digest = self.opaque.digest(mfa_token);
         let now = self.clock.now();
@@ -323,14 +354,16 @@ impl AuthService {
             }
             _ => return Err(MfaGrantError::InvalidToken),
         };
-        let factor = factor.ok_or(MfaGrantError::MissingFactor)?;
-        self.factors
-            .verify(&user, &factor, caller, FactorUse::SignIn)
-            .await?;
-        if !self.mfa.redeem_challenge(&digest, now).await? {
-            return Err(MfaGrantError::InvalidToken);
+        Ok((digest, user, challenge))
+    }
+
+    /// Spends the challenge, atomically: of two racing completions one wins.
+    async fn redeem(&self, digest: &TokenDigest) -> Result<(), MfaGrantError> {
+        if self.mfa.redeem_challenge(digest, self.clock.now()).await? {
+            Ok(())
+        } else {
+            Err(MfaGrantError::InvalidToken)
         }
-        Ok((user, challenge))
     }
 
     /// The checks every password login shares: hashing admission, an attempt reserved
@@ -403,8 +436,8 @@ impl AuthService {
         user: &User,
         attempt: Attempt,
     ) -> Result<(bool, Attempt), PasswordGrantError> {
-        match self.factors.enabled(user).await {
-            Ok(credential) => Ok((credential.is_some(), attempt)),
+        match self.has_second_factor(user).await {
+            Ok(has) => Ok((has, attempt)),
             Err(error) => {
                 self.attempts.abandoned(attempt).await;
                 Err(error.into())

@@ -3,6 +3,7 @@
 //! (held, and unlocked by the person): no second factor follows it.
 
 use super::*;
+use crate::id::ClientId;
 
 impl AuthService {
     /// Tokens for `user`, who signed in with a passkey (`amr`), with `scope` (or the role's
@@ -62,5 +63,145 @@ impl AuthService {
             cookie,
             must_enrol: false,
         })
+    }
+}
+
+/// A passkey the passkey use cases verified as the second step of `user`'s sign-in; only
+/// they make one.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedPasskey {
+    pub(crate) user: crate::user::UserId,
+    /// The credential may be synced (`swk`), or is bound to its device (`hwk`).
+    pub(crate) synced: bool,
+}
+
+/// The second factors an account can give after its password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecondFactorsOffered {
+    /// A code from an authenticator app (or a recovery code).
+    pub code: bool,
+    /// One of its passkeys.
+    pub passkey: bool,
+}
+
+impl AuthService {
+    /// The account waiting for its second factor under `mfa_token`, while the challenge
+    /// is live and the account unchanged; `None` otherwise.
+    pub async fn challenged(
+        &self,
+        mfa_token: &SecretString,
+    ) -> Result<Option<User>, RepositoryError> {
+        match self.live_challenge(mfa_token, |_| true).await {
+            Ok((_, user, _)) => Ok(Some(user)),
+            Err(MfaGrantError::Repository(error)) => Err(error),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Which second factors the account waiting under `mfa_token` can give; `None` when
+    /// the challenge is not live (spent, expired, or its account changed).
+    pub async fn second_factors(
+        &self,
+        mfa_token: &SecretString,
+    ) -> Result<Option<SecondFactorsOffered>, RepositoryError> {
+        let Some(user) = self.challenged(mfa_token).await? else {
+            return Ok(None);
+        };
+        Ok(Some(SecondFactorsOffered {
+            code: self.factors.enabled(&user).await?.is_some(),
+            passkey: self.passkeys.has_passkey(user.id).await?,
+        }))
+    }
+
+    /// The second step of the password grant with a passkey (see [`Self::mfa_grant`]).
+    #[tracing::instrument(skip_all)]
+    pub async fn mfa_grant_with_passkey(
+        &self,
+        mfa_token: &SecretString,
+        verified: VerifiedPasskey,
+        client: Option<&ClientId>,
+        caller: Caller,
+    ) -> Result<TokenGrant, MfaGrantError> {
+        let (user, challenge) = self
+            .passkey_step(mfa_token, verified, |purpose| match purpose {
+                ChallengeFor::Tokens { client_id, .. } => {
+                    client_id.as_deref() == client.map(ClientId::as_str)
+                }
+                ChallengeFor::Browser { .. } => false,
+            })
+            .await?;
+        let ChallengeFor::Tokens { scopes, .. } = challenge.purpose else {
+            return Err(MfaGrantError::InvalidToken);
+        };
+        let now = self.clock.now();
+        let session = Session::start(&user, scopes.clone(), caller, self.policy.sessions, now)
+            .with_amr(Amr::Password.with_passkey(verified.synced));
+        let refresh = self.opaque.generate();
+        self.sessions
+            .create(&session, &self.opaque.digest(&refresh))
+            .await?;
+        self.signed_in(&user, &session, Some("with a passkey as second factor"))
+            .await;
+        let access = self.tokens.issue(&user, &session, scopes, now)?;
+        Ok(TokenGrant { access, refresh })
+    }
+
+    /// The second step of a hosted sign-in with a passkey (see [`Self::browser_mfa`]).
+    #[tracing::instrument(skip_all)]
+    pub async fn browser_mfa_with_passkey(
+        &self,
+        mfa_token: &SecretString,
+        verified: VerifiedPasskey,
+        caller: Caller,
+    ) -> Result<BrowserSignIn, MfaGrantError> {
+        let (user, challenge) = self
+            .passkey_step(mfa_token, verified, |purpose| {
+                matches!(purpose, ChallengeFor::Browser { .. })
+            })
+            .await?;
+        let ChallengeFor::Browser { first, idp } = challenge.purpose else {
+            return Err(MfaGrantError::InvalidToken);
+        };
+        let session = Session::start(
+            &user,
+            ScopeSet::default(),
+            caller,
+            self.policy.sessions,
+            self.clock.now(),
+        )
+        .in_browser()
+        .with_amr(first.with_passkey(verified.synced))
+        .with_idp(idp);
+        let cookie = self.opaque.generate();
+        self.sessions
+            .create_browser(&session, &self.opaque.digest(&cookie))
+            .await?;
+        self.signed_in(
+            &user,
+            &session,
+            Some("hosted sign-in with a passkey as second factor"),
+        )
+        .await;
+        Ok(BrowserSignIn {
+            session,
+            cookie,
+            must_enrol: false,
+        })
+    }
+
+    /// Judges a second step proven by a passkey: the challenge live and of the kind
+    /// `expected`, its account the passkey's; then spent.
+    async fn passkey_step(
+        &self,
+        mfa_token: &SecretString,
+        verified: VerifiedPasskey,
+        expected: impl FnOnce(&ChallengeFor) -> bool,
+    ) -> Result<(User, Challenge), MfaGrantError> {
+        let (digest, user, challenge) = self.live_challenge(mfa_token, expected).await?;
+        if user.id != verified.user {
+            return Err(MfaGrantError::InvalidToken);
+        }
+        self.redeem(&digest).await?;
+        Ok((user, challenge))
     }
 }

@@ -15,7 +15,7 @@ use crate::user::{Role, UserId};
 
 pub use crate::session::Amr;
 pub use factors::{FactorError, FactorUse, SecondFactors};
-pub use ports::{Authenticators, MfaRepository, OtpError};
+pub use ports::{Authenticators, MfaRepository, NoPasskeys, OtpError, PasskeyPresence};
 pub use service::{MfaError, MfaPorts, MfaService};
 
 /// How many recovery codes an account gets, each usable once.

@@ -50,6 +50,23 @@ pub trait Authenticators: Send + Sync {
     fn recovery_digest(&self, code: &SecretString) -> Option<TokenDigest>;
 }
 
+/// Which accounts have a passkey: a second factor besides TOTP, asked for after the
+/// password. Errors only when storage fails.
+#[async_trait]
+pub trait PasskeyPresence: Send + Sync {
+    async fn has_passkey(&self, user: UserId) -> Result<bool, RepositoryError>;
+}
+
+/// No account has a passkey (a deployment, or a test, without them).
+pub struct NoPasskeys;
+
+#[async_trait]
+impl PasskeyPresence for NoPasskeys {
+    async fn has_passkey(&self, _: UserId) -> Result<bool, RepositoryError> {
+        Ok(false)
+    }
+}
+
 /// Storage of authenticators, recovery codes and sign-in challenges. Errors only when
 /// storage fails, unless said otherwise.
 #[async_trait]

@@ -15,7 +15,7 @@ use crate::audit::{Audit, AuditKind};
 use crate::clock::Clock;
 use crate::error::{RepositoryError, ValidationErrors};
 use crate::ports::{
-    HashingError, PasswordVerifier, SaveUserError, SessionRepository, TokenDigest, UserRepository,
+    HashingError, PasswordVerifier, SessionRepository, TokenDigest, UserRepository,
 };
 use crate::reauth::{ClientTrust, ReauthError, ReauthRefusal, Reauthentication};
 use crate::session::{Caller, SessionId};
@@ -339,35 +339,12 @@ impl MfaService {
         Ok(removed)
     }
 
-    /// Moves the account to a new credential version, carrying `keep` (the caller's
-    /// session) over: every other session ends, and so do sign-ins still in flight, which
-    /// open under the old version. Returns how many sessions ended.
+    /// Ends every other session of the account (see [`crate::users::end_other_sessions`]).
     async fn end_other_sessions(&self, user: &User, keep: SessionId) -> Result<u64, MfaError> {
         let now = self.clock.now();
-        for _ in 0..3 {
-            let Some(mut current) = self.users.find_by_id(user.id).await? else {
-                return Err(MfaError::UserNotFound);
-            };
-            let read_at = current.updated_at;
-            current.renew_credential(now);
-            match self
-                .users
-                .update_credential(&current, read_at, Some(keep), now)
-                .await
-            {
-                Ok(ended) => return Ok(ended),
-                // Changed meanwhile (a login upgrading its hash, an admin): read it again.
-                Err(SaveUserError::Conflict) => continue,
-                Err(SaveUserError::NotFound) => return Err(MfaError::UserNotFound),
-                Err(SaveUserError::Repository(error)) => return Err(error.into()),
-                // Unreachable: only the credential version changed.
-                Err(error @ (SaveUserError::EmailTaken | SaveUserError::LastAdmin)) => {
-                    return Err(MfaError::Repository(RepositoryError::new(error)));
-                }
-            }
-        }
-        // Still changing under us: end the other sessions without the new version.
-        Ok(self.sessions.revoke_all(user.id, Some(keep), now).await?)
+        crate::users::end_other_sessions(&*self.users, &*self.sessions, user.id, keep, now)
+            .await?
+            .ok_or(MfaError::UserNotFound)
     }
 
     /// Re-authentication first (no code is spent on a wrong password), then the factor.

@@ -183,16 +183,21 @@ pub trait RelyingParty: Send + Sync {
         response: &CeremonyResponse,
     ) -> Result<NewCredential, CeremonyError>;
 
-    /// Options to sign in with any discoverable credential of this service, user
+    /// Options to sign in with one of `allowed` (the second step of an account's sign-in),
+    /// or, when it is empty, with any discoverable credential of this service; user
     /// verification required.
-    fn start_sign_in(&self) -> Result<(CeremonyOptions, CeremonyState), CeremonyError>;
+    fn start_sign_in(
+        &self,
+        allowed: &[StoredCredential],
+    ) -> Result<(CeremonyOptions, CeremonyState), CeremonyError>;
 
-    /// Whose credential an assertion says it is (its user handle) and which, before it is
-    /// verified: only to find the credential to verify it with.
+    /// Which credential an assertion says it is, and whose (its user handle, when the
+    /// authenticator sent one), before it is verified: only to find the credential to
+    /// verify it with.
     fn identify(
         &self,
         response: &CeremonyResponse,
-    ) -> Result<(UserId, CredentialId), CeremonyError>;
+    ) -> Result<(Option<UserId>, CredentialId), CeremonyError>;
 
     /// Verifies an assertion with `stored`, the credential it names, against its state.
     fn finish_sign_in(
@@ -210,6 +215,8 @@ pub enum CeremonyPurpose {
     Register { user: UserId, session: SessionId },
     /// Signing in with a passkey and no password.
     SignIn,
+    /// The second step of a sign-in, after the password: the digest of its `mfa_token`.
+    SecondFactor { challenge: TokenDigest },
 }
 
 /// A ceremony begun and not finished: found by its token's digest, single-use, expiring.
@@ -302,4 +309,15 @@ pub trait PasskeyRepository: Send + Sync {
 
     /// Deletes the ceremonies begun before `before`; how many.
     async fn purge_ceremonies(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError>;
+}
+
+/// Which accounts have a passkey, from their stored passkeys: for the sign-in to ask for
+/// one after the password.
+pub struct StoredPasskeys(pub std::sync::Arc<dyn PasskeyRepository>);
+
+#[async_trait]
+impl crate::mfa::PasskeyPresence for StoredPasskeys {
+    async fn has_passkey(&self, user: UserId) -> Result<bool, RepositoryError> {
+        Ok(!self.0.list(user).await?.is_empty())
+    }
 }

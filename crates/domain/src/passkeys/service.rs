@@ -13,7 +13,7 @@ use super::{
 };
 use crate::attempts::{AttemptKinds, PasswordAttempts};
 use crate::audit::{Audit, AuditKind};
-use crate::auth::{AuthService, BrowserSignIn, PasswordGrantError};
+use crate::auth::{AuthService, BrowserSignIn, MfaGrantError, PasswordGrantError, VerifiedPasskey};
 use crate::clock::Clock;
 use crate::error::{RepositoryError, ValidationErrors};
 use crate::ports::{OpaqueTokens, PasswordVerifier, SessionRepository, TokenGrant, UserRepository};
@@ -88,6 +88,10 @@ pub enum PasskeyError {
     Throttled(#[from] ThrottleError),
     #[error(transparent)]
     SignIn(PasswordGrantError),
+    /// The second step of a sign-in was refused after the passkey (its `mfa_token` spent,
+    /// expired or another client's).
+    #[error(transparent)]
+    SecondStep(MfaGrantError),
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }
@@ -105,6 +109,7 @@ pub struct PasskeyService {
     audit: Audit,
     attempts: PasswordAttempts,
     reauth: Reauthentication,
+    sessions: Arc<dyn SessionRepository>,
 }
 
 impl PasskeyService {
@@ -114,13 +119,14 @@ impl PasskeyService {
         Self {
             reauth: Reauthentication::new(
                 attempts.clone(),
-                ports.sessions,
+                ports.sessions.clone(),
                 ports.clients,
                 ports.clock.clone(),
                 ports.audit.clone(),
                 ports.reauthentication,
             ),
             attempts,
+            sessions: ports.sessions,
             relying_party: ports.relying_party,
             passkeys: ports.passkeys,
             users: ports.users,
@@ -226,13 +232,20 @@ impl PasskeyService {
             Err(InsertPasskeyError::Taken) => return Err(PasskeyError::Taken),
             Err(InsertPasskeyError::Repository(error)) => return Err(error.into()),
         }
+        // A new way in, and a second factor after the password: as when MFA is turned on,
+        // whoever else holds a session of the account is signed out.
+        let now = self.clock.now();
+        let ended =
+            crate::users::end_other_sessions(&*self.users, &*self.sessions, user.id, session, now)
+                .await?
+                .unwrap_or(0);
         self.audit
             .record(
                 AuditKind::PasskeyRegistered,
                 Some(user.id),
                 None,
                 caller,
-                Some(passkey.name.clone()),
+                Some(format!("{}; {ended} other sessions ended", passkey.name)),
             )
             .await;
         tracing::info!(event = "passkey_registered", user_id = %user.id, passkey_id = %passkey.id, "passkey registered");
@@ -328,9 +341,110 @@ impl PasskeyService {
         }
         let (options, state) = self
             .relying_party
-            .start_sign_in()
+            .start_sign_in(&[])
             .map_err(|error| self.unusable(error))?;
         self.begun(CeremonyPurpose::SignIn, state, options).await
+    }
+
+    /// Begins the second step of a sign-in with one of the account's passkeys, after its
+    /// password (`mfa_token` of the `mfa_required` answer). Throttled per network.
+    pub async fn begin_second_factor(
+        &self,
+        mfa_token: &SecretString,
+        caller: &Caller,
+    ) -> Result<Begun, PasskeyError> {
+        self.ensure_available()?;
+        if let Some(ip) = &caller.ip {
+            self.throttle
+                .admit(Bucket::PasskeyIp, &ip_subject(ip))
+                .await?;
+        }
+        let user = self
+            .auth
+            .challenged(mfa_token)
+            .await?
+            .ok_or(PasskeyError::BadCeremony)?;
+        let credentials: Vec<_> = self
+            .passkeys
+            .list(user.id)
+            .await?
+            .into_iter()
+            .map(|passkey| passkey.credential)
+            .collect();
+        if credentials.is_empty() {
+            return Err(PasskeyError::NotFound);
+        }
+        let (options, state) = self
+            .relying_party
+            .start_sign_in(&credentials)
+            .map_err(|error| self.unusable(error))?;
+        let purpose = CeremonyPurpose::SecondFactor {
+            challenge: self.opaque.digest(mfa_token),
+        };
+        self.begun(purpose, state, options).await
+    }
+
+    /// Finishes the second step with a passkey: tokens, for the password grant that
+    /// answered `mfa_required` (from the same client).
+    pub async fn second_factor_for_tokens(
+        &self,
+        (mfa_token, ceremony): (&SecretString, &SecretString),
+        response: &CeremonyResponse,
+        client: Option<&crate::id::ClientId>,
+        caller: Caller,
+    ) -> Result<TokenGrant, PasskeyError> {
+        let verified = self
+            .verify_second_factor(mfa_token, ceremony, response, &caller)
+            .await?;
+        self.auth
+            .mfa_grant_with_passkey(mfa_token, verified, client, caller)
+            .await
+            .map_err(PasskeyError::SecondStep)
+    }
+
+    /// Finishes the second step of a hosted sign-in with a passkey.
+    pub async fn second_factor_browser(
+        &self,
+        (mfa_token, ceremony): (&SecretString, &SecretString),
+        response: &CeremonyResponse,
+        caller: Caller,
+    ) -> Result<BrowserSignIn, PasskeyError> {
+        let verified = self
+            .verify_second_factor(mfa_token, ceremony, response, &caller)
+            .await?;
+        self.auth
+            .browser_mfa_with_passkey(mfa_token, verified, caller)
+            .await
+            .map_err(PasskeyError::SecondStep)
+    }
+
+    async fn verify_second_factor(
+        &self,
+        mfa_token: &SecretString,
+        ceremony: &SecretString,
+        response: &CeremonyResponse,
+        caller: &Caller,
+    ) -> Result<VerifiedPasskey, PasskeyError> {
+        self.ensure_available()?;
+        let ceremony = self.take(ceremony).await?;
+        let expected = CeremonyPurpose::SecondFactor {
+            challenge: self.opaque.digest(mfa_token),
+        };
+        if ceremony.purpose != expected {
+            return Err(PasskeyError::BadCeremony);
+        }
+        let user = self
+            .auth
+            .challenged(mfa_token)
+            .await?
+            .ok_or(PasskeyError::BadCeremony)?;
+        let (user, synced) = self
+            .verify_assertion(&ceremony, response, Some(user.id), caller)
+            .await?;
+        Ok(VerifiedPasskey {
+            user: user.id,
+            synced,
+        })
     }
 
     /// Finishes a passkey sign-in with tokens for an app (`scope`, or the role's
@@ -386,12 +500,35 @@ impl PasskeyService {
         if ceremony.purpose != CeremonyPurpose::SignIn {
             return Err(PasskeyError::BadCeremony);
         }
+        let (user, synced) = self
+            .verify_assertion(&ceremony, response, None, caller)
+            .await?;
+        Ok((user, Amr::passkey(synced)))
+    }
+
+    /// Verifies an assertion of `ceremony` (used up by the caller): the credential it names
+    /// must be stored, for the account its user handle names (or, for a second step, for
+    /// `expected`); the attempt is reserved against that account and the caller's network
+    /// as a password's is; the relying party verifies the assertion; the counter must move
+    /// on from the stored one (else a cloned authenticator), recorded by a compare-and-swap.
+    /// The account, and whether the credential may be synced.
+    async fn verify_assertion(
+        &self,
+        ceremony: &Ceremony,
+        response: &CeremonyResponse,
+        expected: Option<crate::user::UserId>,
+        caller: &Caller,
+    ) -> Result<(User, bool), PasskeyError> {
         let (handle, credential_id) = match self.relying_party.identify(response) {
             Ok(found) => found,
             Err(error) => return Err(self.failed(None, caller, &error.to_string()).await),
         };
         let stored = self.passkeys.find_by_credential(&credential_id).await?;
-        let Some(passkey) = stored.filter(|passkey| passkey.user_id == handle) else {
+        let owner = |passkey: &Passkey| match expected {
+            Some(user) => passkey.user_id == user && handle.is_none_or(|h| h == user),
+            None => handle == Some(passkey.user_id),
+        };
+        let Some(passkey) = stored.filter(owner) else {
             let detail = "an unknown credential, or another account's";
             return Err(self.failed(None, caller, detail).await);
         };
@@ -461,16 +598,20 @@ impl PasskeyService {
         if let Err(error) = self.attempts.succeeded(attempt).await {
             tracing::warn!(%error, "could not clear the login throttle after a passkey sign-in");
         }
+        let detail = match expected {
+            Some(_) => format!("{}, as second factor", passkey.name),
+            None => passkey.name.clone(),
+        };
         self.audit
             .record(
                 AuditKind::PasskeySignIn,
                 Some(user.id),
                 None,
                 caller,
-                Some(passkey.name.clone()),
+                Some(detail),
             )
             .await;
-        Ok((user, Amr::passkey(assertion.backup_eligible)))
+        Ok((user, assertion.backup_eligible))
     }
 
     fn ensure_available(&self) -> Result<(), PasskeyError> {

@@ -122,6 +122,13 @@ impl From<gatehouse_domain::passkeys::PasskeyError> for ApiError {
                 gatehouse_domain::auth::PasswordGrantError::Repository(error) => error.into(),
                 other => ApiError::internal(other),
             },
+            E::SecondStep(error) => match error {
+                gatehouse_domain::auth::MfaGrantError::Throttled { retry_after } => {
+                    ApiError::Throttled { retry_after }
+                }
+                gatehouse_domain::auth::MfaGrantError::Repository(error) => error.into(),
+                _ => ApiError::CeremonyInvalid,
+            },
             E::Repository(error) => error.into(),
         }
     }

@@ -324,6 +324,7 @@ impl From<gatehouse_domain::passkeys::PasskeyError> for TokenEndpointError {
                 OAuthError::invalid_grant("The passkey could not be verified.").into()
             }
             E::SignIn(error) => error.into(),
+            E::SecondStep(error) => error.into(),
             E::Repository(error) => OAuthError::from(error).into(),
             other @ (E::Taken | E::LastWayIn | E::Invalid(_) | E::Reauth(_)) => {
                 OAuthError::server_error(other).into()

@@ -8,10 +8,12 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id_hash: String,
-    /// `register` or `sign_in`.
+    /// `register`, `sign_in` or `second_factor`.
     pub purpose: String,
     pub user_id: Option<Uuid>,
     pub session_id: Option<Uuid>,
+    /// The digest of the `mfa_token` whose second step this is.
+    pub challenge_hash: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub state: String,
     pub created_at: DateTimeUtc,
