@@ -420,7 +420,8 @@ pub struct SecondFactorRequest {
 /// `mfa_required`: the options name the account's passkeys. Finish at the token endpoint
 /// with `grant_type=urn:gatehouse:params:oauth:grant-type:mfa-passkey`, `mfa_token`,
 /// `ceremony` and `credential` (and the same `client_id`). 404 `passkey_not_found` when
-/// the account has none (give a code instead).
+/// the account has none (give a code instead); 400 `ceremony_invalid` when the
+/// `mfa_token` is unknown, spent or expired (start over with the password).
 #[utoipa::path(
     context_path = "/api/v1",
     tag = "auth",
@@ -430,6 +431,7 @@ pub struct SecondFactorRequest {
         (status = 400, response = PasskeyRejected),
         (status = 404, response = PasskeyNotFound),
         (status = 409, response = PasskeyConflict),
+        (status = 422, response = InvalidInput),
         (status = 429, response = TooManyRequests),
     )
 )]

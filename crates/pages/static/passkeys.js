@@ -98,24 +98,30 @@
     form.submit();
   };
 
-  // The pending autofill request, aborted when the person presses the button instead.
+  // The pending autofill request ({controller, done}), aborted when the person presses
+  // the button instead; the button's request waits until it has settled, since a browser
+  // takes one request at a time.
   let autofill = null;
 
-  const offerInAutofill = async (form) => {
+  const offerInAutofill = (form) => {
+    const controller = new AbortController();
+    const done = conditional(form, controller.signal);
+    autofill = { controller, done };
+  };
+
+  const conditional = async (form, signal) => {
     const available = PublicKeyCredential.isConditionalMediationAvailable
       && await PublicKeyCredential.isConditionalMediationAvailable();
-    if (!available) {
+    if (!available || signal.aborted) {
       return;
     }
-    const controller = new AbortController();
-    autofill = controller;
     try {
       const answer = await begin(form);
       const options = requestOptions(answer.options.publicKey);
       const credential = await navigator.credentials.get({
         ...options,
         mediation: "conditional",
-        signal: controller.signal,
+        signal,
       });
       if (credential) {
         send(form, answer.ceremony, assertion(credential));
@@ -142,8 +148,10 @@
       }
       event.preventDefault();
       if (autofill) {
-        autofill.abort();
+        const pending = autofill;
         autofill = null;
+        pending.controller.abort();
+        await pending.done;
       }
       try {
         const answer = await begin(form);
