@@ -64,14 +64,27 @@ impl AuthService {
         factor: Option<Factor>,
         caller: Caller,
     ) -> Result<BrowserSignIn, MfaGrantError> {
+        self.browser_after_second_step(mfa_token, Proof::Code(factor), caller)
+            .await
+    }
+
+    /// A browser session after a second step proven by `proof`.
+    pub(super) async fn browser_after_second_step(
+        &self,
+        mfa_token: &SecretString,
+        proof: Proof,
+        caller: Caller,
+    ) -> Result<BrowserSignIn, MfaGrantError> {
+        let kind = proof.kind();
         let (user, challenge) = self
-            .second_step(mfa_token, factor, &caller, |purpose| {
+            .proven_step(mfa_token, proof, &caller, |purpose| {
                 matches!(purpose, ChallengeFor::Browser { .. })
             })
             .await?;
         let ChallengeFor::Browser { first, idp } = challenge.purpose else {
             return Err(MfaGrantError::InvalidToken);
         };
+        let amr = kind.after(first);
         let session = Session::start(
             &user,
             ScopeSet::default(),
@@ -80,14 +93,14 @@ impl AuthService {
             self.clock.now(),
         )
         .in_browser()
-        .with_amr(first.with_otp())
+        .with_amr(amr)
         .with_idp(idp);
         let cookie = self.opaque.generate();
         self.sessions
             .create_browser(&session, &self.opaque.digest(&cookie))
             .await?;
-        self.signed_in(&user, &session, Some("hosted sign-in with a second factor"))
-            .await;
+        let detail = format!("hosted sign-in {}", kind.detail());
+        self.signed_in(&user, &session, Some(&detail)).await;
         Ok(BrowserSignIn {
             session,
             cookie,

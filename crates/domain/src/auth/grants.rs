@@ -70,8 +70,22 @@ impl AuthService {
         client: Option<&ClientId>,
         caller: Caller,
     ) -> Result<TokenGrant, MfaGrantError> {
+        self.tokens_after_second_step(mfa_token, Proof::Code(factor), client, caller)
+            .await
+    }
+
+    /// Tokens after a second step proven by `proof`, for the password grant that answered
+    /// `mfa_required` to the same client.
+    pub(super) async fn tokens_after_second_step(
+        &self,
+        mfa_token: &SecretString,
+        proof: Proof,
+        client: Option<&ClientId>,
+        caller: Caller,
+    ) -> Result<TokenGrant, MfaGrantError> {
+        let kind = proof.kind();
         let (user, challenge) = self
-            .second_step(mfa_token, factor, &caller, |purpose| match purpose {
+            .proven_step(mfa_token, proof, &caller, |purpose| match purpose {
                 ChallengeFor::Tokens { client_id, .. } => {
                     client_id.as_deref() == client.map(ClientId::as_str)
                 }
@@ -83,13 +97,12 @@ impl AuthService {
         };
         let now = self.clock.now();
         let session = Session::start(&user, scopes.clone(), caller, self.policy.sessions, now)
-            .with_amr(Amr::PasswordOtp);
+            .with_amr(kind.after(Amr::Password));
         let refresh = self.opaque.generate();
         self.sessions
             .create(&session, &self.opaque.digest(&refresh))
             .await?;
-        self.signed_in(&user, &session, Some("with a second factor"))
-            .await;
+        self.signed_in(&user, &session, Some(kind.detail())).await;
         let access = self.tokens.issue(&user, &session, scopes, now)?;
         Ok(TokenGrant { access, refresh })
     }

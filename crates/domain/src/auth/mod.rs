@@ -12,6 +12,7 @@ mod sign_up;
 mod tokens;
 
 pub use browser::BrowserSignIn;
+use passkey::Proof;
 pub use passkey::{SecondFactorsOffered, VerifiedPasskey};
 pub use refresh::RefreshGrantError;
 pub use sign_up::{RegisterError, Registration};
@@ -309,6 +310,21 @@ impl AuthService {
             .await?;
         tracing::info!(event = "mfa_required", user_id = %user.id, "password accepted: second factor required");
         Ok(PasswordGrantError::MfaRequired { mfa_token: token })
+    }
+
+    /// Judges a second step by its proof (see [`Self::second_step`] and
+    /// [`Self::passkey_step`]).
+    async fn proven_step(
+        &self,
+        mfa_token: &SecretString,
+        proof: Proof,
+        caller: &Caller,
+        expected: impl FnOnce(&ChallengeFor) -> bool,
+    ) -> Result<(User, Challenge), MfaGrantError> {
+        match proof {
+            Proof::Code(factor) => self.second_step(mfa_token, factor, caller, expected).await,
+            Proof::Passkey(verified) => self.passkey_step(mfa_token, verified, expected).await,
+        }
     }
 
     /// Judges the second step of a sign-in: the challenge must be live and of the kind

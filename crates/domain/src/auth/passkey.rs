@@ -75,6 +75,50 @@ pub struct VerifiedPasskey {
     pub(crate) synced: bool,
 }
 
+/// What proved the second step of a sign-in.
+pub(super) enum Proof {
+    /// A code from the authenticator app or a recovery code (checked by the step itself).
+    Code(Option<Factor>),
+    /// A passkey the passkey use cases verified.
+    Passkey(VerifiedPasskey),
+}
+
+/// The kind of a [`Proof`], kept once the proof is spent.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum SecondFactorKind {
+    Code,
+    Passkey { synced: bool },
+}
+
+impl Proof {
+    pub(super) fn kind(&self) -> SecondFactorKind {
+        match self {
+            Proof::Code(_) => SecondFactorKind::Code,
+            Proof::Passkey(verified) => SecondFactorKind::Passkey {
+                synced: verified.synced,
+            },
+        }
+    }
+}
+
+impl SecondFactorKind {
+    /// The methods of a sign-in whose first factor was `first`, then this.
+    pub(super) fn after(self, first: Amr) -> Amr {
+        match self {
+            SecondFactorKind::Code => first.with_otp(),
+            SecondFactorKind::Passkey { synced } => first.with_passkey(synced),
+        }
+    }
+
+    /// For the audit record of the sign-in.
+    pub(super) fn detail(self) -> &'static str {
+        match self {
+            SecondFactorKind::Code => "with a second factor",
+            SecondFactorKind::Passkey { .. } => "with a passkey as second factor",
+        }
+    }
+}
+
 /// The second factors an account can give after its password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SecondFactorsOffered {
@@ -122,28 +166,8 @@ impl AuthService {
         client: Option<&ClientId>,
         caller: Caller,
     ) -> Result<TokenGrant, MfaGrantError> {
-        let (user, challenge) = self
-            .passkey_step(mfa_token, verified, |purpose| match purpose {
-                ChallengeFor::Tokens { client_id, .. } => {
-                    client_id.as_deref() == client.map(ClientId::as_str)
-                }
-                ChallengeFor::Browser { .. } => false,
-            })
-            .await?;
-        let ChallengeFor::Tokens { scopes, .. } = challenge.purpose else {
-            return Err(MfaGrantError::InvalidToken);
-        };
-        let now = self.clock.now();
-        let session = Session::start(&user, scopes.clone(), caller, self.policy.sessions, now)
-            .with_amr(Amr::Password.with_passkey(verified.synced));
-        let refresh = self.opaque.generate();
-        self.sessions
-            .create(&session, &self.opaque.digest(&refresh))
-            .await?;
-        self.signed_in(&user, &session, Some("with a passkey as second factor"))
-            .await;
-        let access = self.tokens.issue(&user, &session, scopes, now)?;
-        Ok(TokenGrant { access, refresh })
+        self.tokens_after_second_step(mfa_token, Proof::Passkey(verified), client, caller)
+            .await
     }
 
     /// The second step of a hosted sign-in with a passkey (see [`Self::browser_mfa`]).
@@ -154,44 +178,13 @@ impl AuthService {
         verified: VerifiedPasskey,
         caller: Caller,
     ) -> Result<BrowserSignIn, MfaGrantError> {
-        let (user, challenge) = self
-            .passkey_step(mfa_token, verified, |purpose| {
-                matches!(purpose, ChallengeFor::Browser { .. })
-            })
-            .await?;
-        let ChallengeFor::Browser { first, idp } = challenge.purpose else {
-            return Err(MfaGrantError::InvalidToken);
-        };
-        let session = Session::start(
-            &user,
-            ScopeSet::default(),
-            caller,
-            self.policy.sessions,
-            self.clock.now(),
-        )
-        .in_browser()
-        .with_amr(first.with_passkey(verified.synced))
-        .with_idp(idp);
-        let cookie = self.opaque.generate();
-        self.sessions
-            .create_browser(&session, &self.opaque.digest(&cookie))
-            .await?;
-        self.signed_in(
-            &user,
-            &session,
-            Some("hosted sign-in with a passkey as second factor"),
-        )
-        .await;
-        Ok(BrowserSignIn {
-            session,
-            cookie,
-            must_enrol: false,
-        })
+        self.browser_after_second_step(mfa_token, Proof::Passkey(verified), caller)
+            .await
     }
 
     /// Judges a second step proven by a passkey: the challenge live and of the kind
     /// `expected`, its account the passkey's; then spent.
-    async fn passkey_step(
+    pub(super) async fn passkey_step(
         &self,
         mfa_token: &SecretString,
         verified: VerifiedPasskey,
