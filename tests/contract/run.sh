@@ -76,7 +76,6 @@ run_schemathesis() {
   local status=0
   "$WORK/venv/bin/schemathesis" --config-file "$ROOT/tests/contract/schemathesis.toml" run \
     "$BASE/api-docs/openapi.json" \
-    --checks all \
     --phases examples,coverage,fuzzing,stateful \
     --max-time "$SECONDS_BUDGET" \
     --workers 1 \
