@@ -26,3 +26,4 @@ mod todos;
 mod token;
 mod upstream;
 mod users_me;
+mod verifier;

@@ -21,6 +21,8 @@ const INTERNAL: &[(&str, &[&str])] = &[
     ("gatehouse-mail", &["gatehouse-domain"]),
     ("gatehouse-upstream", &["gatehouse-domain"]),
     ("gatehouse-passkeys", &["gatehouse-domain"]),
+    // For other services: it knows no gatehouse crate, only the tokens on the wire.
+    ("gatehouse-verifier", &[]),
     (
         "gatehouse-http",
         &["gatehouse-domain", "gatehouse-security"],
@@ -39,8 +41,14 @@ const INTERNAL: &[(&str, &[&str])] = &[
 const HTTP: &[&str] = &["gatehouse-http", "gatehouse-api", "gatehouse-pages"];
 
 /// Adapters that are HTTP clients of other services, and the one framework each may use
-/// for it: no server framework.
-const HTTP_CLIENTS: &[(&str, &str)] = &[("gatehouse-upstream", "reqwest")];
+/// for it: no server framework. The verifier fetches gatehouse's keys, and offers its
+/// extractor to the two server frameworks other services use.
+const HTTP_CLIENTS: &[(&str, &str)] = &[
+    ("gatehouse-upstream", "reqwest"),
+    ("gatehouse-verifier", "reqwest"),
+    ("gatehouse-verifier", "actix-web"),
+    ("gatehouse-verifier", "axum"),
+];
 
 /// The only external crates the domain may use: none of them knows HTTP, SQL, JSON,
 /// hashing or tokens.
