@@ -17,6 +17,7 @@ mod m20261203_000012_reauthentication;
 mod m20261204_000013_upstream_identities;
 mod m20261205_000014_upstream_links_and_reauth;
 mod m20261205_000015_passkeys;
+mod m20261207_000016_apis;
 mod owned;
 mod postgres_only;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000013_upstream_identities::Migration),
             Box::new(m20261205_000014_upstream_links_and_reauth::Migration),
             Box::new(m20261205_000015_passkeys::Migration),
+            Box::new(m20261207_000016_apis::Migration),
         ]
     }
 }

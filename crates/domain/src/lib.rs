@@ -3,6 +3,7 @@
 //! This crate knows nothing about HTTP, SQL, JSON, argon2 or JWT. Adapters in the outer
 //! crates implement the [`ports`] and the api crate drives the use cases in [`auth`].
 
+pub mod apis;
 pub mod attempts;
 pub mod audit;
 pub mod auth;

@@ -18,6 +18,8 @@ use crate::cookies::Cookies;
 #[derive(Clone)]
 pub struct AppState {
     pub auth: AuthService,
+    /// The APIs registered behind gatehouse (resource servers).
+    pub apis: gatehouse_domain::apis::ApiService,
     /// Signing in through upstream identity providers.
     pub upstream: UpstreamService,
     /// Passkeys: registering them, signing in with them.

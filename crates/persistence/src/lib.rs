@@ -2,6 +2,7 @@
 //! domain's ports, on SQLite (default) or PostgreSQL.
 
 pub mod action_tokens;
+pub mod apis;
 pub mod audit;
 pub mod cache;
 pub mod database;

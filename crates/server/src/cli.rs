@@ -1,5 +1,5 @@
 //! The `gatehouse` command line: `serve` (default), `migrate`, `create-admin`,
-//! `import-users`, `clients`, `openapi`, `gen-secret`, `gen-key`, `config` and `hash-cost`.
+//! `import-users`, `clients`, `apis`, `upstream`, `openapi`, `gen-secret`, `gen-key`, `config` and `hash-cost`.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -56,6 +56,12 @@ enum Command {
     Clients {
         #[command(subcommand)]
         action: ClientsAction,
+    },
+    /// Register, list or remove the APIs behind gatehouse (resource servers): their
+    /// identifiers (the `aud` of their tokens) and scopes.
+    Apis {
+        #[command(subcommand)]
+        action: crate::apis_cli::ApisAction,
     },
     /// List the upstream identity providers, or check that one works (its settings, and
     /// an OpenID Connect provider's discovery and keys, fetched now).
@@ -195,6 +201,9 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Command::ImportUsers { file } => import_users(&settings, &file).await,
             Command::Clients { action } => clients(&settings, action).await,
+            Command::Apis { action } => {
+                crate::apis_cli::run(&app_state(&settings).await?, action).await
+            }
             Command::Upstream { action } => upstream(&settings, action).await,
             Command::Config => {
                 print!("{}", settings.redacted_toml());

@@ -3,6 +3,7 @@
 //! the wiring of use cases to their adapters (`state`), TLS, CORS, logging (`telemetry`,
 //! `request_log`) and housekeeping.
 
+pub mod apis_cli;
 pub mod cli;
 pub mod cors;
 pub mod error;

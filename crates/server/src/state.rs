@@ -173,6 +173,7 @@ pub struct Storage {
     pub identities: Arc<dyn IdentityRepository>,
     pub upstream_flows: Arc<dyn UpstreamFlowRepository>,
     pub passkeys: Arc<dyn gatehouse_domain::passkeys::PasskeyRepository>,
+    pub apis: Arc<dyn gatehouse_domain::apis::ApiRepository>,
 }
 
 impl Storage {
@@ -193,6 +194,7 @@ impl Storage {
             identities: Arc::new(SeaIdentityRepository::new(database)),
             upstream_flows: Arc::new(SeaUpstreamFlowRepository::new(database)),
             passkeys: Arc::new(gatehouse_persistence::SeaPasskeyRepository::new(database)),
+            apis: Arc::new(gatehouse_persistence::apis::SeaApiRepository::new(database)),
         }
     }
 }
@@ -248,6 +250,7 @@ pub fn assemble(
         identities,
         upstream_flows,
         passkeys,
+        apis,
     } = storage;
     let (mfa_key, retired_mfa_keys) = crate::signing_secret::mfa_keys(settings)?;
     let csrf = Arc::new(CsrfKey::from_secret(&mfa_key));
@@ -392,6 +395,11 @@ pub fn assemble(
         reauthentication,
     });
     Ok(AppState {
+        apis: gatehouse_domain::apis::ApiService::new(
+            apis,
+            clock.clone(),
+            settings.jwt.audience.clone(),
+        ),
         auth,
         upstream,
         passkeys,

@@ -651,3 +651,116 @@ timeout_secs = 1
     assert!(!shown.contains("corp-secret-value"), "{shown}");
     assert!(!listed.contains("secret"), "{listed}");
 }
+
+#[test]
+fn apis_add_list_and_remove_with_their_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let apis = |args: &[&str]| {
+        let mut command = gatehouse(dir.path(), &[&["apis"], args].concat());
+        command.env("GATEHOUSE__JWT__SECRET", SECRET);
+        run(&mut command)
+    };
+    let added = apis(&[
+        "add",
+        "--identifier",
+        "https://orders.example.com",
+        "--name",
+        "Orders",
+        "--scope",
+        "orders:read=Read your orders",
+        "--admin-scope",
+        "orders:refund=Refund any order",
+    ]);
+    assert!(added.status.success(), "{}", text(&added.stderr));
+
+    // The same identifier again, gatehouse's own, or bad fields: refused, nothing stored.
+    let again = apis(&[
+        "add",
+        "--identifier",
+        "https://orders.example.com",
+        "--name",
+        "Again",
+        "--scope",
+        "x=X",
+    ]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("exists already"),
+        "{}",
+        text(&again.stderr)
+    );
+    let own = apis(&[
+        "add",
+        "--identifier",
+        "gatehouse",
+        "--name",
+        "Own",
+        "--scope",
+        "x=X",
+    ]);
+    assert!(!own.status.success());
+    let own = apis(&[
+        "add",
+        "--identifier",
+        "urn:gatehouse",
+        "--name",
+        "Own",
+        "--scope",
+        "x=X",
+    ]);
+    assert!(own.status.success(), "{}", text(&own.stderr));
+    let bad = apis(&[
+        "add",
+        "--identifier",
+        "orders",
+        "--name",
+        "Bad",
+        "--scope",
+        "bad scope=X",
+    ]);
+    assert!(!bad.status.success());
+    let stderr = text(&bad.stderr);
+    assert!(
+        stderr.contains("identifier:") && stderr.contains("scopes:"),
+        "{stderr}"
+    );
+    let unnamed = apis(&[
+        "add",
+        "--identifier",
+        "urn:x",
+        "--name",
+        "X",
+        "--scope",
+        "no-description",
+    ]);
+    assert!(!unnamed.status.success());
+
+    let listed = text(&apis(&["list"]).stdout);
+    assert!(
+        listed.contains("https://orders.example.com\tOrders"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("  orders:read\tadmin,user\tRead your orders"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("  orders:refund\tadmin\tRefund any order"),
+        "{listed}"
+    );
+    assert!(!listed.contains("Bad"), "{listed}");
+
+    assert!(
+        apis(&["remove", "https://orders.example.com"])
+            .status
+            .success()
+    );
+    assert!(
+        !apis(&["remove", "https://orders.example.com"])
+            .status
+            .success()
+    );
+    let listed = text(&apis(&["list"]).stdout);
+    assert!(!listed.contains("orders"), "{listed}");
+    assert!(listed.contains("urn:gatehouse"), "{listed}");
+}

@@ -1,6 +1,7 @@
 //! Black-box tests of the HTTP API: each starts the real app on port 0 with a fresh database.
 
 mod admin;
+mod apis;
 mod attacks;
 mod audit;
 mod errors;

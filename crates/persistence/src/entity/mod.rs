@@ -3,6 +3,8 @@
 //! beside its mapping (`crate::todos::row`).
 
 pub mod action_tokens;
+pub mod api_scopes;
+pub mod apis;
 pub mod audit_events;
 pub mod authorization_codes;
 pub mod identities;

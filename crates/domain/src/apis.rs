@@ -1,0 +1,370 @@
+//! Registered APIs (resource servers): the services behind gatehouse that accept its
+//! tokens, each known by its identifier (the `aud` of the tokens meant for it), with scopes
+//! of its own and the roles that may hold each. gatehouse's own API is one of them,
+//! declared by the code (its scopes are [`crate::scope::Scope`]); the others are registered
+//! by an operator.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use url::Url;
+
+use crate::clock::Clock;
+use crate::error::{RepositoryError, ValidationErrors};
+use crate::text::Line;
+use crate::user::Role;
+
+crate::id::uuid_id!(
+    /// A registered API's id (its identifier is what tokens carry).
+    ApiId
+);
+
+const IDENTIFIER_MAX: usize = 255;
+const SCOPE_NAME_MAX: usize = 64;
+/// How many scopes one API may declare.
+pub const MAX_SCOPES: usize = 50;
+
+/// An API's name, as the consent page shows it.
+pub type ApiName = Line<100>;
+/// What a scope allows, in words people read on the consent page.
+pub type ScopeDescription = Line<200>;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiIdentifierError {
+    #[error(
+        "must be an absolute URI (https://… or urn:…) of at most {IDENTIFIER_MAX} characters, without a fragment, spaces or control characters"
+    )]
+    Invalid,
+}
+
+/// What tokens for an API carry as `aud`: an absolute URI (RFC 8707 §2), such as
+/// `https://orders.example.com` or `urn:example:orders`, without a fragment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ApiIdentifier(String);
+
+impl ApiIdentifier {
+    pub fn parse(raw: &str) -> Result<Self, ApiIdentifierError> {
+        if raw.is_empty()
+            || raw.len() > IDENTIFIER_MAX
+            || raw.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(ApiIdentifierError::Invalid);
+        }
+        let url = Url::parse(raw).map_err(|_| ApiIdentifierError::Invalid)?;
+        if url.fragment().is_some() || url.cannot_be_a_base() && url.scheme() != "urn" {
+            return Err(ApiIdentifierError::Invalid);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeNameError {
+    #[error(
+        "must be 1 to {SCOPE_NAME_MAX} characters: letters, digits and `:`, `.`, `_`, `-` or `/`, beginning with a letter or digit"
+    )]
+    Invalid,
+}
+
+/// A scope's name on the wire (`orders:read`): what a token's `scope` lists.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScopeName(String);
+
+impl ScopeName {
+    pub fn parse(raw: &str) -> Result<Self, ScopeNameError> {
+        let mut chars = raw.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+        let rest_ok =
+            chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '-' | '/'));
+        if !first_ok || !rest_ok || raw.len() > SCOPE_NAME_MAX {
+            return Err(ScopeNameError::Invalid);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One scope of a registered API: what it allows, and which roles may hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiScope {
+    pub name: ScopeName,
+    pub description: ScopeDescription,
+    /// The roles whose people may be granted it (never empty).
+    pub roles: Vec<Role>,
+}
+
+/// An API registered by an operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredApi {
+    pub id: ApiId,
+    pub identifier: ApiIdentifier,
+    pub name: ApiName,
+    /// Its scopes, by name.
+    pub scopes: Vec<ApiScope>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An API to register, as an operator typed it.
+#[derive(Debug, Clone, Default)]
+pub struct NewApi {
+    pub identifier: String,
+    pub name: String,
+    pub scopes: Vec<NewScope>,
+}
+
+/// A scope to declare: its name, description and the roles that may hold it (none named:
+/// every role).
+#[derive(Debug, Clone, Default)]
+pub struct NewScope {
+    pub name: String,
+    pub description: String,
+    pub roles: Vec<String>,
+}
+
+/// Why a registration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterApiError {
+    #[error(transparent)]
+    Invalid(ValidationErrors),
+    /// Another API (or gatehouse's own) has this identifier.
+    #[error("an API with this identifier exists")]
+    Taken,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Why an API could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertApiError {
+    #[error("an API with this identifier exists")]
+    Taken,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Storage of registered APIs. Errors only when storage fails, unless said otherwise.
+#[async_trait]
+pub trait ApiRepository: Send + Sync {
+    /// Stores a new API with its scopes, atomically; [`InsertApiError::Taken`] when its
+    /// identifier is another's (decided by the store, so two racing registrations of one
+    /// identifier store one).
+    async fn insert(&self, api: &RegisteredApi) -> Result<(), InsertApiError>;
+
+    /// Every registered API, by identifier.
+    async fn list(&self) -> Result<Vec<RegisteredApi>, RepositoryError>;
+
+    /// The API with this identifier, or `None`.
+    async fn find(
+        &self,
+        identifier: &ApiIdentifier,
+    ) -> Result<Option<RegisteredApi>, RepositoryError>;
+
+    /// Deletes the API and its scopes; whether it existed.
+    async fn delete(&self, identifier: &ApiIdentifier) -> Result<bool, RepositoryError>;
+}
+
+/// Registering, listing and removing APIs.
+#[derive(Clone)]
+pub struct ApiService {
+    apis: Arc<dyn ApiRepository>,
+    clock: Arc<dyn Clock>,
+    /// gatehouse's own API's identifier (`jwt.audience`): no registered API may take it.
+    own: String,
+}
+
+impl ApiService {
+    pub fn new(apis: Arc<dyn ApiRepository>, clock: Arc<dyn Clock>, own: String) -> Self {
+        Self { apis, clock, own }
+    }
+
+    /// Registers an API: every field checked, scope names unique, each scope's roles
+    /// known.
+    pub async fn register(&self, input: NewApi) -> Result<RegisteredApi, RegisterApiError> {
+        let mut errors = ValidationErrors::new();
+        let identifier = errors.check("identifier", ApiIdentifier::parse(&input.identifier));
+        let name = errors.check("name", ApiName::parse(&input.name));
+        let scopes = scopes(&input.scopes, &mut errors);
+        let (Some(identifier), Some(name)) = (identifier, name) else {
+            return Err(RegisterApiError::Invalid(errors));
+        };
+        if !errors.is_empty() {
+            return Err(RegisterApiError::Invalid(errors));
+        }
+        if identifier.as_str() == self.own {
+            return Err(RegisterApiError::Taken);
+        }
+        let api = RegisteredApi {
+            id: ApiId::generate(),
+            identifier,
+            name,
+            scopes,
+            created_at: self.clock.now_stored(),
+        };
+        match self.apis.insert(&api).await {
+            Ok(()) => {
+                tracing::info!(
+                    api = api.identifier.as_str(),
+                    scopes = api.scopes.len(),
+                    "API registered"
+                );
+                Ok(api)
+            }
+            Err(InsertApiError::Taken) => Err(RegisterApiError::Taken),
+            Err(InsertApiError::Repository(error)) => Err(error.into()),
+        }
+    }
+
+    /// Every registered API (not gatehouse's own).
+    pub async fn list(&self) -> Result<Vec<RegisteredApi>, RepositoryError> {
+        self.apis.list().await
+    }
+
+    /// The registered API with this identifier (one of the wrong shape is none).
+    pub async fn find(&self, identifier: &str) -> Result<Option<RegisteredApi>, RepositoryError> {
+        match ApiIdentifier::parse(identifier) {
+            Ok(identifier) => self.apis.find(&identifier).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Removes a registered API; whether it existed.
+    pub async fn remove(&self, identifier: &str) -> Result<bool, RepositoryError> {
+        let Ok(identifier) = ApiIdentifier::parse(identifier) else {
+            return Ok(false);
+        };
+        let removed = self.apis.delete(&identifier).await?;
+        if removed {
+            tracing::info!(api = identifier.as_str(), "API removed");
+        }
+        Ok(removed)
+    }
+}
+
+/// The declared scopes, checked; violations are added to `errors` under `scopes`.
+fn scopes(input: &[NewScope], errors: &mut ValidationErrors) -> Vec<ApiScope> {
+    if input.is_empty() {
+        errors.add("scopes", "declare at least one scope");
+    }
+    if input.len() > MAX_SCOPES {
+        errors.add("scopes", format!("at most {MAX_SCOPES} scopes"));
+    }
+    let mut scopes: Vec<ApiScope> = Vec::new();
+    for scope in input.iter().take(MAX_SCOPES) {
+        let name = errors.check("scopes", ScopeName::parse(&scope.name));
+        let description = errors.check("scopes", ScopeDescription::parse(&scope.description));
+        let roles = if scope.roles.is_empty() {
+            Some(vec![Role::User, Role::Admin])
+        } else {
+            let parsed: Result<Vec<Role>, _> = scope.roles.iter().map(|r| Role::parse(r)).collect();
+            errors.check("scopes", parsed)
+        };
+        let (Some(name), Some(description), Some(mut roles)) = (name, description, roles) else {
+            continue;
+        };
+        if scopes.iter().any(|known| known.name == name) {
+            errors.add("scopes", format!("`{}` is declared twice", name.as_str()));
+            continue;
+        }
+        roles.sort_by_key(|role| role.as_str());
+        roles.dedup();
+        scopes.push(ApiScope {
+            name,
+            description,
+            roles,
+        });
+    }
+    scopes.sort_by(|a, b| a.name.cmp(&b.name));
+    scopes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_absolute_uris_without_fragments() {
+        for good in [
+            "https://orders.example.com",
+            "https://api.example.com/orders/",
+            "urn:example:orders",
+        ] {
+            assert!(ApiIdentifier::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "orders",
+            "/orders",
+            "https://orders.example.com#x",
+            "https://orders example.com",
+            "https://orders.example.com/\u{0}",
+            "mailto:ops@example.com",
+        ] {
+            assert!(ApiIdentifier::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(ApiIdentifier::parse(&format!("https://e.com/{}", "a".repeat(300))).is_err());
+    }
+
+    #[test]
+    fn scope_names_are_tokens_of_a_scope_string() {
+        for good in ["orders:read", "orders.write", "a", "v1/orders_admin-x"] {
+            assert!(ScopeName::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", ":read", "orders read", "orders\"", "é", &"a".repeat(65)] {
+            assert!(ScopeName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scopes_are_checked_unique_and_default_to_every_role() {
+        let mut errors = ValidationErrors::new();
+        let declared = scopes(
+            &[
+                NewScope {
+                    name: "orders:write".into(),
+                    description: "Place orders".into(),
+                    roles: vec!["admin".into()],
+                },
+                NewScope {
+                    name: "orders:read".into(),
+                    description: "Read orders".into(),
+                    roles: vec![],
+                },
+            ],
+            &mut errors,
+        );
+        assert!(errors.is_empty());
+        assert_eq!(declared[0].name.as_str(), "orders:read");
+        assert_eq!(declared[0].roles, vec![Role::Admin, Role::User]);
+        assert_eq!(declared[1].roles, vec![Role::Admin]);
+
+        let mut errors = ValidationErrors::new();
+        let twice = NewScope {
+            name: "orders:read".into(),
+            description: "Read".into(),
+            roles: vec![],
+        };
+        scopes(&[twice.clone(), twice], &mut errors);
+        assert!(!errors.is_empty());
+        let mut errors = ValidationErrors::new();
+        scopes(
+            &[NewScope {
+                name: "x".into(),
+                description: "X".into(),
+                roles: vec!["owner".into()],
+            }],
+            &mut errors,
+        );
+        assert!(!errors.is_empty(), "an unknown role");
+        let mut errors = ValidationErrors::new();
+        scopes(&[], &mut errors);
+        assert!(!errors.is_empty(), "no scope");
+    }
+}
