@@ -1,6 +1,6 @@
 //! The JSON API of gatehouse, a module per feature: [`auth`] (sign-up, the token endpoint,
 //! logout, recovery by email), [`oauth`] (the OpenID Connect provider's API side and
-//! client registration), [`mfa`], [`passkeys`], [`users`] (your account, your sessions,
+//! client registration), [`apis`] (the registered resource servers), [`mfa`], [`passkeys`], [`users`] (your account, your sessions,
 //! and the admins' user management), [`audit`], [`health`] and the owner-scoped resources
 //! ([`owned`]).
 //! Each feature holds its handlers, bodies and OpenAPI [`utoipa::OpenApi`] `Doc`;
@@ -8,6 +8,7 @@
 //! Shared HTTP plumbing is `gatehouse-http`; the server (`gatehouse-server`) mounts these
 //! routes beside the hosted pages.
 
+pub mod apis;
 pub mod audit;
 pub mod auth;
 pub mod health;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, owned: &web::Data<OwnedResources>
                 .configure(users::configure)
                 .configure(audit::configure)
                 .configure(oauth::configure_clients)
+                .configure(apis::configure)
                 .configure(|cfg| owned::configure(cfg, owned)),
         );
 }
@@ -49,7 +51,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, owned: &web::Data<OwnedResources>
 /// resource.
 pub fn not_found_codes() -> Vec<&'static str> {
     use gatehouse_http::problem::{
-        CLIENT_NOT_FOUND, IDENTITY_NOT_FOUND, PASSKEY_NOT_FOUND, SESSION_NOT_FOUND, USER_NOT_FOUND,
+        API_NOT_FOUND, CLIENT_NOT_FOUND, IDENTITY_NOT_FOUND, PASSKEY_NOT_FOUND, SESSION_NOT_FOUND,
+        USER_NOT_FOUND,
     };
     let mut codes = vec![
         USER_NOT_FOUND,
@@ -57,6 +60,7 @@ pub fn not_found_codes() -> Vec<&'static str> {
         IDENTITY_NOT_FOUND,
         PASSKEY_NOT_FOUND,
         CLIENT_NOT_FOUND,
+        API_NOT_FOUND,
     ];
     codes.extend(owned::not_found_codes());
     codes

@@ -37,6 +37,7 @@ use gatehouse_http::problem::{FieldError, OAuthErrorBody, ProblemDetails};
             responses::MfaAlreadyEnabled, responses::MfaNotEnabled, responses::MfaRequired,
             responses::Overloaded, responses::TokenError, responses::TokenUnavailable,
             responses::InvalidClient, responses::UnauthorizedClient, responses::ClientNotFound, responses::ClientIdTaken,
+            responses::ApiNotFound, responses::ApiTaken,
             responses::TooManyRequests, responses::UnsupportedMediaType,
             responses::DatabaseUnavailable, responses::MethodNotAllowed,
         ),
@@ -114,6 +115,7 @@ fn features() -> Vec<utoipa::openapi::OpenApi> {
         crate::audit::Doc::openapi(),
         crate::health::Doc::openapi(),
         crate::oauth::Doc::openapi(),
+        crate::apis::Doc::openapi(),
         crate::mfa::Doc::openapi(),
         crate::passkeys::Doc::openapi(),
     ];

@@ -167,8 +167,11 @@ pub trait ApiRepository: Send + Sync {
         identifier: &ApiIdentifier,
     ) -> Result<Option<RegisteredApi>, RepositoryError>;
 
+    /// The API with this id, or `None`.
+    async fn find_by_id(&self, id: ApiId) -> Result<Option<RegisteredApi>, RepositoryError>;
+
     /// Deletes the API and its scopes; whether it existed.
-    async fn delete(&self, identifier: &ApiIdentifier) -> Result<bool, RepositoryError>;
+    async fn delete(&self, id: ApiId) -> Result<bool, RepositoryError>;
 }
 
 /// Registering, listing and removing APIs.
@@ -235,14 +238,24 @@ impl ApiService {
         }
     }
 
-    /// Removes a registered API; whether it existed.
+    /// The registered API with this id.
+    pub async fn get(&self, id: ApiId) -> Result<Option<RegisteredApi>, RepositoryError> {
+        self.apis.find_by_id(id).await
+    }
+
+    /// Removes the registered API with this identifier; whether it existed.
     pub async fn remove(&self, identifier: &str) -> Result<bool, RepositoryError> {
-        let Ok(identifier) = ApiIdentifier::parse(identifier) else {
-            return Ok(false);
-        };
-        let removed = self.apis.delete(&identifier).await?;
+        match self.find(identifier).await? {
+            Some(api) => self.remove_by_id(api.id).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Removes the registered API with this id; whether it existed.
+    pub async fn remove_by_id(&self, id: ApiId) -> Result<bool, RepositoryError> {
+        let removed = self.apis.delete(id).await?;
         if removed {
-            tracing::info!(api = identifier.as_str(), "API removed");
+            tracing::info!(api_id = %id, "API removed");
         }
         Ok(removed)
     }

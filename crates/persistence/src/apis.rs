@@ -142,10 +142,18 @@ impl ApiRepository for SeaApiRepository {
         Ok(self.with_scopes(rows).await?.pop())
     }
 
-    #[tracing::instrument(skip_all, fields(api = identifier.as_str()))]
-    async fn delete(&self, identifier: &ApiIdentifier) -> Result<bool, RepositoryError> {
-        let deleted = apis::Entity::delete_many()
-            .filter(apis::Column::Identifier.eq(identifier.as_str()))
+    #[tracing::instrument(skip_all, fields(api_id = %id))]
+    async fn find_by_id(&self, id: ApiId) -> Result<Option<RegisteredApi>, RepositoryError> {
+        let rows = apis::Entity::find_by_id(id.as_uuid())
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(self.with_scopes(rows).await?.pop())
+    }
+
+    #[tracing::instrument(skip_all, fields(api_id = %id))]
+    async fn delete(&self, id: ApiId) -> Result<bool, RepositoryError> {
+        let deleted = apis::Entity::delete_by_id(id.as_uuid())
             .exec(&self.db)
             .await
             .map_err(storage)?;

@@ -105,3 +105,131 @@ async fn an_api_is_registered_once_with_its_scopes_and_removed_with_them() {
     assert_eq!(found.scopes.len(), 1);
     assert_eq!(found.scopes[0].name.as_str(), "orders:write");
 }
+
+mod admin_api {
+    use futures::future::join_all;
+    use gatehouse_tests::{TestApp, problem_code};
+    use reqwest::{Method, StatusCode};
+    use serde_json::{Value, json};
+
+    fn orders() -> Value {
+        json!({"identifier": "https://orders.example.com", "name": "Orders", "scopes": [
+            {"name": "orders:read", "description": "Read your orders"},
+            {"name": "orders:refund", "description": "Refund any order", "roles": ["admin"]},
+        ]})
+    }
+
+    #[tokio::test]
+    async fn admins_register_list_read_and_remove_apis_and_racing_registrations_store_one() {
+        let app = TestApp::builder().spawn().await;
+        let admin = app.admin_token("root@example.com").await;
+        let body = orders();
+        let raced = join_all(
+            (0..8).map(|_| app.bearer_send(Method::POST, "/api/v1/apis", &admin, Some(&body))),
+        )
+        .await;
+        let statuses: Vec<_> = raced.iter().map(reqwest::Response::status).collect();
+        assert_eq!(
+            statuses
+                .iter()
+                .filter(|s| **s == StatusCode::CREATED)
+                .count(),
+            1,
+            "{statuses:?}"
+        );
+        assert!(
+            statuses
+                .iter()
+                .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
+            "{statuses:?}"
+        );
+        let again = app
+            .bearer_send(Method::POST, "/api/v1/apis", &admin, Some(&body))
+            .await;
+        assert_eq!(
+            problem_code(again).await,
+            (StatusCode::CONFLICT, "api_taken".to_owned())
+        );
+
+        let listed: Value = app
+            .bearer_get("/api/v1/apis", &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+        let api = &listed[0];
+        assert_eq!(api["identifier"], "https://orders.example.com");
+        assert_eq!(api["scopes"][0]["roles"], json!(["admin", "user"]));
+        assert_eq!(api["scopes"][1]["roles"], json!(["admin"]));
+        let path = format!("/api/v1/apis/{}", api["id"].as_str().unwrap());
+        let one: Value = app.bearer_get(&path, &admin).await.json().await.unwrap();
+        assert_eq!(&one, api);
+
+        // Bad fields are named, and nothing is stored.
+        let bad = app
+            .bearer_send(
+                Method::POST,
+                "/api/v1/apis",
+                &admin,
+                Some(&json!({"identifier": "orders", "name": " ", "scopes": [
+                    {"name": "a b", "description": "x"}]})),
+            )
+            .await;
+        assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let bad: Value = bad.json().await.unwrap();
+        let fields: Vec<_> = bad["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap().to_owned())
+            .collect();
+        for field in ["identifier", "name", "scopes"] {
+            assert!(fields.iter().any(|f| f == field), "{bad}");
+        }
+        // gatehouse's own identifier is taken.
+        let own = app
+            .bearer_send(
+                Method::POST,
+                "/api/v1/apis",
+                &admin,
+                Some(
+                    &json!({"identifier": app.settings.jwt.audience, "name": "Own",
+                    "scopes": [{"name": "x", "description": "X"}]}),
+                ),
+            )
+            .await;
+        assert!(own.status().is_client_error(), "{}", own.status());
+
+        // Users cannot see or change them.
+        app.register_ok("ada@example.com").await;
+        let user = app.login("ada@example.com").await;
+        assert_eq!(
+            app.bearer_get("/api/v1/apis", &user).await.status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            app.bearer_send(Method::DELETE, &path, &user, None)
+                .await
+                .status(),
+            StatusCode::FORBIDDEN
+        );
+
+        assert_eq!(
+            app.bearer_send(Method::DELETE, &path, &admin, None)
+                .await
+                .status(),
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            problem_code(app.bearer_get(&path, &admin).await).await,
+            (StatusCode::NOT_FOUND, "api_not_found".to_owned())
+        );
+        assert_eq!(
+            app.bearer_send(Method::DELETE, &path, &admin, None)
+                .await
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+}

@@ -99,6 +99,20 @@ pub struct ClientNotFound(ProblemDetails);
     "detail": "A client with this id is already registered.", "code": "client_id_taken"}))]
 pub struct ClientIdTaken(ProblemDetails);
 
+/// No registered API has this id.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json", example = json!({
+    "type": "urn:gatehouse:problem:api_not_found", "title": "Not Found", "status": 404,
+    "detail": "No api with this id exists.", "code": "api_not_found"}))]
+pub struct ApiNotFound(ProblemDetails);
+
+/// An API with this identifier is already registered.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json", example = json!({
+    "type": "urn:gatehouse:problem:api_taken", "title": "Conflict", "status": 409,
+    "detail": "An API with this identifier is already registered.", "code": "api_taken"}))]
+pub struct ApiTaken(ProblemDetails);
+
 /// No user has this id.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json", example = json!({

@@ -91,6 +91,11 @@ pub mod patterns {
     pub const PROVIDER_ID: &str = r"^[a-z0-9][a-z0-9_-]{0,31}$";
     /// A client's id (`gatehouse_domain::oauth::ClientId`).
     pub const CLIENT_ID: &str = r"^[A-Za-z0-9._-]{1,64}$";
+    /// An API's identifier (`gatehouse_domain::apis::ApiIdentifier`): a scheme, then no
+    /// space, fragment or control character. Looser than the parser, which reads the URI.
+    pub const API_IDENTIFIER: &str = r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s#\x00-\x1F\x7F-\x9F]+$";
+    /// A registered API's scope name (`gatehouse_domain::apis::ScopeName`).
+    pub const API_SCOPE_NAME: &str = r"^[A-Za-z0-9][A-Za-z0-9:._/-]{0,63}$";
     /// What a redirect URI may look like (`gatehouse_domain::oauth::RedirectUri`): `https`,
     /// `http` on a loopback address, or a private-use scheme with a dot; no spaces, no
     /// fragment. Looser than the parser, which also judges the host's syntax.
@@ -353,6 +358,40 @@ mod tests {
         }
     }
 
+    #[test]
+    fn api_scope_names_match_their_pattern_exactly_and_identifiers_the_parser_accepts() {
+        use gatehouse_domain::apis::{ApiIdentifier, ScopeName};
+        let long = "a".repeat(65);
+        for name in [
+            "orders:read",
+            "v1/x_y-z.w",
+            "",
+            ":x",
+            "a b",
+            "é",
+            long.as_str(),
+        ] {
+            assert_eq!(
+                matches(API_SCOPE_NAME, name),
+                ScopeName::parse(name).is_ok(),
+                "{name:?}"
+            );
+        }
+        // Every identifier the parser accepts matches the pattern (the pattern is looser).
+        for identifier in [
+            "https://orders.example.com",
+            "urn:example:orders",
+            "https://api.example.com/v1/",
+        ] {
+            assert!(ApiIdentifier::parse(identifier).is_ok());
+            assert!(matches(API_IDENTIFIER, identifier), "{identifier}");
+        }
+        for refused in ["orders", "https://x#y", "urn:a b", "urn:a\u{1}"] {
+            assert!(!matches(API_IDENTIFIER, refused), "{refused:?}");
+            assert!(ApiIdentifier::parse(refused).is_err(), "{refused:?}");
+        }
+    }
+
     /// `pattern` takes only literals: each one in the document must be one of ours.
     #[test]
     fn every_pattern_of_the_document_is_one_of_ours() {
@@ -387,6 +426,8 @@ mod tests {
                 ONE_TIME_CODE,
                 RECOVERY_CODE,
                 PROVIDER_ID,
+                API_IDENTIFIER,
+                API_SCOPE_NAME,
             ];
             assert!(
                 ours.contains(&pattern.as_str()) || pattern == super::scope_list_pattern(),

@@ -84,6 +84,8 @@ codes! {
     PasskeyTaken = "passkey_taken", CONFLICT;
     /// A client with this `id` is already registered.
     ClientIdTaken = "client_id_taken", CONFLICT;
+    /// An API with this `identifier` is already registered (or it is gatehouse's own).
+    ApiTaken = "api_taken", CONFLICT;
     /// The account changed while the request ran; send it again.
     Conflict = "conflict", CONFLICT;
     /// The one-time code or recovery code is wrong or was already used.

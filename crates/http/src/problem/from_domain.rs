@@ -37,6 +37,17 @@ impl From<gatehouse_domain::auth::RegisterError> for ApiError {
 }
 
 /// Every owner-scoped resource (todos and those built like them).
+impl From<gatehouse_domain::apis::RegisterApiError> for ApiError {
+    fn from(error: gatehouse_domain::apis::RegisterApiError) -> Self {
+        use gatehouse_domain::apis::RegisterApiError as E;
+        match error {
+            E::Invalid(errors) => errors.into(),
+            E::Taken => ApiError::ApiTaken,
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
 impl From<gatehouse_domain::oauth::RegisterClientError> for ApiError {
     fn from(error: gatehouse_domain::oauth::RegisterClientError) -> Self {
         use gatehouse_domain::oauth::RegisterClientError as E;

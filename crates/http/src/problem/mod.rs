@@ -30,6 +30,7 @@ pub const SESSION_NOT_FOUND: &str = "session_not_found";
 pub const IDENTITY_NOT_FOUND: &str = "identity_not_found";
 pub const PASSKEY_NOT_FOUND: &str = "passkey_not_found";
 pub const CLIENT_NOT_FOUND: &str = "client_not_found";
+pub const API_NOT_FOUND: &str = "api_not_found";
 
 /// An RFC 9457 problem document. `code` is stable and machine-readable; `detail` is for people.
 #[derive(Debug, Serialize, ToSchema)]
@@ -110,6 +111,9 @@ pub enum ApiError {
     /// 409 `client_id_taken`.
     #[error("client id is taken")]
     ClientIdTaken,
+    /// 409 `api_taken`.
+    #[error("an API with this identifier exists")]
+    ApiTaken,
     /// 400 with the given code: a body that is not the JSON it should be.
     #[error("{detail}")]
     BadRequest { code: Code, detail: String },
@@ -214,6 +218,7 @@ impl ApiError {
             ApiError::Validation(_) => Code::ValidationFailed,
             ApiError::EmailTaken => Code::EmailTaken,
             ApiError::ClientIdTaken => Code::ClientIdTaken,
+            ApiError::ApiTaken => Code::ApiTaken,
             ApiError::BadRequest { code, .. } => *code,
             ApiError::PayloadTooLarge => Code::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => Code::UnsupportedMediaType,
@@ -256,6 +261,7 @@ impl ApiError {
             ApiError::Validation(_) => "The request has invalid fields.".into(),
             ApiError::EmailTaken => "An account with this email already exists.".into(),
             ApiError::ClientIdTaken => "A client with this id is already registered.".into(),
+            ApiError::ApiTaken => "An API with this identifier is already registered.".into(),
             ApiError::BadRequest { detail, .. } => detail.clone(),
             ApiError::PayloadTooLarge => "The request body is larger than 64 KiB.".into(),
             ApiError::UnsupportedMediaType(detail) => detail.clone(),
@@ -363,6 +369,7 @@ mod tests {
             ApiError::Validation(Vec::new()),
             ApiError::EmailTaken,
             ApiError::ClientIdTaken,
+            ApiError::ApiTaken,
             ApiError::BadRequest {
                 code: Code::MalformedJson,
                 detail: "x".into(),
