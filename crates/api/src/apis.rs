@@ -36,9 +36,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     "scopes": [{"name": "orders:read", "description": "Read your orders"},
                {"name": "orders:refund", "description": "Refund any order", "roles": ["admin"]}]}))]
 pub struct NewApiRequest {
-    /// What its tokens carry as `aud`: an absolute URI (`https://…` or `urn:…`), no fragment.
+    /// What its tokens carry as `aud`: an `https://` URI (its host in lower case) or a
+    /// `urn:`, in printable ASCII, no fragment.
     #[schema(
-        pattern = r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s#\x00-\x1F\x7F-\x9F]+$",
+        pattern = r"^(https://|urn:)[!-\x22$-~]+$",
         min_length = 3,
         max_length = 255
     )]
@@ -59,7 +60,8 @@ pub struct NewApiRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewScopeRequest {
-    /// Its name in a token's `scope`.
+    /// Its name in a token's `scope`; not one of gatehouse's own scopes nor OpenID
+    /// Connect's.
     #[schema(
         pattern = r"^[A-Za-z0-9][A-Za-z0-9:._/-]{0,63}$",
         min_length = 1,

@@ -33,7 +33,7 @@ pub type ScopeDescription = Line<200>;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiIdentifierError {
     #[error(
-        "must be an absolute URI (https://… or urn:…) of at most {IDENTIFIER_MAX} characters, without a fragment, spaces or control characters"
+        "must be an https:// URI (its host in lower case, no user or password) or a urn:, of at most {IDENTIFIER_MAX} printable ASCII characters, without a fragment"
     )]
     Invalid,
 }
@@ -45,17 +45,34 @@ pub struct ApiIdentifier(String);
 
 impl ApiIdentifier {
     pub fn parse(raw: &str) -> Result<Self, ApiIdentifierError> {
-        if raw.is_empty()
-            || raw.len() > IDENTIFIER_MAX
-            || raw.chars().any(|c| c.is_control() || c.is_whitespace())
-        {
+        let printable = raw.bytes().all(|b| (b'!'..=b'~').contains(&b) && b != b'#');
+        if !printable || raw.len() > IDENTIFIER_MAX {
             return Err(ApiIdentifierError::Invalid);
         }
         let url = Url::parse(raw).map_err(|_| ApiIdentifierError::Invalid)?;
-        if url.fragment().is_some() || url.cannot_be_a_base() && url.scheme() != "urn" {
+        let acceptable = match url.scheme() {
+            // One spelling per API: the host in lower case, as the URL parser writes it.
+            "https" => {
+                let authority = &raw["https://".len().min(raw.len())..];
+                let host_part = authority.split(['/', '?']).next().unwrap_or_default();
+                raw.starts_with("https://")
+                    && url.host_str().is_some()
+                    && url.username().is_empty()
+                    && url.password().is_none()
+                    && !host_part.bytes().any(|b| b.is_ascii_uppercase())
+            }
+            "urn" => raw.starts_with("urn:") && raw.len() > "urn:".len(),
+            _ => false,
+        };
+        if !acceptable {
             return Err(ApiIdentifierError::Invalid);
         }
         Ok(Self(raw.to_owned()))
+    }
+
+    /// Whether it names the same API as `other` (a trailing slash aside).
+    pub fn same_as(&self, other: &str) -> bool {
+        self.0.trim_end_matches('/') == other.trim_end_matches('/')
     }
 
     pub fn as_str(&self) -> &str {
@@ -201,7 +218,7 @@ impl ApiService {
         if !errors.is_empty() {
             return Err(RegisterApiError::Invalid(errors));
         }
-        if identifier.as_str() == self.own {
+        if identifier.same_as(&self.own) {
             return Err(RegisterApiError::Taken);
         }
         let api = RegisteredApi {
@@ -261,6 +278,23 @@ impl ApiService {
     }
 }
 
+/// Whether a scope name is gatehouse's own API's or OpenID Connect's: a token's `scope`
+/// must never be read as both.
+fn reserved(name: &ScopeName) -> bool {
+    const OPENID: [&str; 6] = [
+        "openid",
+        "profile",
+        "email",
+        "address",
+        "phone",
+        "offline_access",
+    ];
+    crate::scope::Scope::ALL
+        .iter()
+        .any(|own| own.as_str() == name.as_str())
+        || OPENID.contains(&name.as_str())
+}
+
 /// The declared scopes, checked; violations are added to `errors` under `scopes`.
 fn scopes(input: &[NewScope], errors: &mut ValidationErrors) -> Vec<ApiScope> {
     if input.is_empty() {
@@ -282,6 +316,16 @@ fn scopes(input: &[NewScope], errors: &mut ValidationErrors) -> Vec<ApiScope> {
         let (Some(name), Some(description), Some(mut roles)) = (name, description, roles) else {
             continue;
         };
+        if reserved(&name) {
+            errors.add(
+                "scopes",
+                format!(
+                    "`{}` is one of gatehouse's own or OpenID Connect's",
+                    name.as_str()
+                ),
+            );
+            continue;
+        }
         if scopes.iter().any(|known| known.name == name) {
             errors.add("scopes", format!("`{}` is declared twice", name.as_str()));
             continue;
@@ -319,6 +363,12 @@ mod tests {
             "https://orders example.com",
             "https://orders.example.com/\u{0}",
             "mailto:ops@example.com",
+            "http://orders.example.com",
+            "https:orders.example.com",
+            "https://Orders.example.com",
+            "https://user:pw@orders.example.com",
+            "urn:",
+            "https://orders.example.com/é",
         ] {
             assert!(ApiIdentifier::parse(bad).is_err(), "{bad:?}");
         }
@@ -333,6 +383,24 @@ mod tests {
         for bad in ["", ":read", "orders read", "orders\"", "é", &"a".repeat(65)] {
             assert!(ScopeName::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn gatehouses_own_and_openid_scope_names_are_not_an_apis() {
+        for taken in ["users:write", "me", "openid", "offline_access"] {
+            let mut errors = ValidationErrors::new();
+            scopes(
+                &[NewScope {
+                    name: taken.into(),
+                    description: "X".into(),
+                    roles: vec![],
+                }],
+                &mut errors,
+            );
+            assert!(!errors.is_empty(), "{taken}");
+        }
+        let own = ApiIdentifier::parse("https://auth.example.com/").unwrap();
+        assert!(own.same_as("https://auth.example.com"));
     }
 
     #[test]

@@ -181,19 +181,30 @@ async fn finish_passkey(
     };
     let fresh = asks_fresh(fresh.as_deref());
     let again = sign_in_form(&state, &form.csrf, (return_to, fresh), "", None);
-    match error {
-        ApiError::Throttled { .. } | ApiError::DatabaseUnavailable | ApiError::Internal(_) => {
-            form_again(again, &error)
-        }
-        _ => {
-            let mut response = form_with_error(
-                again,
-                "The passkey was not accepted. Try again, or sign in another way.",
-            );
-            *response.status_mut() = StatusCode::BAD_REQUEST;
-            response
-        }
+    if not_the_passkeys_doing(&error) {
+        return form_again(again, &error);
     }
+    not_accepted(form_with_error(
+        again,
+        "The passkey was not accepted. Try again, or sign in another way.",
+    ))
+}
+
+/// Whether a passkey was refused for a reason of the server's or of the limits (said as
+/// the API says it), rather than for the passkey's answer.
+fn not_the_passkeys_doing(error: &ApiError) -> bool {
+    matches!(
+        error,
+        ApiError::Throttled { .. } | ApiError::DatabaseUnavailable | ApiError::Internal(_)
+    )
+}
+
+/// A form page saying the passkey was not accepted: 400, as the API would answer.
+fn not_accepted(mut response: HttpResponse) -> HttpResponse {
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    response
 }
 
 /// Opens a browser session for a right password and goes on to `return_to`.
@@ -450,23 +461,18 @@ async fn finish_second_passkey(
         .await;
     let error = match signed_in {
         Ok(signed_in) => return signed_in_to(&state, signed_in, return_to),
-        Err(PasskeyError::SecondStep(_)) => return sign_in_again(),
+        Err(PasskeyError::SecondStep(MfaGrantError::InvalidToken)) => return sign_in_again(),
+        Err(PasskeyError::SecondStep(MfaGrantError::Repository(error))) => {
+            return unavailable(error);
+        }
         Err(error) => ApiError::from(error),
     };
     let step = (return_to, mfa_token.as_str());
-    match error {
-        ApiError::Throttled { .. } | ApiError::DatabaseUnavailable | ApiError::Internal(_) => {
-            refused_again(&state, &form.csrf, step, &error).await
-        }
-        _ => {
-            let text = "The passkey was not accepted. Try again, or another way.";
-            let mut response = second_step_page(&state, &form.csrf, step, Some(text)).await;
-            if response.status() == StatusCode::OK {
-                *response.status_mut() = StatusCode::BAD_REQUEST;
-            }
-            response
-        }
+    if not_the_passkeys_doing(&error) {
+        return refused_again(&state, &form.csrf, step, &error).await;
     }
+    let text = "The passkey was not accepted. Try again, or another way.";
+    not_accepted(second_step_page(&state, &form.csrf, step, Some(text)).await)
 }
 
 /// A ceremony begun, as the page's script reads it (`{ceremony, options}`), or the API's

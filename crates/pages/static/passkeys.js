@@ -76,7 +76,7 @@
 
   // Begins a ceremony with the form's own fields: `{ceremony, options}`, or throws with
   // what the server said.
-  const begin = async (form) => {
+  const begin = async (form, signal) => {
     const fields = new URLSearchParams(new FormData(form));
     fields.delete("ceremony");
     fields.delete("credential");
@@ -85,18 +85,30 @@
       credentials: "same-origin",
       headers: { "Content-Type": "application/x-www-form-urlencoded" },
       body: fields,
+      signal,
     });
-    const answer = await begun.json();
-    if (!begun.ok) {
-      throw new Error(answer.detail || "Passkeys cannot be used right now.");
+    const json = (begun.headers.get("Content-Type") || "").includes("json");
+    const answer = json ? await begun.json() : {};
+    if (!begun.ok || !json) {
+      throw new Error(answer.detail || "Passkeys cannot be used right now: reload the page.");
     }
     return answer;
   };
+  // Forms sent with a ceremony; a page shown again from the history starts afresh.
+  const sent = new WeakSet();
   const send = (form, ceremony, credential) => {
+    sent.add(form);
     form.elements.ceremony.value = ceremony;
     form.elements.credential.value = credential;
     form.submit();
   };
+  window.addEventListener("pageshow", () => {
+    document.querySelectorAll("form[data-passkey]").forEach((form) => {
+      sent.delete(form);
+      form.elements.ceremony.value = "";
+      form.elements.credential.value = "";
+    });
+  });
 
   // The pending autofill request ({controller, done}), aborted when the person presses
   // the button instead; the button's request waits until it has settled, since a browser
@@ -110,13 +122,13 @@
   };
 
   const conditional = async (form, signal) => {
-    const available = PublicKeyCredential.isConditionalMediationAvailable
-      && await PublicKeyCredential.isConditionalMediationAvailable();
-    if (!available || signal.aborted) {
-      return;
-    }
     try {
-      const answer = await begin(form);
+      const available = PublicKeyCredential.isConditionalMediationAvailable
+        && await PublicKeyCredential.isConditionalMediationAvailable();
+      if (!available || signal.aborted) {
+        return;
+      }
+      const answer = await begin(form, signal);
       const options = requestOptions(answer.options.publicKey);
       const credential = await navigator.credentials.get({
         ...options,
@@ -143,7 +155,7 @@
       }
     }
     form.addEventListener("submit", async (event) => {
-      if (form.elements.credential.value) {
+      if (sent.has(form)) {
         return;
       }
       event.preventDefault();

@@ -94,10 +94,9 @@ impl Introspector {
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .map_err(|error| KeyError::Fetch(error.without_url().to_string()))?
-            .json()
-            .await
-            .map_err(|error| KeyError::Unusable(error.without_url().to_string()))?;
+            .map_err(|error| KeyError::Fetch(error.without_url().to_string()))
+            .map(crate::keys::read_json::<Answer>)?
+            .await?;
         if let Some(jti) = jti {
             let mut answers = self.answers.lock().expect("answers");
             if answers.len() >= KEPT {

@@ -50,8 +50,15 @@ pub(crate) struct Key {
 #[derive(Default)]
 struct Fetched {
     keys: HashMap<String, Key>,
+    /// When the keys were fetched.
     at: Option<Instant>,
+    /// When a fetch was last tried, and why it failed if it did: the floor holds for
+    /// failures too, so an unreachable issuer is not asked once per request.
+    tried: Option<(Instant, Option<String>)>,
 }
+
+/// The most a discovery document, key set or introspection answer may weigh.
+const MAX_ANSWER: usize = 1 << 20;
 
 pub(crate) struct KeyCache {
     source: KeySource,
@@ -81,28 +88,52 @@ impl KeyCache {
     }
 
     /// The key `kid`, from the cache while it is fresh, else fetched again (at most once per
-    /// floor for an id the cache lacks).
+    /// floor, whether the last try failed or the cache lacks the id). While the issuer
+    /// cannot be reached, keys fetched before stay usable for another `max_age`.
     pub(crate) async fn key(&self, kid: &str) -> Result<Key, KeyError> {
-        if let Some(key) = self.cached(kid, |at| at.elapsed() < self.source.max_age) {
+        let max_age = self.source.max_age;
+        if let Some(key) = self.cached(kid, |at| at.elapsed() < max_age) {
             return Ok(key);
         }
         let _fetching = self.fetching.lock().await;
         // Whoever held the lock may have fetched what we need.
-        if let Some(key) = self.cached(kid, |at| at.elapsed() < self.source.max_age) {
+        if let Some(key) = self.cached(kid, |at| at.elapsed() < max_age) {
             return Ok(key);
         }
-        let last = self.fetched.read().expect("key cache lock").at;
-        let stale = last.is_none_or(|at| at.elapsed() >= self.source.max_age);
-        if !stale && last.is_some_and(|at| at.elapsed() < self.source.refetch_floor) {
-            return Err(KeyError::UnknownKey);
+        let tried = self.fetched.read().expect("key cache lock").tried.clone();
+        if let Some((at, failure)) = tried
+            && at.elapsed() < self.source.refetch_floor
+        {
+            return match (self.stale(kid), failure) {
+                (Some(key), _) => Ok(key),
+                (None, Some(why)) => Err(KeyError::Fetch(why)),
+                (None, None) => Err(KeyError::UnknownKey),
+            };
         }
-        let keys = self.fetch().await?;
-        let mut fetched = self.fetched.write().expect("key cache lock");
-        *fetched = Fetched {
-            keys,
-            at: Some(Instant::now()),
-        };
-        fetched.keys.get(kid).cloned().ok_or(KeyError::UnknownKey)
+        match self.fetch().await {
+            Ok(keys) => {
+                let mut fetched = self.fetched.write().expect("key cache lock");
+                let now = Instant::now();
+                *fetched = Fetched {
+                    keys,
+                    at: Some(now),
+                    tried: Some((now, None)),
+                };
+                fetched.keys.get(kid).cloned().ok_or(KeyError::UnknownKey)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not fetch the issuer's keys");
+                self.fetched.write().expect("key cache lock").tried =
+                    Some((Instant::now(), Some(error.to_string())));
+                self.stale(kid).ok_or(error)
+            }
+        }
+    }
+
+    /// A key fetched within two `max_age`s: what stands while the issuer is unreachable.
+    fn stale(&self, kid: &str) -> Option<Key> {
+        let grace = self.source.max_age.saturating_mul(2);
+        self.cached(kid, |at| at.elapsed() < grace)
     }
 
     fn cached(&self, kid: &str, fresh: impl Fn(Instant) -> bool) -> Option<Key> {
@@ -159,11 +190,33 @@ impl KeyCache {
             .await
             .and_then(reqwest::Response::error_for_status)
             .map_err(|error| KeyError::Fetch(error.without_url().to_string()))?;
-        answer
-            .json()
-            .await
-            .map_err(|error| KeyError::Unusable(error.without_url().to_string()))
+        read_json(answer).await
     }
+}
+
+/// An answer's JSON body, refused past [`MAX_ANSWER`] bytes.
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    mut answer: reqwest::Response,
+) -> Result<T, KeyError> {
+    let too_large = || KeyError::Unusable(format!("an answer over {MAX_ANSWER} bytes"));
+    if answer
+        .content_length()
+        .is_some_and(|length| length > MAX_ANSWER as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = answer
+        .chunk()
+        .await
+        .map_err(|error| KeyError::Fetch(error.without_url().to_string()))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|error| KeyError::Unusable(error.to_string()))
 }
 
 /// A published key fit to verify access tokens: asymmetric, for signatures, with the one

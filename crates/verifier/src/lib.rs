@@ -152,7 +152,7 @@ impl VerifierBuilder {
         })?;
         Ok(Verifier {
             inner: Arc::new(Inner {
-                realm: self.realm.unwrap_or_else(|| self.audience.clone()),
+                realm: quoted(&self.realm.unwrap_or_else(|| self.audience.clone())),
                 token_issuer: self.token_issuer.unwrap_or(issuer),
                 audience: self.audience,
                 leeway: self.leeway.as_secs(),
@@ -439,15 +439,23 @@ impl Refusal {
         }
     }
 
-    /// A JSON body for the answer: `{error, error_description}`.
+    /// A JSON body for the answer: `{error, error_description}`. Why the keys could not
+    /// be had is logged, never told to the caller.
     pub fn body(&self) -> String {
+        let description = match self {
+            Refusal::Unavailable(error) => {
+                tracing::warn!(%error, "gatehouse's keys or introspection could not be had");
+                "The token cannot be checked right now; try again shortly.".to_owned()
+            }
+            other => other.to_string(),
+        };
         serde_json::json!({
             "error": self.error_code().unwrap_or(if self.status() == 503 {
                 "temporarily_unavailable"
             } else {
                 "unauthorized"
             }),
-            "error_description": self.to_string(),
+            "error_description": description,
         })
         .to_string()
     }
@@ -483,9 +491,12 @@ impl Verifier {
     }
 }
 
-/// A value fit for a quoted-string: no quote or backslash.
+/// A value fit for a quoted-string in a header: printable ASCII, no quote or backslash.
 fn quoted(value: &str) -> String {
-    value.replace(['"', '\\'], "")
+    value
+        .chars()
+        .filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\')
+        .collect()
 }
 
 #[cfg(test)]

@@ -381,3 +381,48 @@ async fn the_axum_extractor_answers_as_rfc_6750_says() {
     let challenge = short.headers()["www-authenticate"].to_str().unwrap();
     assert!(challenge.contains("scope=\"orders:write\""), "{challenge}");
 }
+
+#[tokio::test]
+async fn an_issuer_that_fails_is_asked_once_per_floor_and_says_nothing_of_why() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    let verifier = verifier(&server);
+    let key = TestKey::new("k1", 1);
+    let token = key.sign(&claims(&server.uri(), "me"), "at+jwt");
+    for _ in 0..3 {
+        let refusal = verifier.verify(&token).await.unwrap_err();
+        assert_eq!(refusal.status(), 503);
+        assert!(!refusal.body().contains("500"), "{}", refusal.body());
+    }
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_oversized_key_set_is_refused() {
+    let key = TestKey::new("k1", 1);
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "issuer": server.uri(), "jwks_uri": format!("{}/jwks", server.uri()),
+        })))
+        .mount(&server)
+        .await;
+    let padding = "x".repeat(2 << 20);
+    Mock::given(method("GET"))
+        .and(path("/jwks"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"keys": [key.jwk()], "padding": padding})),
+        )
+        .mount(&server)
+        .await;
+    let refusal = verifier(&server)
+        .verify(&key.sign(&claims(&server.uri(), "me"), "at+jwt"))
+        .await
+        .unwrap_err();
+    assert_eq!(refusal.status(), 503, "{refusal}");
+}

@@ -91,9 +91,9 @@ pub mod patterns {
     pub const PROVIDER_ID: &str = r"^[a-z0-9][a-z0-9_-]{0,31}$";
     /// A client's id (`gatehouse_domain::oauth::ClientId`).
     pub const CLIENT_ID: &str = r"^[A-Za-z0-9._-]{1,64}$";
-    /// An API's identifier (`gatehouse_domain::apis::ApiIdentifier`): a scheme, then no
-    /// space, fragment or control character. Looser than the parser, which reads the URI.
-    pub const API_IDENTIFIER: &str = r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s#\x00-\x1F\x7F-\x9F]+$";
+    /// An API's identifier (`gatehouse_domain::apis::ApiIdentifier`): `https://` or
+    /// `urn:`, then printable ASCII but `#`. Looser than the parser, which reads the URI.
+    pub const API_IDENTIFIER: &str = r"^(https://|urn:)[!-\x22$-~]+$";
     /// A registered API's scope name (`gatehouse_domain::apis::ScopeName`).
     pub const API_SCOPE_NAME: &str = r"^[A-Za-z0-9][A-Za-z0-9:._/-]{0,63}$";
     /// What a redirect URI may look like (`gatehouse_domain::oauth::RedirectUri`): `https`,

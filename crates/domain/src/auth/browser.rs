@@ -78,7 +78,7 @@ impl AuthService {
         let kind = proof.kind();
         let (user, challenge) = self
             .proven_step(mfa_token, proof, &caller, |purpose| {
-                matches!(purpose, ChallengeFor::Browser { .. })
+                SecondStepFlow::Browser.admits(purpose)
             })
             .await?;
         let ChallengeFor::Browser { first, idp } = challenge.purpose else {

@@ -85,11 +85,8 @@ impl AuthService {
     ) -> Result<TokenGrant, MfaGrantError> {
         let kind = proof.kind();
         let (user, challenge) = self
-            .proven_step(mfa_token, proof, &caller, |purpose| match purpose {
-                ChallengeFor::Tokens { client_id, .. } => {
-                    client_id.as_deref() == client.map(ClientId::as_str)
-                }
-                ChallengeFor::Browser { .. } => false,
+            .proven_step(mfa_token, proof, &caller, |purpose| {
+                SecondStepFlow::Tokens(client).admits(purpose)
             })
             .await?;
         let ChallengeFor::Tokens { scopes, .. } = challenge.purpose else {

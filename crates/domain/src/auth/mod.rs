@@ -13,7 +13,7 @@ mod tokens;
 
 pub use browser::BrowserSignIn;
 use passkey::Proof;
-pub use passkey::{SecondFactorsOffered, VerifiedPasskey};
+pub use passkey::{SecondFactorsOffered, SecondStepFlow, VerifiedPasskey};
 pub use refresh::RefreshGrantError;
 pub use sign_up::{RegisterError, Registration};
 pub use tokens::{CurrentUserError, Introspection};

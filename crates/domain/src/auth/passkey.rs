@@ -75,6 +75,30 @@ pub struct VerifiedPasskey {
     pub(crate) synced: bool,
 }
 
+/// Where a second step completes: at the token endpoint for a client (the password
+/// grant's), on the hosted pages, or either (to offer a factor).
+#[derive(Debug, Clone, Copy)]
+pub enum SecondStepFlow<'a> {
+    Tokens(Option<&'a ClientId>),
+    Browser,
+    Any,
+}
+
+impl SecondStepFlow<'_> {
+    /// Whether a challenge for `purpose` completes in this flow.
+    pub(super) fn admits(self, purpose: &ChallengeFor) -> bool {
+        match (self, purpose) {
+            (SecondStepFlow::Any, _) | (SecondStepFlow::Browser, ChallengeFor::Browser { .. }) => {
+                true
+            }
+            (SecondStepFlow::Tokens(client), ChallengeFor::Tokens { client_id, .. }) => {
+                client_id.as_deref() == client.map(ClientId::as_str)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// What proved the second step of a sign-in.
 pub(super) enum Proof {
     /// A code from the authenticator app or a recovery code (checked by the step itself).
@@ -135,7 +159,20 @@ impl AuthService {
         &self,
         mfa_token: &SecretString,
     ) -> Result<Option<User>, RepositoryError> {
-        match self.live_challenge(mfa_token, |_| true).await {
+        self.challenged_in(mfa_token, SecondStepFlow::Any).await
+    }
+
+    /// As [`Self::challenged`], for a challenge of `flow` only: a second factor is checked
+    /// (and counted) only for a step that could then complete.
+    pub async fn challenged_in(
+        &self,
+        mfa_token: &SecretString,
+        flow: SecondStepFlow<'_>,
+    ) -> Result<Option<User>, RepositoryError> {
+        match self
+            .live_challenge(mfa_token, |purpose| flow.admits(purpose))
+            .await
+        {
             Ok((_, user, _)) => Ok(Some(user)),
             Err(MfaGrantError::Repository(error)) => Err(error),
             Err(_) => Ok(None),

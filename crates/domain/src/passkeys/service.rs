@@ -13,7 +13,9 @@ use super::{
 };
 use crate::attempts::{AttemptKinds, PasswordAttempts};
 use crate::audit::{Audit, AuditKind};
-use crate::auth::{AuthService, BrowserSignIn, MfaGrantError, PasswordGrantError, VerifiedPasskey};
+use crate::auth::{
+    AuthService, BrowserSignIn, MfaGrantError, PasswordGrantError, SecondStepFlow, VerifiedPasskey,
+};
 use crate::clock::Clock;
 use crate::error::{RepositoryError, ValidationErrors};
 use crate::ports::{OpaqueTokens, PasswordVerifier, SessionRepository, TokenGrant, UserRepository};
@@ -227,18 +229,19 @@ impl PasskeyService {
             created_at: self.clock.now_stored(),
             last_used_at: None,
         };
-        match self.passkeys.insert(&passkey).await {
-            Ok(()) => {}
-            Err(InsertPasskeyError::Taken) => return Err(PasskeyError::Taken),
-            Err(InsertPasskeyError::Repository(error)) => return Err(error.into()),
-        }
         // A new way in, and a second factor after the password: as when MFA is turned on,
-        // whoever else holds a session of the account is signed out.
+        // whoever else holds a session of the account is signed out; first, so that a
+        // failure leaves no passkey stored with those sessions alive.
         let now = self.clock.now();
         let ended =
             crate::users::end_other_sessions(&*self.users, &*self.sessions, user.id, session, now)
                 .await?
                 .unwrap_or(0);
+        match self.passkeys.insert(&passkey).await {
+            Ok(()) => {}
+            Err(InsertPasskeyError::Taken) => return Err(PasskeyError::Taken),
+            Err(InsertPasskeyError::Repository(error)) => return Err(error.into()),
+        }
         self.audit
             .record(
                 AuditKind::PasskeyRegistered,
@@ -394,7 +397,12 @@ impl PasskeyService {
         caller: Caller,
     ) -> Result<TokenGrant, PasskeyError> {
         let verified = self
-            .verify_second_factor(mfa_token, ceremony, response, &caller)
+            .verify_second_factor(
+                (mfa_token, SecondStepFlow::Tokens(client)),
+                ceremony,
+                response,
+                &caller,
+            )
             .await?;
         self.auth
             .mfa_grant_with_passkey(mfa_token, verified, client, caller)
@@ -410,7 +418,12 @@ impl PasskeyService {
         caller: Caller,
     ) -> Result<BrowserSignIn, PasskeyError> {
         let verified = self
-            .verify_second_factor(mfa_token, ceremony, response, &caller)
+            .verify_second_factor(
+                (mfa_token, SecondStepFlow::Browser),
+                ceremony,
+                response,
+                &caller,
+            )
             .await?;
         self.auth
             .browser_mfa_with_passkey(mfa_token, verified, caller)
@@ -420,7 +433,7 @@ impl PasskeyService {
 
     async fn verify_second_factor(
         &self,
-        mfa_token: &SecretString,
+        (mfa_token, flow): (&SecretString, SecondStepFlow<'_>),
         ceremony: &SecretString,
         response: &CeremonyResponse,
         caller: &Caller,
@@ -433,9 +446,11 @@ impl PasskeyService {
         if ceremony.purpose != expected {
             return Err(PasskeyError::BadCeremony);
         }
+        // A step that could not complete in this flow (another client's, the pages' at the
+        // token endpoint) spends no attempt and records no sign-in.
         let user = self
             .auth
-            .challenged(mfa_token)
+            .challenged_in(mfa_token, flow)
             .await?
             .ok_or(PasskeyError::BadCeremony)?;
         let (user, synced) = self

@@ -138,6 +138,10 @@ impl From<gatehouse_domain::passkeys::PasskeyError> for ApiError {
                     ApiError::Throttled { retry_after }
                 }
                 gatehouse_domain::auth::MfaGrantError::Repository(error) => error.into(),
+                fault @ (gatehouse_domain::auth::MfaGrantError::Token(_)
+                | gatehouse_domain::auth::MfaGrantError::Unreadable(_)) => {
+                    ApiError::internal(fault)
+                }
                 _ => ApiError::CeremonyInvalid,
             },
             E::Repository(error) => error.into(),
