@@ -37,7 +37,7 @@ use gatehouse_http::problem::{FieldError, OAuthErrorBody, ProblemDetails};
             responses::MfaAlreadyEnabled, responses::MfaNotEnabled, responses::MfaRequired,
             responses::Overloaded, responses::TokenError, responses::TokenUnavailable,
             responses::InvalidClient, responses::UnauthorizedClient, responses::ClientNotFound, responses::ClientIdTaken,
-            responses::ApiNotFound, responses::ApiTaken,
+            responses::ApiNotFound, responses::ApiTaken, responses::PublicClient,
             responses::TooManyRequests, responses::UnsupportedMediaType,
             responses::DatabaseUnavailable, responses::MethodNotAllowed,
         ),

@@ -615,6 +615,28 @@ impl ClientRepository for InMemoryClients {
         clients.retain(|c| c.id != *id);
         Ok(clients.len() < before)
     }
+    async fn rotate_secret(
+        &self,
+        id: &ClientId,
+        new: &TokenDigest,
+        retire_at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut clients = self.0.lock().unwrap();
+        let Some(client) = clients.iter_mut().find(|c| c.id == *id) else {
+            return Ok(false);
+        };
+        let crate::oauth::ClientKind::Confidential { secret, .. } = &client.kind else {
+            return Ok(false);
+        };
+        client.kind = crate::oauth::ClientKind::Confidential {
+            retiring: Some(crate::oauth::RetiringSecret {
+                digest: secret.clone(),
+                until: retire_at,
+            }),
+            secret: new.clone(),
+        };
+        Ok(true)
+    }
 }
 
 /// Codes by digest: (code, redeemed, replayed).

@@ -6,6 +6,7 @@ use gatehouse_domain::mfa::Amr;
 use gatehouse_domain::oauth::{
     AuthorizationCode, AuthorizationCodeRepository, Client, ClientId, ClientKind, ClientName,
     ClientRepository, CodeChallenge, InsertClientError, Nonce, Redemption, RedirectUri,
+    RetiringSecret,
 };
 use gatehouse_domain::ports::TokenDigest;
 use gatehouse_domain::upstream::ProviderId;
@@ -57,6 +58,13 @@ fn client_to_domain(model: clients::Model) -> Result<Client, RepositoryError> {
         kind: match model.secret_hash {
             Some(hash) => ClientKind::Confidential {
                 secret: TokenDigest::new(hash),
+                retiring: match (model.previous_secret_hash, model.previous_secret_until) {
+                    (Some(digest), Some(until)) => Some(RetiringSecret {
+                        digest: TokenDigest::new(digest),
+                        until,
+                    }),
+                    _ => None,
+                },
             },
             None => ClientKind::Public,
         },
@@ -76,9 +84,11 @@ impl ClientRepository for SeaClientRepository {
             id: Set(client.id.as_str().to_owned()),
             name: Set(client.name.as_str().to_owned()),
             secret_hash: Set(match &client.kind {
-                ClientKind::Confidential { secret } => Some(secret.as_str().to_owned()),
+                ClientKind::Confidential { secret, .. } => Some(secret.as_str().to_owned()),
                 ClientKind::Public => None,
             }),
+            previous_secret_hash: Set(None),
+            previous_secret_until: Set(None),
             redirect_uris: Set(join(&client.redirect_uris)),
             post_logout_redirect_uris: Set(join(&client.post_logout_redirect_uris)),
             first_party: Set(client.first_party),
@@ -132,6 +142,30 @@ impl ClientRepository for SeaClientRepository {
             .await
             .map_err(storage)?;
         Ok(deleted.rows_affected == 1)
+    }
+
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    async fn rotate_secret(
+        &self,
+        id: &ClientId,
+        secret: &TokenDigest,
+        retire_at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        // One statement: the column's old value is the retiring secret, whatever rotation
+        // ran just before.
+        let rotated = clients::Entity::update_many()
+            .col_expr(
+                clients::Column::PreviousSecretHash,
+                Expr::col(clients::Column::SecretHash),
+            )
+            .col_expr(clients::Column::PreviousSecretUntil, Expr::value(retire_at))
+            .col_expr(clients::Column::SecretHash, Expr::value(secret.as_str()))
+            .filter(clients::Column::Id.eq(id.as_str()))
+            .filter(clients::Column::SecretHash.is_not_null())
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(rotated.rows_affected == 1)
     }
 }
 

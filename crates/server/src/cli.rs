@@ -142,6 +142,14 @@ enum ClientsAction {
     List,
     /// Remove a client; its sessions end at once.
     Remove { id: String },
+    /// Give a confidential client a new secret, printed once; the present one stays good
+    /// for the overlap so its servers can move to the new one.
+    RotateSecret {
+        id: String,
+        /// Hours the present secret is still accepted (0 to 720; 0 ends it now).
+        #[arg(long, default_value_t = 24)]
+        overlap_hours: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -401,6 +409,21 @@ async fn clients(settings: &Settings, action: ClientsAction) -> Result<(), Strin
                     uris.join(" ")
                 );
             }
+            Ok(())
+        }
+        ClientsAction::RotateSecret { id, overlap_hours } => {
+            let overlap = chrono::Duration::hours(overlap_hours.into());
+            let (secret, until) = state
+                .oauth
+                .rotate_secret(&id, overlap)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("client_secret: {}", secret.expose_secret());
+            println!("(shown once: only its digest is kept)");
+            println!(
+                "the previous secret is accepted until {}",
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
             Ok(())
         }
         ClientsAction::Remove { id } => {

@@ -520,6 +520,33 @@ fn clients_add_list_and_remove_and_a_secret_is_shown_once() {
         );
     }
 
+    // A new secret for the confidential client, printed once; a public one has none.
+    let mut rotate = gatehouse(
+        dir.path(),
+        &[
+            "clients",
+            "rotate-secret",
+            "backend",
+            "--overlap-hours",
+            "1",
+        ],
+    );
+    env(&mut rotate);
+    let output = run(&mut rotate);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let rotated = text(&output.stdout);
+    let new_secret = rotated
+        .lines()
+        .find_map(|line| line.strip_prefix("client_secret: "))
+        .expect("the new secret is printed")
+        .trim()
+        .to_owned();
+    assert_ne!(new_secret, secret);
+    assert!(rotated.contains("accepted until"), "{rotated}");
+    let mut public_rotation = gatehouse(dir.path(), &["clients", "rotate-secret", "spa"]);
+    env(&mut public_rotation);
+    assert!(!run(&mut public_rotation).status.success());
+
     let mut remove = gatehouse(dir.path(), &["clients", "remove", "spa"]);
     env(&mut remove);
     assert!(run(&mut remove).status.success());

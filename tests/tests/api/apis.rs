@@ -233,3 +233,131 @@ mod admin_api {
         );
     }
 }
+
+/// Client secret rotation (issue 27's overlap of two secrets), through the admin API and the
+/// revocation endpoint, which authenticates confidential clients.
+mod secret_rotation {
+    use chrono::Duration;
+    use futures::future::join_all;
+    use gatehouse_tests::oidc::register_client;
+    use gatehouse_tests::{ManualClock, TestApp, problem_code};
+    use reqwest::{Method, StatusCode};
+    use serde_json::{Value, json};
+
+    /// Whether `secret` authenticates client `id` (RFC 7009: a known client gets 200 for
+    /// any token, a wrong secret 401).
+    async fn accepted(app: &TestApp, id: &str, secret: &str) -> bool {
+        let answer = app
+            .client
+            .post(app.url("/oauth2/revoke"))
+            .basic_auth(id, Some(secret))
+            .form(&[("token", "not-a-token")])
+            .send()
+            .await
+            .unwrap();
+        match answer.status() {
+            StatusCode::OK => true,
+            StatusCode::UNAUTHORIZED => false,
+            other => panic!("{other}"),
+        }
+    }
+
+    async fn rotate(app: &TestApp, admin: &str, id: &str, body: Value) -> reqwest::Response {
+        app.bearer_send(
+            Method::POST,
+            &format!("/api/v1/clients/{id}/secret"),
+            admin,
+            Some(&body),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_rotated_secret_stays_good_for_its_overlap_only() {
+        let clock = ManualClock::new();
+        let app = TestApp::builder().clock(clock.clone()).spawn().await;
+        let admin = app.admin_token("root@example.com").await;
+        let backend = register_client(
+            &app,
+            &admin,
+            json!({"id": "backend", "name": "Backend", "redirect_uris": ["https://backend.example.com/cb"]}),
+        )
+        .await;
+        let first = backend["client_secret"].as_str().unwrap().to_owned();
+        assert!(accepted(&app, "backend", &first).await);
+
+        let rotated = rotate(&app, &admin, "backend", json!({"overlap_seconds": 3600})).await;
+        assert_eq!(rotated.status(), StatusCode::OK);
+        let rotated: Value = rotated.json().await.unwrap();
+        let second = rotated["client_secret"].as_str().unwrap().to_owned();
+        assert_ne!(first, second);
+        assert!(rotated["previous_secret_expires_at"].is_string());
+        // Both, for the hour; then the new one only.
+        assert!(accepted(&app, "backend", &first).await);
+        assert!(accepted(&app, "backend", &second).await);
+        assert!(!accepted(&app, "backend", "a-made-up-secret").await);
+        clock.advance(Duration::seconds(3601));
+        assert!(!accepted(&app, "backend", &first).await);
+        assert!(accepted(&app, "backend", &second).await);
+        // (The admin's access token expired with the hour.)
+        let admin = app.login("root@example.com").await;
+
+        // Without an overlap the present secret ends at once; the one retiring before ends too.
+        let third: Value = rotate(&app, &admin, "backend", json!({"overlap_seconds": 0}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let third = third["client_secret"].as_str().unwrap().to_owned();
+        assert!(!accepted(&app, "backend", &second).await);
+        assert!(accepted(&app, "backend", &third).await);
+
+        // Two rotations at once, no overlap: the later one's secret is the client's.
+        let raced = join_all(
+            (0..2).map(|_| rotate(&app, &admin, "backend", json!({"overlap_seconds": 0}))),
+        )
+        .await;
+        let mut secrets = Vec::new();
+        for answer in raced {
+            assert_eq!(answer.status(), StatusCode::OK);
+            let body: Value = answer.json().await.unwrap();
+            secrets.push(body["client_secret"].as_str().unwrap().to_owned());
+        }
+        let good = [
+            accepted(&app, "backend", &secrets[0]).await,
+            accepted(&app, "backend", &secrets[1]).await,
+        ];
+        assert_eq!(good.iter().filter(|g| **g).count(), 1, "{good:?}");
+        assert!(!accepted(&app, "backend", &third).await);
+
+        // Refusals: a public client, an unknown one, an overlap past 30 days, a user.
+        register_client(
+            &app,
+            &admin,
+            json!({"id": "spa", "name": "SPA", "public": true, "redirect_uris": ["https://app.example.com/cb"]}),
+        )
+        .await;
+        assert_eq!(
+            problem_code(rotate(&app, &admin, "spa", json!({})).await).await,
+            (StatusCode::CONFLICT, "public_client".to_owned())
+        );
+        assert_eq!(
+            problem_code(rotate(&app, &admin, "nobody", json!({})).await).await,
+            (StatusCode::NOT_FOUND, "client_not_found".to_owned())
+        );
+        let long = rotate(
+            &app,
+            &admin,
+            "backend",
+            json!({"overlap_seconds": 2_592_001}),
+        )
+        .await;
+        assert_eq!(long.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        app.register_ok("ada@example.com").await;
+        let user = app.login("ada@example.com").await;
+        assert_eq!(
+            rotate(&app, &user, "backend", json!({})).await.status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+}

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::shared::responses::{
-    BadRequest, ClientIdTaken, ClientNotFound, Protected, ValidationFailed,
+    BadRequest, ClientIdTaken, ClientNotFound, Protected, PublicClient, ValidationFailed,
 };
 use gatehouse_http::extractors::{CurrentUser, scopes};
 use gatehouse_http::json::Json;
@@ -20,7 +20,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
         .service(create)
         .service(get_client)
-        .service(remove);
+        .service(remove)
+        .service(rotate_secret);
 }
 
 /// A client to register.
@@ -227,6 +228,65 @@ pub async fn remove(
     } else {
         Err(ApiError::ResourceNotFound(CLIENT_NOT_FOUND))
     }
+}
+
+/// How long the secret being replaced stays good.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"overlap_seconds": 86400}))]
+pub struct RotateSecretRequest {
+    /// Seconds the present secret is still accepted beside the new one (default one day,
+    /// at most 30 days; 0 ends it now).
+    #[serde(default = "one_day")]
+    #[schema(minimum = 0, maximum = 2592000, default = 86400)]
+    pub overlap_seconds: u32,
+}
+
+fn one_day() -> u32 {
+    86_400
+}
+
+/// A new secret, shown once.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"client_secret": "Jm9v4f0K3sYxq1H2b7WcT8eL5nR6uA0dPzQyXgVhC4k",
+    "previous_secret_expires_at": "2026-12-08T10:00:00Z"}))]
+pub struct RotatedSecret {
+    pub client_secret: String,
+    /// Until when the secret it replaces is still accepted.
+    pub previous_secret_expires_at: String,
+}
+
+/// Rotate a confidential client's secret (admins): a new secret, in this answer only; the
+/// present one stays good for `overlap_seconds` so the client's servers can move to the
+/// new one (a secret retired by an earlier rotation ends now).
+#[utoipa::path(
+    context_path = "/api/v1",
+    tag = "admin",
+    params(("id" = String, Path, description = "The client's id", pattern = r"^[A-Za-z0-9._-]{1,64}$")),
+    request_body = RotateSecretRequest,
+    security(("oauth2" = ["users:write"])),
+    responses(
+        (status = 200, description = "Rotated", body = RotatedSecret),
+        (status = 400, response = BadRequest),
+        Protected,
+        (status = 404, response = ClientNotFound),
+        (status = 409, response = PublicClient),
+        (status = 422, response = ValidationFailed),
+    )
+)]
+#[post("/clients/{id}/secret")]
+pub async fn rotate_secret(
+    _admin: CurrentUser<scopes::UsersWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: Json<RotateSecretRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let overlap = chrono::Duration::seconds(body.overlap_seconds.into());
+    let (secret, until) = state.oauth.rotate_secret(&id, overlap).await?;
+    Ok(HttpResponse::Ok().json(RotatedSecret {
+        client_secret: secret.expose_secret().to_owned(),
+        previous_secret_expires_at: until.to_rfc3339_opts(SecondsFormat::Secs, true),
+    }))
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub fn configure_clients(cfg: &mut web::ServiceConfig) {
         clients::create,
         clients::get_client,
         clients::remove,
+        clients::rotate_secret,
     ),
     components(schemas(
         jwks::Jwk,
@@ -46,6 +47,8 @@ pub fn configure_clients(cfg: &mut web::ServiceConfig) {
         clients::NewClientRequest,
         clients::ClientResponse,
         clients::RegisteredClient,
+        clients::RotateSecretRequest,
+        clients::RotatedSecret,
     ))
 )]
 pub struct Doc;

@@ -99,6 +99,13 @@ pub struct ClientNotFound(ProblemDetails);
     "detail": "A client with this id is already registered.", "code": "client_id_taken"}))]
 pub struct ClientIdTaken(ProblemDetails);
 
+/// A public client has no secret to rotate.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json", example = json!({
+    "type": "urn:gatehouse:problem:public_client", "title": "Conflict", "status": 409,
+    "detail": "A public client has no secret to rotate.", "code": "public_client"}))]
+pub struct PublicClient(ProblemDetails);
+
 /// No registered API has this id.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json", example = json!({

@@ -120,8 +120,19 @@ pub enum ClientKind {
     /// A browser app or a native app: it cannot keep a secret, so it must use PKCE (S256).
     Public,
     /// A server-side app with a secret (`client_secret_basic` or `client_secret_post`),
-    /// stored only as its digest.
-    Confidential { secret: TokenDigest },
+    /// stored only as its digest; after a rotation, the one before it stays good until
+    /// `retiring`'s time.
+    Confidential {
+        secret: TokenDigest,
+        retiring: Option<RetiringSecret>,
+    },
+}
+
+/// A client secret replaced by a rotation, still accepted until `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiringSecret {
+    pub digest: TokenDigest,
+    pub until: DateTime<Utc>,
 }
 
 impl ClientKind {
@@ -129,6 +140,20 @@ impl ClientKind {
         match self {
             ClientKind::Public => "public",
             ClientKind::Confidential { .. } => "confidential",
+        }
+    }
+
+    /// Whether a secret whose digest is `given` proves a confidential client at `now`: its
+    /// secret, or the one a rotation retires while its overlap lasts.
+    pub fn accepts(&self, given: &TokenDigest, now: DateTime<Utc>) -> bool {
+        match self {
+            ClientKind::Public => false,
+            ClientKind::Confidential { secret, retiring } => {
+                secret == given
+                    || retiring
+                        .as_ref()
+                        .is_some_and(|old| old.digest == *given && now < old.until)
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ pub mod code;
 pub mod ports;
 pub mod service;
 
-pub use client::{Client, ClientId, ClientKind, ClientName, RedirectUri};
+pub use client::{Client, ClientId, ClientKind, ClientName, RedirectUri, RetiringSecret};
 pub use code::{AuthorizationCode, CODE_LIFETIME, CodeChallenge, Nonce, State};
 pub use ports::{
     AuthorizationCodeRepository, ClientRepository, IdClaims, IdTokenSigner, InsertClientError,
@@ -16,8 +16,9 @@ pub use ports::{
 };
 pub use service::{
     AuthorizeError, AuthorizeParams, AuthorizeRequest, ClientCredentials, CodeExchange, CodeGrant,
-    ErrorCode, ExchangeError, Logout, LogoutError, LogoutRequest, NewClient, NextStep, OAuthPolicy,
-    OAuthPorts, OAuthService, Prompt, RegisterClientError,
+    ErrorCode, ExchangeError, Logout, LogoutError, LogoutRequest, MAX_SECRET_OVERLAP, NewClient,
+    NextStep, OAuthPolicy, OAuthPorts, OAuthService, Prompt, RegisterClientError,
+    RotateSecretError,
 };
 
 #[cfg(test)]

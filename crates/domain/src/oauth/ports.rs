@@ -35,6 +35,15 @@ pub trait ClientRepository: Send + Sync {
 
     /// Deletes the client and its unredeemed codes; returns whether it existed.
     async fn delete(&self, id: &ClientId) -> Result<bool, RepositoryError>;
+
+    /// Makes `secret` the confidential client's secret and, in the same statement, its
+    /// present one the retiring one, good until `retire_at`; whether such a client exists.
+    async fn rotate_secret(
+        &self,
+        id: &ClientId,
+        secret: &TokenDigest,
+        retire_at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError>;
 }
 
 /// What became of redeeming a code.

@@ -86,6 +86,8 @@ codes! {
     ClientIdTaken = "client_id_taken", CONFLICT;
     /// An API with this `identifier` is already registered (or it is gatehouse's own).
     ApiTaken = "api_taken", CONFLICT;
+    /// A public client has no secret to rotate.
+    PublicClient = "public_client", CONFLICT;
     /// The account changed while the request ran; send it again.
     Conflict = "conflict", CONFLICT;
     /// The one-time code or recovery code is wrong or was already used.

@@ -37,6 +37,18 @@ impl From<gatehouse_domain::auth::RegisterError> for ApiError {
 }
 
 /// Every owner-scoped resource (todos and those built like them).
+impl From<gatehouse_domain::oauth::RotateSecretError> for ApiError {
+    fn from(error: gatehouse_domain::oauth::RotateSecretError) -> Self {
+        use gatehouse_domain::oauth::RotateSecretError as E;
+        match error {
+            E::NotFound => ApiError::ResourceNotFound(crate::problem::CLIENT_NOT_FOUND),
+            E::Public => ApiError::PublicClient,
+            E::Invalid(errors) => errors.into(),
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
 impl From<gatehouse_domain::apis::RegisterApiError> for ApiError {
     fn from(error: gatehouse_domain::apis::RegisterApiError) -> Self {
         use gatehouse_domain::apis::RegisterApiError as E;

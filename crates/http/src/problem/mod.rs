@@ -114,6 +114,9 @@ pub enum ApiError {
     /// 409 `api_taken`.
     #[error("an API with this identifier exists")]
     ApiTaken,
+    /// 409 `public_client`.
+    #[error("a public client has no secret")]
+    PublicClient,
     /// 400 with the given code: a body that is not the JSON it should be.
     #[error("{detail}")]
     BadRequest { code: Code, detail: String },
@@ -219,6 +222,7 @@ impl ApiError {
             ApiError::EmailTaken => Code::EmailTaken,
             ApiError::ClientIdTaken => Code::ClientIdTaken,
             ApiError::ApiTaken => Code::ApiTaken,
+            ApiError::PublicClient => Code::PublicClient,
             ApiError::BadRequest { code, .. } => *code,
             ApiError::PayloadTooLarge => Code::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => Code::UnsupportedMediaType,
@@ -262,6 +266,7 @@ impl ApiError {
             ApiError::EmailTaken => "An account with this email already exists.".into(),
             ApiError::ClientIdTaken => "A client with this id is already registered.".into(),
             ApiError::ApiTaken => "An API with this identifier is already registered.".into(),
+            ApiError::PublicClient => "A public client has no secret to rotate.".into(),
             ApiError::BadRequest { detail, .. } => detail.clone(),
             ApiError::PayloadTooLarge => "The request body is larger than 64 KiB.".into(),
             ApiError::UnsupportedMediaType(detail) => detail.clone(),
@@ -370,6 +375,7 @@ mod tests {
             ApiError::EmailTaken,
             ApiError::ClientIdTaken,
             ApiError::ApiTaken,
+            ApiError::PublicClient,
             ApiError::BadRequest {
                 code: Code::MalformedJson,
                 detail: "x".into(),

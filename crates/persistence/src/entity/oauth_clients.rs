@@ -10,6 +10,9 @@ pub struct Model {
     pub name: String,
     /// The SHA-256 digest of a confidential client's secret; `None` for public clients.
     pub secret_hash: Option<String>,
+    /// The digest of the secret a rotation replaced, accepted until `previous_secret_until`.
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_until: Option<DateTimeUtc>,
     /// Newline-separated.
     pub redirect_uris: String,
     /// Newline-separated.

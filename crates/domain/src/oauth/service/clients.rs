@@ -62,6 +62,7 @@ impl OAuthService {
         let kind = match &secret {
             Some(secret) => ClientKind::Confidential {
                 secret: self.ports.opaque.digest(secret),
+                retiring: None,
             },
             None => ClientKind::Public,
         };
@@ -129,6 +130,64 @@ impl OAuthService {
             tracing::info!(client_id = %id, sessions_revoked = revoked, "client removed");
         }
         Ok(removed)
+    }
+}
+
+/// The longest a rotated secret stays good beside its successor.
+pub const MAX_SECRET_OVERLAP: chrono::Duration = chrono::Duration::days(30);
+
+/// Why a secret was not rotated.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateSecretError {
+    #[error("no such registered client")]
+    NotFound,
+    /// A public client has no secret.
+    #[error("a public client has no secret to rotate")]
+    Public,
+    #[error(transparent)]
+    Invalid(ValidationErrors),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+impl OAuthService {
+    /// Gives a confidential client a new secret, returned once with the time the one it
+    /// replaces stops being accepted; the one it had stays good
+    /// for `overlap` (at most [`MAX_SECRET_OVERLAP`]; zero ends it at once), so its
+    /// servers can move to the new one. A secret retired by an earlier rotation ends now.
+    /// Of two rotations at once, the later is the client's secret and the earlier retires.
+    pub async fn rotate_secret(
+        &self,
+        id: &str,
+        overlap: chrono::Duration,
+    ) -> Result<(SecretString, DateTime<Utc>), RotateSecretError> {
+        if overlap < chrono::Duration::zero() || overlap > MAX_SECRET_OVERLAP {
+            let mut errors = ValidationErrors::new();
+            errors.add("overlap_seconds", "must be from 0 to 30 days");
+            return Err(RotateSecretError::Invalid(errors));
+        }
+        let Some(client) = self.registered_client(id).await? else {
+            return Err(RotateSecretError::NotFound);
+        };
+        if matches!(client.kind, ClientKind::Public) {
+            return Err(RotateSecretError::Public);
+        }
+        let secret = self.ports.opaque.generate();
+        let now = self.ports.clock.now();
+        let rotated = self
+            .ports
+            .clients
+            .rotate_secret(
+                &client.id,
+                &self.ports.opaque.digest(&secret),
+                now + overlap,
+            )
+            .await?;
+        if !rotated {
+            return Err(RotateSecretError::NotFound);
+        }
+        tracing::info!(client_id = %client.id, overlap_secs = overlap.num_seconds(), "client secret rotated");
+        Ok((secret, now + overlap))
     }
 }
 

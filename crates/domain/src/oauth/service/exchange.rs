@@ -60,8 +60,8 @@ impl OAuthService {
         };
         match (&client.kind, &credentials.secret) {
             (ClientKind::Public, None) => Ok(client),
-            (ClientKind::Confidential { secret }, Some(given))
-                if self.ports.opaque.digest(given) == *secret =>
+            (kind @ ClientKind::Confidential { .. }, Some(given))
+                if kind.accepts(&self.ports.opaque.digest(given), self.ports.clock.now()) =>
             {
                 Ok(client)
             }

@@ -11,7 +11,7 @@ mod logout;
 pub use authorize::{
     AuthorizeError, AuthorizeParams, AuthorizeRequest, ErrorCode, NextStep, Prompt,
 };
-pub use clients::{NewClient, RegisterClientError};
+pub use clients::{MAX_SECRET_OVERLAP, NewClient, RegisterClientError, RotateSecretError};
 pub use exchange::{ClientCredentials, CodeExchange, CodeGrant, ExchangeError};
 pub use logout::{Logout, LogoutError, LogoutRequest};
 
