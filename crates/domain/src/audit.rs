@@ -76,10 +76,12 @@ pub enum AuditKind {
     /// A passkey sign-in refused: an unknown credential, an answer that failed a check, a
     /// signature counter that went backwards (the detail says which).
     PasskeySignInFailed,
+    /// A wrong secret for a confidential OAuth client (the detail names the client).
+    ClientAuthenticationFailed,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 35] = [
+    pub const ALL: [AuditKind; 36] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -115,6 +117,7 @@ impl AuditKind {
         AuditKind::PasskeyRemoved,
         AuditKind::PasskeySignIn,
         AuditKind::PasskeySignInFailed,
+        AuditKind::ClientAuthenticationFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -154,6 +157,7 @@ impl AuditKind {
             AuditKind::PasskeyRemoved => "passkey_removed",
             AuditKind::PasskeySignIn => "passkey_sign_in",
             AuditKind::PasskeySignInFailed => "passkey_sign_in_failed",
+            AuditKind::ClientAuthenticationFailed => "client_authentication_failed",
         }
     }
 

@@ -34,6 +34,10 @@ pub enum Bucket {
     UpstreamIp,
     /// Passkey sign-ins begun from one client network.
     PasskeyIp,
+    /// Client secrets tried for one OAuth client (a right one gives its attempt back).
+    ClientSecret,
+    /// Client secrets tried from one client network (a right one gives its attempt back).
+    ClientIp,
 }
 
 impl Bucket {
@@ -46,6 +50,8 @@ impl Bucket {
             Bucket::VerifyEmail => "verify_email",
             Bucket::UpstreamIp => "upstream_ip",
             Bucket::PasskeyIp => "passkey_ip",
+            Bucket::ClientSecret => "client_secret",
+            Bucket::ClientIp => "client_ip",
         }
     }
 }
@@ -66,6 +72,8 @@ pub struct ThrottlePolicy {
     pub verify_email: Limit,
     pub upstream_ip: Limit,
     pub passkey_ip: Limit,
+    pub client_secret: Limit,
+    pub client_ip: Limit,
 }
 
 impl Default for ThrottlePolicy {
@@ -101,6 +109,14 @@ impl Default for ThrottlePolicy {
                 max: 60,
                 window: quarter_hour,
             },
+            client_secret: Limit {
+                max: 20,
+                window: quarter_hour,
+            },
+            client_ip: Limit {
+                max: 60,
+                window: quarter_hour,
+            },
         }
     }
 }
@@ -115,6 +131,8 @@ impl ThrottlePolicy {
             Bucket::VerifyEmail => self.verify_email,
             Bucket::UpstreamIp => self.upstream_ip,
             Bucket::PasskeyIp => self.passkey_ip,
+            Bucket::ClientSecret => self.client_secret,
+            Bucket::ClientIp => self.client_ip,
         }
     }
 
@@ -127,6 +145,8 @@ impl ThrottlePolicy {
             self.verify_email,
             self.upstream_ip,
             self.passkey_ip,
+            self.client_secret,
+            self.client_ip,
         ]
         .iter()
         .map(|limit| limit.window)

@@ -222,6 +222,11 @@ pub struct AuthSettings {
     /// Passkey sign-ins begun per client IP within `login_window_secs` (each assertion also
     /// counts against the account and the IP as a password attempt does).
     pub passkey_sign_ins_per_ip: u32,
+    /// Wrong secrets per OAuth client within `login_window_secs` (past it, even a right one
+    /// waits).
+    pub client_secret_failures_per_client: u32,
+    /// Wrong client secrets per client IP within `login_window_secs`.
+    pub client_secret_failures_per_ip: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -472,6 +477,8 @@ impl Default for AuthSettings {
             reauthentication_seconds: secs(gatehouse_domain::reauth::DEFAULT_WINDOW),
             upstream_sign_ins_per_ip: limits.upstream_ip.max,
             passkey_sign_ins_per_ip: limits.passkey_ip.max,
+            client_secret_failures_per_client: limits.client_secret.max,
+            client_secret_failures_per_ip: limits.client_ip.max,
         }
     }
 }
@@ -646,6 +653,14 @@ impl Settings {
             },
             passkey_ip: Limit {
                 max: self.auth.passkey_sign_ins_per_ip,
+                window: login,
+            },
+            client_secret: Limit {
+                max: self.auth.client_secret_failures_per_client,
+                window: login,
+            },
+            client_ip: Limit {
+                max: self.auth.client_secret_failures_per_ip,
                 window: login,
             },
         }

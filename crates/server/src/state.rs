@@ -334,6 +334,7 @@ pub fn assemble(
             id_tokens: tokens.clone(),
             opaque: Arc::new(RandomTokens),
             clock: clock.clone(),
+            throttle: throttle.clone(),
             audit: audit.clone(),
         },
         OAuthPolicy {

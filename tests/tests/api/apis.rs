@@ -361,3 +361,70 @@ mod secret_rotation {
         );
     }
 }
+
+/// Wrong client secrets are bounded per client and per network, as passwords are.
+mod client_secret_throttle {
+    use futures::future::join_all;
+    use gatehouse_tests::TestApp;
+    use gatehouse_tests::oidc::register_client;
+    use reqwest::StatusCode;
+    use serde_json::json;
+
+    async fn revoke_as(app: &TestApp, id: &str, secret: &str) -> reqwest::Response {
+        app.client
+            .post(app.url("/oauth2/revoke"))
+            .basic_auth(id, Some(secret))
+            .form(&[("token", "not-a-token")])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_wrong_secrets_is_bounded_and_right_ones_do_not_count() {
+        let app = TestApp::builder().spawn().await;
+        let admin = app.admin_token("root@example.com").await;
+        let limit = app.settings.auth.client_secret_failures_per_client;
+        let mut secrets = Vec::new();
+        for id in ["backend", "other"] {
+            let client = register_client(
+                &app,
+                &admin,
+                json!({"id": id, "name": id, "redirect_uris": ["https://backend.example.com/cb"]}),
+            )
+            .await;
+            secrets.push(client["client_secret"].as_str().unwrap().to_owned());
+        }
+        // Right secrets give their attempt back: more of them than the limit all pass.
+        for _ in 0..limit + 5 {
+            assert_eq!(
+                revoke_as(&app, "backend", &secrets[0]).await.status(),
+                StatusCode::OK
+            );
+        }
+        // A burst of wrong ones: every one refused, and only `limit` of them checked.
+        let burst = join_all((0..limit + 10).map(|i| {
+            let guess = format!("guess-{i}");
+            let app = &app;
+            async move { revoke_as(app, "backend", &guess).await.status() }
+        }))
+        .await;
+        assert!(
+            burst.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+            "{burst:?}"
+        );
+        assert_eq!(
+            app.audited("client_authentication_failed").await,
+            i64::from(limit)
+        );
+        // Past the limit, the right secret waits too, and is told how long.
+        let waiting = revoke_as(&app, "backend", &secrets[0]).await;
+        assert_eq!(waiting.status(), StatusCode::UNAUTHORIZED);
+        assert!(waiting.headers().contains_key("retry-after"));
+        // Another client from the same network is not held back by one client's limit.
+        assert_eq!(
+            revoke_as(&app, "other", &secrets[1]).await.status(),
+            StatusCode::OK
+        );
+    }
+}

@@ -147,7 +147,7 @@ pub async fn token(
             let password = SecretString::from(required(&form, "password")?);
             // A confidential client that names itself must authenticate (RFC 6749 §4.3.2),
             // before any password is looked at; the `mfa_token` is bound to it.
-            let client = named_client(&state, &req, &form).await?;
+            let client = named_client(&state, &req, &form, &caller.0).await?;
             state
                 .auth
                 .password_grant(
@@ -163,7 +163,7 @@ pub async fn token(
             let mfa_token = SecretString::from(required(&form, "mfa_token")?);
             let factor =
                 Factor::from_fields(form.get("otp").cloned(), form.get("recovery_code").cloned());
-            let client = named_client(&state, &req, &form).await?;
+            let client = named_client(&state, &req, &form, &caller.0).await?;
             state
                 .auth
                 .mfa_grant(&mfa_token, factor, client.as_ref(), caller.0)
@@ -173,7 +173,7 @@ pub async fn token(
             let mfa_token = SecretString::from(required(&form, "mfa_token")?);
             let ceremony = SecretString::from(required(&form, "ceremony")?);
             let credential = CeremonyResponse::new(required(&form, "credential")?);
-            let client = named_client(&state, &req, &form).await?;
+            let client = named_client(&state, &req, &form, &caller.0).await?;
             state
                 .passkeys
                 .second_factor_for_tokens(
@@ -194,7 +194,7 @@ pub async fn token(
         }
         "refresh_token" => {
             let refresh = SecretString::from(required(&form, "refresh_token")?);
-            let client = named_client(&state, &req, &form).await?;
+            let client = named_client(&state, &req, &form, &caller.0).await?;
             state
                 .auth
                 .refresh_grant(&refresh, scope, client.as_ref(), caller.0)
@@ -242,6 +242,7 @@ async fn named_client(
     state: &AppState,
     req: &HttpRequest,
     form: &HashMap<String, String>,
+    caller: &gatehouse_domain::Caller,
 ) -> Result<Option<ClientId>, OAuthError> {
     let credentials = client_credentials(req, form)?;
     let Some(id) = credentials.id.as_deref() else {
@@ -250,7 +251,10 @@ async fn named_client(
     if state.oauth.client(id).await?.is_none() {
         return Ok(None);
     }
-    let client = state.oauth.authenticate_client(&credentials).await?;
+    let client = state
+        .oauth
+        .authenticate_client(&credentials, caller)
+        .await?;
     Ok(Some(client.id))
 }
 

@@ -283,7 +283,7 @@ pub async fn revoke(
     let token = SecretString::from(required(&form, "token")?);
     let client = state
         .oauth
-        .authenticate_client(&client_credentials(&req, &form)?)
+        .authenticate_client(&client_credentials(&req, &form)?, &caller.0)
         .await?;
     state
         .auth
@@ -340,6 +340,7 @@ pub struct IntrospectionResponse {
 #[post("/oauth2/introspect")]
 pub async fn introspect(
     req: HttpRequest,
+    caller: Caller,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
@@ -347,7 +348,7 @@ pub async fn introspect(
     let token = SecretString::from(required(&form, "token")?);
     let client = state
         .oauth
-        .authenticate_client(&client_credentials(&req, &form)?)
+        .authenticate_client(&client_credentials(&req, &form)?, &caller.0)
         .await?;
     if client.is_public() {
         return Err(OAuthError::invalid_client());

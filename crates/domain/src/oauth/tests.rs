@@ -67,6 +67,11 @@ async fn flow() -> Flow {
             id_tokens: Arc::new(FakeIdTokens),
             opaque: Arc::new(FakeOpaque),
             clock: clock.clone(),
+            throttle: crate::throttle::Throttle::new(
+                Arc::new(crate::testing::InMemoryCounters::default()),
+                clock.clone(),
+                crate::throttle::ThrottlePolicy::default(),
+            ),
             audit: Audit::new(Arc::new(NoAudit), clock),
         },
         OAuthPolicy {

@@ -139,6 +139,21 @@ impl OAuthError {
         Self::new(OAuthErrorCode::UnsupportedGrantType, description)
     }
 
+    /// 401 `invalid_client` with `Retry-After`: too many wrong secrets for this client or
+    /// from this network; a right one waits too.
+    pub fn client_throttled(retry_after: Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                OAuthErrorCode::InvalidClient,
+                format!(
+                    "Too many failed client authentications; try again in {} seconds.",
+                    retry_after.as_secs().max(1)
+                ),
+            )
+        }
+    }
+
     pub fn temporarily_unavailable(retry_after: Duration) -> Self {
         Self {
             retry_after: Some(retry_after),
@@ -254,6 +269,7 @@ impl From<gatehouse_domain::oauth::ExchangeError> for OAuthError {
                 "invalid authorization code: {reason}"
             ))),
             E::InvalidRequest(reason) => OAuthError::invalid_request(sentence(reason)),
+            E::Throttled { retry_after } => OAuthError::client_throttled(retry_after),
             E::Token(error) => error.into(),
             E::Repository(error) => error.into(),
         }

@@ -39,18 +39,28 @@ pub enum ExchangeError {
     InvalidGrant(&'static str),
     #[error("{0}")]
     InvalidRequest(&'static str),
+    /// Too many wrong secrets for this client or from this network: wait `retry_after`
+    /// (a right secret too).
+    #[error("too many failed client authentications")]
+    Throttled { retry_after: std::time::Duration },
     #[error(transparent)]
     Token(#[from] TokenError),
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }
 
+crate::throttle::throttled_error!(ExchangeError);
+
 impl OAuthService {
     /// Authenticates the client of a token-endpoint request: a confidential client by its
-    /// secret, a public client by its id alone (and it must not send a secret).
+    /// secret, a public client by its id alone (and it must not send a secret). A secret is
+    /// judged as a password is: an attempt is reserved against the client and the caller's
+    /// network before it is checked, so a burst of guesses is bounded as a whole; a right
+    /// secret gives its attempt back, a wrong one is audited.
     pub async fn authenticate_client(
         &self,
         credentials: &ClientCredentials,
+        caller: &Caller,
     ) -> Result<Client, ExchangeError> {
         let Some(id) = credentials.id.as_deref() else {
             return Err(ExchangeError::InvalidClient);
@@ -58,15 +68,49 @@ impl OAuthService {
         let Some(client) = self.client(id).await? else {
             return Err(ExchangeError::InvalidClient);
         };
-        match (&client.kind, &credentials.secret) {
-            (ClientKind::Public, None) => Ok(client),
-            (kind @ ClientKind::Confidential { .. }, Some(given))
-                if kind.accepts(&self.ports.opaque.digest(given), self.ports.clock.now()) =>
-            {
-                Ok(client)
+        let given = match (&client.kind, &credentials.secret) {
+            (ClientKind::Public, None) => return Ok(client),
+            (ClientKind::Confidential { .. }, Some(given)) => given,
+            _ => return Err(ExchangeError::InvalidClient),
+        };
+        let throttle = &self.ports.throttle;
+        let attempt = match &caller.ip {
+            Some(ip) => {
+                let network = crate::throttle::ip_subject(ip);
+                let (client_attempt, network_attempt) = throttle
+                    .reserve_pair(
+                        (Bucket::ClientSecret, client.id.as_str()),
+                        (Bucket::ClientIp, &network),
+                    )
+                    .await?;
+                vec![client_attempt, network_attempt]
             }
-            _ => Err(ExchangeError::InvalidClient),
+            None => vec![
+                throttle
+                    .reserve(Bucket::ClientSecret, client.id.as_str())
+                    .await?,
+            ],
+        };
+        let digest = self.ports.opaque.digest(given);
+        if client.kind.accepts(&digest, self.ports.clock.now()) {
+            for reservation in attempt {
+                if let Err(error) = throttle.release(reservation).await {
+                    tracing::warn!(%error, "could not give back a client authentication attempt");
+                }
+            }
+            return Ok(client);
         }
+        self.ports
+            .audit
+            .record(
+                AuditKind::ClientAuthenticationFailed,
+                None,
+                None,
+                caller,
+                Some(client.id.to_string()),
+            )
+            .await;
+        Err(ExchangeError::InvalidClient)
     }
 
     /// The `authorization_code` grant. The code is redeemed before anything else is
@@ -78,7 +122,7 @@ impl OAuthService {
         exchange: CodeExchange,
         caller: Caller,
     ) -> Result<CodeGrant, ExchangeError> {
-        let client = self.authenticate_client(&exchange.client).await?;
+        let client = self.authenticate_client(&exchange.client, &caller).await?;
         let now = self.ports.clock.now();
         let digest = self.ports.opaque.digest(&exchange.code);
         let code = match self.ports.codes.redeem(&digest, now).await? {

@@ -40,6 +40,7 @@ use crate::ports::{
 };
 use crate::scope::{Scope, ScopeSet};
 use crate::session::{Caller, Session, SessionId, SessionLifetimes};
+use crate::throttle::Bucket;
 use crate::user::User;
 
 /// Deployment choices of the flow.
@@ -65,6 +66,8 @@ pub struct OAuthPorts {
     pub id_tokens: Arc<dyn IdTokenSigner>,
     pub opaque: Arc<dyn OpaqueTokens>,
     pub clock: Arc<dyn Clock>,
+    /// Bounds wrong client secrets per client and per network.
+    pub throttle: crate::throttle::Throttle,
     pub audit: Audit,
 }
 
