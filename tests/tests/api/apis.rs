@@ -428,3 +428,35 @@ mod client_secret_throttle {
         );
     }
 }
+
+#[tokio::test]
+async fn an_overlap_is_a_whole_number_of_seconds_however_json_writes_it() {
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+    let app = TestApp::builder().spawn().await;
+    let admin = app.admin_token("root@example.com").await;
+    gatehouse_tests::oidc::register_client(
+        &app,
+        &admin,
+        json!({"id": "backend", "name": "Backend", "redirect_uris": ["https://backend.example.com/cb"]}),
+    )
+    .await;
+    for (overlap, status) in [
+        (json!(60), StatusCode::OK),
+        (json!(60.0), StatusCode::OK),
+        (json!(60.5), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!(-1), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!("60"), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!(1e20), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let answer = app
+            .bearer_send(
+                Method::POST,
+                "/api/v1/clients/backend/secret",
+                &admin,
+                Some(&json!({ "overlap_seconds": overlap })),
+            )
+            .await;
+        assert_eq!(answer.status(), status, "{overlap}");
+    }
+}

@@ -237,13 +237,28 @@ pub async fn remove(
 pub struct RotateSecretRequest {
     /// Seconds the present secret is still accepted beside the new one (default one day,
     /// at most 30 days; 0 ends it now).
-    #[serde(default = "one_day")]
+    #[serde(default = "one_day", deserialize_with = "whole_seconds")]
     #[schema(minimum = 0, maximum = 2592000, default = 86400)]
     pub overlap_seconds: u32,
 }
 
 fn one_day() -> u32 {
     86_400
+}
+
+/// A whole number of seconds as JSON Schema reads an integer: `60` or `60.0`.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let whole = number
+        .as_u64()
+        .or_else(|| {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+                .map(|f| f as u64)
+        })
+        .and_then(|n| u32::try_from(n).ok());
+    whole.ok_or_else(|| serde::de::Error::custom("must be a whole number of seconds, from 0"))
 }
 
 /// A new secret, shown once.
