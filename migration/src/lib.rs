@@ -19,6 +19,7 @@ mod m20261205_000014_upstream_links_and_reauth;
 mod m20261205_000015_passkeys;
 mod m20261207_000016_apis;
 mod m20261207_000017_client_secret_rotation;
+mod m20261207_000018_client_api_access;
 mod owned;
 mod postgres_only;
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000015_passkeys::Migration),
             Box::new(m20261207_000016_apis::Migration),
             Box::new(m20261207_000017_client_secret_rotation::Migration),
+            Box::new(m20261207_000018_client_api_access::Migration),
         ]
     }
 }

@@ -205,6 +205,11 @@ impl ApiService {
         Self { apis, clock, own }
     }
 
+    /// gatehouse's own API's identifier: the `aud` of its own tokens.
+    pub fn own_identifier(&self) -> &str {
+        &self.own
+    }
+
     /// Registers an API: every field checked, scope names unique, each scope's roles
     /// known.
     pub async fn register(&self, input: NewApi) -> Result<RegisteredApi, RegisterApiError> {

@@ -78,10 +78,13 @@ pub enum AuditKind {
     PasskeySignInFailed,
     /// A wrong secret for a confidential OAuth client (the detail names the client).
     ClientAuthenticationFailed,
+    /// A client's token for itself, by the client credentials grant (the detail names the
+    /// client, the API and the scopes).
+    ClientTokenIssued,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 36] = [
+    pub const ALL: [AuditKind; 37] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -118,6 +121,7 @@ impl AuditKind {
         AuditKind::PasskeySignIn,
         AuditKind::PasskeySignInFailed,
         AuditKind::ClientAuthenticationFailed,
+        AuditKind::ClientTokenIssued,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -158,6 +162,7 @@ impl AuditKind {
             AuditKind::PasskeySignIn => "passkey_sign_in",
             AuditKind::PasskeySignInFailed => "passkey_sign_in_failed",
             AuditKind::ClientAuthenticationFailed => "client_authentication_failed",
+            AuditKind::ClientTokenIssued => "client_token_issued",
         }
     }
 

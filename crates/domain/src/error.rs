@@ -59,6 +59,16 @@ impl ValidationErrors {
     pub fn violations(&self) -> &[FieldViolation] {
         &self.0
     }
+
+    /// Every violation with its message, on one line (`field: message; …`), for a command
+    /// line.
+    pub fn summary(&self) -> String {
+        self.0
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 impl fmt::Display for ValidationErrors {

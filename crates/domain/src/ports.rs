@@ -261,6 +261,58 @@ pub enum TokenError {
     Signing(String),
 }
 
+/// Who a token for a registered API speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSubject {
+    /// A person, in a session (`sub` is the user, `sid` the session).
+    User {
+        user_id: UserId,
+        session_id: SessionId,
+        role: Role,
+        amr: crate::session::Amr,
+    },
+    /// The client itself, by the client credentials grant (`sub` is the client's id).
+    Client,
+}
+
+/// What a token for a registered API (not gatehouse's own) asserts: its audience is that
+/// API's identifier and its scopes are that API's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenClaims {
+    /// The API's identifier (`aud`).
+    pub audience: String,
+    pub subject: TokenSubject,
+    /// The client the token was issued to (`client_id`, RFC 9068 §2.2).
+    pub client_id: Option<crate::id::ClientId>,
+    /// Scope names of that API.
+    pub scopes: Vec<crate::apis::ScopeName>,
+    pub token_id: Uuid,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl ApiTokenClaims {
+    /// The scopes as a token's `scope` writes them: space-separated.
+    pub fn scope(&self) -> String {
+        let names: Vec<&str> = self.scopes.iter().map(|s| s.as_str()).collect();
+        names.join(" ")
+    }
+}
+
+/// A signed token for a registered API, and what it says.
+#[derive(Debug)]
+pub struct ApiAccessToken {
+    pub token: SecretString,
+    pub claims: ApiTokenClaims,
+}
+
+impl ApiAccessToken {
+    /// Seconds from issue to expiry, for the `expires_in` of a token response.
+    pub fn lifetime_secs(&self) -> i64 {
+        self.claims.expires_at.timestamp() - self.claims.issued_at.timestamp()
+    }
+}
+
 /// Issues and verifies self-contained access tokens.
 pub trait AccessTokenService: Send + Sync {
     /// Signs a token for `user` in `session` carrying `scopes` (and the session's `amr`),
@@ -276,6 +328,26 @@ pub trait AccessTokenService: Send + Sync {
     /// Checks signature, algorithm, type and every claim against `now`.
     /// Returns [`TokenError::Expired`] or [`TokenError::Invalid`] for any bad token.
     fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError>;
+
+    /// Whether tokens for registered APIs can be signed: they are verified by other
+    /// services with the published keys, so a shared secret (HS256) cannot sign them.
+    fn signs_for_apis(&self) -> bool;
+
+    /// Signs a token for a registered API saying `claims` (whose `token_id`, `issued_at`
+    /// and `expires_at` this sets from `now` and the configured lifetime). Returns
+    /// [`TokenError::Signing`] when [`Self::signs_for_apis`] is false.
+    fn issue_for_api(
+        &self,
+        claims: ApiTokenClaims,
+        now: DateTime<Utc>,
+    ) -> Result<ApiAccessToken, TokenError>;
+
+    /// Checks a token meant for some API other than gatehouse's own as [`Self::verify`]
+    /// checks gatehouse's: signature, algorithm, type, issuer and times. Whether its
+    /// audience is a registered API is the caller's to judge. A token for gatehouse's own
+    /// API is [`TokenError::Invalid`] here.
+    fn verify_for_api(&self, token: &str, now: DateTime<Utc>)
+    -> Result<ApiTokenClaims, TokenError>;
 }
 
 /// The SHA-256 digest of an opaque token, hex-encoded: all that is stored of it.

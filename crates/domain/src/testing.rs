@@ -345,6 +345,33 @@ impl AccessTokenService for FakeTokens {
             amr: Amr::Password,
         })
     }
+    fn signs_for_apis(&self) -> bool {
+        true
+    }
+    /// Tokens for APIs are `api <audience> <token id>`, and verify as nothing.
+    fn issue_for_api(
+        &self,
+        claims: crate::ports::ApiTokenClaims,
+        now: DateTime<Utc>,
+    ) -> Result<crate::ports::ApiAccessToken, TokenError> {
+        let claims = crate::ports::ApiTokenClaims {
+            token_id: uuid::Uuid::now_v7(),
+            issued_at: now,
+            expires_at: now + Duration::minutes(15),
+            ..claims
+        };
+        Ok(crate::ports::ApiAccessToken {
+            token: SecretString::from(format!("api {} {}", claims.audience, claims.token_id)),
+            claims,
+        })
+    }
+    fn verify_for_api(
+        &self,
+        _token: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<crate::ports::ApiTokenClaims, TokenError> {
+        Err(TokenError::Invalid("the fake verifies no API token"))
+    }
 }
 
 pub(crate) struct FixedClock(pub(crate) DateTime<Utc>);
@@ -590,8 +617,12 @@ impl MfaRepository for InMemoryMfa {
     }
 }
 
+/// Clients, and what each may ask for on APIs.
 #[derive(Default)]
-pub(crate) struct InMemoryClients(Mutex<Vec<Client>>);
+pub(crate) struct InMemoryClients(
+    Mutex<Vec<Client>>,
+    Mutex<Vec<(ClientId, crate::oauth::ApiAccess)>>,
+);
 
 #[async_trait]
 impl ClientRepository for InMemoryClients {
@@ -636,6 +667,44 @@ impl ClientRepository for InMemoryClients {
             secret: new.clone(),
         };
         Ok(true)
+    }
+    /// Knows no API's identifier: each access is named by its API's id.
+    async fn set_api_access(
+        &self,
+        id: &ClientId,
+        access: &[(crate::apis::ApiId, Vec<crate::apis::ScopeName>)],
+    ) -> Result<bool, RepositoryError> {
+        if self.find(id).await?.is_none() {
+            return Ok(false);
+        }
+        let mut all = self.1.lock().unwrap();
+        all.retain(|(client, _)| client != id);
+        for (api, scopes) in access {
+            let identifier =
+                crate::apis::ApiIdentifier::parse(&format!("urn:api:{api}")).expect("urn");
+            all.push((
+                id.clone(),
+                crate::oauth::ApiAccess {
+                    api: *api,
+                    identifier,
+                    scopes: scopes.clone(),
+                },
+            ));
+        }
+        Ok(true)
+    }
+    async fn api_access(
+        &self,
+        id: &ClientId,
+    ) -> Result<Vec<crate::oauth::ApiAccess>, RepositoryError> {
+        Ok(self
+            .1
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(client, _)| client == id)
+            .map(|(_, access)| access.clone())
+            .collect())
     }
 }
 
@@ -1321,5 +1390,46 @@ pub(crate) struct AllButThirdParty;
 impl crate::reauth::ClientTrust for AllButThirdParty {
     async fn is_first_party(&self, client: &ClientId) -> Result<bool, RepositoryError> {
         Ok(client.as_str() != "third-party")
+    }
+}
+
+/// Registered APIs, in memory.
+#[derive(Default)]
+pub(crate) struct InMemoryApis(Mutex<Vec<crate::apis::RegisteredApi>>);
+
+#[async_trait]
+impl crate::apis::ApiRepository for InMemoryApis {
+    async fn insert(
+        &self,
+        api: &crate::apis::RegisteredApi,
+    ) -> Result<(), crate::apis::InsertApiError> {
+        let mut apis = self.0.lock().unwrap();
+        if apis.iter().any(|a| a.identifier == api.identifier) {
+            return Err(crate::apis::InsertApiError::Taken);
+        }
+        apis.push(api.clone());
+        Ok(())
+    }
+    async fn list(&self) -> Result<Vec<crate::apis::RegisteredApi>, RepositoryError> {
+        Ok(self.0.lock().unwrap().clone())
+    }
+    async fn find(
+        &self,
+        identifier: &crate::apis::ApiIdentifier,
+    ) -> Result<Option<crate::apis::RegisteredApi>, RepositoryError> {
+        let apis = self.0.lock().unwrap();
+        Ok(apis.iter().find(|a| a.identifier == *identifier).cloned())
+    }
+    async fn find_by_id(
+        &self,
+        id: crate::apis::ApiId,
+    ) -> Result<Option<crate::apis::RegisteredApi>, RepositoryError> {
+        Ok(self.0.lock().unwrap().iter().find(|a| a.id == id).cloned())
+    }
+    async fn delete(&self, id: crate::apis::ApiId) -> Result<bool, RepositoryError> {
+        let mut apis = self.0.lock().unwrap();
+        let before = apis.len();
+        apis.retain(|a| a.id != id);
+        Ok(apis.len() < before)
     }
 }

@@ -2,10 +2,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use gatehouse_domain::apis::{ApiId, ApiIdentifier, ScopeName};
 use gatehouse_domain::mfa::Amr;
 use gatehouse_domain::oauth::{
-    AuthorizationCode, AuthorizationCodeRepository, Client, ClientId, ClientKind, ClientName,
-    ClientRepository, CodeChallenge, InsertClientError, Nonce, Redemption, RedirectUri,
+    ApiAccess, AuthorizationCode, AuthorizationCodeRepository, Client, ClientId, ClientKind,
+    ClientName, ClientRepository, CodeChallenge, InsertClientError, Nonce, Redemption, RedirectUri,
     RetiringSecret,
 };
 use gatehouse_domain::ports::TokenDigest;
@@ -13,11 +14,14 @@ use gatehouse_domain::upstream::ProviderId;
 use gatehouse_domain::{RepositoryError, ScopeSet, SessionId, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, SqlErr,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    SqlErr, TransactionTrait,
 };
 
 use crate::database::Database;
-use crate::entity::{authorization_codes as codes, oauth_clients as clients};
+use crate::entity::{
+    apis, authorization_codes as codes, client_api_access as access_rows, oauth_clients as clients,
+};
 use crate::errors::{corrupt, storage};
 
 /// Registered clients.
@@ -72,6 +76,7 @@ fn client_to_domain(model: clients::Model) -> Result<Client, RepositoryError> {
         post_logout_redirect_uris: split(&row, &model.post_logout_redirect_uris)?,
         first_party: model.first_party,
         resource_server: model.resource_server,
+        client_credentials: model.client_credentials,
         created_at: model.created_at,
     })
 }
@@ -93,6 +98,7 @@ impl ClientRepository for SeaClientRepository {
             post_logout_redirect_uris: Set(join(&client.post_logout_redirect_uris)),
             first_party: Set(client.first_party),
             resource_server: Set(client.resource_server),
+            client_credentials: Set(client.client_credentials),
             created_at: Set(client.created_at),
         };
         match clients::Entity::insert(row)
@@ -166,6 +172,73 @@ impl ClientRepository for SeaClientRepository {
             .await
             .map_err(storage)?;
         Ok(rotated.rows_affected == 1)
+    }
+
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    async fn set_api_access(
+        &self,
+        id: &ClientId,
+        access: &[(ApiId, Vec<ScopeName>)],
+    ) -> Result<bool, RepositoryError> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        let exists = clients::Entity::find_by_id(id.as_str().to_owned())
+            .one(&txn)
+            .await
+            .map_err(storage)?
+            .is_some();
+        if !exists {
+            return Ok(false);
+        }
+        access_rows::Entity::delete_many()
+            .filter(access_rows::Column::ClientId.eq(id.as_str()))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        if !access.is_empty() {
+            let rows = access.iter().map(|(api, scopes)| access_rows::ActiveModel {
+                client_id: Set(id.as_str().to_owned()),
+                api_id: Set(api.as_uuid()),
+                scopes: Set(scopes
+                    .iter()
+                    .map(ScopeName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" ")),
+            });
+            access_rows::Entity::insert_many(rows)
+                .exec_without_returning(&txn)
+                .await
+                .map_err(storage)?;
+        }
+        txn.commit().await.map_err(storage)?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    async fn api_access(&self, id: &ClientId) -> Result<Vec<ApiAccess>, RepositoryError> {
+        let rows = access_rows::Entity::find()
+            .filter(access_rows::Column::ClientId.eq(id.as_str()))
+            .find_also_related(apis::Entity)
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        let mut access = Vec::with_capacity(rows.len());
+        for (row, api) in rows {
+            // Deleted with its API: a row without one is being deleted now.
+            let Some(api) = api else { continue };
+            let identifier =
+                ApiIdentifier::parse(&api.identifier).map_err(|e| corrupt("apis", api.id, e))?;
+            access.push(ApiAccess {
+                api: ApiId::from_uuid(row.api_id),
+                identifier,
+                scopes: row
+                    .scopes
+                    .split_ascii_whitespace()
+                    .filter_map(|name| ScopeName::parse(name).ok())
+                    .collect(),
+            });
+        }
+        access.sort_by(|a, b| a.identifier.as_str().cmp(b.identifier.as_str()));
+        Ok(access)
     }
 }
 

@@ -11,9 +11,13 @@ use std::num::NonZeroUsize;
 use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
+use gatehouse_domain::apis::ScopeName;
 use gatehouse_domain::mfa::Amr;
 use gatehouse_domain::oauth::{ClientId, IdClaims, IdTokenSigner};
-use gatehouse_domain::ports::{AccessClaims, AccessToken, AccessTokenService, TokenError};
+use gatehouse_domain::ports::{
+    AccessClaims, AccessToken, AccessTokenService, ApiAccessToken, ApiTokenClaims, TokenError,
+    TokenSubject,
+};
 use gatehouse_domain::{Role, ScopeSet, Session, SessionId, User, UserId};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
@@ -67,6 +71,28 @@ pub struct JwtConfig {
     pub leeway: Duration,
 }
 
+/// The claims of a token for a registered API (RFC 9068 §2.2): its `iss` is the OpenID
+/// Connect issuer, so that any RFC 9068 verifier given the discovery document accepts it.
+#[derive(Debug, Serialize, Deserialize)]
+struct ApiClaims {
+    iss: String,
+    aud: String,
+    sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    jti: String,
+    scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    role: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    amr: Vec<String>,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     iss: String,
@@ -110,10 +136,13 @@ struct Verified {
     claims: AccessClaims,
 }
 
-/// A verifying key with the validation rules pinned to its algorithm.
+/// A verifying key with the validation rules pinned to its algorithm: `validation` for
+/// gatehouse's own tokens, `api_validation` for tokens of registered APIs (issued as the
+/// OpenID Connect issuer, any audience).
 struct Verifier {
     key: LoadedKey,
     validation: Validation,
+    api_validation: Validation,
 }
 
 pub struct JwtService {
@@ -162,12 +191,18 @@ impl JwtService {
             // Times are checked below against the injected clock, not the system clock.
             validation.validate_exp = false;
             validation.validate_nbf = false;
+            let mut api_validation = validation.clone();
+            api_validation.set_issuer(&[&config.id_token_issuer]);
+            // Which registered API a token is for is the domain's to judge.
+            api_validation.validate_aud = false;
             jwks.extend(key.public.clone());
             let kid = key.kid.clone();
-            if verifiers
-                .insert(kid.clone(), Verifier { key, validation })
-                .is_some()
-            {
+            let verifier = Verifier {
+                key,
+                validation,
+                api_validation,
+            };
+            if verifiers.insert(kid.clone(), verifier).is_some() {
                 return Err(JwtConfigError::DuplicateKey(kid));
             }
         }
@@ -218,6 +253,30 @@ impl JwtService {
         Ok(())
     }
 
+    /// A new token's id, issue and expiry times at `now`. `iat` has whole seconds; the
+    /// jti, a UUIDv7 stamped with `now`, carries the milliseconds (`clock::token_time`).
+    fn stamp(&self, now: DateTime<Utc>) -> (Uuid, DateTime<Utc>, DateTime<Utc>) {
+        let issued_at = gatehouse_domain::clock::token_time(now);
+        let token_id = Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            issued_at.timestamp() as u64,
+            issued_at.timestamp_subsec_nanos(),
+        ));
+        let expires_at =
+            DateTime::from_timestamp(issued_at.timestamp(), 0).unwrap_or(issued_at) + self.ttl;
+        (token_id, issued_at, expires_at)
+    }
+
+    /// Signs `claims` as an access token (`typ: at+jwt`) with the active key.
+    fn sign(&self, claims: &impl Serialize) -> Result<SecretString, TokenError> {
+        let mut header = Header::new(self.active_algorithm);
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.kid = Some(self.active_kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .map(SecretString::from)
+            .map_err(|error| TokenError::Signing(error.to_string()))
+    }
+
     fn verified(&self) -> std::sync::MutexGuard<'_, lru::LruCache<[u8; 32], Verified>> {
         self.verified.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -231,16 +290,7 @@ impl AccessTokenService for JwtService {
         scopes: ScopeSet,
         now: DateTime<Utc>,
     ) -> Result<AccessToken, TokenError> {
-        // `iat` has whole seconds; the jti, a UUIDv7 stamped with `now`, carries the
-        // milliseconds (`clock::token_time`).
-        let issued_at = gatehouse_domain::clock::token_time(now);
-        let token_id = Uuid::new_v7(uuid::Timestamp::from_unix(
-            uuid::NoContext,
-            issued_at.timestamp() as u64,
-            issued_at.timestamp_subsec_nanos(),
-        ));
-        let expires_at =
-            DateTime::from_timestamp(issued_at.timestamp(), 0).unwrap_or(issued_at) + self.ttl;
+        let (token_id, issued_at, expires_at) = self.stamp(now);
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -260,13 +310,9 @@ impl AccessTokenService for JwtService {
                 .collect(),
             idp: session.idp.as_ref().map(ToString::to_string),
         };
-        let mut header = Header::new(self.active_algorithm);
-        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
-        header.kid = Some(self.active_kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
-            .map_err(|error| TokenError::Signing(error.to_string()))?;
+        let token = self.sign(&claims)?;
         Ok(AccessToken {
-            token: SecretString::from(token),
+            token,
             claims: AccessClaims {
                 user_id: user.id,
                 session_id: session.id,
@@ -295,6 +341,137 @@ impl AccessTokenService for JwtService {
         };
         self.check_times(verified.exp, verified.nbf, verified.iat, now)?;
         Ok(verified.claims)
+    }
+
+    fn signs_for_apis(&self) -> bool {
+        self.active_algorithm != Algorithm::HS256
+    }
+
+    fn issue_for_api(
+        &self,
+        claims: ApiTokenClaims,
+        now: DateTime<Utc>,
+    ) -> Result<ApiAccessToken, TokenError> {
+        if !self.signs_for_apis() {
+            return Err(TokenError::Signing(
+                "tokens for registered APIs need an asymmetric signing key (jwt.keys), not a shared secret".into(),
+            ));
+        }
+        let (token_id, issued_at, expires_at) = self.stamp(now);
+        let claims = ApiTokenClaims {
+            token_id,
+            issued_at,
+            expires_at,
+            ..claims
+        };
+        let (sub, sid, role, amr) = match &claims.subject {
+            TokenSubject::User {
+                user_id,
+                session_id,
+                role,
+                amr,
+            } => (
+                user_id.to_string(),
+                Some(session_id.to_string()),
+                Some(role.as_str().to_owned()),
+                amr.methods().iter().map(|m| (*m).to_owned()).collect(),
+            ),
+            TokenSubject::Client => (
+                claims
+                    .client_id
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .ok_or_else(|| {
+                        TokenError::Signing("a client's token names no client".into())
+                    })?,
+                None,
+                None,
+                Vec::new(),
+            ),
+        };
+        let token = self.sign(&ApiClaims {
+            iss: self.id_token_issuer.clone(),
+            aud: claims.audience.clone(),
+            sub,
+            client_id: claims.client_id.as_ref().map(ToString::to_string),
+            sid,
+            exp: expires_at.timestamp(),
+            iat: issued_at.timestamp(),
+            nbf: issued_at.timestamp(),
+            jti: token_id.to_string(),
+            scope: claims.scope(),
+            role,
+            amr,
+        })?;
+        Ok(ApiAccessToken { token, claims })
+    }
+
+    fn verify_for_api(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ApiTokenClaims, TokenError> {
+        let verifier = self.verifier_for(token)?;
+        if verifier.key.algorithm == Algorithm::HS256 {
+            return Err(TokenError::Invalid(
+                "a shared secret signs no token for an API",
+            ));
+        }
+        let claims = jsonwebtoken::decode::<ApiClaims>(
+            token,
+            &verifier.key.decoding,
+            &verifier.api_validation,
+        )
+        .map_err(decode_error)?
+        .claims;
+        if claims.aud == self.audience {
+            return Err(TokenError::Invalid("a token for gatehouse's own API"));
+        }
+        self.check_times(claims.exp, claims.nbf, claims.iat, now)?;
+        let token_id = Uuid::parse_str(&claims.jti).map_err(|_| TokenError::Invalid("bad jti"))?;
+        let client_id = claims
+            .client_id
+            .as_deref()
+            .map(ClientId::parse)
+            .transpose()
+            .map_err(|_| TokenError::Invalid("bad client_id"))?;
+        let subject = match (&claims.sid, &claims.role) {
+            (Some(sid), Some(role)) => TokenSubject::User {
+                user_id: Uuid::parse_str(&claims.sub)
+                    .map(UserId::from_uuid)
+                    .map_err(|_| TokenError::Invalid("bad subject"))?,
+                session_id: Uuid::parse_str(sid)
+                    .map(SessionId::from_uuid)
+                    .map_err(|_| TokenError::Invalid("bad sid"))?,
+                role: Role::parse(role).map_err(|_| TokenError::Invalid("bad role"))?,
+                amr: Amr::parse(&claims.amr.join(" ")),
+            },
+            (None, None)
+                if client_id
+                    .as_ref()
+                    .is_some_and(|id| id.as_str() == claims.sub) =>
+            {
+                TokenSubject::Client
+            }
+            _ => return Err(TokenError::Invalid("bad subject")),
+        };
+        let scopes = claims
+            .scope
+            .split_ascii_whitespace()
+            .map(ScopeName::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| TokenError::Invalid("bad scope"))?;
+        let to_time =
+            |secs| DateTime::from_timestamp(secs, 0).ok_or(TokenError::Invalid("bad time"));
+        Ok(ApiTokenClaims {
+            audience: claims.aud,
+            subject,
+            client_id,
+            scopes,
+            token_id,
+            issued_at: precise_issue_time(claims.iat, token_id)?,
+            expires_at: to_time(claims.exp)?,
+        })
     }
 }
 
@@ -403,9 +580,9 @@ fn half_hash(algorithm: Algorithm, token: &str) -> String {
 }
 
 impl JwtService {
-    /// Decodes `token` and checks its signature and claims, all but its times: the work
-    /// `verify` does once per token.
-    fn verify_signed(&self, token: &str) -> Result<Verified, TokenError> {
+    /// The key `token`'s header names, provided the header is an access token's and names
+    /// that key's algorithm.
+    fn verifier_for(&self, token: &str) -> Result<&Verifier, TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid("malformed"))?;
         if !header
@@ -431,18 +608,16 @@ impl JwtService {
         if header.alg != verifier.key.algorithm {
             return Err(TokenError::Invalid("unexpected algorithm"));
         }
+        Ok(verifier)
+    }
+
+    /// Decodes `token` and checks its signature and claims, all but its times: the work
+    /// `verify` does once per token.
+    fn verify_signed(&self, token: &str) -> Result<Verified, TokenError> {
+        let verifier = self.verifier_for(token)?;
         let data =
             jsonwebtoken::decode::<Claims>(token, &verifier.key.decoding, &verifier.validation)
-                .map_err(|error| {
-                    TokenError::Invalid(match error.kind() {
-                        ErrorKind::InvalidSignature => "bad signature",
-                        ErrorKind::InvalidAlgorithm => "unexpected algorithm",
-                        ErrorKind::InvalidIssuer => "wrong issuer",
-                        ErrorKind::InvalidAudience => "wrong audience",
-                        ErrorKind::MissingRequiredClaim(_) => "missing claim",
-                        _ => "malformed",
-                    })
-                })?;
+                .map_err(decode_error)?;
         let claims = data.claims;
         let user_id = Uuid::parse_str(&claims.sub)
             .map(UserId::from_uuid)
@@ -472,6 +647,17 @@ impl JwtService {
             },
         })
     }
+}
+
+fn decode_error(error: jsonwebtoken::errors::Error) -> TokenError {
+    TokenError::Invalid(match error.kind() {
+        ErrorKind::InvalidSignature => "bad signature",
+        ErrorKind::InvalidAlgorithm => "unexpected algorithm",
+        ErrorKind::InvalidIssuer => "wrong issuer",
+        ErrorKind::InvalidAudience => "wrong audience",
+        ErrorKind::MissingRequiredClaim(_) => "missing claim",
+        _ => "malformed",
+    })
 }
 
 /// `iat` refined by the millisecond timestamp of a UUIDv7 `jti` from the same second;

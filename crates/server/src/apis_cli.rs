@@ -51,12 +51,7 @@ pub async fn run(state: &AppState, action: ApisAction) -> Result<(), String> {
             {
                 Ok(api) => api,
                 Err(RegisterApiError::Invalid(errors)) => {
-                    return Err(errors
-                        .violations()
-                        .iter()
-                        .map(|v| format!("{}: {}", v.field, v.message))
-                        .collect::<Vec<_>>()
-                        .join("; "));
+                    return Err(errors.summary());
                 }
                 Err(RegisterApiError::Taken) => {
                     return Err("an API with this identifier exists already".into());

@@ -124,8 +124,9 @@ enum ClientsAction {
         /// A browser or native app: no secret, PKCE required.
         #[arg(long)]
         public: bool,
-        /// A redirect URI, matched exactly (repeat for several).
-        #[arg(long = "redirect-uri", required = true)]
+        /// A redirect URI, matched exactly (repeat for several; at least one unless the
+        /// client uses the client credentials grant or is a resource server).
+        #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
         /// Where `/oauth2/logout` may send the browser afterwards (repeat for several).
         #[arg(long = "post-logout-redirect-uri")]
@@ -137,6 +138,19 @@ enum ClientsAction {
         /// clients only).
         #[arg(long)]
         resource_server: bool,
+        /// May use the client credentials grant (confidential clients only), on the APIs
+        /// `gatehouse clients set-apis` gives it.
+        #[arg(long)]
+        client_credentials: bool,
+    },
+    /// Set the registered APIs and scopes a client may ask tokens for, replacing what it
+    /// had (no `--api`: none).
+    SetApis {
+        id: String,
+        /// An API and some of its scopes: `IDENTIFIER=SCOPE[,SCOPE...]` (repeat for
+        /// several APIs).
+        #[arg(long = "api")]
+        apis: Vec<String>,
     },
     /// List the registered clients.
     List,
@@ -355,6 +369,7 @@ async fn clients(settings: &Settings, action: ClientsAction) -> Result<(), Strin
             post_logout_redirect_uris,
             first_party,
             resource_server,
+            client_credentials,
         } => {
             let registered = state
                 .oauth
@@ -366,18 +381,12 @@ async fn clients(settings: &Settings, action: ClientsAction) -> Result<(), Strin
                     post_logout_redirect_uris,
                     first_party,
                     resource_server,
+                    client_credentials,
                 })
                 .await;
             let (client, secret) = match registered {
                 Ok(done) => done,
-                Err(RegisterClientError::Invalid(errors)) => {
-                    return Err(errors
-                        .violations()
-                        .iter()
-                        .map(|v| format!("{}: {}", v.field, v.message))
-                        .collect::<Vec<_>>()
-                        .join("; "));
-                }
+                Err(RegisterClientError::Invalid(errors)) => return Err(errors.summary()),
                 Err(other) => return Err(other.to_string()),
             };
             println!("client_id:     {}", client.id);
@@ -410,6 +419,33 @@ async fn clients(settings: &Settings, action: ClientsAction) -> Result<(), Strin
                 );
             }
             Ok(())
+        }
+        ClientsAction::SetApis { id, apis } => {
+            use gatehouse_domain::oauth::{ApiAccessError, NewApiAccess};
+            let access = apis
+                .iter()
+                .map(|entry| {
+                    let (identifier, scopes) = entry.rsplit_once('=').ok_or_else(|| {
+                        format!("`{entry}`: write an API as IDENTIFIER=SCOPE[,SCOPE...]")
+                    })?;
+                    Ok(NewApiAccess {
+                        identifier: identifier.to_owned(),
+                        scopes: scopes.split(',').map(str::to_owned).collect(),
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            match state.oauth.set_api_access(&id, access).await {
+                Ok(stored) => {
+                    for entry in stored {
+                        let scopes: Vec<&str> = entry.scopes.iter().map(|s| s.as_str()).collect();
+                        println!("{}\t{}", entry.identifier.as_str(), scopes.join(" "));
+                    }
+                    Ok(())
+                }
+                Err(ApiAccessError::Invalid(errors)) => Err(errors.summary()),
+                Err(ApiAccessError::NotFound) => Err(format!("no client `{id}`")),
+                Err(other) => Err(other.to_string()),
+            }
         }
         ClientsAction::RotateSecret { id, overlap_hours } => {
             let overlap = chrono::Duration::hours(overlap_hours.into());
@@ -529,15 +565,7 @@ async fn import_users(settings: &Settings, file: &std::path::Path) -> Result<(),
                 ));
             }
             Ok(user) => valid.push(user),
-            Err(errors) => bad.push(format!(
-                "line {number}: {}",
-                errors
-                    .violations()
-                    .iter()
-                    .map(|v| format!("{}: {}", v.field, v.message))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )),
+            Err(errors) => bad.push(format!("line {number}: {}", errors.summary())),
         }
     }
     if !bad.is_empty() {
@@ -581,12 +609,7 @@ async fn create_admin(
             println!("created admin {} ({})", user.email, user.id);
             Ok(())
         }
-        Err(RegisterError::Invalid(errors)) => Err(errors
-            .violations()
-            .iter()
-            .map(|v| format!("{}: {}", v.field, v.message))
-            .collect::<Vec<_>>()
-            .join("; ")),
+        Err(RegisterError::Invalid(errors)) => Err(errors.summary()),
         Err(other) => Err(other.to_string()),
     }
 }

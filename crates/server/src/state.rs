@@ -109,6 +109,7 @@ fn built_in_clients(
         post_logout_redirect_uris: Vec::new(),
         first_party: true,
         resource_server: false,
+        client_credentials: false,
         created_at: now,
     }])
 }
@@ -327,6 +328,7 @@ pub fn assemble(
     let oauth = OAuthService::new(
         OAuthPorts {
             clients,
+            apis: apis.clone(),
             codes,
             users: users.clone(),
             sessions: sessions.clone(),

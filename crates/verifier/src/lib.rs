@@ -84,9 +84,9 @@ pub struct VerifierBuilder {
 }
 
 impl VerifierBuilder {
-    /// The `iss` of access tokens, when it is not the issuer's URL: gatehouse's
-    /// `jwt.issuer` setting (`gatehouse` unless set; set it to `server.public_url` and this
-    /// is not needed).
+    /// The `iss` of access tokens, when it is not the issuer's URL. Tokens for registered
+    /// APIs carry the issuer's URL and need none of this; tokens for gatehouse's own API
+    /// carry its `jwt.issuer` setting (`gatehouse` unless set).
     pub fn token_issuer(mut self, iss: impl Into<String>) -> Self {
         self.token_issuer = Some(iss.into());
         self
@@ -284,7 +284,11 @@ pub struct Claims {
     pub nbf: Option<i64>,
     #[serde(default)]
     pub jti: Option<String>,
-    /// The gatehouse session the token belongs to.
+    /// The client the token was issued to (RFC 9068 §2.2); for a client's own token (the
+    /// client credentials grant), the same as `sub`.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The gatehouse session the token belongs to; none in a client's own token.
     #[serde(default)]
     pub sid: Option<String>,
     /// The scopes granted.

@@ -165,7 +165,11 @@ async fn a_json_body_is_an_invalid_request() {
 #[tokio::test]
 async fn other_grant_types_are_unsupported() {
     let app = TestApp::builder().spawn().await;
-    for grant in ["client_credentials", "implicit", "PASSWORD"] {
+    for grant in [
+        "implicit",
+        "PASSWORD",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ] {
         let (status, body) = oauth_error(
             app.token(&[
                 ("grant_type", grant),

@@ -57,6 +57,10 @@ pub struct TokenRequest {
     pub ceremony: Option<String>,
     /// What `navigator.credentials.get` returned, as JSON (passkey grant).
     pub credential: Option<String>,
+    /// The registered API the token is for (RFC 8707; client credentials grant). Only the
+    /// client credentials grant reads it for now.
+    #[schema(max_length = 255)]
+    pub resource: Option<String>,
     /// Space-separated scopes. Password grant: all the account's role allows when absent.
     /// Refresh grant: the session's scopes when absent; may narrow them, never widen.
     #[schema(schema_with = scope_list_schema)]
@@ -82,11 +86,12 @@ fn grant_type_schema() -> utoipa::openapi::Object {
             "password",
             "refresh_token",
             "authorization_code",
+            "client_credentials",
             super::MFA_OTP_GRANT,
             super::PASSKEY_GRANT,
             super::MFA_PASSKEY_GRANT,
         ],
-        "`password` (log in), `refresh_token` (refresh), `authorization_code` (a code from `/oauth2/authorize`), `urn:gatehouse:params:oauth:grant-type:mfa-otp` (the second factor after a `mfa_required` answer) or `urn:gatehouse:params:oauth:grant-type:passkey` (a passkey sign-in begun at `/api/v1/auth/passkey`) or `urn:gatehouse:params:oauth:grant-type:mfa-passkey` (a passkey as the second factor, begun at `/api/v1/auth/passkey/second-factor`).",
+        "`password` (log in), `refresh_token` (refresh), `authorization_code` (a code from `/oauth2/authorize`), `client_credentials` (a client's own token for a registered API), `urn:gatehouse:params:oauth:grant-type:mfa-otp` (the second factor after a `mfa_required` answer) or `urn:gatehouse:params:oauth:grant-type:passkey` (a passkey sign-in begun at `/api/v1/auth/passkey`) or `urn:gatehouse:params:oauth:grant-type:mfa-passkey` (a passkey as the second factor, begun at `/api/v1/auth/passkey/second-factor`).",
     )
 }
 
@@ -107,8 +112,9 @@ pub struct TokenResponse {
     /// Seconds until the access token expires.
     pub expires_in: i64,
     /// Single-use: exchange it at the token endpoint (`grant_type=refresh_token`) for a new
-    /// pair. Using it twice revokes the session.
-    pub refresh_token: String,
+    /// pair. Using it twice revokes the session. Absent for the client credentials grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// The scopes granted, space-separated.
     pub scope: String,
     /// With the `openid` scope (authorization code grant): the ID token, a JWT signed by

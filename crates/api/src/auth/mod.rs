@@ -11,12 +11,12 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use gatehouse_domain::auth::{Registration, TokenGrant};
 use gatehouse_domain::email::LoginName;
 use gatehouse_domain::mfa::Factor;
-use gatehouse_domain::oauth::{ClientId, CodeExchange};
+use gatehouse_domain::oauth::{ClientCredentialsRequest, ClientId, CodeExchange};
 use gatehouse_domain::passkeys::CeremonyResponse;
 use secrecy::{ExposeSecret, SecretString};
 use utoipa::OpenApi;
 
-use crate::shared::form::{client_credentials, parse_form, required};
+use crate::shared::form::{client_credentials, parse_form, required, resources};
 use crate::shared::responses::{
     BadRequest, EmailTaken, InvalidClient, MfaRequired, Overloaded, PayloadTooLarge, TokenError,
     TokenUnavailable, TooManyRequests, Unauthorized, ValidationFailed,
@@ -92,8 +92,9 @@ pub async fn register(
     Ok(HttpResponse::Created().json(UserResponse::from(&user)))
 }
 
-/// Get tokens: log in (`grant_type=password`), refresh (`grant_type=refresh_token`) or
-/// exchange an authorization code (`grant_type=authorization_code`).
+/// Get tokens: log in (`grant_type=password`), refresh (`grant_type=refresh_token`),
+/// exchange an authorization code (`grant_type=authorization_code`) or, for a client's own
+/// token, `grant_type=client_credentials`.
 ///
 /// Send `application/x-www-form-urlencoded`. Password grant: `username` (the email),
 /// `password`, optional `scope` (space-separated). Refresh grant: `refresh_token`, optional
@@ -102,6 +103,14 @@ pub async fn register(
 /// `client_id` + `client_secret` for a confidential one; with the `openid` scope the answer
 /// has an `id_token`. Each success returns a new access token and a new single-use refresh
 /// token. Errors follow RFC 6749 §5.2.
+///
+/// Client credentials grant (RFC 6749 §4.4), for a confidential client an admin allowed:
+/// the client authenticates (HTTP Basic or `client_secret_post`), names the registered API
+/// with `resource` (RFC 8707; optional when it has access to one only) and may narrow the
+/// scopes with `scope`. The answer is an access token for that API (`aud` its identifier,
+/// `sub` the client), without a refresh token. A `resource` the client has no access to is
+/// 400 `invalid_target`; a scope it was not granted there, 400 `invalid_scope`; a client
+/// not allowed the grant, 403 `unauthorized_client`.
 ///
 /// An account with multi-factor authentication answers a right password with 403
 /// `mfa_required` and an `mfa_token`; send it within 5 minutes, from the same `client_id`
@@ -201,6 +210,26 @@ pub async fn token(
                 .await
                 .map_err(OAuthError::from)?
         }
+        "client_credentials" => {
+            let request = ClientCredentialsRequest {
+                client: client_credentials(&req, &form)?,
+                resources: resources(&body)?,
+                scope: scope.map(str::to_owned),
+            };
+            let token = state
+                .oauth
+                .client_credentials_grant(request, &caller.0)
+                .await
+                .map_err(OAuthError::from)?;
+            return Ok(no_store(HttpResponse::Ok()).json(TokenResponse {
+                access_token: token.token.expose_secret().to_owned(),
+                token_type: "bearer",
+                expires_in: token.lifetime_secs(),
+                refresh_token: None,
+                scope: token.claims.scope(),
+                id_token: None,
+            }));
+        }
         "authorization_code" => {
             let exchange = CodeExchange {
                 code: SecretString::from(required(&form, "code")?),
@@ -217,7 +246,7 @@ pub async fn token(
         }
         other => {
             return Err(OAuthError::unsupported_grant_type(format!(
-                "Grant type `{other}` is not supported; use `password`, `refresh_token`, `authorization_code`, `{MFA_OTP_GRANT}`, `{MFA_PASSKEY_GRANT}` or `{PASSKEY_GRANT}`."
+                "Grant type `{other}` is not supported; use `password`, `refresh_token`, `authorization_code`, `client_credentials`, `{MFA_OTP_GRANT}`, `{MFA_PASSKEY_GRANT}` or `{PASSKEY_GRANT}`."
             ))
             .into());
         }
@@ -258,18 +287,23 @@ async fn named_client(
     Ok(Some(client.id))
 }
 
-fn token_response(grant: TokenGrant, id_token: Option<SecretString>) -> HttpResponse {
-    HttpResponse::Ok()
+/// A token response is never cached (RFC 6749 §5.1).
+fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    response
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(TokenResponse {
-            access_token: grant.access.token.expose_secret().to_owned(),
-            token_type: "bearer",
-            expires_in: grant.access.lifetime_secs(),
-            refresh_token: grant.refresh.expose_secret().to_owned(),
-            scope: grant.access.claims.scopes.to_string(),
-            id_token: id_token.map(|id| id.expose_secret().to_owned()),
-        })
+        .insert_header((header::PRAGMA, "no-cache"));
+    response
+}
+
+fn token_response(grant: TokenGrant, id_token: Option<SecretString>) -> HttpResponse {
+    no_store(HttpResponse::Ok()).json(TokenResponse {
+        access_token: grant.access.token.expose_secret().to_owned(),
+        token_type: "bearer",
+        expires_in: grant.access.lifetime_secs(),
+        refresh_token: Some(grant.refresh.expose_secret().to_owned()),
+        scope: grant.access.claims.scopes.to_string(),
+        id_token: id_token.map(|id| id.expose_secret().to_owned()),
+    })
 }
 
 /// Log out: end the session of this token. Its refresh token and every access token issued

@@ -1,9 +1,9 @@
 //! `/api/v1/clients`: registering the OAuth clients that sign people in through the
 //! authorization code flow (admins). The `gatehouse clients` command does the same.
 
-use actix_web::{HttpResponse, delete, get, post, web};
+use actix_web::{HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, SecondsFormat, Utc};
-use gatehouse_domain::oauth::{Client, NewClient};
+use gatehouse_domain::oauth::{Client, NewApiAccess, NewClient};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -21,7 +21,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(create)
         .service(get_client)
         .service(remove)
-        .service(rotate_secret);
+        .service(rotate_secret)
+        .service(get_api_access)
+        .service(set_api_access);
 }
 
 /// A client to register.
@@ -45,7 +47,9 @@ pub struct NewClientRequest {
     #[serde(default)]
     pub public: bool,
     /// Redirect URIs, matched exactly: `https`, `http` on a loopback address (any port), or
-    /// an app's own scheme containing a dot; no fragment.
+    /// an app's own scheme containing a dot; no fragment. At least one, unless the client
+    /// uses the client credentials grant or is a resource server.
+    #[serde(default)]
     #[schema(schema_with = redirect_uris)]
     pub redirect_uris: Vec<String>,
     /// Where `/oauth2/logout` may send the browser afterwards.
@@ -59,10 +63,14 @@ pub struct NewClientRequest {
     /// Confidential clients only.
     #[serde(default)]
     pub resource_server: bool,
+    /// May use the client credentials grant (tokens for itself on the APIs it is given
+    /// access to, `PUT /api/v1/clients/{id}/apis`). Confidential clients only.
+    #[serde(default)]
+    pub client_credentials: bool,
 }
 
 fn redirect_uris() -> utoipa::openapi::Array {
-    crate::shared::schemas::redirect_uris_schema(1)
+    crate::shared::schemas::redirect_uris_schema(0)
 }
 
 fn post_logout_redirect_uris() -> utoipa::openapi::Array {
@@ -82,6 +90,8 @@ pub struct ClientResponse {
     pub first_party: bool,
     /// May introspect tokens.
     pub resource_server: bool,
+    /// May use the client credentials grant.
+    pub client_credentials: bool,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: String,
 }
@@ -99,6 +109,7 @@ impl From<&Client> for ClientResponse {
             post_logout_redirect_uris: uris(&client.post_logout_redirect_uris),
             first_party: client.first_party,
             resource_server: client.resource_server,
+            client_credentials: client.client_credentials,
             created_at: rfc3339(client.created_at),
         }
     }
@@ -171,6 +182,7 @@ pub async fn create(
             post_logout_redirect_uris: body.post_logout_redirect_uris,
             first_party: body.first_party,
             resource_server: body.resource_server,
+            client_credentials: body.client_credentials,
         })
         .await?;
     Ok(HttpResponse::Created().json(RegisteredClient {
@@ -302,6 +314,112 @@ pub async fn rotate_secret(
         client_secret: secret.expose_secret().to_owned(),
         previous_secret_expires_at: until.to_rfc3339_opts(SecondsFormat::Secs, true),
     }))
+}
+
+/// The scopes of one registered API a client may ask for.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"identifier": "https://orders.example.com", "scopes": ["orders:read"]}))]
+pub struct ApiAccessEntry {
+    /// The registered API's identifier.
+    #[schema(
+        pattern = r"^(https://|urn:)[!-\x22$-~]+$",
+        min_length = 3,
+        max_length = 255
+    )]
+    pub identifier: String,
+    /// Some of that API's scopes.
+    #[schema(min_items = 1, max_items = 50)]
+    pub scopes: Vec<String>,
+}
+
+/// Everything a client may ask for on registered APIs.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"apis": [{"identifier": "https://orders.example.com", "scopes": ["orders:read"]}]}))]
+pub struct ApiAccessList {
+    /// One entry per API, each named once; an empty list takes every API away.
+    #[schema(max_items = 50)]
+    pub apis: Vec<ApiAccessEntry>,
+}
+
+impl From<Vec<gatehouse_domain::oauth::ApiAccess>> for ApiAccessList {
+    fn from(access: Vec<gatehouse_domain::oauth::ApiAccess>) -> Self {
+        Self {
+            apis: access
+                .into_iter()
+                .map(|entry| ApiAccessEntry {
+                    identifier: entry.identifier.as_str().to_owned(),
+                    scopes: entry.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What a client may ask for on registered APIs (admins).
+#[utoipa::path(
+    operation_id = "get_client_api_access",
+    context_path = "/api/v1",
+    tag = "admin",
+    params(("id" = String, Path, description = "The client's id", pattern = r"^[A-Za-z0-9._-]{1,64}$")),
+    security(("oauth2" = ["users:read"])),
+    responses(
+        (status = 200, description = "The client's APIs and scopes", body = ApiAccessList),
+        Protected,
+        (status = 404, response = ClientNotFound),
+    )
+)]
+#[get("/clients/{id}/apis")]
+pub async fn get_api_access(
+    _admin: CurrentUser<scopes::UsersRead>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let access = state
+        .oauth
+        .api_access(&id)
+        .await?
+        .ok_or(ApiError::ResourceNotFound(CLIENT_NOT_FOUND))?;
+    Ok(HttpResponse::Ok().json(ApiAccessList::from(access)))
+}
+
+/// Set what a client may ask for on registered APIs (admins): the APIs and, per API, the
+/// scopes, replacing what it had. The client credentials grant gives a client these
+/// scopes; a person signing in to the client can give it no more.
+#[utoipa::path(
+    operation_id = "set_client_api_access",
+    context_path = "/api/v1",
+    tag = "admin",
+    params(("id" = String, Path, description = "The client's id", pattern = r"^[A-Za-z0-9._-]{1,64}$")),
+    request_body = ApiAccessList,
+    security(("oauth2" = ["users:write"])),
+    responses(
+        (status = 200, description = "Set", body = ApiAccessList),
+        (status = 400, response = BadRequest),
+        Protected,
+        (status = 404, response = ClientNotFound),
+        (status = 422, response = ValidationFailed),
+    )
+)]
+#[put("/clients/{id}/apis")]
+pub async fn set_api_access(
+    _admin: CurrentUser<scopes::UsersWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: Json<ApiAccessList>,
+) -> Result<HttpResponse, ApiError> {
+    let access = body
+        .into_inner()
+        .apis
+        .into_iter()
+        .map(|entry| NewApiAccess {
+            identifier: entry.identifier,
+            scopes: entry.scopes,
+        })
+        .collect();
+    let stored = state.oauth.set_api_access(&id, access).await?;
+    Ok(HttpResponse::Ok().json(ApiAccessList::from(stored)))
 }
 
 #[cfg(test)]

@@ -35,6 +35,8 @@ pub fn configure_clients(cfg: &mut web::ServiceConfig) {
         clients::get_client,
         clients::remove,
         clients::rotate_secret,
+        clients::get_api_access,
+        clients::set_api_access,
     ),
     components(schemas(
         jwks::Jwk,
@@ -49,6 +51,8 @@ pub fn configure_clients(cfg: &mut web::ServiceConfig) {
         clients::RegisteredClient,
         clients::RotateSecretRequest,
         clients::RotatedSecret,
+        clients::ApiAccessList,
+        clients::ApiAccessEntry,
     ))
 )]
 pub struct Doc;

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use actix_web::{HttpRequest, post};
 use gatehouse_domain::auth::Introspection;
+use gatehouse_domain::ports::TokenSubject;
 use secrecy::SecretString;
 
 use crate::shared::form::{client_credentials, parse_form, required};
@@ -94,7 +95,12 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
         scopes_supported: Scope::ALL.map(Scope::as_str).to_vec(),
         response_types_supported: vec!["code"],
         response_modes_supported: vec!["query"],
-        grant_types_supported: vec!["authorization_code", "refresh_token", "password"],
+        grant_types_supported: vec![
+            "authorization_code",
+            "refresh_token",
+            "password",
+            "client_credentials",
+        ],
         subject_types_supported: vec!["public"],
         id_token_signing_alg_values_supported: state.id_token_alg.into_iter().collect(),
         token_endpoint_auth_methods_supported: vec![
@@ -320,6 +326,9 @@ pub struct IntrospectionResponse {
     /// The session the token belongs to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The API the token is for: a registered API's identifier, or gatehouse's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
 }
 
 /// Introspect a token (RFC 7662), for confidential clients an administrator registered as
@@ -379,6 +388,7 @@ pub async fn introspect(
             iat: Some(claims.issued_at.timestamp()),
             sub: Some(user.id.to_string()),
             sid: Some(session.id.to_string()),
+            aud: Some(state.apis.own_identifier().to_owned()),
         },
         Introspection::Refresh { user, session } => IntrospectionResponse {
             active: true,
@@ -390,8 +400,40 @@ pub async fn introspect(
             iat: Some(session.created_at.timestamp()),
             sub: Some(user.id.to_string()),
             sid: Some(session.id.to_string()),
+            aud: Some(state.apis.own_identifier().to_owned()),
         },
-        Introspection::Inactive => IntrospectionResponse::default(),
+        Introspection::Inactive => match state.oauth.introspect_api_token(&token).await? {
+            Some(claims) => {
+                let (sub, sid) = match &claims.subject {
+                    TokenSubject::User {
+                        user_id,
+                        session_id,
+                        ..
+                    } => (user_id.to_string(), Some(session_id.to_string())),
+                    TokenSubject::Client => (
+                        claims
+                            .client_id
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                        None,
+                    ),
+                };
+                IntrospectionResponse {
+                    active: true,
+                    scope: Some(claims.scope()),
+                    client_id: claims.client_id.as_ref().map(ToString::to_string),
+                    username: None,
+                    token_type: Some("access_token"),
+                    exp: Some(claims.expires_at.timestamp()),
+                    iat: Some(claims.issued_at.timestamp()),
+                    sub: Some(sub),
+                    sid,
+                    aud: Some(claims.audience),
+                }
+            }
+            None => IntrospectionResponse::default(),
+        },
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

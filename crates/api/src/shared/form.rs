@@ -42,6 +42,32 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, Stri
     Ok(form)
 }
 
+/// How many `resource` parameters one request may send.
+const MAX_RESOURCES: usize = 10;
+
+/// The `resource` parameters of a form (RFC 8707 §2), the one parameter that may repeat,
+/// at most [`MAX_RESOURCES`]. Which are acceptable is the domain's to judge.
+pub fn resources(body: &[u8]) -> Result<Vec<String>, OAuthError> {
+    let mut resources = Vec::new();
+    for (key, value) in form_urlencoded::parse(body) {
+        if key != "resource" {
+            continue;
+        }
+        if value.chars().any(char::is_control) {
+            return Err(OAuthError::invalid_target(
+                "A `resource` contains a control character.",
+            ));
+        }
+        if resources.len() == MAX_RESOURCES {
+            return Err(OAuthError::invalid_target(format!(
+                "At most {MAX_RESOURCES} `resource` parameters."
+            )));
+        }
+        resources.push(value.into_owned());
+    }
+    Ok(resources)
+}
+
 /// Every parameter the token, revocation and introspection endpoints read; the others are
 /// dropped as the form is read.
 const FORM_PARAMETERS: &[&str] = &[

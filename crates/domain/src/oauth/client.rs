@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use url::Url;
 
+use crate::apis::{ApiId, ApiIdentifier, ScopeName};
 pub use crate::id::{ClientId, ClientIdError};
 use crate::ports::TokenDigest;
 
@@ -172,7 +173,20 @@ pub struct Client {
     /// An API (resource server) that accepts gatehouse's tokens: it may introspect them
     /// (RFC 7662). Only a confidential client can be one.
     pub resource_server: bool,
+    /// An admin let it use the client credentials grant: tokens for itself, on the APIs
+    /// and scopes of its [`ApiAccess`]. Only a confidential client can.
+    pub client_credentials: bool,
     pub created_at: DateTime<Utc>,
+}
+
+/// The scopes of one registered API that a client may ask tokens for (for itself by the
+/// client credentials grant, or for the people who sign in to it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiAccess {
+    pub api: ApiId,
+    /// The API's identifier: the `aud` of its tokens.
+    pub identifier: ApiIdentifier,
+    pub scopes: Vec<ScopeName>,
 }
 
 impl Client {

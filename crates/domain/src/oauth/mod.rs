@@ -8,15 +8,18 @@ pub mod code;
 pub mod ports;
 pub mod service;
 
-pub use client::{Client, ClientId, ClientKind, ClientName, RedirectUri, RetiringSecret};
+pub use client::{
+    ApiAccess, Client, ClientId, ClientKind, ClientName, RedirectUri, RetiringSecret,
+};
 pub use code::{AuthorizationCode, CODE_LIFETIME, CodeChallenge, Nonce, State};
 pub use ports::{
     AuthorizationCodeRepository, ClientRepository, IdClaims, IdTokenSigner, InsertClientError,
     Redemption,
 };
 pub use service::{
-    AuthorizeError, AuthorizeParams, AuthorizeRequest, ClientCredentials, CodeExchange, CodeGrant,
-    ErrorCode, ExchangeError, Logout, LogoutError, LogoutRequest, MAX_SECRET_OVERLAP, NewClient,
+    ApiAccessError, AuthorizeError, AuthorizeParams, AuthorizeRequest, ClientCredentials,
+    ClientCredentialsRequest, CodeExchange, CodeGrant, ErrorCode, ExchangeError, Logout,
+    LogoutError, LogoutRequest, MAX_API_ACCESS, MAX_SECRET_OVERLAP, NewApiAccess, NewClient,
     NextStep, OAuthPolicy, OAuthPorts, OAuthService, Prompt, RegisterClientError,
     RotateSecretError,
 };

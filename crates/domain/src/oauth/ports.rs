@@ -5,8 +5,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::client::{Client, ClientId};
+use super::client::{ApiAccess, Client, ClientId};
 use super::code::AuthorizationCode;
+use crate::apis::{ApiId, ScopeName};
 use crate::error::RepositoryError;
 use crate::ports::{TokenDigest, TokenError};
 use crate::user::UserId;
@@ -44,6 +45,18 @@ pub trait ClientRepository: Send + Sync {
         secret: &TokenDigest,
         retire_at: DateTime<Utc>,
     ) -> Result<bool, RepositoryError>;
+
+    /// Replaces, atomically, what the client may ask for on registered APIs with `access`
+    /// (each API's id and scope names); whether the client exists.
+    async fn set_api_access(
+        &self,
+        id: &ClientId,
+        access: &[(ApiId, Vec<ScopeName>)],
+    ) -> Result<bool, RepositoryError>;
+
+    /// What the client may ask for on registered APIs, by API identifier; none for an
+    /// unknown client. Scope names stored that are no longer valid are left out.
+    async fn api_access(&self, id: &ClientId) -> Result<Vec<ApiAccess>, RepositoryError>;
 }
 
 /// What became of redeeming a code.

@@ -60,6 +60,7 @@ async fn flow() -> Flow {
     let service = OAuthService::new(
         OAuthPorts {
             clients: Arc::new(InMemoryClients::default()),
+            apis: Arc::new(crate::testing::InMemoryApis::default()),
             codes: Arc::new(InMemoryCodes::default()),
             users,
             sessions: sessions.clone(),
@@ -90,7 +91,7 @@ async fn flow() -> Flow {
                 redirect_uris: vec![CALLBACK.into()],
                 post_logout_redirect_uris: Vec::new(),
                 first_party: true,
-                resource_server: false,
+                ..NewClient::default()
             })
             .await
             .unwrap();

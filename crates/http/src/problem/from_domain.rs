@@ -49,6 +49,17 @@ impl From<gatehouse_domain::oauth::RotateSecretError> for ApiError {
     }
 }
 
+impl From<gatehouse_domain::oauth::ApiAccessError> for ApiError {
+    fn from(error: gatehouse_domain::oauth::ApiAccessError) -> Self {
+        use gatehouse_domain::oauth::ApiAccessError as E;
+        match error {
+            E::NotFound => ApiError::ResourceNotFound(super::CLIENT_NOT_FOUND),
+            E::Invalid(errors) => errors.into(),
+            E::Repository(error) => error.into(),
+        }
+    }
+}
+
 impl From<gatehouse_domain::apis::RegisterApiError> for ApiError {
     fn from(error: gatehouse_domain::apis::RegisterApiError) -> Self {
         use gatehouse_domain::apis::RegisterApiError as E;

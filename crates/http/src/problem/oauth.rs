@@ -15,8 +15,9 @@ use super::{ApiError, DATABASE_RETRY_AFTER, retry_after_secs};
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"error": "invalid_grant", "error_description": "Invalid username or password."}))]
 pub struct OAuthErrorBody {
-    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unsupported_grant_type`,
-    /// `invalid_scope`, `mfa_required`, `temporarily_unavailable` or `server_error`.
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope`, `invalid_target`, `mfa_required`,
+    /// `temporarily_unavailable` or `server_error`.
     pub error: &'static str,
     pub error_description: String,
     /// `mfa_required` only: the token that continues this sign-in with a second factor
@@ -35,6 +36,8 @@ pub enum OAuthErrorCode {
     UnauthorizedClient,
     UnsupportedGrantType,
     InvalidScope,
+    /// A `resource` the client may not ask for, or none where one is needed (RFC 8707).
+    InvalidTarget,
     /// The password was right and a second factor is needed (gatehouse's extension).
     MfaRequired,
     TemporarilyUnavailable,
@@ -50,6 +53,7 @@ impl OAuthErrorCode {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
             Self::MfaRequired => "mfa_required",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
@@ -61,7 +65,8 @@ impl OAuthErrorCode {
             Self::InvalidRequest
             | Self::InvalidGrant
             | Self::UnsupportedGrantType
-            | Self::InvalidScope => StatusCode::BAD_REQUEST,
+            | Self::InvalidScope
+            | Self::InvalidTarget => StatusCode::BAD_REQUEST,
             Self::InvalidClient => StatusCode::UNAUTHORIZED,
             Self::UnauthorizedClient | Self::MfaRequired => StatusCode::FORBIDDEN,
             Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -119,6 +124,11 @@ impl OAuthError {
 
     pub fn invalid_scope(description: impl Into<String>) -> Self {
         Self::new(OAuthErrorCode::InvalidScope, description)
+    }
+
+    /// 400 `invalid_target` (RFC 8707 §2): a resource the client may not ask for.
+    pub fn invalid_target(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidTarget, description)
     }
 
     /// 401 `invalid_client` (RFC 6749 §5.2), with the `Basic` challenge.
@@ -269,6 +279,9 @@ impl From<gatehouse_domain::oauth::ExchangeError> for OAuthError {
                 "invalid authorization code: {reason}"
             ))),
             E::InvalidRequest(reason) => OAuthError::invalid_request(sentence(reason)),
+            E::UnauthorizedClient(reason) => OAuthError::unauthorized_client(sentence(reason)),
+            E::InvalidTarget(reason) => OAuthError::invalid_target(sentence(&reason)),
+            E::InvalidScope(reason) => OAuthError::invalid_scope(sentence(&reason)),
             E::Throttled { retry_after } => OAuthError::client_throttled(retry_after),
             E::Token(error) => error.into(),
             E::Repository(error) => error.into(),

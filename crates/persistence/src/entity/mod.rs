@@ -7,6 +7,7 @@ pub mod api_scopes;
 pub mod apis;
 pub mod audit_events;
 pub mod authorization_codes;
+pub mod client_api_access;
 pub mod identities;
 pub mod mfa_challenges;
 pub mod mfa_credentials;

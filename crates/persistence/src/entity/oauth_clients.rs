@@ -20,6 +20,8 @@ pub struct Model {
     pub first_party: bool,
     /// May introspect tokens.
     pub resource_server: bool,
+    /// May use the client credentials grant.
+    pub client_credentials: bool,
     pub created_at: DateTimeUtc,
 }
 

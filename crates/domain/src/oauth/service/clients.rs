@@ -14,6 +14,9 @@ pub struct NewClient {
     pub first_party: bool,
     /// May introspect tokens (an API that accepts gatehouse's tokens).
     pub resource_server: bool,
+    /// May use the client credentials grant (a confidential client only). Such a client,
+    /// or a resource server, needs no redirect URI.
+    pub client_credentials: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +39,13 @@ impl OAuthService {
         let mut errors = ValidationErrors::new();
         let id = errors.check("id", ClientId::parse(&input.id));
         let name = errors.check("name", ClientName::parse(&input.name));
-        let redirect_uris = errors.check("redirect_uris", uris(&input.redirect_uris, true));
+        let redirect_uris = errors.check(
+            "redirect_uris",
+            uris(
+                &input.redirect_uris,
+                !(input.client_credentials || input.resource_server),
+            ),
+        );
         let post_logout = errors.check(
             "post_logout_redirect_uris",
             uris(&input.post_logout_redirect_uris, false),
@@ -45,6 +54,12 @@ impl OAuthService {
             errors.add(
                 "resource_server",
                 "a resource server authenticates to introspect: it must be confidential, not public",
+            );
+        }
+        if input.public && input.client_credentials {
+            errors.add(
+                "client_credentials",
+                "the client credentials grant needs a secret: the client must be confidential, not public",
             );
         }
         let (Some(id), Some(name), Some(redirect_uris), Some(post_logout_redirect_uris)) =
@@ -74,6 +89,7 @@ impl OAuthService {
             post_logout_redirect_uris,
             first_party: input.first_party,
             resource_server: input.resource_server,
+            client_credentials: input.client_credentials,
             created_at: self.ports.clock.now_stored(),
         };
         match self.ports.clients.insert(&client).await {

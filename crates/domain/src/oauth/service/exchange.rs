@@ -39,6 +39,15 @@ pub enum ExchangeError {
     InvalidGrant(&'static str),
     #[error("{0}")]
     InvalidRequest(&'static str),
+    /// The client authenticated but may not use this grant.
+    #[error("{0}")]
+    UnauthorizedClient(&'static str),
+    /// The `resource` is not one the client may ask for (RFC 8707 `invalid_target`).
+    #[error("{0}")]
+    InvalidTarget(String),
+    /// A scope the client may not ask for.
+    #[error("{0}")]
+    InvalidScope(String),
     /// Too many wrong secrets for this client or from this network: wait `retry_after`
     /// (a right secret too).
     #[error("too many failed client authentications")]

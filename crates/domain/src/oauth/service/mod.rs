@@ -7,6 +7,7 @@ mod authorize;
 mod clients;
 mod exchange;
 mod logout;
+mod machine;
 
 pub use authorize::{
     AuthorizeError, AuthorizeParams, AuthorizeRequest, ErrorCode, NextStep, Prompt,
@@ -14,6 +15,7 @@ pub use authorize::{
 pub use clients::{MAX_SECRET_OVERLAP, NewClient, RegisterClientError, RotateSecretError};
 pub use exchange::{ClientCredentials, CodeExchange, CodeGrant, ExchangeError};
 pub use logout::{Logout, LogoutError, LogoutRequest};
+pub use machine::{ApiAccessError, ClientCredentialsRequest, MAX_API_ACCESS, NewApiAccess};
 
 use std::sync::Arc;
 
@@ -59,6 +61,8 @@ pub struct OAuthPolicy {
 #[derive(Clone)]
 pub struct OAuthPorts {
     pub clients: Arc<dyn ClientRepository>,
+    /// The registered APIs clients may be given access to.
+    pub apis: Arc<dyn crate::apis::ApiRepository>,
     pub codes: Arc<dyn AuthorizationCodeRepository>,
     pub users: Arc<dyn UserRepository>,
     pub sessions: Arc<dyn SessionRepository>,
