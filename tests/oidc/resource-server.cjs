@@ -44,6 +44,20 @@ async function call(method, path, token, body) {
   return { status: response.status, challenge: response.headers.get("www-authenticate"), body: await response.text() };
 }
 
+// gatehouse's key file. An Ed25519 one is PKCS #8 v2 (RFC 8410, with the public key),
+// which Node's OpenSSL may not read: its 32-byte seed is then rewrapped as PKCS #8 v1.
+function signingKey(pem) {
+  try {
+    return crypto.createPrivateKey(pem);
+  } catch (error) {
+    if (ALG !== "EdDSA") throw error;
+    const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ""), "base64");
+    const seed = der.subarray(16, 48);
+    const v1 = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]);
+    return crypto.createPrivateKey({ key: v1, format: "der", type: "pkcs8" });
+  }
+}
+
 async function main() {
   const issuer = await Issuer.discover(BASE);
   assert.ok(issuer.metadata.grant_types_supported.includes("client_credentials"));
@@ -111,7 +125,7 @@ async function main() {
       .setNotBefore(iat)
       .setExpirationTime(exp)
       .sign(key);
-  const realKey = crypto.createPrivateKey(fs.readFileSync(env("KEY_FILE")));
+  const realKey = signingKey(fs.readFileSync(env("KEY_FILE"), "utf8"));
   // The same making with a live expiry passes: what refuses the next one is its expiry.
   assert.equal((await call("GET", "/orders", await made(realKey, now - 60, now + 600))).status, 200);
   answer = await call("GET", "/orders", await made(realKey, now - 3600, now - 1800));
