@@ -78,6 +78,9 @@ wait_for() { # URL LOG
   exit 1
 }
 
+# The command line, quietly (the server logs as shipped).
+cli() { RUST_LOG=warn "$GATEHOUSE_BIN" "$@" 2>/dev/null; }
+
 bench() { # NAME DATABASE_URL
   local name=$1 data="$WORK/data-$1" port orders_port
   mkdir -p "$data"
@@ -86,13 +89,14 @@ bench() { # NAME DATABASE_URL
   export GATEHOUSE__SERVER__PORT=$port GATEHOUSE__DATA_DIR="$data" GATEHOUSE__DATABASE__URL="$2" \
     GATEHOUSE__SERVER__PUBLIC_URL="http://127.0.0.1:$port" \
     GATEHOUSE__JWT__ALGORITHM=EdDSA GATEHOUSE__JWT__PRIVATE_KEY_FILE="$data/signing.pem"
-  "$GATEHOUSE_BIN" migrate up >/dev/null
-  "$GATEHOUSE_BIN" apis add --identifier https://orders.example.test --name Orders \
+
+  cli migrate up >/dev/null
+  cli apis add --identifier https://orders.example.test --name Orders \
     --scope "orders:read=Read orders" >/dev/null
   local secret
-  secret=$("$GATEHOUSE_BIN" clients add --id worker --name Worker --client-credentials \
+  secret=$(cli clients add --id worker --name Worker --client-credentials \
     | awk '/^client_secret:/ {print $2}')
-  "$GATEHOUSE_BIN" clients set-apis worker --api "https://orders.example.test=orders:read" >/dev/null
+  cli clients set-apis worker --api "https://orders.example.test=orders:read" >/dev/null
   "$GATEHOUSE_BIN" serve >"$data/server.log" 2>&1 &
   PIDS+=($!)
   wait_for "http://127.0.0.1:$port/health/ready" "$data/server.log"

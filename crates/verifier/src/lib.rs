@@ -67,6 +67,20 @@ struct Inner {
     leeway: u64,
     keys: keys::KeyCache,
     introspector: Option<introspection::Introspector>,
+    /// Tokens whose signature and claims passed, by their SHA-256: a client presents one
+    /// token on each of its requests, and checking the same bytes again tells nothing new
+    /// (only their times, checked on every use).
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>,
+}
+
+/// Verified tokens kept at most; past it, the expired ones are dropped (and all, if none
+/// had expired).
+const VERIFIED_KEPT: usize = 10_000;
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
 }
 
 /// Settings of a [`Verifier`]; [`Verifier::builder`] starts one.
@@ -158,6 +172,7 @@ impl VerifierBuilder {
                 leeway: self.leeway.as_secs(),
                 keys,
                 introspector: self.introspection.map(introspection::Introspector::new),
+                verified: std::sync::Mutex::default(),
             }),
         })
     }
@@ -190,6 +205,52 @@ impl Verifier {
 
     /// Verifies `token`: its claims, or why it is refused.
     pub async fn verify(&self, token: &str) -> Result<Claims, Refusal> {
+        use sha2::Digest as _;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let known = self.verified().get(&digest).cloned();
+        let claims = match known {
+            Some(claims) => {
+                if claims.exp.saturating_add(self.inner.leeway as i64) <= unix_now() {
+                    self.verified().remove(&digest);
+                    return Err(Refusal::invalid("expired"));
+                }
+                claims
+            }
+            None => {
+                let claims = self.verify_signed(token).await?;
+                let mut verified = self.verified();
+                if verified.len() >= VERIFIED_KEPT {
+                    let now = unix_now();
+                    verified.retain(|_, kept| kept.exp > now);
+                    if verified.len() >= VERIFIED_KEPT {
+                        verified.clear();
+                    }
+                }
+                verified.insert(digest, claims.clone());
+                claims
+            }
+        };
+        if let Some(introspector) = &self.inner.introspector {
+            let active = introspector
+                .active(&self.inner.keys, token, claims.jti.as_deref())
+                .await
+                .map_err(Refusal::Unavailable)?;
+            if !active {
+                return Err(Refusal::invalid("revoked"));
+            }
+        }
+        Ok(claims)
+    }
+
+    fn verified(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], Claims>> {
+        self.inner
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Checks the signature and every claim of a token not seen before.
+    async fn verify_signed(&self, token: &str) -> Result<Claims, Refusal> {
         let header = decode_header(token).map_err(|_| Refusal::invalid("malformed token"))?;
         let typ = header.typ.as_deref().unwrap_or_default();
         if !typ.eq_ignore_ascii_case("at+jwt") && !typ.eq_ignore_ascii_case("application/at+jwt") {
@@ -230,15 +291,6 @@ impl Verifier {
                 _ => "invalid token",
             })
         })?;
-        if let Some(introspector) = &self.inner.introspector {
-            let active = introspector
-                .active(&self.inner.keys, token, data.claims.jti.as_deref())
-                .await
-                .map_err(Refusal::Unavailable)?;
-            if !active {
-                return Err(Refusal::invalid("revoked"));
-            }
-        }
         Ok(data.claims)
     }
 
