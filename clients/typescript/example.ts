@@ -83,8 +83,11 @@ async function main(): Promise<void> {
   const first = await token({ grant_type: "password", username: email, password });
   expect(first.token_type === "bearer" && first.scope.includes("me"), "logged in", first.scope);
   accessToken = first.access_token;
+  // Every grant but client credentials answers with a refresh token.
+  const firstRefresh = first.refresh_token;
+  if (firstRefresh === undefined) throw new Error("the password grant gave no refresh token");
 
-  const refreshed = await token({ grant_type: "refresh_token", refresh_token: first.refresh_token });
+  const refreshed = await token({ grant_type: "refresh_token", refresh_token: firstRefresh });
   expect(refreshed.refresh_token !== first.refresh_token, "refreshed: the refresh token rotated");
   accessToken = refreshed.access_token;
 
@@ -93,7 +96,7 @@ async function main(): Promise<void> {
 
   // A refresh token is single-use: presenting the old one again ends the session.
   const replay = await client.POST("/api/v1/auth/token", {
-    body: { grant_type: "refresh_token", refresh_token: first.refresh_token },
+    body: { grant_type: "refresh_token", refresh_token: firstRefresh },
     bodySerializer: form,
     headers: { "Content-Type": "application/x-www-form-urlencoded" },
   });

@@ -20,6 +20,7 @@ mod m20261205_000015_passkeys;
 mod m20261207_000016_apis;
 mod m20261207_000017_client_secret_rotation;
 mod m20261207_000018_client_api_access;
+mod m20261207_000019_api_grants;
 mod owned;
 mod postgres_only;
 
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000016_apis::Migration),
             Box::new(m20261207_000017_client_secret_rotation::Migration),
             Box::new(m20261207_000018_client_api_access::Migration),
+            Box::new(m20261207_000019_api_grants::Migration),
         ]
     }
 }

@@ -1,8 +1,9 @@
 // A service behind gatehouse, checked with libraries we did not write: openid-client (npm)
-// obtains tokens by the client credentials grant, jose verifies them by the JWKS with the
-// right audience, and the example orders service (examples/orders, gatehouse-verifier)
-// accepts them and refuses a token for another API, an expired one, a forged one and, with
-// introspection on, one whose client lost its access.
+// obtains tokens by the client credentials grant and, for a person, by the code flow with
+// RFC 8707 `resource`; jose verifies them by the JWKS with the right audience; the example
+// orders service (examples/orders, gatehouse-verifier) accepts them and refuses a token for
+// another API, an expired one, a forged one and, with introspection on, one whose client
+// lost its access and one whose session was revoked.
 //
 //   node resource-server.cjs
 //
@@ -10,14 +11,16 @@
 // identifier), BILLING (another API's), WORKER_ID + WORKER_SECRET (access to orders:read
 // and orders:write), READER_ID + READER_SECRET (orders:read only), BILLER_ID +
 // BILLER_SECRET (billing only), KEY_FILE (gatehouse's signing key, to make an expired
-// token), REVOKE_COMMAND (a shell command taking the reader's access away).
+// token), REVOKE_COMMAND (a shell command taking the reader's access away), and a person's
+// part: SHOP_ID (a public app given orders:read), REDIRECT_URI, EMAIL, PASSWORD.
 "use strict";
 
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
 const fs = require("node:fs");
 const { execSync } = require("node:child_process");
-const { Issuer, custom } = require("openid-client");
+const { Issuer, generators, custom } = require("openid-client");
+const { Browser } = require("./browser.cjs");
 const { jwtVerify, createRemoteJWKSet, SignJWT, decodeProtectedHeader } = require("jose");
 
 const env = (name) => {
@@ -153,6 +156,47 @@ async function main() {
   assert.ok(refusedAfter !== null, "a token whose client lost its access stays accepted");
   assert.ok(refusedAfter <= 6000, `refused after ${refusedAfter} ms`);
   console.log(`resource server: the example accepted good tokens and refused the rest (revocation seen after ${refusedAfter} ms)`);
+
+  // A person signs in through an app's code flow (PKCE), asking for the Orders API.
+  const shop = new issuer.Client({ client_id: env("SHOP_ID"), token_endpoint_auth_method: "none" });
+  const code_verifier = generators.codeVerifier();
+  const nonce = generators.nonce();
+  const state = generators.state();
+  const url = shop.authorizationUrl({
+    scope: "openid orders:read",
+    resource: ORDERS,
+    redirect_uri: env("REDIRECT_URI"),
+    code_challenge: generators.codeChallenge(code_verifier),
+    code_challenge_method: "S256",
+    nonce,
+    state,
+  });
+  const browser = new Browser(BASE, env("EMAIL"), env("PASSWORD"));
+  const { location } = await browser.authorize(url);
+  const person = await shop.callback(env("REDIRECT_URI"), shop.callbackParams(location), {
+    code_verifier,
+    nonce,
+    state,
+  });
+  const personal = await jwtVerify(person.access_token, jwks, { issuer: BASE, audience: ORDERS, typ: "at+jwt" });
+  assert.equal(personal.payload.sub, person.claims().sub, "the token speaks for the person who signed in");
+  assert.equal(personal.payload.scope, "orders:read");
+  answer = await call("GET", "/orders", person.access_token);
+  assert.equal(answer.status, 200, answer.body);
+  assert.equal(JSON.parse(answer.body).subject, person.claims().sub);
+  // Revoking the session: the example, asking gatehouse, refuses its token within 5 s.
+  await shop.revoke(person.refresh_token, "refresh_token");
+  let revokedAfter = null;
+  const revokedAt = Date.now();
+  while (Date.now() - revokedAt < 10000) {
+    if ((await call("GET", "/orders", person.access_token)).status === 401) {
+      revokedAfter = Date.now() - revokedAt;
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  assert.ok(revokedAfter !== null && revokedAfter <= 6000, `a revoked session's token: ${revokedAfter}`);
+  console.log(`code flow with resource: the person's token for ${personal.payload.aud} accepted, refused ${revokedAfter} ms after revocation`);
 }
 
 main().catch((error) => {

@@ -80,7 +80,7 @@ run_with() {
     THIRD_ID=third THIRD_SECRET="$third_secret" RP_ID=rp RP_SECRET="$secret" SPA_ID=spa \
     REDIRECT_URI="$redirect" LOGOUT_URI="$logout" LOGOUT_URI_WITH_QUERY="$logout_with_query" \
     node tests/oidc/conformance.cjs || { echo "server log:" >&2; tail -50 "$data/server.log" >&2; exit 1; }
-  resource_server "$port" "$alg" "$data"
+  resource_server "$port" "$alg" "$data" "$redirect" "$email" "$password"
   kill "$SERVER_PID" 2>/dev/null || true
   wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=
@@ -89,7 +89,7 @@ run_with() {
 # A service behind gatehouse: two registered APIs, clients with the client credentials grant,
 # the example orders service (gatehouse-verifier, introspection on) and resource-server.cjs.
 resource_server() {
-  local port=$1 alg=$2 data=$3
+  local port=$1 alg=$2 data=$3 redirect=$4 email=$5 password=$6
   local orders=https://orders.example.test billing=urn:example:billing
   "$GATEHOUSE_BIN" apis add --identifier "$orders" --name Orders \
     --scope "orders:read=Read orders" --scope "orders:write=Place orders" >/dev/null
@@ -104,6 +104,8 @@ resource_server() {
   biller=$(machine biller "$billing=billing:read")
   gate=$("$GATEHOUSE_BIN" clients add --id orders-api --name "Orders API" --resource-server \
     | awk '/^client_secret:/ {print $2}')
+  "$GATEHOUSE_BIN" clients add --id shop --name Shop --public --first-party --redirect-uri "$redirect" >/dev/null
+  "$GATEHOUSE_BIN" clients set-apis shop --api "$orders=orders:read" >/dev/null
   local orders_port
   orders_port=$(free_port $((port + 1)))
   GATEHOUSE_ISSUER="http://127.0.0.1:$port" ORDERS_AUDIENCE="$orders" ORDERS_ADDRESS="127.0.0.1:$orders_port" \
@@ -118,6 +120,7 @@ resource_server() {
     ORDERS="$orders" BILLING="$billing" WORKER_ID=worker WORKER_SECRET="$worker" \
     READER_ID=reader READER_SECRET="$reader" BILLER_ID=biller BILLER_SECRET="$biller" \
     KEY_FILE="$data/signing.pem" REVOKE_COMMAND="'$GATEHOUSE_BIN' clients set-apis reader" \
+    SHOP_ID=shop REDIRECT_URI="$redirect" EMAIL="$email" PASSWORD="$password" \
     node tests/oidc/resource-server.cjs || {
     echo "server log:" >&2; tail -50 "$data/server.log" >&2
     echo "orders log:" >&2; tail -20 "$data/orders.log" >&2; exit 1

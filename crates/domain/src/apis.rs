@@ -118,6 +118,15 @@ pub struct ApiScope {
     pub roles: Vec<Role>,
 }
 
+/// The scopes of one registered API granted in a session, or by a code (RFC 8707
+/// `resource`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiGrant {
+    /// The API's identifier: the `aud` of its tokens.
+    pub audience: ApiIdentifier,
+    pub scopes: Vec<ScopeName>,
+}
+
 /// An API registered by an operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredApi {

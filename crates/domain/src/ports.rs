@@ -247,6 +247,62 @@ impl AccessToken {
     }
 }
 
+/// An access token for gatehouse's own API or for a registered one.
+#[derive(Debug)]
+pub enum GrantedAccess {
+    Own(AccessToken),
+    Api(ApiAccessToken),
+}
+
+impl GrantedAccess {
+    pub fn token(&self) -> &SecretString {
+        match self {
+            GrantedAccess::Own(access) => &access.token,
+            GrantedAccess::Api(access) => &access.token,
+        }
+    }
+
+    /// Seconds from issue to expiry, for the `expires_in` of a token response.
+    pub fn lifetime_secs(&self) -> i64 {
+        match self {
+            GrantedAccess::Own(access) => access.lifetime_secs(),
+            GrantedAccess::Api(access) => access.lifetime_secs(),
+        }
+    }
+
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        match self {
+            GrantedAccess::Own(access) => access.claims.expires_at,
+            GrantedAccess::Api(access) => access.claims.expires_at,
+        }
+    }
+
+    /// Its scopes, space-separated.
+    pub fn scope(&self) -> String {
+        match self {
+            GrantedAccess::Own(access) => access.claims.scopes.to_string(),
+            GrantedAccess::Api(access) => access.claims.scope(),
+        }
+    }
+}
+
+/// An access token, for gatehouse's API or a registered one, with the refresh token that
+/// continues its session.
+#[derive(Debug)]
+pub struct SessionTokens {
+    pub access: GrantedAccess,
+    pub refresh: SecretString,
+}
+
+impl From<TokenGrant> for SessionTokens {
+    fn from(grant: TokenGrant) -> Self {
+        Self {
+            access: GrantedAccess::Own(grant.access),
+            refresh: grant.refresh,
+        }
+    }
+}
+
 /// Why an access token was refused or could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {

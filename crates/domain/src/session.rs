@@ -73,6 +73,9 @@ pub struct Session {
     pub user_id: UserId,
     /// The scopes granted at login; a refresh may narrow them, never widen.
     pub scopes: ScopeSet,
+    /// The registered APIs (RFC 8707 `resource`) and their scopes granted at login: a
+    /// token request names one to get a token for it.
+    pub resources: Vec<crate::apis::ApiGrant>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: DateTime<Utc>,
     pub idle_expires_at: DateTime<Utc>,
@@ -110,6 +113,7 @@ impl Session {
             id: SessionId::generate(),
             user_id: user.id,
             scopes,
+            resources: Vec::new(),
             created_at: now,
             last_used_at: now,
             idle_expires_at: (now + lifetimes.idle).min(absolute_expires_at),
@@ -136,6 +140,11 @@ impl Session {
     /// Whether the person proved who they are for this session within `window` of `now`.
     pub fn authenticated_within(&self, window: Duration, now: DateTime<Utc>) -> bool {
         now - self.authenticated_at <= window
+    }
+
+    /// The same session, holding grants for these registered APIs.
+    pub fn with_resources(self, resources: Vec<crate::apis::ApiGrant>) -> Self {
+        Self { resources, ..self }
     }
 
     /// The same session, opened by the methods `amr`.

@@ -26,7 +26,7 @@ use gatehouse_http::state::AppState;
 const CONSENT_PATH: &str = "/oauth2/consent";
 
 /// The parameters of an authorization request that the consent form carries on.
-const AUTHORIZE_PARAMS: [&str; 8] = [
+const AUTHORIZE_PARAMS: [&str; 9] = [
     "client_id",
     "redirect_uri",
     "response_type",
@@ -35,6 +35,7 @@ const AUTHORIZE_PARAMS: [&str; 8] = [
     "code_challenge",
     "code_challenge_method",
     "nonce",
+    "resource",
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -70,6 +71,10 @@ struct ConsentPage<'a> {
 fn authorize_params(pairs: impl Iterator<Item = (String, String)>) -> AuthorizeParams {
     let mut params = AuthorizeParams::default();
     for (key, value) in pairs {
+        if key == "resource" {
+            params.resources.push(value);
+            continue;
+        }
         let slot = match key.as_str() {
             "client_id" => &mut params.client_id,
             "redirect_uri" => &mut params.redirect_uri,
@@ -190,11 +195,28 @@ async fn authorization(
         // Refused with `invalid_scope`, back to the client.
         Err(_) => return issue(state, &request, &session, &user).await,
     };
+    let api_granted = match state.oauth.api_grant_to_grant(&request, &session, &user) {
+        Ok(granted) => granted,
+        Err(_) => return issue(state, &request, &session, &user).await,
+    };
     let (csrf, new_cookie) = csrf_token(req, state);
-    let scopes = granted
+    let mut scopes: Vec<String> = granted
         .iter()
         .map(|scope| format!("{} ({scope})", scope.description()))
         .collect();
+    // The API's scopes in its own words, under its name.
+    if let (Some(grant), Some(asked)) = (api_granted, &request.resource) {
+        let api = &asked.api;
+        scopes.extend(grant.scopes.iter().filter_map(|name| {
+            let scope = api.scopes.iter().find(|scope| scope.name == *name)?;
+            Some(format!(
+                "{}: {} ({})",
+                api.name.as_str(),
+                scope.description.as_str(),
+                name.as_str()
+            ))
+        }));
+    }
     let params = AUTHORIZE_PARAMS
         .into_iter()
         .filter_map(|name| {

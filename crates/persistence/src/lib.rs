@@ -8,6 +8,7 @@ pub mod cache;
 pub mod database;
 pub mod entity;
 mod errors;
+mod grants;
 pub mod mfa;
 pub mod oauth;
 pub mod owned;

@@ -272,6 +272,7 @@ fn code_to_domain(model: codes::Model) -> Result<AuthorizationCode, RepositoryEr
         redirect_uri: model.redirect_uri,
         user_id: UserId::from_uuid(model.user_id),
         scopes: ScopeSet::parse_granted(&model.scope),
+        resources: crate::grants::read(&model.resources),
         code_challenge: model
             .code_challenge
             .map(|c| CodeChallenge::parse(&c).map_err(|e| corrupt(&e)))
@@ -315,6 +316,7 @@ impl AuthorizationCodeRepository for SeaAuthorizationCodeRepository {
             replayed_at: Set(None),
             amr: Set(code.amr.as_str().to_owned()),
             idp: Set(code.idp.as_ref().map(ToString::to_string)),
+            resources: Set(crate::grants::write(&code.resources)),
         };
         codes::Entity::insert(row)
             .exec_without_returning(&self.db)

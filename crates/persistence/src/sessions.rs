@@ -43,6 +43,7 @@ fn to_domain(model: sessions::Model) -> Result<Session, RepositoryError> {
         id: SessionId::from_uuid(model.id),
         user_id: UserId::from_uuid(model.user_id),
         scopes,
+        resources: crate::grants::read(&model.resources),
         created_at: model.created_at,
         last_used_at: model.last_used_at,
         idle_expires_at: model.idle_expires_at,
@@ -82,6 +83,7 @@ fn to_active_model(session: &Session) -> sessions::ActiveModel {
         amr: Set(session.amr.as_str().to_owned()),
         idp: Set(session.idp.as_ref().map(ToString::to_string)),
         authenticated_at: Set(Some(session.authenticated_at)),
+        resources: Set(crate::grants::write(&session.resources)),
     }
 }
 

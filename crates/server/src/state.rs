@@ -325,6 +325,11 @@ pub fn assemble(
         },
         Links::new(&settings.server.public_url),
     );
+    let api_tokens = gatehouse_domain::oauth::audience::ApiTokens::new(
+        apis.clone(),
+        clients.clone(),
+        tokens.clone(),
+    );
     let oauth = OAuthService::new(
         OAuthPorts {
             clients,
@@ -344,13 +349,16 @@ pub fn assemble(
             sessions: lifetimes,
             built_in: built_in_clients(settings, clock.now())?,
             mfa: mfa_policy,
+            audience: settings.jwt.audience.clone(),
         },
     );
     let client_trust: Arc<dyn ClientTrust> = Arc::new(oauth.clone());
     let reauthentication = chrono::Duration::seconds(settings.auth.reauthentication_seconds.into());
-    let auth = AuthService::new(ports, policy).with_passkeys(Arc::new(
-        gatehouse_domain::passkeys::StoredPasskeys(passkeys.clone()),
-    ));
+    let auth = AuthService::new(ports, policy)
+        .with_passkeys(Arc::new(gatehouse_domain::passkeys::StoredPasskeys(
+            passkeys.clone(),
+        )))
+        .with_apis(api_tokens, settings.jwt.audience.clone());
     let providers = Arc::new(crate::upstream::providers(settings));
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         let providers = providers.clone();

@@ -21,6 +21,7 @@ mod provider;
 mod races;
 mod recovery;
 mod register;
+mod resource_indicators;
 mod self_service;
 mod sessions;
 mod throttling;

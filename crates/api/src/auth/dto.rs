@@ -57,8 +57,10 @@ pub struct TokenRequest {
     pub ceremony: Option<String>,
     /// What `navigator.credentials.get` returned, as JSON (passkey grant).
     pub credential: Option<String>,
-    /// The registered API the token is for (RFC 8707; client credentials grant). Only the
-    /// client credentials grant reads it for now.
+    /// The registered API the token is for (RFC 8707): for the client credentials grant,
+    /// and for the code and refresh grants one of the APIs the authorization request named
+    /// (gatehouse's own API's identifier, `jwt.audience`, asks for a token for gatehouse).
+    /// The password and passkey grants give tokens for gatehouse's own API only.
     #[schema(max_length = 255)]
     pub resource: Option<String>,
     /// Space-separated scopes. Password grant: all the account's role allows when absent.
@@ -75,7 +77,9 @@ fn scope_list_schema() -> utoipa::openapi::Object {
         .pattern(Some(scope_list_pattern()))
         .description(Some(
             "Space-separated scopes. Password grant: all the account's role allows when absent. \
-             Refresh grant: the session's scopes when absent; may narrow them, never widen.",
+             Refresh grant: the session's scopes when absent (for a registered API's token, \
+             those granted on that API); may narrow them, never widen. Client credentials \
+             grant: some of the scopes the client was given on the API; all when absent.",
         ))
         .build()
 }

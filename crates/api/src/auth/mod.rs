@@ -8,11 +8,12 @@ use std::collections::HashMap;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use gatehouse_domain::auth::{Registration, TokenGrant};
+use gatehouse_domain::auth::Registration;
 use gatehouse_domain::email::LoginName;
 use gatehouse_domain::mfa::Factor;
 use gatehouse_domain::oauth::{ClientCredentialsRequest, ClientId, CodeExchange};
 use gatehouse_domain::passkeys::CeremonyResponse;
+use gatehouse_domain::ports::SessionTokens;
 use secrecy::{ExposeSecret, SecretString};
 use utoipa::OpenApi;
 
@@ -150,6 +151,22 @@ pub async fn token(
     let form = parse_form(&req, &body)?;
     let grant_type = required(&form, "grant_type")?;
     let scope = form.get("scope").map(String::as_str);
+    let resources = resources(&body)?;
+    // The grants that sign a person in here give tokens for gatehouse's own API only.
+    let signs_in_here = matches!(
+        grant_type,
+        "password" | MFA_OTP_GRANT | MFA_PASSKEY_GRANT | PASSKEY_GRANT
+    );
+    if signs_in_here
+        && resources
+            .iter()
+            .any(|r| r.trim_end_matches('/') != state.apis.own_identifier().trim_end_matches('/'))
+    {
+        return Err(OAuthError::invalid_target(
+            "This grant issues tokens for gatehouse's own API only: ask for other APIs with the authorization code flow (or, for a client's own token, client credentials).",
+        )
+        .into());
+    }
     let grant = match grant_type {
         "password" => {
             let username = required(&form, "username")?;
@@ -204,16 +221,17 @@ pub async fn token(
         "refresh_token" => {
             let refresh = SecretString::from(required(&form, "refresh_token")?);
             let client = named_client(&state, &req, &form, &caller.0).await?;
-            state
+            let tokens = state
                 .auth
-                .refresh_grant(&refresh, scope, client.as_ref(), caller.0)
+                .refresh_grant(&refresh, scope, &resources, client.as_ref(), caller.0)
                 .await
-                .map_err(OAuthError::from)?
+                .map_err(OAuthError::from)?;
+            return Ok(token_response(tokens, None));
         }
         "client_credentials" => {
             let request = ClientCredentialsRequest {
                 client: client_credentials(&req, &form)?,
-                resources: resources(&body)?,
+                resources: resources.clone(),
                 scope: scope.map(str::to_owned),
             };
             let token = state
@@ -236,6 +254,7 @@ pub async fn token(
                 redirect_uri: form.get("redirect_uri").cloned(),
                 code_verifier: form.get("code_verifier").cloned().map(SecretString::from),
                 client: client_credentials(&req, &form)?,
+                resources: resources.clone(),
             };
             let grant = state
                 .oauth
@@ -251,7 +270,7 @@ pub async fn token(
             .into());
         }
     };
-    Ok(token_response(grant, None))
+    Ok(token_response(grant.into(), None))
 }
 
 /// The second step of a password grant for an account with MFA.
@@ -295,13 +314,13 @@ fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResp
     response
 }
 
-fn token_response(grant: TokenGrant, id_token: Option<SecretString>) -> HttpResponse {
+fn token_response(grant: SessionTokens, id_token: Option<SecretString>) -> HttpResponse {
     no_store(HttpResponse::Ok()).json(TokenResponse {
-        access_token: grant.access.token.expose_secret().to_owned(),
+        access_token: grant.access.token().expose_secret().to_owned(),
         token_type: "bearer",
         expires_in: grant.access.lifetime_secs(),
         refresh_token: Some(grant.refresh.expose_secret().to_owned()),
-        scope: grant.access.claims.scopes.to_string(),
+        scope: grant.access.scope(),
         id_token: id_token.map(|id| id.expose_secret().to_owned()),
     })
 }

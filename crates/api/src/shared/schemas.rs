@@ -59,13 +59,12 @@ impl From<&User> for UserResponse {
     }
 }
 
-/// Known scope names separated by ASCII whitespace, or nothing (which asks for the default),
-/// as `ScopeSet::parse` reads them.
+/// Scope names separated by ASCII whitespace, or nothing (which asks for the default):
+/// gatehouse's own or a registered API's, whose names share one syntax
+/// (`gatehouse_domain::apis::ScopeName`); which of them exist is data, not schema.
 pub(crate) fn scope_list_pattern() -> String {
-    let names = gatehouse_domain::Scope::ALL
-        .map(gatehouse_domain::Scope::as_str)
-        .join("|");
-    format!(r"^\s*(?:(?:{names})(?:[ \t\n\f\r]+(?:{names}))*)?\s*$")
+    let name = r"[A-Za-z0-9][A-Za-z0-9:._/-]{0,63}";
+    format!(r"^\s*(?:{name}(?:[ \t\n\f\r]+{name})*)?\s*$")
 }
 
 /// The patterns of the text rules, as the schemas state them (`gatehouse_domain::text`,

@@ -133,6 +133,9 @@ pub struct AuthService {
     passkeys: Arc<dyn crate::mfa::PasskeyPresence>,
     audit: Audit,
     policy: AuthPolicy,
+    /// The issuer of tokens for registered APIs, and gatehouse's own API's identifier:
+    /// without them, a session's grants for registered APIs give no token.
+    apis: Option<(crate::oauth::audience::ApiTokens, String)>,
 }
 
 /// Rules of authentication that deployments choose.
@@ -185,7 +188,15 @@ impl AuthService {
             audit: ports.audit,
             passkeys: Arc::new(crate::mfa::NoPasskeys),
             policy,
+            apis: None,
         }
+    }
+
+    /// The same service, refreshing a session's grants for registered APIs into tokens
+    /// for them; `own` is gatehouse's own API's identifier (`jwt.audience`).
+    pub fn with_apis(mut self, tokens: crate::oauth::audience::ApiTokens, own: String) -> Self {
+        self.apis = Some((tokens, own));
+        self
     }
 
     /// The same service, asking accounts that have a passkey for it after their password.

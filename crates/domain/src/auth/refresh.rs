@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::id::ClientId;
+use crate::oauth::audience::{ApiTokenError, Audience};
+use crate::ports::{GrantedAccess, SessionTokens};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshGrantError {
@@ -14,6 +16,13 @@ pub enum RefreshGrantError {
     /// A scope beyond the session's was asked for.
     #[error(transparent)]
     Scope(#[from] ScopeError),
+    /// A `resource` the session holds no grant for, or an API it can no longer have a
+    /// token for (RFC 8707 `invalid_target`).
+    #[error("{0}")]
+    Target(&'static str),
+    /// A scope of a registered API beyond the session's grant.
+    #[error("{0}")]
+    ApiScope(String),
     #[error(transparent)]
     Token(#[from] TokenError),
     #[error(transparent)]
@@ -32,9 +41,10 @@ impl AuthService {
         &self,
         refresh: &SecretString,
         scope: Option<&str>,
+        resources: &[String],
         client: Option<&ClientId>,
         caller: Caller,
-    ) -> Result<TokenGrant, RefreshGrantError> {
+    ) -> Result<SessionTokens, RefreshGrantError> {
         let now = self.clock.now();
         let old = self.opaque.digest(refresh);
         let next = self.opaque.generate();
@@ -44,19 +54,39 @@ impl AuthService {
         // one goes on to `rotate`, which tells a replay from a stranger, and one presented
         // by another caller to the binding below, which ends its session: a probe with a
         // stolen token is judged by who presents it before anything it asks for).
-        let requested = match requested {
-            Some(raw) => match self.sessions.find_by_refresh(&old).await? {
+        let own = self.apis.as_ref().map_or("", |(_, own)| own.as_str());
+        if requested.is_some() || !resources.is_empty() {
+            match self.sessions.find_by_refresh(&old).await? {
                 Some(session) if session.is_live(now) && presented_by_own(&session, client) => {
-                    let requested = ScopeSet::parse(raw)?;
-                    if let Some(extra) = requested.iter().find(|s| !session.scopes.contains(*s)) {
-                        return Err(ScopeError::NotAllowed(extra).into());
+                    match crate::oauth::audience::choose(&session.resources, resources, own) {
+                        Err(reason) => return Err(RefreshGrantError::Target(reason)),
+                        Ok(Audience::Own) => {
+                            if let Some(raw) = requested {
+                                let asked = ScopeSet::parse(raw)?;
+                                if let Some(extra) =
+                                    asked.iter().find(|s| !session.scopes.contains(*s))
+                                {
+                                    return Err(ScopeError::NotAllowed(extra).into());
+                                }
+                            }
+                        }
+                        Ok(Audience::Api(grant)) => {
+                            if let Some(extra) = requested
+                                .into_iter()
+                                .flat_map(str::split_ascii_whitespace)
+                                .find(|name| !grant.scopes.iter().any(|s| s.as_str() == *name))
+                            {
+                                return Err(RefreshGrantError::ApiScope(format!(
+                                    "scope `{}` was not granted for this API",
+                                    extra.chars().take(64).collect::<String>()
+                                )));
+                            }
+                        }
                     }
-                    Some(requested)
                 }
-                _ => None,
-            },
-            None => None,
-        };
+                _ => {}
+            }
+        }
         let rotation = self
             .sessions
             .rotate(&old, &self.opaque.digest(&next), now, self.policy.sessions)
@@ -109,12 +139,37 @@ impl AuthService {
             }
         };
         // The role may have changed since login: never grant what it no longer allows.
-        let scopes: ScopeSet = requested
-            .unwrap_or_else(|| session.scopes.clone())
-            .iter()
-            .filter(|scope| scope.allowed_for(self.policy.mfa.scope_role(user.role, session.amr)))
-            .collect();
-        let access = self.tokens.issue(&user, &session, scopes, now)?;
+        let role = self.policy.mfa.scope_role(user.role, session.amr);
+        let access = match crate::oauth::audience::choose(&session.resources, resources, own) {
+            Err(reason) => return Err(RefreshGrantError::Target(reason)),
+            Ok(Audience::Own) => {
+                let scopes: ScopeSet = match requested {
+                    Some(raw) => ScopeSet::parse(raw)?,
+                    None => session.scopes.clone(),
+                }
+                .iter()
+                .filter(|scope| session.scopes.contains(*scope) && scope.allowed_for(role))
+                .collect();
+                GrantedAccess::Own(self.tokens.issue(&user, &session, scopes, now)?)
+            }
+            Ok(Audience::Api(grant)) => {
+                let Some((api_tokens, _)) = &self.apis else {
+                    return Err(RefreshGrantError::Target(
+                        "tokens for registered APIs are not issued here",
+                    ));
+                };
+                let token = api_tokens
+                    .issue(&user, role, &session, grant, requested, now)
+                    .await
+                    .map_err(|error| match error {
+                        ApiTokenError::Target(reason) => RefreshGrantError::Target(reason),
+                        ApiTokenError::Scope(reason) => RefreshGrantError::ApiScope(reason),
+                        ApiTokenError::Token(error) => RefreshGrantError::Token(error),
+                        ApiTokenError::Repository(error) => RefreshGrantError::Repository(error),
+                    })?;
+                GrantedAccess::Api(token)
+            }
+        };
         self.audit
             .record(
                 AuditKind::TokenRefreshed,
@@ -125,7 +180,7 @@ impl AuthService {
             )
             .await;
         tracing::info!(event = "token_refreshed", user_id = %user.id, session_id = %session.id, "tokens refreshed");
-        Ok(TokenGrant {
+        Ok(SessionTokens {
             access,
             refresh: next,
         })

@@ -19,6 +19,8 @@ pub struct AuthorizationCode {
     pub redirect_uri: String,
     pub user_id: UserId,
     pub scopes: ScopeSet,
+    /// The registered API (RFC 8707 `resource`) and its scopes the code grants, if any.
+    pub resources: Vec<crate::apis::ApiGrant>,
     /// The PKCE `S256` challenge, when the request had one.
     pub code_challenge: Option<CodeChallenge>,
     pub nonce: Option<Nonce>,

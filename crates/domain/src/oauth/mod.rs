@@ -3,6 +3,7 @@
 //! a code binds), [`ports`] (their storage and ID-token signing) and [`service`] (the use
 //! cases).
 
+pub mod audience;
 pub mod client;
 pub mod code;
 pub mod ports;

@@ -80,6 +80,7 @@ async fn flow() -> Flow {
             sessions: SessionLifetimes::default(),
             built_in: Vec::new(),
             mfa: crate::mfa::MfaPolicy::default(),
+            audience: "gatehouse".into(),
         },
     );
     for (id, public) in [("spa", true), ("other", true)] {
@@ -127,6 +128,7 @@ fn params(pairs: &[(&str, &str)]) -> AuthorizeParams {
         request: get("request"),
         request_uri: get("request_uri"),
         registration: get("registration"),
+        resources: get("resource").into_iter().collect(),
         repeated: get("repeated"),
     }
 }
@@ -172,6 +174,7 @@ fn exchange(code: SecretString, client: &str, verifier: &str) -> CodeExchange {
             id: Some(client.into()),
             secret: None,
         },
+        resources: Vec::new(),
     }
 }
 
@@ -285,7 +288,10 @@ async fn a_code_is_exchanged_once_for_its_client_and_verifier_and_a_replay_ends_
         "id:spa:n",
         "an ID token for the client, with the nonce"
     );
-    let session = grant.tokens.access.claims.session_id;
+    let crate::ports::GrantedAccess::Own(access) = &grant.tokens.access else {
+        panic!("a token for gatehouse's own API");
+    };
+    let session = access.claims.session_id;
     assert!(
         flow.sessions
             .find(session)

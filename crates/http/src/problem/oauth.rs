@@ -264,6 +264,8 @@ impl From<gatehouse_domain::auth::RefreshGrantError> for OAuthError {
                 "The refresh token was already used; its session has been revoked.",
             ),
             E::Scope(error) => error.into(),
+            E::Target(reason) => OAuthError::invalid_target(sentence(reason)),
+            E::ApiScope(reason) => OAuthError::invalid_scope(sentence(&reason)),
             E::Token(error) => error.into(),
             E::Repository(error) => error.into(),
         }

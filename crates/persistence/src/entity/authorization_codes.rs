@@ -22,6 +22,8 @@ pub struct Model {
     pub replayed_at: Option<DateTimeUtc>,
     pub amr: String,
     pub idp: Option<String>,
+    /// Grants for registered APIs: a line per API, its identifier and scope names.
+    pub resources: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -28,6 +28,8 @@ pub struct Model {
     /// When the person last proved who they are (`auth_time`); `None` in rows written
     /// before it was kept, which mean `created_at`.
     pub authenticated_at: Option<DateTimeUtc>,
+    /// Grants for registered APIs: a line per API, its identifier and scope names.
+    pub resources: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -28,6 +28,9 @@ pub struct AuthorizeParams {
     pub request: Option<String>,
     pub request_uri: Option<String>,
     pub registration: Option<String>,
+    /// The registered APIs the app wants a token for (RFC 8707 `resource`, the one
+    /// parameter that may repeat).
+    pub resources: Vec<String>,
     /// A parameter that was sent more than once (RFC 6749 §3.1 forbids it).
     pub repeated: Option<String>,
 }
@@ -97,6 +100,18 @@ pub struct AuthorizeRequest {
     pub login_hint: Option<String>,
     /// The user a valid `id_token_hint` names.
     pub hinted_user: Option<crate::user::UserId>,
+    /// The registered API asked for with `resource`, if any.
+    pub resource: Option<ResourceAsked>,
+}
+
+/// A registered API an authorization request names (RFC 8707), and its scopes.
+#[derive(Debug, Clone)]
+pub struct ResourceAsked {
+    pub api: crate::apis::RegisteredApi,
+    /// The scopes the client may ask for there.
+    pub client_may: Vec<crate::apis::ScopeName>,
+    /// Those `scope` names; `None`: none named, so all the client may ask for.
+    pub asked: Option<Vec<crate::apis::ScopeName>>,
 }
 
 /// The `error` codes an authorization response carries back to the client (RFC 6749
@@ -106,6 +121,8 @@ pub enum ErrorCode {
     InvalidRequest,
     UnsupportedResponseType,
     InvalidScope,
+    /// A `resource` the client may not ask for (RFC 8707 §2).
+    InvalidTarget,
     AccessDenied,
     LoginRequired,
     ConsentRequired,
@@ -120,6 +137,7 @@ impl ErrorCode {
             Self::InvalidRequest => "invalid_request",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
@@ -241,8 +259,66 @@ impl OAuthService {
                 "`registration` is not supported: clients are registered by an administrator.",
             );
         }
-        let scope = match params.scope.as_deref().map(str::trim) {
-            None | Some("") => None,
+        let resource = match params.resources.as_slice() {
+            [] => None,
+            [one] => match self.resource_asked(&client, one).await? {
+                Ok(api) => Some(api),
+                Err(description) => return refuse(ErrorCode::InvalidTarget, description),
+            },
+            _ => {
+                return refuse(
+                    ErrorCode::InvalidTarget,
+                    "Name one `resource` per authorization request.",
+                );
+            }
+        };
+        // With a `resource`, the scope names that are not gatehouse's are that API's.
+        let (own_scope, resource) = match resource {
+            None => (params.scope.clone(), None),
+            Some((api, client_may)) => {
+                let (mut own, mut theirs) = (Vec::new(), Vec::new());
+                let openid = params
+                    .scope
+                    .as_deref()
+                    .unwrap_or_default()
+                    .split_ascii_whitespace()
+                    .any(|s| s == Scope::OpenId.as_str());
+                for name in params
+                    .scope
+                    .as_deref()
+                    .unwrap_or_default()
+                    .split_ascii_whitespace()
+                {
+                    if Scope::parse(name).is_ok() {
+                        own.push(name);
+                    } else if let Some(scope) = client_may.iter().find(|s| s.as_str() == name) {
+                        if !theirs.contains(scope) {
+                            theirs.push(scope.clone());
+                        }
+                    } else if !openid {
+                        let shown: String = name.chars().take(64).collect();
+                        return refuse(
+                            ErrorCode::InvalidScope,
+                            &format!("The client may not ask for the scope `{shown}` of this API."),
+                        );
+                    }
+                }
+                let asked = (!theirs.is_empty()).then_some(theirs);
+                (
+                    Some(own.join(" ")),
+                    Some(ResourceAsked {
+                        api,
+                        client_may,
+                        asked,
+                    }),
+                )
+            }
+        };
+        let scope = match own_scope.as_deref().map(str::trim) {
+            None => None,
+            // With a `resource` and no scope of gatehouse's, the token is the API's alone.
+            Some("") if resource.is_some() => Some(ScopeSet::default()),
+            Some("") => None,
             Some(raw) => match ScopeSet::parse(raw) {
                 Ok(scopes) => Some(scopes),
                 // Under `openid`, scope values the server does not know are ignored
@@ -351,6 +427,42 @@ impl OAuthService {
             max_age,
             login_hint,
             hinted_user,
+            resource,
+        })
+    }
+
+    /// The registered API `identifier` names and the scopes `client` may ask for there, or
+    /// why it cannot be asked for.
+    async fn resource_asked(
+        &self,
+        client: &Client,
+        identifier: &str,
+    ) -> Result<
+        Result<(crate::apis::RegisteredApi, Vec<crate::apis::ScopeName>), &'static str>,
+        RepositoryError,
+    > {
+        if !self.ports.tokens.signs_for_apis() {
+            return Ok(Err(
+                "This server signs tokens with a shared secret (HS256): tokens for other APIs need `jwt.algorithm` EdDSA or RS256.",
+            ));
+        }
+        let api = match crate::apis::ApiIdentifier::parse(identifier) {
+            Ok(identifier) => self.ports.apis.find(&identifier).await?,
+            Err(_) => None,
+        };
+        let Some(api) = api else {
+            return Ok(Err("The `resource` is no registered API."));
+        };
+        let access = self
+            .ports
+            .clients
+            .api_access(&client.id)
+            .await?
+            .into_iter()
+            .find(|access| access.api == api.id);
+        Ok(match access {
+            Some(access) => Ok((api, access.scopes)),
+            None => Err("The client may not ask for tokens for this `resource`."),
         })
     }
 
@@ -421,6 +533,45 @@ impl OAuthService {
         }
     }
 
+    /// What a code for `request` would grant `user` on the API it names, if it names one:
+    /// the scopes asked for (or, none named, all the client may ask for), each one the
+    /// role may hold (`Err` names the first asked for that it may not; unasked ones are
+    /// left out).
+    pub fn api_grant_to_grant(
+        &self,
+        request: &AuthorizeRequest,
+        browser: &Session,
+        user: &User,
+    ) -> Result<Option<crate::apis::ApiGrant>, crate::apis::ScopeName> {
+        let Some(resource) = &request.resource else {
+            return Ok(None);
+        };
+        let role = self.policy.mfa.scope_role(user.role, browser.amr);
+        let may = |name: &crate::apis::ScopeName| {
+            resource
+                .api
+                .scopes
+                .iter()
+                .any(|scope| scope.name == *name && scope.roles.contains(&role))
+        };
+        let scopes = match &resource.asked {
+            Some(asked) => match asked.iter().find(|name| !may(name)) {
+                Some(refused) => return Err(refused.clone()),
+                None => asked.clone(),
+            },
+            None => resource
+                .client_may
+                .iter()
+                .filter(|n| may(n))
+                .cloned()
+                .collect(),
+        };
+        Ok(Some(crate::apis::ApiGrant {
+            audience: resource.api.identifier.clone(),
+            scopes,
+        }))
+    }
+
     /// The answer to a request the person refused on the consent page.
     pub fn denied(&self, request: &AuthorizeRequest) -> String {
         self.redirect(
@@ -459,12 +610,34 @@ impl OAuthService {
                 });
             }
         };
+        let resources = match self.api_grant_to_grant(request, browser, user) {
+            Ok(grant) => grant.into_iter().collect(),
+            Err(scope) => {
+                let description = format!(
+                    "This account may not hold the scope `{}` of this API.",
+                    scope.as_str()
+                );
+                return Err(AuthorizeError::Redirect {
+                    location: self.redirect(
+                        &request.redirect_uri,
+                        &[
+                            ("error", ErrorCode::InvalidScope.as_str()),
+                            ("error_description", &description),
+                        ],
+                        request.state.as_ref(),
+                    ),
+                    error: ErrorCode::InvalidScope,
+                    description,
+                });
+            }
+        };
         let now = self.ports.clock.now_stored();
         let code = AuthorizationCode {
             client_id: request.client.id.clone(),
             redirect_uri: request.redirect_uri.clone(),
             user_id: user.id,
             scopes,
+            resources,
             code_challenge: request.code_challenge.clone(),
             nonce: request.nonce.clone(),
             session_id: SessionId::generate(),

@@ -17,12 +17,15 @@ pub struct CodeExchange {
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<SecretString>,
     pub client: ClientCredentials,
+    /// The `resource` parameters (RFC 8707): which of the code's APIs the access token is
+    /// for; none, its only one (or gatehouse's own when it has none).
+    pub resources: Vec<String>,
 }
 
 /// Tokens from a code, with an ID token under `openid`.
 #[derive(Debug)]
 pub struct CodeGrant {
-    pub tokens: TokenGrant,
+    pub tokens: SessionTokens,
     pub id_token: Option<SecretString>,
 }
 
@@ -59,6 +62,17 @@ pub enum ExchangeError {
 }
 
 crate::throttle::throttled_error!(ExchangeError);
+
+impl From<audience::ApiTokenError> for ExchangeError {
+    fn from(error: audience::ApiTokenError) -> Self {
+        match error {
+            audience::ApiTokenError::Target(reason) => ExchangeError::InvalidTarget(reason.into()),
+            audience::ApiTokenError::Scope(reason) => ExchangeError::InvalidScope(reason),
+            audience::ApiTokenError::Token(error) => ExchangeError::Token(error),
+            audience::ApiTokenError::Repository(error) => ExchangeError::Repository(error),
+        }
+    }
+}
 
 impl OAuthService {
     /// Authenticates the client of a token-endpoint request: a confidential client by its
@@ -181,7 +195,14 @@ impl OAuthService {
             .iter()
             .filter(|scope| scope.allowed_for(self.policy.mfa.scope_role(user.role, code.amr)))
             .collect();
+        // Which API the token is for is judged before anything is stored.
+        if let Err(reason) =
+            audience::choose(&code.resources, &exchange.resources, &self.policy.audience)
+        {
+            return Err(ExchangeError::InvalidTarget(reason.into()));
+        }
         let session = Session::start(&user, scopes.clone(), caller, self.policy.sessions, now)
+            .with_resources(code.resources.clone())
             .for_client(code.session_id, client.id.clone())
             .with_amr(code.amr)
             .with_idp(code.idp.clone())
@@ -196,20 +217,33 @@ impl OAuthService {
             self.ports.sessions.revoke(user.id, session.id, now).await?;
             return Err(ExchangeError::InvalidGrant("the code was already used"));
         }
-        let access = self
-            .ports
-            .tokens
-            .issue(&user, &session, scopes.clone(), now)?;
-        let id_token = if scopes.contains(Scope::OpenId) {
-            let claims = self.id_claims(
+        let access = match audience::choose(
+            &session.resources,
+            &exchange.resources,
+            &self.policy.audience,
+        ) {
+            Ok(audience::Audience::Api(grant)) => {
+                let role = self.policy.mfa.scope_role(user.role, code.amr);
+                GrantedAccess::Api(
+                    self.api_tokens()
+                        .issue(&user, role, &session, grant, None, now)
+                        .await?,
+                )
+            }
+            _ => GrantedAccess::Own(self.ports.tokens.issue(
                 &user,
-                &client,
-                &code,
-                &scopes,
-                &access.claims.expires_at,
+                &session,
+                scopes.clone(),
                 now,
-            );
-            Some(self.ports.id_tokens.sign_id_token(&claims, &access.token)?)
+            )?),
+        };
+        let id_token = if scopes.contains(Scope::OpenId) {
+            let claims = self.id_claims(&user, &client, &code, &scopes, &access.expires_at(), now);
+            Some(
+                self.ports
+                    .id_tokens
+                    .sign_id_token(&claims, access.token())?,
+            )
         } else {
             None
         };
@@ -225,7 +259,7 @@ impl OAuthService {
             .await;
         tracing::info!(event = "login_succeeded", user_id = %user.id, session_id = %session.id, client_id = %client.id, "authorization code exchanged: session started");
         Ok(CodeGrant {
-            tokens: TokenGrant { access, refresh },
+            tokens: SessionTokens { access, refresh },
             id_token,
         })
     }

@@ -10,7 +10,7 @@ mod logout;
 mod machine;
 
 pub use authorize::{
-    AuthorizeError, AuthorizeParams, AuthorizeRequest, ErrorCode, NextStep, Prompt,
+    AuthorizeError, AuthorizeParams, AuthorizeRequest, ErrorCode, NextStep, Prompt, ResourceAsked,
 };
 pub use clients::{MAX_SECRET_OVERLAP, NewClient, RegisterClientError, RotateSecretError};
 pub use exchange::{ClientCredentials, CodeExchange, CodeGrant, ExchangeError};
@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use super::audience;
 use super::client::{
     Client, ClientId, ClientKind, ClientName, MAX_REDIRECT_URIS, RedirectUri, RedirectUriError,
 };
@@ -36,10 +37,10 @@ use super::ports::{
 use crate::audit::{Audit, AuditKind};
 use crate::clock::Clock;
 use crate::error::{RepositoryError, ValidationErrors};
-use crate::ports::TokenGrant;
 use crate::ports::{
     AccessTokenService, OpaqueTokens, SessionRepository, TokenError, UserRepository,
 };
+use crate::ports::{GrantedAccess, SessionTokens};
 use crate::scope::{Scope, ScopeSet};
 use crate::session::{Caller, Session, SessionId, SessionLifetimes};
 use crate::throttle::Bucket;
@@ -55,6 +56,9 @@ pub struct OAuthPolicy {
     /// registered ones, never stored, listed, replaced or removed.
     pub built_in: Vec<Client>,
     pub mfa: crate::mfa::MfaPolicy,
+    /// gatehouse's own API's identifier (`jwt.audience`): a `resource` naming it asks for a
+    /// token for gatehouse's own API.
+    pub audience: String,
 }
 
 /// The adapters the flow runs on.
@@ -93,6 +97,15 @@ impl OAuthService {
     /// Whether `openid` can be granted: ID tokens need an asymmetric signing key.
     pub fn signs_id_tokens(&self) -> bool {
         self.ports.id_tokens.signs_id_tokens()
+    }
+
+    /// The issuer of a person's tokens for registered APIs.
+    fn api_tokens(&self) -> audience::ApiTokens {
+        audience::ApiTokens::new(
+            self.ports.apis.clone(),
+            self.ports.clients.clone(),
+            self.ports.tokens.clone(),
+        )
     }
 
     /// Deletes codes that expired (redeemed or not); the housekeeping task calls it.
