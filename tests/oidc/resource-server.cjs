@@ -158,7 +158,11 @@ async function main() {
   console.log(`resource server: the example accepted good tokens and refused the rest (revocation seen after ${refusedAfter} ms)`);
 
   // A person signs in through an app's code flow (PKCE), asking for the Orders API.
-  const shop = new issuer.Client({ client_id: env("SHOP_ID"), token_endpoint_auth_method: "none" });
+  const shop = new issuer.Client({
+    client_id: env("SHOP_ID"),
+    token_endpoint_auth_method: "none",
+    id_token_signed_response_alg: ALG,
+  });
   const code_verifier = generators.codeVerifier();
   const nonce = generators.nonce();
   const state = generators.state();
