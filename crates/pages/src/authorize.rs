@@ -2,8 +2,6 @@
 //! consent page it may show: a request is judged, then the browser signs in, consents or
 //! goes back to the client with a code or an error.
 
-use std::collections::HashMap;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -47,13 +45,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(CONSENT_PATH).route(web::post().to(consent)));
 }
 
-/// The consent form: the person's answer, and the authorization request it carries on.
+/// The consent form's answer; the authorization request it carries on is read from the
+/// form's pairs.
 #[derive(Deserialize)]
 struct ConsentForm {
     #[serde(default)]
     decision: String,
-    #[serde(flatten)]
-    request: HashMap<String, String>,
 }
 
 #[derive(Template)]
@@ -195,7 +192,7 @@ async fn authorization(
         // Refused with `invalid_scope`, back to the client.
         Err(_) => return issue(state, &request, &session, &user).await,
     };
-    let api_granted = match state.oauth.api_grant_to_grant(&request, &session, &user) {
+    let api_granted = match state.oauth.api_grants_to_grant(&request, &session, &user) {
         Ok(granted) => granted,
         Err(_) => return issue(state, &request, &session, &user).await,
     };
@@ -204,8 +201,8 @@ async fn authorization(
         .iter()
         .map(|scope| format!("{} ({scope})", scope.description()))
         .collect();
-    // The API's scopes in its own words, under its name.
-    if let (Some(grant), Some(asked)) = (api_granted, &request.resource) {
+    // Each API's scopes in its own words, under its name.
+    for (grant, asked) in api_granted.iter().zip(&request.resources) {
         let api = &asked.api;
         scopes.extend(grant.scopes.iter().filter_map(|name| {
             let scope = api.scopes.iter().find(|scope| scope.name == *name)?;
@@ -217,13 +214,14 @@ async fn authorization(
             ))
         }));
     }
-    let params = AUTHORIZE_PARAMS
-        .into_iter()
-        .filter_map(|name| {
-            pairs
-                .iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| (name, value.clone()))
+    // Every parameter the request goes on with (`resource` may come more than once).
+    let params = pairs
+        .iter()
+        .filter_map(|(key, value)| {
+            AUTHORIZE_PARAMS
+                .into_iter()
+                .find(|name| name == key)
+                .map(|name| (name, value.clone()))
         })
         .collect();
     let view = ConsentPage {
@@ -317,12 +315,12 @@ async fn consent(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>)
         Ok(form) => form,
         Err(refusal) => return refusal.page(),
     };
-    let ConsentForm { request, decision } = form.fields;
-    let request = match state
-        .oauth
-        .authorize(authorize_params(request.into_iter()))
-        .await
-    {
+    let decision = form.fields.decision;
+    // The request's parameters as posted, `resource` perhaps more than once.
+    let request = pairs_of(&body)
+        .into_iter()
+        .filter(|(key, _)| AUTHORIZE_PARAMS.contains(&key.as_str()));
+    let request = match state.oauth.authorize(authorize_params(request)).await {
         Ok(request) => request,
         Err(error) => return refused(error),
     };

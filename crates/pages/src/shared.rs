@@ -424,7 +424,9 @@ pub(crate) fn posted<T: DeserializeOwned>(
     let mut names = std::collections::HashSet::new();
     let mut csrf = None;
     for (key, value) in form_urlencoded::parse(body) {
-        if key.contains('\0') || value.contains('\0') || !names.insert(key.clone()) {
+        // A field comes once, but for an authorization request's `resource` (RFC 8707).
+        let repeated = !names.insert(key.clone()) && key != "resource";
+        if key.contains('\0') || value.contains('\0') || repeated {
             return Err(Refused::Unreadable);
         }
         if key == "csrf" {

@@ -399,3 +399,71 @@ async fn racing_refreshes_of_an_api_session_rotate_once() {
             .all(|r| r.status() == StatusCode::OK || r.status() == StatusCode::BAD_REQUEST)
     );
 }
+
+#[tokio::test]
+async fn one_request_for_two_apis_gives_a_token_for_each_named_at_the_token_endpoint() {
+    let (app, admin, _keys) = eddsa_app().await;
+    setup(&app, &admin).await;
+    let both = json!({"apis": [
+        {"identifier": ORDERS, "scopes": ["orders:read", "orders:write"]},
+        {"identifier": BILLING, "scopes": ["billing:read"]},
+    ]});
+    let response = app
+        .bearer_send(
+            Method::PUT,
+            "/api/v1/clients/shop/apis",
+            &admin,
+            Some(&both),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let body = signed_in(
+        &app,
+        &[
+            ("resource", ORDERS),
+            ("resource", BILLING),
+            ("scope", "orders:read billing:read"),
+        ],
+        &[("resource", BILLING)],
+    )
+    .await;
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["aud"],
+        BILLING
+    );
+    assert_eq!(body["scope"], "billing:read");
+    let refresh = |refresh_token: String, resource: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let mut form = vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.as_str()),
+                ("client_id", "shop"),
+            ];
+            form.extend(resource.map(|r| ("resource", r)));
+            token_answer(token(app, &form).await).await
+        }
+    };
+    // Naming none is ambiguous with two: refused, and the refresh token stays good.
+    let refresh_token = body["refresh_token"].as_str().unwrap().to_owned();
+    let (status, answer) = refresh(refresh_token.clone(), None).await;
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_target"))
+    );
+    let (status, answer) = refresh(refresh_token, Some(ORDERS)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        claims(answer["access_token"].as_str().unwrap())["aud"],
+        ORDERS
+    );
+    assert_eq!(
+        answer["scope"], "orders:read",
+        "only what was asked for, not all the client may"
+    );
+}
+
+async fn token_answer(response: reqwest::Response) -> (StatusCode, Value) {
+    (response.status(), response.json().await.unwrap())
+}

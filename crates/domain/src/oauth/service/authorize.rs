@@ -100,9 +100,12 @@ pub struct AuthorizeRequest {
     pub login_hint: Option<String>,
     /// The user a valid `id_token_hint` names.
     pub hinted_user: Option<crate::user::UserId>,
-    /// The registered API asked for with `resource`, if any.
-    pub resource: Option<ResourceAsked>,
+    /// The registered APIs asked for with `resource`, each once.
+    pub resources: Vec<ResourceAsked>,
 }
+
+/// How many `resource`s one authorization request may name.
+pub const MAX_RESOURCES: usize = 10;
 
 /// A registered API an authorization request names (RFC 8707), and its scopes.
 #[derive(Debug, Clone)]
@@ -259,65 +262,73 @@ impl OAuthService {
                 "`registration` is not supported: clients are registered by an administrator.",
             );
         }
-        let resource = match params.resources.as_slice() {
-            [] => None,
-            [one] => match self.resource_asked(&client, one).await? {
-                Ok(api) => Some(api),
+        if params.resources.len() > MAX_RESOURCES {
+            return refuse(
+                ErrorCode::InvalidTarget,
+                &format!("Name at most {MAX_RESOURCES} `resource`s."),
+            );
+        }
+        let mut named: Vec<(crate::apis::RegisteredApi, Vec<crate::apis::ScopeName>)> = Vec::new();
+        for identifier in &params.resources {
+            match self.resource_asked(&client, identifier).await? {
+                Ok((api, _)) if named.iter().any(|(known, _)| known.id == api.id) => {}
+                Ok(found) => named.push(found),
                 Err(description) => return refuse(ErrorCode::InvalidTarget, description),
-            },
-            _ => {
-                return refuse(
-                    ErrorCode::InvalidTarget,
-                    "Name one `resource` per authorization request.",
-                );
             }
-        };
-        // With a `resource`, the scope names that are not gatehouse's are that API's.
-        let (own_scope, resource) = match resource {
-            None => (params.scope.clone(), None),
-            Some((api, client_may)) => {
-                let (mut own, mut theirs) = (Vec::new(), Vec::new());
-                let openid = params
-                    .scope
-                    .as_deref()
-                    .unwrap_or_default()
-                    .split_ascii_whitespace()
-                    .any(|s| s == Scope::OpenId.as_str());
-                for name in params
-                    .scope
-                    .as_deref()
-                    .unwrap_or_default()
-                    .split_ascii_whitespace()
-                {
-                    if Scope::parse(name).is_ok() {
-                        own.push(name);
-                    } else if let Some(scope) = client_may.iter().find(|s| s.as_str() == name) {
+        }
+        // With `resource`s, the scope names that are not gatehouse's are theirs: each goes
+        // to every API named that the client may ask it of.
+        let (own_scope, resources) = if named.is_empty() {
+            (params.scope.clone(), Vec::new())
+        } else {
+            let names: Vec<&str> = params
+                .scope
+                .as_deref()
+                .unwrap_or_default()
+                .split_ascii_whitespace()
+                .collect();
+            let openid = names.contains(&Scope::OpenId.as_str());
+            let mut own = Vec::new();
+            let mut asked: Vec<Vec<crate::apis::ScopeName>> = vec![Vec::new(); named.len()];
+            for name in &names {
+                if Scope::parse(name).is_ok() {
+                    own.push(*name);
+                    continue;
+                }
+                let mut anywhere = false;
+                for ((_, client_may), theirs) in named.iter().zip(asked.iter_mut()) {
+                    if let Some(scope) = client_may.iter().find(|s| s.as_str() == *name) {
+                        anywhere = true;
                         if !theirs.contains(scope) {
                             theirs.push(scope.clone());
                         }
-                    } else if !openid {
-                        let shown: String = name.chars().take(64).collect();
-                        return refuse(
-                            ErrorCode::InvalidScope,
-                            &format!("The client may not ask for the scope `{shown}` of this API."),
-                        );
                     }
                 }
-                let asked = (!theirs.is_empty()).then_some(theirs);
-                (
-                    Some(own.join(" ")),
-                    Some(ResourceAsked {
-                        api,
-                        client_may,
-                        asked,
-                    }),
-                )
+                if !anywhere && !openid {
+                    let shown: String = name.chars().take(64).collect();
+                    return refuse(
+                        ErrorCode::InvalidScope,
+                        &format!(
+                            "The client may not ask for the scope `{shown}` of the APIs named."
+                        ),
+                    );
+                }
             }
+            let resources = named
+                .into_iter()
+                .zip(asked)
+                .map(|((api, client_may), theirs)| ResourceAsked {
+                    api,
+                    client_may,
+                    asked: (!theirs.is_empty()).then_some(theirs),
+                })
+                .collect();
+            (Some(own.join(" ")), resources)
         };
         let scope = match own_scope.as_deref().map(str::trim) {
             None => None,
-            // With a `resource` and no scope of gatehouse's, the token is the API's alone.
-            Some("") if resource.is_some() => Some(ScopeSet::default()),
+            // With a `resource` and no scope of gatehouse's, the tokens are the APIs' alone.
+            Some("") if !resources.is_empty() => Some(ScopeSet::default()),
             Some("") => None,
             Some(raw) => match ScopeSet::parse(raw) {
                 Ok(scopes) => Some(scopes),
@@ -427,7 +438,7 @@ impl OAuthService {
             max_age,
             login_hint,
             hinted_user,
-            resource,
+            resources,
         })
     }
 
@@ -533,43 +544,43 @@ impl OAuthService {
         }
     }
 
-    /// What a code for `request` would grant `user` on the API it names, if it names one:
-    /// the scopes asked for (or, none named, all the client may ask for), each one the
-    /// role may hold (`Err` names the first asked for that it may not; unasked ones are
-    /// left out).
-    pub fn api_grant_to_grant(
+    /// What a code for `request` would grant `user` on the APIs it names: for each, the
+    /// scopes asked for (or, none named, all the client may ask for), each one the role may
+    /// hold (`Err` names the first asked for that it may not; unasked ones are left out).
+    pub fn api_grants_to_grant(
         &self,
         request: &AuthorizeRequest,
         browser: &Session,
         user: &User,
-    ) -> Result<Option<crate::apis::ApiGrant>, crate::apis::ScopeName> {
-        let Some(resource) = &request.resource else {
-            return Ok(None);
-        };
+    ) -> Result<Vec<crate::apis::ApiGrant>, crate::apis::ScopeName> {
         let role = self.policy.mfa.scope_role(user.role, browser.amr);
-        let may = |name: &crate::apis::ScopeName| {
-            resource
-                .api
-                .scopes
-                .iter()
-                .any(|scope| scope.name == *name && scope.roles.contains(&role))
-        };
-        let scopes = match &resource.asked {
-            Some(asked) => match asked.iter().find(|name| !may(name)) {
-                Some(refused) => return Err(refused.clone()),
-                None => asked.clone(),
-            },
-            None => resource
-                .client_may
-                .iter()
-                .filter(|n| may(n))
-                .cloned()
-                .collect(),
-        };
-        Ok(Some(crate::apis::ApiGrant {
-            audience: resource.api.identifier.clone(),
-            scopes,
-        }))
+        let mut grants = Vec::with_capacity(request.resources.len());
+        for resource in &request.resources {
+            let may = |name: &crate::apis::ScopeName| {
+                resource
+                    .api
+                    .scopes
+                    .iter()
+                    .any(|scope| scope.name == *name && scope.roles.contains(&role))
+            };
+            let scopes = match &resource.asked {
+                Some(asked) => match asked.iter().find(|name| !may(name)) {
+                    Some(refused) => return Err(refused.clone()),
+                    None => asked.clone(),
+                },
+                None => resource
+                    .client_may
+                    .iter()
+                    .filter(|n| may(n))
+                    .cloned()
+                    .collect(),
+            };
+            grants.push(crate::apis::ApiGrant {
+                audience: resource.api.identifier.clone(),
+                scopes,
+            });
+        }
+        Ok(grants)
     }
 
     /// The answer to a request the person refused on the consent page.
@@ -610,8 +621,8 @@ impl OAuthService {
                 });
             }
         };
-        let resources = match self.api_grant_to_grant(request, browser, user) {
-            Ok(grant) => grant.into_iter().collect(),
+        let resources = match self.api_grants_to_grant(request, browser, user) {
+            Ok(grants) => grants,
             Err(scope) => {
                 let description = format!(
                     "This account may not hold the scope `{}` of this API.",

@@ -10,7 +10,8 @@ mod logout;
 mod machine;
 
 pub use authorize::{
-    AuthorizeError, AuthorizeParams, AuthorizeRequest, ErrorCode, NextStep, Prompt, ResourceAsked,
+    AuthorizeError, AuthorizeParams, AuthorizeRequest, ErrorCode, MAX_RESOURCES, NextStep, Prompt,
+    ResourceAsked,
 };
 pub use clients::{MAX_SECRET_OVERLAP, NewClient, RegisterClientError, RotateSecretError};
 pub use exchange::{ClientCredentials, CodeExchange, CodeGrant, ExchangeError};
