@@ -826,6 +826,19 @@ impl ThrottleRepository for InMemoryCounters {
         self.0.lock().unwrap().remove(&(bucket, subject.to_owned()));
         Ok(())
     }
+    async fn peek(
+        &self,
+        bucket: Bucket,
+        subject: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<u64, RepositoryError> {
+        let counters = self.0.lock().unwrap();
+        Ok(counters
+            .get(&(bucket, subject.to_owned()))
+            .filter(|entry| entry.window_start > now - window)
+            .map_or(0, |entry| entry.count))
+    }
     async fn purge(&self, _: DateTime<Utc>) -> Result<u64, RepositoryError> {
         Ok(0)
     }

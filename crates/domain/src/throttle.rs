@@ -203,6 +203,29 @@ pub trait ThrottleRepository: Send + Sync {
         window_start: DateTime<Utc>,
     ) -> Result<(), RepositoryError>;
 
+    /// [`ThrottleRepository::release`] of several counters, each `(bucket, subject,
+    /// window_start)` of a distinct bucket, at once where storage allows.
+    async fn release_each(
+        &self,
+        counters: &[(Bucket, &str, DateTime<Utc>)],
+    ) -> Result<(), RepositoryError> {
+        for (bucket, subject, window_start) in counters {
+            self.release(*bucket, subject, *window_start).await?;
+        }
+        Ok(())
+    }
+
+    /// The counter of `bucket` for `subject` as it stands, without counting anything: its
+    /// count if its window began after `now - window`, else 0. Errors only when storage
+    /// fails.
+    async fn peek(
+        &self,
+        bucket: Bucket,
+        subject: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<u64, RepositoryError>;
+
     /// Forgets the counter of `bucket` for `subject`.
     async fn clear(&self, bucket: Bucket, subject: &str) -> Result<(), RepositoryError>;
 
@@ -421,6 +444,39 @@ impl Throttle {
                 reservation.window_start,
             )
             .await
+    }
+
+    /// Whether an event of each `(bucket, subject)` would be refused now, without counting
+    /// it: the wait the first full one announces. For a caller that already knows the
+    /// event is no attempt worth counting (a secret it has seen accepted), yet must still
+    /// be held back while its subjects are throttled.
+    pub async fn held_back(
+        &self,
+        counters: &[(Bucket, &str)],
+    ) -> Result<Option<std::time::Duration>, RepositoryError> {
+        let now = self.clock.now_stored();
+        for (bucket, raw_subject) in counters {
+            let limit = self.policy.limit(*bucket);
+            let count = self
+                .counters
+                .peek(*bucket, &subject(raw_subject), now, limit.window)
+                .await?;
+            if count >= u64::from(limit.max) {
+                // The window's start is not read back: wait a whole window.
+                return Ok(Some(limit.window.to_std().unwrap_or_default()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Gives reservations back at once where storage allows (one statement for
+    /// reservations of distinct buckets, as [`Throttle::reserve_pair`] makes).
+    pub async fn release_all(&self, reservations: &[Reservation]) -> Result<(), RepositoryError> {
+        let counters: Vec<(Bucket, &str, DateTime<Utc>)> = reservations
+            .iter()
+            .map(|r| (r.bucket, r.subject.as_str(), r.window_start))
+            .collect();
+        self.counters.release_each(&counters).await
     }
 
     /// Forgets every event counted for the reservation's subject (a success that resets).

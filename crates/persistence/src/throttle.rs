@@ -77,6 +77,31 @@ FROM locked
 WHERE throttle_counters.bucket = locked.bucket AND throttle_counters.subject = locked.subject
 "#;
 
+/// Gives back one reservation in each of two counters, in one statement: a success that
+/// counted against two buckets (a client and its caller's network).
+const RELEASE_BOTH: &str = r#"
+UPDATE throttle_counters SET "count" = "count" - 1
+WHERE "count" > 0 AND (
+    (bucket = $1 AND subject = $2 AND window_start = $3)
+    OR (bucket = $4 AND subject = $5 AND window_start = $6))
+"#;
+
+/// The same on PostgreSQL, its rows locked in the order of their buckets, as
+/// [`CLEAR_AND_RELEASE_IN_ORDER`] does and for the same reason.
+const RELEASE_BOTH_IN_ORDER: &str = r#"
+WITH locked AS (
+    SELECT bucket, subject FROM throttle_counters
+    WHERE "count" > 0 AND (
+        (bucket = $1 AND subject = $2 AND window_start = $3)
+        OR (bucket = $4 AND subject = $5 AND window_start = $6))
+    ORDER BY bucket COLLATE "C", subject COLLATE "C"
+    FOR UPDATE
+)
+UPDATE throttle_counters SET "count" = throttle_counters."count" - 1
+FROM locked
+WHERE throttle_counters.bucket = locked.bucket AND throttle_counters.subject = locked.subject
+"#;
+
 /// The count and window a reservation's upsert returned.
 fn count(row: &sea_orm::QueryResult) -> Result<Count, RepositoryError> {
     let count: i64 = row.try_get("", "count").map_err(storage)?;
@@ -235,6 +260,61 @@ RETURNING bucket, "count", window_start
             .await
             .map(|_| ())
             .map_err(storage)
+    }
+
+    async fn release_each(
+        &self,
+        counters: &[(Bucket, &str, DateTime<Utc>)],
+    ) -> Result<(), RepositoryError> {
+        let [first, second] = counters else {
+            for (bucket, subject, window_start) in counters {
+                self.release(*bucket, subject, *window_start).await?;
+            }
+            return Ok(());
+        };
+        if first.0 == second.0 {
+            // One row named twice is taken back twice, statement by statement.
+            self.release(first.0, first.1, first.2).await?;
+            return self.release(second.0, second.1, second.2).await;
+        }
+        let backend = self.db.get_database_backend();
+        let sql = match backend {
+            DatabaseBackend::Postgres => RELEASE_BOTH_IN_ORDER,
+            _ => RELEASE_BOTH,
+        };
+        self.db
+            .execute_raw(statement(
+                backend,
+                sql,
+                vec![
+                    first.0.as_str().into(),
+                    first.1.into(),
+                    first.2.into(),
+                    second.0.as_str().into(),
+                    second.1.into(),
+                    second.2.into(),
+                ],
+            ))
+            .await
+            .map(|_| ())
+            .map_err(storage)
+    }
+
+    async fn peek(
+        &self,
+        bucket: Bucket,
+        subject: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<u64, RepositoryError> {
+        let row = Entity::find()
+            .filter(Column::Bucket.eq(bucket.as_str()))
+            .filter(Column::Subject.eq(subject))
+            .filter(Column::WindowStart.gt(now - window))
+            .one(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(row.map_or(0, |row| u64::try_from(row.count).unwrap_or_default()))
     }
 
     async fn clear(&self, bucket: Bucket, subject: &str) -> Result<(), RepositoryError> {

@@ -336,3 +336,37 @@ async fn admins_set_a_clients_apis_to_registered_apis_and_scopes_only() {
         .unwrap();
     assert_eq!(listed, json!({"apis": []}));
 }
+
+#[tokio::test]
+async fn a_secret_seen_accepted_stops_working_when_it_is_rotated_away() {
+    let (app, admin, _keys) = eddsa_app().await;
+    let (secret, _) = setup(&app, &admin).await;
+    // Accepted twice: the second time as a secret this instance has seen accepted.
+    for _ in 0..2 {
+        assert_eq!(
+            grant(&app, "worker", &secret, &[]).await.status(),
+            StatusCode::OK
+        );
+    }
+    let rotated = app
+        .bearer_send(
+            Method::POST,
+            "/api/v1/clients/worker/secret",
+            &admin,
+            Some(&json!({"overlap_seconds": 0})),
+        )
+        .await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let new: Value = rotated.json().await.unwrap();
+    assert_eq!(
+        grant(&app, "worker", &secret, &[]).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the old secret, seen accepted a moment ago, is refused"
+    );
+    assert_eq!(app.audited("client_authentication_failed").await, 1);
+    let new_secret = new["client_secret"].as_str().unwrap();
+    assert_eq!(
+        grant(&app, "worker", new_secret, &[]).await.status(),
+        StatusCode::OK
+    );
+}

@@ -63,6 +63,43 @@ pub enum ExchangeError {
 
 crate::throttle::throttled_error!(ExchangeError);
 
+/// How long a secret seen accepted is taken as no guess.
+const ACCEPTED_FOR: chrono::Duration = chrono::Duration::minutes(5);
+
+/// The client secrets an instance saw accepted, one per client (the last), by digest: a
+/// client presents its secret on every token request, and counting each presentation as a
+/// possible guess (two writes) tells nothing new once it was accepted. Only accepted
+/// digests are kept, so a guess never matches one; whether the client still accepts it is
+/// asked of the client as read on every request.
+#[derive(Default)]
+pub(crate) struct AcceptedSecrets(
+    std::sync::Mutex<
+        std::collections::HashMap<ClientId, (crate::ports::TokenDigest, DateTime<Utc>)>,
+    >,
+);
+
+impl AcceptedSecrets {
+    fn holds(
+        &self,
+        client: &ClientId,
+        digest: &crate::ports::TokenDigest,
+        now: DateTime<Utc>,
+    ) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(client)
+            .is_some_and(|(seen, at)| seen == digest && now - *at < ACCEPTED_FOR)
+    }
+
+    fn remember(&self, client: &ClientId, digest: crate::ports::TokenDigest, now: DateTime<Utc>) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(client.clone(), (digest, now));
+    }
+}
+
 impl From<audience::ApiTokenError> for ExchangeError {
     fn from(error: audience::ApiTokenError) -> Self {
         match error {
@@ -79,7 +116,8 @@ impl OAuthService {
     /// secret, a public client by its id alone (and it must not send a secret). A secret is
     /// judged as a password is: an attempt is reserved against the client and the caller's
     /// network before it is checked, so a burst of guesses is bounded as a whole; a right
-    /// secret gives its attempt back, a wrong one is audited.
+    /// secret gives its attempt back, a wrong one is audited. A secret this instance saw
+    /// accepted within 5 minutes counts nothing, but waits while either is throttled.
     pub async fn authenticate_client(
         &self,
         credentials: &ClientCredentials,
@@ -97,13 +135,26 @@ impl OAuthService {
             _ => return Err(ExchangeError::InvalidClient),
         };
         let throttle = &self.ports.throttle;
-        let attempt = match &caller.ip {
-            Some(ip) => {
-                let network = crate::throttle::ip_subject(ip);
+        let network = caller.ip.as_deref().map(crate::throttle::ip_subject);
+        let digest = self.ports.opaque.digest(given);
+        let now = self.ports.clock.now();
+        // A secret this instance saw accepted, and that the client (read afresh) still
+        // accepts, is no guess: nothing is counted, but it waits while the client or the
+        // network is throttled, as any secret does.
+        if self.accepted.holds(&client.id, &digest, now) && client.kind.accepts(&digest, now) {
+            let mut counters = vec![(Bucket::ClientSecret, client.id.as_str())];
+            counters.extend(network.as_deref().map(|n| (Bucket::ClientIp, n)));
+            if let Some(retry_after) = throttle.held_back(&counters).await? {
+                return Err(ExchangeError::Throttled { retry_after });
+            }
+            return Ok(client);
+        }
+        let attempt = match &network {
+            Some(network) => {
                 let (client_attempt, network_attempt) = throttle
                     .reserve_pair(
                         (Bucket::ClientSecret, client.id.as_str()),
-                        (Bucket::ClientIp, &network),
+                        (Bucket::ClientIp, network),
                     )
                     .await?;
                 vec![client_attempt, network_attempt]
@@ -114,13 +165,11 @@ impl OAuthService {
                     .await?,
             ],
         };
-        let digest = self.ports.opaque.digest(given);
         if client.kind.accepts(&digest, self.ports.clock.now()) {
-            for reservation in attempt {
-                if let Err(error) = throttle.release(reservation).await {
-                    tracing::warn!(%error, "could not give back a client authentication attempt");
-                }
+            if let Err(error) = throttle.release_all(&attempt).await {
+                tracing::warn!(%error, "could not give back a client authentication attempt");
             }
+            self.accepted.remember(&client.id, digest, now);
             return Ok(client);
         }
         self.ports

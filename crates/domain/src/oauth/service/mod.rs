@@ -84,11 +84,17 @@ pub struct OAuthPorts {
 pub struct OAuthService {
     ports: OAuthPorts,
     policy: OAuthPolicy,
+    /// Client secrets this instance saw accepted (by digest), and when.
+    accepted: Arc<exchange::AcceptedSecrets>,
 }
 
 impl OAuthService {
     pub fn new(ports: OAuthPorts, policy: OAuthPolicy) -> Self {
-        Self { ports, policy }
+        Self {
+            ports,
+            policy,
+            accepted: Arc::default(),
+        }
     }
 
     pub fn issuer(&self) -> &str {
