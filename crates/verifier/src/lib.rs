@@ -70,7 +70,7 @@ struct Inner {
     /// Tokens whose signature and claims passed, by their SHA-256: a client presents one
     /// token on each of its requests, and checking the same bytes again tells nothing new
     /// (only their times, checked on every use).
-    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>,
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], Arc<Claims>>>,
 }
 
 /// Verified tokens kept at most; past it, the expired ones are dropped (and all, if none
@@ -204,7 +204,7 @@ impl Verifier {
     }
 
     /// Verifies `token`: its claims, or why it is refused.
-    pub async fn verify(&self, token: &str) -> Result<Claims, Refusal> {
+    pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, Refusal> {
         use sha2::Digest as _;
         let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
         let known = self.verified().get(&digest).cloned();
@@ -217,7 +217,7 @@ impl Verifier {
                 claims
             }
             None => {
-                let claims = self.verify_signed(token).await?;
+                let claims = Arc::new(self.verify_signed(token).await?);
                 let mut verified = self.verified();
                 if verified.len() >= VERIFIED_KEPT {
                     let now = unix_now();
@@ -226,7 +226,7 @@ impl Verifier {
                         verified.clear();
                     }
                 }
-                verified.insert(digest, claims.clone());
+                verified.insert(digest, Arc::clone(&claims));
                 claims
             }
         };
@@ -242,7 +242,9 @@ impl Verifier {
         Ok(claims)
     }
 
-    fn verified(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], Claims>> {
+    fn verified(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], Arc<Claims>>> {
         self.inner
             .verified
             .lock()
@@ -427,7 +429,8 @@ macro_rules! scope {
 /// A request whose bearer token was verified and holds the scopes of `S`.
 #[derive(Debug, Clone)]
 pub struct Authenticated<S = ()> {
-    pub claims: Claims,
+    /// Shared with the verifier's cache of checked tokens.
+    pub claims: Arc<Claims>,
     scopes: PhantomData<fn() -> S>,
 }
 
