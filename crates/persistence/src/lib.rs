@@ -4,6 +4,7 @@
 pub mod action_tokens;
 pub mod apis;
 pub mod audit;
+pub mod backup;
 pub mod cache;
 pub mod database;
 pub mod entity;

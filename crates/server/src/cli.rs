@@ -1,5 +1,6 @@
 //! The `gatehouse` command line: `serve` (default), `migrate`, `create-admin`,
-//! `import-users`, `clients`, `apis`, `upstream`, `openapi`, `gen-secret`, `gen-key`, `config` and `hash-cost`.
+//! `import-users`, `backup`, `clients`, `apis`, `upstream`, `openapi`, `gen-secret`, `gen-key`,
+//! `config` and `hash-cost`.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -38,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Copy the SQLite database to FILE (a new file) while gatehouse serves: a consistent
+    /// snapshot of everything committed before the copy began. To restore, stop gatehouse
+    /// and put the copy in the database's place (see docs/operations.md). PostgreSQL is
+    /// backed up with its own tools.
+    Backup { file: PathBuf },
     /// Create an administrator account. The password is read from a prompt, or from the
     /// first line of standard input when it is not a terminal.
     CreateAdmin {
@@ -218,6 +224,7 @@ fn run(cli: Cli) -> Result<(), String> {
         match command {
             Command::Serve => serve(settings).await,
             Command::Migrate { action } => migrate(&settings, action).await,
+            Command::Backup { file } => backup(&settings, &file).await,
             Command::CreateAdmin { email, full_name } => {
                 create_admin(&settings, email, full_name).await
             }
@@ -311,6 +318,15 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .run_until_stopped()
         .await
         .map_err(|e| e.to_string())
+}
+
+async fn backup(settings: &Settings, file: &std::path::Path) -> Result<(), String> {
+    let database = Database::connect(settings.database.url.expose_secret())
+        .await
+        .map_err(|e| e.to_string())?;
+    database.backup_to(file).await.map_err(|e| e.to_string())?;
+    println!("backed up to {}", file.display());
+    Ok(())
 }
 
 async fn migrate(settings: &Settings, action: MigrateAction) -> Result<(), String> {

@@ -4,6 +4,7 @@ mod admin;
 mod apis;
 mod attacks;
 mod audit;
+mod backup;
 mod client_credentials;
 mod errors;
 mod fuzz;
