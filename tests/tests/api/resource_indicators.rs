@@ -445,9 +445,16 @@ async fn one_request_for_two_apis_gives_a_token_for_each_named_at_the_token_endp
             token_answer(token(app, &form).await).await
         }
     };
-    // Naming none is ambiguous with two: refused, and the refresh token stays good.
-    let refresh_token = body["refresh_token"].as_str().unwrap().to_owned();
-    let (status, answer) = refresh(refresh_token.clone(), None).await;
+    // Naming none, with two: a token for gatehouse's own API (the default audience), which
+    // neither API takes; one not granted is refused and the refresh token stays good.
+    let (status, answer) = refresh(body["refresh_token"].as_str().unwrap().to_owned(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        claims(answer["access_token"].as_str().unwrap())["aud"],
+        app.settings.jwt.audience.as_str()
+    );
+    let refresh_token = answer["refresh_token"].as_str().unwrap().to_owned();
+    let (status, answer) = refresh(refresh_token.clone(), Some("urn:example:elsewhere")).await;
     assert_eq!(
         (status, answer["error"].clone()),
         (StatusCode::BAD_REQUEST, json!("invalid_target"))

@@ -56,9 +56,8 @@ impl AuthService {
         // stolen token is judged by who presents it before anything it asks for).
         let own = self.apis.as_ref().map_or("", |(_, own)| own.as_str());
         // Which token the request is for (and its scope) is judged on the session before
-        // the rotation: a session of several APIs asked without `resource` is refused too.
-        // Without `resource` or `scope`, only a server that issues tokens for APIs looks.
-        if requested.is_some() || !resources.is_empty() || self.apis.is_some() {
+        // the rotation, when it names either; without them, every session has a token.
+        if requested.is_some() || !resources.is_empty() {
             match self.sessions.find_by_refresh(&old).await? {
                 Some(session) if session.is_live(now) && presented_by_own(&session, client) => {
                     match crate::oauth::audience::choose(&session.resources, resources, own) {

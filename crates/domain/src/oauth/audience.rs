@@ -25,8 +25,8 @@ pub enum Audience<'a> {
 }
 
 /// The API a token request with these `resource` parameters is for, among a session's
-/// `grants`: none named is the session's only API, or gatehouse's own when it holds none;
-/// `own` (gatehouse's identifier) names gatehouse's own. `Err` says why none fits (RFC 8707
+/// `grants`: none named is the session's only API, or gatehouse's own when it holds none or
+/// several; `own` (gatehouse's identifier) names gatehouse's own. `Err` says why none fits (RFC 8707
 /// `invalid_target`).
 pub fn choose<'a>(
     grants: &'a [ApiGrant],
@@ -34,10 +34,10 @@ pub fn choose<'a>(
     own: &str,
 ) -> Result<Audience<'a>, &'static str> {
     match resources {
+        // The default audience: the one API granted, else gatehouse's own.
         [] => match grants {
-            [] => Ok(Audience::Own),
             [only] => Ok(Audience::Api(only)),
-            _ => Err("the session holds several APIs: name one with `resource`"),
+            _ => Ok(Audience::Own),
         },
         [one] if one.trim_end_matches('/') == own.trim_end_matches('/') => Ok(Audience::Own),
         [one] => grants
@@ -196,7 +196,7 @@ mod tests {
         let own = "gatehouse";
         assert_eq!(choose(&[], &[], own), Ok(Audience::Own));
         assert_eq!(choose(&one, &[], own), Ok(Audience::Api(&one[0])));
-        assert!(choose(&two, &[], own).is_err());
+        assert_eq!(choose(&two, &[], own), Ok(Audience::Own));
         let named = |r: &str| vec![r.to_owned()];
         assert_eq!(
             choose(&two, &named("urn:example:billing"), own),
