@@ -127,6 +127,33 @@ pub struct ApiGrant {
     pub scopes: Vec<ScopeName>,
 }
 
+/// The scopes a request's `scope` (space-separated names) asks for among `held`: each once,
+/// sorted; all of `held` when it names none. `Err` is the first name `held` lacks, as a
+/// client sent it (its first 64 characters, control characters replaced), for the refusal
+/// to quote.
+pub fn narrow(held: &[ScopeName], raw: Option<&str>) -> Result<Vec<ScopeName>, String> {
+    let mut asked: Vec<ScopeName> = match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => held.to_vec(),
+        Some(raw) => {
+            let mut asked = Vec::new();
+            for name in raw.split_ascii_whitespace() {
+                let Some(scope) = held.iter().find(|s| s.as_str() == name) else {
+                    return Err(name
+                        .chars()
+                        .take(64)
+                        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+                        .collect());
+                };
+                asked.push(scope.clone());
+            }
+            asked
+        }
+    };
+    asked.sort();
+    asked.dedup();
+    Ok(asked)
+}
+
 /// An API registered by an operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredApi {
@@ -359,6 +386,33 @@ fn scopes(input: &[NewScope], errors: &mut ValidationErrors) -> Vec<ApiScope> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scope_request_narrows_to_held_names_only() {
+        let held: Vec<ScopeName> = ["b:write", "a:read"]
+            .iter()
+            .map(|n| ScopeName::parse(n).unwrap())
+            .collect();
+        let names = |scopes: Vec<ScopeName>| {
+            scopes
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(narrow(&held, None).unwrap()), ["a:read", "b:write"]);
+        assert_eq!(
+            names(narrow(&held, Some("  ")).unwrap()),
+            ["a:read", "b:write"]
+        );
+        assert_eq!(
+            names(narrow(&held, Some("b:write a:read b:write")).unwrap()),
+            ["a:read", "b:write"]
+        );
+        assert_eq!(
+            narrow(&held, Some("a:read c:x\u{0}")),
+            Err("c:x\u{FFFD}".to_owned())
+        );
+    }
 
     #[test]
     fn identifiers_are_absolute_uris_without_fragments() {

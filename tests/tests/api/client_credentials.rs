@@ -370,3 +370,47 @@ async fn a_secret_seen_accepted_stops_working_when_it_is_rotated_away() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn right_secrets_racing_a_burst_of_guesses_never_lift_the_bound() {
+    let (app, admin, _keys) = eddsa_app().await;
+    let (secret, _) = setup(&app, &admin).await;
+    let limit = app.settings.auth.client_secret_failures_per_client;
+    // Seen accepted once, so that the racing right ones take the path that counts nothing.
+    assert_eq!(
+        grant(&app, "worker", &secret, &[]).await.status(),
+        StatusCode::OK
+    );
+    let guesses = (0..limit + 10).map(|i| format!("guess-{i}"));
+    let mixed: Vec<String> = guesses
+        .zip(std::iter::repeat(secret.clone()))
+        .flat_map(|(guess, right)| [guess, right])
+        .collect();
+    let answers = join_all(mixed.iter().map(|s| {
+        let (app, right) = (&app, *s == secret);
+        async move { (right, grant(app, "worker", s, &[]).await) }
+    }))
+    .await;
+    for (right, response) in &answers {
+        let status = response.status();
+        if *right {
+            // A right secret passes, or waits once the guesses filled the bucket.
+            assert!(
+                status == StatusCode::OK
+                    || (status == StatusCode::UNAUTHORIZED
+                        && response.headers().contains_key("retry-after")),
+                "{status}"
+            );
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+    }
+    assert_eq!(
+        app.audited("client_authentication_failed").await,
+        i64::from(limit),
+        "exactly the limit of guesses was checked"
+    );
+    let waiting = grant(&app, "worker", &secret, &[]).await;
+    assert_eq!(waiting.status(), StatusCode::UNAUTHORIZED);
+    assert!(waiting.headers().contains_key("retry-after"));
+}

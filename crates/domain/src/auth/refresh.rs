@@ -73,14 +73,9 @@ impl AuthService {
                             }
                         }
                         Ok(Audience::Api(grant)) => {
-                            if let Some(extra) = requested
-                                .into_iter()
-                                .flat_map(str::split_ascii_whitespace)
-                                .find(|name| !grant.scopes.iter().any(|s| s.as_str() == *name))
-                            {
+                            if let Err(name) = crate::apis::narrow(&grant.scopes, requested) {
                                 return Err(RefreshGrantError::ApiScope(format!(
-                                    "scope `{}` was not granted for this API",
-                                    extra.chars().take(64).collect::<String>()
+                                    "scope `{name}` was not granted for this API"
                                 )));
                             }
                         }

@@ -99,24 +99,9 @@ impl ApiTokens {
         narrowed: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<ApiAccessToken, ApiTokenError> {
-        let asked: Vec<ScopeName> = match narrowed.map(str::trim).filter(|s| !s.is_empty()) {
-            None => grant.scopes.clone(),
-            Some(raw) => {
-                let mut asked = Vec::new();
-                for name in raw.split_ascii_whitespace() {
-                    let Some(scope) = grant.scopes.iter().find(|s| s.as_str() == name) else {
-                        return Err(ApiTokenError::Scope(format!(
-                            "scope `{}` was not granted for this API",
-                            name.chars().take(64).collect::<String>()
-                        )));
-                    };
-                    if !asked.contains(scope) {
-                        asked.push(scope.clone());
-                    }
-                }
-                asked
-            }
-        };
+        let asked = crate::apis::narrow(&grant.scopes, narrowed).map_err(|name| {
+            ApiTokenError::Scope(format!("scope `{name}` was not granted for this API"))
+        })?;
         if !self.tokens.signs_for_apis() {
             return Err(ApiTokenError::Target(
                 "this server signs with a shared secret; tokens for other APIs need an asymmetric signing key",

@@ -163,25 +163,12 @@ impl OAuthService {
                 ));
             }
         };
-        let scopes = match request.scope.as_deref().map(str::trim) {
-            None | Some("") => granted.scopes.clone(),
-            Some(raw) => {
-                let mut asked: Vec<ScopeName> = Vec::new();
-                for name in raw.split_ascii_whitespace() {
-                    let Some(scope) = granted.scopes.iter().find(|s| s.as_str() == name) else {
-                        return Err(ExchangeError::InvalidScope(format!(
-                            "the client was not granted scope `{}` on this API",
-                            printable(name)
-                        )));
-                    };
-                    if !asked.contains(scope) {
-                        asked.push(scope.clone());
-                    }
-                }
-                asked.sort();
-                asked
-            }
-        };
+        let scopes =
+            crate::apis::narrow(&granted.scopes, request.scope.as_deref()).map_err(|name| {
+                ExchangeError::InvalidScope(format!(
+                    "the client was not granted scope `{name}` on this API"
+                ))
+            })?;
         if !self.ports.tokens.signs_for_apis() {
             return Err(ExchangeError::InvalidTarget(
                 "this server signs with a shared secret; tokens for other APIs need an asymmetric signing key".into(),
