@@ -20,10 +20,17 @@ if [ -z "${GATEHOUSE_BIN:-}" ]; then
   cargo build --release --locked -q -p gatehouse-server
   GATEHOUSE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/gatehouse"
 fi
-WORK=${CONTRACT_WORK:-$(mktemp -d /tmp/gatehouse-contract.XXXXXX)}
+# A working directory of our own is deleted at the end (its virtualenv and node modules
+# weigh about 100 MB); one given in CONTRACT_WORK is kept.
+OWN_WORK=
+if [ -z "${CONTRACT_WORK:-}" ]; then OWN_WORK=$(mktemp -d /tmp/gatehouse-contract.XXXXXX); fi
+WORK=${CONTRACT_WORK:-$OWN_WORK}
 mkdir -p "$WORK"
 SERVER_PID=
-cleanup() { if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi; }
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
+  if [ -n "$OWN_WORK" ]; then wait 2>/dev/null || true; rm -rf "$OWN_WORK"; fi
+}
 trap cleanup EXIT
 
 free_port() {

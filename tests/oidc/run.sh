@@ -22,12 +22,16 @@ if [ -z "${ORDERS_BIN:-}" ]; then
   cargo build --release --locked -q -p orders-example
   ORDERS_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/orders-example"
 fi
-WORK=${OIDC_WORK:-$(mktemp -d /tmp/gatehouse-oidc.XXXXXX)}
+# A working directory of our own is deleted at the end; one given in OIDC_WORK is kept.
+OWN_WORK=
+if [ -z "${OIDC_WORK:-}" ]; then OWN_WORK=$(mktemp -d /tmp/gatehouse-oidc.XXXXXX); fi
+WORK=${OIDC_WORK:-$OWN_WORK}
 mkdir -p "$WORK"
 SERVER_PID=
 ORDERS_PID=
 cleanup() {
   for pid in $SERVER_PID $ORDERS_PID; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "$OWN_WORK" ]; then wait 2>/dev/null || true; rm -rf "$OWN_WORK"; fi
 }
 trap cleanup EXIT
 
