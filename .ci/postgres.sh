@@ -14,9 +14,13 @@ else
   as_pg() { "$@"; }
 fi
 
+# Tests need no durability: fsync and synchronous commit are off, unless GATEHOUSE_PG_DURABLE=1
+# (benchmarks of writes, which must wait for the disk as production does).
 start_cluster() { # DATA PORT
+  local durability="-c fsync=off -c synchronous_commit=off"
+  if [ "${GATEHOUSE_PG_DURABLE:-}" = 1 ] || [ -e "$1/gatehouse.durable" ]; then durability=""; fi
   as_pg "$PGBIN/pg_ctl" -D "$1" -l "$1/server.log" -w -o \
-    "-p $2 -k $1 -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=1000" \
+    "-p $2 -k $1 -c listen_addresses=127.0.0.1 $durability -c max_connections=1000" \
     start >/dev/null
 }
 
@@ -43,6 +47,7 @@ DATA=$(mktemp -d /tmp/gatehouse-pg.XXXXXX)
 if [ "$(id -u)" = 0 ]; then chown postgres: "$DATA"; fi
 
 as_pg "$PGBIN/initdb" -D "$DATA" -A trust -U postgres >/dev/null
+if [ "${GATEHOUSE_PG_DURABLE:-}" = 1 ]; then touch "$DATA/gatehouse.durable"; fi
 # Skip ports something else already listens on (another cluster, a second run), and try the
 # next one if the port could not be bound all the same.
 for attempt in $(seq 1 20); do

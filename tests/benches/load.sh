@@ -12,17 +12,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
+BENCH_DIR=$ROOT/tests/benches
 WHICH=${1:-all}
 SECONDS_EACH=${BENCH_SECONDS:-10}
 USERS=${BENCH_USERS:-1000}
 EMAIL=bench@example.com
 PASSWORD='correct horse battery staple'
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v wrk >/dev/null; then
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk curl >/dev/null
-fi
+SESSIONS=${SESSIONS:-16}
+# source-path=SCRIPTDIR
+. "$BENCH_DIR/lib.sh"
 if [ -z "${GATEHOUSE_BIN:-}" ] || [ -z "${FLOOR_BIN:-}" ]; then
   cargo build --release --locked -q -p gatehouse-server -p gatehouse-bench-floor
   GATEHOUSE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/gatehouse"
@@ -40,15 +39,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+bench_init "$WORK"
 
-# Every script reports `requests/s p99_ms non_2xx_or_3xx socket_errors` on its last line.
-cat >"$WORK/report.lua" <<'EOF'
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
-  io.write(string.format("RESULT %.1f %.2f %d %d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(99) / 1000, summary.errors.status, errors))
-end
-EOF
 { cat "$WORK/report.lua"; echo 'wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")'; } >"$WORK/bearer.lua"
 { cat "$WORK/report.lua"; cat <<'EOF'
 wrk.method = "POST"
@@ -89,9 +81,7 @@ EOF
 } >"$WORK/tokens.lua"
 
 # wrk THREADS CONNECTIONS SCRIPT PATH → "requests/s p99_ms non2xx errors"
-load() {
-  wrk -t"$1" -c"$2" -d"${SECONDS_EACH}s" --timeout 10s -s "$WORK/$3" "$BASE$4" | awk '/^RESULT/ {print $2, $3, $4, $5}'
-}
+load() { wrk_run "$1" "$2" "$WORK/$3" "$BASE$4"; }
 # The same load on every instance (BASES) at once, the connections shared out:
 # "requests/s (summed) p99_ms (the worst) non2xx errors (summed)".
 load_split() { # CONNECTIONS SCRIPT PATH
@@ -106,15 +96,6 @@ load_split() { # CONNECTIONS SCRIPT PATH
     END {printf "%.1f %.2f %d %d\n", r, p, n, e}'
   rm -f "$WORK"/split-*
 }
-field() { echo "$1" | cut -d' ' -f"$2"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-
-free_port() {
-  local port=$1
-  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-  echo "$port"
-}
-
 wait_ready() { # BASE_URL LOG
   for _ in $(seq 1 100); do
     curl -fs "$1/health/ready" -o /dev/null 2>/dev/null && return 0
@@ -140,6 +121,7 @@ start_server() { # NAME DATABASE_URL
   env GATEHOUSE__SERVER__PORT="$port" GATEHOUSE__DATA_DIR="$data" GATEHOUSE__DATABASE__URL="$2" \
     GATEHOUSE__JWT__SECRET="$SECRET" GATEHOUSE__AUTH__REGISTRATIONS_PER_IP=1000000 \
     GATEHOUSE__AUTH__LOGIN_FAILURES_PER_IP=1000000 GATEHOUSE__AUTH__LOGIN_FAILURES_PER_ACCOUNT=1000000 \
+    GATEHOUSE__SERVER__METRICS_ADDRESS="${METRICS_ADDRESS:-}" \
     "$GATEHOUSE_BIN" serve >"$log" 2>&1 &
   SERVER_PIDS+=($!)
   BASES+=("http://127.0.0.1:$port")
@@ -212,6 +194,15 @@ bench() { # NAME DATABASE_URL INSTANCES
   echo "[$name] GET /health/live: $(field "$live" 1) req/s, p99 $(field "$live" 2) ms; ÷ floor $(field "$live" 4) (target >= 0.80)"
   echo "[$name] GET /api/v1/users/me, one token: $(field "$me" 1) req/s, p99 $(field "$me" 2) ms, non-2xx $(field "$me" 3); ÷ floor $(field "$me" 4) (target >= 0.50)"
 
+  # The same with Prometheus metrics on (a second listener, every request counted).
+  stop_servers
+  METRICS_ADDRESS="127.0.0.1:$(free_port 19464)" start_server "$name" "$2"
+  local metered
+  metered=$(against_floor bearer.lua /api/v1/users/me)
+  echo "[$name] GET /api/v1/users/me with metrics on: $(field "$metered" 1) req/s, p99 $(field "$metered" 2) ms; ÷ floor $(field "$metered" 4), $(awk -v a="$(field "$me" 4)" -v b="$(field "$metered" 4)" 'BEGIN { printf "%.0f", (a - b) * 100 }') points below metrics off (target <= 3)"
+  stop_servers
+  start_server "$name" "$2"
+
   # Many users' tokens on every instance, alone, then beside a steady mix of writes.
   for _ in $(seq 2 "$3"); do start_server "$name" "$2"; done
   mkdir -p "$WORK/accounts-$name"
@@ -260,12 +251,15 @@ bench() { # NAME DATABASE_URL INSTANCES
   echo "[$name] the flood itself: $(field "$flood" 1) logins/s answered, of which non-2xx (503 + Retry-After when the hashing queue is full) $(field "$flood" 3)"
   echo "[$name] peak RSS during the flood: $rss MiB (target < 200 MiB)"
 
-  local tokens=""
-  for _ in 1 2 3 4; do tokens="$tokens $(login_json | json_field refresh_token)"; done
+  # Last, on the database all of the above left behind: rotating refreshes beside the
+  # database's own commit rate (the probe, on the same database, the servers idle).
+  local tokens="" probe refresh
+  for _ in $(seq 1 "$SESSIONS"); do tokens="$tokens $(login_json | json_field refresh_token)"; done
   REFRESH_TOKENS=$tokens
-  local refresh
-  refresh=$(load 4 4 refresh.lua /api/v1/auth/token)
-  echo "[$name] POST /api/v1/auth/token (refresh grant, rotating): $(field "$refresh" 1) req/s, p99 $(field "$refresh" 2) ms (4 sessions), non-2xx $(field "$refresh" 3)"
+  probe=$(commit_probe "$2" "$SESSIONS")
+  refresh=$(load "$SESSIONS" "$SESSIONS" refresh.lua /api/v1/auth/token)
+  echo "[$name] commit probe on the same database (one update and one insert per transaction): $probe commits/s"
+  echo "[$name] POST /api/v1/auth/token (refresh grant, rotating): $(field "$refresh" 1) req/s, p99 $(field "$refresh" 2) ms ($SESSIONS sessions), non-2xx $(field "$refresh" 3); ÷ probe $(ratio "$(field "$refresh" 1)" "$probe") (target >= 0.5)"
   stop_servers
   kill "$FLOOR_PID" 2>/dev/null || true
   wait "$FLOOR_PID" 2>/dev/null || true
@@ -276,7 +270,8 @@ if [ "$WHICH" = all ] || [ "$WHICH" = sqlite ]; then
   bench sqlite "sqlite://$WORK/data-sqlite/gatehouse.db" 1
 fi
 if [ "$WHICH" = all ] || [ "$WHICH" = postgres ]; then
-  eval "$(bash .ci/postgres.sh)"
+  # Durable, as in production: writes wait for the disk.
+  eval "$(GATEHOUSE_PG_DURABLE=1 bash .ci/postgres.sh)"
   PGDATA_DIR=$GATEHOUSE_PGDATA
   bench postgres "$TEST_DATABASE_URL" 2
 fi

@@ -16,15 +16,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
+BENCH_DIR=$ROOT/tests/benches
 WHICH=${1:-all}
 SECONDS_EACH=${BENCH_SECONDS:-10}
 ROUNDS=${ROUNDS:-3}
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v wrk >/dev/null; then
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk curl >/dev/null
-fi
+# source-path=SCRIPTDIR
+. "$BENCH_DIR/lib.sh"
 if [ -z "${GATEHOUSE_BIN:-}" ] || [ -z "${ORDERS_BIN:-}" ]; then
   cargo build --release --locked -q -p gatehouse-server -p orders-example
   GATEHOUSE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/gatehouse"
@@ -40,15 +38,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-# `requests/s p99_ms non_2xx socket_errors` on the last line of each run.
-cat >"$WORK/report.lua" <<'EOF'
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
-  io.write(string.format("RESULT %.1f %.2f %d %d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(99) / 1000, summary.errors.status, errors))
-end
-EOF
+bench_init "$WORK"
 { cat "$WORK/report.lua"; cat <<'EOF'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -58,25 +48,7 @@ EOF
 } >"$WORK/grant.lua"
 { cat "$WORK/report.lua"; echo 'wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")'; } >"$WORK/bearer.lua"
 
-load() { # CONNECTIONS SCRIPT URL
-  wrk -t2 -c"$1" -d"${SECONDS_EACH}s" --timeout 10s -s "$WORK/$2" "$3" | awk '/^RESULT/ {print $2, $3, $4, $5}'
-}
-field() { echo "$1" | cut -d' ' -f"$2"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-free_port() {
-  local port=$1
-  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-  echo "$port"
-}
-wait_for() { # URL LOG
-  for _ in $(seq 1 100); do
-    curl -fs "$1" -o /dev/null 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "did not start:" >&2
-  cat "$2" >&2
-  exit 1
-}
+load() { wrk_run 2 "$1" "$WORK/$2" "$3"; } # CONNECTIONS SCRIPT URL
 
 # The command line, quietly (the server logs as shipped).
 cli() { RUST_LOG=warn "$GATEHOUSE_BIN" "$@" 2>/dev/null; }

@@ -51,6 +51,8 @@ impl Clock for ManualClock {
 
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:PORT` of the metrics listener, when `server.metrics_address` is set.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub database_url: String,
     pub settings: Settings,
@@ -145,10 +147,14 @@ async fn spawn(builder: Builder<'_>) -> TestApp {
         .await
         .expect("the application builds");
     let address = format!("http://127.0.0.1:{}", application.port());
+    let metrics_address = application
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     tokio::spawn(application.run_until_stopped());
 
     TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
 use crate::error::RepositoryError;
+use crate::meter::{LoginOutcome, Meter, NoMeter};
 use crate::pagination::{Page, Paged};
 use crate::session::Caller;
 use crate::user::UserId;
@@ -194,6 +195,20 @@ pub struct AuditFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
+impl AuditKind {
+    /// The sign-in outcome this event stands for, when it is one of a sign-in's failures:
+    /// the audit trail and the counts cannot disagree. (A success is counted where a
+    /// session opens: `login_succeeded` is also recorded by a code exchange.)
+    pub fn sign_in_outcome(self) -> Option<LoginOutcome> {
+        match self {
+            AuditKind::LoginFailed => Some(LoginOutcome::WrongPassword),
+            AuditKind::LoginThrottled => Some(LoginOutcome::Throttled),
+            AuditKind::MfaFailed => Some(LoginOutcome::SecondFactorFailed),
+            _ => None,
+        }
+    }
+}
+
 /// Storage of audit events.
 #[async_trait::async_trait]
 pub trait AuditLog: Send + Sync {
@@ -208,15 +223,32 @@ pub trait AuditLog: Send + Sync {
 }
 
 /// Records events; a failure to record is logged, never fails the action it describes.
+/// Every event is also counted by the meter (see [`crate::meter`]).
 #[derive(Clone)]
 pub struct Audit {
     log: Arc<dyn AuditLog>,
     clock: Arc<dyn Clock>,
+    meter: Arc<dyn Meter>,
 }
 
 impl Audit {
     pub fn new(log: Arc<dyn AuditLog>, clock: Arc<dyn Clock>) -> Self {
-        Self { log, clock }
+        Self {
+            log,
+            clock,
+            meter: Arc::new(NoMeter),
+        }
+    }
+
+    /// Counts every event, and the sign-ins' outcomes, on `meter`.
+    pub fn with_meter(mut self, meter: Arc<dyn Meter>) -> Self {
+        self.meter = meter;
+        self
+    }
+
+    /// The meter events are counted on, for counts that are not events.
+    pub fn meter(&self) -> &dyn Meter {
+        self.meter.as_ref()
     }
 
     pub async fn record(
@@ -243,6 +275,10 @@ impl Audit {
             ip = caller.ip.as_deref(),
             "security event"
         );
+        self.meter.event(kind.as_str());
+        if let Some(outcome) = kind.sign_in_outcome() {
+            self.meter.login(outcome);
+        }
         if let Err(error) = self.log.record(&event).await {
             tracing::error!(%error, audit = kind.as_str(), "could not store an audit event");
         }
@@ -255,5 +291,60 @@ impl Audit {
     ) -> Result<Paged<AuditEvent>, RepositoryError> {
         let (items, total) = self.log.list(&filter, page).await?;
         Ok(Paged { items, total, page })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::testing::{FixedClock, NoAudit};
+
+    #[derive(Default)]
+    struct Counts(Mutex<Vec<String>>);
+
+    impl Meter for Counts {
+        fn event(&self, kind: &'static str) {
+            self.0.lock().unwrap().push(format!("event {kind}"));
+        }
+        fn login(&self, outcome: LoginOutcome) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("login {}", outcome.as_str()));
+        }
+    }
+
+    #[tokio::test]
+    async fn every_event_is_counted_and_sign_in_failures_as_their_outcomes() {
+        let counts = Arc::new(Counts::default());
+        let audit = Audit::new(Arc::new(NoAudit), Arc::new(FixedClock(Utc::now())))
+            .with_meter(counts.clone());
+        for kind in [
+            AuditKind::LoginFailed,
+            AuditKind::LoginThrottled,
+            AuditKind::MfaFailed,
+            AuditKind::LoginSucceeded,
+            AuditKind::TokenRefreshed,
+        ] {
+            audit
+                .record(kind, None, None, &Caller::default(), None)
+                .await;
+        }
+        assert_eq!(
+            *counts.0.lock().unwrap(),
+            [
+                "event login_failed",
+                "login wrong_password",
+                "event login_throttled",
+                "login throttled",
+                "event mfa_failed",
+                "login second_factor_failed",
+                // A success is counted where a session opens.
+                "event login_succeeded",
+                "event token_refreshed",
+            ]
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod email;
 pub mod error;
 pub mod id;
 pub mod mail;
+pub mod meter;
 pub mod mfa;
 pub mod oauth;
 pub mod owned;

@@ -41,6 +41,18 @@ pub enum Bucket {
 }
 
 impl Bucket {
+    pub const ALL: [Bucket; 9] = [
+        Bucket::LoginAccount,
+        Bucket::LoginIp,
+        Bucket::RegisterIp,
+        Bucket::ResetIp,
+        Bucket::VerifyEmail,
+        Bucket::UpstreamIp,
+        Bucket::PasskeyIp,
+        Bucket::ClientSecret,
+        Bucket::ClientIp,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Bucket::LoginAccount => "login_account",
@@ -327,6 +339,7 @@ pub struct Throttle {
     counters: Arc<dyn ThrottleRepository>,
     clock: Arc<dyn Clock>,
     policy: ThrottlePolicy,
+    meter: Arc<dyn crate::meter::Meter>,
 }
 
 impl Throttle {
@@ -339,7 +352,14 @@ impl Throttle {
             counters,
             clock,
             policy,
+            meter: Arc::new(crate::meter::NoMeter),
         }
+    }
+
+    /// Counts every refusal, by bucket, on `meter`.
+    pub fn with_meter(mut self, meter: Arc<dyn crate::meter::Meter>) -> Self {
+        self.meter = meter;
+        self
     }
 
     /// Counts one event of `bucket` for `raw_subject` and judges by the count that gives:
@@ -432,6 +452,7 @@ impl Throttle {
             bucket = bucket.as_str(),
             "request throttled"
         );
+        self.meter.throttled(bucket.as_str());
         (reservation, Err(ThrottleError::Limited { retry_after }))
     }
 

@@ -17,12 +17,15 @@ use crate::errors::{corrupt, storage};
 #[derive(Debug, Clone)]
 pub struct SeaActionTokenRepository {
     db: DatabaseConnection,
+    /// Where writes go (see [`Database::writer`]).
+    writer: DatabaseConnection,
 }
 
 impl SeaActionTokenRepository {
     pub fn new(database: &Database) -> Self {
         Self {
             db: database.connection().clone(),
+            writer: database.writer().clone(),
         }
     }
 }
@@ -49,7 +52,7 @@ impl ActionTokenRepository for SeaActionTokenRepository {
             expires_at: Set(token.expires_at),
             used_at: Set(None),
         })
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&self.writer)
         .await
         .map(|_| ())
         .map_err(storage)
@@ -92,7 +95,7 @@ impl ActionTokenRepository for SeaActionTokenRepository {
         let result = Entity::update_many()
             .col_expr(Column::UsedAt, Expr::value(now))
             .filter(usable(digest, purpose, now))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         Ok(result.rows_affected == 1)
@@ -106,7 +109,7 @@ impl ActionTokenRepository for SeaActionTokenRepository {
                     .add(Column::ExpiresAt.lt(before))
                     .add(Column::UsedAt.lt(before)),
             )
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         Ok(result.rows_affected)

@@ -20,12 +20,15 @@ use crate::errors::{corrupt, storage};
 #[derive(Debug, Clone)]
 pub struct SeaApiRepository {
     db: DatabaseConnection,
+    /// Where writes go (see [`Database::writer`]).
+    writer: DatabaseConnection,
 }
 
 impl SeaApiRepository {
     pub fn new(database: &Database) -> Self {
         Self {
             db: database.connection().clone(),
+            writer: database.writer().clone(),
         }
     }
 
@@ -87,7 +90,7 @@ fn to_domain<'a>(
 impl ApiRepository for SeaApiRepository {
     #[tracing::instrument(skip_all, fields(api = api.identifier.as_str()))]
     async fn insert(&self, api: &RegisteredApi) -> Result<(), InsertApiError> {
-        let txn = self.db.begin().await.map_err(storage)?;
+        let txn = self.writer.begin().await.map_err(storage)?;
         let row = apis::ActiveModel {
             id: Set(api.id.as_uuid()),
             identifier: Set(api.identifier.as_str().to_owned()),
@@ -154,7 +157,7 @@ impl ApiRepository for SeaApiRepository {
     #[tracing::instrument(skip_all, fields(api_id = %id))]
     async fn delete(&self, id: ApiId) -> Result<bool, RepositoryError> {
         let deleted = apis::Entity::delete_by_id(id.as_uuid())
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         Ok(deleted.rows_affected > 0)

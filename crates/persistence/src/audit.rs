@@ -1,24 +1,80 @@
-//! The domain's `AuditLog` on SeaORM.
+//! The domain's `AuditLog` on SeaORM, with events written in groups: one statement and one
+//! commit for every event recorded while the last group was being written.
 
 use async_trait::async_trait;
 use gatehouse_domain::audit::{AuditEvent, AuditEventId, AuditFilter, AuditKind, AuditLog};
 use gatehouse_domain::{Caller, Page, RepositoryError, UserId};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Order, QueryFilter};
 
+use tokio::sync::{mpsc, oneshot};
+
 use crate::database::Database;
 use crate::entity::audit_events::{self, Column, Entity};
 use crate::errors::{corrupt, storage};
 use crate::paging::page_of;
 
+/// The most events written in one statement (eight values each, well under SQLite's and
+/// PostgreSQL's limits on bound values).
+const MOST_IN_A_GROUP: usize = 256;
+
+/// An event waiting for its group, and who waits for it to be stored.
+struct Pending {
+    row: audit_events::ActiveModel,
+    stored: oneshot::Sender<Result<(), RepositoryError>>,
+}
+
+/// Audit events on SeaORM. Recording returns once the event is committed, as a single
+/// insert would; events recorded while a group is being written wait for the next group,
+/// so a burst of requests pays one commit (one fsync) for many events instead of one each.
 #[derive(Debug, Clone)]
 pub struct SeaAuditLog {
     db: DatabaseConnection,
+    groups: mpsc::UnboundedSender<Pending>,
 }
 
 impl SeaAuditLog {
+    /// Starts the writer task (on the current Tokio runtime); it ends with the last clone.
     pub fn new(database: &Database) -> Self {
+        let (groups, waiting) = mpsc::unbounded_channel();
+        tokio::spawn(write_groups(database.writer().clone(), waiting));
         Self {
             db: database.connection().clone(),
+            groups,
+        }
+    }
+}
+
+/// Writes what waits, as it comes: the first event, then every one already queued behind it
+/// (up to [`MOST_IN_A_GROUP`]), in one statement.
+async fn write_groups(writer: DatabaseConnection, mut waiting: mpsc::UnboundedReceiver<Pending>) {
+    let mut group = Vec::with_capacity(MOST_IN_A_GROUP);
+    while waiting.recv_many(&mut group, MOST_IN_A_GROUP).await > 0 {
+        let rows = group.iter().map(|pending| pending.row.clone());
+        match Entity::insert_many(rows)
+            .exec_without_returning(&writer)
+            .await
+        {
+            Ok(_) => {
+                for pending in group.drain(..) {
+                    let _ = pending.stored.send(Ok(()));
+                }
+            }
+            // One event the database refuses must not lose the others: each on its own.
+            Err(_) if group.len() > 1 => {
+                for pending in group.drain(..) {
+                    let stored = Entity::insert(pending.row)
+                        .exec_without_returning(&writer)
+                        .await
+                        .map(|_| ())
+                        .map_err(storage);
+                    let _ = pending.stored.send(stored);
+                }
+            }
+            Err(error) => {
+                if let Some(pending) = group.pop() {
+                    let _ = pending.stored.send(Err(storage(error)));
+                }
+            }
         }
     }
 }
@@ -48,7 +104,7 @@ fn to_domain(model: audit_events::Model) -> Result<AuditEvent, RepositoryError> 
 #[async_trait]
 impl AuditLog for SeaAuditLog {
     async fn record(&self, event: &AuditEvent) -> Result<(), RepositoryError> {
-        Entity::insert(audit_events::ActiveModel {
+        let row = audit_events::ActiveModel {
             id: Set(event.id.as_uuid()),
             kind: Set(event.kind.as_str().to_owned()),
             user_id: Set(event.user_id.map(|id| id.as_uuid())),
@@ -57,11 +113,14 @@ impl AuditLog for SeaAuditLog {
             user_agent: Set(event.caller.user_agent.clone()),
             detail: Set(event.detail.as_ref().map(|d| d.chars().take(255).collect())),
             created_at: Set(event.at),
-        })
-        .exec_without_returning(&self.db)
-        .await
-        .map(|_| ())
-        .map_err(storage)
+        };
+        let (stored, answer) = oneshot::channel();
+        self.groups
+            .send(Pending { row, stored })
+            .map_err(|_| RepositoryError::unavailable(WriterGone))?;
+        answer
+            .await
+            .map_err(|_| RepositoryError::unavailable(WriterGone))?
     }
 
     async fn list(
@@ -86,3 +145,8 @@ impl AuditLog for SeaAuditLog {
         page_of(&self.db, query, newest_first, Order::Desc, page, to_domain).await
     }
 }
+
+/// The task that writes audit events has ended (the runtime is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the audit writer has stopped")]
+struct WriterGone;

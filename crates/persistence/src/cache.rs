@@ -92,8 +92,27 @@ impl Entries {
     }
 }
 
+/// How a cache's lookups were answered.
+#[derive(Debug, Default)]
+pub struct CacheCounts {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl CacheCounts {
+    /// Lookups answered from memory, and from the database, so far.
+    pub fn read(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+}
+
 pub struct SessionCache {
     generation: AtomicU64,
+    /// Lookups answered from memory and from the database, since start (metrics).
+    counts: Arc<CacheCounts>,
     /// Whether every write of other instances reaches us (always, on SQLite).
     in_sync: AtomicBool,
     entries: Mutex<Entries>,
@@ -106,6 +125,14 @@ impl SessionCache {
         Self::with_capacity(in_sync, CAPACITY)
     }
 
+    /// As [`SessionCache::new`], counting its lookups in `counts`.
+    pub(crate) fn counted(in_sync: bool, counts: Arc<CacheCounts>) -> Self {
+        Self {
+            counts,
+            ..Self::new(in_sync)
+        }
+    }
+
     fn with_capacity(in_sync: bool, capacity: usize) -> Self {
         // Bounded, but grown as answers come rather than allocated for all of them at once
         // (`LruCache::new` reserves a table for `capacity`, 2 MiB of it resident once a
@@ -114,6 +141,7 @@ impl SessionCache {
         answers.resize(NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN));
         Self {
             generation: AtomicU64::new(0),
+            counts: Arc::default(),
             in_sync: AtomicBool::new(in_sync),
             entries: Mutex::new(Entries {
                 answers,
@@ -229,8 +257,10 @@ impl SessionRepository for CachedSessions {
         id: SessionId,
     ) -> Result<Option<(Session, User)>, RepositoryError> {
         if let Some(found) = self.cache.get(id) {
+            self.cache.counts.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(found));
         }
+        self.cache.counts.misses.fetch_add(1, Ordering::Relaxed);
         let generation = self.cache.generation.load(Ordering::SeqCst);
         let found = self.inner.find_with_user(id).await?;
         if let Some((session, user)) = &found {

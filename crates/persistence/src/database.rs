@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::cache::{Change, SessionCache};
+use crate::cache::{CacheCounts, Change, SessionCache};
 
 use gatehouse_migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, DatabaseConnection, DbBackend, DbErr};
@@ -30,9 +30,61 @@ pub struct MigrationStatus {
 }
 
 /// A pooled connection to the configured database.
+///
+/// Writes go through [`Database::writer`]. On SQLite that is a pool of its own with one
+/// connection: SQLite lets one transaction write at a time, and a second connection that
+/// wants to write meanwhile is refused and sleeps in SQLite's busy handler (1, 2, 5, 10 …
+/// milliseconds) while the lock often stands free, so writers queue for the one connection
+/// instead, woken the moment it is free. Reads keep the shared pool and run beside the
+/// writer (WAL). On PostgreSQL the writer is the shared pool.
 #[derive(Debug, Clone)]
 pub struct Database {
     connection: DatabaseConnection,
+    writer: DatabaseConnection,
+    /// Whether `writer` is `connection` (PostgreSQL, in-memory SQLite).
+    one_pool: bool,
+    cache_counts: Arc<CacheCounts>,
+}
+
+/// What kind of statement ran, for metrics: its first keyword, one of a few.
+pub fn statement_kind(sql: &str) -> &'static str {
+    let first = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default();
+    const KINDS: [&str; 9] = [
+        "select",
+        "insert",
+        "update",
+        "delete",
+        "begin",
+        "commit",
+        "rollback",
+        "with",
+        "savepoint",
+    ];
+    KINDS
+        .into_iter()
+        .find(|kind| first.eq_ignore_ascii_case(kind))
+        .unwrap_or("other")
+}
+
+/// Told of every statement: its kind ([`statement_kind`]), how long it took and whether it
+/// failed. Never its text or values.
+pub type StatementObserver = Arc<dyn Fn(&'static str, Duration, bool) + Send + Sync>;
+
+/// One connection pool's use at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// `shared` (every statement, PostgreSQL), or `read` and `write` (SQLite).
+    pub pool: &'static str,
+    /// Connections open.
+    pub open: u32,
+    /// Of them, idle.
+    pub idle: u32,
+    /// The most it opens.
+    pub max: u32,
 }
 
 impl Database {
@@ -45,6 +97,81 @@ impl Database {
     /// as unavailable, so an outage answers quickly instead of piling requests up.
     pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, DatabaseError> {
         let url = prepare_url(url)?;
+        let sqlite = url.starts_with("sqlite:");
+        let connection = sea_orm::Database::connect(Self::options(&url, timeout)).await?;
+        // An in-memory database lives in its pool: a second pool would be another database.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let writer = if sqlite && !in_memory {
+            let mut options = Self::options(&url, timeout);
+            options.max_connections(1).min_connections(1);
+            sea_orm::Database::connect(options).await?
+        } else {
+            connection.clone()
+        };
+        Ok(Self {
+            connection,
+            writer,
+            one_pool: !sqlite || in_memory,
+            cache_counts: Arc::default(),
+        })
+    }
+
+    /// Tells `observer` of every statement run from now on (set it before the stores are
+    /// built: they keep the connections they were given).
+    pub fn observe_statements(&mut self, observer: StatementObserver) {
+        let callback = move |info: &sea_orm::metric::Info<'_>| {
+            observer(
+                statement_kind(&info.statement.sql),
+                info.elapsed,
+                info.failed,
+            )
+        };
+        if self.one_pool {
+            self.connection.set_metric_callback(callback);
+            self.writer = self.connection.clone();
+        } else {
+            self.connection.set_metric_callback(callback.clone());
+            self.writer.set_metric_callback(callback);
+        }
+    }
+
+    /// The pools' use now.
+    pub fn pool_use(&self) -> Vec<PoolUse> {
+        fn use_of<DB: sea_orm::sqlx::Database>(
+            pool: &'static str,
+            of: &sea_orm::sqlx::Pool<DB>,
+        ) -> PoolUse {
+            PoolUse {
+                pool,
+                open: of.size(),
+                idle: u32::try_from(of.num_idle()).unwrap_or(u32::MAX),
+                max: of.options().get_max_connections(),
+            }
+        }
+        if self.connection.get_database_backend() == DbBackend::Postgres {
+            return vec![use_of(
+                "shared",
+                self.connection.get_postgres_connection_pool(),
+            )];
+        }
+        if self.one_pool {
+            return vec![use_of(
+                "shared",
+                self.connection.get_sqlite_connection_pool(),
+            )];
+        }
+        vec![
+            use_of("read", self.connection.get_sqlite_connection_pool()),
+            use_of("write", self.writer.get_sqlite_connection_pool()),
+        ]
+    }
+
+    /// How the per-request session lookups were answered: from memory, from the database.
+    pub fn session_cache_counts(&self) -> (u64, u64) {
+        self.cache_counts.read()
+    }
+
+    fn options(url: &str, timeout: Duration) -> ConnectOptions {
         let sqlite = url.starts_with("sqlite:");
         let mut options = ConnectOptions::new(url);
         if sqlite {
@@ -67,12 +194,17 @@ impl Database {
                     // Owned rows go with their owner by cascade, whatever the URL says.
                     .foreign_keys(true)
             });
-        let connection = sea_orm::Database::connect(options).await?;
-        Ok(Self { connection })
+        options
     }
 
+    /// The shared pool, for reads.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.connection
+    }
+
+    /// Where writes go: one connection on SQLite, the shared pool on PostgreSQL.
+    pub fn writer(&self) -> &DatabaseConnection {
+        &self.writer
     }
 
     /// A cache for the per-request session check (see [`crate::cache`]). On PostgreSQL it
@@ -81,9 +213,9 @@ impl Database {
     pub(crate) fn session_cache(&self) -> Arc<SessionCache> {
         if self.connection.get_database_backend() != DbBackend::Postgres {
             // One process writes a SQLite file; its own writes invalidate.
-            return Arc::new(SessionCache::new(true));
+            return Arc::new(SessionCache::counted(true, self.cache_counts.clone()));
         }
-        let cache = Arc::new(SessionCache::new(false));
+        let cache = Arc::new(SessionCache::counted(false, self.cache_counts.clone()));
         let pool = self.connection.get_postgres_connection_pool().clone();
         tokio::spawn(listen_for_changes(pool, Arc::downgrade(&cache)));
         cache
@@ -91,12 +223,12 @@ impl Database {
 
     /// Applies every pending migration.
     pub async fn migrate_up(&self) -> Result<(), DatabaseError> {
-        Ok(Migrator::up(&self.connection, None).await?)
+        Ok(Migrator::up(&self.writer, None).await?)
     }
 
     /// Rolls back the last `steps` migrations.
     pub async fn migrate_down(&self, steps: u32) -> Result<(), DatabaseError> {
-        Ok(Migrator::down(&self.connection, Some(steps)).await?)
+        Ok(Migrator::down(&self.writer, Some(steps)).await?)
     }
 
     pub async fn migration_status(&self) -> Result<Vec<MigrationStatus>, DatabaseError> {

@@ -31,12 +31,15 @@ const BROWSER_UPSTREAM: &str = "browser_idp";
 #[derive(Debug, Clone)]
 pub struct SeaMfaRepository {
     db: DatabaseConnection,
+    /// Where writes go (see [`Database::writer`]).
+    writer: DatabaseConnection,
 }
 
 impl SeaMfaRepository {
     pub fn new(database: &Database) -> Self {
         Self {
             db: database.connection().clone(),
+            writer: database.writer().clone(),
         }
     }
 }
@@ -97,7 +100,7 @@ impl MfaRepository for SeaMfaRepository {
             .to_owned();
         let stored = credentials::Entity::insert(row)
             .on_conflict(conflict)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&self.writer)
             .await
             .map_err(storage)?;
         Ok(stored == 1)
@@ -112,7 +115,7 @@ impl MfaRepository for SeaMfaRepository {
         digests: &[TokenDigest],
         now: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
-        let txn = self.db.begin().await.map_err(storage)?;
+        let txn = self.writer.begin().await.map_err(storage)?;
         let confirmed = credentials::Entity::update_many()
             .col_expr(credentials::Column::ConfirmedAt, Expr::value(now))
             .col_expr(credentials::Column::LastStep, Expr::value(step))
@@ -163,7 +166,7 @@ impl MfaRepository for SeaMfaRepository {
                     .add(credentials::Column::LastStep.is_null())
                     .add(credentials::Column::LastStep.lt(step)),
             )
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?
             .rows_affected
@@ -182,7 +185,7 @@ impl MfaRepository for SeaMfaRepository {
             .filter(codes::Column::CodeHash.eq(digest.as_str()))
             .filter(codes::Column::UserId.eq(user.as_uuid()))
             .filter(codes::Column::UsedAt.is_null())
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?
             .rows_affected
@@ -196,7 +199,7 @@ impl MfaRepository for SeaMfaRepository {
         digests: &[TokenDigest],
         now: DateTime<Utc>,
     ) -> Result<(), RepositoryError> {
-        let txn = self.db.begin().await.map_err(storage)?;
+        let txn = self.writer.begin().await.map_err(storage)?;
         codes::Entity::delete_many()
             .filter(codes::Column::UserId.eq(user.as_uuid()))
             .exec(&txn)
@@ -222,7 +225,7 @@ impl MfaRepository for SeaMfaRepository {
 
     #[tracing::instrument(skip_all, fields(user_id = %user))]
     async fn remove(&self, user: UserId) -> Result<bool, RepositoryError> {
-        let txn = self.db.begin().await.map_err(storage)?;
+        let txn = self.writer.begin().await.map_err(storage)?;
         let removed = credentials::Entity::delete_many()
             .filter(credentials::Column::UserId.eq(user.as_uuid()))
             .filter(credentials::Column::ConfirmedAt.is_not_null())
@@ -299,7 +302,7 @@ impl MfaRepository for SeaMfaRepository {
             redeemed_at: Set(None),
         };
         challenges::Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&self.writer)
             .await
             .map_err(storage)?;
         Ok(())
@@ -351,7 +354,7 @@ impl MfaRepository for SeaMfaRepository {
             .col_expr(challenges::Column::RedeemedAt, Expr::value(now))
             .filter(challenges::Column::TokenHash.eq(digest.as_str()))
             .filter(challenges::Column::RedeemedAt.is_null())
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?
             .rows_affected
@@ -362,7 +365,7 @@ impl MfaRepository for SeaMfaRepository {
     async fn purge_challenges(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
         Ok(challenges::Entity::delete_many()
             .filter(challenges::Column::ExpiresAt.lt(before))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?
             .rows_affected)

@@ -28,12 +28,15 @@ use crate::errors::{corrupt, storage};
 #[derive(Debug, Clone)]
 pub struct SeaClientRepository {
     db: DatabaseConnection,
+    /// Where writes go (see [`Database::writer`]).
+    writer: DatabaseConnection,
 }
 
 impl SeaClientRepository {
     pub fn new(database: &Database) -> Self {
         Self {
             db: database.connection().clone(),
+            writer: database.writer().clone(),
         }
     }
 }
@@ -102,7 +105,7 @@ impl ClientRepository for SeaClientRepository {
             created_at: Set(client.created_at),
         };
         match clients::Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&self.writer)
             .await
         {
             Ok(_) => Ok(()),
@@ -140,11 +143,11 @@ impl ClientRepository for SeaClientRepository {
         // Codes first: SQLite enforces the foreign key only when told to.
         codes::Entity::delete_many()
             .filter(codes::Column::ClientId.eq(id.as_str()))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         let deleted = clients::Entity::delete_by_id(id.as_str().to_owned())
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         Ok(deleted.rows_affected == 1)
@@ -168,7 +171,7 @@ impl ClientRepository for SeaClientRepository {
             .col_expr(clients::Column::SecretHash, Expr::value(secret.as_str()))
             .filter(clients::Column::Id.eq(id.as_str()))
             .filter(clients::Column::SecretHash.is_not_null())
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         Ok(rotated.rows_affected == 1)
@@ -180,7 +183,7 @@ impl ClientRepository for SeaClientRepository {
         id: &ClientId,
         access: &[(ApiId, Vec<ScopeName>)],
     ) -> Result<bool, RepositoryError> {
-        let txn = self.db.begin().await.map_err(storage)?;
+        let txn = self.writer.begin().await.map_err(storage)?;
         let exists = clients::Entity::find_by_id(id.as_str().to_owned())
             .one(&txn)
             .await
@@ -246,12 +249,15 @@ impl ClientRepository for SeaClientRepository {
 #[derive(Debug, Clone)]
 pub struct SeaAuthorizationCodeRepository {
     db: DatabaseConnection,
+    /// Where writes go (see [`Database::writer`]).
+    writer: DatabaseConnection,
 }
 
 impl SeaAuthorizationCodeRepository {
     pub fn new(database: &Database) -> Self {
         Self {
             db: database.connection().clone(),
+            writer: database.writer().clone(),
         }
     }
 
@@ -319,7 +325,7 @@ impl AuthorizationCodeRepository for SeaAuthorizationCodeRepository {
             resources: Set(crate::grants::write(&code.resources)),
         };
         codes::Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&self.writer)
             .await
             .map_err(storage)?;
         Ok(())
@@ -331,38 +337,28 @@ impl AuthorizationCodeRepository for SeaAuthorizationCodeRepository {
         digest: &TokenDigest,
         now: DateTime<Utc>,
     ) -> Result<Redemption, RepositoryError> {
-        // The compare-and-swap: of concurrent redemptions exactly one changes the row.
+        // The compare-and-swap: of concurrent redemptions exactly one changes the row, and
+        // reads it back in the same statement.
         let redeemed = codes::Entity::update_many()
             .col_expr(codes::Column::RedeemedAt, Expr::value(now))
             .filter(codes::Column::CodeHash.eq(digest.as_str()))
             .filter(codes::Column::RedeemedAt.is_null())
-            .exec(&self.db)
+            .exec_with_returning(&self.writer)
             .await
-            .map_err(storage)?
-            .rows_affected
-            == 1;
-        if !redeemed {
-            let replayed = codes::Entity::update_many()
-                .col_expr(codes::Column::ReplayedAt, Expr::value(now))
-                .filter(codes::Column::CodeHash.eq(digest.as_str()))
-                .exec(&self.db)
-                .await
-                .map_err(storage)?
-                .rows_affected
-                == 1;
-            if !replayed {
-                return Ok(Redemption::Unknown);
-            }
+            .map_err(storage)?;
+        if let Some(model) = redeemed.into_iter().next() {
+            return Ok(Redemption::Redeemed(code_to_domain(model)?));
         }
-        let Some(model) = self.find(digest).await? else {
-            return Ok(Redemption::Unknown);
-        };
-        let code = code_to_domain(model)?;
-        Ok(if redeemed {
-            Redemption::Redeemed(code)
-        } else {
-            Redemption::Replayed(code)
-        })
+        let replayed = codes::Entity::update_many()
+            .col_expr(codes::Column::ReplayedAt, Expr::value(now))
+            .filter(codes::Column::CodeHash.eq(digest.as_str()))
+            .exec_with_returning(&self.writer)
+            .await
+            .map_err(storage)?;
+        match replayed.into_iter().next() {
+            Some(model) => Ok(Redemption::Replayed(code_to_domain(model)?)),
+            None => Ok(Redemption::Unknown),
+        }
     }
 
     #[tracing::instrument(skip_all)]
@@ -377,7 +373,7 @@ impl AuthorizationCodeRepository for SeaAuthorizationCodeRepository {
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
         Ok(codes::Entity::delete_many()
             .filter(codes::Column::ExpiresAt.lt(before))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?
             .rows_affected)

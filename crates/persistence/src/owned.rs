@@ -38,6 +38,8 @@ pub trait OwnedTable: EntityTrait {
 /// The repository of an [`OwnedTable`].
 pub struct SeaOwned<E> {
     db: DatabaseConnection,
+    /// Where writes go (see [`Database::writer`]).
+    writer: DatabaseConnection,
     table: PhantomData<fn() -> E>,
 }
 
@@ -45,6 +47,7 @@ impl<E> SeaOwned<E> {
     pub fn new(database: &Database) -> Self {
         Self {
             db: database.connection().clone(),
+            writer: database.writer().clone(),
             table: PhantomData,
         }
     }
@@ -60,7 +63,7 @@ where
     #[tracing::instrument(skip_all)]
     async fn insert(&self, item: &E::Item) -> Result<(), RepositoryError> {
         E::insert(E::to_row(item))
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&self.writer)
             .await
             .map(|_| ())
             .map_err(storage)
@@ -101,7 +104,7 @@ where
     #[tracing::instrument(skip_all)]
     async fn update(&self, item: &E::Item) -> Result<bool, RepositoryError> {
         update::<E>(
-            &self.db,
+            &self.writer,
             item.owner(),
             E::row_id(item.id()),
             E::to_row(item),
@@ -115,7 +118,7 @@ where
         owner: UserId,
         id: <E::Item as Owned>::Id,
     ) -> Result<bool, RepositoryError> {
-        delete::<E>(&self.db, owner, E::row_id(id)).await
+        delete::<E>(&self.writer, owner, E::row_id(id)).await
     }
 }
 

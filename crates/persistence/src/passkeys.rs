@@ -23,12 +23,15 @@ use crate::errors::{corrupt, storage};
 #[derive(Debug, Clone)]
 pub struct SeaPasskeyRepository {
     db: DatabaseConnection,
+    /// Where writes go (see [`Database::writer`]).
+    writer: DatabaseConnection,
 }
 
 impl SeaPasskeyRepository {
     pub fn new(database: &Database) -> Self {
         Self {
             db: database.connection().clone(),
+            writer: database.writer().clone(),
         }
     }
 }
@@ -108,7 +111,7 @@ impl PasskeyRepository for SeaPasskeyRepository {
             last_used_at: Set(stored.last_used_at),
         };
         match passkeys::Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&self.writer)
             .await
         {
             Ok(_) => Ok(()),
@@ -157,7 +160,7 @@ impl PasskeyRepository for SeaPasskeyRepository {
         let result = passkeys::Entity::update_many()
             .col_expr(passkeys::Column::Name, Expr::value(name.as_str()))
             .filter(mine(user, id))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         Ok(result.rows_affected == 1)
@@ -170,7 +173,7 @@ impl PasskeyRepository for SeaPasskeyRepository {
         id: PasskeyId,
         keep_one: bool,
     ) -> Result<Removed, RepositoryError> {
-        let txn = self.db.begin().await.map_err(storage)?;
+        let txn = self.writer.begin().await.map_err(storage)?;
         // The account's row lock (PostgreSQL) or the write lock (SQLite), as unlinking an
         // identity takes it: racing removals and unlinks count one after the other.
         users::Entity::update_many()
@@ -240,7 +243,7 @@ impl PasskeyRepository for SeaPasskeyRepository {
                     .add(Column::Id.eq(id.as_uuid()))
                     .add(Column::Counter.eq(i64::from(seen))),
             )
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         Ok(result.rows_affected == 1)
@@ -273,7 +276,7 @@ impl PasskeyRepository for SeaPasskeyRepository {
             created_at: Set(begun.created_at),
             used_at: Set(None),
         })
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&self.writer)
         .await
         .map(drop)
         .map_err(storage)
@@ -295,7 +298,7 @@ impl PasskeyRepository for SeaPasskeyRepository {
                     .add(Column::UsedAt.is_null())
                     .add(Column::CreatedAt.gte(not_before)),
             )
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         if taken.rows_affected != 1 {
@@ -313,7 +316,7 @@ impl PasskeyRepository for SeaPasskeyRepository {
     async fn purge_ceremonies(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
         let result = passkey_ceremonies::Entity::delete_many()
             .filter(passkey_ceremonies::Column::CreatedAt.lt(before))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         Ok(result.rows_affected)

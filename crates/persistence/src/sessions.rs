@@ -25,6 +25,8 @@ use crate::errors::storage;
 #[derive(Debug, Clone)]
 pub struct SeaSessionRepository {
     db: DatabaseConnection,
+    /// Where writes go (see [`Database::writer`]).
+    writer: DatabaseConnection,
 }
 
 impl SeaSessionRepository {
@@ -32,6 +34,7 @@ impl SeaSessionRepository {
     pub(crate) fn new(database: &Database) -> Self {
         Self {
             db: database.connection().clone(),
+            writer: database.writer().clone(),
         }
     }
 }
@@ -116,7 +119,7 @@ impl SessionRepository for SeaSessionRepository {
         session: &Session,
         refresh: &TokenDigest,
     ) -> Result<(), RepositoryError> {
-        let txn = self.db.begin().await.map_err(storage)?;
+        let txn = self.writer.begin().await.map_err(storage)?;
         Entity::insert(to_active_model(session))
             .exec_without_returning(&txn)
             .await
@@ -195,7 +198,7 @@ impl SessionRepository for SeaSessionRepository {
         now: DateTime<Utc>,
         lifetimes: SessionLifetimes,
     ) -> Result<Rotation, RepositoryError> {
-        let txn = self.db.begin().await.map_err(storage)?;
+        let txn = self.writer.begin().await.map_err(storage)?;
         // The compare-and-swap comes first: as the transaction's first statement it takes
         // the write lock (SQLite) or the row lock (PostgreSQL) before anything is read, so
         // concurrent refreshes queue here and exactly one sees its token unrotated.
@@ -203,49 +206,38 @@ impl SessionRepository for SeaSessionRepository {
             .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(now))
             .filter(refresh_tokens::Column::TokenHash.eq(old.as_str()))
             .filter(refresh_tokens::Column::RotatedAt.is_null())
-            .exec(&txn)
-            .await
-            .map_err(storage)?
-            .rows_affected
-            == 1;
-        if !swapped {
-            txn.rollback().await.map_err(storage)?;
-            return self.on_stale_token(old, now).await;
-        }
-        let token = refresh_tokens::Entity::find_by_id(old.as_str().to_owned())
-            .one(&txn)
+            .exec_with_returning(&txn)
             .await
             .map_err(storage)?;
-        let session = match token {
-            Some(token) => Entity::find_by_id(token.session_id)
-                .one(&txn)
-                .await
-                .map_err(storage)?
-                .map(to_domain)
-                .transpose()?,
-            None => None,
-        };
-        let Some(session) = session.filter(|session| session.is_live(now)) else {
+        let Some(token) = swapped.into_iter().next() else {
             txn.rollback().await.map_err(storage)?;
-            return Ok(Rotation::Invalid);
+            return self.on_stale_token(old, now).await;
         };
-        let session = session.refreshed(lifetimes, now);
-        // Only what a refresh changes, and only while the session is still live: a
-        // revocation or a credential change committed since the read above must stand.
+        // Only what a refresh changes (`Session::refreshed`: used now, the idle expiry pushed
+        // back but never past the absolute one), and only while the session is still live: a
+        // revocation or a credential change committed before stands. The row comes back.
+        let idle = now + lifetimes.idle;
         let refreshed = Entity::update_many()
-            .col_expr(Column::LastUsedAt, Expr::value(session.last_used_at))
-            .col_expr(Column::IdleExpiresAt, Expr::value(session.idle_expires_at))
-            .filter(Column::Id.eq(session.id.as_uuid()))
+            .col_expr(Column::LastUsedAt, Expr::value(now))
+            .col_expr(
+                Column::IdleExpiresAt,
+                Expr::case(
+                    Column::AbsoluteExpiresAt.lt(idle),
+                    Expr::col(Column::AbsoluteExpiresAt),
+                )
+                .finally(Expr::value(idle))
+                .into(),
+            )
+            .filter(Column::Id.eq(token.session_id))
             .filter(live_at(now))
-            .exec(&txn)
+            .exec_with_returning(&txn)
             .await
-            .map_err(storage)?
-            .rows_affected
-            == 1;
-        if !refreshed {
+            .map_err(storage)?;
+        let Some(row) = refreshed.into_iter().next() else {
             txn.rollback().await.map_err(storage)?;
             return Ok(Rotation::Invalid);
-        }
+        };
+        let session = to_domain(row)?;
         refresh_tokens::Entity::insert(new_token(new, session.id, now))
             .exec_without_returning(&txn)
             .await
@@ -285,7 +277,7 @@ impl SessionRepository for SeaSessionRepository {
             .filter(Column::Id.eq(id.as_uuid()))
             .filter(Column::UserId.eq(user.as_uuid()))
             .filter(live_at(now))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         Ok(result.rows_affected == 1)
@@ -303,7 +295,7 @@ impl SessionRepository for SeaSessionRepository {
             .filter(Column::Id.eq(id.as_uuid()))
             .filter(Column::UserId.eq(user.as_uuid()))
             .filter(live_at(at))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         Ok(result.rows_affected == 1)
@@ -323,7 +315,11 @@ impl SessionRepository for SeaSessionRepository {
         if let Some(keep) = keep {
             query = query.filter(Column::Id.ne(keep.as_uuid()));
         }
-        Ok(query.exec(&self.db).await.map_err(storage)?.rows_affected)
+        Ok(query
+            .exec(&self.writer)
+            .await
+            .map_err(storage)?
+            .rows_affected)
     }
 
     #[tracing::instrument(skip_all)]
@@ -332,7 +328,7 @@ impl SessionRepository for SeaSessionRepository {
             .add(Column::RevokedAt.lt(before))
             .add(Column::IdleExpiresAt.lt(before))
             .add(Column::AbsoluteExpiresAt.lt(before));
-        let txn = self.db.begin().await.map_err(storage)?;
+        let txn = self.writer.begin().await.map_err(storage)?;
         refresh_tokens::Entity::delete_many()
             .filter(
                 refresh_tokens::Column::SessionId.in_subquery(
@@ -365,7 +361,7 @@ impl SessionRepository for SeaSessionRepository {
         let mut row = to_active_model(session);
         row.browser_token_hash = Set(Some(cookie.as_str().to_owned()));
         Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&self.writer)
             .await
             .map_err(storage)?;
         Ok(())
@@ -400,7 +396,7 @@ impl SessionRepository for SeaSessionRepository {
             .col_expr(Column::RevokedAt, Expr::value(now))
             .filter(Column::ClientId.eq(client.as_str()))
             .filter(Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         Ok(result.rows_affected)
@@ -427,7 +423,7 @@ impl SeaSessionRepository {
             .col_expr(Column::RevokedAt, Expr::value(now))
             .filter(Column::Id.eq(token.session_id))
             .filter(Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         let Some(session) = Entity::find_by_id(token.session_id)

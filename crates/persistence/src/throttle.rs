@@ -19,12 +19,15 @@ use crate::errors::storage;
 #[derive(Debug, Clone)]
 pub struct SeaThrottleRepository {
     db: DatabaseConnection,
+    /// Where writes go (see [`Database::writer`]).
+    writer: DatabaseConnection,
 }
 
 impl SeaThrottleRepository {
     pub fn new(database: &Database) -> Self {
         Self {
             db: database.connection().clone(),
+            writer: database.writer().clone(),
         }
     }
 }
@@ -131,9 +134,9 @@ impl ThrottleRepository for SeaThrottleRepository {
         window: Duration,
     ) -> Result<Count, RepositoryError> {
         let row = self
-            .db
+            .writer
             .query_one_raw(statement(
-                self.db.get_database_backend(),
+                self.writer.get_database_backend(),
                 RESERVE,
                 vec![
                     bucket.as_str().into(),
@@ -197,8 +200,8 @@ RETURNING bucket, "count", window_start
             windows = windows.join(" "),
         );
         let returned = self
-            .db
-            .query_all_raw(statement(self.db.get_database_backend(), &sql, values))
+            .writer
+            .query_all_raw(statement(self.writer.get_database_backend(), &sql, values))
             .await
             .map_err(storage)?;
         // Rows come back in no promised order: matched by bucket.
@@ -221,12 +224,12 @@ RETURNING bucket, "count", window_start
         clear: (Bucket, &str),
         release: (Bucket, &str, DateTime<Utc>),
     ) -> Result<(), RepositoryError> {
-        let backend = self.db.get_database_backend();
+        let backend = self.writer.get_database_backend();
         let sql = match backend {
             DatabaseBackend::Postgres => CLEAR_AND_RELEASE_IN_ORDER,
             _ => CLEAR_AND_RELEASE,
         };
-        self.db
+        self.writer
             .execute_raw(statement(
                 backend,
                 sql,
@@ -256,7 +259,7 @@ RETURNING bucket, "count", window_start
             .filter(Column::Subject.eq(subject))
             .filter(Column::WindowStart.eq(window_start))
             .filter(Column::Count.gt(0))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map(|_| ())
             .map_err(storage)
@@ -277,12 +280,12 @@ RETURNING bucket, "count", window_start
             self.release(first.0, first.1, first.2).await?;
             return self.release(second.0, second.1, second.2).await;
         }
-        let backend = self.db.get_database_backend();
+        let backend = self.writer.get_database_backend();
         let sql = match backend {
             DatabaseBackend::Postgres => RELEASE_BOTH_IN_ORDER,
             _ => RELEASE_BOTH,
         };
-        self.db
+        self.writer
             .execute_raw(statement(
                 backend,
                 sql,
@@ -321,7 +324,7 @@ RETURNING bucket, "count", window_start
         Entity::delete_many()
             .filter(Column::Bucket.eq(bucket.as_str()))
             .filter(Column::Subject.eq(subject))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map(|_| ())
             .map_err(storage)
@@ -330,7 +333,7 @@ RETURNING bucket, "count", window_start
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
         Entity::delete_many()
             .filter(Column::WindowStart.lt(before))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map(|result| result.rows_affected)
             .map_err(storage)

@@ -23,12 +23,15 @@ use crate::errors::{corrupt, storage};
 #[derive(Debug, Clone)]
 pub struct SeaIdentityRepository {
     db: DatabaseConnection,
+    /// Where writes go (see [`Database::writer`]).
+    writer: DatabaseConnection,
 }
 
 impl SeaIdentityRepository {
     pub fn new(database: &Database) -> Self {
         Self {
             db: database.connection().clone(),
+            writer: database.writer().clone(),
         }
     }
 }
@@ -80,7 +83,7 @@ impl IdentityRepository for SeaIdentityRepository {
             last_used_at: Set(linked.last_used_at),
         };
         match identities::Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&self.writer)
             .await
         {
             Ok(_) => Ok(()),
@@ -114,7 +117,7 @@ impl IdentityRepository for SeaIdentityRepository {
         keep_one: bool,
     ) -> Result<Unlinked, RepositoryError> {
         use crate::entity::users;
-        let txn = self.db.begin().await.map_err(storage)?;
+        let txn = self.writer.begin().await.map_err(storage)?;
         // A no-op update takes the account's row lock (PostgreSQL) or the write lock
         // (SQLite): a second unlink of the same account waits for this one's count.
         users::Entity::update_many()
@@ -175,7 +178,7 @@ impl IdentityRepository for SeaIdentityRepository {
         identities::Entity::update_many()
             .col_expr(identities::Column::LastUsedAt, Expr::value(at))
             .filter(the(provider, subject))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map(drop)
             .map_err(storage)
@@ -186,12 +189,15 @@ impl IdentityRepository for SeaIdentityRepository {
 #[derive(Debug, Clone)]
 pub struct SeaUpstreamFlowRepository {
     db: DatabaseConnection,
+    /// Where writes go (see [`Database::writer`]).
+    writer: DatabaseConnection,
 }
 
 impl SeaUpstreamFlowRepository {
     pub fn new(database: &Database) -> Self {
         Self {
             db: database.connection().clone(),
+            writer: database.writer().clone(),
         }
     }
 }
@@ -218,7 +224,7 @@ impl UpstreamFlowRepository for SeaUpstreamFlowRepository {
             created_at: Set(flow.created_at),
             used_at: Set(None),
         })
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&self.writer)
         .await
         .map(drop)
         .map_err(storage)
@@ -242,7 +248,7 @@ impl UpstreamFlowRepository for SeaUpstreamFlowRepository {
                     .add(Column::UsedAt.is_null())
                     .add(Column::CreatedAt.gte(not_before)),
             )
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         if taken.rows_affected != 1 {
@@ -286,12 +292,12 @@ impl UpstreamFlowRepository for SeaUpstreamFlowRepository {
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
         let flows = upstream_flows::Entity::delete_many()
             .filter(upstream_flows::Column::CreatedAt.lt(before))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         let offers = upstream_link_offers::Entity::delete_many()
             .filter(upstream_link_offers::Column::CreatedAt.lt(before))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         Ok(flows.rows_affected + offers.rows_affected)
@@ -309,7 +315,7 @@ impl UpstreamFlowRepository for SeaUpstreamFlowRepository {
             created_at: Set(offer.created_at),
             used_at: Set(None),
         })
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&self.writer)
         .await
         .map(drop)
         .map_err(storage)
@@ -341,7 +347,7 @@ impl UpstreamFlowRepository for SeaUpstreamFlowRepository {
         let taken = upstream_link_offers::Entity::update_many()
             .col_expr(Column::UsedAt, Expr::value(now))
             .filter(offer_of(offer, not_before))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         if taken.rows_affected != 1 {

@@ -20,6 +20,8 @@ use crate::paging::page_of;
 #[derive(Debug, Clone)]
 pub struct SeaUserRepository {
     db: DatabaseConnection,
+    /// Where writes go (see [`Database::writer`]).
+    writer: DatabaseConnection,
 }
 
 impl SeaUserRepository {
@@ -27,6 +29,7 @@ impl SeaUserRepository {
     pub(crate) fn new(database: &Database) -> Self {
         Self {
             db: database.connection().clone(),
+            writer: database.writer().clone(),
         }
     }
 }
@@ -154,7 +157,7 @@ impl UserRepository for SeaUserRepository {
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     async fn insert(&self, user: &User) -> Result<(), InsertUserError> {
         match Entity::insert(to_active_model(user))
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&self.writer)
             .await
         {
             Ok(_) => Ok(()),
@@ -199,7 +202,7 @@ impl UserRepository for SeaUserRepository {
             .col_expr(Column::UpdatedAt, Expr::value(at))
             .filter(Column::Id.eq(id.as_uuid()))
             .filter(Column::PasswordHash.eq(expected.as_str()))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await
             .map_err(storage)?;
         Ok(result.rows_affected == 1)
@@ -237,7 +240,7 @@ impl UserRepository for SeaUserRepository {
 
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     async fn update(&self, user: &User, read_at: DateTime<Utc>) -> Result<(), SaveUserError> {
-        let txn = self.db.begin().await.map_err(storage)?;
+        let txn = self.writer.begin().await.map_err(storage)?;
         save_in(&txn, user, read_at).await?;
         txn.commit().await.map_err(storage)?;
         Ok(())
@@ -252,7 +255,7 @@ impl UserRepository for SeaUserRepository {
         now: DateTime<Utc>,
     ) -> Result<u64, SaveUserError> {
         use crate::entity::sessions::{Column as S, Entity as Sessions};
-        let txn = self.db.begin().await.map_err(storage)?;
+        let txn = self.writer.begin().await.map_err(storage)?;
         save_in(&txn, user, read_at).await?;
         let mut others = Sessions::update_many()
             .col_expr(S::RevokedAt, Expr::value(now))
@@ -276,7 +279,7 @@ impl UserRepository for SeaUserRepository {
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn delete(&self, id: UserId) -> Result<(), SaveUserError> {
-        let txn = self.db.begin().await.map_err(storage)?;
+        let txn = self.writer.begin().await.map_err(storage)?;
         let current = lock_for_change(&txn, id.as_uuid()).await?;
         if is_active_admin(&current.role, current.is_active) {
             ensure_another_active_admin(&txn, current.id).await?;

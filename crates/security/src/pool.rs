@@ -14,14 +14,17 @@
 //! Linux they run at a lower scheduling priority (nice 10), so when the cores are busy a
 //! request that needs no hash is served first; with idle cores hashing runs at full speed.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
 
 use gatehouse_domain::ports::HashingError;
 use tokio::sync::Semaphore;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Told how long each job waited for a worker (from the call until a thread took it up).
+pub type WaitObserver = Arc<dyn Fn(Duration) + Send + Sync>;
 
 /// The nice value of hashing threads: below request handling, above idle work.
 const HASHING_NICE: i32 = 10;
@@ -38,6 +41,17 @@ pub struct HashingPool {
     queue: usize,
     admitted: Arc<AtomicUsize>,
     retry_after: Duration,
+    refused: AtomicU64,
+    on_wait: OnceLock<Observer>,
+}
+
+/// A [`WaitObserver`] that a `Debug` pool can hold.
+struct Observer(WaitObserver);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WaitObserver")
+    }
 }
 
 /// A place among the `workers + queue` jobs the pool takes, from admission until the job it
@@ -87,7 +101,30 @@ impl HashingPool {
             queue,
             admitted: Arc::new(AtomicUsize::new(0)),
             retry_after: Duration::from_secs(1),
+            refused: AtomicU64::new(0),
+            on_wait: OnceLock::new(),
         }
+    }
+
+    /// Tells `observer` how long every job from now on waited for a worker (metrics). Only
+    /// the first observer set is kept.
+    pub fn observe_waits(&self, observer: WaitObserver) {
+        let _ = self.on_wait.set(Observer(observer));
+    }
+
+    /// Jobs admitted and not yet ended: running, and waiting for a worker.
+    pub fn admitted(&self) -> usize {
+        self.admitted.load(Ordering::Acquire)
+    }
+
+    /// Jobs waiting for a worker now.
+    pub fn queued(&self) -> usize {
+        self.admitted().saturating_sub(self.workers)
+    }
+
+    /// Jobs refused because the queue was full, since the pool started.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// One worker per available core.
@@ -137,6 +174,7 @@ impl HashingPool {
 
     /// Refuses, once the `Retry-After` it announces has passed.
     pub async fn refuse(&self) -> HashingError {
+        self.refused.fetch_add(1, Ordering::Relaxed);
         self.hold_refusal().await;
         HashingError::Overloaded {
             retry_after: self.retry_after,
@@ -180,6 +218,8 @@ impl HashingPool {
         F: FnOnce() -> T + Send + 'static,
     {
         let _place = place;
+        let asked = Instant::now();
+        let on_wait = self.on_wait.get().map(|observer| observer.0.clone());
         let permit = self
             .permits
             .clone()
@@ -191,6 +231,9 @@ impl HashingPool {
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _permit = permit;
+            if let Some(observe) = on_wait {
+                observe(asked.elapsed());
+            }
             let _ = done.send(job());
         });
         self.jobs

@@ -369,6 +369,7 @@ async fn app_state(settings: &Settings) -> Result<AppState, String> {
         &database,
         secret,
         std::sync::Arc::new(gatehouse_domain::SystemClock),
+        None,
     )
     .map_err(error)
 }

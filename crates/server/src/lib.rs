@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cors;
 pub mod error;
 pub mod housekeeping;
+pub mod metrics;
 pub mod request_log;
 pub mod settings;
 pub mod signing_secret;

@@ -292,6 +292,11 @@ pub struct ServerSettings {
     pub hsts_max_age_secs: u32,
     /// On SIGTERM or SIGINT, how long in-flight requests may take before they are cut off.
     pub shutdown_grace_secs: u32,
+    /// `HOST:PORT` of a second listener serving Prometheus metrics at `GET /metrics`
+    /// (`127.0.0.1:9464`, say; port 0 picks a free one). Empty: no metrics are kept.
+    /// Keep it off the public network: anyone who reaches it reads the service's traffic.
+    #[serde(serialize_with = "or_empty")]
+    pub metrics_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -412,6 +417,7 @@ impl Default for ServerSettings {
             tls_key_file: None,
             hsts_max_age_secs: 365 * 24 * 3600,
             shutdown_grace_secs: 30,
+            metrics_address: None,
         }
     }
 }

@@ -20,6 +20,7 @@ use gatehouse_http::methods::{self, Methods};
 use gatehouse_http::problem::{self, ApiError};
 use gatehouse_http::state::AppState;
 
+use crate::metrics::{self, Metrics};
 use crate::settings::Settings;
 use crate::{cors, housekeeping, request_log, signing_secret, tls};
 
@@ -28,10 +29,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub use crate::error::StartupError;
 
-/// A built, bound, not yet awaited server.
+/// A built, bound, not yet awaited server, and its metrics listener when there is one.
 pub struct Application {
     port: u16,
     server: Server,
+    metrics: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -63,14 +65,37 @@ impl Application {
         )
         .await?;
         database.migrate_up().await?;
-        let state = crate::state::build(&settings, &database, secret, clock.clone())?;
+        let metrics = match settings
+            .server
+            .metrics_address
+            .as_deref()
+            .map(str::trim)
+            .filter(|address| !address.is_empty())
+        {
+            Some(address) => Some((
+                Arc::new(Metrics::new()),
+                TcpListener::bind(address).map_err(|error| {
+                    StartupError::Config(format!(
+                        "server.metrics_address `{address}` cannot be listened on: {error}"
+                    ))
+                })?,
+            )),
+            None => None,
+        };
+        let state = crate::state::build(
+            &settings,
+            &database,
+            secret,
+            clock.clone(),
+            metrics.as_ref().map(|(metrics, _)| metrics),
+        )?;
         let owned = crate::state::owned(&database, &clock);
         housekeeping::spawn(
             state.clone(),
             clock,
             std::time::Duration::from_secs(settings.auth.housekeeping_interval_secs.max(1).into()),
         );
-        Self::serve(&settings, state, owned, listener)
+        Self::serve(&settings, state, owned, listener, metrics)
     }
 
     /// Assembles the server around already wired state, on `listener`.
@@ -79,8 +104,16 @@ impl Application {
         state: AppState,
         owned: OwnedResources,
         listener: TcpListener,
+        metrics: Option<(Arc<Metrics>, TcpListener)>,
     ) -> Result<Self, StartupError> {
         let port = listener.local_addr()?.port();
+        let counted = metrics
+            .as_ref()
+            .map(|(metrics, _)| web::Data::from(metrics.clone()));
+        let metrics = match metrics {
+            Some((metrics, listener)) => Some(metrics_server(metrics, listener)?),
+            None => None,
+        };
         let state = web::Data::new(state);
         let owned = web::Data::new(owned);
         let openapi = openapi::document();
@@ -96,8 +129,12 @@ impl Application {
             .as_ref()
             .map(|_| tls::hsts(settings.server.hsts_max_age_secs));
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
+            let app = App::new();
+            let app = match &counted {
+                Some(metrics) => app.app_data(metrics.clone()),
+                None => app,
+            };
+            app.app_data(state.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(web::PathConfig::default().error_handler(|error, _| {
                     ApiError::Validation(vec![gatehouse_http::problem::FieldError {
@@ -150,6 +187,7 @@ impl Application {
                 ))
                 .wrap(tls::security_headers(hsts.as_deref()))
                 .wrap(from_fn(request_log::request_context))
+                .wrap(Condition::new(counted.is_some(), from_fn(metrics::track)))
         });
         let mut server = match tls {
             Some(config) => server.listen_rustls_0_23(listener, config)?,
@@ -163,6 +201,7 @@ impl Application {
             server: server
                 .shutdown_timeout(settings.server.shutdown_grace_secs.into())
                 .run(),
+            metrics,
         })
     }
 
@@ -170,7 +209,42 @@ impl Application {
         self.port
     }
 
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// The port of the metrics listener, when `server.metrics_address` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
+
+    /// Serves until the server stops (a signal, or its handle); the metrics listener stops
+    /// with it.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Some((_, metrics)) = self.metrics else {
+            return self.server.await;
+        };
+        let handle = metrics.handle();
+        let metrics = tokio::spawn(metrics);
+        let served = self.server.await;
+        handle.stop(true).await;
+        let _ = metrics.await;
+        served
+    }
+}
+
+/// The metrics listener: `GET /metrics` alone, on one worker, stopped with the main server
+/// (it takes no signals of its own).
+fn metrics_server(
+    metrics: Arc<Metrics>,
+    listener: TcpListener,
+) -> Result<(u16, Server), StartupError> {
+    let port = listener.local_addr()?.port();
+    let metrics = web::Data::from(metrics);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .configure(crate::metrics::configure)
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((port, server))
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use gatehouse_domain::audit::{Audit, AuditLog};
 use gatehouse_domain::auth::{AuthPolicy, AuthPorts};
 use gatehouse_domain::mail::Mailer;
+use gatehouse_domain::meter::{Meter, NoMeter};
 use gatehouse_domain::mfa::{MfaPolicy, MfaPorts, MfaRepository, MfaService};
 use gatehouse_domain::oauth::{
     AuthorizationCodeRepository, Client, ClientId, ClientKind, ClientName, ClientRepository,
@@ -37,6 +38,7 @@ use gatehouse_security::{
 use secrecy::SecretString;
 
 use crate::error::StartupError;
+use crate::metrics::{CountedMailer, Metrics};
 use crate::settings::{JwtAlgorithm, MailTransport, Settings, SmtpTlsMode};
 use gatehouse_api::OwnedResources;
 use gatehouse_http::cookies::Cookies;
@@ -212,24 +214,45 @@ pub fn owned(database: &Database, clock: &Arc<dyn Clock>) -> OwnedResources {
 }
 
 /// Wires the adapters: SeaORM storage on `database`, an argon2id hasher on a bounded
-/// pool, a JWT service with `secret`, and `clock` for every time decision.
+/// pool, a JWT service with `secret`, and `clock` for every time decision; with `metrics`,
+/// everything they count is counted there.
 pub fn build(
     settings: &Settings,
     database: &Database,
     secret: SecretString,
     clock: Arc<dyn Clock>,
+    metrics: Option<&Arc<Metrics>>,
 ) -> Result<AppState, StartupError> {
-    assemble(settings, Storage::sea(database), secret, clock)
+    let (hasher, hashing) = password_hasher(settings)?;
+    let mut database = database.clone();
+    if let Some(metrics) = metrics {
+        metrics.watch(&mut database, hashing);
+    }
+    assemble(
+        settings,
+        Storage::sea(&database),
+        (hasher, secret),
+        clock,
+        metrics,
+    )
 }
 
-/// As [`build`], over any storage adapters.
-pub fn assemble(
+/// As [`build`], over any storage adapters, with the hasher and JWT secret given.
+fn assemble(
     settings: &Settings,
     storage: Storage,
-    secret: SecretString,
+    (hasher, secret): (Argon2Hasher, SecretString),
     clock: Arc<dyn Clock>,
+    metrics: Option<&Arc<Metrics>>,
 ) -> Result<AppState, StartupError> {
-    let (hasher, _) = password_hasher(settings)?;
+    let meter: Arc<dyn Meter> = match metrics {
+        Some(metrics) => metrics.clone(),
+        None => Arc::new(NoMeter),
+    };
+    let mailer: Arc<dyn Mailer> = match metrics {
+        Some(metrics) => Arc::new(CountedMailer::new(mailer(settings)?, metrics.clone())),
+        None => mailer(settings)?,
+    };
     let tokens = JwtService::new(JwtConfig {
         keys: signing_keys(settings, secret)?,
         issuer: settings.jwt.issuer.clone(),
@@ -266,8 +289,9 @@ pub fn assemble(
     let mfa_policy = MfaPolicy {
         required_for_admins: settings.mfa.required_for_admins,
     };
-    let audit = Audit::new(audit, clock.clone());
-    let throttle = Throttle::new(throttle, clock.clone(), settings.throttle_policy());
+    let audit = Audit::new(audit, clock.clone()).with_meter(meter.clone());
+    let throttle =
+        Throttle::new(throttle, clock.clone(), settings.throttle_policy()).with_meter(meter);
     let trusted_proxies = settings
         .server
         .trusted_proxies
@@ -318,7 +342,7 @@ pub fn assemble(
 
             tokens: action_tokens,
             opaque: Arc::new(RandomTokens),
-            mailer: mailer(settings)?,
+            mailer,
             clock: clock.clone(),
             throttle: throttle.clone(),
             audit: audit.clone(),

@@ -12,6 +12,7 @@ mod hardening;
 mod health;
 mod keys;
 mod methods;
+mod metrics;
 mod mfa;
 mod oidc;
 mod openapi;

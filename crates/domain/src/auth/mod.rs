@@ -320,6 +320,9 @@ impl AuthService {
             .create_challenge(&self.opaque.digest(&token), &challenge)
             .await?;
         tracing::info!(event = "mfa_required", user_id = %user.id, "password accepted: second factor required");
+        self.audit
+            .meter()
+            .login(crate::meter::LoginOutcome::SecondFactorAsked);
         Ok(PasswordGrantError::MfaRequired { mfa_token: token })
     }
 
@@ -506,6 +509,9 @@ impl AuthService {
             )
             .await;
         tracing::info!(event = "login_succeeded", user_id = %user.id, session_id = %session.id, kind = session.kind.as_str(), amr = session.amr.as_str(), "login succeeded: session started");
+        self.audit
+            .meter()
+            .login(crate::meter::LoginOutcome::Success);
     }
 
     /// Deletes sessions that expired or were revoked, with their refresh tokens; the

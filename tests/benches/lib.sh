@@ -1,0 +1,80 @@
+# Helpers shared by the benchmarks (sourced): wrk, its report script, ports and ratios.
+#
+# bench_init WORK: installs wrk and curl when missing and writes WORK/report.lua, whose
+# `done` prints `RESULT requests/s p99_ms non_2xx_or_3xx socket_errors` as wrk's last line.
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+bench_init() { # WORK
+  if ! command -v wrk >/dev/null || ! command -v curl >/dev/null; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk curl >/dev/null
+  fi
+  cat >"$1/report.lua" <<'LUA'
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
+  io.write(string.format("RESULT %.1f %.2f %d %d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(99) / 1000, summary.errors.status, errors))
+end
+LUA
+}
+
+# wrk THREADS CONNECTIONS SCRIPT URL (SECONDS_EACH seconds) → "requests/s p99_ms non2xx errors"
+wrk_run() {
+  wrk -t"$1" -c"$2" -d"${SECONDS_EACH}s" --timeout 10s -s "$3" "$4" | awk '/^RESULT/ {print $2, $3, $4, $5}'
+}
+
+field() { echo "$1" | cut -d' ' -f"$2"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+free_port() {
+  local port=$1
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+  echo "$port"
+}
+
+# Waits until URL answers 2xx, else prints LOG and exits.
+wait_for() { # URL LOG
+  for _ in $(seq 1 100); do
+    curl -fs "$1" -o /dev/null 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "did not start:" >&2
+  cat "$2" >&2
+  exit 1
+}
+
+# The median of the numbers on stdin, and their spread: "median (min–max)".
+median_spread() {
+  sort -n | awk '{v[NR] = $1} END {printf "%s (%s–%s)", v[int((NR + 1) / 2)], v[1], v[NR]}'
+}
+
+# The database's own commit rate for a refresh's shape of transaction (one update and one
+# insert), on DATABASE_URL itself, with no gatehouse in the way: commits/s. SQLite: one
+# connection (SQLite commits one transaction at a time), WAL and synchronous=FULL as
+# gatehouse opens it. PostgreSQL: pgbench, CLIENTS connections.
+commit_probe() { # DATABASE_URL CLIENTS
+  case "$1" in
+    sqlite:*)
+      local path=${1#sqlite://}
+      python3 "$BENCH_DIR/probe.py" "${path%%\?*}" "$SECONDS_EACH"
+      ;;
+    postgres*)
+      local pgbin
+      pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+      "$pgbin/psql" -q "$1" -c "DROP TABLE IF EXISTS bench_probe" \
+        -c "CREATE TABLE bench_probe (token_hash text PRIMARY KEY, session_id uuid NOT NULL, created_at timestamptz NOT NULL, rotated_at timestamptz)" \
+        -c "INSERT INTO bench_probe SELECT 'client-' || n, gen_random_uuid(), now(), NULL FROM generate_series(1, $2) n" >/dev/null
+      cat >"$WORK/probe.sql" <<'SQL'
+\set mine :client_id + 1
+BEGIN;
+UPDATE bench_probe SET rotated_at = now() WHERE token_hash = 'client-' || :mine;
+INSERT INTO bench_probe VALUES (md5(random()::text || clock_timestamp()::text), gen_random_uuid(), now(), NULL);
+END;
+SQL
+      "$pgbin/pgbench" -n -c "$2" -j 2 -T "$SECONDS_EACH" -f "$WORK/probe.sql" "$1" 2>/dev/null \
+        | awk '/^tps/ {printf "%.1f\n", $3}'
+      "$pgbin/psql" -q "$1" -c "DROP TABLE bench_probe" >/dev/null
+      ;;
+  esac
+}
