@@ -62,6 +62,7 @@ commit_probe() { # DATABASE_URL CLIENTS
     postgres*)
       local pgbin
       pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+      export PGOPTIONS="-c client_min_messages=warning"
       "$pgbin/psql" -q "$1" -c "DROP TABLE IF EXISTS bench_probe" \
         -c "CREATE TABLE bench_probe (token_hash text PRIMARY KEY, session_id uuid NOT NULL, created_at timestamptz NOT NULL, rotated_at timestamptz)" \
         -c "INSERT INTO bench_probe SELECT 'client-' || n, gen_random_uuid(), now(), NULL FROM generate_series(1, $2) n" >/dev/null

@@ -10,8 +10,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::database::Database;
 use crate::entity::audit_events::{self, Column, Entity};
-use crate::errors::{corrupt, storage};
+use crate::errors::corrupt;
 use crate::paging::page_of;
+use crate::writes::Writes;
 
 /// The most events written in one statement (eight values each, well under SQLite's and
 /// PostgreSQL's limits on bound values).
@@ -36,7 +37,7 @@ impl SeaAuditLog {
     /// Starts the writer task (on the current Tokio runtime); it ends with the last clone.
     pub fn new(database: &Database) -> Self {
         let (groups, waiting) = mpsc::unbounded_channel();
-        tokio::spawn(write_groups(database.writer().clone(), waiting));
+        tokio::spawn(write_groups(database.writes().clone(), waiting));
         Self {
             db: database.connection().clone(),
             groups,
@@ -45,16 +46,13 @@ impl SeaAuditLog {
 }
 
 /// Writes what waits, as it comes: the first event, then every one already queued behind it
-/// (up to [`MOST_IN_A_GROUP`]), in one statement.
-async fn write_groups(writer: DatabaseConnection, mut waiting: mpsc::UnboundedReceiver<Pending>) {
+/// (up to [`MOST_IN_A_GROUP`]), in one statement, itself one write of a group on SQLite.
+async fn write_groups(writes: Writes, mut waiting: mpsc::UnboundedReceiver<Pending>) {
     let mut group = Vec::with_capacity(MOST_IN_A_GROUP);
     while waiting.recv_many(&mut group, MOST_IN_A_GROUP).await > 0 {
-        let rows = group.iter().map(|pending| pending.row.clone());
-        match Entity::insert_many(rows)
-            .exec_without_returning(&writer)
-            .await
-        {
-            Ok(_) => {
+        let rows: Vec<_> = group.iter().map(|pending| pending.row.clone()).collect();
+        match insert(&writes, rows).await {
+            Ok(()) => {
                 for pending in group.drain(..) {
                     let _ = pending.stored.send(Ok(()));
                 }
@@ -62,21 +60,34 @@ async fn write_groups(writer: DatabaseConnection, mut waiting: mpsc::UnboundedRe
             // One event the database refuses must not lose the others: each on its own.
             Err(_) if group.len() > 1 => {
                 for pending in group.drain(..) {
-                    let stored = Entity::insert(pending.row)
-                        .exec_without_returning(&writer)
-                        .await
-                        .map(|_| ())
-                        .map_err(storage);
+                    let stored = insert(&writes, vec![pending.row]).await;
                     let _ = pending.stored.send(stored);
                 }
             }
             Err(error) => {
                 if let Some(pending) = group.pop() {
-                    let _ = pending.stored.send(Err(storage(error)));
+                    let _ = pending.stored.send(Err(error));
                 }
             }
         }
     }
+}
+
+/// Inserts `rows` in one statement.
+async fn insert(
+    writes: &Writes,
+    rows: Vec<audit_events::ActiveModel>,
+) -> Result<(), RepositoryError> {
+    writes
+        .run(Box::new(move |txn| {
+            Box::pin(async move {
+                Entity::insert_many(rows)
+                    .exec_without_returning(txn)
+                    .await?;
+                Ok(())
+            })
+        }))
+        .await
 }
 
 fn to_domain(model: audit_events::Model) -> Result<AuditEvent, RepositoryError> {

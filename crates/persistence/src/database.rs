@@ -5,6 +5,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::cache::{CacheCounts, Change, SessionCache};
+use crate::writes::Writes;
 
 use gatehouse_migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, DatabaseConnection, DbBackend, DbErr};
@@ -43,6 +44,8 @@ pub struct Database {
     writer: DatabaseConnection,
     /// Whether `writer` is `connection` (PostgreSQL, in-memory SQLite).
     one_pool: bool,
+    /// Writes that may be committed in groups (see [`crate::writes`]).
+    writes: Writes,
     cache_counts: Arc<CacheCounts>,
 }
 
@@ -108,10 +111,12 @@ impl Database {
         } else {
             connection.clone()
         };
+        let one_pool = !sqlite || in_memory;
         Ok(Self {
+            writes: Self::writes_on(&writer, one_pool),
             connection,
             writer,
-            one_pool: !sqlite || in_memory,
+            one_pool,
             cache_counts: Arc::default(),
         })
     }
@@ -133,6 +138,20 @@ impl Database {
             self.connection.set_metric_callback(callback.clone());
             self.writer.set_metric_callback(callback);
         }
+        self.writes = Self::writes_on(&self.writer, self.one_pool);
+    }
+
+    /// Grouped on SQLite's one writer connection; each alone on a shared pool.
+    fn writes_on(writer: &DatabaseConnection, one_pool: bool) -> Writes {
+        if one_pool {
+            Writes::Alone(writer.clone())
+        } else {
+            Writes::grouped(writer.clone())
+        }
+    }
+
+    pub(crate) fn writes(&self) -> &Writes {
+        &self.writes
     }
 
     /// The pools' use now.

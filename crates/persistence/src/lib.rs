@@ -21,6 +21,7 @@ pub mod throttle;
 pub mod todos;
 pub mod upstream;
 pub mod users;
+mod writes;
 
 pub use action_tokens::SeaActionTokenRepository;
 pub use audit::SeaAuditLog;

@@ -13,20 +13,32 @@ use gatehouse_domain::{
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, Statement, TransactionTrait,
 };
 
 use crate::database::Database;
 use crate::entity::refresh_tokens;
 use crate::entity::sessions::{self, Column, Entity};
 use crate::errors::storage;
+use crate::writes::Writes;
+
+/// What a rotation on SQLite found.
+enum Swap {
+    /// The token is unknown, rotated already, or its session has ended: nothing was
+    /// written.
+    Stale,
+    /// Rotated: the session's row as refreshed.
+    Rotated(sessions::Model),
+}
 
 #[derive(Debug, Clone)]
 pub struct SeaSessionRepository {
     db: DatabaseConnection,
     /// Where writes go (see [`Database::writer`]).
     writer: DatabaseConnection,
+    /// Writes that may be grouped (see [`crate::writes`]).
+    writes: Writes,
 }
 
 impl SeaSessionRepository {
@@ -35,6 +47,7 @@ impl SeaSessionRepository {
         Self {
             db: database.connection().clone(),
             writer: database.writer().clone(),
+            writes: database.writes().clone(),
         }
     }
 }
@@ -119,16 +132,20 @@ impl SessionRepository for SeaSessionRepository {
         session: &Session,
         refresh: &TokenDigest,
     ) -> Result<(), RepositoryError> {
-        let txn = self.writer.begin().await.map_err(storage)?;
-        Entity::insert(to_active_model(session))
-            .exec_without_returning(&txn)
+        let row = to_active_model(session);
+        let token = new_token(refresh, session.id, session.created_at);
+        // New rows under new keys: only the database failing can refuse them.
+        self.writes
+            .run_unguarded(Box::new(move |txn| {
+                Box::pin(async move {
+                    Entity::insert(row).exec_without_returning(txn).await?;
+                    refresh_tokens::Entity::insert(token)
+                        .exec_without_returning(txn)
+                        .await?;
+                    Ok(())
+                })
+            }))
             .await
-            .map_err(storage)?;
-        refresh_tokens::Entity::insert(new_token(refresh, session.id, session.created_at))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(storage)?;
-        txn.commit().await.map_err(storage)
     }
 
     #[tracing::instrument(skip_all, fields(session_id = %id))]
@@ -198,52 +215,67 @@ impl SessionRepository for SeaSessionRepository {
         now: DateTime<Utc>,
         lifetimes: SessionLifetimes,
     ) -> Result<Rotation, RepositoryError> {
-        let txn = self.writer.begin().await.map_err(storage)?;
-        // The compare-and-swap comes first: as the transaction's first statement it takes
-        // the write lock (SQLite) or the row lock (PostgreSQL) before anything is read, so
-        // concurrent refreshes queue here and exactly one sees its token unrotated.
-        let swapped = refresh_tokens::Entity::update_many()
-            .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(now))
-            .filter(refresh_tokens::Column::TokenHash.eq(old.as_str()))
-            .filter(refresh_tokens::Column::RotatedAt.is_null())
-            .exec_with_returning(&txn)
-            .await
-            .map_err(storage)?;
-        let Some(token) = swapped.into_iter().next() else {
-            txn.rollback().await.map_err(storage)?;
-            return self.on_stale_token(old, now).await;
-        };
-        // Only what a refresh changes (`Session::refreshed`: used now, the idle expiry pushed
-        // back but never past the absolute one), and only while the session is still live: a
-        // revocation or a credential change committed before stands. The row comes back.
-        let idle = now + lifetimes.idle;
-        let refreshed = Entity::update_many()
-            .col_expr(Column::LastUsedAt, Expr::value(now))
-            .col_expr(
-                Column::IdleExpiresAt,
-                Expr::case(
-                    Column::AbsoluteExpiresAt.lt(idle),
-                    Expr::col(Column::AbsoluteExpiresAt),
-                )
-                .finally(Expr::value(idle))
-                .into(),
-            )
-            .filter(Column::Id.eq(token.session_id))
-            .filter(live_at(now))
-            .exec_with_returning(&txn)
-            .await
-            .map_err(storage)?;
-        let Some(row) = refreshed.into_iter().next() else {
-            txn.rollback().await.map_err(storage)?;
-            return Ok(Rotation::Invalid);
-        };
-        let session = to_domain(row)?;
-        refresh_tokens::Entity::insert(new_token(new, session.id, now))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
-        Ok(Rotation::Rotated(Box::new(session)))
+        if self.writer.get_database_backend() == DbBackend::Postgres {
+            return self.rotate_in_one_statement(old, new, now, lifetimes).await;
+        }
+        let (old_digest, new_digest) = (old.clone(), new.clone());
+        // One write, grouped with others' (see `crate::writes`), run one at a time: what
+        // the first statement finds stays true until the write ends. It changes nothing
+        // unless it goes through, so it needs no savepoint.
+        let swapped = self
+            .writes
+            .run_unguarded(Box::new(move |txn| {
+                Box::pin(async move {
+                    // The session of the unrotated token, refreshed while it is live (used
+                    // now, the idle expiry pushed back but never past the absolute one, as
+                    // `Session::refreshed`), and read back.
+                    let idle = now + lifetimes.idle;
+                    let token_session = Query::select()
+                        .column(refresh_tokens::Column::SessionId)
+                        .from(refresh_tokens::Entity)
+                        .and_where(refresh_tokens::Column::TokenHash.eq(old_digest.as_str()))
+                        .and_where(refresh_tokens::Column::RotatedAt.is_null())
+                        .to_owned();
+                    let refreshed = Entity::update_many()
+                        .col_expr(Column::LastUsedAt, Expr::value(now))
+                        .col_expr(
+                            Column::IdleExpiresAt,
+                            Expr::case(
+                                Column::AbsoluteExpiresAt.lt(idle),
+                                Expr::col(Column::AbsoluteExpiresAt),
+                            )
+                            .finally(Expr::value(idle))
+                            .into(),
+                        )
+                        .filter(Column::Id.in_subquery(token_session))
+                        .filter(live_at(now))
+                        .exec_with_returning(txn)
+                        .await?;
+                    // Unknown, rotated already, or its session ended: nothing was changed.
+                    let Some(row) = refreshed.into_iter().next() else {
+                        return Ok(Swap::Stale);
+                    };
+                    refresh_tokens::Entity::update_many()
+                        .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(now))
+                        .filter(refresh_tokens::Column::TokenHash.eq(old_digest.as_str()))
+                        .exec(txn)
+                        .await?;
+                    refresh_tokens::Entity::insert(new_token(
+                        &new_digest,
+                        SessionId::from_uuid(row.id),
+                        now,
+                    ))
+                    .exec_without_returning(txn)
+                    .await?;
+                    Ok(Swap::Rotated(row))
+                })
+            }))
+            .await?;
+        match swapped {
+            // A replay (the session ends), or a token that opens nothing.
+            Swap::Stale => self.on_stale_token(old, now).await,
+            Swap::Rotated(row) => Ok(Rotation::Rotated(Box::new(to_domain(row)?))),
+        }
     }
 
     #[tracing::instrument(skip_all)]
@@ -403,7 +435,65 @@ impl SessionRepository for SeaSessionRepository {
     }
 }
 
+/// A rotation in one round trip on PostgreSQL: the token marked rotated only while its
+/// session is live (the compare-and-swap: of concurrent rotations of one token, one changes
+/// the row and the others, once its lock is released, find it rotated), the session
+/// refreshed and returned, the new token stored. No row back: the token is unknown, rotated
+/// already, or its session has ended.
+const ROTATE: &str = r#"
+WITH swapped AS (
+    UPDATE refresh_tokens AS token SET rotated_at = $1
+    FROM sessions AS session
+    WHERE token.token_hash = $2 AND token.rotated_at IS NULL
+      AND session.id = token.session_id AND session.revoked_at IS NULL
+      AND session.idle_expires_at > $1 AND session.absolute_expires_at > $1
+    RETURNING token.session_id
+), refreshed AS (
+    UPDATE sessions SET last_used_at = $1, idle_expires_at = LEAST($3, absolute_expires_at)
+    WHERE id = (SELECT session_id FROM swapped)
+      AND revoked_at IS NULL AND idle_expires_at > $1 AND absolute_expires_at > $1
+    RETURNING *
+), stored AS (
+    INSERT INTO refresh_tokens (token_hash, session_id, created_at, rotated_at)
+    SELECT $4, id, $1, NULL FROM refreshed
+)
+SELECT * FROM refreshed
+"#;
+
 impl SeaSessionRepository {
+    /// [`SessionRepository::rotate`] on PostgreSQL: one statement ([`ROTATE`]) instead of a
+    /// transaction of three, its own transaction.
+    async fn rotate_in_one_statement(
+        &self,
+        old: &TokenDigest,
+        new: &TokenDigest,
+        now: DateTime<Utc>,
+        lifetimes: SessionLifetimes,
+    ) -> Result<Rotation, RepositoryError> {
+        let row = self
+            .writer
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                ROTATE,
+                vec![
+                    now.into(),
+                    old.as_str().into(),
+                    (now + lifetimes.idle).into(),
+                    new.as_str().into(),
+                ],
+            ))
+            .await
+            .map_err(storage)?;
+        match row {
+            Some(row) => {
+                let session = sessions::Model::from_query_result(&row, "").map_err(storage)?;
+                Ok(Rotation::Rotated(Box::new(to_domain(session)?)))
+            }
+            // Unknown, rotated (a replay: the session ends), or ended.
+            None => self.on_stale_token(old, now).await,
+        }
+    }
+
     /// A refresh token that failed the compare-and-swap: unknown, or already rotated — a
     /// replay, by a thief or by a client racing itself; either way the session is revoked,
     /// as OAuth 2.0 Security BCP §4.14 advises.

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_domain::mail::{MailError, MailMessage, Mailer};
 use gatehouse_domain::meter::{LoginOutcome, Meter};
 use gatehouse_domain::throttle::Bucket;
@@ -30,6 +31,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::sync::RwLock;
 
 /// Request latencies, in seconds: 0.5 ms to 10 s.
 const LATENCY: [f64; 14] = [
@@ -46,16 +49,14 @@ const HASHING_WAIT: [f64; 12] = [
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
-    route: String,
+    method: &'static str,
+    route: Arc<str>,
     status: u16,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabels {
-    method: String,
-    route: String,
-}
+/// The most paths whose route template is remembered (the hot ones come first; others are
+/// looked up each time).
+const REMEMBERED_PATHS: usize = 1024;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
@@ -97,8 +98,9 @@ struct CacheLabels {
 /// Every metric of one running application, and its registry.
 pub struct Metrics {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    durations: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    /// Route templates by path: finding a path's template walks the routing table.
+    routes: RwLock<HashMap<String, Arc<str>>>,
     events: Family<EventLabels, Counter>,
     logins: Family<OutcomeLabels, Counter>,
     throttled: Family<BucketLabels, Counter>,
@@ -139,8 +141,8 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("gatehouse");
         let metrics = Self {
-            requests: Family::default(),
-            durations: Family::new_with_constructor(request_histogram),
+            requests: Family::new_with_constructor(request_histogram),
+            routes: RwLock::default(),
             events: Family::default(),
             logins: Family::default(),
             throttled: Family::default(),
@@ -157,14 +159,9 @@ impl Metrics {
             registry: Registry::default(),
         };
         registry.register(
-            "http_requests",
-            "HTTP requests answered, by method, route template and status",
-            metrics.requests.clone(),
-        );
-        registry.register(
             "http_request_duration_seconds",
-            "Time from a request's arrival to its answer, by method and route template",
-            metrics.durations.clone(),
+            "Time from a request's arrival to its answer, by method, route template and status (its _count: the requests answered)",
+            metrics.requests.clone(),
         );
         registry.register(
             "security_events",
@@ -304,21 +301,40 @@ impl Metrics {
         text
     }
 
-    fn request(&self, method: &str, route: String, status: u16, elapsed: Duration) {
-        let method = method.to_owned();
-        self.durations
-            .get_or_create(&RouteLabels {
-                method: method.clone(),
-                route: route.clone(),
-            })
-            .observe(elapsed.as_secs_f64());
+    fn request(&self, request: &HttpRequest, status: u16, elapsed: Duration) {
+        let labels = RequestLabels {
+            method: method_of(request.method()),
+            route: self.route(request),
+            status,
+        };
         self.requests
-            .get_or_create(&RequestLabels {
-                method,
-                route,
-                status,
-            })
-            .inc();
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The route template `request` was routed by, or `unmatched`.
+    fn route(&self, request: &HttpRequest) -> Arc<str> {
+        let path = request.path();
+        let known = self
+            .routes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(path)
+            .cloned();
+        if let Some(route) = known {
+            return route;
+        }
+        let route: Arc<str> = request
+            .match_pattern()
+            .map_or_else(|| Arc::from("unmatched"), Arc::from);
+        let mut routes = self
+            .routes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if routes.len() < REMEMBERED_PATHS {
+            routes.insert(path.to_owned(), route.clone());
+        }
+        route
     }
 }
 
@@ -361,18 +377,30 @@ pub async fn track(
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let response = next.call(req).await?;
     if let Some(metrics) = metrics {
-        let request = response.request();
-        let route = request
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
         metrics.request(
-            request.method().as_str(),
-            route,
+            response.request(),
             response.status().as_u16(),
             started.elapsed(),
         );
     }
     Ok(response)
+}
+
+/// A request's method as a label: the standard ones, `other` for the rest (a client may send
+/// any token as a method).
+fn method_of(method: &Method) -> &'static str {
+    [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+    ]
+    .into_iter()
+    .find(|(standard, _)| standard == method)
+    .map_or("other", |(_, name)| name)
 }
 
 /// `GET /metrics` on the metrics listener.
