@@ -23,15 +23,6 @@ use crate::entity::sessions::{self, Column, Entity};
 use crate::errors::storage;
 use crate::writes::Writes;
 
-/// What a rotation on SQLite found.
-enum Swap {
-    /// The token is unknown, rotated already, or its session has ended: nothing was
-    /// written.
-    Stale,
-    /// Rotated: the session's row as refreshed.
-    Rotated(sessions::Model),
-}
-
 #[derive(Debug, Clone)]
 pub struct SeaSessionRepository {
     db: DatabaseConnection,
@@ -253,7 +244,7 @@ impl SessionRepository for SeaSessionRepository {
                         .await?;
                     // Unknown, rotated already, or its session ended: nothing was changed.
                     let Some(row) = refreshed.into_iter().next() else {
-                        return Ok(Swap::Stale);
+                        return Ok(None);
                     };
                     refresh_tokens::Entity::update_many()
                         .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(now))
@@ -267,14 +258,14 @@ impl SessionRepository for SeaSessionRepository {
                     ))
                     .exec_without_returning(txn)
                     .await?;
-                    Ok(Swap::Rotated(row))
+                    Ok(Some(row))
                 })
             }))
             .await?;
         match swapped {
+            Some(row) => Ok(Rotation::Rotated(Box::new(to_domain(row)?))),
             // A replay (the session ends), or a token that opens nothing.
-            Swap::Stale => self.on_stale_token(old, now).await,
-            Swap::Rotated(row) => Ok(Rotation::Rotated(Box::new(to_domain(row)?))),
+            None => self.on_stale_token(old, now).await,
         }
     }
 
