@@ -14,7 +14,8 @@ use gatehouse_domain::{
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
-    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, Statement, TransactionTrait,
+    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
+    TransactionTrait,
 };
 
 use crate::database::Database;
@@ -106,6 +107,9 @@ fn new_token(
         rotated_at: Set(None),
     }
 }
+
+/// Sessions deleted per transaction by [`SessionRepository::purge`].
+const PURGE_CHUNK: u64 = 500;
 
 /// Sessions neither revoked nor expired at `now`.
 fn live_at(now: DateTime<Utc>) -> Condition {
@@ -351,28 +355,41 @@ impl SessionRepository for SeaSessionRepository {
             .add(Column::RevokedAt.lt(before))
             .add(Column::IdleExpiresAt.lt(before))
             .add(Column::AbsoluteExpiresAt.lt(before));
-        let txn = self.writer.begin().await.map_err(storage)?;
-        refresh_tokens::Entity::delete_many()
-            .filter(
-                refresh_tokens::Column::SessionId.in_subquery(
-                    Query::select()
-                        .column(Column::Id)
-                        .from(Entity)
-                        .cond_where(dead.clone())
-                        .to_owned(),
-                ),
-            )
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
-        let removed = Entity::delete_many()
-            .filter(dead)
-            .exec(&txn)
-            .await
-            .map_err(storage)?
-            .rows_affected;
-        txn.commit().await.map_err(storage)?;
-        Ok(removed)
+        // In chunks, each its own short transaction: on SQLite the one writer connection is
+        // free between them for the requests' writes, which a purge of many sessions in
+        // one transaction would hold back for its whole length.
+        let mut removed = 0;
+        loop {
+            let txn = self.writer.begin().await.map_err(storage)?;
+            let ids: Vec<uuid::Uuid> = Entity::find()
+                .select_only()
+                .column(Column::Id)
+                .filter(dead.clone())
+                .limit(PURGE_CHUNK)
+                .into_tuple()
+                .all(&txn)
+                .await
+                .map_err(storage)?;
+            if ids.is_empty() {
+                txn.commit().await.map_err(storage)?;
+                return Ok(removed);
+            }
+            refresh_tokens::Entity::delete_many()
+                .filter(refresh_tokens::Column::SessionId.is_in(ids.iter().copied()))
+                .exec(&txn)
+                .await
+                .map_err(storage)?;
+            removed += Entity::delete_many()
+                .filter(Column::Id.is_in(ids.iter().copied()))
+                .exec(&txn)
+                .await
+                .map_err(storage)?
+                .rows_affected;
+            txn.commit().await.map_err(storage)?;
+            if (ids.len() as u64) < PURGE_CHUNK {
+                return Ok(removed);
+            }
+        }
     }
 
     #[tracing::instrument(skip_all, fields(session_id = %session.id))]
@@ -518,5 +535,85 @@ impl SeaSessionRepository {
             session: SessionId::from_uuid(session.id),
             user: UserId::from_uuid(session.user_id),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use gatehouse_domain::ports::UserRepository;
+    use gatehouse_domain::{Email, PasswordHash, Role};
+
+    use super::*;
+    use crate::users::SeaUserRepository;
+
+    #[tokio::test]
+    async fn the_purge_goes_in_chunks_and_leaves_live_sessions_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::connect(&format!("sqlite://{}/purge.db", dir.path().display()))
+            .await
+            .unwrap();
+        database.migrate_up().await.unwrap();
+        let now = Utc::now();
+        let user = User::new(
+            Email::parse("purged@example.com").unwrap(),
+            None,
+            Role::User,
+            PasswordHash::new("$argon2id$v=19$m=256,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"),
+            now,
+        );
+        SeaUserRepository::new(&database)
+            .insert(&user)
+            .await
+            .unwrap();
+        let sessions = SeaSessionRepository::new(&database);
+        let lifetimes = SessionLifetimes {
+            idle: Duration::minutes(30),
+            absolute: Duration::days(1),
+        };
+        // More dead sessions than one chunk holds, and a live one.
+        let dead = PURGE_CHUNK as usize * 2 + 7;
+        for _ in 0..dead {
+            let session = Session::start(
+                &user,
+                ScopeSet::default(),
+                Caller::default(),
+                lifetimes,
+                now - Duration::days(2),
+            );
+            let digest = TokenDigest::new(format!("dead-{}", session.id));
+            sessions.create(&session, &digest).await.unwrap();
+        }
+        let live = Session::start(
+            &user,
+            ScopeSet::default(),
+            Caller::default(),
+            lifetimes,
+            now,
+        );
+        sessions
+            .create(&live, &TokenDigest::new("live"))
+            .await
+            .unwrap();
+
+        assert_eq!(sessions.purge(now).await.unwrap(), dead as u64);
+        assert_eq!(sessions.purge(now).await.unwrap(), 0);
+        assert!(sessions.find(live.id).await.unwrap().is_some());
+        assert!(
+            sessions
+                .find_by_refresh(&TokenDigest::new("live"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let tokens = refresh_tokens::Entity::find()
+            .all(database.connection())
+            .await
+            .unwrap();
+        assert_eq!(
+            tokens.len(),
+            1,
+            "the dead sessions' refresh tokens went with them"
+        );
     }
 }

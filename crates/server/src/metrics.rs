@@ -54,8 +54,8 @@ struct RequestLabels {
     status: u16,
 }
 
-/// The most paths whose route template is remembered (the hot ones come first; others are
-/// looked up each time).
+/// The most paths whose route template is remembered: only paths that are their own template
+/// (routes without parameters), so what clients send cannot fill it; bounded all the same.
 const REMEMBERED_PATHS: usize = 1024;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -99,7 +99,8 @@ struct CacheLabels {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
-    /// Route templates by path: finding a path's template walks the routing table.
+    /// Route templates of parameterless routes, by path: finding a path's template walks the
+    /// routing table.
     routes: RwLock<HashMap<String, Arc<str>>>,
     events: Family<EventLabels, Counter>,
     logins: Family<OutcomeLabels, Counter>,
@@ -327,12 +328,14 @@ impl Metrics {
         let route: Arc<str> = request
             .match_pattern()
             .map_or_else(|| Arc::from("unmatched"), Arc::from);
-        let mut routes = self
-            .routes
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if routes.len() < REMEMBERED_PATHS {
-            routes.insert(path.to_owned(), route.clone());
+        if *route == *path {
+            let mut routes = self
+                .routes
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if routes.len() < REMEMBERED_PATHS {
+                routes.insert(path.to_owned(), route.clone());
+            }
         }
         route
     }
