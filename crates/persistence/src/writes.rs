@@ -129,38 +129,47 @@ async fn in_savepoint<T>(txn: &DatabaseTransaction, work: Work<T>) -> Result<T, 
 }
 
 /// The committing task: takes what waits (up to [`MOST_IN_A_GROUP`]), runs it in one
-/// transaction, commits, answers; again.
+/// transaction, commits, answers; again. Each group runs in a task of its own, so that a
+/// write that panics loses its group (its callers are told the writer is unavailable) and
+/// not the writer.
 async fn commit_groups(writer: DatabaseConnection, mut waiting: mpsc::UnboundedReceiver<Job>) {
     let mut group = Vec::with_capacity(MOST_IN_A_GROUP);
-    let mut finishes = Vec::with_capacity(MOST_IN_A_GROUP);
     while waiting.recv_many(&mut group, MOST_IN_A_GROUP).await > 0 {
-        let txn = match writer.begin().await {
-            Ok(txn) => txn,
-            Err(error) => {
-                tracing::warn!(%error, "could not begin a group of writes");
-                group.clear();
-                continue;
-            }
-        };
-        let mut poisoned = false;
-        for job in group.drain(..) {
-            let (finish, poisons) = job(&txn).await;
-            poisoned |= poisons;
-            finishes.push(finish);
+        let jobs = std::mem::replace(&mut group, Vec::with_capacity(MOST_IN_A_GROUP));
+        if let Err(error) = tokio::spawn(commit_group(writer.clone(), jobs)).await {
+            tracing::error!(%error, "a group of writes was lost");
         }
-        // An unguarded write that failed may have left half its statements: nothing of the
-        // group is kept, and every caller is told.
-        let committed = if poisoned {
-            let _ = txn.rollback().await;
-            Err(DbErr::Custom(
-                "a write of the group failed: the group was rolled back".into(),
-            ))
-        } else {
-            txn.commit().await
-        };
-        for finish in finishes.drain(..) {
-            finish(committed.as_ref().map(|_| ()));
+    }
+}
+
+/// Runs `group` in one transaction and commits it, then answers each write.
+async fn commit_group(writer: DatabaseConnection, mut group: Vec<Job>) {
+    let mut finishes = Vec::with_capacity(group.len());
+    let txn = match writer.begin().await {
+        Ok(txn) => txn,
+        Err(error) => {
+            tracing::warn!(%error, "could not begin a group of writes");
+            return;
         }
+    };
+    let mut poisoned = false;
+    for job in group.drain(..) {
+        let (finish, poisons) = job(&txn).await;
+        poisoned |= poisons;
+        finishes.push(finish);
+    }
+    // An unguarded write that failed may have left half its statements: nothing of the
+    // group is kept, and every caller is told.
+    let committed = if poisoned {
+        let _ = txn.rollback().await;
+        Err(DbErr::Custom(
+            "a write of the group failed: the group was rolled back".into(),
+        ))
+    } else {
+        txn.commit().await
+    };
+    for finish in finishes.drain(..) {
+        finish(committed.as_ref().map(|_| ()));
     }
 }
 
@@ -256,6 +265,18 @@ mod tests {
         // The writer goes on.
         writes.run_unguarded(insert(&[5])).await.unwrap();
         assert_eq!(rows(&database).await, [1, 5]);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panics_loses_its_group_and_not_the_writer() {
+        let (_dir, database) = table().await;
+        let writes = database.writes();
+        let panics: Work<()> = Box::new(|_| Box::pin(async { panic!("a bug in a write") }));
+        let (lost, with_it) = tokio::join!(writes.run(panics), writes.run(insert(&[7])));
+        assert!(lost.unwrap_err().is_unavailable());
+        assert!(with_it.unwrap_err().is_unavailable());
+        writes.run(insert(&[8])).await.unwrap();
+        assert_eq!(rows(&database).await, [8]);
     }
 
     /// Three writes in one group, the unguarded middle one failing after a first insert.

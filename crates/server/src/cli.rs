@@ -360,13 +360,13 @@ async fn migrate(settings: &Settings, action: MigrateAction) -> Result<(), Strin
 async fn app_state(settings: &Settings) -> Result<AppState, String> {
     let error = |e: StartupError| e.to_string();
     let secret = crate::signing_secret::resolve(settings).map_err(error)?;
-    let database = Database::connect(settings.database.url.expose_secret())
+    let mut database = Database::connect(settings.database.url.expose_secret())
         .await
         .map_err(|e| e.to_string())?;
     database.migrate_up().await.map_err(|e| e.to_string())?;
     crate::state::build(
         settings,
-        &database,
+        &mut database,
         secret,
         std::sync::Arc::new(gatehouse_domain::SystemClock),
         None,

@@ -59,7 +59,7 @@ impl Application {
         listener: TcpListener,
     ) -> Result<Self, StartupError> {
         let secret = signing_secret::resolve(&settings)?;
-        let database = Database::connect_with_timeout(
+        let mut database = Database::connect_with_timeout(
             settings.database.url.expose_secret(),
             std::time::Duration::from_secs(settings.database.timeout_secs.max(1).into()),
         )
@@ -84,7 +84,7 @@ impl Application {
         };
         let state = crate::state::build(
             &settings,
-            &database,
+            &mut database,
             secret,
             clock.clone(),
             metrics.as_ref().map(|(metrics, _)| metrics),

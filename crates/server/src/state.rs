@@ -216,21 +216,22 @@ pub fn owned(database: &Database, clock: &Arc<dyn Clock>) -> OwnedResources {
 /// Wires the adapters: SeaORM storage on `database`, an argon2id hasher on a bounded
 /// pool, a JWT service with `secret`, and `clock` for every time decision; with `metrics`,
 /// everything they count is counted there.
+/// `database` reports its statements to `metrics` from then on, for whatever else is built
+/// on it too.
 pub fn build(
     settings: &Settings,
-    database: &Database,
+    database: &mut Database,
     secret: SecretString,
     clock: Arc<dyn Clock>,
     metrics: Option<&Arc<Metrics>>,
 ) -> Result<AppState, StartupError> {
     let (hasher, hashing) = password_hasher(settings)?;
-    let mut database = database.clone();
     if let Some(metrics) = metrics {
-        metrics.watch(&mut database, hashing);
+        metrics.watch(database, hashing);
     }
     assemble(
         settings,
-        Storage::sea(&database),
+        Storage::sea(database),
         (hasher, secret),
         clock,
         metrics,
