@@ -1,7 +1,16 @@
 # Helpers shared by the benchmarks (sourced): wrk, its report script, ports and ratios.
 #
-# bench_init WORK: installs wrk and curl when missing and writes WORK/report.lua, whose
-# `done` prints `RESULT requests/s p99_ms non_2xx_or_3xx socket_errors` as wrk's last line.
+# bench_init WORK: installs wrk and curl when missing and writes the wrk scripts every bench
+# may use: WORK/report.lua, whose `done` prints
+# `RESULT requests/s p99_ms non_2xx_or_3xx socket_errors` as wrk's last line; login.lua (the
+# password grant for $EMAIL, the password in $PASSWORD_FORM, form-encoded); refresh.lua (one
+# connection per thread, each rotating its own session's token from $REFRESH_TOKENS: every
+# refresh uses the token the last one returned, as a client would).
+#
+# on_databases WHICH [SQLITE_ARG] [POSTGRES_ARG]: runs the script's `bench NAME URL [ARG]` on
+# SQLite and/or a throwaway PostgreSQL cluster (durable: fsync and synchronous commit on), as
+# WHICH (sqlite, postgres or all) says; the cluster is left in PGDATA_DIR for the script's
+# cleanup.
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -17,6 +26,41 @@ done = function(summary, latency, requests)
     latency:percentile(99) / 1000, summary.errors.status, errors))
 end
 LUA
+  { cat "$1/report.lua"; cat <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.body = "grant_type=password&username=" .. os.getenv("EMAIL") .. "&password=" .. os.getenv("PASSWORD_FORM")
+LUA
+  } >"$1/login.lua"
+  { cat "$1/report.lua"; cat <<'LUA'
+local tokens = {}
+for token in string.gmatch(os.getenv("REFRESH_TOKENS"), "%S+") do table.insert(tokens, token) end
+local next_token = 1
+setup = function(thread)
+  thread:set("refresh", tokens[next_token])
+  next_token = next_token + 1
+end
+request = function()
+  return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"},
+    "grant_type=refresh_token&refresh_token=" .. refresh)
+end
+response = function(status, headers, body)
+  local token = string.match(body, '"refresh_token":"([^"]+)"')
+  if token then refresh = token end
+end
+LUA
+  } >"$1/refresh.lua"
+}
+
+on_databases() { # WHICH [SQLITE_ARG] [POSTGRES_ARG]
+  if [ "$1" = all ] || [ "$1" = sqlite ]; then
+    bench sqlite "sqlite://$WORK/data-sqlite/gatehouse.db" ${2:+"$2"}
+  fi
+  if [ "$1" = all ] || [ "$1" = postgres ]; then
+    eval "$(GATEHOUSE_PG_DURABLE=1 bash "$BENCH_DIR/../../.ci/postgres.sh")"
+    PGDATA_DIR=$GATEHOUSE_PGDATA
+    bench postgres "$TEST_DATABASE_URL" ${3:+"$3"}
+  fi
 }
 
 # wrk THREADS CONNECTIONS SCRIPT URL (SECONDS_EACH seconds) → "requests/s p99_ms non2xx errors"

@@ -42,32 +42,6 @@ trap cleanup EXIT
 bench_init "$WORK"
 
 { cat "$WORK/report.lua"; echo 'wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")'; } >"$WORK/bearer.lua"
-{ cat "$WORK/report.lua"; cat <<'EOF'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.body = "grant_type=password&username=" .. os.getenv("EMAIL") .. "&password=" .. os.getenv("PASSWORD_FORM")
-EOF
-} >"$WORK/login.lua"
-# One connection per thread, each its own session: every refresh uses the token the last
-# one returned, as a client would (reusing one would revoke the session).
-{ cat "$WORK/report.lua"; cat <<'EOF'
-local tokens = {}
-for token in string.gmatch(os.getenv("REFRESH_TOKENS"), "%S+") do table.insert(tokens, token) end
-local next_token = 1
-setup = function(thread)
-  thread:set("refresh", tokens[next_token])
-  next_token = next_token + 1
-end
-request = function()
-  return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"},
-    "grant_type=refresh_token&refresh_token=" .. refresh)
-end
-response = function(status, headers, body)
-  local token = string.match(body, '"refresh_token":"([^"]+)"')
-  if token then refresh = token end
-end
-EOF
-} >"$WORK/refresh.lua"
 # Each request with the next of many users' access tokens.
 { cat "$WORK/report.lua"; cat <<'EOF'
 local tokens = {}
@@ -266,12 +240,5 @@ bench() { # NAME DATABASE_URL INSTANCES
 }
 
 echo "gatehouse load benchmark: $(nproc) cores, ${SECONDS_EACH} s per measurement, $(date -u +%FT%TZ), logging as shipped (RUST_LOG=${RUST_LOG:-info})"
-if [ "$WHICH" = all ] || [ "$WHICH" = sqlite ]; then
-  bench sqlite "sqlite://$WORK/data-sqlite/gatehouse.db" 1
-fi
-if [ "$WHICH" = all ] || [ "$WHICH" = postgres ]; then
-  # Durable, as in production: writes wait for the disk.
-  eval "$(GATEHOUSE_PG_DURABLE=1 bash .ci/postgres.sh)"
-  PGDATA_DIR=$GATEHOUSE_PGDATA
-  bench postgres "$TEST_DATABASE_URL" 2
-fi
+# One instance on SQLite; two sharing PostgreSQL (durable, as in production).
+on_databases "$WHICH" 1 2

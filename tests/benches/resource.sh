@@ -104,11 +104,4 @@ bench() { # NAME DATABASE_URL
 }
 
 echo "gatehouse resource-server benchmark: $(nproc) cores, ${SECONDS_EACH} s per measurement, $(date -u +%FT%TZ)"
-if [ "$WHICH" = all ] || [ "$WHICH" = sqlite ]; then
-  bench sqlite "sqlite://$WORK/data-sqlite/gatehouse.db"
-fi
-if [ "$WHICH" = all ] || [ "$WHICH" = postgres ]; then
-  eval "$(bash .ci/postgres.sh)"
-  PGDATA_DIR=$GATEHOUSE_PGDATA
-  bench postgres "$TEST_DATABASE_URL"
-fi
+on_databases "$WHICH"

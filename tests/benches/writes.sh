@@ -44,26 +44,6 @@ cleanup() {
 trap cleanup EXIT
 bench_init "$WORK"
 
-# One connection per thread, each its own session: every refresh uses the token the last one
-# returned, as a client would.
-{ cat "$WORK/report.lua"; cat <<'EOF_LUA'
-local tokens = {}
-for token in string.gmatch(os.getenv("REFRESH_TOKENS"), "%S+") do table.insert(tokens, token) end
-local next_token = 1
-setup = function(thread)
-  thread:set("refresh", tokens[next_token])
-  next_token = next_token + 1
-end
-request = function()
-  return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"},
-    "grant_type=refresh_token&refresh_token=" .. refresh)
-end
-response = function(status, headers, body)
-  local token = string.match(body, '"refresh_token":"([^"]+)"')
-  if token then refresh = token end
-end
-EOF_LUA
-} >"$WORK/refresh.lua"
 # Each thread exchanges every THREADS-th code of CODES_FILE from its own first, and stops when
 # they run out. wrk's run lasts its whole duration whenever its threads stop, so the rate is
 # the connections over the mean latency (Little's law: each connection sends its next
@@ -94,12 +74,6 @@ response = function(status, headers, body)
 end
 EOF_LUA
 } >"$WORK/exchange.lua"
-{ cat "$WORK/report.lua"; cat <<'EOF_LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.body = "grant_type=password&username=" .. os.getenv("EMAIL") .. "&password=" .. os.getenv("PASSWORD_FORM")
-EOF_LUA
-} >"$WORK/login.lua"
 
 cli() { RUST_LOG=warn "$GATEHOUSE_BIN" "$@" 2>/dev/null; }
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
@@ -167,11 +141,4 @@ bench() { # NAME DATABASE_URL
 }
 
 echo "gatehouse write benchmark: $(nproc) cores, ${SECONDS_EACH} s per measurement, $(date -u +%FT%TZ), logging as shipped (RUST_LOG=${RUST_LOG:-info})"
-if [ "$WHICH" = all ] || [ "$WHICH" = sqlite ]; then
-  bench sqlite "sqlite://$WORK/data-sqlite/gatehouse.db"
-fi
-if [ "$WHICH" = all ] || [ "$WHICH" = postgres ]; then
-  eval "$(GATEHOUSE_PG_DURABLE=1 bash .ci/postgres.sh)"
-  PGDATA_DIR=$GATEHOUSE_PGDATA
-  bench postgres "$TEST_DATABASE_URL"
-fi
+on_databases "$WHICH"
