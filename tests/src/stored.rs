@@ -192,6 +192,25 @@ impl TestApp {
         .await;
     }
 
+    /// Stores `n` audit events of `kind` for no account, all at once (as a busy service's
+    /// log would have them).
+    pub async fn store_audit_events(&self, n: u32, kind: &str) {
+        let (id, now) = if self.database_url.starts_with("sqlite") {
+            (
+                "randomblob(16)",
+                "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')",
+            )
+        } else {
+            ("gen_random_uuid()", "now()")
+        };
+        let sql = format!(
+            "INSERT INTO audit_events (id, kind, created_at) \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+             SELECT {id}, $2, {now} FROM n"
+        );
+        self.execute(&sql, vec![n.into(), kind.into()]).await;
+    }
+
     /// Breaks the storage under the running app: the accounts' table is gone.
     pub async fn break_storage(&self) {
         self.execute("ALTER TABLE users RENAME TO users_gone", vec![])

@@ -214,7 +214,8 @@ impl AuditKind {
 pub trait AuditLog: Send + Sync {
     async fn record(&self, event: &AuditEvent) -> Result<(), RepositoryError>;
 
-    /// One page of the events matching `filter`, newest first, and the total.
+    /// One page of the events matching `filter`, newest first, and how many match, counted
+    /// up to `page.count_limit()`.
     async fn list(
         &self,
         filter: &AuditFilter,

@@ -74,7 +74,8 @@ pub trait OwnedRepository<T: Owned>: Send + Sync {
     /// The owner's item with this id, or `None` (also when it belongs to someone else).
     async fn find(&self, owner: UserId, id: T::Id) -> Result<Option<T>, RepositoryError>;
 
-    /// One page of the owner's items matching `filter`, newest first, and the total.
+    /// One page of the owner's items matching `filter`, newest first, and how many match,
+    /// counted up to `page.count_limit()`.
     async fn list(
         &self,
         owner: UserId,

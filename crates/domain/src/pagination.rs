@@ -6,6 +6,10 @@ pub const DEFAULT_LIMIT: u64 = 50;
 pub const MAX_LIMIT: u64 = 100;
 /// Far beyond any real list; keeps the value inside every database's integer range.
 pub const MAX_OFFSET: u64 = 1_000_000_000;
+/// How many matching items past a page's offset a list counts: a list's total costs at most
+/// this many rows however long the list (millions of audit events), and says "at least"
+/// beyond it.
+pub const COUNTED_PAST_OFFSET: u64 = 10_000;
 
 /// A validated window into a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +44,12 @@ impl Page {
     pub fn offset(&self) -> u64 {
         self.offset
     }
+
+    /// How many matching items a list's storage counts for this page: the offset and
+    /// [`COUNTED_PAST_OFFSET`] more.
+    pub fn count_limit(&self) -> u64 {
+        self.offset + COUNTED_PAST_OFFSET
+    }
 }
 
 impl Default for Page {
@@ -51,12 +61,21 @@ impl Default for Page {
     }
 }
 
-/// One page of a list and the size of the whole list.
+/// One page of a list and the size of the whole list, counted up to the page's
+/// [`Page::count_limit`].
 #[derive(Debug, Clone)]
 pub struct Paged<T> {
     pub items: Vec<T>,
     pub total: u64,
     pub page: Page,
+}
+
+impl<T> Paged<T> {
+    /// Whether `total` is the whole list's size; else it is a lower bound (the count stopped
+    /// at the page's [`Page::count_limit`]).
+    pub fn total_is_exact(&self) -> bool {
+        self.total < self.page.count_limit()
+    }
 }
 
 #[cfg(test)]

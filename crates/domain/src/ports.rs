@@ -55,7 +55,8 @@ pub trait UserRepository: Send + Sync {
     /// Succeeds when the storage answers a trivial query.
     async fn ping(&self) -> Result<(), RepositoryError>;
 
-    /// One page of the users matching `filter`, oldest first, and how many match in all.
+    /// One page of the users matching `filter`, oldest first, and how many match, counted up
+    /// to `page.count_limit()`.
     async fn list(
         &self,
         filter: &UserFilter,

@@ -8,7 +8,8 @@ use sea_orm::{
 use crate::errors::storage;
 
 /// The rows of `query` in `page`, ordered by `created_at` then `id` (both in `order`, so
-/// pages are stable), converted by `to_domain`, and how many rows `query` matches in all.
+/// pages are stable), converted by `to_domain`, and how many rows `query` matches, counted
+/// up to `page.count_limit()` (only ids are read to count, so an index can answer).
 pub(crate) async fn page_of<E, T>(
     db: &DatabaseConnection,
     query: Select<E>,
@@ -21,7 +22,15 @@ where
     E: EntityTrait,
     E::Model: Sync,
 {
-    let total = query.clone().count(db).await.map_err(storage)?;
+    // `count` wraps the query as it is, its limit included, in `SELECT COUNT(*) FROM (…)`.
+    let total = query
+        .clone()
+        .select_only()
+        .column(id)
+        .limit(page.count_limit())
+        .count(db)
+        .await
+        .map_err(storage)?;
     let rows = query
         .order_by(created_at, order.clone())
         .order_by(id, order)

@@ -357,23 +357,29 @@ impl SessionRepository for SeaSessionRepository {
             .add(Column::AbsoluteExpiresAt.lt(before));
         // In chunks, each its own short transaction: on SQLite the one writer connection is
         // free between them for the requests' writes, which a purge of many sessions in
-        // one transaction would hold back for its whole length.
+        // one transaction would hold back for its whole length. Each chunk goes on in the
+        // primary key's order from where the last one stopped, so live sessions are read
+        // once per purge, not once per chunk (no index on the expiry times, which every
+        // refresh would have to update).
         let mut removed = 0;
+        let mut after: Option<uuid::Uuid> = None;
         loop {
             let txn = self.writer.begin().await.map_err(storage)?;
-            let ids: Vec<uuid::Uuid> = Entity::find()
+            let mut chunk = Entity::find()
                 .select_only()
                 .column(Column::Id)
                 .filter(dead.clone())
-                .limit(PURGE_CHUNK)
-                .into_tuple()
-                .all(&txn)
-                .await
-                .map_err(storage)?;
-            if ids.is_empty() {
+                .order_by_asc(Column::Id)
+                .limit(PURGE_CHUNK);
+            if let Some(after) = after {
+                chunk = chunk.filter(Column::Id.gt(after));
+            }
+            let ids: Vec<uuid::Uuid> = chunk.into_tuple().all(&txn).await.map_err(storage)?;
+            let Some(last) = ids.last() else {
                 txn.commit().await.map_err(storage)?;
                 return Ok(removed);
-            }
+            };
+            after = Some(*last);
             refresh_tokens::Entity::delete_many()
                 .filter(refresh_tokens::Column::SessionId.is_in(ids.iter().copied()))
                 .exec(&txn)

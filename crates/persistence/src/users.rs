@@ -9,7 +9,8 @@ use gatehouse_domain::{
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, Order, PaginatorTrait, QueryFilter, SqlErr, TransactionTrait,
+    DatabaseTransaction, DbBackend, EntityTrait, Order, PaginatorTrait, QueryFilter, SqlErr,
+    TransactionTrait,
 };
 
 use crate::database::Database;
@@ -144,6 +145,32 @@ async fn ensure_another_active_admin(
 }
 
 /// `LIKE` pattern matching `text` anywhere, with the wildcards in `text` taken literally.
+/// Characters a substring needs for the SQLite search index to find it (its trigrams).
+const INDEXED_SEARCH_LEN: usize = 3;
+
+impl SeaUserRepository {
+    /// Accounts whose email or name contains `text`, ignoring case. PostgreSQL's `LIKE` is
+    /// served by the trigram indexes on both (see the `lists_at_scale` migration); SQLite's
+    /// by its FTS5 trigram table once `text` has three characters (fewer: a scan).
+    fn containing(&self, text: &str) -> Condition {
+        let text = text.to_lowercase();
+        if self.db.get_database_backend() == DbBackend::Sqlite
+            && text.chars().count() >= INDEXED_SEARCH_LEN
+        {
+            // An FTS5 phrase is matched literally: only its quotes need doubling.
+            let phrase = format!("{{email full_name}} : \"{}\"", text.replace('"', "\"\""));
+            return Condition::all().add(Expr::cust_with_values(
+                "users.rowid IN (SELECT rowid FROM users_search WHERE users_search MATCH ?)",
+                [phrase],
+            ));
+        }
+        let pattern = contains_pattern(&text);
+        Condition::any()
+            .add(Expr::col(Column::Email).like(pattern.clone()))
+            .add(Func::lower(Expr::col(Column::FullName)).like(pattern))
+    }
+}
+
 fn contains_pattern(text: &str) -> LikeExpr {
     let escaped = text
         .replace('\\', "\\\\")
@@ -221,12 +248,7 @@ impl UserRepository for SeaUserRepository {
             .map(str::trim)
             .filter(|q| !q.is_empty())
         {
-            let pattern = contains_pattern(&text.to_lowercase());
-            query = query.filter(
-                Condition::any()
-                    .add(Expr::col(Column::Email).like(pattern.clone()))
-                    .add(Func::lower(Expr::col(Column::FullName)).like(pattern)),
-            );
+            query = query.filter(self.containing(text));
         }
         if let Some(role) = filter.role {
             query = query.filter(Column::Role.eq(role.as_str()));

@@ -436,3 +436,87 @@ async fn an_admin_changes_their_own_account_only_through_users_me() {
     assert_eq!(demoted.status(), StatusCode::OK);
     assert_eq!(app.audited("account_deleted").await, 0);
 }
+
+/// The emails of the accounts an admin's search for `q` finds.
+async fn found(app: &TestApp, admin: &str, q: &str) -> Vec<String> {
+    let q: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
+    let response = app.bearer_get(&format!("/api/v1/users?q={q}"), admin).await;
+    assert_eq!(response.status(), StatusCode::OK, "{q}");
+    let page: Value = response.json().await.unwrap();
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_search_follows_changes_to_names_and_emails_and_takes_any_text_literally() {
+    let app = TestApp::builder().spawn().await;
+    let admin = app.admin_token("root@example.com").await;
+    for (email, name) in [
+        ("elodie@example.com", "Élodie \"Lo\" Durand"),
+        ("grace@example.com", "Grace Hopper"),
+    ] {
+        let response = app
+            .post_json(
+                "/api/v1/auth/register",
+                &json!({"email": email, "password": PASSWORD, "full_name": name}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    assert_eq!(found(&app, &admin, "ÉLODIE").await, ["elodie@example.com"]);
+    assert_eq!(found(&app, &admin, "\"lo\"").await, ["elodie@example.com"]);
+    assert_eq!(found(&app, &admin, "per").await, ["grace@example.com"]);
+    assert_eq!(found(&app, &admin, "e h").await, ["grace@example.com"]);
+    // FTS5's query syntax is no syntax here.
+    for text in [
+        "grace OR elodie",
+        "gra*",
+        "NEAR(grace)",
+        "{email}: grace",
+        "-grace",
+    ] {
+        assert!(found(&app, &admin, text).await.is_empty(), "{text}");
+    }
+
+    let grace = app.login("grace@example.com").await;
+    let grace_id = user_id(&app, &grace).await;
+    let response = app
+        .bearer_send(
+            Method::PATCH,
+            &format!("/api/v1/users/{grace_id}"),
+            &admin,
+            Some(&json!({"full_name": "Admiral Hopper"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = app
+        .bearer_send(
+            Method::PATCH,
+            "/api/v1/users/me",
+            &grace,
+            Some(&json!({"email": "admiral@example.com", "current_password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(found(&app, &admin, "grace").await.is_empty());
+    assert_eq!(
+        found(&app, &admin, "admiral").await,
+        ["admiral@example.com"]
+    );
+
+    let response = app
+        .bearer_send(
+            Method::DELETE,
+            &format!("/api/v1/users/{grace_id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(found(&app, &admin, "admiral").await.is_empty());
+    assert!(found(&app, &admin, "hopper").await.is_empty());
+}

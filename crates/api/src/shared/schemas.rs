@@ -160,8 +160,11 @@ where
 #[derive(Serialize, ToSchema)]
 pub struct PageResponse<T: ToSchema> {
     pub items: Vec<T>,
-    /// How many items match in all.
+    /// How many items match, counted up to the offset plus 10,000: beyond that the count
+    /// stops and `total_exact` is false.
     pub total: u64,
+    /// Whether `total` is the exact number of matching items; when false, more match.
+    pub total_exact: bool,
     pub limit: u64,
     pub offset: u64,
 }
@@ -171,6 +174,7 @@ impl<T: ToSchema> PageResponse<T> {
         Self {
             items: paged.items.iter().map(map).collect(),
             total: paged.total,
+            total_exact: paged.total_is_exact(),
             limit: paged.page.limit(),
             offset: paged.page.offset(),
         }
