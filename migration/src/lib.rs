@@ -22,6 +22,7 @@ mod m20261207_000017_client_secret_rotation;
 mod m20261207_000018_client_api_access;
 mod m20261207_000019_api_grants;
 mod m20261207_000020_lists_at_scale;
+mod m20261207_000021_quiet_purge;
 mod owned;
 mod postgres_only;
 
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000018_client_api_access::Migration),
             Box::new(m20261207_000019_api_grants::Migration),
             Box::new(m20261207_000020_lists_at_scale::Migration),
+            Box::new(m20261207_000021_quiet_purge::Migration),
         ]
     }
 }

@@ -22,16 +22,8 @@ where
     E: EntityTrait,
     E::Model: Sync,
 {
-    // `count` wraps the query as it is, its limit included, in `SELECT COUNT(*) FROM (…)`.
-    let total = query
-        .clone()
-        .select_only()
-        .column(id)
-        .limit(page.count_limit())
-        .count(db)
-        .await
-        .map_err(storage)?;
     let rows = query
+        .clone()
         .order_by(created_at, order.clone())
         .order_by(id, order)
         .limit(page.limit())
@@ -39,6 +31,20 @@ where
         .all(db)
         .await
         .map_err(storage)?;
+    let short = (rows.len() as u64) < page.limit() && (page.offset() == 0 || !rows.is_empty());
+    let total = if short {
+        // The page holds the end of the list: its rows tell the total.
+        page.offset() + rows.len() as u64
+    } else {
+        // `count` wraps the query as it is, its limit included, in `SELECT COUNT(*) FROM (…)`.
+        query
+            .select_only()
+            .column(id)
+            .limit(page.count_limit())
+            .count(db)
+            .await
+            .map_err(storage)?
+    };
     let items = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
     Ok((items, total))
 }

@@ -3,7 +3,7 @@
 //! personal data in any label.
 
 use futures::future::join_all;
-use gatehouse_tests::TestApp;
+use gatehouse_tests::{ManualClock, TestApp};
 use reqwest::StatusCode;
 
 async fn metered_app() -> TestApp {
@@ -219,4 +219,52 @@ async fn no_metrics_listener_unless_configured() {
     assert!(app.metrics_address.is_none());
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn purging_ended_sessions_keeps_the_answers_the_cache_holds_for_live_ones() {
+    let clock = ManualClock::new();
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.server.metrics_address = Some("127.0.0.1:0".into());
+            s.auth.housekeeping_interval_secs = 1;
+        })
+        .clock(clock.clone())
+        .spawn()
+        .await;
+    app.register_ok("ada@example.com").await;
+    let live = app.login("ada@example.com").await;
+    // More than a PostgreSQL notice may name (100): deleted in one statement, they would
+    // have been noticed as "*" (everything) had ended sessions counted.
+    for _ in 0..101 {
+        let ended = app.login("ada@example.com").await;
+        app.bearer_send(reqwest::Method::POST, "/api/v1/auth/logout", &ended, None)
+            .await;
+    }
+    let me = app.bearer_get("/api/v1/users/me", &live).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    clock.advance(chrono::Duration::minutes(1));
+
+    // Housekeeping deletes the ended sessions.
+    let mut sessions = 0;
+    for _ in 0..50 {
+        sessions = app.stored_sessions().await;
+        if sessions == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(sessions, 1, "the ended sessions are purged");
+    // Let a notice, had one been sent, reach the listener.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let before = scrape(&app).await;
+    let me = app.bearer_get("/api/v1/users/me", &live).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let after = scrape(&app).await;
+    let moved = |series: &str| sample(&after, series) - sample(&before, series);
+    assert_eq!(
+        moved(r#"gatehouse_session_cache_lookups_total{result="hit"}"#),
+        1.0,
+        "the live session's answer was kept through the purge"
+    );
 }
