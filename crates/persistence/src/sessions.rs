@@ -360,10 +360,13 @@ impl SessionRepository for SeaSessionRepository {
         // one transaction would hold back for its whole length. Each chunk goes on in the
         // primary key's order from where the last one stopped, so live sessions are read
         // once per purge, not once per chunk (no index on the expiry times, which every
-        // refresh would have to update).
+        // refresh would have to update). After each chunk the purge rests as long as the
+        // chunk took: it takes at most half of the writer's time and of a core, however many
+        // sessions it has to delete (a million take a minute or two).
         let mut removed = 0;
         let mut after: Option<uuid::Uuid> = None;
         loop {
+            let began = std::time::Instant::now();
             let txn = self.writer.begin().await.map_err(storage)?;
             let mut chunk = Entity::find()
                 .select_only()
@@ -395,6 +398,7 @@ impl SessionRepository for SeaSessionRepository {
             if (ids.len() as u64) < PURGE_CHUNK {
                 return Ok(removed);
             }
+            tokio::time::sleep(began.elapsed()).await;
         }
     }
 
