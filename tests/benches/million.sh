@@ -6,7 +6,8 @@
 # (5,000,000). Each phase measures:
 # - password logins (16 connections) and rotating refresh grants (16 sessions);
 # - GET /users/me over ME_USERS accounts' tokens (16 connections);
-# - the admin search GET /users?q= (a person's address or a part of a name, at random) and
+# - the admin search GET /users?q= (a person's address or a part of a name 111 accounts
+#   share, at random; and apart, `search_broad`, a part 1,111 accounts share) and
 #   the audit list, unfiltered and by each filter (user_id, type, since+until): one
 #   connection, as an admin's tool sends them, so that p99 is a request's time and not a
 #   queue's (target < 50 ms).
@@ -54,8 +55,8 @@ trap cleanup EXIT
 bench_init "$WORK"
 
 # GET with a bearer token: ME_TOKENS (one per request, in turn) or ADMIN_TOKEN, on PATHS
-# (space-separated, in turn; `<user>` and `<name>` become a seeded account's address or a
-# part of a seeded name, at random).
+# (space-separated, in turn; `<user>` becomes a seeded account's address, `<name>` a part of
+# a seeded name that 111 accounts share, `<broad>` one that 1,111 share, at random).
 { cat "$WORK/report.lua"; cat <<'LUA'
 local tokens, paths = {}, {}
 for token in string.gmatch(os.getenv("ME_TOKENS") or "", "%S+") do table.insert(tokens, token) end
@@ -70,7 +71,8 @@ request = function()
   if #tokens > 0 then token = tokens[turn % #tokens + 1] end
   local path = paths[turn % #paths + 1]
   path = string.gsub(path, "<user>", function() return "user" .. math.random(1, users) .. "%40" end)
-  path = string.gsub(path, "<name>", function() return "person+" .. math.random(1, 9999) end)
+  path = string.gsub(path, "<name>", function() return "person+" .. math.random(1000, 9999) end)
+  path = string.gsub(path, "<broad>", function() return "person+" .. math.random(100, 999) end)
   return wrk.format("GET", path, {["Authorization"] = "Bearer " .. token})
 end
 LUA
@@ -109,6 +111,7 @@ measure() { # FILE
     echo "refresh $(wrk_run 16 16 "$WORK/refresh.lua" "$BASE/api/v1/auth/token")"
     echo "me $(PATHS=/api/v1/users/me wrk_run 2 16 "$WORK/get.lua" "$BASE")"
     echo "search $(ME_TOKENS="" PATHS="/api/v1/users?q=<user> /api/v1/users?q=<name>" wrk_run 1 1 "$WORK/get.lua" "$BASE")"
+    echo "search_broad $(ME_TOKENS="" PATHS="/api/v1/users?q=<broad>" wrk_run 1 1 "$WORK/get.lua" "$BASE")"
     echo "audit $(ME_TOKENS="" PATHS=/api/v1/audit wrk_run 1 1 "$WORK/get.lua" "$BASE")"
     echo "audit_user $(ME_TOKENS="" PATHS="/api/v1/audit?user_id=$BENCH_ID" wrk_run 1 1 "$WORK/get.lua" "$BASE")"
     echo "audit_type $(ME_TOKENS="" PATHS="/api/v1/audit?type=login_failed" wrk_run 1 1 "$WORK/get.lua" "$BASE")"
@@ -198,7 +201,7 @@ PY
 
   printf '[%s] %-11s %26s %26s %8s\n' "$name" figure "empty: req/s (p99 ms)" "million: req/s (p99 ms)" "ratio"
   local what empty full
-  for what in login refresh me search audit audit_user audit_type audit_time; do
+  for what in login refresh me search search_broad audit audit_user audit_type audit_time; do
     empty=$(grep "^$what " "$WORK/$name-empty" | cut -d' ' -f2-)
     full=$(grep "^$what " "$WORK/$name-million" | cut -d' ' -f2-)
     printf '[%s] %-11s %26s %26s %8s%s\n' "$name" "$what" "$(field "$empty" 1) ($(field "$empty" 2))" \

@@ -78,6 +78,13 @@ async fn insert(
     writes: &Writes,
     rows: Vec<audit_events::ActiveModel>,
 ) -> Result<(), RepositoryError> {
+    if let Some(writer) = writes.alone() {
+        return Entity::insert_many(rows)
+            .exec_without_returning(writer)
+            .await
+            .map(|_| ())
+            .map_err(crate::errors::storage);
+    }
     writes
         .run(Box::new(move |txn| {
             Box::pin(async move {

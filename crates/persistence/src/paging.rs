@@ -2,7 +2,7 @@
 
 use gatehouse_domain::{Page, RepositoryError};
 use sea_orm::{
-    DatabaseConnection, EntityTrait, Order, PaginatorTrait, QueryOrder, QuerySelect, Select,
+    ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryOrder, QuerySelect, Select,
 };
 
 use crate::errors::storage;
@@ -11,7 +11,7 @@ use crate::errors::storage;
 /// pages are stable), converted by `to_domain`, and how many rows `query` matches, counted
 /// up to `page.count_limit()` (only ids are read to count, so an index can answer).
 pub(crate) async fn page_of<E, T>(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     query: Select<E>,
     (created_at, id): (E::Column, E::Column),
     order: Order,

@@ -242,12 +242,12 @@ impl UserRepository for SeaUserRepository {
         page: Page,
     ) -> Result<(Vec<User>, u64), RepositoryError> {
         let mut query = Entity::find();
-        if let Some(text) = filter
+        let text = filter
             .query
             .as_deref()
             .map(str::trim)
-            .filter(|q| !q.is_empty())
-        {
+            .filter(|q| !q.is_empty());
+        if let Some(text) = text {
             query = query.filter(self.containing(text));
         }
         if let Some(role) = filter.role {
@@ -257,7 +257,19 @@ impl UserRepository for SeaUserRepository {
             query = query.filter(Column::IsActive.eq(is_active));
         }
         let oldest_first = (Column::CreatedAt, Column::Id);
-        page_of(&self.db, query, oldest_first, Order::Asc, page, to_domain).await
+        if text.is_none() || self.db.get_database_backend() != DbBackend::Postgres {
+            return page_of(&self.db, query, oldest_first, Order::Asc, page, to_domain).await;
+        }
+        // A prepared statement's generic plan knows nothing of the searched text and walks
+        // the accounts in their order, testing each (190 ms with a million, against 13 ms
+        // through the trigram indexes): the search is planned for its text every time.
+        let txn = self.db.begin().await.map_err(storage)?;
+        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+            .await
+            .map_err(storage)?;
+        let found = page_of(&txn, query, oldest_first, Order::Asc, page, to_domain).await?;
+        txn.commit().await.map_err(storage)?;
+        Ok(found)
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]

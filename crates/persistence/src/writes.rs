@@ -54,6 +54,15 @@ impl Writes {
         Writes::Grouped(jobs)
     }
 
+    /// Where writes are not grouped (PostgreSQL), the pool a single statement may run on by
+    /// itself: committed alone, one round trip instead of three (`BEGIN`, it, `COMMIT`).
+    pub(crate) fn alone(&self) -> Option<&DatabaseConnection> {
+        match self {
+            Writes::Alone(writer) => Some(writer),
+            Writes::Grouped(_) => None,
+        }
+    }
+
     /// Runs `work`, and answers once what it kept is committed.
     pub(crate) async fn run<T: Send + 'static>(&self, work: Work<T>) -> Result<T, RepositoryError> {
         self.submit(work, true).await
