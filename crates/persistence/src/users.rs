@@ -9,8 +9,8 @@ use gatehouse_domain::{
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, EntityTrait, Order, PaginatorTrait, QueryFilter, SqlErr,
-    TransactionTrait,
+    DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, SqlErr, TransactionTrait,
 };
 
 use crate::database::Database;
@@ -267,7 +267,33 @@ impl UserRepository for SeaUserRepository {
         txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
             .await
             .map_err(storage)?;
-        let found = page_of(&txn, query, oldest_first, Order::Asc, page, to_domain).await?;
+        // Planned so, the search reads every match through the indexes and sorts them: the
+        // same statement counts them too (a second one would search again).
+        let statement = query
+            .clone()
+            .column_as(Expr::cust("COUNT(*) OVER ()"), "matching")
+            .order_by_asc(Column::CreatedAt)
+            .order_by_asc(Column::Id)
+            .limit(page.limit())
+            .offset(page.offset())
+            .build(DbBackend::Postgres);
+        let rows = txn.query_all_raw(statement).await.map_err(storage)?;
+        let found = match rows.first() {
+            Some(first) => {
+                let matching: i64 = first.try_get("", "matching").map_err(storage)?;
+                let users = rows
+                    .iter()
+                    .map(|row| users::Model::from_query_result(row, "").map_err(storage))
+                    .map(|model| model.and_then(to_domain))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (
+                    users,
+                    Ord::min(u64::try_from(matching).unwrap_or(0), page.count_limit()),
+                )
+            }
+            // Past the last match: counted as every list counts.
+            None => page_of(&txn, query, oldest_first, Order::Asc, page, to_domain).await?,
+        };
         txn.commit().await.map_err(storage)?;
         Ok(found)
     }

@@ -471,6 +471,22 @@ async fn the_search_follows_changes_to_names_and_emails_and_takes_any_text_liter
     assert_eq!(found(&app, &admin, "\"lo\"").await, ["elodie@example.com"]);
     assert_eq!(found(&app, &admin, "per").await, ["grace@example.com"]);
     assert_eq!(found(&app, &admin, "e h").await, ["grace@example.com"]);
+    // A page of a search, and one past its end, tell how many match.
+    for (query, items, total) in [
+        ("q=example.com&limit=1", 1, 3),
+        ("q=example.com&limit=2&offset=2", 1, 3),
+        ("q=example.com&offset=10", 0, 3),
+    ] {
+        let page: Value = app
+            .bearer_get(&format!("/api/v1/users?{query}"), &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["items"].as_array().unwrap().len(), items, "{query}");
+        assert_eq!(page["total"], total, "{query}");
+        assert_eq!(page["total_exact"], true, "{query}");
+    }
     // FTS5's query syntax is no syntax here.
     for text in [
         "grace OR elodie",
