@@ -52,6 +52,27 @@ LUA
   } >"$1/refresh.lua"
 }
 
+# bench_start NAME: for a bench of one gatehouse at a time. Builds the release binary unless
+# GATEHOUSE_BIN names one, makes WORK (/tmp/gatehouse-NAME.*) and runs bench_init in it, and
+# on exit stops SERVER_PID and the cluster in PGDATA_DIR and removes WORK.
+bench_start() { # NAME
+  if [ -z "${GATEHOUSE_BIN:-}" ]; then
+    cargo build --release --locked -q -p gatehouse-server
+    GATEHOUSE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/gatehouse"
+  fi
+  WORK=$(mktemp -d "/tmp/gatehouse-$1.XXXXXX")
+  SERVER_PID=
+  PGDATA_DIR=
+  trap bench_stop EXIT
+  bench_init "$WORK"
+}
+
+bench_stop() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
+  if [ -n "$PGDATA_DIR" ]; then bash "$ROOT/.ci/postgres.sh" stop "$PGDATA_DIR"; fi
+  rm -rf "$WORK"
+}
+
 on_databases() { # WHICH [SQLITE_ARG] [POSTGRES_ARG]
   if [ "$1" = all ] || [ "$1" = sqlite ]; then
     bench sqlite "sqlite://$WORK/data-sqlite/gatehouse.db" ${2:+"$2"}

@@ -38,21 +38,7 @@ PASSWORD='correct horse battery staple'
 # source-path=SCRIPTDIR
 . "$BENCH_DIR/lib.sh"
 
-if [ -z "${GATEHOUSE_BIN:-}" ]; then
-  cargo build --release --locked -q -p gatehouse-server
-  GATEHOUSE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/gatehouse"
-fi
-
-WORK=$(mktemp -d /tmp/gatehouse-million.XXXXXX)
-SERVER_PID=
-PGDATA_DIR=
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
-  if [ -n "$PGDATA_DIR" ]; then bash "$ROOT/.ci/postgres.sh" stop "$PGDATA_DIR"; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-bench_init "$WORK"
+bench_start million
 
 # GET with a bearer token: ME_TOKENS (one per request, in turn) or ADMIN_TOKEN, on PATHS
 # (space-separated, in turn; `<user>` becomes a seeded account's address, `<name>` a part of

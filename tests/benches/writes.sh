@@ -28,21 +28,7 @@ PASSWORD='correct horse battery staple'
 # source-path=SCRIPTDIR
 . "$BENCH_DIR/lib.sh"
 
-if [ -z "${GATEHOUSE_BIN:-}" ]; then
-  cargo build --release --locked -q -p gatehouse-server
-  GATEHOUSE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/gatehouse"
-fi
-
-WORK=$(mktemp -d /tmp/gatehouse-writes.XXXXXX)
-SERVER_PID=
-PGDATA_DIR=
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
-  if [ -n "$PGDATA_DIR" ]; then bash "$ROOT/.ci/postgres.sh" stop "$PGDATA_DIR"; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-bench_init "$WORK"
+bench_start writes
 
 # Each thread exchanges every THREADS-th code of CODES_FILE from its own first, and stops when
 # they run out. wrk's run lasts its whole duration whenever its threads stop, so the rate is

@@ -99,14 +99,9 @@ async fn an_admin_token_without_the_users_scopes_is_refused() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
 
-#[tokio::test]
-async fn admins_list_search_read_edit_and_delete_users() {
-    let app = TestApp::builder().spawn().await;
-    let admin = app.admin_token("root@example.com").await;
-    for (email, name) in [
-        ("ada@example.com", "Ada Lovelace"),
-        ("bob@example.com", "Bob 100%"),
-    ] {
+/// Signs up each `(email, full name)`.
+async fn sign_up(app: &TestApp, people: &[(&str, &str)]) {
+    for (email, name) in people {
         let response = app
             .post_json(
                 "/api/v1/auth/register",
@@ -115,6 +110,20 @@ async fn admins_list_search_read_edit_and_delete_users() {
             .await;
         assert_eq!(response.status(), StatusCode::CREATED);
     }
+}
+
+#[tokio::test]
+async fn admins_list_search_read_edit_and_delete_users() {
+    let app = TestApp::builder().spawn().await;
+    let admin = app.admin_token("root@example.com").await;
+    sign_up(
+        &app,
+        &[
+            ("ada@example.com", "Ada Lovelace"),
+            ("bob@example.com", "Bob 100%"),
+        ],
+    )
+    .await;
 
     let all: Value = app
         .bearer_get("/api/v1/users", &admin)
@@ -455,18 +464,14 @@ async fn found(app: &TestApp, admin: &str, q: &str) -> Vec<String> {
 async fn the_search_follows_changes_to_names_and_emails_and_takes_any_text_literally() {
     let app = TestApp::builder().spawn().await;
     let admin = app.admin_token("root@example.com").await;
-    for (email, name) in [
-        ("elodie@example.com", "Élodie \"Lo\" Durand"),
-        ("grace@example.com", "Grace Hopper"),
-    ] {
-        let response = app
-            .post_json(
-                "/api/v1/auth/register",
-                &json!({"email": email, "password": PASSWORD, "full_name": name}),
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-    }
+    sign_up(
+        &app,
+        &[
+            ("elodie@example.com", "Élodie \"Lo\" Durand"),
+            ("grace@example.com", "Grace Hopper"),
+        ],
+    )
+    .await;
     assert_eq!(found(&app, &admin, "ÉLODIE").await, ["elodie@example.com"]);
     assert_eq!(found(&app, &admin, "\"lo\"").await, ["elodie@example.com"]);
     assert_eq!(found(&app, &admin, "per").await, ["grace@example.com"]);
