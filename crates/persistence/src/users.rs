@@ -145,8 +145,11 @@ async fn ensure_another_active_admin(
 }
 
 /// `LIKE` pattern matching `text` anywhere, with the wildcards in `text` taken literally.
-/// Characters a substring needs for a trigram index to find it (PostgreSQL's or SQLite's).
-const INDEXED_SEARCH_LEN: usize = 3;
+/// Whether a trigram index (PostgreSQL's or SQLite's) can find `text`: it needs three
+/// characters.
+fn indexed(text: &str) -> bool {
+    text.chars().count() >= 3
+}
 
 impl SeaUserRepository {
     /// Accounts whose email or name contains `text`, ignoring case. PostgreSQL's `LIKE` is
@@ -154,9 +157,7 @@ impl SeaUserRepository {
     /// by its FTS5 trigram table once `text` has three characters (fewer: a scan).
     fn containing(&self, text: &str) -> Condition {
         let text = text.to_lowercase();
-        if self.db.get_database_backend() == DbBackend::Sqlite
-            && text.chars().count() >= INDEXED_SEARCH_LEN
-        {
+        if self.db.get_database_backend() == DbBackend::Sqlite && indexed(&text) {
             // An FTS5 phrase is matched literally: only its quotes need doubling.
             let phrase = format!("{{email full_name}} : \"{}\"", text.replace('"', "\"\""));
             return Condition::all().add(Expr::cust_with_values(
@@ -257,8 +258,7 @@ impl UserRepository for SeaUserRepository {
             query = query.filter(Column::IsActive.eq(is_active));
         }
         let oldest_first = (Column::CreatedAt, Column::Id);
-        let indexed = text.is_some_and(|text| text.chars().count() >= INDEXED_SEARCH_LEN);
-        if !indexed || self.db.get_database_backend() != DbBackend::Postgres {
+        if !text.is_some_and(indexed) || self.db.get_database_backend() != DbBackend::Postgres {
             return page_of(&self.db, query, oldest_first, Order::Asc, page, to_domain).await;
         }
         // The trigram indexes read only the matches, so the search always goes through
