@@ -23,6 +23,7 @@ mod m20261207_000018_client_api_access;
 mod m20261207_000019_api_grants;
 mod m20261207_000020_lists_at_scale;
 mod m20261207_000021_quiet_purge;
+mod m20261207_000022_quiet_refresh;
 mod owned;
 mod postgres_only;
 
@@ -66,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000019_api_grants::Migration),
             Box::new(m20261207_000020_lists_at_scale::Migration),
             Box::new(m20261207_000021_quiet_purge::Migration),
+            Box::new(m20261207_000022_quiet_refresh::Migration),
         ]
     }
 }

@@ -8,7 +8,9 @@
 //!   decorators below), once the write is committed;
 //! - on PostgreSQL, whenever another instance commits such a write: triggers on `users` and
 //!   `sessions` send `NOTIFY gatehouse_invalidate` with the changed ids (or `*` when a
-//!   statement changed too many rows to list), which every instance listens for.
+//!   statement changed too many rows to list), which every instance listens for. A refresh
+//!   sends none (it only records the session's use and pushes its idle expiry back): an
+//!   answer whose session looks ended by its kept times is read again instead.
 //!
 //! Every write also moves a generation on; an answer read from the database before it is
 //! not kept, so an answer read before a write can never be served after it, even if it
@@ -189,11 +191,21 @@ impl SessionCache {
         self.lock().answers.len()
     }
 
+    /// The kept answer for `id`, unless its session looks ended by the times it was kept
+    /// with: a refresh (by another instance, on PostgreSQL) pushes the idle expiry back
+    /// without a notice, so such an answer is read again rather than refused from memory.
     fn get(&self, id: SessionId) -> Option<(Session, User)> {
         if !self.in_sync.load(Ordering::SeqCst) {
             return None;
         }
-        self.lock().answers.get(&id).cloned()
+        let mut entries = self.lock();
+        match entries.answers.get(&id) {
+            Some((session, _)) if !session.is_live(Utc::now()) => {
+                entries.remove(id);
+                None
+            }
+            found => found.cloned(),
+        }
     }
 
     /// Runs a write, then forgets what it changes: also when it failed, since it may have
@@ -488,6 +500,17 @@ mod tests {
         assert!(cache.get(session.id).is_some());
         cache.forget(&Change::Everything);
         assert!(cache.get(session.id).is_none());
+    }
+
+    #[test]
+    fn an_answer_whose_session_looks_ended_is_read_again() {
+        let cache = SessionCache::new(true);
+        let (mut session, user) = pair();
+        // Kept before another instance's refresh pushed its idle expiry back, unheard of.
+        session.idle_expires_at = Utc::now() - chrono::Duration::seconds(1);
+        cache.put(cache.generation.load(Ordering::SeqCst), &session, &user);
+        assert!(cache.get(session.id).is_none());
+        assert_eq!(cache.len(), 0);
     }
 
     #[test]

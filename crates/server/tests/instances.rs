@@ -437,6 +437,19 @@ async fn a_write_on_one_instance_makes_the_others_forget_only_what_it_changed() 
         Value::Null
     );
 
+    // Bob's session is refreshed on A: only its use is recorded, which no instance needs
+    // to hear of, so B still answers from memory.
+    assert_eq!(
+        a.refresh(refresh_token(&bob)).await.status(),
+        StatusCode::OK
+    );
+    tokio::time::sleep(PROPAGATION).await;
+    assert_eq!(
+        b.me(access(&bob)).await.json::<Value>().await.unwrap()["full_name"],
+        Value::Null,
+        "a refresh made the other instance forget"
+    );
+
     // One of Ada's sessions ends on A: B refuses it, and keeps serving her other session
     // and Bob's from memory.
     let logout = client()
@@ -464,6 +477,40 @@ async fn a_write_on_one_instance_makes_the_others_forget_only_what_it_changed() 
     assert_eq!(name_once(&b, &ada_elsewhere, json!("Ada")).await, "Ada");
     let me: Value = b.me(access(&bob)).await.json().await.unwrap();
     assert_eq!(me["full_name"], Value::Null, "forgotten: {me}");
+}
+
+#[tokio::test]
+#[ignore = "starts PostgreSQL: run with --ignored (.ci/run does)"]
+async fn a_session_kept_in_memory_outlives_its_old_idle_expiry_once_another_instance_refreshed_it()
+{
+    let _one_at_a_time = CLUSTERS.lock().await;
+    let cluster = Cluster::start();
+    let idle = [("GATEHOUSE__AUTH__SESSION_IDLE_TTL_SECS", "3")];
+    let a = Instance::start(Some(&cluster.url), &idle).await;
+    let b = Instance::start(Some(&cluster.url), &idle).await;
+    assert_eq!(
+        a.register("ada@example.com").await.status(),
+        StatusCode::CREATED
+    );
+    let tokens = a.tokens("ada@example.com").await;
+    let opened = Instant::now();
+    assert_eq!(b.me(access(&tokens)).await.status(), StatusCode::OK); // B keeps it
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        a.refresh(refresh_token(&tokens)).await.status(),
+        StatusCode::OK
+    );
+    // Past the idle expiry B kept, within the one the refresh set: B reads the session
+    // again and accepts the access token, which has not expired.
+    tokio::time::sleep(
+        Duration::from_secs(3).saturating_sub(opened.elapsed()) + Duration::from_millis(500),
+    )
+    .await;
+    assert!(
+        opened.elapsed() < Duration::from_secs(5),
+        "the machine was too slow to tell"
+    );
+    assert_eq!(b.me(access(&tokens)).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
