@@ -456,8 +456,9 @@ pub trait OpaqueTokens: Send + Sync {
 /// What became of a refresh attempt.
 #[derive(Debug)]
 pub enum Rotation {
-    /// The token was current and is now replaced by the new one.
-    Rotated(Box<Session>),
+    /// The token was current and is now replaced by the new one: the session as refreshed,
+    /// and its user (read with it, so that a refresh needs no other read).
+    Rotated(Box<(Session, User)>),
     /// The token was already rotated once: a replay. The session has been revoked.
     Reused { session: SessionId, user: UserId },
     /// Another refresh with the same token won the race; nothing changed.

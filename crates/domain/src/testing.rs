@@ -1100,9 +1100,12 @@ impl SessionRepository for InMemoryAccounts {
         }
         *session = session.refreshed(lifetimes, now);
         let session = session.clone();
+        let Some(user) = accounts.user(session.user_id).cloned() else {
+            return Ok(Rotation::Invalid);
+        };
         accounts.refresh[index].2 = true;
         accounts.refresh.push((new.clone(), id, false));
-        Ok(Rotation::Rotated(Box::new(session)))
+        Ok(Rotation::Rotated(Box::new((session, user))))
     }
     async fn list_live(
         &self,

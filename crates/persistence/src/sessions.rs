@@ -267,7 +267,18 @@ impl SessionRepository for SeaSessionRepository {
             }))
             .await?;
         match swapped {
-            Some(row) => Ok(Rotation::Rotated(Box::new(to_domain(row)?))),
+            // Read beside the writer, which only writes.
+            Some(row) => match crate::entity::users::Entity::find_by_id(row.user_id)
+                .one(&self.db)
+                .await
+                .map_err(storage)?
+            {
+                Some(user) => Ok(Rotation::Rotated(Box::new((
+                    to_domain(row)?,
+                    crate::users::to_domain(user)?,
+                )))),
+                None => Ok(Rotation::Invalid),
+            },
             // A replay (the session ends), or a token that opens nothing.
             None => self.on_stale_token(old, now).await,
         }
@@ -456,8 +467,9 @@ impl SessionRepository for SeaSessionRepository {
 /// A rotation in one round trip on PostgreSQL: the token marked rotated only while its
 /// session is live (the compare-and-swap: of concurrent rotations of one token, one changes
 /// the row and the others, once its lock is released, find it rotated), the session
-/// refreshed and returned, the new token stored. No row back: the token is unknown, rotated
-/// already, or its session has ended.
+/// refreshed and returned with its user (columns `A_…` and `B_…`, as
+/// `find_also_related` names them), the new token stored. No row back: the token is
+/// unknown, rotated already, or its session has ended.
 const ROTATE: &str = r#"
 WITH swapped AS (
     UPDATE refresh_tokens AS token SET rotated_at = $1
@@ -475,8 +487,24 @@ WITH swapped AS (
     INSERT INTO refresh_tokens (token_hash, session_id, created_at, rotated_at)
     SELECT $4, id, $1, NULL FROM refreshed
 )
-SELECT * FROM refreshed
+SELECT {columns} FROM refreshed JOIN users ON users.id = refreshed.user_id
 "#;
+
+/// [`ROTATE`] with its columns named.
+fn rotate_statement() -> &'static str {
+    static STATEMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    STATEMENT.get_or_init(|| {
+        use sea_orm::{IdenStatic, Iterable};
+        let session = sessions::Column::iter()
+            .map(|column| format!(r#"refreshed."{0}" AS "A_{0}""#, column.as_str()));
+        let user = crate::entity::users::Column::iter()
+            .map(|column| format!(r#"users."{0}" AS "B_{0}""#, column.as_str()));
+        ROTATE.replace(
+            "{columns}",
+            &session.chain(user).collect::<Vec<_>>().join(", "),
+        )
+    })
+}
 
 impl SeaSessionRepository {
     /// [`SessionRepository::rotate`] on PostgreSQL: one statement ([`ROTATE`]) instead of a
@@ -492,7 +520,7 @@ impl SeaSessionRepository {
             .writer
             .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                ROTATE,
+                rotate_statement(),
                 vec![
                     now.into(),
                     old.as_str().into(),
@@ -504,8 +532,13 @@ impl SeaSessionRepository {
             .map_err(storage)?;
         match row {
             Some(row) => {
-                let session = sessions::Model::from_query_result(&row, "").map_err(storage)?;
-                Ok(Rotation::Rotated(Box::new(to_domain(session)?)))
+                let session = sessions::Model::from_query_result(&row, "A_").map_err(storage)?;
+                let user =
+                    crate::entity::users::Model::from_query_result(&row, "B_").map_err(storage)?;
+                Ok(Rotation::Rotated(Box::new((
+                    to_domain(session)?,
+                    crate::users::to_domain(user)?,
+                ))))
             }
             // Unknown, rotated (a replay: the session ends), or ended.
             None => self.on_stale_token(old, now).await,

@@ -88,8 +88,8 @@ impl AuthService {
             .sessions
             .rotate(&old, &self.opaque.digest(&next), now, self.policy.sessions)
             .await?;
-        let session = match rotation {
-            Rotation::Rotated(session) => *session,
+        let (session, user) = match rotation {
+            Rotation::Rotated(rotated) => *rotated,
             Rotation::Reused { session, user } => {
                 self.audit
                     .record(
@@ -126,15 +126,12 @@ impl AuthService {
             tracing::warn!(event = "refresh_token_reused", session_id = %session.id, "refresh token presented by another caller: session revoked");
             return Err(RefreshGrantError::Invalid);
         }
-        let user = match self.users.find_by_id(session.user_id).await? {
-            Some(user) if user.is_active && session.opened_under(&user) => user,
-            _ => {
-                self.sessions
-                    .revoke(session.user_id, session.id, now)
-                    .await?;
-                return Err(RefreshGrantError::Invalid);
-            }
-        };
+        if !user.is_active || !session.opened_under(&user) {
+            self.sessions
+                .revoke(session.user_id, session.id, now)
+                .await?;
+            return Err(RefreshGrantError::Invalid);
+        }
         // The role may have changed since login: never grant what it no longer allows.
         let role = self.policy.mfa.scope_role(user.role, session.amr);
         let access = match crate::oauth::audience::choose(&session.resources, resources, own) {
