@@ -114,6 +114,18 @@ median_spread() {
   sort -n | awk '{v[NR] = $1} END {printf "%s (%s–%s)", v[int((NR + 1) / 2)], v[1], v[NR]}'
 }
 
+# Before a measurement on PostgreSQL: what the last measurement left for the background
+# workers is done first (a vacuum of its dead rows, a checkpoint), so that neither falls on
+# the next measurement rather than on the probe; SQLite checkpoints its WAL as it goes.
+settle() { # DATABASE_URL
+  case "$1" in
+    postgres*)
+      "$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)/psql" -q "$1" \
+        -c VACUUM -c CHECKPOINT >/dev/null
+      ;;
+  esac
+}
+
 # The database's own commit rate for a refresh's shape of transaction (one update and one
 # insert), on DATABASE_URL itself, with no gatehouse in the way: commits/s. SQLite: one
 # connection (SQLite commits one transaction at a time), WAL and synchronous=FULL as

@@ -99,6 +99,7 @@ bench() { # NAME DATABASE_URL
   : >"$WORK/login-ratios"
   local round probe refresh exchange tokens cost capacity login
   for round in $(seq 1 "$ROUNDS"); do
+    settle "$url"
     probe=$(commit_probe "$url" "$SESSIONS")
     tokens=""
     for _ in $(seq 1 "$SESSIONS"); do
@@ -106,9 +107,11 @@ bench() { # NAME DATABASE_URL
         --data-urlencode "password=$PASSWORD" | json_field refresh_token)"
     done
     REFRESH_TOKENS=$tokens
+    settle "$url"
     refresh=$(wrk_run "$SESSIONS" "$SESSIONS" "$WORK/refresh.lua" "$base/api/v1/auth/token")
     node "$BENCH_DIR/codes.cjs" "$base" "$EMAIL" "$PASSWORD" bench http://127.0.0.1:9/callback \
       "$challenge" "${CODES:-4000}" >"$CODES_FILE"
+    settle "$url"
     exchange=$(wrk_run "$SESSIONS" "$SESSIONS" "$WORK/exchange.lua" "$base/api/v1/auth/token")
     cost=$("$GATEHOUSE_BIN" hash-cost --samples 9 2>/dev/null)
     capacity=$(echo "$cost" | sed -E 's/.* ([0-9.]+) hashes\/s/\1/')

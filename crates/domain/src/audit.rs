@@ -269,6 +269,21 @@ impl Audit {
             detail,
             at: self.clock.now(),
         };
+        self.stored_elsewhere(kind, user_id, actor_id, caller);
+        if let Err(error) = self.log.record(&event).await {
+            tracing::error!(%error, audit = kind.as_str(), "could not store an audit event");
+        }
+    }
+
+    /// Logs and counts an event that a write stored with the change it records (in the
+    /// change's own transaction), as [`Audit::record`] does for those it stores.
+    pub fn stored_elsewhere(
+        &self,
+        kind: AuditKind,
+        user_id: Option<UserId>,
+        actor_id: Option<UserId>,
+        caller: &Caller,
+    ) {
         tracing::info!(
             audit = kind.as_str(),
             user_id = user_id.map(|id| id.to_string()),
@@ -279,9 +294,6 @@ impl Audit {
         self.meter.event(kind.as_str());
         if let Some(outcome) = kind.sign_in_outcome() {
             self.meter.login(outcome);
-        }
-        if let Err(error) = self.log.record(&event).await {
-            tracing::error!(%error, audit = kind.as_str(), "could not store an audit event");
         }
     }
 

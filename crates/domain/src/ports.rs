@@ -453,6 +453,15 @@ pub trait OpaqueTokens: Send + Sync {
     fn s256_challenge(&self, verifier: &str) -> String;
 }
 
+/// The audit event of a rotation: `token_refreshed`, about the session's user, at the
+/// rotation's time. It is stored by the rotation itself, in its transaction, so that the
+/// two commit together and a refresh waits for one commit, not two.
+#[derive(Debug, Clone)]
+pub struct RotationRecord {
+    pub id: crate::audit::AuditEventId,
+    pub caller: crate::Caller,
+}
+
 /// What became of a refresh attempt.
 #[derive(Debug)]
 pub enum Rotation {
@@ -499,14 +508,15 @@ pub trait SessionRepository: Send + Sync {
 
     /// Replaces refresh token `old` by `new` with a compare-and-swap, so that of several
     /// concurrent refreshes with one token exactly one rotates, and marks the session used
-    /// at `now` ([`Session::refreshed`]). A token that was already rotated revokes its whole
-    /// session ([`Rotation::Reused`]).
+    /// at `now` ([`Session::refreshed`]), storing `record` with it. A token that was already
+    /// rotated revokes its whole session ([`Rotation::Reused`]), and stores no record.
     async fn rotate(
         &self,
         old: &TokenDigest,
         new: &TokenDigest,
         now: DateTime<Utc>,
         lifetimes: SessionLifetimes,
+        record: &RotationRecord,
     ) -> Result<Rotation, RepositoryError>;
 
     /// The user's live sessions at `now`, newest first.

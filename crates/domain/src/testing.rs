@@ -206,6 +206,7 @@ impl SessionRepository for InMemorySessions {
         _: &TokenDigest,
         _: DateTime<Utc>,
         _: SessionLifetimes,
+        _: &RotationRecord,
     ) -> Result<Rotation, RepositoryError> {
         Ok(Rotation::Invalid)
     }
@@ -1081,6 +1082,7 @@ impl SessionRepository for InMemoryAccounts {
         new: &TokenDigest,
         now: DateTime<Utc>,
         lifetimes: SessionLifetimes,
+        _record: &RotationRecord,
     ) -> Result<Rotation, RepositoryError> {
         let mut accounts = self.0.lock().unwrap();
         let Some(index) = accounts.refresh.iter().position(|(d, ..)| d == old) else {

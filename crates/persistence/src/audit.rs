@@ -1,12 +1,14 @@
 //! The domain's `AuditLog` on SeaORM, with events written in groups: one statement and one
-//! commit for every event recorded while the last group was being written.
+//! commit for every event recorded while the last groups were being written.
 
 use async_trait::async_trait;
 use gatehouse_domain::audit::{AuditEvent, AuditEventId, AuditFilter, AuditKind, AuditLog};
 use gatehouse_domain::{Caller, Page, RepositoryError, UserId};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Order, QueryFilter};
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::database::Database;
 use crate::entity::audit_events::{self, Column, Entity};
@@ -45,29 +47,56 @@ impl SeaAuditLog {
     }
 }
 
+/// Groups written at once on PostgreSQL, which flushes the commits of concurrent
+/// transactions together: a group need not wait for the last one's commit. (On SQLite every
+/// write joins the one writer's queue: one group at a time.)
+const GROUPS_AT_ONCE: usize = 4;
+
 /// Writes what waits, as it comes: the first event, then every one already queued behind it
 /// (up to [`MOST_IN_A_GROUP`]), in one statement, itself one write of a group on SQLite.
 async fn write_groups(writes: Writes, mut waiting: mpsc::UnboundedReceiver<Pending>) {
-    let mut group = Vec::with_capacity(MOST_IN_A_GROUP);
-    while waiting.recv_many(&mut group, MOST_IN_A_GROUP).await > 0 {
-        let rows: Vec<_> = group.iter().map(|pending| pending.row.clone()).collect();
-        match insert(&writes, rows).await {
-            Ok(()) => {
-                for pending in group.drain(..) {
-                    let _ = pending.stored.send(Ok(()));
-                }
+    let at_once = if writes.alone().is_some() {
+        GROUPS_AT_ONCE
+    } else {
+        1
+    };
+    let in_flight = Arc::new(Semaphore::new(at_once));
+    loop {
+        // Events queue up while every group is in flight: the next group takes them all.
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let mut group = Vec::with_capacity(MOST_IN_A_GROUP);
+        if waiting.recv_many(&mut group, MOST_IN_A_GROUP).await == 0 {
+            return;
+        }
+        let writes = writes.clone();
+        tokio::spawn(async move {
+            write_group(&writes, group).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Writes one group and answers each of its events.
+async fn write_group(writes: &Writes, mut group: Vec<Pending>) {
+    let rows: Vec<_> = group.iter().map(|pending| pending.row.clone()).collect();
+    match insert(writes, rows).await {
+        Ok(()) => {
+            for pending in group.drain(..) {
+                let _ = pending.stored.send(Ok(()));
             }
-            // One event the database refuses must not lose the others: each on its own.
-            Err(_) if group.len() > 1 => {
-                for pending in group.drain(..) {
-                    let stored = insert(&writes, vec![pending.row]).await;
-                    let _ = pending.stored.send(stored);
-                }
+        }
+        // One event the database refuses must not lose the others: each on its own.
+        Err(_) if group.len() > 1 => {
+            for pending in group.drain(..) {
+                let stored = insert(writes, vec![pending.row]).await;
+                let _ = pending.stored.send(stored);
             }
-            Err(error) => {
-                if let Some(pending) = group.pop() {
-                    let _ = pending.stored.send(Err(error));
-                }
+        }
+        Err(error) => {
+            if let Some(pending) = group.pop() {
+                let _ = pending.stored.send(Err(error));
             }
         }
     }

@@ -27,7 +27,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_domain::oauth::ClientId;
 use gatehouse_domain::ports::{
-    InsertUserError, Rotation, SaveUserError, SessionRepository, TokenDigest, UserRepository,
+    InsertUserError, Rotation, RotationRecord, SaveUserError, SessionRepository, TokenDigest,
+    UserRepository,
 };
 use gatehouse_domain::{
     Email, Page, PasswordHash, RepositoryError, Session, SessionId, SessionLifetimes, User,
@@ -301,8 +302,9 @@ impl SessionRepository for CachedSessions {
         new: &TokenDigest,
         now: DateTime<Utc>,
         lifetimes: SessionLifetimes,
+        record: &RotationRecord,
     ) -> Result<Rotation, RepositoryError> {
-        let rotation = self.inner.rotate(old, new, now, lifetimes).await;
+        let rotation = self.inner.rotate(old, new, now, lifetimes, record).await;
         // The token says which session only once it is read: the answer says what changed.
         let change = match &rotation {
             Ok(Rotation::Rotated(rotated)) => Some(Change::Session(rotated.0.id)),

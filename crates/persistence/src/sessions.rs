@@ -3,15 +3,16 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use gatehouse_domain::audit::AuditKind;
 use gatehouse_domain::mfa::Amr;
 use gatehouse_domain::oauth::ClientId;
-use gatehouse_domain::ports::{Rotation, SessionRepository, TokenDigest};
+use gatehouse_domain::ports::{Rotation, RotationRecord, SessionRepository, TokenDigest};
 use gatehouse_domain::upstream::ProviderId;
 use gatehouse_domain::{
     Caller, RepositoryError, ScopeSet, Session, SessionId, SessionKind, SessionLifetimes, User,
     UserId,
 };
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
     EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
@@ -19,8 +20,8 @@ use sea_orm::{
 };
 
 use crate::database::Database;
-use crate::entity::refresh_tokens;
 use crate::entity::sessions::{self, Column, Entity};
+use crate::entity::{audit_events, refresh_tokens};
 use crate::errors::storage;
 use crate::writes::Writes;
 
@@ -92,6 +93,20 @@ fn to_active_model(session: &Session) -> sessions::ActiveModel {
         idp: Set(session.idp.as_ref().map(ToString::to_string)),
         authenticated_at: Set(Some(session.authenticated_at)),
         resources: Set(crate::grants::write(&session.resources)),
+    }
+}
+
+/// The audit row of a rotation (its user is the session's, set once it is known).
+fn audit_row(record: &RotationRecord, now: DateTime<Utc>) -> audit_events::ActiveModel {
+    audit_events::ActiveModel {
+        id: Set(record.id.as_uuid()),
+        kind: Set(AuditKind::TokenRefreshed.as_str().to_owned()),
+        user_id: Set(None),
+        actor_id: Set(None),
+        ip: Set(record.caller.ip.clone()),
+        user_agent: Set(record.caller.user_agent.clone()),
+        detail: Set(None),
+        created_at: Set(now),
     }
 }
 
@@ -209,11 +224,15 @@ impl SessionRepository for SeaSessionRepository {
         new: &TokenDigest,
         now: DateTime<Utc>,
         lifetimes: SessionLifetimes,
+        record: &RotationRecord,
     ) -> Result<Rotation, RepositoryError> {
         if self.writer.get_database_backend() == DbBackend::Postgres {
-            return self.rotate_in_one_statement(old, new, now, lifetimes).await;
+            return self
+                .rotate_in_one_statement(old, new, now, lifetimes, record)
+                .await;
         }
         let (old_digest, new_digest) = (old.clone(), new.clone());
+        let audited = audit_row(record, now);
         // One write, grouped with others' (see `crate::writes`), run one at a time: what
         // the first statement finds stays true until the write ends. It changes nothing
         // unless it goes through, so it needs no savepoint.
@@ -250,16 +269,29 @@ impl SessionRepository for SeaSessionRepository {
                     let Some(row) = refreshed.into_iter().next() else {
                         return Ok(None);
                     };
-                    refresh_tokens::Entity::update_many()
-                        .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(now))
-                        .filter(refresh_tokens::Column::TokenHash.eq(old_digest.as_str()))
-                        .exec(txn)
-                        .await?;
-                    refresh_tokens::Entity::insert(new_token(
-                        &new_digest,
-                        SessionId::from_uuid(row.id),
-                        now,
-                    ))
+                    // The token rotated and its successor stored in one statement: the
+                    // old token's row is there (found above), so its values only mark it
+                    // rotated.
+                    let session = SessionId::from_uuid(row.id);
+                    let rotated = refresh_tokens::ActiveModel {
+                        rotated_at: Set(Some(now)),
+                        ..new_token(&old_digest, session, now)
+                    };
+                    refresh_tokens::Entity::insert_many([
+                        rotated,
+                        new_token(&new_digest, session, now),
+                    ])
+                    .on_conflict(
+                        OnConflict::column(refresh_tokens::Column::TokenHash)
+                            .update_column(refresh_tokens::Column::RotatedAt)
+                            .to_owned(),
+                    )
+                    .exec_without_returning(txn)
+                    .await?;
+                    crate::entity::audit_events::Entity::insert(audit_events::ActiveModel {
+                        user_id: Set(Some(row.user_id)),
+                        ..audited
+                    })
                     .exec_without_returning(txn)
                     .await?;
                     Ok(Some(row))
@@ -468,8 +500,8 @@ impl SessionRepository for SeaSessionRepository {
 /// session is live (the compare-and-swap: of concurrent rotations of one token, one changes
 /// the row and the others, once its lock is released, find it rotated), the session
 /// refreshed and returned with its user (columns `A_…` and `B_…`, as
-/// `find_also_related` names them), the new token stored. No row back: the token is
-/// unknown, rotated already, or its session has ended.
+/// `find_also_related` names them), the new token and the audit event stored. No row back:
+/// the token is unknown, rotated already, or its session has ended.
 const ROTATE: &str = r#"
 WITH swapped AS (
     UPDATE refresh_tokens AS token SET rotated_at = $1
@@ -486,6 +518,9 @@ WITH swapped AS (
 ), stored AS (
     INSERT INTO refresh_tokens (token_hash, session_id, created_at, rotated_at)
     SELECT $4, id, $1, NULL FROM refreshed
+), audited AS (
+    INSERT INTO audit_events (id, kind, user_id, actor_id, ip, user_agent, detail, created_at)
+    SELECT $5, $6, user_id, NULL, $7, $8, NULL, $1 FROM refreshed
 )
 SELECT {columns} FROM refreshed JOIN users ON users.id = refreshed.user_id
 "#;
@@ -515,6 +550,7 @@ impl SeaSessionRepository {
         new: &TokenDigest,
         now: DateTime<Utc>,
         lifetimes: SessionLifetimes,
+        record: &RotationRecord,
     ) -> Result<Rotation, RepositoryError> {
         let row = self
             .writer
@@ -526,6 +562,10 @@ impl SeaSessionRepository {
                     old.as_str().into(),
                     (now + lifetimes.idle).into(),
                     new.as_str().into(),
+                    record.id.as_uuid().into(),
+                    AuditKind::TokenRefreshed.as_str().into(),
+                    record.caller.ip.clone().into(),
+                    record.caller.user_agent.clone().into(),
                 ],
             ))
             .await

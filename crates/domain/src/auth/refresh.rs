@@ -1,9 +1,10 @@
 //! The refresh grant (rotation, with reuse revoking the session) and logout.
 
 use super::*;
+use crate::audit::AuditEventId;
 use crate::id::ClientId;
 use crate::oauth::audience::{ApiTokenError, Audience};
-use crate::ports::{GrantedAccess, SessionTokens};
+use crate::ports::{GrantedAccess, RotationRecord, SessionTokens};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshGrantError {
@@ -84,10 +85,30 @@ impl AuthService {
                 _ => {}
             }
         }
+        // The record of the rotation is stored with it: the token rotated is what it
+        // records, whatever the checks below then make of the request.
+        let record = RotationRecord {
+            id: AuditEventId::generate(),
+            caller: caller.clone(),
+        };
         let rotation = self
             .sessions
-            .rotate(&old, &self.opaque.digest(&next), now, self.policy.sessions)
+            .rotate(
+                &old,
+                &self.opaque.digest(&next),
+                now,
+                self.policy.sessions,
+                &record,
+            )
             .await?;
+        if let Rotation::Rotated(rotated) = &rotation {
+            self.audit.stored_elsewhere(
+                AuditKind::TokenRefreshed,
+                Some(rotated.0.user_id),
+                None,
+                &caller,
+            );
+        }
         let (session, user) = match rotation {
             Rotation::Rotated(rotated) => *rotated,
             Rotation::Reused { session, user } => {
@@ -164,15 +185,6 @@ impl AuthService {
                 GrantedAccess::Api(token)
             }
         };
-        self.audit
-            .record(
-                AuditKind::TokenRefreshed,
-                Some(user.id),
-                None,
-                &caller,
-                None,
-            )
-            .await;
         tracing::info!(event = "token_refreshed", user_id = %user.id, session_id = %session.id, "tokens refreshed");
         Ok(SessionTokens {
             access,
