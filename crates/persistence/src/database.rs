@@ -203,11 +203,15 @@ impl Database {
     fn options(url: &str, timeout: Duration, sqlite_cache_kib: u32) -> ConnectOptions {
         let sqlite = url.starts_with("sqlite:");
         let mut options = ConnectOptions::new(url);
+        // No ping on every checkout: it costs a round trip per statement (to SQLite's
+        // worker thread; to PostgreSQL's server process, where it doubled a refresh's). A
+        // SQLite connection is a file opened in this process: nothing can cut it. A
+        // PostgreSQL connection is pinged once it has been idle for a second, which is when
+        // a restart or a proxy may have cut it unnoticed; a busy one is in use.
         if sqlite {
-            // A SQLite connection is a file opened in this process: nothing can cut it, so
-            // the pool does not ping it on every checkout (a round trip to its worker thread,
-            // one per statement).
             options.test_before_acquire(false);
+        } else {
+            options.test_before_acquire_if_idle_for(Duration::from_secs(1));
         }
         options
             .connect_timeout(timeout)
