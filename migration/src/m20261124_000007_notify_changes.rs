@@ -26,13 +26,4 @@ DROP TRIGGER IF EXISTS users_notify_invalidate ON users;
 DROP FUNCTION IF EXISTS gatehouse_notify_invalidate();
 "#;
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::postgres_only::run(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::postgres_only::run(manager, DOWN).await
-    }
-}
+crate::postgres_only::migration!(UP, DOWN);

@@ -54,13 +54,4 @@ CREATE TRIGGER sessions_notify_invalidate AFTER UPDATE OR DELETE ON sessions
     FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_notify_invalidate();
 "#;
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::postgres_only::run(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::postgres_only::run(manager, DOWN).await
-    }
-}
+crate::postgres_only::migration!(UP, DOWN);

@@ -46,13 +46,4 @@ $$ LANGUAGE plpgsql;
     )
 }
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::postgres_only::run(manager, &notify_changed(true)).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::postgres_only::run(manager, &notify_changed(false)).await
-    }
-}
+crate::postgres_only::migration!(notify_changed(true), notify_changed(false));

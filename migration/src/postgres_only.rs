@@ -11,3 +11,21 @@ pub async fn run(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
     }
     Ok(())
 }
+
+/// Implements `MigrationTrait` for the calling module's `Migration`: `$up` and `$down` (a
+/// `&str` or a `String` of SQL) run on PostgreSQL, nothing on SQLite.
+macro_rules! migration {
+    ($up:expr, $down:expr) => {
+        #[async_trait::async_trait]
+        impl MigrationTrait for Migration {
+            async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::postgres_only::run(manager, &$up).await
+            }
+
+            async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::postgres_only::run(manager, &$down).await
+            }
+        }
+    };
+}
+pub(crate) use migration;
