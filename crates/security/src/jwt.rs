@@ -20,13 +20,13 @@ use gatehouse_domain::ports::{
 };
 use gatehouse_domain::{Role, ScopeSet, Session, SessionId, User, UserId};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::keys::{ActiveKey, KeyError, LoadedKey, PublicJwk, RetiredKey};
+use crate::keys::{ActiveKey, KeyError, LoadedKey, PublicJwk, RetiredKey, TokenSigner};
 
 pub use crate::keys::MIN_SECRET_BYTES;
 
@@ -146,7 +146,7 @@ struct Verifier {
 }
 
 pub struct JwtService {
-    encoding: EncodingKey,
+    signer: TokenSigner,
     active_algorithm: Algorithm,
     active_kid: String,
     /// Verification keys by `kid`.
@@ -169,11 +169,8 @@ impl JwtService {
             return Err(JwtConfigError::NonPositiveLifetime);
         }
         let active = config.keys.active.load()?;
-        let (encoding, active_algorithm, active_kid) = (
-            active.encoding,
-            active.key.algorithm,
-            active.key.kid.clone(),
-        );
+        let (signer, active_algorithm, active_kid) =
+            (active.signer, active.key.algorithm, active.key.kid.clone());
         let default_kid = (active_algorithm == Algorithm::HS256).then(|| active_kid.clone());
         let mut verifiers = HashMap::new();
         let mut jwks = Vec::new();
@@ -207,7 +204,7 @@ impl JwtService {
             }
         }
         Ok(Self {
-            encoding,
+            signer,
             active_algorithm,
             active_kid,
             verifiers,
@@ -272,9 +269,10 @@ impl JwtService {
         let mut header = Header::new(self.active_algorithm);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
         header.kid = Some(self.active_kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
+        self.signer
+            .encode(&header, claims)
             .map(SecretString::from)
-            .map_err(|error| TokenError::Signing(error.to_string()))
+            .map_err(TokenError::Signing)
     }
 
     fn verified(&self) -> std::sync::MutexGuard<'_, lru::LruCache<[u8; 32], Verified>> {
@@ -561,9 +559,10 @@ impl IdTokenSigner for JwtService {
         let mut header = Header::new(self.active_algorithm);
         header.typ = Some("JWT".to_owned());
         header.kid = Some(self.active_kid.clone());
-        jsonwebtoken::encode(&header, &body, &self.encoding)
+        self.signer
+            .encode(&header, &body)
             .map(SecretString::from)
-            .map_err(|error| TokenError::Signing(error.to_string()))
+            .map_err(TokenError::Signing)
     }
 }
 
@@ -681,6 +680,7 @@ fn precise_issue_time(iat: i64, token_id: Uuid) -> Result<DateTime<Utc>, TokenEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::EncodingKey;
 
     /// A session to issue tokens in (its user is not the token's subject here).
     fn session() -> Session {

@@ -139,24 +139,70 @@ pub(crate) struct LoadedKey {
 
 /// The active key, loaded: the signing half and its verifying entry.
 pub(crate) struct LoadedActive {
-    pub encoding: EncodingKey,
+    pub signer: TokenSigner,
     pub key: LoadedKey,
+}
+
+/// What signs new tokens.
+pub(crate) enum TokenSigner {
+    /// An Ed25519 key, kept expanded. jsonwebtoken's `encode` would read the PKCS#8 document
+    /// and derive the public key again for every token: a second scalar multiplication,
+    /// as costly as the signature itself.
+    Ed25519(Box<SigningKey>),
+    /// HS256 and RSA keys, signing through jsonwebtoken.
+    Other(EncodingKey),
+}
+
+impl TokenSigner {
+    /// `claims` under `header`, signed: a JWS in compact serialization (RFC 7515 §7.1),
+    /// byte for byte what `jsonwebtoken::encode` makes (Ed25519 signatures are
+    /// deterministic). `header.alg` must be the key's algorithm.
+    pub(crate) fn encode(
+        &self,
+        header: &jsonwebtoken::Header,
+        claims: &impl serde::Serialize,
+    ) -> Result<String, String> {
+        let key = match self {
+            Self::Other(key) => {
+                return jsonwebtoken::encode(header, claims, key).map_err(|e| e.to_string());
+            }
+            Self::Ed25519(key) => key,
+        };
+        if header.alg != Algorithm::EdDSA {
+            return Err(format!("an Ed25519 key cannot sign {:?}", header.alg));
+        }
+        let mut token = String::with_capacity(512);
+        push_part(header, &mut token)?;
+        token.push('.');
+        push_part(claims, &mut token)?;
+        let signature = ed25519_dalek::Signer::sign(key.as_ref(), token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+        Ok(token)
+    }
+}
+
+/// Appends `value` as JSON in URL-safe base64 without padding: one part of a JWS.
+fn push_part(value: &impl serde::Serialize, token: &mut String) -> Result<(), String> {
+    let json = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+    URL_SAFE_NO_PAD.encode_string(json, token);
+    Ok(())
 }
 
 impl ActiveKey {
     pub(crate) fn load(&self) -> Result<LoadedActive, KeyError> {
         match self {
             ActiveKey::Hs256(secret) => Ok(LoadedActive {
-                encoding: EncodingKey::from_secret(secret.expose_secret().as_bytes()),
+                signer: TokenSigner::Other(EncodingKey::from_secret(
+                    secret.expose_secret().as_bytes(),
+                )),
                 key: hs256(secret)?,
             }),
             ActiveKey::Ed25519(pem) => {
                 let signing = parse_private(pem)?;
-                let encoding = EncodingKey::from_ed_pem(pem.expose_secret().as_bytes())
-                    .map_err(|e| KeyError::Invalid("Ed25519", e.to_string()))?;
                 Ok(LoadedActive {
-                    encoding,
                     key: ed25519(&signing.verifying_key())?,
+                    signer: TokenSigner::Ed25519(Box::new(signing)),
                 })
             }
             ActiveKey::Rsa(scheme, pem) => {
@@ -165,7 +211,7 @@ impl ActiveKey {
                 let jwk = Jwk::from_encoding_key(&encoding, scheme.algorithm())
                     .map_err(|e| KeyError::Invalid("RSA", e.to_string()))?;
                 Ok(LoadedActive {
-                    encoding,
+                    signer: TokenSigner::Other(encoding),
                     key: rsa(&jwk, *scheme)?,
                 })
             }
@@ -339,6 +385,26 @@ pub fn parse_public(pem: &str) -> Result<VerifyingKey, KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ed25519_key_signs_what_jsonwebtoken_would_and_only_as_eddsa() {
+        let (private, _) = generate_ed25519().unwrap();
+        let signer = ActiveKey::Ed25519(private.clone()).load().unwrap().signer;
+        assert!(matches!(signer, TokenSigner::Ed25519(_)));
+        let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some("k1".into());
+        let claims = serde_json::json!({ "sub": "ada", "n": 1, "text": "é \"quoted\"" });
+        let reference = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_ed_pem(private.expose_secret().as_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(signer.encode(&header, &claims).unwrap(), reference);
+        let hs256 = jsonwebtoken::Header::new(Algorithm::HS256);
+        assert!(signer.encode(&hs256, &claims).is_err());
+    }
 
     #[test]
     fn generated_pems_round_trip_to_the_same_key_id() {
