@@ -205,7 +205,7 @@ bench() { # NAME DATABASE_URL INSTANCES
     echo "$(ratio "$(field "$login" 1)" "$capacity") $per_hash $capacity $login" >>"$WORK/logins"
   done
   read -r login_ratio per_hash capacity login_rps login_p99 login_non2xx _ < <(sort -n "$WORK/logins" | sed -n "$(( (${ROUNDS:-3} + 1) / 2 ))p")
-  echo "[$name] one argon2id hash: $per_hash ms; hashing capacity $capacity logins/s (gatehouse hash-cost: median of 9 hashes, times the hashing workers)"
+  echo "[$name] one argon2id hash: $per_hash ms; hashing capacity $capacity logins/s (gatehouse hash-cost: 9 hashes on each hashing worker, all of them busy at once)"
   echo "[$name] POST /api/v1/auth/token (password grant): $login_rps req/s, p99 $login_p99 ms (16 connections), non-2xx $login_non2xx"
   echo "[$name] login ÷ hashing capacity: $login_ratio (median of ${ROUNDS:-3} turns; target >= 0.90)"
 
