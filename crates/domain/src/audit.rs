@@ -31,6 +31,8 @@ pub enum AuditKind {
     EmailVerified,
     RoleChanged,
     ActiveChanged,
+    /// An admin marked the account's email verified or unverified.
+    VerifiedChanged,
     AccountDeleted,
     /// A wrong current password given to confirm a change (password, email, deletion).
     PasswordCheckFailed,
@@ -85,7 +87,7 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 37] = [
+    pub const ALL: [AuditKind; 38] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -98,6 +100,7 @@ impl AuditKind {
         AuditKind::EmailVerified,
         AuditKind::RoleChanged,
         AuditKind::ActiveChanged,
+        AuditKind::VerifiedChanged,
         AuditKind::AccountDeleted,
         AuditKind::PasswordCheckFailed,
         AuditKind::PasswordCheckThrottled,
@@ -139,6 +142,7 @@ impl AuditKind {
             AuditKind::EmailVerified => "email_verified",
             AuditKind::RoleChanged => "role_changed",
             AuditKind::ActiveChanged => "active_changed",
+            AuditKind::VerifiedChanged => "verified_changed",
             AuditKind::AccountDeleted => "account_deleted",
             AuditKind::PasswordCheckFailed => "password_check_failed",
             AuditKind::PasswordCheckThrottled => "password_check_throttled",

@@ -77,7 +77,9 @@ pub trait UserRepository: Send + Sync {
     /// from [`User::set_password`]) and, in the same transaction, ends every other session
     /// of the user and carries `keep` (the caller's own, if any) over to the new credential,
     /// so no request sees the new password with an old session still good, or the caller's
-    /// session ended. Returns how many sessions were ended; errors as `update`.
+    /// session ended. The password-reset links sent to the user before are used up in the
+    /// same transaction, so none can set another password afterwards. Returns how many
+    /// sessions were ended; errors as `update`.
     async fn update_credential(
         &self,
         user: &User,

@@ -270,7 +270,7 @@ impl UserService {
         }
         let mut user = self.get(id).await?;
         let read_at = user.updated_at;
-        let before = (user.role, user.is_active);
+        let before = (user.role, user.is_active, user.is_verified);
         if let Some(full_name) = full_name {
             user.full_name = full_name;
         }
@@ -284,7 +284,17 @@ impl UserService {
             user.is_verified = is_verified;
         }
         user.updated_at = self.now();
-        self.users.update(&user, read_at).await?;
+        if user.is_active {
+            self.users.update(&user, read_at).await?;
+        } else {
+            // An inactive account's sessions, sign-ins in flight and reset links end with
+            // the change, in its transaction: none is left to come back with a later
+            // reactivation, whatever fails after the commit.
+            user.renew_credential(self.clock.now());
+            self.users
+                .update_credential(&user, read_at, None, self.now())
+                .await?;
+        }
         if before.0 != user.role {
             self.audit(
                 AuditKind::RoleChanged,
@@ -305,6 +315,16 @@ impl UserService {
             )
             .await;
         }
+        if before.2 != user.is_verified {
+            self.audit(
+                AuditKind::VerifiedChanged,
+                user.id,
+                Some(actor.id),
+                caller,
+                Some(format!("is_verified={}", user.is_verified)),
+            )
+            .await;
+        }
         if before.0 != user.role {
             tracing::info!(event = "role_changed", from = %before.0, to = %user.role, "role changed");
         }
@@ -314,9 +334,6 @@ impl UserService {
                 is_active = user.is_active,
                 "account activation changed"
             );
-        }
-        if !user.is_active {
-            self.sessions.revoke_all(user.id, None, self.now()).await?;
         }
         Ok(user)
     }

@@ -340,6 +340,20 @@ impl UserRepository for SeaUserRepository {
                 .map_err(storage)?;
         }
         let ended = others.exec(&txn).await.map_err(storage)?.rows_affected;
+        // A reset link sets a credential too: those sent before this one are used up with
+        // it, so none can replace it afterwards.
+        {
+            use crate::entity::action_tokens::{Column as T, Entity as Tokens};
+            use gatehouse_domain::recovery::TokenPurpose;
+            Tokens::update_many()
+                .col_expr(T::UsedAt, Expr::value(now))
+                .filter(T::UserId.eq(user.id.as_uuid()))
+                .filter(T::Purpose.eq(TokenPurpose::PasswordReset.as_str()))
+                .filter(T::UsedAt.is_null())
+                .exec(&txn)
+                .await
+                .map_err(storage)?;
+        }
         txn.commit().await.map_err(storage)?;
         Ok(ended)
     }

@@ -332,6 +332,103 @@ async fn a_reset_link_dies_when_the_email_changes() {
 }
 
 #[tokio::test]
+async fn a_new_password_ends_every_other_reset_link_even_one_used_at_the_same_time() {
+    let app = TestApp::builder().spawn().await;
+    app.register_ok("ada@example.com").await;
+    let mut links = Vec::new();
+    for sent in 1..=3 {
+        let requested = app
+            .post_json(
+                "/api/v1/auth/password-reset",
+                &json!({"email": "ada@example.com"}),
+            )
+            .await;
+        assert_eq!(requested.status(), StatusCode::ACCEPTED);
+        let mails = wait_for_mail(&app, sent).await;
+        links.push(token_in(&mails[sent - 1], "/reset-password"));
+    }
+    // Two links used at once, each setting its own password: one password wins.
+    let passwords = ["the first new passphrase", "the second new passphrase"];
+    let bodies: Vec<Value> = (0..2)
+        .map(|i| json!({"token": links[i], "new_password": passwords[i]}))
+        .collect();
+    let responses = burst(2, |i| {
+        app.post_json("/api/v1/auth/password-reset/confirm", &bodies[i])
+    })
+    .await;
+    let won: Vec<bool> = responses
+        .iter()
+        .map(|response| response.status() == StatusCode::NO_CONTENT)
+        .collect();
+    assert_eq!(won.iter().filter(|won| **won).count(), 1, "{responses:?}");
+    for response in responses
+        .iter()
+        .filter(|r| r.status() != StatusCode::NO_CONTENT)
+    {
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+    let winner = passwords[won.iter().position(|won| *won).unwrap()];
+    // The third link, never used, died with the reset.
+    let late = app
+        .post_json(
+            "/api/v1/auth/password-reset/confirm",
+            &json!({"token": links[2], "new_password": "an attacker's passphrase"}),
+        )
+        .await;
+    assert_eq!(late.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.login_response("ada@example.com", winner).await.status(),
+        StatusCode::OK
+    );
+
+    // A password changed by its owner ends the links sent before too.
+    let requested = app
+        .post_json(
+            "/api/v1/auth/password-reset",
+            &json!({"email": "ada@example.com"}),
+        )
+        .await;
+    assert_eq!(requested.status(), StatusCode::ACCEPTED);
+    // Five mails now: the three links, the reset's notice and the new link.
+    let link = wait_for_mail(&app, 5)
+        .await
+        .iter()
+        .filter(|mail| mail.contains("/reset-password?token="))
+        .map(|mail| token_in(mail, "/reset-password"))
+        .find(|link| !links.contains(link))
+        .expect("a fourth link");
+    let signed_in: Value = app
+        .login_response("ada@example.com", winner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = signed_in["access_token"].as_str().unwrap().to_owned();
+    let changed = app
+        .bearer_send(
+            Method::PUT,
+            "/api/v1/users/me/password",
+            &token,
+            Some(&json!({"current_password": winner, "new_password": NEW_PASSWORD})),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    let stale = app
+        .post_json(
+            "/api/v1/auth/password-reset/confirm",
+            &json!({"token": link, "new_password": "an attacker's passphrase"}),
+        )
+        .await;
+    assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.login_response("ada@example.com", NEW_PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
 async fn verification_emails_are_limited_per_user_under_a_burst() {
     let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;

@@ -351,6 +351,17 @@ async fn deactivation_revokes_every_session_for_good() {
         .await
         .unwrap();
     let path = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
+    let requested = app
+        .post_json(
+            "/api/v1/auth/password-reset",
+            &json!({"email": "ada@example.com"}),
+        )
+        .await;
+    assert_eq!(requested.status(), StatusCode::ACCEPTED);
+    let link = gatehouse_tests::token_in(
+        &gatehouse_tests::wait_for_mail(&app, 1).await[0],
+        "/reset-password",
+    );
     for active in [false, true] {
         let response = app
             .bearer_send(
@@ -362,12 +373,19 @@ async fn deactivation_revokes_every_session_for_good() {
             .await;
         assert_eq!(response.status(), StatusCode::OK);
     }
-    // Reactivated, but the old session stays dead.
+    // Reactivated, but the old session stays dead, and so does the reset link sent before.
     assert_refresh_refused(&app, &field(&tokens, "refresh_token")).await;
     assert_eq!(
         me_status(&app, &field(&tokens, "access_token")).await,
         StatusCode::UNAUTHORIZED
     );
+    let reset = app
+        .post_json(
+            "/api/v1/auth/password-reset/confirm",
+            &json!({"token": link, "new_password": "an attacker's passphrase"}),
+        )
+        .await;
+    assert_eq!(reset.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
