@@ -367,6 +367,38 @@ pub async fn wait_for_mail(app: &TestApp, count: usize) -> Vec<String> {
     panic!("expected {count} mails, found {}", outbox(app).len());
 }
 
+/// Asks for a password-reset link for `email` (answered 202) and returns the token of the
+/// link mailed for it: the first reset link among the messages that arrive after the request.
+pub async fn reset_link(app: &TestApp, email: &str) -> String {
+    let before: std::collections::HashSet<String> = outbox(app).into_iter().collect();
+    let response = app
+        .post_json(
+            "/api/v1/auth/password-reset",
+            &serde_json::json!({"email": email}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    for _ in 0..100 {
+        if let Some(mail) = outbox(app)
+            .iter()
+            .find(|mail| !before.contains(*mail) && mail.contains("/reset-password?token="))
+        {
+            return token_in(mail, "/reset-password");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no reset link was mailed to {email}");
+}
+
+/// Sets `password` with the reset link `token`.
+pub async fn confirm_reset(app: &TestApp, token: &str, password: &str) -> Response {
+    app.post_json(
+        "/api/v1/auth/password-reset/confirm",
+        &serde_json::json!({"token": token, "new_password": password}),
+    )
+    .await
+}
+
 /// The token of the first link to `path` in `mail`.
 pub fn token_in(mail: &str, path: &str) -> String {
     let marker = format!("{path}?token=");

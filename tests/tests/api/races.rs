@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use futures::future::join_all;
-use gatehouse_tests::{PASSWORD, TestApp, token_in, wait_for_mail};
+use gatehouse_tests::{PASSWORD, TestApp, confirm_reset, reset_link, wait_for_mail};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -297,15 +297,7 @@ async fn a_reset_link_dies_when_the_email_changes() {
     let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let token = app.login("ada@example.com").await;
-    let requested = app
-        .post_json(
-            "/api/v1/auth/password-reset",
-            &json!({"email": "ada@example.com"}),
-        )
-        .await;
-    assert_eq!(requested.status(), StatusCode::ACCEPTED);
-    let mails = wait_for_mail(&app, 1).await;
-    let reset = token_in(&mails[0], "/reset-password");
+    let reset = reset_link(&app, "ada@example.com").await;
 
     let changed = app
         .bearer_send(
@@ -336,26 +328,12 @@ async fn a_new_password_ends_every_other_reset_link_even_one_used_at_the_same_ti
     let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;
     let mut links = Vec::new();
-    for sent in 1..=3 {
-        let requested = app
-            .post_json(
-                "/api/v1/auth/password-reset",
-                &json!({"email": "ada@example.com"}),
-            )
-            .await;
-        assert_eq!(requested.status(), StatusCode::ACCEPTED);
-        let mails = wait_for_mail(&app, sent).await;
-        links.push(token_in(&mails[sent - 1], "/reset-password"));
+    for _ in 0..3 {
+        links.push(reset_link(&app, "ada@example.com").await);
     }
     // Two links used at once, each setting its own password: one password wins.
     let passwords = ["the first new passphrase", "the second new passphrase"];
-    let bodies: Vec<Value> = (0..2)
-        .map(|i| json!({"token": links[i], "new_password": passwords[i]}))
-        .collect();
-    let responses = burst(2, |i| {
-        app.post_json("/api/v1/auth/password-reset/confirm", &bodies[i])
-    })
-    .await;
+    let responses = burst(2, |i| confirm_reset(&app, &links[i], passwords[i])).await;
     let won: Vec<bool> = responses
         .iter()
         .map(|response| response.status() == StatusCode::NO_CONTENT)
@@ -369,12 +347,7 @@ async fn a_new_password_ends_every_other_reset_link_even_one_used_at_the_same_ti
     }
     let winner = passwords[won.iter().position(|won| *won).unwrap()];
     // The third link, never used, died with the reset.
-    let late = app
-        .post_json(
-            "/api/v1/auth/password-reset/confirm",
-            &json!({"token": links[2], "new_password": "an attacker's passphrase"}),
-        )
-        .await;
+    let late = confirm_reset(&app, &links[2], "an attacker's passphrase").await;
     assert_eq!(late.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
         app.login_response("ada@example.com", winner).await.status(),
@@ -382,21 +355,7 @@ async fn a_new_password_ends_every_other_reset_link_even_one_used_at_the_same_ti
     );
 
     // A password changed by its owner ends the links sent before too.
-    let requested = app
-        .post_json(
-            "/api/v1/auth/password-reset",
-            &json!({"email": "ada@example.com"}),
-        )
-        .await;
-    assert_eq!(requested.status(), StatusCode::ACCEPTED);
-    // Five mails now: the three links, the reset's notice and the new link.
-    let link = wait_for_mail(&app, 5)
-        .await
-        .iter()
-        .filter(|mail| mail.contains("/reset-password?token="))
-        .map(|mail| token_in(mail, "/reset-password"))
-        .find(|link| !links.contains(link))
-        .expect("a fourth link");
+    let link = reset_link(&app, "ada@example.com").await;
     let signed_in: Value = app
         .login_response("ada@example.com", winner)
         .await
@@ -413,12 +372,7 @@ async fn a_new_password_ends_every_other_reset_link_even_one_used_at_the_same_ti
         )
         .await;
     assert_eq!(changed.status(), StatusCode::NO_CONTENT);
-    let stale = app
-        .post_json(
-            "/api/v1/auth/password-reset/confirm",
-            &json!({"token": link, "new_password": "an attacker's passphrase"}),
-        )
-        .await;
+    let stale = confirm_reset(&app, &link, "an attacker's passphrase").await;
     assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
         app.login_response("ada@example.com", NEW_PASSWORD)

@@ -2,7 +2,7 @@
 //! the file outbox; and the housekeeping that purges what expired.
 
 use gatehouse_tests::{
-    ManualClock, PASSWORD, TestApp, outbox, problem_code, token_in, wait_for_mail,
+    ManualClock, PASSWORD, TestApp, confirm_reset, outbox, problem_code, token_in, wait_for_mail,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -31,14 +31,6 @@ async fn confirm_verification(app: &TestApp, token: &str) -> reqwest::Response {
     app.post_json(
         "/api/v1/auth/verify-email/confirm",
         &json!({"token": token}),
-    )
-    .await
-}
-
-async fn confirm_reset(app: &TestApp, token: &str, password: &str) -> reqwest::Response {
-    app.post_json(
-        "/api/v1/auth/password-reset/confirm",
-        &json!({"token": token, "new_password": password}),
     )
     .await
 }

@@ -1,7 +1,9 @@
 //! Sessions: refresh-token rotation and reuse detection, logout, the session list, expiry
 //! by an injected clock, and revocation on password change and deactivation.
 
-use gatehouse_tests::{ManualClock, PASSWORD, TestApp, problem_code, user_scopes};
+use gatehouse_tests::{
+    ManualClock, PASSWORD, TestApp, confirm_reset, problem_code, reset_link, user_scopes,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -351,17 +353,7 @@ async fn deactivation_revokes_every_session_for_good() {
         .await
         .unwrap();
     let path = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
-    let requested = app
-        .post_json(
-            "/api/v1/auth/password-reset",
-            &json!({"email": "ada@example.com"}),
-        )
-        .await;
-    assert_eq!(requested.status(), StatusCode::ACCEPTED);
-    let link = gatehouse_tests::token_in(
-        &gatehouse_tests::wait_for_mail(&app, 1).await[0],
-        "/reset-password",
-    );
+    let link = reset_link(&app, "ada@example.com").await;
     for active in [false, true] {
         let response = app
             .bearer_send(
@@ -379,12 +371,7 @@ async fn deactivation_revokes_every_session_for_good() {
         me_status(&app, &field(&tokens, "access_token")).await,
         StatusCode::UNAUTHORIZED
     );
-    let reset = app
-        .post_json(
-            "/api/v1/auth/password-reset/confirm",
-            &json!({"token": link, "new_password": "an attacker's passphrase"}),
-        )
-        .await;
+    let reset = confirm_reset(&app, &link, "an attacker's passphrase").await;
     assert_eq!(reset.status(), StatusCode::BAD_REQUEST);
 }
 
