@@ -123,6 +123,81 @@ async fn a_right_password_with_a_forbidden_scope_counts_as_a_failure() {
 }
 
 #[tokio::test]
+async fn logins_racing_a_deactivation_leave_no_session_for_its_reactivation() {
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.auth.login_failures_per_account = 1000;
+            s.auth.login_failures_per_ip = 1000;
+        })
+        .spawn()
+        .await;
+    let root = app.admin_token("root@example.com").await;
+    app.register_ok("ada@example.com").await;
+    let ada: Value = app
+        .bearer_get("/api/v1/users/me", &app.login("ada@example.com").await)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/v1/users/{}", ada["id"].as_str().unwrap());
+    let set_active = |active: bool| {
+        let (app, root, path) = (&app, &root, &path);
+        async move {
+            app.bearer_send(
+                Method::PATCH,
+                path,
+                root,
+                Some(&json!({"is_active": active})),
+            )
+            .await
+            .status()
+        }
+    };
+
+    // Six clients log in over and over while an admin deactivates the account.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let clients = join_all((0..6).map(|_| async {
+        let mut grants = Vec::new();
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let response = app.login_response("ada@example.com", PASSWORD).await;
+            if response.status() == StatusCode::OK {
+                grants.push(response.json::<Value>().await.unwrap());
+            }
+        }
+        grants
+    }));
+    let deactivate = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let status = set_active(false).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        status
+    };
+    let (grants, deactivated) = tokio::join!(clients, deactivate);
+    assert_eq!(deactivated, StatusCode::OK);
+    let grants: Vec<Value> = grants.into_iter().flatten().collect();
+    assert!(!grants.is_empty(), "no login ran before the deactivation");
+
+    // Reactivated: not one session opened before or during the deactivation comes back.
+    assert_eq!(set_active(true).await, StatusCode::OK);
+    for grant in &grants {
+        let access = grant["access_token"].as_str().unwrap();
+        let me = app.bearer_get("/api/v1/users/me", access).await;
+        assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+        let refreshed = app
+            .refresh(grant["refresh_token"].as_str().unwrap(), None)
+            .await;
+        assert_eq!(refreshed.status(), StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(
+        app.login_response("ada@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
 async fn logins_racing_a_password_change_leave_no_surviving_session() {
     // Six logins in flight hold six reservations against the account, which would refuse
     // the owner's own current-password check (rightly: more attempts at once than the
