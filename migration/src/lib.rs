@@ -24,6 +24,7 @@ mod m20261207_000019_api_grants;
 mod m20261207_000020_lists_at_scale;
 mod m20261207_000021_quiet_purge;
 mod m20261207_000022_quiet_refresh;
+mod m20261208_000023_personal_tokens;
 mod owned;
 mod postgres_only;
 
@@ -68,6 +69,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_lists_at_scale::Migration),
             Box::new(m20261207_000021_quiet_purge::Migration),
             Box::new(m20261207_000022_quiet_refresh::Migration),
+            Box::new(m20261208_000023_personal_tokens::Migration),
         ]
     }
 }

@@ -30,6 +30,21 @@ impl Document {
         found
     }
 
+    /// Whether `create` makes an item of an owned collection: a `POST` for users to a
+    /// collection that lists its items a page at a time (`limit`) and has an item path
+    /// `…/{id}`. (Your personal access tokens are made and revoked alike, but listed
+    /// whole: they are the account's, not a resource the account owns.)
+    pub fn is_owned_collection(&self, create: &Operation) -> bool {
+        let paths = &self.0["paths"];
+        let item_path = format!("{}/{{id}}", create.path);
+        let paged = paths[&create.path]["get"]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|parameter| parameter["name"] == "limit" && parameter["in"] == "query");
+        create.method == "post" && create.for_users() && paths.get(&item_path).is_some() && paged
+    }
+
     /// The schema a `$ref` names, or `schema` itself.
     pub fn resolve<'a>(&'a self, schema: &'a Value) -> &'a Value {
         match schema.get("$ref").and_then(Value::as_str) {

@@ -82,6 +82,21 @@ impl TestApp {
         (count, found.is_some())
     }
 
+    /// How many personal access tokens exist (revoked ones included), and whether `raw`
+    /// is stored anywhere in their rows as sent.
+    pub async fn stored_personal_tokens(&self, raw: &str) -> (i64, bool) {
+        let count = self
+            .count("SELECT COUNT(*) FROM sessions WHERE kind = 'personal'")
+            .await;
+        let found = self
+            .query_string(
+                "SELECT id FROM sessions WHERE browser_token_hash = $1 OR name = $1",
+                vec![raw.into()],
+            )
+            .await;
+        (count, found.is_some())
+    }
+
     /// How many audit events of `kind` were recorded.
     pub async fn audited(&self, kind: &str) -> i64 {
         self.count_where(

@@ -51,12 +51,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, owned: &web::Data<OwnedResources>
 /// resource.
 pub fn not_found_codes() -> Vec<&'static str> {
     use gatehouse_http::problem::{
-        API_NOT_FOUND, CLIENT_NOT_FOUND, IDENTITY_NOT_FOUND, PASSKEY_NOT_FOUND, SESSION_NOT_FOUND,
-        USER_NOT_FOUND,
+        API_NOT_FOUND, CLIENT_NOT_FOUND, IDENTITY_NOT_FOUND, PASSKEY_NOT_FOUND,
+        PERSONAL_TOKEN_NOT_FOUND, SESSION_NOT_FOUND, USER_NOT_FOUND,
     };
     let mut codes = vec![
         USER_NOT_FOUND,
         SESSION_NOT_FOUND,
+        PERSONAL_TOKEN_NOT_FOUND,
         IDENTITY_NOT_FOUND,
         PASSKEY_NOT_FOUND,
         CLIENT_NOT_FOUND,
@@ -79,7 +80,7 @@ mod tests {
             format!("| `{}` | {status} | {} |", code.as_str(), code.meaning())
         });
         let not_found = not_found_codes().into_iter().map(|code| {
-            let resource = code.trim_end_matches("_not_found");
+            let resource = code.trim_end_matches("_not_found").replace('_', " ");
             format!("| `{code}` | 404 | There is no {resource} with this id that you may see. |")
         });
         fixed.chain(not_found).collect()

@@ -30,7 +30,7 @@ use gatehouse_http::problem::{FieldError, OAuthErrorBody, ProblemDetails};
             responses::BadRequest, responses::Unauthorized, responses::Forbidden,
             responses::EmailTaken, responses::PayloadTooLarge, responses::ValidationFailed,
             responses::InvalidInput, responses::UserNotFound,
-            responses::SessionNotFound, responses::EmailedTokenInvalid,
+            responses::SessionNotFound, responses::PersonalTokenNotFound, responses::EmailedTokenInvalid,
             responses::LastAdmin, responses::IdentityNotFound, responses::LastSignInMethod,
             responses::PasskeyNotFound, responses::PasskeyConflict, responses::PasskeyRejected,
             responses::WrongPassword, responses::MfaRefused,

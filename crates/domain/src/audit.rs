@@ -84,10 +84,16 @@ pub enum AuditKind {
     /// A client's token for itself, by the client credentials grant (the detail names the
     /// client, the API and the scopes).
     ClientTokenIssued,
+    /// A personal access token made (the detail names it and its scopes).
+    PatCreated,
+    /// A personal access token revoked (by its person, or by the admin named as actor).
+    PatRevoked,
+    /// A personal access token used (recorded at most once a minute per token).
+    PatUsed,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 38] = [
+    pub const ALL: [AuditKind; 41] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -126,6 +132,9 @@ impl AuditKind {
         AuditKind::PasskeySignInFailed,
         AuditKind::ClientAuthenticationFailed,
         AuditKind::ClientTokenIssued,
+        AuditKind::PatCreated,
+        AuditKind::PatRevoked,
+        AuditKind::PatUsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -168,6 +177,9 @@ impl AuditKind {
             AuditKind::PasskeySignInFailed => "passkey_sign_in_failed",
             AuditKind::ClientAuthenticationFailed => "client_authentication_failed",
             AuditKind::ClientTokenIssued => "client_token_issued",
+            AuditKind::PatCreated => "pat_created",
+            AuditKind::PatRevoked => "pat_revoked",
+            AuditKind::PatUsed => "pat_used",
         }
     }
 

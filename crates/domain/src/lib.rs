@@ -19,6 +19,7 @@ pub mod owned;
 pub mod pagination;
 pub mod passkeys;
 pub mod password;
+pub mod personal;
 pub mod ports;
 pub mod reauth;
 pub mod recovery;

@@ -37,6 +37,10 @@ pub enum ReauthRefusal {
     /// in are for its owner, on gatehouse's pages or in a first-party app.
     #[error("a third-party application cannot change how this account signs in")]
     ThirdParty,
+    /// The caller is a personal access token: changes to how the account signs in (and
+    /// new tokens) are for its owner in person.
+    #[error("a personal access token cannot change how this account signs in")]
+    PersonalToken,
     /// The account has a password and the request did not give it.
     #[error("confirm this change with your current password (`current_password`)")]
     PasswordRequired,
@@ -108,6 +112,9 @@ impl Reauthentication {
             Some(session) if session.user_id == user.id && session.is_live(now) => session,
             _ => return Err(ReauthError::Refused(ReauthRefusal::Stale)),
         };
+        if session.kind == crate::session::SessionKind::Personal {
+            return Err(ReauthError::Refused(ReauthRefusal::PersonalToken));
+        }
         if let Some(app) = &session.client_id
             && !self.clients.is_first_party(app).await?
         {

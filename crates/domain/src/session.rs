@@ -47,6 +47,9 @@ pub enum SessionKind {
     Api,
     /// A person signed in to the hosted pages: a cookie, never a token.
     Browser,
+    /// A personal access token: a long-lived bearer secret its person made, never
+    /// refreshed ([`crate::personal`]).
+    Personal,
 }
 
 impl SessionKind {
@@ -54,15 +57,16 @@ impl SessionKind {
         match self {
             SessionKind::Api => "api",
             SessionKind::Browser => "browser",
+            SessionKind::Personal => "personal",
         }
     }
 
     /// Reads a stored kind; anything unknown is treated as an API session.
     pub fn parse(raw: &str) -> Self {
-        if raw == "browser" {
-            SessionKind::Browser
-        } else {
-            SessionKind::Api
+        match raw {
+            "browser" => SessionKind::Browser,
+            "personal" => SessionKind::Personal,
+            _ => SessionKind::Api,
         }
     }
 }

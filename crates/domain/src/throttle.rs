@@ -38,10 +38,15 @@ pub enum Bucket {
     ClientSecret,
     /// Client secrets tried from one client network (a right one gives its attempt back).
     ClientIp,
+    /// Personal access tokens made by one user.
+    PersonalTokenUser,
+    /// User codes of the device grant entered from one client network (a right one gives
+    /// its attempt back).
+    DeviceCodeIp,
 }
 
 impl Bucket {
-    pub const ALL: [Bucket; 9] = [
+    pub const ALL: [Bucket; 11] = [
         Bucket::LoginAccount,
         Bucket::LoginIp,
         Bucket::RegisterIp,
@@ -51,6 +56,8 @@ impl Bucket {
         Bucket::PasskeyIp,
         Bucket::ClientSecret,
         Bucket::ClientIp,
+        Bucket::PersonalTokenUser,
+        Bucket::DeviceCodeIp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +71,8 @@ impl Bucket {
             Bucket::PasskeyIp => "passkey_ip",
             Bucket::ClientSecret => "client_secret",
             Bucket::ClientIp => "client_ip",
+            Bucket::PersonalTokenUser => "personal_token_user",
+            Bucket::DeviceCodeIp => "device_code_ip",
         }
     }
 }
@@ -86,6 +95,8 @@ pub struct ThrottlePolicy {
     pub passkey_ip: Limit,
     pub client_secret: Limit,
     pub client_ip: Limit,
+    pub personal_token_user: Limit,
+    pub device_code_ip: Limit,
 }
 
 impl Default for ThrottlePolicy {
@@ -129,6 +140,14 @@ impl Default for ThrottlePolicy {
                 max: 60,
                 window: quarter_hour,
             },
+            personal_token_user: Limit {
+                max: 20,
+                window: hour,
+            },
+            device_code_ip: Limit {
+                max: 10,
+                window: quarter_hour,
+            },
         }
     }
 }
@@ -145,6 +164,8 @@ impl ThrottlePolicy {
             Bucket::PasskeyIp => self.passkey_ip,
             Bucket::ClientSecret => self.client_secret,
             Bucket::ClientIp => self.client_ip,
+            Bucket::PersonalTokenUser => self.personal_token_user,
+            Bucket::DeviceCodeIp => self.device_code_ip,
         }
     }
 
@@ -159,6 +180,8 @@ impl ThrottlePolicy {
             self.passkey_ip,
             self.client_secret,
             self.client_ip,
+            self.personal_token_user,
+            self.device_code_ip,
         ]
         .iter()
         .map(|limit| limit.window)

@@ -67,6 +67,9 @@ pub enum ManageUserError {
     /// The caller has no live session with this id.
     #[error("session not found")]
     SessionNotFound,
+    /// The user has no live personal access token with this id.
+    #[error("personal access token not found")]
+    TokenNotFound,
     #[error("email is already registered")]
     EmailTaken,
     /// The change would leave no active admin.
@@ -241,6 +244,17 @@ impl UserService {
     ) -> Result<Paged<User>, ManageUserError> {
         let (items, total) = self.users.list(&filter, page).await?;
         Ok(Paged { items, total, page })
+    }
+
+    /// The account with this email (an operator's command names people so).
+    pub async fn get_by_email(&self, email: &str) -> Result<User, ManageUserError> {
+        let Ok(email) = crate::email::Email::parse(email) else {
+            return Err(ManageUserError::NotFound);
+        };
+        self.users
+            .find_by_email(&email)
+            .await?
+            .ok_or(ManageUserError::NotFound)
     }
 
     pub async fn get(&self, id: UserId) -> Result<User, ManageUserError> {
@@ -495,7 +509,10 @@ impl UserService {
     /// are dead and not shown.
     pub async fn sessions(&self, user: &User) -> Result<Vec<Session>, ManageUserError> {
         let mut sessions = self.sessions.list_live(user.id, self.now()).await?;
-        sessions.retain(|session| session.opened_under(user));
+        // Personal access tokens are listed (and revoked) as tokens.
+        sessions.retain(|session| {
+            session.opened_under(user) && session.kind != crate::session::SessionKind::Personal
+        });
         Ok(sessions)
     }
 
@@ -513,7 +530,10 @@ impl UserService {
         if id != current {
             self.reauthenticate(user, current, password, caller).await?;
         }
-        if !self.sessions.revoke(user.id, id, self.now()).await? {
+        let is_token = self.sessions.find(id).await?.is_some_and(|session| {
+            session.kind == crate::session::SessionKind::Personal && id != current
+        });
+        if is_token || !self.sessions.revoke(user.id, id, self.now()).await? {
             return Err(ManageUserError::SessionNotFound);
         }
         self.audit(

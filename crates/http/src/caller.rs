@@ -14,7 +14,7 @@ use crate::state::AppState;
 pub struct Caller(pub gatehouse_domain::Caller);
 
 impl Caller {
-    fn of(req: &HttpRequest, trusted: &[IpAddr]) -> Self {
+    pub(crate) fn of(req: &HttpRequest, trusted: &[IpAddr]) -> Self {
         let user_agent = req
             .headers()
             .get(header::USER_AGENT)

@@ -144,17 +144,23 @@ impl<S: RequiredScope> CurrentUser<S> {
             (_, Some(_)) => return Err(BearerError::Invalid),
             (header, None) => header,
         };
-        Self::authenticate(presented, state).await
+        Self::authenticate(presented, req, state).await
     }
 
-    async fn authenticate(token: Presented, state: &AppState) -> Result<Self, BearerError> {
+    async fn authenticate(
+        token: Presented,
+        req: &HttpRequest,
+        state: &AppState,
+    ) -> Result<Self, BearerError> {
         let token = match token {
             Presented::None => return Err(BearerError::Missing),
             Presented::Malformed => return Err(BearerError::Invalid),
             Presented::Bearer(token) => token,
         };
         {
-            let (user, claims) = match state.auth.resolve_current_user(&token).await {
+            // Who called is read only for a personal access token, whose use is recorded.
+            let caller = || crate::caller::Caller::of(req, &state.trusted_proxies).0;
+            let (user, claims) = match state.auth.resolve_caller(&token, caller).await {
                 Ok(found) => found,
                 Err(CurrentUserError::InvalidToken(reason)) => {
                     tracing::info!(%reason, "bearer token refused");
@@ -188,11 +194,12 @@ impl<S: RequiredScope> FromRequest for CurrentUser<S> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer_token(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| {
                 BearerError::Api(ApiError::Internal("application state missing".into()))
             })?;
-            Self::authenticate(token, &state).await
+            Self::authenticate(token, &req, &state).await
         })
     }
 }

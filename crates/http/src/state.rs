@@ -18,6 +18,8 @@ use crate::cookies::Cookies;
 #[derive(Clone)]
 pub struct AppState {
     pub auth: AuthService,
+    /// Personal access tokens: making, listing, revoking them.
+    pub personal: gatehouse_domain::personal::PersonalTokens,
     /// The APIs registered behind gatehouse (resource servers).
     pub apis: gatehouse_domain::apis::ApiService,
     /// Signing in through upstream identity providers.

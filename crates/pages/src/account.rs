@@ -149,6 +149,16 @@ struct PasskeyRow {
     synced: bool,
 }
 
+/// One row of the personal access tokens table.
+pub(crate) struct TokenRow {
+    id: String,
+    name: String,
+    scope: String,
+    created_at: String,
+    expires_at: String,
+    last_used: String,
+}
+
 struct SessionRow {
     id: String,
     created_at: String,
@@ -167,6 +177,10 @@ struct AccountPage<'a> {
     has_password: bool,
     full_name: &'a str,
     sessions: Vec<SessionRow>,
+    tokens: Vec<TokenRow>,
+    /// The longest lifetime a new token may have, in days, and the default one.
+    token_max_days: u32,
+    token_default_days: u32,
     identities: Vec<IdentityRow>,
     /// Providers to link: id, name, available.
     providers: Vec<(String, String, bool)>,
@@ -198,11 +212,12 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "passkey-renamed" => Some("The passkey is renamed."),
         "passkey-removed" => Some("The passkey is removed."),
         "mfa-off" => Some("Two-step verification is off."),
+        "token-revoked" => Some("The token is revoked: it no longer works anywhere."),
         _ => None,
     }
 }
 
-async fn render(
+pub(crate) async fn render(
     req: &HttpRequest,
     state: &AppState,
     user: &User,
@@ -226,6 +241,10 @@ async fn render(
         Ok(passkeys) => passkeys,
         Err(error) => return unavailable(error),
     };
+    let tokens = match state.personal.list(user).await {
+        Ok(tokens) => tokens,
+        Err(error) => return unavailable(error),
+    };
     let when = |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
     let rows = sessions
         .iter()
@@ -236,6 +255,7 @@ async fn render(
             device: match session.kind {
                 SessionKind::Browser => "Browser",
                 SessionKind::Api => "App",
+                SessionKind::Personal => "Personal access token",
             }
             .to_owned()
                 + &session
@@ -257,7 +277,28 @@ async fn render(
             .iter()
             .any(|identity| identity.provider == provider.id)
     };
+    let policy = state.personal.policy();
     let view = AccountPage {
+        tokens: tokens
+            .iter()
+            .map(|token| TokenRow {
+                id: token.id().to_string(),
+                name: token.name.clone(),
+                scope: match token.audience() {
+                    Some(api) => format!("{} on {}", token.scope(), api.as_str()),
+                    None => token.scope(),
+                },
+                created_at: when(token.session.created_at),
+                expires_at: token.expires_at().map_or_else(|| "Never".to_owned(), when),
+                last_used: match (token.used_at, &token.used_ip) {
+                    (Some(at), Some(ip)) => format!("{} from {ip}", when(at)),
+                    (Some(at), None) => when(at),
+                    (None, _) => "Never".to_owned(),
+                },
+            })
+            .collect(),
+        token_max_days: policy.max_days,
+        token_default_days: policy.default_days.min(policy.max_days),
         csrf: &csrf,
         email: user.email.as_str(),
         verified: user.is_verified,
@@ -337,7 +378,7 @@ async fn account(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// After a form: back to the page with a notice, or the page with what went wrong.
-async fn outcome(
+pub(crate) async fn outcome(
     req: &HttpRequest,
     state: &AppState,
     user: &User,

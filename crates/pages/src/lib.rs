@@ -21,6 +21,7 @@ mod recovery;
 mod shared;
 mod sign_in;
 mod sign_up;
+mod tokens;
 mod upstream;
 
 use actix_web::http::header;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     logout::configure(cfg);
     recovery::configure(cfg);
     account::configure(cfg);
+    tokens::configure(cfg);
     upstream::configure(cfg);
     cfg.service(shared::resource("/static/gatehouse.css").route(web::get().to(stylesheet)))
         .service(shared::resource("/static/passkeys.js").route(web::get().to(passkey_script)));

@@ -70,6 +70,15 @@ impl Change {
             _ => vec![Change::Everything],
         }
     }
+
+    /// As a notification on [`CHANNEL`] (or a SQLite notice) names it.
+    pub fn notification(&self) -> String {
+        match self {
+            Change::Session(id) => format!("s:{id}"),
+            Change::User(id) => format!("u:{id}"),
+            Change::Everything => "*".to_owned(),
+        }
+    }
 }
 
 /// The answers, and which sessions each user has among them.
@@ -119,6 +128,8 @@ pub struct SessionCache {
     /// Whether every write of other instances reaches us (always, on SQLite).
     in_sync: AtomicBool,
     entries: Mutex<Entries>,
+    /// Where this process writes down its changes for a server beside it (SQLite).
+    announce: Option<sea_orm::DatabaseConnection>,
 }
 
 impl SessionCache {
@@ -150,6 +161,7 @@ impl SessionCache {
                 answers,
                 by_user: HashMap::new(),
             }),
+            announce: None,
         }
     }
 
@@ -209,11 +221,23 @@ impl SessionCache {
         }
     }
 
+    /// The same cache, writing every change down in `cache_notices` on `writer` too (see
+    /// `Database::announce_changes`).
+    pub(crate) fn announcing_to(self, writer: sea_orm::DatabaseConnection) -> Self {
+        Self {
+            announce: Some(writer),
+            ..self
+        }
+    }
+
     /// Runs a write, then forgets what it changes: also when it failed, since it may have
     /// committed.
     async fn after<T>(&self, change: Change, write: impl Future<Output = T>) -> T {
         let result = write.await;
         self.forget(&change);
+        if let Some(writer) = &self.announce {
+            announce(writer, &change).await;
+        }
         result
     }
 
@@ -235,6 +259,101 @@ impl SessionCache {
             .entry(user.id)
             .or_default()
             .insert(session.id);
+    }
+}
+
+/// Notices older than this are deleted: every server has read them long before.
+const NOTICES_KEPT: chrono::Duration = chrono::Duration::hours(1);
+
+/// Writes `change` down for a server beside this process (SQLite), and deletes old notices.
+async fn announce(writer: &sea_orm::DatabaseConnection, change: &Change) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let now = Utc::now();
+    let backend = writer.get_database_backend();
+    let statements = [
+        Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO cache_notices (payload, created_at) VALUES (?, ?)",
+            [change.notification().into(), now.into()],
+        ),
+        Statement::from_sql_and_values(
+            backend,
+            "DELETE FROM cache_notices WHERE created_at < ?",
+            [(now - NOTICES_KEPT).into()],
+        ),
+    ];
+    for statement in statements {
+        if let Err(error) = writer.execute_raw(statement).await {
+            tracing::warn!(%error, "could not tell a running server of a change: restart it");
+            return;
+        }
+    }
+}
+
+/// How often a SQLite server reads the notices of commands run beside it.
+const NOTICE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Forgets in `cache` what each notice in `cache_notices` names, as commands run beside this
+/// server write them, until the cache is dropped. While they cannot be read, nothing is
+/// served from memory.
+pub(crate) async fn watch_notices(
+    db: sea_orm::DatabaseConnection,
+    cache: std::sync::Weak<SessionCache>,
+) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = db.get_database_backend();
+    let mut seen: Option<i64> = None;
+    loop {
+        let Some(held) = cache.upgrade() else {
+            return;
+        };
+        let read = match seen {
+            None => db
+                .query_one_raw(Statement::from_string(
+                    backend,
+                    "SELECT COALESCE(MAX(id), 0) AS id, '' AS payload FROM cache_notices",
+                ))
+                .await
+                .map(|row| row.into_iter().collect::<Vec<_>>()),
+            Some(after) => {
+                db.query_all_raw(Statement::from_sql_and_values(
+                    backend,
+                    "SELECT id, payload FROM cache_notices WHERE id > ? ORDER BY id LIMIT 1000",
+                    [after.into()],
+                ))
+                .await
+            }
+        };
+        match read {
+            Ok(rows) => {
+                if !held.in_sync.load(Ordering::SeqCst) {
+                    held.set_in_sync(true);
+                }
+                for row in rows {
+                    let (Ok(id), Ok(payload)) = (
+                        row.try_get_by_index::<i64>(0),
+                        row.try_get_by_index::<String>(1),
+                    ) else {
+                        held.forget(&Change::Everything);
+                        continue;
+                    };
+                    if seen.is_some() {
+                        for change in Change::from_notification(&payload) {
+                            held.forget(&change);
+                        }
+                    }
+                    seen = Some(id);
+                }
+            }
+            Err(error) => {
+                if held.in_sync.load(Ordering::SeqCst) {
+                    tracing::warn!(%error, "cannot read the notices of commands; serving sessions from the database");
+                    held.set_in_sync(false);
+                }
+            }
+        }
+        drop(held);
+        tokio::time::sleep(NOTICE_POLL).await;
     }
 }
 

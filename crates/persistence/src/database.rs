@@ -47,6 +47,9 @@ pub struct Database {
     /// Writes that may be committed in groups (see [`crate::writes`]).
     writes: Writes,
     cache_counts: Arc<CacheCounts>,
+    /// Whether this process announces its writes to users and sessions to a serving
+    /// process (a command run beside the server, on SQLite; see [`Database::announce_changes`]).
+    announces: bool,
 }
 
 /// What kind of statement ran, for metrics: its first keyword, one of a few.
@@ -124,6 +127,7 @@ impl Database {
             writer,
             one_pool,
             cache_counts: Arc::default(),
+            announces: false,
         })
     }
 
@@ -244,10 +248,30 @@ impl Database {
     /// A cache for the per-request session check (see [`crate::cache`]). On PostgreSQL it
     /// listens for other instances' changes on a connection of its own, and serves nothing
     /// while that connection is down; it stops listening once the cache is dropped.
+    /// On SQLite, every write of this process to users and sessions is also written down
+    /// in `cache_notices`, for a server running beside it to forget what it changed (a
+    /// command such as `gatehouse tokens revoke`). On PostgreSQL triggers do this for every
+    /// writer. Call it before the stores are built.
+    pub fn announce_changes(&mut self) {
+        self.announces = true;
+    }
+
     pub(crate) fn session_cache(&self) -> Arc<SessionCache> {
         if self.connection.get_database_backend() != DbBackend::Postgres {
-            // One process writes a SQLite file; its own writes invalidate.
-            return Arc::new(SessionCache::counted(true, self.cache_counts.clone()));
+            let cache = SessionCache::counted(true, self.cache_counts.clone());
+            if self.announces {
+                return Arc::new(cache.announcing_to(self.writer.clone()));
+            }
+            // The server writes the SQLite file; its own writes invalidate, and a command
+            // run beside it leaves notices, read a few times a second.
+            let cache = Arc::new(cache);
+            if !self.one_pool {
+                tokio::spawn(crate::cache::watch_notices(
+                    self.connection.clone(),
+                    Arc::downgrade(&cache),
+                ));
+            }
+            return cache;
         }
         let cache = Arc::new(SessionCache::counted(false, self.cache_counts.clone()));
         let pool = self.connection.get_postgres_connection_pool().clone();

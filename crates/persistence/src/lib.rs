@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod owned;
 mod paging;
 pub mod passkeys;
+mod personal;
 pub mod sessions;
 mod stores;
 pub mod throttle;

@@ -45,7 +45,7 @@ impl SeaSessionRepository {
     }
 }
 
-fn to_domain(model: sessions::Model) -> Result<Session, RepositoryError> {
+pub(crate) fn to_domain(model: sessions::Model) -> Result<Session, RepositoryError> {
     // A scope renamed or removed since the login narrows the session; it never breaks it.
     let scopes = ScopeSet::parse_granted(&model.scope);
     Ok(Session {
@@ -73,7 +73,7 @@ fn to_domain(model: sessions::Model) -> Result<Session, RepositoryError> {
     })
 }
 
-fn to_active_model(session: &Session) -> sessions::ActiveModel {
+pub(crate) fn to_active_model(session: &Session) -> sessions::ActiveModel {
     sessions::ActiveModel {
         id: Set(session.id.as_uuid()),
         user_id: Set(session.user_id.as_uuid()),
@@ -93,6 +93,9 @@ fn to_active_model(session: &Session) -> sessions::ActiveModel {
         idp: Set(session.idp.as_ref().map(ToString::to_string)),
         authenticated_at: Set(Some(session.authenticated_at)),
         resources: Set(crate::grants::write(&session.resources)),
+        name: Set(None),
+        used_at: Set(None),
+        used_ip: Set(None),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use gatehouse_domain::personal::PersonalTokenRepository;
 use gatehouse_domain::ports::{SessionRepository, UserRepository};
 
 use crate::cache::{CachedSessions, InvalidatingUsers};
@@ -16,6 +17,8 @@ use crate::users::SeaUserRepository;
 pub struct AccountStores {
     pub users: Arc<dyn UserRepository>,
     pub sessions: Arc<dyn SessionRepository>,
+    /// Personal access tokens (sessions of their own kind, revoked through `sessions`).
+    pub personal: Arc<dyn PersonalTokenRepository>,
 }
 
 impl AccountStores {
@@ -30,6 +33,7 @@ impl AccountStores {
                 Arc::new(SeaSessionRepository::new(database)),
                 cache,
             )),
+            personal: Arc::new(crate::personal::SeaPersonalTokens::new(database)),
         }
     }
 }

@@ -69,6 +69,11 @@ enum Command {
         #[command(subcommand)]
         action: crate::apis_cli::ApisAction,
     },
+    /// List or revoke a person's personal access tokens.
+    Tokens {
+        #[command(subcommand)]
+        action: crate::tokens_cli::TokensAction,
+    },
     /// List the upstream identity providers, or check that one works (its settings, and
     /// an OpenID Connect provider's discovery and keys, fetched now).
     Upstream {
@@ -234,6 +239,9 @@ fn run(cli: Cli) -> Result<(), String> {
             Command::Apis { action } => {
                 crate::apis_cli::run(&app_state(&settings).await?, action).await
             }
+            Command::Tokens { action } => {
+                crate::tokens_cli::run(&app_state(&settings).await?, action).await
+            }
             Command::Upstream { action } => upstream(&settings, action).await,
             Command::Config => {
                 print!("{}", settings.redacted_toml());
@@ -385,6 +393,8 @@ async fn app_state(settings: &Settings) -> Result<AppState, String> {
         .await
         .map_err(|e| e.to_string())?;
     database.migrate_up().await.map_err(|e| e.to_string())?;
+    // A server may be running beside the command: it must hear of what the command changes.
+    database.announce_changes();
     crate::state::build(
         settings,
         &mut database,

@@ -16,6 +16,7 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
+pub mod tokens_cli;
 pub mod upstream;
 
 pub use settings::Settings;

@@ -42,6 +42,8 @@ pub struct Settings {
     pub oauth: OAuthSettings,
     pub mfa: MfaSettings,
     pub passkeys: PasskeySettings,
+    pub personal_tokens: PersonalTokenSettings,
+    pub device: DeviceSettings,
     /// Upstream identity providers people may sign in with, by id (`[upstream.google]`):
     /// the id is part of URLs, tokens (`idp`) and stored identities, so it must not change.
     pub upstream: BTreeMap<String, UpstreamSettings>,
@@ -138,6 +140,57 @@ impl Default for PasskeySettings {
         Self {
             name: "gatehouse".into(),
             extra_origins: Vec::new(),
+        }
+    }
+}
+
+/// Personal access tokens.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PersonalTokenSettings {
+    /// The longest lifetime a token may be given, in days (365).
+    pub max_days: u32,
+    /// The lifetime of a token made without one (30 days, at most `max_days`).
+    pub default_days: u32,
+    /// Whether people may make tokens that never expire (no).
+    pub allow_no_expiry: bool,
+    /// Tokens one person may make per hour (20).
+    pub per_user_per_hour: u32,
+}
+
+impl Default for PersonalTokenSettings {
+    fn default() -> Self {
+        let policy = gatehouse_domain::personal::PersonalTokenPolicy::default();
+        let limits = gatehouse_domain::throttle::ThrottlePolicy::default();
+        Self {
+            max_days: policy.max_days,
+            default_days: policy.default_days,
+            allow_no_expiry: policy.allow_no_expiry,
+            per_user_per_hour: limits.personal_token_user.max,
+        }
+    }
+}
+
+/// The device authorization grant (RFC 8628).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeviceSettings {
+    /// How long a device code and its user code live (600 seconds).
+    pub code_lifetime_secs: u32,
+    /// The least time between two polls of one device code (5 seconds).
+    pub interval_secs: u32,
+    /// Wrong user codes one client network may enter per 15 minutes (10).
+    pub user_code_failures_per_ip: u32,
+}
+
+impl Default for DeviceSettings {
+    fn default() -> Self {
+        Self {
+            code_lifetime_secs: 600,
+            interval_secs: 5,
+            user_code_failures_per_ip: gatehouse_domain::throttle::ThrottlePolicy::default()
+                .device_code_ip
+                .max,
         }
     }
 }
@@ -399,6 +452,8 @@ impl Default for Settings {
             oauth: OAuthSettings::default(),
             mfa: MfaSettings::default(),
             passkeys: PasskeySettings::default(),
+            personal_tokens: PersonalTokenSettings::default(),
+            device: DeviceSettings::default(),
             upstream: BTreeMap::new(),
         }
     }
@@ -668,6 +723,14 @@ impl Settings {
             client_ip: Limit {
                 max: self.auth.client_secret_failures_per_ip,
                 window: login,
+            },
+            personal_token_user: Limit {
+                max: self.personal_tokens.per_user_per_hour,
+                window: chrono::Duration::hours(1),
+            },
+            device_code_ip: Limit {
+                max: self.device.user_code_failures_per_ip,
+                window: ThrottlePolicy::default().device_code_ip.window,
             },
         }
     }

@@ -177,6 +177,7 @@ pub struct Storage {
     pub upstream_flows: Arc<dyn UpstreamFlowRepository>,
     pub passkeys: Arc<dyn gatehouse_domain::passkeys::PasskeyRepository>,
     pub apis: Arc<dyn gatehouse_domain::apis::ApiRepository>,
+    pub personal: Arc<dyn gatehouse_domain::personal::PersonalTokenRepository>,
 }
 
 impl Storage {
@@ -184,7 +185,11 @@ impl Storage {
     pub fn sea(database: &Database) -> Self {
         // The session check of every request is answered from memory; `AccountStores` is
         // the only way to the user and session stores, and it keeps that memory right.
-        let AccountStores { users, sessions } = AccountStores::new(database);
+        let AccountStores {
+            users,
+            sessions,
+            personal,
+        } = AccountStores::new(database);
         Self {
             users,
             sessions,
@@ -198,6 +203,7 @@ impl Storage {
             upstream_flows: Arc::new(SeaUpstreamFlowRepository::new(database)),
             passkeys: Arc::new(gatehouse_persistence::SeaPasskeyRepository::new(database)),
             apis: Arc::new(gatehouse_persistence::apis::SeaApiRepository::new(database)),
+            personal,
         }
     }
 }
@@ -276,6 +282,7 @@ fn assemble(
         upstream_flows,
         passkeys,
         apis,
+        personal,
     } = storage;
     let (mfa_key, retired_mfa_keys) = crate::signing_secret::mfa_keys(settings)?;
     let csrf = Arc::new(CsrfKey::from_secret(&mfa_key));
@@ -383,7 +390,40 @@ fn assemble(
         .with_passkeys(Arc::new(gatehouse_domain::passkeys::StoredPasskeys(
             passkeys.clone(),
         )))
-        .with_apis(api_tokens, settings.jwt.audience.clone());
+        .with_apis(api_tokens, settings.jwt.audience.clone())
+        .with_personal_tokens(personal.clone());
+    let personal = gatehouse_domain::personal::PersonalTokens::new(
+        gatehouse_domain::personal::PersonalTokenPorts {
+            tokens: personal,
+            sessions: sessions.clone(),
+            apis: apis.clone(),
+            opaque: Arc::new(RandomTokens),
+            clock: clock.clone(),
+        },
+        gatehouse_domain::reauth::Reauthentication::new(
+            gatehouse_domain::attempts::PasswordAttempts::new(
+                verifier.clone(),
+                throttle.clone(),
+                audit.clone(),
+            ),
+            sessions.clone(),
+            client_trust.clone(),
+            clock.clone(),
+            audit.clone(),
+            reauthentication,
+        ),
+        throttle.clone(),
+        audit.clone(),
+        gatehouse_domain::personal::PersonalTokenPolicy {
+            max_days: settings.personal_tokens.max_days,
+            default_days: settings
+                .personal_tokens
+                .default_days
+                .min(settings.personal_tokens.max_days),
+            allow_no_expiry: settings.personal_tokens.allow_no_expiry,
+            mfa: mfa_policy,
+        },
+    );
     let providers = Arc::new(crate::upstream::providers(settings));
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         let providers = providers.clone();
@@ -437,6 +477,7 @@ fn assemble(
             settings.jwt.audience.clone(),
         ),
         auth,
+        personal,
         upstream,
         passkeys,
         oauth,

@@ -791,3 +791,123 @@ fn apis_add_list_and_remove_with_their_scopes() {
     assert!(!listed.contains("orders"), "{listed}");
     assert!(listed.contains("urn:gatehouse"), "{listed}");
 }
+
+/// The body of a raw HTTP answer, as JSON.
+fn json_body(response: &str) -> serde_json::Value {
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("JSON in {response}"))
+}
+
+fn bearer(port: u16, method: &str, path: &str, token: &str, body: Option<&str>) -> String {
+    let body = body.unwrap_or("");
+    http(
+        port,
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn tokens_list_and_revoke_reach_a_server_running_beside_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = run_with_stdin(
+        &mut gatehouse(dir.path(), &["create-admin", "--email", "root@example.com"]),
+        "correct horse battery staple\n",
+    );
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let mut server = gatehouse(dir.path(), &["serve"])
+        .env("GATEHOUSE__SERVER__PORT", "0")
+        .env("GATEHOUSE__LOG__FORMAT", "json")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let port = listening_port(&mut server);
+    let form =
+        "grant_type=password&username=root%40example.com&password=correct+horse+battery+staple";
+    let login = http(
+        port,
+        &format!(
+            "POST /api/v1/auth/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        ),
+    );
+    let access = json_body(&login)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let make = |name: &str| {
+        let body = format!(
+            r#"{{"name": "{name}", "scope": "me", "current_password": "correct horse battery staple"}}"#
+        );
+        let made = bearer(
+            port,
+            "POST",
+            "/api/v1/users/me/tokens",
+            &access,
+            Some(&body),
+        );
+        assert!(made.starts_with("HTTP/1.1 201"), "{made}");
+        json_body(&made)
+    };
+    let nightly = make("nightly backup");
+    let other = make("other");
+    let secret = |token: &serde_json::Value| token["token"].as_str().unwrap().to_owned();
+    let me = |token: &str| bearer(port, "GET", "/api/v1/users/me", token, None);
+    // The server keeps its answer about each token in memory.
+    assert!(me(&secret(&nightly)).starts_with("HTTP/1.1 200"));
+    assert!(me(&secret(&other)).starts_with("HTTP/1.1 200"));
+
+    let listed = run(&mut gatehouse(
+        dir.path(),
+        &["tokens", "list", "--user", "root@example.com"],
+    ));
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let listing = text(&listed.stdout);
+    assert!(listing.contains("nightly backup") && listing.contains("scope: me"));
+    assert!(!listing.contains(&secret(&nightly)), "{listing}");
+    let nobody = run(&mut gatehouse(
+        dir.path(),
+        &["tokens", "list", "--user", "nobody@example.com"],
+    ));
+    assert!(!nobody.status.success());
+    assert!(text(&nobody.stderr).contains("no account has the email"));
+
+    let id = nightly["id"].as_str().unwrap();
+    let revoked = run(&mut gatehouse(
+        dir.path(),
+        &["tokens", "revoke", "--user", "root@example.com", id],
+    ));
+    assert!(revoked.status.success(), "{}", text(&revoked.stderr));
+    // The running server hears of it within a fraction of a second.
+    let started = Instant::now();
+    while me(&secret(&nightly)).starts_with("HTTP/1.1 200") {
+        assert!(started.elapsed() < Duration::from_secs(2), "still accepted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(me(&secret(&other)).starts_with("HTTP/1.1 200"));
+    let again = run(&mut gatehouse(
+        dir.path(),
+        &["tokens", "revoke", "--user", "root@example.com", id],
+    ));
+    assert!(!again.status.success());
+
+    let all = run(&mut gatehouse(
+        dir.path(),
+        &["tokens", "revoke", "--user", "root@example.com", "--all"],
+    ));
+    assert!(
+        text(&all.stdout).contains("revoked 1 token"),
+        "{}",
+        text(&all.stdout)
+    );
+    let started = Instant::now();
+    while me(&secret(&other)).starts_with("HTTP/1.1 200") {
+        assert!(started.elapsed() < Duration::from_secs(2), "still accepted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.kill().ok();
+    server.wait().ok();
+}

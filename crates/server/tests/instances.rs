@@ -481,6 +481,66 @@ async fn a_write_on_one_instance_makes_the_others_forget_only_what_it_changed() 
 
 #[tokio::test]
 #[ignore = "starts PostgreSQL: run with --ignored (.ci/run does)"]
+async fn a_personal_access_token_revoked_on_one_instance_is_refused_on_the_other() {
+    let _one_at_a_time = CLUSTERS.lock().await;
+    let cluster = Cluster::start();
+    let a = Instance::start(Some(&cluster.url), &[]).await;
+    let b = Instance::start(Some(&cluster.url), &[]).await;
+    assert_eq!(
+        a.register("ada@example.com").await.status(),
+        StatusCode::CREATED
+    );
+    let session = a.tokens("ada@example.com").await;
+    let made = |name: &'static str| {
+        let (a, session) = (&a, &session);
+        async move {
+            let response = client()
+                .post(a.url("/api/v1/users/me/tokens"))
+                .bearer_auth(access(session))
+                .json(&json!({"name": name, "current_password": PASSWORD}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::CREATED);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let revoked = made("revoked").await;
+    let kept = made("kept").await;
+    let secret = |token: &Value| token["token"].as_str().unwrap().to_owned();
+    // B checks both and keeps its answers in memory.
+    for token in [&revoked, &kept] {
+        assert_eq!(b.me(&secret(token)).await.status(), StatusCode::OK);
+        assert_eq!(b.me(&secret(token)).await.status(), StatusCode::OK);
+    }
+
+    let response = client()
+        .delete(a.url(&format!(
+            "/api/v1/users/me/tokens/{}",
+            revoked["id"].as_str().unwrap()
+        )))
+        .bearer_auth(access(&session))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    b.refuses_soon(&secret(&revoked)).await;
+    assert_eq!(b.me(&secret(&kept)).await.status(), StatusCode::OK);
+
+    // A password change on B ends the other token on A.
+    let changed = client()
+        .put(b.url("/api/v1/users/me/password"))
+        .bearer_auth(access(&session))
+        .json(&json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    a.refuses_soon(&secret(&kept)).await;
+}
+
+#[tokio::test]
+#[ignore = "starts PostgreSQL: run with --ignored (.ci/run does)"]
 async fn a_session_kept_in_memory_outlives_its_old_idle_expiry_once_another_instance_refreshed_it()
 {
     let _one_at_a_time = CLUSTERS.lock().await;

@@ -157,9 +157,7 @@ impl Fixture {
             admin,
         };
         for create in fx.document.operations() {
-            let item_path = format!("{}/{{id}}", create.path);
-            let owned = fx.document.0["paths"].get(&item_path).is_some();
-            if create.method == "post" && owned && create.for_users() {
+            if fx.document.is_owned_collection(&create) {
                 let body = fx.base_body(&create);
                 let response = fx
                     .request(

@@ -19,6 +19,7 @@ mod openapi;
 mod owned;
 mod pages;
 mod passkeys;
+mod personal_tokens;
 mod provider;
 mod races;
 mod recovery;

@@ -25,7 +25,7 @@ async fn another_users_item_is_invisible_to_every_endpoint_of_every_owned_resour
             .iter()
             .filter(|op| op.path == item_path)
             .collect();
-        if create.method != "post" || on_item.is_empty() || !create.for_users() {
+        if !document.is_owned_collection(create) {
             continue;
         }
         let body = document.request_example(create);

@@ -340,6 +340,77 @@ async fn the_account_page_signs_out_another_session_and_only_with_its_csrf_token
 }
 
 #[tokio::test]
+async fn the_account_page_makes_a_token_shown_once_and_revokes_it_with_its_csrf_token() {
+    let app = TestApp::builder().spawn().await;
+    app.register_ok("ada@example.com").await;
+    let mut agent = signed_in(&app, "ada@example.com").await;
+    let (_, csrf, html) = csrf_of(&mut agent, "/account").await;
+    assert!(html.contains("Personal access tokens"));
+
+    let form = |csrf: String, password: &'static str| {
+        vec![
+            ("csrf", csrf),
+            ("name", "laptop script".to_owned()),
+            ("scope", "me".to_owned()),
+            ("expires_in_days", "7".to_owned()),
+            ("current_password", password.to_owned()),
+        ]
+    };
+    // A forged CSRF token, then a wrong password: nothing is made.
+    for (csrf, password) in [
+        ("A".repeat(43), PASSWORD),
+        (csrf.clone(), "not the password"),
+    ] {
+        let fields = form(csrf, password);
+        let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = agent.post_form("/account/tokens", &borrowed).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(app.stored_personal_tokens("").await.0, 0);
+
+    let fields = form(csrf.clone(), PASSWORD);
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let made = agent.post_form("/account/tokens", &borrowed).await;
+    assert_eq!(made.status(), StatusCode::OK);
+    let html = made.text().await.unwrap();
+    let token = html
+        .split("<code id=\"personal-token\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap()
+        .to_owned();
+    assert!(token.starts_with("gatehouse_pat_"), "{html}");
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", &token).await.status(),
+        StatusCode::OK
+    );
+
+    // Listed on the account page, never with its secret; revoked from there.
+    let (_, csrf, html) = csrf_of(&mut agent, "/account").await;
+    assert!(html.contains("laptop script") && !html.contains(&token));
+    let id = app.bearer_get("/api/v1/users/me/tokens", &token).await;
+    let id = id.json::<serde_json::Value>().await.unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forged = agent
+        .post_form(
+            "/account/tokens/revoke",
+            &[("csrf", "A".repeat(43).as_str()), ("id", &id)],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let revoked = agent
+        .post_form("/account/tokens/revoke", &[("csrf", &csrf), ("id", &id)])
+        .await;
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.bearer_get("/api/v1/users/me", &token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
 async fn hostile_queries_and_forms_on_the_pages_never_get_a_5xx() {
     let app = TestApp::builder().spawn().await;
     app.register_ok("ada@example.com").await;

@@ -374,6 +374,31 @@ pub async fn introspect(
             .then(|| user.email.as_str().to_owned())
     };
     let answer = match state.auth.introspect(&token).await? {
+        Introspection::Access { user, session, .. }
+            if session.kind == gatehouse_domain::SessionKind::Personal =>
+        {
+            // Used at the API asking: where from is the API's business, not recorded.
+            let nowhere = gatehouse_domain::Caller::default();
+            state.auth.record_personal_use(&session, &nowhere).await;
+            match state.personal.grants_now(&session, &user).await? {
+                Some((scope, api)) => IntrospectionResponse {
+                    active: true,
+                    username: None,
+                    client_id: None,
+                    token_type: Some("access_token"),
+                    exp: gatehouse_domain::personal::expires_at(&session).map(|at| at.timestamp()),
+                    iat: Some(session.created_at.timestamp()),
+                    sub: Some(user.id.to_string()),
+                    sid: Some(session.id.to_string()),
+                    aud: Some(match api {
+                        Some(api) => api.as_str().to_owned(),
+                        None => state.apis.own_identifier().to_owned(),
+                    }),
+                    scope: Some(scope),
+                },
+                None => IntrospectionResponse::default(),
+            }
+        }
         Introspection::Access {
             user,
             claims,

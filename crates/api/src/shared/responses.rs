@@ -85,6 +85,13 @@ pub struct EmailedTokenInvalid(ProblemDetails);
     "detail": "No session with this id exists.", "code": "session_not_found"}))]
 pub struct SessionNotFound(ProblemDetails);
 
+/// You (or this user) have no live personal access token with this id.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json", example = json!({
+    "type": "urn:gatehouse:problem:personal_token_not_found", "title": "Not Found", "status": 404,
+    "detail": "No personal token with this id exists.", "code": "personal_token_not_found"}))]
+pub struct PersonalTokenNotFound(ProblemDetails);
+
 /// No client has this id.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json", example = json!({

@@ -81,6 +81,8 @@ pub mod patterns {
     pub const LINES: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
     /// An emailed token.
     pub const OPAQUE_TOKEN: &str = r"^[A-Za-z0-9_-]{43}$";
+    /// A personal access token (`gatehouse_domain::personal::looks_personal`).
+    pub const PERSONAL_TOKEN: &str = r"^gatehouse_pat_[A-Za-z0-9_-]{43}$";
     /// A code from an authenticator app: six digits.
     pub const ONE_TIME_CODE: &str = r"^[0-9]{6}$";
     /// A recovery code as shown (`k7qm-2xvd-9fp4-hw3a`), any case, dashes and spaces
@@ -313,7 +315,14 @@ mod tests {
                 is_opaque_token(text),
                 "{text:?}"
             );
+            let personal = format!("gatehouse_pat_{text}");
+            assert_eq!(
+                matches(PERSONAL_TOKEN, &personal),
+                gatehouse_domain::personal::looks_personal(&personal),
+                "{personal:?}"
+            );
         }
+        assert!(!matches(PERSONAL_TOKEN, token));
     }
 
     /// The code patterns take what the authenticators and the recovery codes the server
@@ -424,6 +433,7 @@ mod tests {
                 NOT_BLANK_LINE,
                 LINES,
                 OPAQUE_TOKEN,
+                PERSONAL_TOKEN,
                 CLIENT_ID,
                 REDIRECT_URI,
                 ONE_TIME_CODE,

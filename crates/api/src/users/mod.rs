@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 mod dto;
 mod identities;
+mod tokens;
 
 use crate::shared::query::{self, Paging};
 use crate::shared::responses::{
@@ -40,6 +41,11 @@ use gatehouse_http::state::AppState;
         identities::list_identities,
         identities::unlink_identity,
         identities::user_identities,
+        tokens::list_tokens,
+        tokens::create_token,
+        tokens::revoke_token,
+        tokens::user_tokens,
+        tokens::revoke_user_token,
         list,
         get_user,
         update_user,
@@ -52,6 +58,9 @@ use gatehouse_http::state::AppState;
         dto::AdminUpdateUserRequest,
         dto::SessionResponse,
         identities::IdentityResponse,
+        tokens::CreateTokenRequest,
+        tokens::TokenResponse,
+        tokens::CreatedTokenResponse,
     ))
 )]
 pub struct Doc;
@@ -67,8 +76,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(revoke_session)
         .service(identities::list_identities)
         .service(identities::unlink_identity)
+        .service(tokens::list_tokens)
+        .service(tokens::create_token)
+        .service(tokens::revoke_token)
         .service(list)
         .service(identities::user_identities)
+        .service(tokens::user_tokens)
+        .service(tokens::revoke_user_token)
         .service(get_user)
         .service(update_user)
         .service(delete_user);

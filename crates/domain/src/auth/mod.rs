@@ -136,6 +136,8 @@ pub struct AuthService {
     /// The issuer of tokens for registered APIs, and gatehouse's own API's identifier:
     /// without them, a session's grants for registered APIs give no token.
     apis: Option<(crate::oauth::audience::ApiTokens, String)>,
+    /// Personal access tokens: without them, none is accepted.
+    personal: Option<Arc<dyn crate::personal::PersonalTokenRepository>>,
 }
 
 /// Rules of authentication that deployments choose.
@@ -189,7 +191,17 @@ impl AuthService {
             passkeys: Arc::new(crate::mfa::NoPasskeys),
             policy,
             apis: None,
+            personal: None,
         }
+    }
+
+    /// The same service, accepting personal access tokens as bearer tokens.
+    pub fn with_personal_tokens(
+        mut self,
+        tokens: Arc<dyn crate::personal::PersonalTokenRepository>,
+    ) -> Self {
+        self.personal = Some(tokens);
+        self
     }
 
     /// The same service, refreshing a session's grants for registered APIs into tokens

@@ -44,11 +44,103 @@ impl AuthService {
             .map(|(user, claims, _)| (user, claims))
     }
 
+    /// [`Self::resolve_current_user`] for a request from `caller` (asked for only when
+    /// needed): a personal access token's use is recorded, at most once a minute.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn resolve_caller(
+        &self,
+        token: &str,
+        caller: impl FnOnce() -> Caller,
+    ) -> Result<(User, AccessClaims), CurrentUserError> {
+        let (user, claims, session) = self.resolve_access(token).await?;
+        if session.kind == SessionKind::Personal {
+            self.record_personal_use(&session, &caller()).await;
+        }
+        Ok((user, claims))
+    }
+
+    /// Records a use of personal access token `session` by `caller` (at most once a
+    /// minute; a failure to record is logged, never the request's).
+    pub async fn record_personal_use(&self, session: &Session, caller: &Caller) {
+        let Some(tokens) = &self.personal else {
+            return;
+        };
+        let now = self.clock.now();
+        let gap = crate::personal::USE_RECORD_GAP;
+        match tokens
+            .record_use(session.id, caller.ip.as_deref(), now, gap)
+            .await
+        {
+            Ok(true) => {
+                self.audit
+                    .record(
+                        AuditKind::PatUsed,
+                        Some(session.user_id),
+                        None,
+                        caller,
+                        Some(format!("token {}", session.id)),
+                    )
+                    .await;
+            }
+            Ok(false) => {}
+            // The request is served all the same: its check has passed.
+            Err(error) => {
+                tracing::warn!(%error, "could not record a personal access token's use");
+            }
+        }
+    }
+
+    /// A personal access token: found by its digest, then judged as its session, on every
+    /// request: live, of an active account, made under its current credential.
+    async fn resolve_personal(
+        &self,
+        token: &str,
+    ) -> Result<(User, AccessClaims, Session), CurrentUserError> {
+        let refused = |why: &str| CurrentUserError::InvalidToken(why.into());
+        let Some(tokens) = &self.personal else {
+            return Err(refused("personal access tokens are not accepted here"));
+        };
+        let digest = self.opaque.digest(&SecretString::from(token.to_owned()));
+        let Some(id) = tokens.find(&digest).await? else {
+            return Err(refused("unknown personal access token"));
+        };
+        let Some((session, user)) = self.sessions.find_with_user(id).await? else {
+            return Err(refused(
+                "personal access token or its user no longer exists",
+            ));
+        };
+        if session.kind != SessionKind::Personal || !session.is_live(self.clock.now()) {
+            return Err(refused("personal access token revoked or expired"));
+        }
+        if !user.is_active {
+            return Err(refused("account is disabled"));
+        }
+        if !session.opened_under(&user) {
+            return Err(refused(
+                "personal access token made under a password that has since changed",
+            ));
+        }
+        let claims = AccessClaims {
+            user_id: user.id,
+            session_id: session.id,
+            token_id: session.id.as_uuid(),
+            issued_at: session.created_at,
+            expires_at: session.absolute_expires_at,
+            scopes: session.scopes.clone(),
+            role: user.role,
+            amr: session.amr,
+        };
+        Ok((user, claims, session))
+    }
+
     /// [`Self::resolve_current_user`], with the session the token belongs to.
     async fn resolve_access(
         &self,
         token: &str,
     ) -> Result<(User, AccessClaims, Session), CurrentUserError> {
+        if crate::personal::looks_personal(token) {
+            return self.resolve_personal(token).await;
+        }
         let claims = self
             .tokens
             .verify(token, self.clock.now())

@@ -5,7 +5,8 @@ use gatehouse_domain::ValidationErrors;
 use gatehouse_domain::ports::HashingError;
 
 use super::{
-    ApiError, FieldError, IDENTITY_NOT_FOUND, PASSKEY_NOT_FOUND, SESSION_NOT_FOUND, USER_NOT_FOUND,
+    ApiError, FieldError, IDENTITY_NOT_FOUND, PASSKEY_NOT_FOUND, PERSONAL_TOKEN_NOT_FOUND,
+    SESSION_NOT_FOUND, USER_NOT_FOUND,
 };
 
 impl From<ValidationErrors> for ApiError {
@@ -100,6 +101,7 @@ impl From<gatehouse_domain::users::ManageUserError> for ApiError {
             E::Invalid(errors) => errors.into(),
             E::NotFound => ApiError::ResourceNotFound(USER_NOT_FOUND),
             E::SessionNotFound => ApiError::ResourceNotFound(SESSION_NOT_FOUND),
+            E::TokenNotFound => ApiError::ResourceNotFound(PERSONAL_TOKEN_NOT_FOUND),
             E::EmailTaken => ApiError::EmailTaken,
             E::LastAdmin => ApiError::LastAdmin,
             E::OwnAccount => ApiError::OwnAccount,

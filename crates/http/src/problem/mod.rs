@@ -26,6 +26,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// 404 codes of resources the API addresses by id.
 pub const USER_NOT_FOUND: &str = "user_not_found";
 pub const SESSION_NOT_FOUND: &str = "session_not_found";
+pub const PERSONAL_TOKEN_NOT_FOUND: &str = "personal_token_not_found";
 /// The 404 code of an upstream identity the account does not have.
 pub const IDENTITY_NOT_FOUND: &str = "identity_not_found";
 pub const PASSKEY_NOT_FOUND: &str = "passkey_not_found";
@@ -241,7 +242,9 @@ impl ApiError {
             ApiError::EmailedTokenInvalid => Code::TokenInvalid,
             ApiError::WrongPassword => Code::WrongPassword,
             ApiError::InvalidMfaCode => Code::InvalidMfaCode,
-            ApiError::NotReauthenticated(ReauthRefusal::ThirdParty) => Code::FirstPartyOnly,
+            ApiError::NotReauthenticated(
+                ReauthRefusal::ThirdParty | ReauthRefusal::PersonalToken,
+            ) => Code::FirstPartyOnly,
             ApiError::NotReauthenticated(_) => Code::ReauthenticationRequired,
             ApiError::MfaAlreadyEnabled => Code::MfaAlreadyEnabled,
             ApiError::MfaNotEnabled => Code::MfaNotEnabled,
@@ -276,7 +279,7 @@ impl ApiError {
             }
             ApiError::ResourceNotFound(code) => format!(
                 "No {} with this id exists.",
-                code.trim_end_matches("_not_found")
+                code.trim_end_matches("_not_found").replace('_', " ")
             ),
             ApiError::LastAdmin => {
                 "This is the last active admin: promote another user first.".into()
@@ -299,6 +302,9 @@ impl ApiError {
             ApiError::InvalidMfaCode => "The code is wrong or was already used.".into(),
             ApiError::NotReauthenticated(ReauthRefusal::ThirdParty) => {
                 "This token belongs to a third-party application, which cannot change how the account signs in or is recovered.".into()
+            }
+            ApiError::NotReauthenticated(ReauthRefusal::PersonalToken) => {
+                "This is a personal access token, which cannot change how the account signs in or make other tokens: sign in.".into()
             }
             ApiError::NotReauthenticated(ReauthRefusal::PasswordRequired) => {
                 "Confirm this change with your current password (`current_password`).".into()
@@ -402,6 +408,7 @@ mod tests {
             ApiError::WrongPassword,
             ApiError::InvalidMfaCode,
             ApiError::NotReauthenticated(ReauthRefusal::ThirdParty),
+            ApiError::NotReauthenticated(ReauthRefusal::PersonalToken),
             ApiError::NotReauthenticated(ReauthRefusal::PasswordRequired),
             ApiError::NotReauthenticated(ReauthRefusal::Stale),
             ApiError::MfaAlreadyEnabled,

@@ -20,7 +20,8 @@ pub struct Model {
     pub client_id: Option<String>,
     /// `api` or `browser`.
     pub kind: String,
-    /// A browser session's cookie digest; never a refresh token.
+    /// A browser session's cookie digest, or a personal access token's digest; never a
+    /// refresh token.
     pub browser_token_hash: Option<String>,
     /// How the person signed in: `pwd` or `pwd otp`.
     pub amr: String,
@@ -30,6 +31,12 @@ pub struct Model {
     pub authenticated_at: Option<DateTimeUtc>,
     /// Grants for registered APIs: a line per API, its identifier and scope names.
     pub resources: String,
+    /// A personal access token's name.
+    pub name: Option<String>,
+    /// When a personal access token was last used (recorded at most once a minute).
+    pub used_at: Option<DateTimeUtc>,
+    /// Where from a personal access token was last used.
+    pub used_ip: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
