@@ -25,6 +25,7 @@ mod m20261207_000020_lists_at_scale;
 mod m20261207_000021_quiet_purge;
 mod m20261207_000022_quiet_refresh;
 mod m20261208_000023_personal_tokens;
+mod m20261208_000024_device_grant;
 mod owned;
 mod postgres_only;
 
@@ -70,6 +71,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000021_quiet_purge::Migration),
             Box::new(m20261207_000022_quiet_refresh::Migration),
             Box::new(m20261208_000023_personal_tokens::Migration),
+            Box::new(m20261208_000024_device_grant::Migration),
         ]
     }
 }

@@ -10,6 +10,8 @@
 //!   TOTP), then a sign-in with password and code.
 //! - a SPA's sign-in through an upstream provider (a second gatehouse, on another host):
 //!   "Continue with …" on the hosted page, the provider's own page, and back with tokens.
+//! - a device signed in by the device authorization grant: the `oauth2` crate asks and
+//!   polls, as a TV app would, while its person signs in and allows it on `/device`.
 //!
 //! Needs a running chromedriver: `CHROMEDRIVER_URL=http://127.0.0.1:9515 cargo test -p
 //! gatehouse-tests --test browser -- --ignored` (`.ci/run` does this). Screenshots of each
@@ -976,4 +978,97 @@ async fn a_passkey_added_on_the_account_page_signs_a_spa_in_without_a_password()
     client.close().await.ok();
     assert_eq!(app.audited("passkey_registered").await, 1);
     assert_eq!(app.audited("passkey_sign_in").await, 1);
+}
+
+#[tokio::test]
+#[ignore = "needs chromedriver and Chromium: set CHROMEDRIVER_URL and run with --ignored"]
+async fn a_device_run_by_the_oauth2_crate_is_allowed_on_the_device_page() {
+    use oauth2::basic::BasicClient;
+    use oauth2::{
+        AuthType, ClientId, DeviceAuthorizationUrl, Scope, StandardDeviceAuthorizationResponse,
+        TokenResponse, TokenUrl,
+    };
+
+    let app = TestApp::builder()
+        .settings(|s| s.device.interval_secs = 1)
+        .spawn()
+        .await;
+    let root = app.admin_token("root@example.com").await;
+    gatehouse_tests::oidc::register_client(
+        &app,
+        &root,
+        serde_json::json!({"id": "tv", "name": "Living room TV", "public": true, "device_code": true}),
+    )
+    .await;
+    app.register_ok("ada@example.com").await;
+
+    let device = BasicClient::new(ClientId::new("tv".into()))
+        .set_auth_type(AuthType::RequestBody)
+        .set_device_authorization_url(
+            DeviceAuthorizationUrl::new(app.url("/oauth2/device_authorization")).unwrap(),
+        )
+        .set_token_uri(TokenUrl::new(app.url("/api/v1/auth/token")).unwrap());
+    // As the crate advises: never follow a redirect from an authorization server.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let details: StandardDeviceAuthorizationResponse = device
+        .exchange_device_code()
+        .add_scope(Scope::new("todos:read".into()))
+        .request_async(&http)
+        .await
+        .expect("the device's codes");
+    let complete = details
+        .verification_uri_complete()
+        .expect("verification_uri_complete")
+        .secret()
+        .to_owned();
+    let user_code = details.user_code().secret().to_owned();
+    // The device polls while its person decides.
+    let polling = device.exchange_device_access_token(&details).request_async(
+        &http,
+        tokio::time::sleep,
+        Some(Duration::from_secs(120)),
+    );
+
+    let person = async {
+        let client = browser().await;
+        client.goto(&complete).await.unwrap();
+        sign_in_on_hosted_page(&client, "ada@example.com", PASSWORD).await;
+        let entered = wait_for(&client, "#user_code").await;
+        assert_eq!(
+            entered.prop("value").await.unwrap().as_deref(),
+            Some(user_code.as_str())
+        );
+        screenshot(&client, "device-1-code").await;
+        wait_for(&client, "button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_for_text(&client, "main", "Living room TV").await;
+        wait_for_text(&client, "#user-code", &user_code).await;
+        screenshot(&client, "device-2-allow").await;
+        wait_for(&client, "button[value=allow]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_for_text(&client, "main", "is signed in on your device").await;
+        screenshot(&client, "device-3-done").await;
+        client.close().await.ok();
+    };
+    let (tokens, ()) = tokio::join!(polling, person);
+    let tokens = tokens.expect("the device's tokens");
+    let scopes: Vec<String> = tokens
+        .scopes()
+        .map(|scopes| scopes.iter().map(|scope| scope.to_string()).collect())
+        .unwrap_or_default();
+    assert_eq!(scopes, ["todos:read"]);
+    assert!(tokens.refresh_token().is_some());
+    let todos = app
+        .bearer_get("/api/v1/todos", tokens.access_token().secret())
+        .await;
+    assert_eq!(todos.status(), reqwest::StatusCode::OK);
 }

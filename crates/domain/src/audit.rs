@@ -90,10 +90,14 @@ pub enum AuditKind {
     PatRevoked,
     /// A personal access token used (recorded at most once a minute per token).
     PatUsed,
+    /// A device's request approved by its person (the detail names the client and scopes).
+    DeviceApproved,
+    /// A device's request denied by its person.
+    DeviceDenied,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 41] = [
+    pub const ALL: [AuditKind; 43] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -135,6 +139,8 @@ impl AuditKind {
         AuditKind::PatCreated,
         AuditKind::PatRevoked,
         AuditKind::PatUsed,
+        AuditKind::DeviceApproved,
+        AuditKind::DeviceDenied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -180,6 +186,8 @@ impl AuditKind {
             AuditKind::PatCreated => "pat_created",
             AuditKind::PatRevoked => "pat_revoked",
             AuditKind::PatUsed => "pat_used",
+            AuditKind::DeviceApproved => "device_approved",
+            AuditKind::DeviceDenied => "device_denied",
         }
     }
 

@@ -11,3 +11,9 @@ pub const DOCUMENT: &str = "/api-docs/openapi.json";
 
 /// Swagger UI's pages and assets.
 pub const SWAGGER_UI: &str = "/swagger-ui/{_:.*}";
+
+/// The hosted page where a person enters a device's user code (RFC 8628 `verification_uri`).
+pub const DEVICE: &str = "/device";
+
+/// The device authorization endpoint (RFC 8628 §3.1).
+pub const DEVICE_AUTHORIZATION: &str = "/oauth2/device_authorization";

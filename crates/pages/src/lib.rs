@@ -16,6 +16,7 @@
 
 mod account;
 mod authorize;
+mod device;
 mod logout;
 mod recovery;
 mod shared;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     recovery::configure(cfg);
     account::configure(cfg);
     tokens::configure(cfg);
+    device::configure(cfg);
     upstream::configure(cfg);
     cfg.service(shared::resource("/static/gatehouse.css").route(web::get().to(stylesheet)))
         .service(shared::resource("/static/passkeys.js").route(web::get().to(passkey_script)));

@@ -506,6 +506,11 @@ pub(crate) fn safe_return_to(raw: Option<&str>) -> &str {
         Some(path)
             if path == ACCOUNT_PATH
                 || path == LINK_OFFER_PATH
+                || path == gatehouse_http::paths::DEVICE
+                || path
+                    .strip_prefix(gatehouse_http::paths::DEVICE)
+                    .is_some_and(|rest| rest.starts_with("?user_code="))
+                    && !path.contains(['\\', '\r', '\n', '#'])
                 || path
                     .strip_prefix(gatehouse_http::paths::AUTHORIZE)
                     .is_some_and(|rest| rest.starts_with('?'))

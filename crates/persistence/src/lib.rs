@@ -7,6 +7,7 @@ pub mod audit;
 pub mod backup;
 pub mod cache;
 pub mod database;
+pub mod devices;
 pub mod entity;
 mod errors;
 mod grants;

@@ -80,6 +80,7 @@ fn client_to_domain(model: clients::Model) -> Result<Client, RepositoryError> {
         first_party: model.first_party,
         resource_server: model.resource_server,
         client_credentials: model.client_credentials,
+        device_code: model.device_code,
         created_at: model.created_at,
     })
 }
@@ -102,6 +103,7 @@ impl ClientRepository for SeaClientRepository {
             first_party: Set(client.first_party),
             resource_server: Set(client.resource_server),
             client_credentials: Set(client.client_credentials),
+            device_code: Set(client.device_code),
             created_at: Set(client.created_at),
         };
         match clients::Entity::insert(row)

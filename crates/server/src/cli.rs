@@ -154,6 +154,10 @@ enum ClientsAction {
         /// `gatehouse clients set-apis` gives it.
         #[arg(long)]
         client_credentials: bool,
+        /// May use the device authorization grant (a device whose person approves it on
+        /// the `/device` page).
+        #[arg(long)]
+        device_code: bool,
     },
     /// Set the registered APIs and scopes a client may ask tokens for, replacing what it
     /// had (no `--api`: none).
@@ -418,6 +422,7 @@ async fn clients(settings: &Settings, action: ClientsAction) -> Result<(), Strin
             first_party,
             resource_server,
             client_credentials,
+            device_code,
         } => {
             let registered = state
                 .oauth
@@ -430,6 +435,7 @@ async fn clients(settings: &Settings, action: ClientsAction) -> Result<(), Strin
                     first_party,
                     resource_server,
                     client_credentials,
+                    device_code,
                 })
                 .await;
             let (client, secret) = match registered {

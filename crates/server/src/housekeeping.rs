@@ -34,6 +34,11 @@ pub fn spawn(state: AppState, clock: Arc<dyn Clock>, every: std::time::Duration)
                 Ok(purged) => tracing::info!(purged, "expired authorization codes purged"),
                 Err(error) => tracing::warn!(%error, "authorization code purge failed"),
             }
+            match state.oauth.purge_devices().await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "expired device authorizations purged"),
+                Err(error) => tracing::warn!(%error, "device authorization purge failed"),
+            }
             match state.upstream.purge().await {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "pending upstream sign-ins purged"),

@@ -112,6 +112,7 @@ fn built_in_clients(
         first_party: true,
         resource_server: false,
         client_credentials: false,
+        device_code: false,
         created_at: now,
     }])
 }
@@ -178,6 +179,7 @@ pub struct Storage {
     pub passkeys: Arc<dyn gatehouse_domain::passkeys::PasskeyRepository>,
     pub apis: Arc<dyn gatehouse_domain::apis::ApiRepository>,
     pub personal: Arc<dyn gatehouse_domain::personal::PersonalTokenRepository>,
+    pub devices: Arc<dyn gatehouse_domain::oauth::device::DeviceAuthorizationRepository>,
 }
 
 impl Storage {
@@ -204,6 +206,9 @@ impl Storage {
             passkeys: Arc::new(gatehouse_persistence::SeaPasskeyRepository::new(database)),
             apis: Arc::new(gatehouse_persistence::apis::SeaApiRepository::new(database)),
             personal,
+            devices: Arc::new(
+                gatehouse_persistence::devices::SeaDeviceAuthorizations::new(database),
+            ),
         }
     }
 }
@@ -283,6 +288,7 @@ fn assemble(
         passkeys,
         apis,
         personal,
+        devices,
     } = storage;
     let (mfa_key, retired_mfa_keys) = crate::signing_secret::mfa_keys(settings)?;
     let csrf = Arc::new(CsrfKey::from_secret(&mfa_key));
@@ -382,6 +388,13 @@ fn assemble(
             built_in: built_in_clients(settings, clock.now())?,
             mfa: mfa_policy,
             audience: settings.jwt.audience.clone(),
+        },
+    )
+    .with_devices(
+        devices,
+        gatehouse_domain::oauth::DevicePolicy {
+            lifetime: chrono::Duration::seconds(settings.device.code_lifetime_secs.into()),
+            interval: chrono::Duration::seconds(settings.device.interval_secs.into()),
         },
     );
     let client_trust: Arc<dyn ClientTrust> = Arc::new(oauth.clone());

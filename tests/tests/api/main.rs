@@ -6,6 +6,7 @@ mod attacks;
 mod audit;
 mod backup;
 mod client_credentials;
+mod device;
 mod errors;
 mod fuzz;
 mod hardening;

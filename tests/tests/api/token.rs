@@ -168,7 +168,7 @@ async fn other_grant_types_are_unsupported() {
     for grant in [
         "implicit",
         "PASSWORD",
-        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
     ] {
         let (status, body) = oauth_error(
             app.token(&[

@@ -57,6 +57,8 @@ pub struct TokenRequest {
     pub ceremony: Option<String>,
     /// What `navigator.credentials.get` returned, as JSON (passkey grant).
     pub credential: Option<String>,
+    /// The `device_code` of `POST /oauth2/device_authorization` (device code grant).
+    pub device_code: Option<String>,
     /// The registered API the token is for (RFC 8707): for the client credentials grant,
     /// and for the code and refresh grants one of the APIs the authorization request named
     /// (gatehouse's own API's identifier, `jwt.audience`, asks for a token for gatehouse).
@@ -94,8 +96,9 @@ fn grant_type_schema() -> utoipa::openapi::Object {
             super::MFA_OTP_GRANT,
             super::PASSKEY_GRANT,
             super::MFA_PASSKEY_GRANT,
+            super::DEVICE_CODE_GRANT,
         ],
-        "`password` (log in), `refresh_token` (refresh), `authorization_code` (a code from `/oauth2/authorize`), `client_credentials` (a client's own token for a registered API), `urn:gatehouse:params:oauth:grant-type:mfa-otp` (the second factor after a `mfa_required` answer) or `urn:gatehouse:params:oauth:grant-type:passkey` (a passkey sign-in begun at `/api/v1/auth/passkey`) or `urn:gatehouse:params:oauth:grant-type:mfa-passkey` (a passkey as the second factor, begun at `/api/v1/auth/passkey/second-factor`).",
+        "`password` (log in), `refresh_token` (refresh), `authorization_code` (a code from `/oauth2/authorize`), `client_credentials` (a client's own token for a registered API), `urn:gatehouse:params:oauth:grant-type:mfa-otp` (the second factor after a `mfa_required` answer), `urn:gatehouse:params:oauth:grant-type:passkey` (a passkey sign-in begun at `/api/v1/auth/passkey`), `urn:gatehouse:params:oauth:grant-type:mfa-passkey` (a passkey as the second factor, begun at `/api/v1/auth/passkey/second-factor`) or `urn:ietf:params:oauth:grant-type:device_code` (a device's poll, RFC 8628).",
     )
 }
 

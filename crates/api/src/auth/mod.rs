@@ -105,6 +105,11 @@ pub async fn register(
 /// has an `id_token`. Each success returns a new access token and a new single-use refresh
 /// token. Errors follow RFC 6749 §5.2.
 ///
+/// Device code grant (RFC 8628 §3.4): a device polls with `device_code` and its client
+/// after `POST /oauth2/device_authorization`; 400 `authorization_pending` until its person
+/// decides, `slow_down` when it polls sooner than its interval (which grows by 5 seconds),
+/// `access_denied`, `expired_token`; once approved, tokens, once.
+///
 /// Client credentials grant (RFC 6749 §4.4), for a confidential client an admin allowed:
 /// the client authenticates (HTTP Basic or `client_secret_post`), names the registered API
 /// with `resource` (RFC 8707; optional when it has access to one only) and may narrow the
@@ -250,6 +255,15 @@ pub async fn token(
                 id_token: None,
             }));
         }
+        DEVICE_CODE_GRANT => {
+            let device_code = SecretString::from(required(&form, "device_code")?);
+            let grant = state
+                .oauth
+                .poll_device(&client_credentials(&req, &form)?, &device_code, caller.0)
+                .await
+                .map_err(OAuthError::from)?;
+            return Ok(token_response(grant.tokens, grant.id_token));
+        }
         "authorization_code" => {
             let exchange = CodeExchange {
                 code: SecretString::from(required(&form, "code")?),
@@ -267,7 +281,7 @@ pub async fn token(
         }
         other => {
             return Err(OAuthError::unsupported_grant_type(format!(
-                "Grant type `{other}` is not supported; use `password`, `refresh_token`, `authorization_code`, `client_credentials`, `{MFA_OTP_GRANT}`, `{MFA_PASSKEY_GRANT}` or `{PASSKEY_GRANT}`."
+                "Grant type `{other}` is not supported; use `password`, `refresh_token`, `authorization_code`, `client_credentials`, `{MFA_OTP_GRANT}`, `{MFA_PASSKEY_GRANT}`, `{PASSKEY_GRANT}` or `{DEVICE_CODE_GRANT}`."
             ))
             .into());
         }
@@ -290,9 +304,13 @@ fn counted_grant(grant_type: &str) -> &'static str {
         MFA_OTP_GRANT => "mfa_otp",
         MFA_PASSKEY_GRANT => "mfa_passkey",
         PASSKEY_GRANT => "passkey",
+        DEVICE_CODE_GRANT => "device_code",
         _ => "other",
     }
 }
+
+/// A device's poll (RFC 8628 §3.4).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// The second step of a password grant for an account with MFA.
 pub const MFA_OTP_GRANT: &str = "urn:gatehouse:params:oauth:grant-type:mfa-otp";

@@ -48,7 +48,7 @@ pub struct NewClientRequest {
     pub public: bool,
     /// Redirect URIs, matched exactly: `https`, `http` on a loopback address (any port), or
     /// an app's own scheme containing a dot; no fragment. At least one, unless the client
-    /// uses the client credentials grant or is a resource server.
+    /// uses the client credentials or device grant, or is a resource server.
     #[serde(default)]
     #[schema(schema_with = redirect_uris)]
     pub redirect_uris: Vec<String>,
@@ -67,6 +67,10 @@ pub struct NewClientRequest {
     /// access to, `PUT /api/v1/clients/{id}/apis`). Confidential clients only.
     #[serde(default)]
     pub client_credentials: bool,
+    /// May use the device authorization grant (RFC 8628): a device without a browser whose
+    /// person approves it on gatehouse's `/device` page. Public or confidential.
+    #[serde(default)]
+    pub device_code: bool,
 }
 
 fn redirect_uris() -> utoipa::openapi::Array {
@@ -92,6 +96,8 @@ pub struct ClientResponse {
     pub resource_server: bool,
     /// May use the client credentials grant.
     pub client_credentials: bool,
+    /// May use the device authorization grant.
+    pub device_code: bool,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: String,
 }
@@ -110,6 +116,7 @@ impl From<&Client> for ClientResponse {
             first_party: client.first_party,
             resource_server: client.resource_server,
             client_credentials: client.client_credentials,
+            device_code: client.device_code,
             created_at: rfc3339(client.created_at),
         }
     }
@@ -183,6 +190,7 @@ pub async fn create(
             first_party: body.first_party,
             resource_server: body.resource_server,
             client_credentials: body.client_credentials,
+            device_code: body.device_code,
         })
         .await?;
     Ok(HttpResponse::Created().json(RegisteredClient {

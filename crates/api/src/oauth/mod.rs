@@ -5,6 +5,7 @@
 //! [`crate::auth`].
 
 mod clients;
+mod device;
 mod jwks;
 mod oidc;
 
@@ -13,7 +14,9 @@ use utoipa::OpenApi;
 
 /// Discovery, keys, userinfo, revocation and introspection: outside `/api/v1`.
 pub fn configure_provider(cfg: &mut web::ServiceConfig) {
-    cfg.configure(jwks::configure).configure(oidc::configure);
+    cfg.configure(jwks::configure)
+        .configure(oidc::configure)
+        .configure(device::configure);
 }
 
 /// Client registration, under `/api/v1`.
@@ -30,6 +33,7 @@ pub fn configure_clients(cfg: &mut web::ServiceConfig) {
         oidc::userinfo_by_post,
         oidc::revoke,
         oidc::introspect,
+        device::device_authorization,
         clients::list,
         clients::create,
         clients::get_client,
@@ -46,6 +50,8 @@ pub fn configure_clients(cfg: &mut web::ServiceConfig) {
         oidc::UserinfoForm,
         oidc::TokenForm,
         oidc::IntrospectionResponse,
+        device::DeviceAuthorizationForm,
+        device::DeviceAuthorizationResponse,
         clients::NewClientRequest,
         clients::ClientResponse,
         clients::RegisteredClient,

@@ -82,6 +82,7 @@ const FORM_PARAMETERS: &[&str] = &[
     "client_id",
     "client_secret",
     "token",
+    "device_code",
     "token_type_hint",
     "mfa_token",
     "otp",

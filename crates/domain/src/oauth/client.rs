@@ -176,6 +176,9 @@ pub struct Client {
     /// An admin let it use the client credentials grant: tokens for itself, on the APIs
     /// and scopes of its [`ApiAccess`]. Only a confidential client can.
     pub client_credentials: bool,
+    /// An admin let it use the device authorization grant (RFC 8628): a device without a
+    /// browser whose person approves it on gatehouse's page.
+    pub device_code: bool,
     pub created_at: DateTime<Utc>,
 }
 

@@ -6,6 +6,7 @@
 pub mod audience;
 pub mod client;
 pub mod code;
+pub mod device;
 pub mod ports;
 pub mod service;
 
@@ -19,10 +20,10 @@ pub use ports::{
 };
 pub use service::{
     ApiAccessError, AuthorizeError, AuthorizeParams, AuthorizeRequest, ClientCredentials,
-    ClientCredentialsRequest, CodeExchange, CodeGrant, ErrorCode, ExchangeError, Logout,
-    LogoutError, LogoutRequest, MAX_API_ACCESS, MAX_SECRET_OVERLAP, NewApiAccess, NewClient,
-    NextStep, OAuthPolicy, OAuthPorts, OAuthService, Prompt, RegisterClientError,
-    RotateSecretError,
+    ClientCredentialsRequest, CodeExchange, CodeGrant, DeviceEntryError, DevicePolicy,
+    DeviceRequest, DeviceStart, ErrorCode, ExchangeError, Logout, LogoutError, LogoutRequest,
+    MAX_API_ACCESS, MAX_SECRET_OVERLAP, NewApiAccess, NewClient, NextStep, OAuthPolicy, OAuthPorts,
+    OAuthService, Prompt, RegisterClientError, RotateSecretError,
 };
 
 #[cfg(test)]

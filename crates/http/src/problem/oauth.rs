@@ -16,8 +16,9 @@ use super::{ApiError, DATABASE_RETRY_AFTER, retry_after_secs};
 #[schema(example = json!({"error": "invalid_grant", "error_description": "Invalid username or password."}))]
 pub struct OAuthErrorBody {
     /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
-    /// `unsupported_grant_type`, `invalid_scope`, `invalid_target`, `mfa_required`,
-    /// `temporarily_unavailable` or `server_error`.
+    /// `unsupported_grant_type`, `invalid_scope`, `invalid_target`, `mfa_required`, a
+    /// device's `authorization_pending`, `slow_down`, `access_denied` or `expired_token`
+    /// (RFC 8628), `temporarily_unavailable` or `server_error`.
     pub error: &'static str,
     pub error_description: String,
     /// `mfa_required` only: the token that continues this sign-in with a second factor
@@ -40,6 +41,14 @@ pub enum OAuthErrorCode {
     InvalidTarget,
     /// The password was right and a second factor is needed (gatehouse's extension).
     MfaRequired,
+    /// RFC 8628 §3.5: the device's person has not decided yet; poll again.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too often; add 5 seconds to the interval.
+    SlowDown,
+    /// RFC 8628 §3.5: the person denied the device's request.
+    AccessDenied,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    ExpiredToken,
     TemporarilyUnavailable,
     ServerError,
 }
@@ -55,6 +64,10 @@ impl OAuthErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
             Self::MfaRequired => "mfa_required",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::AccessDenied => "access_denied",
+            Self::ExpiredToken => "expired_token",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
         }
@@ -66,7 +79,11 @@ impl OAuthErrorCode {
             | Self::InvalidGrant
             | Self::UnsupportedGrantType
             | Self::InvalidScope
-            | Self::InvalidTarget => StatusCode::BAD_REQUEST,
+            | Self::InvalidTarget
+            | Self::AuthorizationPending
+            | Self::SlowDown
+            | Self::AccessDenied
+            | Self::ExpiredToken => StatusCode::BAD_REQUEST,
             Self::InvalidClient => StatusCode::UNAUTHORIZED,
             Self::UnauthorizedClient | Self::MfaRequired => StatusCode::FORBIDDEN,
             Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -285,6 +302,23 @@ impl From<gatehouse_domain::oauth::ExchangeError> for OAuthError {
             E::InvalidTarget(reason) => OAuthError::invalid_target(sentence(&reason)),
             E::InvalidScope(reason) => OAuthError::invalid_scope(sentence(&reason)),
             E::Throttled { retry_after } => OAuthError::client_throttled(retry_after),
+            E::InvalidDeviceCode(reason) => OAuthError::invalid_grant(sentence(reason)),
+            E::AuthorizationPending => OAuthError::new(
+                OAuthErrorCode::AuthorizationPending,
+                "The person has not approved or denied the request yet: poll again after the interval.",
+            ),
+            E::SlowDown => OAuthError::new(
+                OAuthErrorCode::SlowDown,
+                "Polling too often: wait 5 seconds longer between polls from now on.",
+            ),
+            E::AccessDenied => OAuthError::new(
+                OAuthErrorCode::AccessDenied,
+                "The person denied the request.",
+            ),
+            E::ExpiredToken => OAuthError::new(
+                OAuthErrorCode::ExpiredToken,
+                "The device code has expired: start again.",
+            ),
             E::Token(error) => error.into(),
             E::Repository(error) => error.into(),
         }

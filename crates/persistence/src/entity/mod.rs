@@ -8,6 +8,7 @@ pub mod apis;
 pub mod audit_events;
 pub mod authorization_codes;
 pub mod client_api_access;
+pub mod device_authorizations;
 pub mod identities;
 pub mod mfa_challenges;
 pub mod mfa_credentials;

@@ -22,6 +22,8 @@ pub struct Model {
     pub resource_server: bool,
     /// May use the client credentials grant.
     pub client_credentials: bool,
+    /// May use the device authorization grant.
+    pub device_code: bool,
     pub created_at: DateTimeUtc,
 }
 

@@ -17,6 +17,9 @@ pub struct NewClient {
     /// May use the client credentials grant (a confidential client only). Such a client,
     /// or a resource server, needs no redirect URI.
     pub client_credentials: bool,
+    /// May use the device authorization grant (public or confidential). Such a client
+    /// needs no redirect URI either.
+    pub device_code: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +46,7 @@ impl OAuthService {
             "redirect_uris",
             uris(
                 &input.redirect_uris,
-                !(input.client_credentials || input.resource_server),
+                !(input.client_credentials || input.resource_server || input.device_code),
             ),
         );
         let post_logout = errors.check(
@@ -90,6 +93,7 @@ impl OAuthService {
             first_party: input.first_party,
             resource_server: input.resource_server,
             client_credentials: input.client_credentials,
+            device_code: input.device_code,
             created_at: self.ports.clock.now_stored(),
         };
         match self.ports.clients.insert(&client).await {

@@ -51,6 +51,21 @@ pub enum ExchangeError {
     /// A scope the client may not ask for.
     #[error("{0}")]
     InvalidScope(String),
+    /// The device code is unknown, used, or another client's.
+    #[error("invalid device code: {0}")]
+    InvalidDeviceCode(&'static str),
+    /// A device's poll before its person decided (RFC 8628 §3.5).
+    #[error("the person has not decided yet")]
+    AuthorizationPending,
+    /// A device's poll sooner than its interval: the interval grows by 5 seconds.
+    #[error("polling too often")]
+    SlowDown,
+    /// The person denied the device's request.
+    #[error("the person denied the request")]
+    AccessDenied,
+    /// The device code expired before its person approved it.
+    #[error("the device code has expired")]
+    ExpiredToken,
     /// Too many wrong secrets for this client or from this network: wait `retry_after`
     /// (a right secret too).
     #[error("too many failed client authentications")]

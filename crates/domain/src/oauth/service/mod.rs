@@ -5,6 +5,7 @@
 
 mod authorize;
 mod clients;
+mod device;
 mod exchange;
 mod logout;
 mod machine;
@@ -14,6 +15,7 @@ pub use authorize::{
     ResourceAsked,
 };
 pub use clients::{MAX_SECRET_OVERLAP, NewClient, RegisterClientError, RotateSecretError};
+pub use device::{DeviceEntryError, DevicePolicy, DeviceRequest, DeviceStart};
 pub use exchange::{ClientCredentials, CodeExchange, CodeGrant, ExchangeError};
 pub use logout::{Logout, LogoutError, LogoutRequest};
 pub use machine::{ApiAccessError, ClientCredentialsRequest, MAX_API_ACCESS, NewApiAccess};
@@ -86,6 +88,11 @@ pub struct OAuthService {
     policy: OAuthPolicy,
     /// Client secrets this instance saw accepted (by digest), and when.
     accepted: Arc<exchange::AcceptedSecrets>,
+    /// The device authorization grant's requests, when it is served.
+    devices: Option<(
+        Arc<dyn crate::oauth::device::DeviceAuthorizationRepository>,
+        DevicePolicy,
+    )>,
 }
 
 impl OAuthService {
@@ -94,6 +101,7 @@ impl OAuthService {
             ports,
             policy,
             accepted: Arc::default(),
+            devices: None,
         }
     }
 
