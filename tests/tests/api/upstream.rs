@@ -526,6 +526,35 @@ async fn an_account_without_a_password_reauthenticates_by_a_fresh_sign_in_at_its
 }
 
 #[tokio::test]
+async fn an_account_without_a_password_makes_a_token_only_soon_after_signing_in() {
+    let clock = ManualClock::new();
+    let pair = pair_on(Some(clock.clone()), |_| {}).await;
+    let mut browser = Agent::new(&pair.app);
+    let back = callback_url(&pair, &mut browser, "corp").await;
+    assert_eq!(browser.get(&back).await.status(), StatusCode::SEE_OTHER);
+    let html = browser.get("/account").await.text().await.unwrap();
+    // No password to ask for: the form has no such field.
+    assert!(html.contains("action=\"/account/tokens\"") && !html.contains("token_password"));
+    for (wait, status) in [(0, StatusCode::OK), (301, StatusCode::FORBIDDEN)] {
+        clock.advance(chrono::Duration::seconds(wait));
+        let csrf = account_csrf(&mut browser).await;
+        let made = browser
+            .post_form(
+                "/account/tokens",
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("name", "script"),
+                    ("scope", "me"),
+                    ("expires_in_days", "7"),
+                ],
+            )
+            .await;
+        assert_eq!(made.status(), status, "{wait} s after signing in");
+    }
+    assert_eq!(pair.app.stored_personal_tokens("").await.0, 1);
+}
+
+#[tokio::test]
 async fn an_app_asking_for_a_fresh_sign_in_gets_one_at_the_provider_too() {
     use gatehouse_tests::oidc::{authorize_url, pkce};
     let pair = pair().await;
