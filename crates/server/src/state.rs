@@ -428,11 +428,12 @@ fn assemble(
         throttle.clone(),
         audit.clone(),
         gatehouse_domain::personal::PersonalTokenPolicy {
-            max_days: settings.personal_tokens.max_days,
+            // A century at most: a date further off than any token will serve.
+            max_days: settings.personal_tokens.max_days.min(36_500),
             default_days: settings
                 .personal_tokens
                 .default_days
-                .min(settings.personal_tokens.max_days),
+                .min(settings.personal_tokens.max_days.min(36_500)),
             allow_no_expiry: settings.personal_tokens.allow_no_expiry,
             mfa: mfa_policy,
         },

@@ -162,7 +162,7 @@ pub async fn token(
     // The grants that sign a person in here give tokens for gatehouse's own API only.
     let signs_in_here = matches!(
         grant_type,
-        "password" | MFA_OTP_GRANT | MFA_PASSKEY_GRANT | PASSKEY_GRANT
+        "password" | MFA_OTP_GRANT | MFA_PASSKEY_GRANT | PASSKEY_GRANT | DEVICE_CODE_GRANT
     );
     if signs_in_here
         && resources
