@@ -43,10 +43,12 @@ pub enum Bucket {
     /// User codes of the device grant entered from one client network (a right one gives
     /// its attempt back).
     DeviceCodeIp,
+    /// Device sign-ins begun from one client network.
+    DeviceStartIp,
 }
 
 impl Bucket {
-    pub const ALL: [Bucket; 11] = [
+    pub const ALL: [Bucket; 12] = [
         Bucket::LoginAccount,
         Bucket::LoginIp,
         Bucket::RegisterIp,
@@ -58,6 +60,7 @@ impl Bucket {
         Bucket::ClientIp,
         Bucket::PersonalTokenUser,
         Bucket::DeviceCodeIp,
+        Bucket::DeviceStartIp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +76,7 @@ impl Bucket {
             Bucket::ClientIp => "client_ip",
             Bucket::PersonalTokenUser => "personal_token_user",
             Bucket::DeviceCodeIp => "device_code_ip",
+            Bucket::DeviceStartIp => "device_start_ip",
         }
     }
 }
@@ -97,6 +101,7 @@ pub struct ThrottlePolicy {
     pub client_ip: Limit,
     pub personal_token_user: Limit,
     pub device_code_ip: Limit,
+    pub device_start_ip: Limit,
 }
 
 impl Default for ThrottlePolicy {
@@ -148,6 +153,10 @@ impl Default for ThrottlePolicy {
                 max: 10,
                 window: quarter_hour,
             },
+            device_start_ip: Limit {
+                max: 60,
+                window: quarter_hour,
+            },
         }
     }
 }
@@ -166,6 +175,7 @@ impl ThrottlePolicy {
             Bucket::ClientIp => self.client_ip,
             Bucket::PersonalTokenUser => self.personal_token_user,
             Bucket::DeviceCodeIp => self.device_code_ip,
+            Bucket::DeviceStartIp => self.device_start_ip,
         }
     }
 
@@ -182,6 +192,7 @@ impl ThrottlePolicy {
             self.client_ip,
             self.personal_token_user,
             self.device_code_ip,
+            self.device_start_ip,
         ]
         .iter()
         .map(|limit| limit.window)

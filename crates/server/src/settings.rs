@@ -181,6 +181,8 @@ pub struct DeviceSettings {
     pub interval_secs: u32,
     /// Wrong user codes one client network may enter per 15 minutes (10).
     pub user_code_failures_per_ip: u32,
+    /// Device sign-ins one client network may begin per 15 minutes (60).
+    pub starts_per_ip: u32,
 }
 
 impl Default for DeviceSettings {
@@ -190,6 +192,9 @@ impl Default for DeviceSettings {
             interval_secs: 5,
             user_code_failures_per_ip: gatehouse_domain::throttle::ThrottlePolicy::default()
                 .device_code_ip
+                .max,
+            starts_per_ip: gatehouse_domain::throttle::ThrottlePolicy::default()
+                .device_start_ip
                 .max,
         }
     }
@@ -731,6 +736,10 @@ impl Settings {
             device_code_ip: Limit {
                 max: self.device.user_code_failures_per_ip,
                 window: ThrottlePolicy::default().device_code_ip.window,
+            },
+            device_start_ip: Limit {
+                max: self.device.starts_per_ip,
+                window: ThrottlePolicy::default().device_start_ip.window,
             },
         }
     }

@@ -423,3 +423,29 @@ async fn an_approval_made_before_a_password_change_gives_no_tokens() {
         (StatusCode::BAD_REQUEST, "invalid_grant")
     );
 }
+
+#[tokio::test]
+async fn a_burst_of_device_sign_ins_from_one_network_is_cut_off() {
+    let app = TestApp::builder()
+        .settings(|s| s.device.starts_per_ip = 5)
+        .spawn()
+        .await;
+    let root = app.admin_token("root@example.com").await;
+    let client = json!({"id": "tv", "name": "TV", "public": true, "device_code": true});
+    register_client(&app, &root, client).await;
+    let raced = join_all((0..20).map(|_| begin(&app, "tv", None))).await;
+    let begun = raced
+        .iter()
+        .filter(|r| r.status() == StatusCode::OK)
+        .count();
+    let refused: Vec<_> = raced
+        .iter()
+        .filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert_eq!((begun, refused.len()), (5, 15));
+    assert!(
+        refused
+            .iter()
+            .all(|r| r.headers().contains_key("retry-after"))
+    );
+}

@@ -10,9 +10,10 @@ use utoipa::ToSchema;
 
 use crate::shared::form::{client_credentials, parse_form};
 use crate::shared::responses::{InvalidClient, TokenError};
+use gatehouse_domain::oauth::ExchangeError;
 use gatehouse_http::caller::Caller;
 use gatehouse_http::paths;
-use gatehouse_http::problem::OAuthError;
+use gatehouse_http::problem::{ApiError, OAuthError, TokenEndpointError};
 use gatehouse_http::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -74,6 +75,7 @@ pub struct DeviceAuthorizationResponse {
         (status = 400, response = TokenError),
         (status = 401, response = InvalidClient),
         (status = 403, response = crate::shared::responses::UnauthorizedClient),
+        (status = 429, response = crate::shared::responses::TooManyRequests),
     )
 )]
 #[post("/oauth2/device_authorization")]
@@ -82,8 +84,8 @@ pub async fn device_authorization(
     caller: Caller,
     body: web::Bytes,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, OAuthError> {
-    let form = parse_form(&req, &body)?;
+) -> Result<HttpResponse, TokenEndpointError> {
+    let form = parse_form(&req, &body).map_err(TokenEndpointError::from)?;
     if let Some(key) = form
         .iter()
         .find(|(_, value)| value.chars().any(char::is_control))
@@ -91,16 +93,25 @@ pub async fn device_authorization(
     {
         return Err(OAuthError::invalid_request(format!(
             "Parameter `{key}` contains a control character."
-        )));
+        ))
+        .into());
     }
-    let start = state
+    let started = state
         .oauth
         .begin_device_authorization(
             &client_credentials(&req, &form)?,
             form.get("scope").map(String::as_str),
             &caller.0,
         )
-        .await?;
+        .await;
+    let start = match started {
+        Ok(start) => start,
+        // As a throttled login at the token endpoint: 429 with `Retry-After`.
+        Err(ExchangeError::TooManyDevices { retry_after }) => {
+            return Err(ApiError::Throttled { retry_after }.into());
+        }
+        Err(error) => return Err(OAuthError::from(error).into()),
+    };
     let page = format!("{}{}", state.oauth.issuer(), paths::DEVICE);
     let user_code = start.user_code.display();
     Ok(HttpResponse::Ok()

@@ -303,6 +303,8 @@ impl From<gatehouse_domain::oauth::ExchangeError> for OAuthError {
             E::InvalidScope(reason) => OAuthError::invalid_scope(sentence(&reason)),
             E::Throttled { retry_after } => OAuthError::client_throttled(retry_after),
             E::InvalidDeviceCode(reason) => OAuthError::invalid_grant(sentence(reason)),
+            // The device authorization endpoint answers it as a 429 of its own first.
+            E::TooManyDevices { retry_after } => OAuthError::temporarily_unavailable(retry_after),
             E::AuthorizationPending => OAuthError::new(
                 OAuthErrorCode::AuthorizationPending,
                 "The person has not approved or denied the request yet: poll again after the interval.",

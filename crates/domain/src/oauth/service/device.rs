@@ -91,6 +91,24 @@ impl OAuthService {
     ) -> Result<DeviceStart, ExchangeError> {
         let client = self.authenticate_client(credentials, caller).await?;
         let (devices, policy) = self.devices()?;
+        // Each request stores a row until it expires: bounded per network.
+        if let Some(ip) = caller.ip.as_deref() {
+            let network = crate::throttle::ip_subject(ip);
+            match self
+                .ports
+                .throttle
+                .admit(Bucket::DeviceStartIp, &network)
+                .await
+            {
+                Ok(()) => {}
+                Err(crate::throttle::ThrottleError::Limited { retry_after }) => {
+                    return Err(ExchangeError::TooManyDevices { retry_after });
+                }
+                Err(crate::throttle::ThrottleError::Repository(error)) => {
+                    return Err(error.into());
+                }
+            }
+        }
         if !client.device_code {
             return Err(ExchangeError::UnauthorizedClient(
                 "an administrator has not allowed this client the device authorization grant",

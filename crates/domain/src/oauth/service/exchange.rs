@@ -54,6 +54,9 @@ pub enum ExchangeError {
     /// The device code is unknown, used, or another client's.
     #[error("invalid device code: {0}")]
     InvalidDeviceCode(&'static str),
+    /// Too many device sign-ins begun from this network: wait `retry_after`.
+    #[error("too many device sign-ins begun")]
+    TooManyDevices { retry_after: std::time::Duration },
     /// A device's poll before its person decided (RFC 8628 §3.5).
     #[error("the person has not decided yet")]
     AuthorizationPending,
