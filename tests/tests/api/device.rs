@@ -449,3 +449,33 @@ async fn a_burst_of_device_sign_ins_from_one_network_is_cut_off() {
             .all(|r| r.headers().contains_key("retry-after"))
     );
 }
+
+#[tokio::test]
+async fn a_device_asking_for_openid_gets_an_id_token_for_its_client() {
+    use base64::Engine as _;
+    let (app, admin, _keys) = gatehouse_tests::oidc::eddsa_app().await;
+    let client = json!({"id": "console", "name": "Console", "public": true, "device_code": true, "first_party": true});
+    register_client(&app, &admin, client).await;
+    let ada = app.register_ok("ada@example.com").await;
+    let start = begun(&app, "console", Some("openid email me")).await;
+    let mut agent = self::ada(&app).await;
+    assert_eq!(
+        decide(&mut agent, start["user_code"].as_str().unwrap(), "allow").await,
+        StatusCode::OK
+    );
+    let (status, tokens) = poll(&app, "console", start["device_code"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let id_token = tokens["id_token"].as_str().expect("an ID token");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(id_token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["aud"], "console");
+    assert_eq!(claims["sub"], ada["id"]);
+    assert_eq!(claims["email"], "ada@example.com");
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert!(claims.get("nonce").is_none() && claims["at_hash"].is_string());
+    assert_eq!(claims["iss"], app.settings.issuer().as_str());
+}
