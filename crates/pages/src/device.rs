@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::shared::{
     Field, FormPage, SIGN_IN_PATH, browser_session, carry_retry_after, csrf_token, form_page,
-    message, page, query, resource, see_other, signed_in_form, unavailable, with_cookie,
+    message, page, query, resource, see_other, signed_in_session_form, unavailable, with_cookie,
     with_return_to,
 };
 
@@ -104,14 +104,10 @@ async fn review(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (user, session, form) = match signed_in_form::<CodeForm>(&req, &body, &state).await {
+    let (user, browser, form) = match signed_in_session_form::<CodeForm>(&req, &body, &state).await
+    {
         Ok(found) => found,
         Err(refusal) => return refusal.page(),
-    };
-    let browser = match browser_session(&req, &state).await {
-        Ok(Some((browser, _))) if browser.id == session => browser,
-        Ok(_) => return crate::shared::sign_in_first(),
-        Err(error) => return unavailable(error),
     };
     let code = form.fields.user_code;
     match state
@@ -172,15 +168,11 @@ async fn decide(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (user, session, form) = match signed_in_form::<DecisionForm>(&req, &body, &state).await {
-        Ok(found) => found,
-        Err(refusal) => return refusal.page(),
-    };
-    let browser = match browser_session(&req, &state).await {
-        Ok(Some((browser, _))) if browser.id == session => browser,
-        Ok(_) => return crate::shared::sign_in_first(),
-        Err(error) => return unavailable(error),
-    };
+    let (user, browser, form) =
+        match signed_in_session_form::<DecisionForm>(&req, &body, &state).await {
+            Ok(found) => found,
+            Err(refusal) => return refusal.page(),
+        };
     let approve = match form.fields.decision.as_str() {
         "allow" => true,
         "deny" => false,

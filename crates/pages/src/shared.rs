@@ -462,9 +462,19 @@ pub(crate) async fn signed_in_form<T: DeserializeOwned>(
     body: &[u8],
     state: &AppState,
 ) -> Result<(User, SessionId, Posted<T>), Refused> {
+    let (user, session, form) = signed_in_session_form(req, body, state).await?;
+    Ok((user, session.id, form))
+}
+
+/// [`signed_in_form`], with the whole browser session (how and when its person signed in).
+pub(crate) async fn signed_in_session_form<T: DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+) -> Result<(User, Session, Posted<T>), Refused> {
     let form = posted(req, body, state)?;
     match browser_session(req, state).await {
-        Ok(Some((session, user))) => Ok((user, session.id, form)),
+        Ok(Some((session, user))) => Ok((user, session, form)),
         Ok(None) => Err(Refused::SignedOut),
         Err(error) => Err(Refused::Storage(error)),
     }

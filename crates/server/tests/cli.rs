@@ -235,6 +235,22 @@ fn listening_port(server: &mut std::process::Child) -> u16 {
     }
 }
 
+/// A password grant for `email` over a raw connection; the whole answer.
+fn password_grant(port: u16, email: &str, password: &str) -> String {
+    let body = format!(
+        "grant_type=password&username={}&password={}",
+        email.replace('@', "%40"),
+        password.replace(' ', "+")
+    );
+    http(
+        port,
+        &format!(
+            "POST /api/v1/auth/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
 fn http(port: u16, request: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.write_all(request.as_bytes()).unwrap();
@@ -286,15 +302,7 @@ fn create_admin_then_serve_and_log_in_as_admin() {
         .spawn()
         .unwrap();
     let port = listening_port(&mut server);
-    let body =
-        "grant_type=password&username=root%40example.com&password=correct+horse+battery+staple";
-    let response = http(
-        port,
-        &format!(
-            "POST /api/v1/auth/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    );
+    let response = password_grant(port, "root@example.com", "correct horse battery staple");
     server.kill().ok();
     server.wait().ok();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
@@ -357,20 +365,7 @@ fn import_users_checks_every_line_then_imports_once_and_logins_upgrade_the_hashe
         .spawn()
         .unwrap();
     let port = listening_port(&mut server);
-    let login = |email: &str, password: &str| {
-        let body = format!(
-            "grant_type=password&username={}&password={}",
-            email.replace('@', "%40"),
-            password.replace(' ', "+")
-        );
-        http(
-            port,
-            &format!(
-                "POST /api/v1/auth/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            ),
-        )
-    };
+    let login = |email: &str, password: &str| password_grant(port, email, password);
     let bcrypt_login = login("old.bcrypt@example.com", "bcrypt user password");
     let bcrypt_again = login("old.bcrypt@example.com", "bcrypt user password");
     let argon_login = login("argon@example.com", "argon2i user password");
@@ -825,15 +820,7 @@ fn tokens_list_and_revoke_reach_a_server_running_beside_them() {
         .spawn()
         .unwrap();
     let port = listening_port(&mut server);
-    let form =
-        "grant_type=password&username=root%40example.com&password=correct+horse+battery+staple";
-    let login = http(
-        port,
-        &format!(
-            "POST /api/v1/auth/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
-            form.len()
-        ),
-    );
+    let login = password_grant(port, "root@example.com", "correct horse battery staple");
     let access = json_body(&login)["access_token"]
         .as_str()
         .unwrap()

@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::shared::form::{client_credentials, parse_form};
+use crate::shared::form::{client_credentials, one_line_form};
 use crate::shared::responses::{InvalidClient, TokenError};
 use gatehouse_domain::oauth::ExchangeError;
 use gatehouse_http::caller::Caller;
@@ -85,17 +85,7 @@ pub async fn device_authorization(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, TokenEndpointError> {
-    let form = parse_form(&req, &body).map_err(TokenEndpointError::from)?;
-    if let Some(key) = form
-        .iter()
-        .find(|(_, value)| value.chars().any(char::is_control))
-        .map(|(key, _)| key)
-    {
-        return Err(OAuthError::invalid_request(format!(
-            "Parameter `{key}` contains a control character."
-        ))
-        .into());
-    }
+    let form = one_line_form(&req, &body).map_err(TokenEndpointError::from)?;
     let started = state
         .oauth
         .begin_device_authorization(

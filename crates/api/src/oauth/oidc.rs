@@ -13,7 +13,7 @@ use gatehouse_domain::auth::Introspection;
 use gatehouse_domain::ports::TokenSubject;
 use secrecy::SecretString;
 
-use crate::shared::form::{client_credentials, parse_form, required};
+use crate::shared::form::{client_credentials, one_line_form, required};
 use crate::shared::responses::{Forbidden, InvalidClient, TokenError, Unauthorized};
 use gatehouse_http::caller::Caller;
 use gatehouse_http::extractors::{CurrentUser, scopes};
@@ -249,25 +249,6 @@ pub struct TokenForm {
     pub client_id: Option<String>,
     #[schema(format = Password, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub client_secret: Option<String>,
-}
-
-/// The form of revocation and introspection, as [`TokenForm`] states it: no field holds a
-/// control character (an `invalid_request`, before the client is even looked up).
-fn one_line_form(
-    req: &HttpRequest,
-    body: &[u8],
-) -> Result<std::collections::HashMap<String, String>, OAuthError> {
-    let form = parse_form(req, body)?;
-    if let Some(key) = form
-        .iter()
-        .find(|(_, value)| value.chars().any(char::is_control))
-        .map(|(key, _)| key)
-    {
-        return Err(OAuthError::invalid_request(format!(
-            "Parameter `{key}` contains a control character."
-        )));
-    }
-    Ok(form)
 }
 
 /// Revoke a token (RFC 7009): its session ends, and with it every token of the session.

@@ -42,6 +42,26 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, Stri
     Ok(form)
 }
 
+/// A form whose fields hold no control character (an `invalid_request`, before the
+/// client is even looked up), as the revocation, introspection and device authorization
+/// endpoints' schemas state it.
+pub fn one_line_form(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<HashMap<String, String>, OAuthError> {
+    let form = parse_form(req, body)?;
+    if let Some(key) = form
+        .iter()
+        .find(|(_, value)| value.chars().any(char::is_control))
+        .map(|(key, _)| key)
+    {
+        return Err(OAuthError::invalid_request(format!(
+            "Parameter `{key}` contains a control character."
+        )));
+    }
+    Ok(form)
+}
+
 /// How many `resource` parameters one request may send.
 const MAX_RESOURCES: usize = 10;
 
