@@ -26,6 +26,7 @@ mod m20261207_000021_quiet_purge;
 mod m20261207_000022_quiet_refresh;
 mod m20261208_000023_personal_tokens;
 mod m20261208_000024_device_grant;
+mod m20261208_000025_retries_and_mail_queue;
 mod owned;
 mod postgres_only;
 
@@ -72,6 +73,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000022_quiet_refresh::Migration),
             Box::new(m20261208_000023_personal_tokens::Migration),
             Box::new(m20261208_000024_device_grant::Migration),
+            Box::new(m20261208_000025_retries_and_mail_queue::Migration),
         ]
     }
 }

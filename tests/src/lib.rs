@@ -333,6 +333,21 @@ pub async fn problem_code(response: Response) -> (StatusCode, String) {
     (status, body["code"].as_str().unwrap_or_default().to_owned())
 }
 
+/// Turns the refresh-token reuse leeway off: every presentation of a rotated refresh token
+/// is a replay that ends its session, as the strict rule (SPEC §4) is tested.
+pub fn no_reuse_leeway(settings: &mut Settings) {
+    settings.auth.refresh_reuse_leeway_secs = 0;
+}
+
+/// The digest gatehouse stores for an opaque token (SHA-256, hex), computed here on its own.
+pub fn digest(raw: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(raw.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 /// The messages in the file outbox, oldest first, with quoted-printable soft breaks undone.
 pub fn outbox(app: &TestApp) -> Vec<String> {
     let dir = app.settings.outbox_dir();

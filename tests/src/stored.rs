@@ -69,6 +69,32 @@ impl TestApp {
         (count, found.is_some())
     }
 
+    /// Which of `raws` (refresh tokens of one session) may still be used (stored and not
+    /// rotated); and how many such tokens their session has in all.
+    pub async fn live_refresh_tokens(&self, raws: &[&str]) -> (Vec<String>, i64) {
+        let count = self
+            .count_where(
+                "SELECT COUNT(*) FROM refresh_tokens WHERE rotated_at IS NULL AND session_id IN \
+                 (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)",
+                vec![crate::digest(raws[0]).into()],
+            )
+            .await;
+        let mut live = Vec::new();
+        for raw in raws {
+            let digest = crate::digest(raw);
+            let found = self
+                .count_where(
+                    "SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = $1 AND rotated_at IS NULL",
+                    vec![digest.into()],
+                )
+                .await;
+            if found == 1 {
+                live.push((*raw).to_owned());
+            }
+        }
+        (live, count)
+    }
+
     /// How many emailed tokens (reset, verification) exist, and whether `raw` is among
     /// them as sent.
     pub async fn stored_action_tokens(&self, raw: &str) -> (i64, bool) {

@@ -94,10 +94,13 @@ pub enum AuditKind {
     DeviceApproved,
     /// A device's request denied by its person.
     DeviceDenied,
+    /// A refresh token presented again soon after its rotation, its successor unused: a
+    /// retry after a lost answer; the session went on and the unused successor died.
+    RefreshRetried,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 43] = [
+    pub const ALL: [AuditKind; 44] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -141,6 +144,7 @@ impl AuditKind {
         AuditKind::PatUsed,
         AuditKind::DeviceApproved,
         AuditKind::DeviceDenied,
+        AuditKind::RefreshRetried,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -188,6 +192,7 @@ impl AuditKind {
             AuditKind::PatUsed => "pat_used",
             AuditKind::DeviceApproved => "device_approved",
             AuditKind::DeviceDenied => "device_denied",
+            AuditKind::RefreshRetried => "refresh_retried",
         }
     }
 

@@ -309,6 +309,7 @@ impl PersonalTokens {
         let lifetimes = SessionLifetimes {
             idle: lifetime,
             absolute: lifetime,
+            reuse_leeway: Duration::zero(),
         };
         let mut session = Session::start(user, scopes, caller.clone(), lifetimes, now)
             .with_resources(resources)

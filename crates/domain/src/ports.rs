@@ -470,6 +470,10 @@ pub enum Rotation {
     /// The token was current and is now replaced by the new one: the session as refreshed,
     /// and its user (read with it, so that a refresh needs no other read).
     Rotated(Box<(Session, User)>),
+    /// The token was rotated within the leeway and its successor is unused: a retry after a
+    /// lost answer. The successor is dead and the new token replaces it; the session as
+    /// refreshed, and its user.
+    Retried(Box<(Session, User)>),
     /// The token was already rotated once: a replay. The session has been revoked.
     Reused { session: SessionId, user: UserId },
     /// Another refresh with the same token won the race; nothing changed.
@@ -511,7 +515,11 @@ pub trait SessionRepository: Send + Sync {
     /// Replaces refresh token `old` by `new` with a compare-and-swap, so that of several
     /// concurrent refreshes with one token exactly one rotates, and marks the session used
     /// at `now` ([`Session::refreshed`]), storing `record` with it. A token that was already
-    /// rotated revokes its whole session ([`Rotation::Reused`]), and stores no record.
+    /// rotated, within `lifetimes.reuse_leeway` and while the token issued for it is still
+    /// unused and current, replaces that token instead ([`Rotation::Retried`], recorded as
+    /// `refresh_retried`; of racing retries one does, the others are [`Rotation::Lost`]).
+    /// Any other rotated token revokes its whole session ([`Rotation::Reused`]), and stores
+    /// no record.
     async fn rotate(
         &self,
         old: &TokenDigest,

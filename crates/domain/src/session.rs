@@ -13,6 +13,9 @@ crate::id::uuid_id!(
     SessionId
 );
 
+/// The default of [`SessionLifetimes::reuse_leeway`], in seconds.
+pub const DEFAULT_REUSE_LEEWAY_SECS: i64 = 5;
+
 /// How long sessions live without and with use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionLifetimes {
@@ -20,6 +23,10 @@ pub struct SessionLifetimes {
     pub idle: Duration,
     /// No session outlives this, however often it is refreshed.
     pub absolute: Duration,
+    /// A refresh token presented again this soon after its rotation, while the token that
+    /// replaced it is unused, is a client retrying a refresh whose answer it lost: the
+    /// session goes on. Zero treats every such presentation as a replay.
+    pub reuse_leeway: Duration,
 }
 
 impl Default for SessionLifetimes {
@@ -27,6 +34,7 @@ impl Default for SessionLifetimes {
         Self {
             idle: Duration::days(7),
             absolute: Duration::days(30),
+            reuse_leeway: Duration::seconds(DEFAULT_REUSE_LEEWAY_SECS),
         }
     }
 }

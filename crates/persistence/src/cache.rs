@@ -426,7 +426,9 @@ impl SessionRepository for CachedSessions {
         let rotation = self.inner.rotate(old, new, now, lifetimes, record).await;
         // The token says which session only once it is read: the answer says what changed.
         let change = match &rotation {
-            Ok(Rotation::Rotated(rotated)) => Some(Change::Session(rotated.0.id)),
+            Ok(Rotation::Rotated(rotated) | Rotation::Retried(rotated)) => {
+                Some(Change::Session(rotated.0.id))
+            }
             Ok(Rotation::Reused { session, .. }) => Some(Change::Session(*session)),
             Ok(Rotation::Lost | Rotation::Invalid) => None,
             Err(_) => Some(Change::Everything),

@@ -100,10 +100,14 @@ pub(crate) fn to_active_model(session: &Session) -> sessions::ActiveModel {
 }
 
 /// The audit row of a rotation (its user is the session's, set once it is known).
-fn audit_row(record: &RotationRecord, now: DateTime<Utc>) -> audit_events::ActiveModel {
+fn audit_row(
+    record: &RotationRecord,
+    kind: AuditKind,
+    now: DateTime<Utc>,
+) -> audit_events::ActiveModel {
     audit_events::ActiveModel {
         id: Set(record.id.as_uuid()),
-        kind: Set(AuditKind::TokenRefreshed.as_str().to_owned()),
+        kind: Set(kind.as_str().to_owned()),
         user_id: Set(None),
         actor_id: Set(None),
         ip: Set(record.caller.ip.clone()),
@@ -113,16 +117,20 @@ fn audit_row(record: &RotationRecord, now: DateTime<Utc>) -> audit_events::Activ
     }
 }
 
+/// A session's refresh token, issued at `now` for the presentation of `parent` (none for
+/// a session's first).
 fn new_token(
     digest: &TokenDigest,
     session: SessionId,
     now: DateTime<Utc>,
+    parent: Option<&TokenDigest>,
 ) -> refresh_tokens::ActiveModel {
     refresh_tokens::ActiveModel {
         token_hash: Set(digest.as_str().to_owned()),
         session_id: Set(session.as_uuid()),
         created_at: Set(now),
         rotated_at: Set(None),
+        parent_hash: Set(parent.map(|parent| parent.as_str().to_owned())),
     }
 }
 
@@ -146,7 +154,7 @@ impl SessionRepository for SeaSessionRepository {
         refresh: &TokenDigest,
     ) -> Result<(), RepositoryError> {
         let row = to_active_model(session);
-        let token = new_token(refresh, session.id, session.created_at);
+        let token = new_token(refresh, session.id, session.created_at, None);
         // New rows under new keys: only the database failing can refuse them.
         self.writes
             .run_unguarded(Box::new(move |txn| {
@@ -235,7 +243,7 @@ impl SessionRepository for SeaSessionRepository {
                 .await;
         }
         let (old_digest, new_digest) = (old.clone(), new.clone());
-        let audited = audit_row(record, now);
+        let audited = audit_row(record, AuditKind::TokenRefreshed, now);
         // One write, grouped with others' (see `crate::writes`), run one at a time: what
         // the first statement finds stays true until the write ends. It changes nothing
         // unless it goes through, so it needs no savepoint.
@@ -278,11 +286,11 @@ impl SessionRepository for SeaSessionRepository {
                     let session = SessionId::from_uuid(row.id);
                     let rotated = refresh_tokens::ActiveModel {
                         rotated_at: Set(Some(now)),
-                        ..new_token(&old_digest, session, now)
+                        ..new_token(&old_digest, session, now, None)
                     };
                     refresh_tokens::Entity::insert_many([
                         rotated,
-                        new_token(&new_digest, session, now),
+                        new_token(&new_digest, session, now, Some(&old_digest)),
                     ])
                     .on_conflict(
                         OnConflict::column(refresh_tokens::Column::TokenHash)
@@ -314,8 +322,8 @@ impl SessionRepository for SeaSessionRepository {
                 )))),
                 None => Ok(Rotation::Invalid),
             },
-            // A replay (the session ends), or a token that opens nothing.
-            None => self.on_stale_token(old, now).await,
+            // A retry, a replay (the session ends), or a token that opens nothing.
+            None => self.on_stale_token(old, new, now, lifetimes, record).await,
         }
     }
 
@@ -519,8 +527,8 @@ WITH swapped AS (
       AND revoked_at IS NULL AND idle_expires_at > $1 AND absolute_expires_at > $1
     RETURNING *
 ), stored AS (
-    INSERT INTO refresh_tokens (token_hash, session_id, created_at, rotated_at)
-    SELECT $4, id, $1, NULL FROM refreshed
+    INSERT INTO refresh_tokens (token_hash, session_id, created_at, rotated_at, parent_hash)
+    SELECT $4, id, $1, NULL, $2 FROM refreshed
 ), audited AS (
     INSERT INTO audit_events (id, kind, user_id, actor_id, ip, user_agent, detail, created_at)
     SELECT $5, $6, user_id, NULL, $7, $8, NULL, $1 FROM refreshed
@@ -583,26 +591,44 @@ impl SeaSessionRepository {
                     crate::users::to_domain(user)?,
                 ))))
             }
-            // Unknown, rotated (a replay: the session ends), or ended.
-            None => self.on_stale_token(old, now).await,
+            // Unknown, rotated (a retry, or a replay: the session ends), or ended.
+            None => self.on_stale_token(old, new, now, lifetimes, record).await,
         }
     }
 
-    /// A refresh token that failed the compare-and-swap: unknown, or already rotated — a
-    /// replay, by a thief or by a client racing itself; either way the session is revoked,
-    /// as OAuth 2.0 Security BCP §4.14 advises.
+    /// A refresh token that failed the compare-and-swap: unknown, or already rotated. A
+    /// rotated one presented again within the leeway while its successor is unused is a
+    /// client retrying a refresh whose answer it lost ([`Self::retry`]); otherwise it is a
+    /// replay, by a thief or by a client racing itself, and the session is revoked, as
+    /// OAuth 2.0 Security BCP §4.14 advises.
     async fn on_stale_token(
         &self,
         old: &TokenDigest,
+        new: &TokenDigest,
         now: DateTime<Utc>,
+        lifetimes: SessionLifetimes,
+        record: &RotationRecord,
     ) -> Result<Rotation, RepositoryError> {
         let token = refresh_tokens::Entity::find_by_id(old.as_str().to_owned())
             .one(&self.db)
             .await
             .map_err(storage)?;
-        let Some(token) = token.filter(|token| token.rotated_at.is_some()) else {
+        let Some((token, rotated_at)) =
+            token.and_then(|token| token.rotated_at.map(|at| (token, at)))
+        else {
             return Ok(Rotation::Invalid);
         };
+        if lifetimes.reuse_leeway > chrono::Duration::zero()
+            && now - rotated_at <= lifetimes.reuse_leeway
+        {
+            let session = SessionId::from_uuid(token.session_id);
+            if let Some(rotation) = self
+                .retry(session, old, new, now, lifetimes, record)
+                .await?
+            {
+                return Ok(rotation);
+            }
+        }
         Entity::update_many()
             .col_expr(Column::RevokedAt, Expr::value(now))
             .filter(Column::Id.eq(token.session_id))
@@ -622,6 +648,106 @@ impl SeaSessionRepository {
             user: UserId::from_uuid(session.user_id),
         })
     }
+
+    /// A retry of `old`, rotated within the leeway: its session's current token, issued for
+    /// `old` and never used, is replaced by `new` (a compare-and-swap, so that of racing
+    /// retries one replaces it and the others find it gone: [`Rotation::Lost`]), the
+    /// session refreshed and the retry recorded. `None` when the current token was not
+    /// issued for `old` (it was used: `old` is a replay) or the session ended.
+    async fn retry(
+        &self,
+        session: SessionId,
+        old: &TokenDigest,
+        new: &TokenDigest,
+        now: DateTime<Utc>,
+        lifetimes: SessionLifetimes,
+        record: &RotationRecord,
+    ) -> Result<Option<Rotation>, RepositoryError> {
+        let (old, new) = (old.clone(), new.clone());
+        let audited = audit_row(record, AuditKind::RefreshRetried, now);
+        let retried = self
+            .writes
+            .run(Box::new(move |txn| {
+                Box::pin(async move {
+                    let current = refresh_tokens::Entity::find()
+                        .filter(refresh_tokens::Column::SessionId.eq(session.as_uuid()))
+                        .filter(refresh_tokens::Column::RotatedAt.is_null())
+                        .one(txn)
+                        .await?;
+                    let Some(current) = current
+                        .filter(|current| current.parent_hash.as_deref() == Some(old.as_str()))
+                    else {
+                        return Ok(Retried::Replay);
+                    };
+                    let killed = refresh_tokens::Entity::update_many()
+                        .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(now))
+                        .filter(refresh_tokens::Column::TokenHash.eq(current.token_hash))
+                        .filter(refresh_tokens::Column::RotatedAt.is_null())
+                        .exec(txn)
+                        .await?;
+                    if killed.rows_affected == 0 {
+                        return Ok(Retried::Lost);
+                    }
+                    let idle = now + lifetimes.idle;
+                    let refreshed = Entity::update_many()
+                        .col_expr(Column::LastUsedAt, Expr::value(now))
+                        .col_expr(
+                            Column::IdleExpiresAt,
+                            Expr::case(
+                                Column::AbsoluteExpiresAt.lt(idle),
+                                Expr::col(Column::AbsoluteExpiresAt),
+                            )
+                            .finally(Expr::value(idle))
+                            .into(),
+                        )
+                        .filter(Column::Id.eq(session.as_uuid()))
+                        .filter(live_at(now))
+                        .exec_with_returning(txn)
+                        .await?;
+                    let Some(row) = refreshed.into_iter().next() else {
+                        return Ok(Retried::Replay);
+                    };
+                    refresh_tokens::Entity::insert(new_token(&new, session, now, Some(&old)))
+                        .exec_without_returning(txn)
+                        .await?;
+                    audit_events::Entity::insert(audit_events::ActiveModel {
+                        user_id: Set(Some(row.user_id)),
+                        ..audited
+                    })
+                    .exec_without_returning(txn)
+                    .await?;
+                    Ok(Retried::Retried(Box::new(row)))
+                })
+            }))
+            .await?;
+        match retried {
+            Retried::Replay => Ok(None),
+            Retried::Lost => Ok(Some(Rotation::Lost)),
+            Retried::Retried(row) => {
+                match crate::entity::users::Entity::find_by_id(row.user_id)
+                    .one(&self.db)
+                    .await
+                    .map_err(storage)?
+                {
+                    Some(user) => Ok(Some(Rotation::Retried(Box::new((
+                        to_domain(*row)?,
+                        crate::users::to_domain(user)?,
+                    ))))),
+                    None => Ok(Some(Rotation::Invalid)),
+                }
+            }
+        }
+    }
+}
+
+/// What a retry found.
+enum Retried {
+    /// The current token was not issued for the retried one, or the session ended.
+    Replay,
+    /// A racing retry replaced the successor first.
+    Lost,
+    /// The successor replaced: the session as refreshed.
+    Retried(Box<sessions::Model>),
 }
 
 #[cfg(test)]
@@ -656,6 +782,7 @@ mod tests {
         let lifetimes = SessionLifetimes {
             idle: Duration::minutes(30),
             absolute: Duration::days(1),
+            ..SessionLifetimes::default()
         };
         // More dead sessions than one chunk holds, and a live one.
         let dead = PURGE_CHUNK as usize * 2 + 7;

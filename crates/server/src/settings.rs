@@ -255,6 +255,9 @@ pub struct AuthSettings {
     pub session_idle_ttl_secs: u32,
     /// No session outlives this (30 days).
     pub session_absolute_ttl_secs: u32,
+    /// A refresh token presented again this soon after its rotation, its successor unused,
+    /// continues the session (a retry after a lost answer); 0 makes it a replay. At most 60.
+    pub refresh_reuse_leeway_secs: u32,
     /// Refuse logins of accounts whose email is not verified.
     pub require_verified_email: bool,
     /// How often expired sessions and tokens are deleted.
@@ -531,6 +534,7 @@ impl Default for AuthSettings {
         Self {
             session_idle_ttl_secs: secs(sessions.idle),
             session_absolute_ttl_secs: secs(sessions.absolute),
+            refresh_reuse_leeway_secs: secs(sessions.reuse_leeway),
             require_verified_email: false,
             housekeeping_interval_secs: 3600,
             login_failures_per_account: limits.login_account.max,

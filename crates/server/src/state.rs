@@ -86,6 +86,10 @@ fn signing_keys(settings: &Settings, secret: SecretString) -> Result<SigningKeys
 }
 
 /// The id of the built-in client of Swagger UI's authorization code flow.
+/// The longest leeway `auth.refresh_reuse_leeway_secs` may give (Okta's longest grace
+/// period): past it, a stolen token's replay would too easily pass for a retry.
+const MOST_REUSE_LEEWAY_SECS: u32 = 60;
+
 pub const SWAGGER_UI_CLIENT: &str = "swagger-ui";
 
 /// The clients the deployment defines: Swagger UI's (public, first party, PKCE), when
@@ -328,6 +332,13 @@ fn assemble(
     let lifetimes = SessionLifetimes {
         idle: chrono::Duration::seconds(settings.auth.session_idle_ttl_secs.into()),
         absolute: chrono::Duration::seconds(settings.auth.session_absolute_ttl_secs.into()),
+        reuse_leeway: chrono::Duration::seconds(
+            settings
+                .auth
+                .refresh_reuse_leeway_secs
+                .min(MOST_REUSE_LEEWAY_SECS)
+                .into(),
+        ),
     };
     let public_keys = Arc::new(tokens.public_keys().to_vec());
     let tokens = Arc::new(tokens);

@@ -249,6 +249,33 @@ fn refresh_token(tokens: &Value) -> &str {
     tokens["refresh_token"].as_str().unwrap()
 }
 
+/// The digest gatehouse stores for an opaque token (SHA-256, hex).
+fn digest(raw: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(raw.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// The digests of the refresh tokens still usable in the session of refresh token `any`.
+async fn live_refresh_tokens(database_url: &str, any: &str) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let db = sea_orm::Database::connect(database_url).await.unwrap();
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT token_hash FROM refresh_tokens WHERE rotated_at IS NULL AND session_id = \
+             (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)",
+            [digest(any).into()],
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect()
+}
+
 #[tokio::test]
 #[ignore = "starts PostgreSQL: run with --ignored (.ci/run does)"]
 async fn two_instances_on_one_postgres_share_tokens_revocation_reuse_detection_and_throttling() {
@@ -571,6 +598,60 @@ async fn a_session_kept_in_memory_outlives_its_old_idle_expiry_once_another_inst
         "the machine was too slow to tell"
     );
     assert_eq!(b.me(access(&tokens)).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+#[ignore = "starts PostgreSQL: run with --ignored (.ci/run does)"]
+async fn a_refresh_retried_on_another_instance_goes_on_and_a_replay_there_still_revokes() {
+    let _one_at_a_time = CLUSTERS.lock().await;
+    let cluster = Cluster::start();
+    let a = Instance::start(Some(&cluster.url), &[]).await;
+    let b = Instance::start(Some(&cluster.url), &[]).await;
+    assert_eq!(
+        a.register("ada@example.com").await.status(),
+        StatusCode::CREATED
+    );
+
+    // A rotates; its answer is lost; the client's retry lands on B (a load balancer's
+    // choice) and goes on.
+    let first = a.tokens("ada@example.com").await;
+    let lost: Value = a.refresh(refresh_token(&first)).await.json().await.unwrap();
+    let retried = b.refresh(refresh_token(&first)).await;
+    assert_eq!(retried.status(), StatusCode::OK);
+    let retried: Value = retried.json().await.unwrap();
+    assert_eq!(a.me(access(&retried)).await.status(), StatusCode::OK);
+
+    // Two more retries at once, one on each instance: one live pair is left, whichever
+    // wins.
+    let (on_a, on_b) = tokio::join!(
+        a.refresh(refresh_token(&first)),
+        b.refresh(refresh_token(&first))
+    );
+    let mut issued = vec![refresh_token(&retried).to_owned()];
+    for response in [on_a, on_b] {
+        if response.status() == StatusCode::OK {
+            let pair: Value = response.json().await.unwrap();
+            issued.push(refresh_token(&pair).to_owned());
+        } else {
+            assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_grant").await;
+        }
+    }
+    let live = live_refresh_tokens(&cluster.url, refresh_token(&first)).await;
+    assert_eq!(live.len(), 1, "{live:?}");
+    let live = issued
+        .iter()
+        .find(|raw| digest(raw) == live[0])
+        .expect("the live token is one a retry answered");
+    let live = a.refresh(live).await;
+    assert_eq!(live.status(), StatusCode::OK);
+    let live: Value = live.json().await.unwrap();
+
+    // The successor that died unused, presented on B: a replay, and the session ends on
+    // both instances.
+    let replay = b.refresh(refresh_token(&lost)).await;
+    assert_oauth_error(replay, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    assert_eq!(b.me(access(&live)).await.status(), StatusCode::UNAUTHORIZED);
+    a.refuses_soon(access(&live)).await;
 }
 
 #[tokio::test]

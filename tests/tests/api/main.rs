@@ -24,6 +24,7 @@ mod personal_tokens;
 mod provider;
 mod races;
 mod recovery;
+mod refresh_retries;
 mod register;
 mod resource_indicators;
 mod self_service;

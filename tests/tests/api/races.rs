@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 
 use futures::future::join_all;
-use gatehouse_tests::{PASSWORD, TestApp, confirm_reset, reset_link, wait_for_mail};
+use gatehouse_tests::{
+    PASSWORD, TestApp, confirm_reset, no_reuse_leeway, reset_link, wait_for_mail,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -274,7 +276,9 @@ async fn logins_racing_a_password_change_leave_no_surviving_session() {
 
 #[tokio::test]
 async fn a_replayed_refresh_token_revokes_its_session_whatever_the_request_carries() {
-    let app = TestApp::builder().spawn().await;
+    // A replay while the successor is unused is a retry within the leeway
+    // (`refresh_retries`); here every replay is one.
+    let app = TestApp::builder().settings(no_reuse_leeway).spawn().await;
     app.register_ok("ada@example.com").await;
     for scope in ["me", "users:read", "no-such-scope", "me todos:read"] {
         let first = app.login_tokens("ada@example.com").await;
@@ -302,8 +306,10 @@ async fn a_replayed_refresh_token_revokes_its_session_whatever_the_request_carri
 }
 
 #[tokio::test]
-async fn concurrent_refreshes_with_one_token_and_a_scope_grant_at_most_one_pair() {
-    let app = TestApp::builder().spawn().await;
+async fn without_a_leeway_concurrent_refreshes_with_one_token_grant_at_most_one_pair() {
+    // With the leeway, the losers are retries and one pair lives
+    // (`refresh_retries::racing_refreshes_with_one_current_token_leave_one_live_pair`).
+    let app = TestApp::builder().settings(no_reuse_leeway).spawn().await;
     app.register_ok("ada@example.com").await;
     let tokens = app.login_tokens("ada@example.com").await;
     let refresh = tokens["refresh_token"].as_str().unwrap();

@@ -111,6 +111,16 @@ impl AuthService {
         }
         let (session, user) = match rotation {
             Rotation::Rotated(rotated) => *rotated,
+            Rotation::Retried(retried) => {
+                let (session, user) = *retried;
+                self.audit.stored_elsewhere(
+                    AuditKind::RefreshRetried,
+                    Some(user.id),
+                    None,
+                    &caller,
+                );
+                (session, user)
+            }
             Rotation::Reused { session, user } => {
                 self.audit
                     .record(

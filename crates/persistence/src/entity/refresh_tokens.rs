@@ -11,6 +11,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Set when the token was exchanged for a new one; presenting it again is a replay.
     pub rotated_at: Option<DateTimeUtc>,
+    /// The digest of the token whose presentation issued this one (none for a session's
+    /// first): a retry of that token may replace this one while it is unused.
+    pub parent_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
