@@ -8,6 +8,7 @@ pub mod attempts;
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod courier;
 pub mod email;
 pub mod error;
 pub mod id;

@@ -38,6 +38,29 @@ impl LoginOutcome {
     }
 }
 
+/// What became of one try to deliver a queued email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailOutcome {
+    /// The transport took it.
+    Sent,
+    /// The transport failed; it will be tried again.
+    Retried,
+    /// It failed its last try (or cannot be opened): dead until an admin retries it.
+    Dead,
+}
+
+impl MailOutcome {
+    pub const ALL: [MailOutcome; 3] = [MailOutcome::Sent, MailOutcome::Retried, MailOutcome::Dead];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailOutcome::Sent => "sent",
+            MailOutcome::Retried => "retried",
+            MailOutcome::Dead => "dead",
+        }
+    }
+}
+
 /// Counts kept for an operator. Every method has a default that counts nothing, so an
 /// adapter implements what it exports.
 pub trait Meter: Send + Sync {
@@ -50,6 +73,8 @@ pub trait Meter: Send + Sync {
     /// A token request of the grant type `grant` (one of a few names, `other` for the
     /// rest) was answered with tokens (`issued`) or refused.
     fn grant(&self, _grant: &'static str, _issued: bool) {}
+    /// A try to deliver a queued email ended so.
+    fn mail(&self, _outcome: MailOutcome) {}
 }
 
 /// Counts nothing: where no metrics are exported, and in tests.

@@ -10,7 +10,10 @@ use crate::audit::{Audit, AuditKind};
 use crate::clock::Clock;
 use crate::email::Email;
 use crate::error::{RepositoryError, ValidationErrors};
-use crate::mail::{MailMessage, Mailer, html_escape};
+pub use crate::mail::{ActionToken, TokenPurpose};
+use crate::mail::{
+    ClaimedMail, MailContent, MailKind, MailMessage, MailQueue, MailSealer, QueuedMail, html_escape,
+};
 use crate::password::Password;
 use crate::ports::{HashingError, OpaqueTokens, PasswordHasher, TokenDigest, UserRepository};
 use crate::session::Caller;
@@ -19,34 +22,6 @@ use crate::user::{User, UserId};
 
 pub const RESET_LIFETIME_MINUTES: i64 = 30;
 pub const VERIFICATION_LIFETIME_HOURS: i64 = 24;
-
-/// What a single-use token is good for; a token of one purpose is useless for the other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenPurpose {
-    PasswordReset,
-    EmailVerification,
-}
-
-impl TokenPurpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenPurpose::PasswordReset => "password_reset",
-            TokenPurpose::EmailVerification => "email_verification",
-        }
-    }
-}
-
-/// A stored single-use token.
-#[derive(Debug, Clone)]
-pub struct ActionToken {
-    pub digest: TokenDigest,
-    pub user_id: UserId,
-    pub purpose: TokenPurpose,
-    /// The address the token was sent to: verification confirms exactly this address.
-    pub email: Email,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
 
 /// Storage of single-use tokens.
 #[async_trait::async_trait]
@@ -149,7 +124,8 @@ pub struct RecoveryPorts {
     pub hasher: Arc<dyn PasswordHasher>,
     pub tokens: Arc<dyn ActionTokenRepository>,
     pub opaque: Arc<dyn OpaqueTokens>,
-    pub mailer: Arc<dyn Mailer>,
+    pub queue: Arc<dyn MailQueue>,
+    pub sealer: Arc<dyn MailSealer>,
     pub clock: Arc<dyn Clock>,
     pub throttle: Throttle,
     pub audit: Audit,
@@ -161,33 +137,12 @@ pub struct RecoveryService {
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn ActionTokenRepository>,
     opaque: Arc<dyn OpaqueTokens>,
-    mailer: Arc<dyn Mailer>,
+    queue: Arc<dyn MailQueue>,
+    sealer: Arc<dyn MailSealer>,
     clock: Arc<dyn Clock>,
     throttle: Throttle,
     audit: Audit,
     links: Links,
-}
-
-/// The mail a request was admitted to send, for the caller to send after answering, so
-/// that the answer is the same whatever the sending finds (a known or an unknown address).
-#[must_use = "a pending mail does nothing until it is sent"]
-pub struct PendingMail {
-    service: RecoveryService,
-    job: MailJob,
-}
-
-enum MailJob {
-    PasswordReset(Email),
-    Verification(User),
-}
-
-impl PendingMail {
-    pub async fn send(self) -> Result<(), RecoveryError> {
-        match self.job {
-            MailJob::PasswordReset(email) => self.service.send_password_reset(&email).await,
-            MailJob::Verification(user) => self.service.send_verification(&user).await,
-        }
-    }
 }
 
 fn message(to: &Email, subject: &str, lines: &[&str], link: Option<&str>) -> MailMessage {
@@ -216,7 +171,8 @@ impl RecoveryService {
             hasher: ports.hasher,
             tokens: ports.tokens,
             opaque: ports.opaque,
-            mailer: ports.mailer,
+            queue: ports.queue,
+            sealer: ports.sealer,
             clock: ports.clock,
             throttle: ports.throttle,
             audit: ports.audit,
@@ -228,31 +184,44 @@ impl RecoveryService {
         self.clock.now_stored()
     }
 
-    async fn issue(
+    /// A new single-use token for `user`, and what is stored of it (the caller stores it
+    /// with the email that carries it).
+    fn issue(
         &self,
         user: &User,
         purpose: TokenPurpose,
         lifetime: Duration,
-    ) -> Result<SecretString, RecoveryError> {
+    ) -> (SecretString, ActionToken) {
         let token = self.opaque.generate();
         let now = self.now();
-        self.tokens
-            .insert(&ActionToken {
-                digest: self.opaque.digest(&token),
-                user_id: user.id,
-                purpose,
-                email: user.email.clone(),
-                created_at: now,
-                expires_at: now + lifetime,
-            })
-            .await?;
-        Ok(token)
+        let stored = ActionToken {
+            digest: self.opaque.digest(&token),
+            user_id: user.id,
+            purpose,
+            email: user.email.clone(),
+            created_at: now,
+            expires_at: now + lifetime,
+        };
+        (token, stored)
     }
 
-    async fn send(&self, message: MailMessage) {
-        if let Err(error) = self.mailer.send(&message).await {
-            tracing::error!(%error, "could not send mail");
-        }
+    /// Queues `message` (of `kind`, for `user`), with the token it carries if any, in one
+    /// transaction.
+    async fn enqueue(
+        &self,
+        kind: MailKind,
+        user: UserId,
+        message: MailMessage,
+        token: Option<&ActionToken>,
+    ) -> Result<(), RepositoryError> {
+        let mail = QueuedMail::new(
+            kind,
+            Some(user),
+            &MailContent::Message(message),
+            self.sealer.as_ref(),
+            self.now(),
+        );
+        self.queue.enqueue(&mail, token).await
     }
 
     /// Stores `user`, read at `read_at`; a user who vanished or changed meanwhile makes the
@@ -261,15 +230,18 @@ impl RecoveryService {
         self.users.update(user, read_at).await.map_err(moot)
     }
 
-    /// Admits a password-reset request (counted per client network) and returns the mail
-    /// to send after answering: a reset link if `email` belongs to an active account,
-    /// nothing otherwise. A malformed address is refused (`Invalid`) before anything else:
-    /// it is the client's mistake, and says nothing about which accounts exist.
+    /// Admits a password-reset request (counted per client network) and queues it: the
+    /// worker looks the address up and mails a reset link if it belongs to an active
+    /// account, nothing otherwise ([`RecoveryService::prepare`]). Known and unknown
+    /// addresses cost the same here: one sealed row stored. A malformed address is refused
+    /// (`Invalid`) before anything else: it is the client's mistake, and says nothing about
+    /// which accounts exist.
+    #[tracing::instrument(skip_all)]
     pub async fn request_password_reset(
         &self,
         email: String,
         caller: &Caller,
-    ) -> Result<PendingMail, RecoveryError> {
+    ) -> Result<(), RecoveryError> {
         let mut errors = ValidationErrors::new();
         let email = errors.check("email", Email::parse(&email));
         let Some(email) = email else {
@@ -280,34 +252,48 @@ impl RecoveryService {
                 .admit(Bucket::ResetIp, &ip_subject(ip))
                 .await?;
         }
-        Ok(PendingMail {
-            service: self.clone(),
-            job: MailJob::PasswordReset(email),
-        })
+        let mail = QueuedMail::new(
+            MailKind::PasswordReset,
+            None,
+            &MailContent::ResetRequest(email),
+            self.sealer.as_ref(),
+            self.now(),
+        );
+        self.queue.enqueue(&mail, None).await?;
+        Ok(())
     }
 
+    /// The message a held email stands for: a ready one as it is; for a reset request, a
+    /// reset link if the address belongs to an active account, made now and stored with
+    /// its token in place of the request (so a retry sends the same link), or `None` when
+    /// there is nothing to send (no such account, or the hold was lost meanwhile).
     #[tracing::instrument(skip_all)]
-    async fn send_password_reset(&self, email: &Email) -> Result<(), RecoveryError> {
-        let Some(user) = self.users.find_by_email(email).await? else {
-            tracing::info!(
-                event = "password_reset_requested",
-                known = false,
-                "password reset requested"
-            );
-            return Ok(());
+    pub async fn prepare(
+        &self,
+        held: &ClaimedMail,
+        content: MailContent,
+    ) -> Result<Option<MailMessage>, RepositoryError> {
+        let email = match content {
+            MailContent::Message(message) => return Ok(Some(message)),
+            MailContent::ResetRequest(email) => email,
         };
-        if !user.is_active {
-            return Ok(());
-        }
-        let token = self
-            .issue(
-                &user,
-                TokenPurpose::PasswordReset,
-                Duration::minutes(RESET_LIFETIME_MINUTES),
-            )
-            .await?;
-        tracing::info!(event = "password_reset_requested", user_id = %user.id, "password reset requested");
-        self.send(message(
+        let user = match self.users.find_by_email(&email).await? {
+            Some(user) if user.is_active => user,
+            _ => {
+                tracing::info!(
+                    event = "password_reset_requested",
+                    known = false,
+                    "password reset requested"
+                );
+                return Ok(None);
+            }
+        };
+        let (token, stored) = self.issue(
+            &user,
+            TokenPurpose::PasswordReset,
+            Duration::minutes(RESET_LIFETIME_MINUTES),
+        );
+        let message = message(
             &user.email,
             "Reset your password",
             &[
@@ -315,9 +301,15 @@ impl RecoveryService {
                 "Open this link within 30 minutes to choose a new password. If it was not you, ignore this email: your password stays as it is.",
             ],
             Some(&self.links.reset(&token)),
-        ))
-        .await;
-        Ok(())
+        );
+        let sealed = self
+            .sealer
+            .seal(held.id, &MailContent::Message(message.clone()));
+        if !self.queue.prepare(held, user.id, &sealed, &stored).await? {
+            return Ok(None);
+        }
+        tracing::info!(event = "password_reset_requested", user_id = %user.id, "password reset requested");
+        Ok(Some(message))
     }
 
     /// Sets a new password with a reset token: the token is used up, every session is
@@ -377,7 +369,7 @@ impl RecoveryService {
             .record(AuditKind::PasswordReset, Some(user.id), None, caller, None)
             .await;
         tracing::info!(event = "password_reset", user_id = %user.id, revoked_sessions = revoked, "password reset");
-        self.send(message(
+        let notice = message(
             &user.email,
             "Your password was changed",
             &[
@@ -385,45 +377,40 @@ impl RecoveryService {
                 "If this was not you, reset your password again right away and contact support.",
             ],
             None,
-        ))
-        .await;
+        );
+        // The password is changed: a notice that cannot be queued now must not undo that.
+        if let Err(error) = self
+            .enqueue(MailKind::PasswordChanged, user.id, notice, None)
+            .await
+        {
+            tracing::error!(%error, user_id = %user.id, "could not queue the password-reset notice");
+        }
         Ok(())
     }
 
-    /// Admits a request for a verification email (counted per user) and returns the mail
-    /// to send: a link for the user's current address, nothing if it is verified already.
-    pub async fn request_email_verification(
-        &self,
-        user: User,
-    ) -> Result<PendingMail, RecoveryError> {
+    /// Admits a request for a verification email (counted per user) and queues a link for
+    /// the user's current address, stored with its token; nothing if it is verified already.
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    pub async fn request_email_verification(&self, user: User) -> Result<(), RecoveryError> {
         self.throttle
             .admit(Bucket::VerifyEmail, &user.id.to_string())
             .await?;
-        Ok(PendingMail {
-            service: self.clone(),
-            job: MailJob::Verification(user),
-        })
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
-    async fn send_verification(&self, user: &User) -> Result<(), RecoveryError> {
         if user.is_verified {
             return Ok(());
         }
-        let token = self
-            .issue(
-                user,
-                TokenPurpose::EmailVerification,
-                Duration::hours(VERIFICATION_LIFETIME_HOURS),
-            )
-            .await?;
-        self.send(message(
+        let (token, stored) = self.issue(
+            &user,
+            TokenPurpose::EmailVerification,
+            Duration::hours(VERIFICATION_LIFETIME_HOURS),
+        );
+        let message = message(
             &user.email,
             "Confirm your email address",
             &["Open this link within 24 hours to confirm that this address is yours."],
             Some(&self.links.verification(&token)),
-        ))
-        .await;
+        );
+        self.enqueue(MailKind::EmailVerification, user.id, message, Some(&stored))
+            .await?;
         Ok(())
     }
 
@@ -485,8 +472,8 @@ mod tests {
     use crate::scope::ScopeSet;
     use crate::session::{Session, SessionLifetimes};
     use crate::testing::{
-        FakeHasher, InMemoryAccounts, InMemoryActionTokens, InMemoryCounters, RecordingAudit,
-        RecordingMailer, SettableClock, ShapedOpaque,
+        FakeHasher, InMemoryAccounts, InMemoryActionTokens, InMemoryCounters, InMemoryMailQueue,
+        PlainSealer, RecordingAudit, RecordingMailer, SettableClock, ShapedOpaque,
     };
     use crate::throttle::ThrottlePolicy;
     use crate::user::Role;
@@ -499,6 +486,7 @@ mod tests {
         accounts: Arc<InMemoryAccounts>,
         tokens: Arc<InMemoryActionTokens>,
         mailer: Arc<RecordingMailer>,
+        courier: crate::courier::Courier,
         audit: Arc<RecordingAudit>,
         counters: Arc<InMemoryCounters>,
         clock: Arc<SettableClock>,
@@ -512,6 +500,8 @@ mod tests {
         let accounts = Arc::new(InMemoryAccounts::default());
         let tokens = Arc::new(InMemoryActionTokens::default());
         let mailer = Arc::new(RecordingMailer::default());
+        let queue = Arc::new(InMemoryMailQueue::new(tokens.clone()));
+        let sealer = Arc::new(PlainSealer::default());
         let audit = Arc::new(RecordingAudit::default());
         let counters = Arc::new(InMemoryCounters::default());
         let service = RecoveryService::new(
@@ -520,15 +510,28 @@ mod tests {
                 hasher: Arc::new(FakeHasher::default()),
                 tokens: tokens.clone(),
                 opaque: Arc::new(ShapedOpaque),
-                mailer: mailer.clone(),
+                queue: queue.clone(),
+                sealer: sealer.clone(),
                 clock: clock.clone(),
                 throttle: Throttle::new(counters.clone(), clock.clone(), ThrottlePolicy::default()),
                 audit: Audit::new(audit.clone() as Arc<dyn AuditLog>, clock.clone()),
             },
             Links::new("https://id.example.com/"),
         );
+        let courier = crate::courier::Courier::new(
+            crate::courier::CourierPorts {
+                queue,
+                sealer,
+                mailer: mailer.clone(),
+                recovery: service.clone(),
+                clock: clock.clone(),
+                meter: Arc::new(crate::meter::NoMeter),
+            },
+            crate::courier::CourierPolicy::default(),
+        );
         let h = Harness {
             service,
+            courier,
             accounts,
             tokens,
             mailer,
@@ -577,7 +580,9 @@ mod tests {
             self.accounts.0.lock().unwrap().user(id).unwrap().clone()
         }
 
-        fn mails(&self) -> Vec<MailMessage> {
+        /// What was mailed, once the courier delivered what is due.
+        async fn mails(&self) -> Vec<MailMessage> {
+            self.courier.deliver_due().await.unwrap();
             self.mailer.0.lock().unwrap().clone()
         }
 
@@ -585,28 +590,23 @@ mod tests {
         async fn request_reset(&self, email: &str) -> Result<(), RecoveryError> {
             self.service
                 .request_password_reset(email.into(), &from("203.0.113.9"))
-                .await?
-                .send()
                 .await
         }
 
         /// Asks for a reset of Ada's password; the token of the link mailed to her.
         async fn reset_token(&self) -> SecretString {
             self.request_reset("ada@example.com").await.unwrap();
-            token_in(self.mails().last().unwrap())
+            token_in(self.mails().await.last().unwrap())
         }
 
         /// Asks for a verification of `user`'s address; the token mailed, if one was.
         async fn verification_token(&self, user: &User) -> Option<SecretString> {
-            let before = self.mails().len();
+            let before = self.mails().await.len();
             self.service
                 .request_email_verification(user.clone())
                 .await
-                .unwrap()
-                .send()
-                .await
                 .unwrap();
-            let mails = self.mails();
+            let mails = self.mails().await;
             (mails.len() > before).then(|| token_in(mails.last().unwrap()))
         }
 
@@ -660,7 +660,7 @@ mod tests {
             h.request_reset(email).await.unwrap();
         }
         assert_eq!(h.resets_counted(), 3, "every request is counted alike");
-        let mails = h.mails();
+        let mails = h.mails().await;
         assert_eq!(mails.len(), 1);
         assert_eq!(mails[0].to, h.ada.email);
         assert_eq!(mails[0].subject, "Reset your password");
@@ -702,11 +702,8 @@ mod tests {
         h.service
             .request_password_reset("ada@example.com".into(), &from("198.51.100.7"))
             .await
-            .unwrap()
-            .send()
-            .await
             .unwrap();
-        assert_eq!(h.mails().len(), 1);
+        assert_eq!(h.mails().await.len(), 1);
     }
 
     #[tokio::test]
@@ -743,7 +740,7 @@ mod tests {
             assert!(!session.is_live(h.clock.now()), "session {id} still live");
         }
         assert!(h.audit.kinds().contains(&AuditKind::PasswordReset));
-        let notice = h.mails().last().unwrap().clone();
+        let notice = h.mails().await.last().unwrap().clone();
         assert_eq!(notice.to, ada.email);
         assert_eq!(notice.subject, "Your password was changed");
         assert!(!notice.text.contains("token="));
@@ -817,7 +814,7 @@ mod tests {
     async fn verification_confirms_the_address_once_and_only_an_unverified_one_is_mailed() {
         let h = harness().await;
         let token = h.verification_token(&h.ada).await.unwrap();
-        let mail = h.mails().last().unwrap().clone();
+        let mail = h.mails().await.last().unwrap().clone();
         assert_eq!(mail.to, h.ada.email);
         assert_eq!(mail.subject, "Confirm your email address");
         assert!(
@@ -856,7 +853,10 @@ mod tests {
         let moved = h.stored(h.ada.id);
         let sent = h.clock.now();
         let token = h.verification_token(&moved).await.unwrap();
-        assert_eq!(h.mails().last().unwrap().to.as_str(), "ada@new.example");
+        assert_eq!(
+            h.mails().await.last().unwrap().to.as_str(),
+            "ada@new.example"
+        );
         h.clock
             .set(sent + Duration::hours(VERIFICATION_LIFETIME_HOURS));
         assert!(matches!(

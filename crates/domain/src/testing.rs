@@ -1324,6 +1324,207 @@ impl crate::recovery::ActionTokenRepository for InMemoryActionTokens {
     }
 }
 
+/// Seals nothing: keeps each content under a handle, so tests can read what was queued.
+#[derive(Default)]
+pub(crate) struct PlainSealer(Mutex<HashMap<String, crate::mail::MailContent>>);
+
+impl crate::mail::MailSealer for PlainSealer {
+    fn seal(
+        &self,
+        id: crate::mail::MailId,
+        content: &crate::mail::MailContent,
+    ) -> crate::mail::SealedMail {
+        let mut sealed = self.0.lock().unwrap();
+        let handle = format!("{}:{}", id.as_uuid(), sealed.len());
+        sealed.insert(handle.clone(), content.clone());
+        crate::mail::SealedMail::new(handle)
+    }
+
+    fn open(
+        &self,
+        id: crate::mail::MailId,
+        sealed: &crate::mail::SealedMail,
+    ) -> Result<crate::mail::MailContent, crate::mail::MailError> {
+        if !sealed.as_str().starts_with(&id.as_uuid().to_string()) {
+            return Err(crate::mail::MailError("another email's contents".into()));
+        }
+        self.0
+            .lock()
+            .unwrap()
+            .get(sealed.as_str())
+            .cloned()
+            .ok_or_else(|| crate::mail::MailError("unknown".into()))
+    }
+}
+
+/// A mail queue in memory, storing the tokens queued emails carry in `tokens`.
+pub(crate) struct InMemoryMailQueue {
+    pub(crate) mails: Mutex<Vec<(crate::mail::QueuedMail, Option<crate::mail::ClaimId>)>>,
+    pub(crate) tokens: Arc<InMemoryActionTokens>,
+}
+
+impl InMemoryMailQueue {
+    pub(crate) fn new(tokens: Arc<InMemoryActionTokens>) -> Self {
+        Self {
+            mails: Mutex::default(),
+            tokens,
+        }
+    }
+
+    fn held(
+        &self,
+        mail: &crate::mail::ClaimedMail,
+        change: impl FnOnce(&mut Vec<(crate::mail::QueuedMail, Option<crate::mail::ClaimId>)>, usize),
+    ) -> bool {
+        let mut mails = self.mails.lock().unwrap();
+        match mails
+            .iter()
+            .position(|(row, claim)| row.id == mail.id && *claim == Some(mail.claim))
+        {
+            Some(at) => {
+                change(&mut mails, at);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[async_trait]
+impl crate::mail::MailQueue for InMemoryMailQueue {
+    async fn enqueue(
+        &self,
+        mail: &crate::mail::QueuedMail,
+        token: Option<&crate::mail::ActionToken>,
+    ) -> Result<(), RepositoryError> {
+        if let Some(token) = token {
+            self.tokens.0.lock().unwrap().push((token.clone(), None));
+        }
+        self.mails.lock().unwrap().push((mail.clone(), None));
+        Ok(())
+    }
+    async fn claim(
+        &self,
+        claim: crate::mail::ClaimId,
+        now: DateTime<Utc>,
+        _until: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<crate::mail::ClaimedMail>, RepositoryError> {
+        let mut mails = self.mails.lock().unwrap();
+        Ok(mails
+            .iter_mut()
+            .filter(|(row, held)| {
+                row.status == crate::mail::MailStatus::Pending
+                    && row.next_attempt_at <= now
+                    && held.is_none()
+            })
+            .take(limit as usize)
+            .map(|(row, held)| {
+                *held = Some(claim);
+                crate::mail::ClaimedMail {
+                    id: row.id,
+                    claim,
+                    kind: row.kind,
+                    sealed: row.sealed.clone(),
+                    attempts: row.attempts,
+                }
+            })
+            .collect())
+    }
+    async fn prepare(
+        &self,
+        mail: &crate::mail::ClaimedMail,
+        user: UserId,
+        sealed: &crate::mail::SealedMail,
+        token: &crate::mail::ActionToken,
+    ) -> Result<bool, RepositoryError> {
+        let prepared = self.held(mail, |mails, at| {
+            mails[at].0.user_id = Some(user);
+            mails[at].0.sealed = sealed.clone();
+        });
+        if prepared {
+            self.tokens.0.lock().unwrap().push((token.clone(), None));
+        }
+        Ok(prepared)
+    }
+    async fn delivered(&self, mail: &crate::mail::ClaimedMail) -> Result<(), RepositoryError> {
+        self.held(mail, |mails, at| {
+            mails.remove(at);
+        });
+        Ok(())
+    }
+    async fn failed(
+        &self,
+        mail: &crate::mail::ClaimedMail,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), RepositoryError> {
+        self.held(mail, |mails, at| {
+            let (row, held) = &mut mails[at];
+            row.attempts += 1;
+            row.last_error = Some(error.to_owned());
+            match retry_at {
+                Some(at) => row.next_attempt_at = at,
+                None => row.status = crate::mail::MailStatus::Dead,
+            }
+            *held = None;
+        });
+        Ok(())
+    }
+    async fn list(
+        &self,
+        status: Option<crate::mail::MailStatus>,
+        page: Page,
+    ) -> Result<crate::pagination::Paged<crate::mail::QueuedMail>, RepositoryError> {
+        let mails: Vec<_> = self
+            .mails
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(row, _)| row.clone())
+            .filter(|row| status.is_none_or(|status| row.status == status))
+            .collect();
+        Ok(crate::pagination::Paged {
+            total: mails.len() as u64,
+            items: mails,
+            page,
+        })
+    }
+    async fn retry(
+        &self,
+        id: crate::mail::MailId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut mails = self.mails.lock().unwrap();
+        match mails
+            .iter_mut()
+            .find(|(row, _)| row.id == id && row.status == crate::mail::MailStatus::Dead)
+        {
+            Some((row, _)) => {
+                row.status = crate::mail::MailStatus::Pending;
+                row.attempts = 0;
+                row.next_attempt_at = now;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    async fn retry_dead(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        let dead: Vec<_> = self
+            .mails
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(row, _)| row.status == crate::mail::MailStatus::Dead)
+            .map(|(row, _)| row.id)
+            .collect();
+        for id in &dead {
+            self.retry(*id, now).await?;
+        }
+        Ok(dead.len() as u64)
+    }
+}
+
 /// Keeps every message it is handed, in order.
 #[derive(Default)]
 pub(crate) struct RecordingMailer(pub(crate) Mutex<Vec<crate::mail::MailMessage>>);

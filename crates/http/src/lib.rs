@@ -10,7 +10,6 @@ pub mod caller;
 pub mod cookies;
 pub mod extractors;
 pub mod json;
-pub mod mail;
 pub mod methods;
 pub mod paths;
 pub mod problem;

@@ -32,6 +32,10 @@ pub struct AppState {
     /// Multi-factor authentication of accounts.
     pub mfa: MfaService,
     pub recovery: RecoveryService,
+    /// Delivers queued emails; admins list and retry them through it.
+    pub courier: gatehouse_domain::courier::Courier,
+    /// Wakes this instance's courier when an email is queued here.
+    pub mail_wake: Arc<tokio::sync::Notify>,
     pub throttle: Throttle,
     pub audit: Audit,
     /// The public keys of the key ring, for the JWKS document (read once at start-up).

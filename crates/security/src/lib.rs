@@ -8,8 +8,10 @@ pub mod hashing;
 pub mod jwt;
 mod kept_memory;
 pub mod keys;
+pub mod mail_seal;
 pub mod opaque;
 pub mod pool;
+pub mod sealing;
 pub mod totp;
 
 pub use csrf::CsrfKey;
@@ -17,6 +19,7 @@ pub use flow_keys::FlowKey;
 pub use hashing::{Argon2Config, Argon2Hasher};
 pub use jwt::{JwtConfig, JwtService, SigningKeys};
 pub use keys::{ActiveKey, RetiredKey, RsaScheme, SecretVerdict, generate_secret, judge_secret};
+pub use mail_seal::MailSeal;
 pub use opaque::RandomTokens;
 pub use pool::HashingPool;
 pub use totp::{SealingKey, TotpAuthenticators};

@@ -12,10 +12,6 @@
 //! fast digest (SHA-256) is all that is stored of them: there is nothing to brute-force,
 //! and checking one must not cost ten password hashes.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, Utc};
 use gatehouse_domain::mfa::{Authenticators, Enrolment, OtpError, RECOVERY_CODES, SealedSecret};
 use gatehouse_domain::ports::TokenDigest;
@@ -25,52 +21,19 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::{Digest, Sha256};
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 
+use crate::sealing::Keyring;
+pub use crate::sealing::SealingKey;
+
 /// Bytes of a new TOTP secret: 160 bits, as RFC 4226 recommends.
 const SECRET_BYTES: usize = 20;
-const NONCE_BYTES: usize = 24;
-const VERSION: &str = "v1";
 /// Characters of a recovery code (base32, 5 bits each): 80 bits.
 const RECOVERY_CHARS: usize = 16;
 const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
-/// An encryption key of TOTP secrets, derived from a configured secret string.
-pub struct SealingKey {
-    id: String,
-    cipher: XChaCha20Poly1305,
-}
-
-impl SealingKey {
-    /// The key a configured secret (at least 32 bytes, e.g. from `gatehouse gen-secret`)
-    /// stands for: its SHA-256 under a label of its own, so the same string used elsewhere
-    /// (say as a JWT secret) gives an unrelated key.
-    pub fn from_secret(secret: &SecretString) -> Self {
-        let key = SecretBox::new(Box::new(<[u8; 32]>::from(Sha256::digest(
-            [
-                b"gatehouse mfa secrets\0".as_slice(),
-                secret.expose_secret().as_bytes(),
-            ]
-            .concat(),
-        ))));
-        let id = Sha256::digest(key.expose_secret())
-            .iter()
-            .take(4)
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let cipher = XChaCha20Poly1305::new_from_slice(key.expose_secret())
-            .expect("32 bytes is the key size");
-        Self { id, cipher }
-    }
-
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-}
-
 /// TOTP under the current key, with retired keys that still open older secrets.
 pub struct TotpAuthenticators {
     issuer: String,
-    current: SealingKey,
-    retired: Vec<SealingKey>,
+    keys: Keyring,
 }
 
 impl TotpAuthenticators {
@@ -78,32 +41,12 @@ impl TotpAuthenticators {
     pub fn new(issuer: impl Into<String>, current: SealingKey, retired: Vec<SealingKey>) -> Self {
         Self {
             issuer: issuer.into().replace(':', " "),
-            current,
-            retired,
+            keys: Keyring::new(current, retired),
         }
     }
 
     fn seal(&self, user: UserId, secret: &[u8]) -> SealedSecret {
-        let mut nonce = [0u8; NONCE_BYTES];
-        rand::rng().fill_bytes(&mut nonce);
-        let aad = user.to_string();
-        let ciphertext = self
-            .current
-            .cipher
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: secret,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .expect("encrypting a short message cannot fail");
-        let sealed = [nonce.as_slice(), &ciphertext].concat();
-        SealedSecret::new(format!(
-            "{VERSION}.{}.{}",
-            self.current.id,
-            URL_SAFE_NO_PAD.encode(sealed)
-        ))
+        SealedSecret::new(self.keys.seal(&user.to_string(), secret))
     }
 
     /// The secret, and whether it was sealed under a retired key.
@@ -112,42 +55,10 @@ impl TotpAuthenticators {
         user: UserId,
         sealed: &SealedSecret,
     ) -> Result<(SecretBox<[u8]>, bool), OtpError> {
-        let mut parts = sealed.as_str().splitn(3, '.');
-        let (Some(VERSION), Some(id), Some(body)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(OtpError::Unreadable("not a sealed secret"));
-        };
-        let (key, retired) = if id == self.current.id {
-            (&self.current, false)
-        } else {
-            let key = self
-                .retired
-                .iter()
-                .find(|key| key.id == id)
-                .ok_or(OtpError::Unreadable(
-                    "sealed under a key that is not configured",
-                ))?;
-            (key, true)
-        };
-        let bytes = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| OtpError::Unreadable("not base64"))?;
-        if bytes.len() <= NONCE_BYTES {
-            return Err(OtpError::Unreadable("too short"));
-        }
-        let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
-        let nonce = XNonce::try_from(nonce).map_err(|_| OtpError::Unreadable("bad nonce"))?;
-        let aad = user.to_string();
-        let secret = key
-            .cipher
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: ciphertext,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .map_err(|_| OtpError::Unreadable("does not open for this account"))?;
+        let (secret, retired) = self
+            .keys
+            .open(&user.to_string(), sealed.as_str())
+            .map_err(OtpError::Unreadable)?;
         Ok((SecretBox::from(secret.into_boxed_slice()), retired))
     }
 

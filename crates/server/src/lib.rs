@@ -6,6 +6,7 @@
 pub mod apis_cli;
 pub mod cli;
 pub mod cors;
+pub mod courier;
 pub mod error;
 pub mod housekeeping;
 pub mod metrics;

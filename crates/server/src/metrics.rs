@@ -7,7 +7,7 @@
 //!
 //! What is counted where: requests by the middleware here ([`track`]); sign-ins, security
 //! events, throttle refusals and grants by the use cases through the domain's
-//! [`Meter`] port, which [`Metrics`] implements; emails by [`CountedMailer`]; the hashing
+//! [`Meter`] port, which [`Metrics`] implements (emails by the courier's tries); the hashing
 //! pool, the database pools, statements and the session cache by their own crates' figures,
 //! read at each scrape.
 
@@ -20,8 +20,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
-use gatehouse_domain::mail::{MailError, MailMessage, Mailer};
-use gatehouse_domain::meter::{LoginOutcome, Meter};
+use gatehouse_domain::meter::{LoginOutcome, MailOutcome, Meter};
 use gatehouse_domain::throttle::Bucket;
 use gatehouse_persistence::Database;
 use gatehouse_security::pool::HashingPool;
@@ -186,7 +185,7 @@ impl Metrics {
         );
         registry.register(
             "emails",
-            "Emails handed to the transport (sent) or refused by it (failed)",
+            "Tries to deliver queued emails: taken by the transport (sent), failed and due again (retried), failed for the last time (dead)",
             metrics.emails.clone(),
         );
         registry.register(
@@ -236,8 +235,10 @@ impl Metrics {
                 bucket: bucket.as_str(),
             }));
         }
-        for outcome in ["sent", "failed"] {
-            drop(metrics.emails.get_or_create(&OutcomeLabels { outcome }));
+        for outcome in MailOutcome::ALL {
+            drop(metrics.emails.get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+            }));
         }
         Self {
             registry,
@@ -368,6 +369,14 @@ impl Meter for Metrics {
             })
             .inc();
     }
+
+    fn mail(&self, outcome: MailOutcome) {
+        self.emails
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
 }
 
 /// Counts every request: its method, route template (`unmatched` when no route took it)
@@ -416,29 +425,4 @@ async fn scrape(metrics: web::Data<Metrics>) -> HttpResponse {
 /// The metrics listener's routes.
 pub fn configure(config: &mut web::ServiceConfig) {
     config.route("/metrics", web::get().to(scrape));
-}
-
-/// A mail transport whose sends and failures are counted.
-pub struct CountedMailer {
-    inner: Arc<dyn Mailer>,
-    metrics: Arc<Metrics>,
-}
-
-impl CountedMailer {
-    pub fn new(inner: Arc<dyn Mailer>, metrics: Arc<Metrics>) -> Self {
-        Self { inner, metrics }
-    }
-}
-
-#[async_trait::async_trait]
-impl Mailer for CountedMailer {
-    async fn send(&self, message: &MailMessage) -> Result<(), MailError> {
-        let sent = self.inner.send(message).await;
-        let outcome = if sent.is_ok() { "sent" } else { "failed" };
-        self.metrics
-            .emails
-            .get_or_create(&OutcomeLabels { outcome })
-            .inc();
-        sent
-    }
 }

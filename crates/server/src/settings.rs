@@ -322,6 +322,15 @@ pub struct MailSettings {
     pub smtp_username: Option<String>,
     #[serde(serialize_with = "redacted_or_empty")]
     pub smtp_password: Option<SecretString>,
+    /// Tries of a queued email before it is dead (an admin may retry it).
+    pub max_attempts: u32,
+    /// The wait after a first failed try; it doubles after each further one...
+    pub retry_first_secs: u32,
+    /// ...up to this.
+    pub retry_longest_secs: u32,
+    /// How often each instance looks for queued emails that are due (an email queued on
+    /// this instance is tried at once).
+    pub poll_interval_ms: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -554,7 +563,9 @@ impl Default for AuthSettings {
 }
 
 impl Default for MailSettings {
+    /// The courier's own defaults (`CourierPolicy::default`).
     fn default() -> Self {
+        let courier = gatehouse_domain::courier::CourierPolicy::default();
         Self {
             transport: MailTransport::File,
             from: "gatehouse <no-reply@localhost>".into(),
@@ -564,6 +575,28 @@ impl Default for MailSettings {
             smtp_tls: SmtpTlsMode::Starttls,
             smtp_username: None,
             smtp_password: None,
+            max_attempts: courier.max_attempts,
+            retry_first_secs: u32::try_from(courier.first_backoff.num_seconds()).unwrap_or(5),
+            retry_longest_secs: u32::try_from(courier.longest_backoff.num_seconds())
+                .unwrap_or(3600),
+            poll_interval_ms: 1000,
+        }
+    }
+}
+
+impl MailSettings {
+    /// How the courier tries, from these settings.
+    pub fn courier_policy(&self) -> gatehouse_domain::courier::CourierPolicy {
+        gatehouse_domain::courier::CourierPolicy {
+            max_attempts: self.max_attempts.max(1),
+            first_backoff: chrono::Duration::seconds(self.retry_first_secs.max(1).into()),
+            longest_backoff: chrono::Duration::seconds(
+                self.retry_longest_secs
+                    .max(self.retry_first_secs)
+                    .max(1)
+                    .into(),
+            ),
+            ..gatehouse_domain::courier::CourierPolicy::default()
         }
     }
 }

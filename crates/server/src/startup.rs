@@ -90,6 +90,11 @@ impl Application {
             metrics.as_ref().map(|(metrics, _)| metrics),
         )?;
         let owned = crate::state::owned(&database, &clock);
+        crate::courier::spawn(
+            state.courier.clone(),
+            state.mail_wake.clone(),
+            std::time::Duration::from_millis(settings.mail.poll_interval_ms.max(10).into()),
+        );
         housekeeping::spawn(
             state.clone(),
             clock,

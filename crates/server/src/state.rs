@@ -38,7 +38,7 @@ use gatehouse_security::{
 use secrecy::SecretString;
 
 use crate::error::StartupError;
-use crate::metrics::{CountedMailer, Metrics};
+use crate::metrics::Metrics;
 use crate::settings::{JwtAlgorithm, MailTransport, Settings, SmtpTlsMode};
 use gatehouse_api::OwnedResources;
 use gatehouse_http::cookies::Cookies;
@@ -184,6 +184,7 @@ pub struct Storage {
     pub apis: Arc<dyn gatehouse_domain::apis::ApiRepository>,
     pub personal: Arc<dyn gatehouse_domain::personal::PersonalTokenRepository>,
     pub devices: Arc<dyn gatehouse_domain::oauth::device::DeviceAuthorizationRepository>,
+    pub mail: Arc<dyn gatehouse_domain::mail::MailQueue>,
 }
 
 impl Storage {
@@ -213,6 +214,7 @@ impl Storage {
             devices: Arc::new(
                 gatehouse_persistence::devices::SeaDeviceAuthorizations::new(database),
             ),
+            mail: Arc::new(gatehouse_persistence::SeaMailQueue::new(database)),
         }
     }
 }
@@ -265,10 +267,7 @@ fn assemble(
         Some(metrics) => metrics.clone(),
         None => Arc::new(NoMeter),
     };
-    let mailer: Arc<dyn Mailer> = match metrics {
-        Some(metrics) => Arc::new(CountedMailer::new(mailer(settings)?, metrics.clone())),
-        None => mailer(settings)?,
-    };
+    let mailer = mailer(settings)?;
     let tokens = JwtService::new(JwtConfig {
         keys: signing_keys(settings, secret)?,
         issuer: settings.jwt.issuer.clone(),
@@ -293,8 +292,15 @@ fn assemble(
         apis,
         personal,
         devices,
+        mail,
     } = storage;
+    let mail_wake = Arc::new(tokio::sync::Notify::new());
+    let mail: Arc<dyn gatehouse_domain::mail::MailQueue> =
+        Arc::new(crate::courier::WakingQueue::new(mail, mail_wake.clone()));
     let (mfa_key, retired_mfa_keys) = crate::signing_secret::mfa_keys(settings)?;
+    let sealer: Arc<dyn gatehouse_domain::mail::MailSealer> = Arc::new(
+        gatehouse_security::MailSeal::new(&mfa_key, &retired_mfa_keys),
+    );
     let csrf = Arc::new(CsrfKey::from_secret(&mfa_key));
     let authenticators = Arc::new(TotpAuthenticators::new(
         settings.mfa.issuer.clone(),
@@ -308,8 +314,8 @@ fn assemble(
         required_for_admins: settings.mfa.required_for_admins,
     };
     let audit = Audit::new(audit, clock.clone()).with_meter(meter.clone());
-    let throttle =
-        Throttle::new(throttle, clock.clone(), settings.throttle_policy()).with_meter(meter);
+    let throttle = Throttle::new(throttle, clock.clone(), settings.throttle_policy())
+        .with_meter(meter.clone());
     let trusted_proxies = settings
         .server
         .trusted_proxies
@@ -367,7 +373,8 @@ fn assemble(
 
             tokens: action_tokens,
             opaque: Arc::new(RandomTokens),
-            mailer,
+            queue: mail.clone(),
+            sealer: sealer.clone(),
             clock: clock.clone(),
             throttle: throttle.clone(),
             audit: audit.clone(),
@@ -529,6 +536,18 @@ fn assemble(
             clients: client_trust,
             reauthentication,
         }),
+        courier: gatehouse_domain::courier::Courier::new(
+            gatehouse_domain::courier::CourierPorts {
+                queue: mail,
+                sealer,
+                mailer,
+                recovery: recovery.clone(),
+                clock: clock.clone(),
+                meter: meter.clone(),
+            },
+            settings.mail.courier_policy(),
+        ),
+        mail_wake,
         recovery,
         throttle,
         audit,

@@ -76,11 +76,10 @@ pub async fn request_password_reset(
     state: web::Data<AppState>,
     body: Json<PasswordResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let mail = state
+    state
         .recovery
         .request_password_reset(body.into_inner().email, &caller.0)
         .await?;
-    gatehouse_http::mail::send_later(mail);
     Ok(HttpResponse::Accepted().json(AcceptedResponse {
         detail: "If an account exists for this address, an email with a reset link is on its way.",
     }))
@@ -130,11 +129,10 @@ pub async fn request_email_verification(
     current: CurrentUser<scopes::Me>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mail = state
+    state
         .recovery
         .request_email_verification(current.user)
         .await?;
-    gatehouse_http::mail::send_later(mail);
     Ok(HttpResponse::Accepted().json(AcceptedResponse {
         detail: "A verification link is on its way to your address.",
     }))

@@ -10,6 +10,7 @@ pub mod authorization_codes;
 pub mod client_api_access;
 pub mod device_authorizations;
 pub mod identities;
+pub mod mail_queue;
 pub mod mfa_challenges;
 pub mod mfa_credentials;
 pub mod mfa_recovery_codes;
