@@ -95,6 +95,26 @@ impl TestApp {
         (live, count)
     }
 
+    /// The queued emails as stored: each row's columns joined in one string (to prove
+    /// what is not in them), with its status.
+    pub async fn stored_mail(&self) -> Vec<(String, String)> {
+        let db = self.db().await;
+        let backend = db.get_database_backend();
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT kind, sealed, status, COALESCE(last_error, '') FROM mail_queue",
+            ))
+            .await
+            .expect("query runs");
+        rows.iter()
+            .map(|row| {
+                let column = |i| row.try_get_by_index::<String>(i).unwrap_or_default();
+                ([column(0), column(1), column(3)].join(" "), column(2))
+            })
+            .collect()
+    }
+
     /// How many emailed tokens (reset, verification) exist, and whether `raw` is among
     /// them as sent.
     pub async fn stored_action_tokens(&self, raw: &str) -> (i64, bool) {

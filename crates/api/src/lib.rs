@@ -12,6 +12,7 @@ pub mod apis;
 pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod mail;
 pub mod mfa;
 pub mod oauth;
 pub mod openapi;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, owned: &web::Data<OwnedResources>
                 .configure(passkeys::configure)
                 .configure(users::configure)
                 .configure(audit::configure)
+                .configure(mail::configure)
                 .configure(oauth::configure_clients)
                 .configure(apis::configure)
                 .configure(|cfg| owned::configure(cfg, owned)),
@@ -51,7 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, owned: &web::Data<OwnedResources>
 /// resource.
 pub fn not_found_codes() -> Vec<&'static str> {
     use gatehouse_http::problem::{
-        API_NOT_FOUND, CLIENT_NOT_FOUND, IDENTITY_NOT_FOUND, PASSKEY_NOT_FOUND,
+        API_NOT_FOUND, CLIENT_NOT_FOUND, IDENTITY_NOT_FOUND, MAIL_NOT_FOUND, PASSKEY_NOT_FOUND,
         PERSONAL_TOKEN_NOT_FOUND, SESSION_NOT_FOUND, USER_NOT_FOUND,
     };
     let mut codes = vec![
@@ -62,6 +64,7 @@ pub fn not_found_codes() -> Vec<&'static str> {
         PASSKEY_NOT_FOUND,
         CLIENT_NOT_FOUND,
         API_NOT_FOUND,
+        MAIL_NOT_FOUND,
     ];
     codes.extend(owned::not_found_codes());
     codes

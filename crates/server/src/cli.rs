@@ -69,6 +69,11 @@ enum Command {
         #[command(subcommand)]
         action: crate::apis_cli::ApisAction,
     },
+    /// List the queue of outgoing emails, or try dead ones again.
+    Mail {
+        #[command(subcommand)]
+        action: crate::mail_cli::MailAction,
+    },
     /// List or revoke a person's personal access tokens.
     Tokens {
         #[command(subcommand)]
@@ -242,6 +247,9 @@ fn run(cli: Cli) -> Result<(), String> {
             Command::Clients { action } => clients(&settings, action).await,
             Command::Apis { action } => {
                 crate::apis_cli::run(&app_state(&settings).await?, action).await
+            }
+            Command::Mail { action } => {
+                crate::mail_cli::run(&app_state(&settings).await?, action).await
             }
             Command::Tokens { action } => {
                 crate::tokens_cli::run(&app_state(&settings).await?, action).await

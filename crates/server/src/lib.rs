@@ -9,6 +9,7 @@ pub mod cors;
 pub mod courier;
 pub mod error;
 pub mod housekeeping;
+pub mod mail_cli;
 pub mod metrics;
 pub mod request_log;
 pub mod settings;

@@ -12,6 +12,7 @@ mod fuzz;
 mod hardening;
 mod health;
 mod keys;
+mod mail_queue;
 mod methods;
 mod metrics;
 mod mfa;

@@ -92,6 +92,13 @@ pub struct SessionNotFound(ProblemDetails);
     "detail": "No personal token with this id exists.", "code": "personal_token_not_found"}))]
 pub struct PersonalTokenNotFound(ProblemDetails);
 
+/// No dead email has this id (it was delivered, is pending, or never was).
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json", example = json!({
+    "type": "urn:gatehouse:problem:mail_not_found", "title": "Not Found", "status": 404,
+    "detail": "No mail with this id exists.", "code": "mail_not_found"}))]
+pub struct MailNotFound(ProblemDetails);
+
 /// No client has this id.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json", example = json!({

@@ -32,6 +32,8 @@ pub const IDENTITY_NOT_FOUND: &str = "identity_not_found";
 pub const PASSKEY_NOT_FOUND: &str = "passkey_not_found";
 pub const CLIENT_NOT_FOUND: &str = "client_not_found";
 pub const API_NOT_FOUND: &str = "api_not_found";
+/// The 404 code of a queued email that is not dead (or does not exist).
+pub const MAIL_NOT_FOUND: &str = "mail_not_found";
 
 /// An RFC 9457 problem document. `code` is stable and machine-readable; `detail` is for people.
 #[derive(Debug, Serialize, ToSchema)]
