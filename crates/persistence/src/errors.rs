@@ -56,6 +56,7 @@ pub fn is_unavailable(error: &DbErr) -> bool {
                     | Sqlx::WorkerCrashed
                     | Sqlx::Protocol(_)
             ) || is_shutdown(error)
+                || is_out_of_room(error)
         }
         DbErr::Conn(_) => true,
         _ => false,
@@ -69,4 +70,16 @@ fn is_shutdown(error: &sea_orm::sqlx::Error) -> bool {
         .as_database_error()
         .and_then(|db| db.code())
         .is_some_and(|code| code.starts_with("57P") || code.starts_with("08"))
+}
+
+/// SQLite's "database or disk is full" (`SQLITE_FULL`, 13) and I/O errors (`SQLITE_IOERR`,
+/// 10, with their extended codes): the disk, not the request. SQLite's codes are numbers of
+/// at most four digits, never a PostgreSQL SQLSTATE (five characters).
+fn is_out_of_room(error: &sea_orm::sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|db| db.code())
+        .filter(|code| code.len() <= 4)
+        .and_then(|code| code.parse::<u32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 10 | 13))
 }

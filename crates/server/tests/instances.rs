@@ -1,5 +1,6 @@
 //! Whole `gatehouse` processes: several instances on one PostgreSQL database, an outage of
-//! that database under a running instance, and a graceful shutdown.
+//! that database under a running instance, a graceful shutdown, and the faults of SPEC §15
+//! (`kill -9` under refresh storms, PostgreSQL restarted under load, SQLite on a full disk).
 //!
 //! The PostgreSQL tests start throwaway clusters with `.ci/postgres.sh` (PostgreSQL server
 //! binaries needed; run as root they run the server as `postgres`), so they are ignored by
@@ -82,7 +83,7 @@ impl Drop for Cluster {
 struct Instance {
     child: Child,
     base: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 fn free_port() -> u16 {
@@ -96,9 +97,21 @@ fn free_port() -> u16 {
 impl Instance {
     async fn start(database_url: Option<&str>, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let mut instance = Self::start_in(dir.path(), database_url, env).await;
+        instance._dir = Some(dir);
+        instance
+    }
+
+    /// An instance working in `dir` (its SQLite database and keys under `dir/data`), so
+    /// that another may start on the same data after it.
+    async fn start_in(
+        dir: &std::path::Path,
+        database_url: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
         let mut command = Command::new(BIN);
-        command.arg("serve").current_dir(dir.path());
+        command.arg("serve").current_dir(dir);
         for (key, _) in std::env::vars() {
             if key.starts_with("GATEHOUSE") {
                 command.env_remove(key);
@@ -120,7 +133,7 @@ impl Instance {
         let instance = Instance {
             child,
             base: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
+            _dir: None,
         };
         let started = Instant::now();
         loop {
@@ -768,4 +781,267 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits() {
             .is_err(),
         "still accepting connections"
     );
+}
+
+/// Refresh storms on four sessions, gatehouse killed with `kill -9` in the middle, three
+/// times, and started again on the same data: every session goes on from the refresh
+/// token its client holds, whether its last refresh was answered (the rotation survived) or
+/// was in flight when the process died (a retry within the leeway, its answer lost).
+async fn sessions_survive_kill_9_during_refresh_storms(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("GATEHOUSE__AUTH__REFRESH_REUSE_LEEWAY_SECS", "60")];
+    let mut instance = Instance::start_in(dir.path(), database_url, &env).await;
+    assert_eq!(
+        instance.register("ada@example.com").await.status(),
+        StatusCode::CREATED
+    );
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(refresh_token(&instance.tokens("ada@example.com").await).to_owned());
+    }
+    let (mut checks, mut lost_answers) = (0, 0);
+    for round in 0..3u64 {
+        let storms: Vec<_> = held
+            .iter()
+            .cloned()
+            .map(|mut token| {
+                let url = instance.url("/api/v1/auth/token");
+                tokio::spawn(async move {
+                    // The token this client holds: the last one answered to it.
+                    loop {
+                        let response = client()
+                            .post(&url)
+                            .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
+                            .send()
+                            .await;
+                        let Ok(response) = response else {
+                            // The process died with this refresh in flight.
+                            return (token, true);
+                        };
+                        let Ok(body) = response.json::<Value>().await else {
+                            return (token, true);
+                        };
+                        match body["refresh_token"].as_str() {
+                            Some(next) => token = next.to_owned(),
+                            None => panic!("a refresh was refused mid-storm: {body}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300 + 150 * round)).await;
+        instance.child.kill().unwrap();
+        instance.child.wait().unwrap();
+        held.clear();
+        for storm in storms {
+            let (token, in_flight) = storm.await.unwrap();
+            lost_answers += usize::from(in_flight);
+            held.push(token);
+        }
+        instance = Instance::start_in(dir.path(), database_url, &env).await;
+        for token in held.iter_mut() {
+            let response = instance.refresh(token).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::OK,
+                "a session ended by the crash (round {round})"
+            );
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(instance.me(access(&body)).await.status(), StatusCode::OK);
+            *token = refresh_token(&body).to_owned();
+            checks += 1;
+        }
+    }
+    assert_eq!(checks, 12);
+    eprintln!("{checks} sessions checked after kill -9, {lost_answers} with a refresh in flight");
+}
+
+#[tokio::test]
+async fn sqlite_sessions_survive_kill_9_during_refresh_storms() {
+    sessions_survive_kill_9_during_refresh_storms(None).await;
+}
+
+#[tokio::test]
+#[ignore = "starts PostgreSQL: run with --ignored (.ci/run does)"]
+async fn postgres_sessions_survive_kill_9_during_refresh_storms() {
+    let _one_at_a_time = CLUSTERS.lock().await;
+    let cluster = Cluster::start();
+    sessions_survive_kill_9_during_refresh_storms(Some(&cluster.url)).await;
+}
+
+#[tokio::test]
+#[ignore = "starts PostgreSQL: run with --ignored (.ci/run does)"]
+async fn postgres_restarted_under_load_gives_503_with_retry_after_and_never_500() {
+    let _one_at_a_time = CLUSTERS.lock().await;
+    let cluster = Cluster::start();
+    let instance = Instance::start(
+        Some(&cluster.url),
+        &[
+            ("GATEHOUSE__DATABASE__TIMEOUT_SECS", "2"),
+            ("GATEHOUSE__AUTH__REGISTRATIONS_PER_IP", "100000"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        instance.register("ada@example.com").await.status(),
+        StatusCode::CREATED
+    );
+    let tokens = instance.tokens("ada@example.com").await;
+    let access_token = access(&tokens).to_owned();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    // Load: reads, sign-ups and refreshes, four clients each, until told to stop.
+    let mut load = Vec::new();
+    for i in 0..12 {
+        let (base, stop, access_token) =
+            (instance.base.clone(), stop.clone(), access_token.clone());
+        // Each refreshing client has a session of its own.
+        let mut refresh = refresh_token(&instance.tokens("ada@example.com").await).to_owned();
+        load.push(tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let request = match i % 3 {
+                        0 => client()
+                            .get(format!("{base}/api/v1/users/me"))
+                            .bearer_auth(&access_token),
+                        1 => client()
+                            .post(format!("{base}/api/v1/auth/register"))
+                            .json(&json!({"email": format!("load-{i}-{n}@example.com"), "password": PASSWORD})),
+                        _ => client()
+                            .post(format!("{base}/api/v1/auth/token"))
+                            .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]),
+                    };
+                    let Ok(response) = request.send().await else {
+                        continue;
+                    };
+                    let status = response.status();
+                    let retry_after = response.headers().contains_key("retry-after");
+                    if i % 3 == 2 && status == StatusCode::OK {
+                        let body: Value = response.json().await.unwrap();
+                        refresh = refresh_token(&body).to_owned();
+                    }
+                    seen.push((status, retry_after));
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                seen
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.control("pause");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cluster.control("resume");
+    // Back: the same instance serves again without a restart.
+    let started = Instant::now();
+    loop {
+        let ready = client().get(instance.url("/health/ready")).send().await;
+        if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut unavailable = 0;
+    for task in load {
+        for (status, retry_after) in task.await.unwrap() {
+            assert!(
+                !status.is_server_error() || status == StatusCode::SERVICE_UNAVAILABLE,
+                "{status}"
+            );
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                assert!(retry_after, "a 503 without Retry-After");
+                unavailable += 1;
+            }
+        }
+    }
+    assert!(unavailable > 0, "the outage was never seen");
+    assert_eq!(instance.me(&access_token).await.status(), StatusCode::OK);
+    assert_eq!(
+        instance.register("bob@example.com").await.status(),
+        StatusCode::CREATED
+    );
+}
+
+/// SQLite on a small filesystem of its own (tmpfs, mounted here when the machine lets us):
+/// filled up, writes get 503 with `Retry-After` while reads go on; with room again, writes
+/// resume and nothing was lost.
+#[tokio::test]
+async fn sqlite_on_a_full_disk_refuses_writes_with_503_and_resumes_when_room_returns() {
+    let mount = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(mount.path())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !mounted {
+        eprintln!(
+            "skipped: this machine does not let the test mount a small filesystem (tmpfs needs root)"
+        );
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.path().to_path_buf());
+    let instance = Instance::start_in(mount.path(), None, &[]).await;
+    assert_eq!(
+        instance.register("ada@example.com").await.status(),
+        StatusCode::CREATED
+    );
+    let tokens = instance.tokens("ada@example.com").await;
+
+    // Fill the filesystem to the last byte.
+    let filler = mount.path().join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k"])
+        .arg(format!("of={}", filler.display()))
+        .stderr(Stdio::null())
+        .status();
+    let mut refused = 0;
+    for n in 0..20 {
+        let response = instance.register(&format!("full-{n}@example.com")).await;
+        let status = response.status();
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::SERVICE_UNAVAILABLE,
+            "{status}"
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(response.headers().contains_key("retry-after"));
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "writes went through on a full disk");
+    // Reads go on.
+    assert_eq!(instance.me(access(&tokens)).await.status(), StatusCode::OK);
+
+    // Room again: writes resume, and what was written before is there.
+    std::fs::remove_file(&filler).unwrap();
+    let started = Instant::now();
+    loop {
+        let status = instance.register("bob@example.com").await.status();
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "writes never resumed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        instance.login("ada@example.com", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    let refreshed = instance.refresh(refresh_token(&tokens)).await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
 }
