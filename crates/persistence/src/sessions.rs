@@ -677,7 +677,7 @@ impl SeaSessionRepository {
                     let Some(current) = current
                         .filter(|current| current.parent_hash.as_deref() == Some(old.as_str()))
                     else {
-                        return Ok(Retried::Replay);
+                        return Ok(RetryFound::Replay);
                     };
                     let killed = refresh_tokens::Entity::update_many()
                         .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(now))
@@ -686,7 +686,7 @@ impl SeaSessionRepository {
                         .exec(txn)
                         .await?;
                     if killed.rows_affected == 0 {
-                        return Ok(Retried::Lost);
+                        return Ok(RetryFound::Lost);
                     }
                     let idle = now + lifetimes.idle;
                     let refreshed = Entity::update_many()
@@ -705,7 +705,7 @@ impl SeaSessionRepository {
                         .exec_with_returning(txn)
                         .await?;
                     let Some(row) = refreshed.into_iter().next() else {
-                        return Ok(Retried::Replay);
+                        return Ok(RetryFound::Replay);
                     };
                     refresh_tokens::Entity::insert(new_token(&new, session, now, Some(&old)))
                         .exec_without_returning(txn)
@@ -716,14 +716,14 @@ impl SeaSessionRepository {
                     })
                     .exec_without_returning(txn)
                     .await?;
-                    Ok(Retried::Retried(Box::new(row)))
+                    Ok(RetryFound::Replaced(Box::new(row)))
                 })
             }))
             .await?;
         match retried {
-            Retried::Replay => Ok(None),
-            Retried::Lost => Ok(Some(Rotation::Lost)),
-            Retried::Retried(row) => {
+            RetryFound::Replay => Ok(None),
+            RetryFound::Lost => Ok(Some(Rotation::Lost)),
+            RetryFound::Replaced(row) => {
                 match crate::entity::users::Entity::find_by_id(row.user_id)
                     .one(&self.db)
                     .await
@@ -741,13 +741,13 @@ impl SeaSessionRepository {
 }
 
 /// What a retry found.
-enum Retried {
+enum RetryFound {
     /// The current token was not issued for the retried one, or the session ended.
     Replay,
     /// A racing retry replaced the successor first.
     Lost,
     /// The successor replaced: the session as refreshed.
-    Retried(Box<sessions::Model>),
+    Replaced(Box<sessions::Model>),
 }
 
 #[cfg(test)]
