@@ -144,11 +144,11 @@ impl Courier {
     async fn deliver(&self, mail: &ClaimedMail) -> Result<(), RepositoryError> {
         let content = match self.sealer.open(mail.id, &mail.sealed) {
             Ok(content) => content,
-            // Sealed under a key no longer configured, or altered: no try will open it.
+            // Sealed under a key this instance lacks (instances with different keys: another
+            // may open it), or altered: a failed try like any other, logged as an error.
             Err(error) => {
-                tracing::error!(mail_id = %mail.id.as_uuid(), %error, "a queued email does not open");
-                self.meter.mail(MailOutcome::Dead);
-                return self.queue.failed(mail, &error.to_string(), None).await;
+                tracing::error!(mail_id = %mail.id.as_uuid(), %error, "a queued email does not open here");
+                return self.failed(mail, &error.to_string()).await;
             }
         };
         let Some(message) = self.recovery.prepare(mail, content).await? else {
@@ -160,22 +160,25 @@ impl Courier {
                 tracing::info!(mail_id = %mail.id.as_uuid(), kind = mail.kind.as_str(), "email delivered");
                 self.queue.delivered(mail).await
             }
-            Err(error) => {
-                let attempts = mail.attempts + 1;
-                let retry_at = self.policy.retry_at(attempts, self.clock.now_stored());
-                match retry_at {
-                    Some(at) => {
-                        self.meter.mail(MailOutcome::Retried);
-                        tracing::warn!(mail_id = %mail.id.as_uuid(), kind = mail.kind.as_str(), attempts, %error, retry_at = %at, "email not delivered; will retry");
-                    }
-                    None => {
-                        self.meter.mail(MailOutcome::Dead);
-                        tracing::error!(mail_id = %mail.id.as_uuid(), kind = mail.kind.as_str(), attempts, %error, "email not delivered after its last try: dead");
-                    }
-                }
-                self.queue.failed(mail, &error.0, retry_at).await
+            Err(error) => self.failed(mail, &error.0).await,
+        }
+    }
+
+    /// A failed try: due again after the backoff, or dead after the last one.
+    async fn failed(&self, mail: &ClaimedMail, error: &str) -> Result<(), RepositoryError> {
+        let attempts = mail.attempts + 1;
+        let retry_at = self.policy.retry_at(attempts, self.clock.now_stored());
+        match retry_at {
+            Some(at) => {
+                self.meter.mail(MailOutcome::Retried);
+                tracing::warn!(mail_id = %mail.id.as_uuid(), kind = mail.kind.as_str(), attempts, %error, retry_at = %at, "email not delivered; will retry");
+            }
+            None => {
+                self.meter.mail(MailOutcome::Dead);
+                tracing::error!(mail_id = %mail.id.as_uuid(), kind = mail.kind.as_str(), attempts, %error, "email not delivered after its last try: dead");
             }
         }
+        self.queue.failed(mail, error, retry_at).await
     }
 }
 

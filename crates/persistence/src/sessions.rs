@@ -686,7 +686,22 @@ impl SeaSessionRepository {
                         .exec(txn)
                         .await?;
                     if killed.rows_affected == 0 {
-                        return Ok(RetryFound::Lost);
+                        // Replaced meanwhile: by a racing retry (the current token is again
+                        // one issued for `old`), or by the successor's own use (a replay).
+                        let now_current = refresh_tokens::Entity::find()
+                            .filter(refresh_tokens::Column::SessionId.eq(session.as_uuid()))
+                            .filter(refresh_tokens::Column::RotatedAt.is_null())
+                            .one(txn)
+                            .await?;
+                        return Ok(
+                            if now_current.is_some_and(|current| {
+                                current.parent_hash.as_deref() == Some(old.as_str())
+                            }) {
+                                RetryFound::Lost
+                            } else {
+                                RetryFound::Replay
+                            },
+                        );
                     }
                     let idle = now + lifetimes.idle;
                     let refreshed = Entity::update_many()

@@ -294,8 +294,11 @@ async fn live_refresh_tokens(database_url: &str, any: &str) -> Vec<String> {
 async fn two_instances_on_one_postgres_share_tokens_revocation_reuse_detection_and_throttling() {
     let _one_at_a_time = CLUSTERS.lock().await;
     let cluster = Cluster::start();
-    let a = Instance::start(Some(&cluster.url), &[]).await;
-    let b = Instance::start(Some(&cluster.url), &[]).await;
+    // Every reuse a replay: the retry within the leeway has a test of its own
+    // (`a_refresh_retried_on_another_instance_goes_on_and_a_replay_there_still_revokes`).
+    let strict = [("GATEHOUSE__AUTH__REFRESH_REUSE_LEEWAY_SECS", "0")];
+    let a = Instance::start(Some(&cluster.url), &strict).await;
+    let b = Instance::start(Some(&cluster.url), &strict).await;
 
     // A token issued by one instance is accepted by the other.
     assert_eq!(
@@ -1153,4 +1156,109 @@ async fn emails_queued_while_smtp_is_down_arrive_once_it_is_up_across_a_restart(
     assert_eq!(received_by(&maildir, "ada@example.com"), 1);
     assert_eq!(received_by(&maildir, "bob@example.com"), 1);
     drop(instance);
+}
+
+/// The emails in an instance's file outbox (`data/outbox` under its directory).
+fn outbox_of(instance: &Instance) -> Vec<String> {
+    let dir = instance._dir.as_ref().unwrap().path().join("data/outbox");
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Two instances' couriers racing for one queue (`FOR UPDATE SKIP LOCKED`): every email is
+/// delivered, and by one of them only.
+#[tokio::test]
+#[ignore = "starts PostgreSQL: run with --ignored (.ci/run does)"]
+async fn two_instances_deliver_each_queued_email_once() {
+    let _one_at_a_time = CLUSTERS.lock().await;
+    let cluster = Cluster::start();
+    let env = [
+        // Shared, as instances must share it: it also seals the queued emails.
+        (
+            "GATEHOUSE__MFA__ENCRYPTION_KEY",
+            "an-mfa-key-shared-by-every-instance-of-the-test",
+        ),
+        ("GATEHOUSE__MAIL__POLL_INTERVAL_MS", "20"),
+        ("GATEHOUSE__AUTH__PASSWORD_RESETS_PER_IP", "1000"),
+        ("GATEHOUSE__AUTH__REGISTRATIONS_PER_IP", "1000"),
+    ];
+    let a = Instance::start(Some(&cluster.url), &env).await;
+    let b = Instance::start(Some(&cluster.url), &env).await;
+    let people: Vec<String> = (0..30).map(|n| format!("person-{n}@example.com")).collect();
+    for email in &people {
+        assert_eq!(a.register(email).await.status(), StatusCode::CREATED);
+    }
+    // Asked on both instances at once: each queues and wakes its own courier, and each
+    // courier also polls for the other's.
+    let asked: Vec<_> = people
+        .iter()
+        .enumerate()
+        .map(|(n, email)| {
+            let url = if n % 2 == 0 { &a } else { &b }.url("/api/v1/auth/password-reset");
+            let email = email.clone();
+            tokio::spawn(async move {
+                client()
+                    .post(url)
+                    .json(&json!({ "email": email }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for request in asked {
+        assert_eq!(request.await.unwrap(), StatusCode::ACCEPTED);
+    }
+    let started = Instant::now();
+    let delivered = loop {
+        let delivered: Vec<String> = outbox_of(&a).into_iter().chain(outbox_of(&b)).collect();
+        if delivered.len() >= people.len() {
+            // Give a double delivery the time to show.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            break outbox_of(&a)
+                .into_iter()
+                .chain(outbox_of(&b))
+                .collect::<Vec<_>>();
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            use sea_orm::{ConnectionTrait, DbBackend, Statement};
+            let db = sea_orm::Database::connect(&cluster.url).await.unwrap();
+            let rows = db
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT status || ' ' || attempts || ' ' || COALESCE(last_error, '-') || ' ' || COALESCE(claimed_until::text, '-') FROM mail_queue",
+                ))
+                .await
+                .unwrap();
+            let rows: Vec<String> = rows
+                .iter()
+                .map(|r| r.try_get_by_index::<String>(0).unwrap())
+                .collect();
+            panic!(
+                "emails missing: {} delivered, queue {rows:?}",
+                delivered.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        delivered.len(),
+        people.len(),
+        "an email was delivered twice"
+    );
+    for email in &people {
+        let to = format!("To: {email}");
+        assert_eq!(
+            delivered.iter().filter(|mail| mail.contains(&to)).count(),
+            1,
+            "{email}"
+        );
+    }
 }
