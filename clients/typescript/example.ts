@@ -89,12 +89,19 @@ async function main(): Promise<void> {
 
   const refreshed = await token({ grant_type: "refresh_token", refresh_token: firstRefresh });
   expect(refreshed.refresh_token !== first.refresh_token, "refreshed: the refresh token rotated");
-  accessToken = refreshed.access_token;
+  const secondRefresh = refreshed.refresh_token;
+  if (secondRefresh === undefined) throw new Error("the refresh grant gave no refresh token");
+  // The newest token is used, as a client does: the first is now no one's to retry.
+  const newest = await token({ grant_type: "refresh_token", refresh_token: secondRefresh });
+  expect(newest.refresh_token !== secondRefresh, "refreshed again with the newest token");
+  accessToken = newest.access_token;
 
   const me = await client.GET("/api/v1/users/me");
   expect(me.data?.email === email && me.data.role === "user", "read /users/me", me.error);
 
-  // A refresh token is single-use: presenting the old one again ends the session.
+  // A refresh token is single-use: presenting an old one again, once its successor was
+  // used, ends the session (a retry right after a lost answer, its successor unused, would
+  // go on instead: auth.refresh_reuse_leeway_secs).
   const replay = await client.POST("/api/v1/auth/token", {
     body: { grant_type: "refresh_token", refresh_token: firstRefresh },
     bodySerializer: form,

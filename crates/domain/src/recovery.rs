@@ -23,11 +23,10 @@ use crate::user::{User, UserId};
 pub const RESET_LIFETIME_MINUTES: i64 = 30;
 pub const VERIFICATION_LIFETIME_HOURS: i64 = 24;
 
-/// Storage of single-use tokens.
+/// Storage of single-use tokens. They are stored with the email that carries them
+/// ([`crate::mail::MailQueue::enqueue`], [`crate::mail::MailQueue::prepare`]).
 #[async_trait::async_trait]
 pub trait ActionTokenRepository: Send + Sync {
-    async fn insert(&self, token: &ActionToken) -> Result<(), RepositoryError>;
-
     /// The unused, unexpired token with this digest and purpose.
     async fn find_usable(
         &self,

@@ -1278,10 +1278,6 @@ fn usable(
 
 #[async_trait]
 impl crate::recovery::ActionTokenRepository for InMemoryActionTokens {
-    async fn insert(&self, token: &crate::recovery::ActionToken) -> Result<(), RepositoryError> {
-        self.0.lock().unwrap().push((token.clone(), None));
-        Ok(())
-    }
     async fn find_usable(
         &self,
         digest: &TokenDigest,

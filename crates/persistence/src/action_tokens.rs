@@ -6,12 +6,10 @@ use gatehouse_domain::ports::TokenDigest;
 use gatehouse_domain::recovery::{ActionToken, ActionTokenRepository, TokenPurpose};
 use gatehouse_domain::{Email, RepositoryError, UserId};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::database::Database;
-use crate::entity::action_tokens::{self, Column, Entity};
+use crate::entity::action_tokens::{Column, Entity};
 use crate::errors::{corrupt, storage};
 
 #[derive(Debug, Clone)]
@@ -41,23 +39,6 @@ fn usable(digest: &TokenDigest, purpose: TokenPurpose, now: DateTime<Utc>) -> Co
 
 #[async_trait]
 impl ActionTokenRepository for SeaActionTokenRepository {
-    #[tracing::instrument(skip_all, fields(user_id = %token.user_id))]
-    async fn insert(&self, token: &ActionToken) -> Result<(), RepositoryError> {
-        Entity::insert(action_tokens::ActiveModel {
-            token_hash: Set(token.digest.as_str().to_owned()),
-            user_id: Set(token.user_id.as_uuid()),
-            purpose: Set(token.purpose.as_str().to_owned()),
-            email: Set(token.email.as_str().to_owned()),
-            created_at: Set(token.created_at),
-            expires_at: Set(token.expires_at),
-            used_at: Set(None),
-        })
-        .exec_without_returning(&self.writer)
-        .await
-        .map(|_| ())
-        .map_err(storage)
-    }
-
     #[tracing::instrument(skip_all)]
     async fn find_usable(
         &self,

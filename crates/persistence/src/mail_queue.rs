@@ -20,6 +20,7 @@ use crate::database::Database;
 use crate::entity::action_tokens;
 use crate::entity::mail_queue::{self, Column, Entity};
 use crate::errors::{corrupt, storage};
+use crate::writes::Writes;
 
 /// The longest transport error kept (the rest is cut).
 const ERROR_CHARS: usize = 500;
@@ -29,6 +30,8 @@ pub struct SeaMailQueue {
     db: DatabaseConnection,
     /// Where writes go (see [`Database::writer`]).
     writer: DatabaseConnection,
+    /// Writes that may be grouped (see [`crate::writes`]).
+    writes: Writes,
 }
 
 impl SeaMailQueue {
@@ -36,6 +39,7 @@ impl SeaMailQueue {
         Self {
             db: database.connection().clone(),
             writer: database.writer().clone(),
+            writes: database.writes().clone(),
         }
     }
 }
@@ -109,18 +113,22 @@ impl MailQueue for SeaMailQueue {
             last_error: Set(None),
             created_at: Set(mail.created_at),
         };
-        let txn = self.writer.begin().await.map_err(storage)?;
-        if let Some(token) = token {
-            action_tokens::Entity::insert(token_row(token))
-                .exec_without_returning(&txn)
-                .await
-                .map_err(storage)?;
-        }
-        Entity::insert(row)
-            .exec_without_returning(&txn)
+        let token = token.map(token_row);
+        // Grouped with other requests' writes on SQLite (see `crate::writes`); guarded, as
+        // an account deleted meanwhile refuses its rows.
+        self.writes
+            .run(Box::new(move |txn| {
+                Box::pin(async move {
+                    if let Some(token) = token {
+                        action_tokens::Entity::insert(token)
+                            .exec_without_returning(txn)
+                            .await?;
+                    }
+                    Entity::insert(row).exec_without_returning(txn).await?;
+                    Ok(())
+                })
+            }))
             .await
-            .map_err(storage)?;
-        txn.commit().await.map_err(storage)
     }
 
     #[tracing::instrument(skip_all)]
