@@ -532,14 +532,17 @@ impl Default for PasswordSettings {
     }
 }
 
+/// A domain default duration as a whole number of seconds, the unit of the settings.
+fn secs(duration: chrono::Duration) -> u32 {
+    u32::try_from(duration.num_seconds()).unwrap_or(u32::MAX)
+}
+
 impl Default for AuthSettings {
     /// The domain's own defaults for session lifetimes and throttling, so each is written
     /// once (`SessionLifetimes::default`, `ThrottlePolicy::default`).
     fn default() -> Self {
         let sessions = gatehouse_domain::SessionLifetimes::default();
         let limits = gatehouse_domain::throttle::ThrottlePolicy::default();
-        let secs =
-            |duration: chrono::Duration| u32::try_from(duration.num_seconds()).unwrap_or(u32::MAX);
         Self {
             session_idle_ttl_secs: secs(sessions.idle),
             session_absolute_ttl_secs: secs(sessions.absolute),
@@ -576,9 +579,8 @@ impl Default for MailSettings {
             smtp_username: None,
             smtp_password: None,
             max_attempts: courier.max_attempts,
-            retry_first_secs: u32::try_from(courier.first_backoff.num_seconds()).unwrap_or(5),
-            retry_longest_secs: u32::try_from(courier.longest_backoff.num_seconds())
-                .unwrap_or(3600),
+            retry_first_secs: secs(courier.first_backoff),
+            retry_longest_secs: secs(courier.longest_backoff),
             poll_interval_ms: 1000,
         }
     }

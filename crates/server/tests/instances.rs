@@ -225,6 +225,22 @@ impl Instance {
         }
     }
 
+    /// Waits (at most 60 s) until `/health/ready` answers 200 again after an outage.
+    async fn ready_again(&self) {
+        let started = Instant::now();
+        loop {
+            let ready = client().get(self.url("/health/ready")).send().await;
+            if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "never recovered"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
@@ -723,18 +739,7 @@ async fn an_instance_answers_503_while_postgres_is_down_and_recovers_by_itself()
 
     // Back up: the same instance serves again without a restart.
     cluster.control("resume");
-    let started = Instant::now();
-    loop {
-        let ready = client().get(instance.url("/health/ready")).send().await;
-        if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never recovered"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    instance.ready_again().await;
     assert_eq!(instance.me(access(&tokens)).await.status(), StatusCode::OK);
     assert_eq!(
         instance.register("bob@example.com").await.status(),
@@ -935,18 +940,7 @@ async fn postgres_restarted_under_load_gives_503_with_retry_after_and_never_500(
     tokio::time::sleep(Duration::from_secs(3)).await;
     cluster.control("resume");
     // Back: the same instance serves again without a restart.
-    let started = Instant::now();
-    loop {
-        let ready = client().get(instance.url("/health/ready")).send().await;
-        if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never recovered"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    instance.ready_again().await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
     let mut unavailable = 0;
